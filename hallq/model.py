@@ -1,0 +1,195 @@
+"""The hall configuration as plain, frozen data.
+
+Everything else (engine, caller daemon, kiosk, simulators) reads a hall through these classes,
+never through raw TOML, so a config that loaded is a config that is valid. `hallq.config` builds
+them from a file and reports every problem with the file, line and key path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time
+
+WEIGHTS = ("primary", "secondary", "backup")
+WINDOW_KINDS = ("comprehensive", "domain", "complaint", "help")
+CASE_KINDS = ("即办", "承诺")
+ROLES = ("admin", "supervisor", "kiosk", "caller", "window", "display")
+BUS_KINDS = ("qb68", "ls-a0")
+
+
+@dataclass(frozen=True)
+class Session:
+    """One opening period, e.g. 08:30–12:00."""
+
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class Hours:
+    sessions: tuple[Session, ...]
+    weekdays: tuple[int, ...] = (1, 2, 3, 4, 5)  # ISO weekdays the hall opens
+    lunch_windows: tuple[int, ...] = ()  # windows that keep serving at lunch (午间服务)
+    # Closing rule: citizens holding a ticket at closing are still served (延时服务);
+    # only issuing new tickets stops, `stop_issuing_minutes` before the last session ends.
+    stop_issuing_minutes: int = 0
+
+
+@dataclass(frozen=True)
+class Service:
+    """A matter (事项) citizens queue for."""
+
+    code: str  # "S301"
+    name: str  # "社会保障卡申领"
+    category: str  # kiosk's first level, e.g. "社保医保"
+    department: str  # "人社"
+    prefix: str  # ticket prefix, e.g. "A"
+    case_kind: str = "即办"  # 即办 | 承诺
+    promised_days: int = 0  # committed working days for 承诺件
+    minutes: float = 10.0  # expected service minutes
+    materials: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A "一件事" bundle: one ticket that walks through several services in order."""
+
+    code: str  # "B01"
+    name: str
+    category: str
+    prefix: str
+    steps: tuple[str, ...]  # service codes, in order
+
+
+@dataclass(frozen=True)
+class DeviceRef:
+    bus: str  # name of a [[buses]] entry
+    address: int
+
+
+@dataclass(frozen=True)
+class Window:
+    number: int
+    name: str
+    kind: str  # comprehensive | domain | complaint | help
+    services: dict[str, str]  # service code -> weight (primary | secondary | backup)
+    department: str = ""
+    keypad: DeviceRef | None = None
+    evaluator: DeviceRef | None = None
+    strip: DeviceRef | None = None
+    idle_text: str = ""  # LED strip text when free, e.g. "3号窗口 社保医保"
+
+
+@dataclass(frozen=True)
+class Bus:
+    """An RS-485 line, opened by pyserial URL (/dev/ttyUSB0, socket://host:port, loop://)."""
+
+    name: str
+    kind: str  # qb68 | ls-a0
+    port: str
+    baudrate: int = 9600
+
+
+@dataclass(frozen=True)
+class Printer:
+    url: str  # pyserial URL, /dev/usb/lp0, tcp://host:9100, or file path
+    profile: str = "default"
+    paper_mm: int = 80
+    baudrate: int = 115200
+    native_qr: bool = True
+    cutter: bool = True
+
+
+@dataclass(frozen=True)
+class Kiosk:
+    id: str
+    name: str
+    printer: Printer | None = None
+
+
+@dataclass(frozen=True)
+class PriorityClass:
+    """A priority class; lower rank is served first. Rank 0 is 绿色通道."""
+
+    code: str  # "green", "appointment", "normal"
+    name: str
+    rank: int
+
+
+@dataclass(frozen=True)
+class Appointments:
+    slot_minutes: int = 30
+    checkin_before_minutes: int = 60
+    checkin_after_minutes: int = 20
+
+
+@dataclass(frozen=True)
+class AlertLevels:
+    """Thresholds in minutes (or days, for deadlines) for warning, yellow card, red card."""
+
+    warning: float
+    yellow: float
+    red: float
+
+
+@dataclass(frozen=True)
+class Rules:
+    number_width: int = 3
+    timezone: str = "Asia/Shanghai"
+    recall_limit: int = 2  # recalls allowed; one more recall makes the ticket a no-show (过号)
+    # Allocation: head starts in minutes added to a ticket's wait by window weight.
+    secondary_penalty_minutes: float = 5.0
+    backup_after_minutes: float = 10.0  # backup windows help only with tickets waiting this long
+    starvation_minutes: float = 60.0  # any ticket waiting this long goes to the front
+    elderly_age: int = 60
+    rating_prompt_seconds: int = 30
+    supplementary_rating_days: int = 7  # 补充评价 window after the service
+    callback_working_days: int = 1  # 差评 call-back deadline
+    fix_working_days: int = 15  # 差评 rectification deadline
+    help_queue_length: int = 10  # 跨窗通办 threshold (people waiting for one window)
+    alerts: dict[str, AlertLevels] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Staff:
+    number: str  # ASCII digits, 1–8, as typed on the keypad
+    name: str
+    department: str = ""
+
+
+@dataclass(frozen=True)
+class Token:
+    name: str
+    role: str  # admin | supervisor | kiosk | caller | window | display
+    token: str
+    window: int | None = None  # for role "window": the only window it may act on
+
+
+@dataclass(frozen=True)
+class HallConfig:
+    code: str
+    name: str
+    hours: Hours
+    services: dict[str, Service]
+    bundles: dict[str, Bundle]
+    windows: dict[int, Window]
+    priorities: dict[str, PriorityClass]
+    appointments: Appointments
+    rules: Rules
+    buses: dict[str, Bus]
+    kiosks: dict[str, Kiosk]
+    staff: dict[str, Staff]
+    tokens: tuple[Token, ...]
+    hotline: str = "12345"
+    notice: str = ""  # hall display's scrolling line
+    source: str = ""  # file it came from
+
+    def matter(self, code: str) -> Service | Bundle | None:
+        """A service or a bundle by code: what a citizen can take a ticket for."""
+        return self.services.get(code) or self.bundles.get(code)
+
+    def windows_for(self, service: str) -> list[Window]:
+        return [w for w in self.windows.values() if service in w.services]
+
+    def complaint_window(self) -> Window | None:
+        return next((w for w in self.windows.values() if w.kind == "complaint"), None)
