@@ -1,0 +1,40 @@
+"""Reading JSON request bodies strictly: unknown fields and wrong types are refused by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from ..errors import HallqError, Invalid
+
+
+class BadRequest(HallqError):
+    status = 400
+    code = "bad_request"
+
+
+def json_body(allowed: dict[str, type | tuple[type, ...]], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The request's JSON object, checked against `allowed` field types; empty body = {}."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        data: Any = {}
+    else:
+        if not request.is_json:
+            raise BadRequest("send the body as JSON (Content-Type: application/json)", field="Content-Type")
+        data = request.get_json(silent=True)
+        if data is None:
+            raise BadRequest("the body is not valid JSON", field="body")
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object", field="body")
+    for key, value in data.items():
+        if key not in allowed:
+            raise Invalid(f"unknown field {key!r}", field=key)
+        types = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key],)
+        if value is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            names = " or ".join(t.__name__ for t in types)
+            raise Invalid(f"{key} must be {names}", field=key)
+    for key in required:
+        if data.get(key) is None:
+            raise Invalid(f"{key} is required", field=key)
+    return data

@@ -1,0 +1,34 @@
+"""好差评: ratings from evaluators (through the caller daemon), the ticket's QR page, or the kiosk."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from ..auth import NoRight, current_token
+from .body import json_body
+
+bp = Blueprint("ratings", __name__)
+
+# Who may post a rating through which channel. Nobody else: no clerk, supervisor or admin can
+# enter a grade for a citizen (no steering, 一次服务一次评价).
+CHANNEL_ROLES = {"evaluator": ("caller",), "kiosk": ("kiosk",), "qr": None, "web": None}
+
+
+@bp.post("/ratings")
+def rate():
+    data = json_body(
+        {"grade": int, "channel": str, "window": int, "ticket": str, "reason": str, "comment": str},
+        required=("grade", "channel"),
+    )
+    channel = data["channel"]
+    token = current_token()
+    roles = CHANNEL_ROLES.get(channel, ())
+    if roles and (token is None or token.role not in roles):
+        raise NoRight(f"ratings through channel {channel!r} come only from a {' or '.join(roles)} token",
+                      field="channel")
+    who = token.name if token else "citizen"
+    result = current_app.config["ENGINE"].rate(
+        data["grade"], channel, window=data.get("window"), ticket=data.get("ticket"),
+        reason=data.get("reason"), comment=data.get("comment"), actor=who,
+    )
+    return jsonify(dict(result)), 201 if result.get("rated") else 200

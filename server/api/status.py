@@ -1,0 +1,48 @@
+"""Read-only views: the live queue, today's figures, health and the OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from .. import stats
+from ..auth import READ_ROLES, require
+from ..openapi import document
+from ..views import ticket_view
+
+bp = Blueprint("status", __name__)
+
+
+def engine():
+    return current_app.config["ENGINE"]
+
+
+@bp.get("/queue")
+@require(*READ_ROLES)
+def queue():
+    """Every live ticket (waiting, called, serving, parked), oldest first, masked, without ids."""
+    e = engine()
+    tickets = [ticket_view(e, t) for t in e.live_tickets()]
+    per_service: dict[str, int] = {}
+    for t in tickets:
+        if t["state"] == "waiting":
+            per_service[t["service"]["code"]] = per_service.get(t["service"]["code"], 0) + 1
+    return jsonify({"tickets": tickets, "waiting_by_service": per_service,
+                    "waiting": sum(per_service.values())})
+
+
+@bp.get("/stats/today")
+@require(*READ_ROLES)
+def today():
+    return jsonify(stats.today(engine()))
+
+
+@bp.get("/health")
+def health():
+    e = engine()
+    return jsonify({"ok": True, "hall": e.config.code, "time": e.now().isoformat(),
+                    "last_event_id": e.store.last_event_id()})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(document(engine().config))

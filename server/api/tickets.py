@@ -1,0 +1,78 @@
+"""Tickets and appointments: the kiosk's and the citizen's side of the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..auth import READ_ROLES, actor, require
+from ..errors import Invalid
+from ..views import iso, menu_view, ticket_view
+from .body import json_body
+
+bp = Blueprint("tickets", __name__)
+
+
+def engine():
+    return current_app.config["ENGINE"]
+
+
+@bp.get("/services")
+def services():
+    """The kiosk menu: every matter with how many wait and the estimated wait for a new ticket."""
+    return jsonify({"hall": {"code": engine().config.code, "name": engine().config.name,
+                             "hotline": engine().config.hotline}, "services": menu_view(engine())})
+
+
+@bp.post("/tickets")
+@require("kiosk", "admin", "supervisor", "window", "caller")
+def issue():
+    data = json_body(
+        {"service": str, "priority": str, "appointment": str, "phone": str, "channel": str,
+         "id_number": str, "name": str, "priority_reason": str},
+        required=("service",),
+    )
+    t = engine().issue(
+        data["service"], priority=data.get("priority"), appointment=data.get("appointment"),
+        phone=data.get("phone"), channel=data.get("channel") or "kiosk", id_number=data.get("id_number"),
+        name=data.get("name"), priority_reason=data.get("priority_reason"), actor=actor(),
+    )
+    body = ticket_view(engine(), t, secret=True)
+    return jsonify(body), 201, {"Location": f"/api/v1/tickets/{t.id}"}
+
+
+@bp.get("/tickets/<ticket_id>")
+def show(ticket_id: str):
+    """Public: the id is unguessable and is what the ticket's QR code carries."""
+    return jsonify(ticket_view(engine(), engine().ticket(ticket_id), public=True, secret=True))
+
+
+@bp.post("/appointments")
+@require("admin", "supervisor")
+def book():
+    data = json_body({"service": str, "slot_start": str, "phone": str}, required=("service", "slot_start", "phone"))
+    try:
+        slot = datetime.fromisoformat(data["slot_start"])
+    except ValueError as exc:
+        raise Invalid("slot_start must be an ISO 8601 date-time, e.g. 2026-11-23T09:00", field="slot_start") from exc
+    row = engine().book(data["service"], slot, data["phone"], actor=actor())
+    return jsonify(_appointment(row)), 201
+
+
+@bp.get("/appointments")
+@require(*READ_ROLES)
+def find():
+    phone = request.args.get("phone")
+    if not phone:
+        raise Invalid("give ?phone= to look up today's appointments", field="phone")
+    return jsonify({"appointments": [_appointment(r) for r in engine().find_appointments(phone)]})
+
+
+def _appointment(row: dict) -> dict:
+    from ..privacy import mask_phone
+
+    matter = engine().config.matter(row["service"])
+    slot = datetime.fromisoformat(row["slot_start"])
+    return {"code": row["code"], "service": row["service"], "service_name": matter.name if matter else None,
+            "slot_start": iso(slot), "state": row["state"], "phone": mask_phone(row["phone"])}

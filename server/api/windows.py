@@ -1,0 +1,91 @@
+"""Window actions: what a caller keypad, the clerk's web page or the caller daemon asks for."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from ..auth import READ_ROLES, WINDOW_ROLES, actor, require
+from ..errors import NotFound
+from ..views import ticket_view, window_view
+from .body import json_body
+
+bp = Blueprint("windows", __name__)
+
+# action -> (allowed body fields, required fields)
+ACTIONS: dict[str, tuple[dict, tuple[str, ...]]] = {
+    "login": ({"staff": str}, ("staff",)),
+    "logout": ({}, ()),
+    "call-next": ({}, ()),
+    "recall": ({}, ()),
+    "start": ({}, ()),
+    "no-show": ({}, ()),
+    "park": ({}, ()),
+    "call-back": ({"code": str}, ()),
+    "call": ({"code": str}, ("code",)),
+    "transfer": ({"to_window": int, "to_service": str}, ()),
+    "finish": ({"outcome": str}, ()),
+    "pause": ({"reason": str}, ()),
+    "resume": ({}, ()),
+    "invite-rating": ({}, ()),
+}
+
+
+def engine():
+    return current_app.config["ENGINE"]
+
+
+@bp.get("/windows")
+@require(*READ_ROLES)
+def list_windows():
+    e = engine()
+    return jsonify({"windows": [window_view(e, w, waiting=len(e.waiting_for(w.number))) for w in e.window_states()]})
+
+
+@bp.get("/windows/<int:number>")
+@require(*READ_ROLES)
+def show(number: int):
+    e = engine()
+    e._window(number)
+    w = next(w for w in e.window_states() if w.number == number)
+    waiting = e.waiting_for(number)
+    body = window_view(e, w, waiting=len(waiting))
+    body["queue"] = [{"code": t.code, "service": t.service, "service_name": e.config.services[t.service].name,
+                      "priority": t.priority, "issued_at": t.issued_at.isoformat()} for t in waiting]
+    body["parked"] = [{"code": t.code, "service": t.service} for t in e.live_tickets()
+                      if t.state == "parked" and t.parked_window == number]
+    return jsonify(body)
+
+
+@bp.post("/windows/<int:number>/<action>")
+@require(*WINDOW_ROLES)
+def act(number: int, action: str):
+    if action not in ACTIONS:
+        raise NotFound(f"no window action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
+    allowed, required = ACTIONS[action]
+    data = json_body(allowed, required)
+    e, who = engine(), actor()
+    handlers = {
+        "login": lambda: e.login(number, data["staff"], actor=who),
+        "logout": lambda: e.logout(number, actor=who),
+        "call-next": lambda: e.call_next(number, actor=who),
+        "recall": lambda: e.recall(number, actor=who),
+        "start": lambda: e.start(number, actor=who),
+        "no-show": lambda: e.no_show(number, actor=who),
+        "park": lambda: e.park(number, actor=who),
+        "call-back": lambda: e.call_back(number, data.get("code"), actor=who),
+        "call": lambda: e.call(number, data["code"], actor=who),
+        "transfer": lambda: e.transfer(number, data.get("to_window"), data.get("to_service"), actor=who),
+        "finish": lambda: e.finish(number, data.get("outcome") or "done", actor=who),
+        "pause": lambda: e.pause(number, data.get("reason") or "other", actor=who),
+        "resume": lambda: e.resume(number, actor=who),
+        "invite-rating": lambda: e.invite_rating(number, actor=who),
+    }
+    result = dict(handlers[action]())
+    ticket = result.pop("ticket", None)
+    if ticket is not None:
+        result["ticket"] = ticket_view(e, ticket)
+    elif "ticket" not in result and action in ("call-next", "call-back"):
+        result["ticket"] = None
+    w = next(w for w in e.window_states() if w.number == number)
+    result["window"] = window_view(e, w)
+    return jsonify(result)

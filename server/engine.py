@@ -1,0 +1,885 @@
+"""The queue engine: tickets, windows, allocation and ratings, with no web and no serial in sight.
+
+Each public action takes the engine lock, checks everything first, builds the new state on copies,
+writes it with its event rows in one store transaction, and only then swaps the copies in. A refused
+action raises a `HallqError` naming the field and changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hallq.model import Bundle, HallConfig, Service, Window
+
+from . import allocation
+from .allocation import Candidate
+from .clock import Clock, SystemClock
+from .errors import Conflict, Invalid, NotFound
+from .estimate import Busy, ServiceTimes, estimate_wait
+from .store import Changes, Store
+from .tickets import (
+    CALLED,
+    FINISHED,
+    GRADES,
+    LIVE_STATES,
+    NO_SHOW,
+    OUTCOMES,
+    PARKED,
+    PAUSE_REASONS,
+    RATING_CHANNELS,
+    RATING_REASONS,
+    SERVING,
+    WAITING,
+    Record,
+    Ticket,
+    WindowState,
+    copy,
+    from_row,
+    to_row,
+)
+
+INVITE_WITHIN_MINUTES = 15  # INVITE_RATING after this long no longer belongs to that service
+PROMPT_GRACE_SECONDS = 10  # the evaluator's own 30 s plus bus latency
+
+
+class Result(dict):
+    """An action's answer: {"result": "accepted" | "nothing_to_do", "ticket": ..., ...}."""
+
+
+class Engine:
+    def __init__(self, config: HallConfig, store: Store, clock: Clock | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.tz = ZoneInfo(config.rules.timezone)
+        self.clock = clock or SystemClock(self.tz)
+        self._lock = threading.RLock()
+        self.tickets: dict[str, Ticket] = {}  # live tickets only
+        self.windows: dict[int, WindowState] = {}
+        self.counters: dict[tuple[str, str], int] = {}
+        self.times = ServiceTimes({code: s.minutes for code, s in config.services.items()})
+        self._next_record = 1
+        self._load()
+
+    # -- loading and time ------------------------------------------------------------------
+
+    def _load(self) -> None:
+        for row in self.store.iter_table("tickets", "state IN (?, ?, ?, ?)", LIVE_STATES):
+            t = from_row(Ticket, row)
+            self.tickets[t.id] = t
+        for row in self.store.iter_table("windows"):
+            w = from_row(WindowState, row)
+            w.paused = bool(w.paused)
+            self.windows[w.number] = w
+        for number in self.config.windows:
+            self.windows.setdefault(number, WindowState(number=number))
+        for row in self.store.iter_table("counters"):
+            self.counters[(row["prefix"], row["day"])] = row["last"]
+        rows = self.store.rows("SELECT COALESCE(MAX(id), 0) AS m FROM records")
+        self._next_record = rows[0]["m"] + 1
+        recent = self.store.rows(
+            "SELECT service, COALESCE(started_at, called_at) AS s, ended_at AS e FROM records "
+            "WHERE [end] = 'finished' ORDER BY id DESC LIMIT 300"
+        )
+        for r in reversed(recent):
+            minutes = (datetime.fromisoformat(r["e"]) - datetime.fromisoformat(r["s"])).total_seconds() / 60
+            self.times.add(r["service"], minutes)
+
+    def now(self) -> datetime:
+        return self.clock.now().astimezone(self.tz)
+
+    def today(self, now: datetime | None = None) -> str:
+        return (now or self.now()).date().isoformat()
+
+    def _begin(self) -> datetime:
+        """Start of every action: the time, after closing yesterday's leftovers if the day turned."""
+        now = self.now()
+        day = self.today(now)
+        stale = [t for t in self.tickets.values() if t.day < day]
+        if stale:
+            self._close_day(stale, now)
+        return now
+
+    def _close_day(self, stale: list[Ticket], now: datetime) -> None:
+        """Tickets left from an earlier day end as no-shows; windows start the day signed out."""
+        ch = Changes()
+        new_tickets, new_windows = [], []
+        for t in stale:
+            t = copy(t)
+            t.state, t.end_reason, t.finished_at = NO_SHOW, "day_closed", now
+            t.record_id = None
+            new_tickets.append(t)
+            ch.put("tickets", to_row(t))
+            ch.event(ts=now.isoformat(), type="ticket.expired", actor="system", ticket_id=t.id,
+                     ticket_code=t.code, service=t.service, data={"day": t.day})
+        for w in self.windows.values():
+            if w.staff or w.current or w.paused:
+                w = WindowState(number=w.number, last_record=w.last_record, since=now)
+                new_windows.append(w)
+                ch.put("windows", to_row(w))
+                ch.event(ts=now.isoformat(), type="window.reset", actor="system", window=w.number, data={})
+        self._commit(ch, new_tickets, new_windows)
+
+    def _commit(self, ch: Changes, tickets: Iterable[Ticket] = (), windows: Iterable[WindowState] = ()) -> list[dict]:
+        events = self.store.commit(ch)
+        for t in tickets:
+            if t.state in LIVE_STATES:
+                self.tickets[t.id] = t
+            else:
+                self.tickets.pop(t.id, None)
+        for w in windows:
+            self.windows[w.number] = w
+        return events
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def _window(self, number: int) -> tuple[Window, WindowState]:
+        conf = self.config.windows.get(number)
+        if conf is None:
+            raise NotFound(f"no window {number} in this hall", field="window")
+        return conf, self.windows[number]
+
+    def _service(self, code: str) -> Service:
+        return self.config.services[code]
+
+    def _candidate(self, t: Ticket, now: datetime) -> Candidate:
+        rank = self.config.priorities[t.priority].rank
+        return Candidate(
+            id=t.id, service=t.service, rank=allocation.effective_rank(rank, t.slot_start, now),
+            arrived=t.arrived_at, number=t.number, target_window=t.target_window,
+        )
+
+    def _waiting(self, now: datetime) -> list[Candidate]:
+        return [self._candidate(t, now) for t in self.tickets.values() if t.state == WAITING]
+
+    def open_windows(self) -> list[Window]:
+        """Windows staffed and not paused: the capacity the queue has now."""
+        return [self.config.windows[n] for n, w in sorted(self.windows.items()) if w.staff and not w.paused]
+
+    def _busy(self) -> list[Busy]:
+        out = []
+        for w in self.windows.values():
+            t = self.tickets.get(w.current) if w.current else None
+            if t is not None and t.called_at is not None:
+                out.append(Busy(window=w.number, service=t.service, since=t.called_at))
+        return out
+
+    def _estimate(self, c: Candidate, now: datetime) -> tuple[int, float]:
+        return estimate_wait(
+            c, self._waiting(now), self.open_windows(), list(self.config.windows.values()),
+            self._busy(), self.times, now,
+        )
+
+    def _actor(self, actor: str | None) -> str:
+        return actor or "system"
+
+    def _event(self, ch: Changes, now: datetime, type_: str, actor: str | None, t: Ticket | None = None,
+               window: int | None = None, **data) -> None:
+        if t is not None:
+            data.setdefault("code", t.code)
+            data.setdefault("service_name", self.config.services[t.service].name)
+            data.setdefault("priority", t.priority)
+            data.setdefault("state", t.state)
+        if window is not None and window in self.config.windows:
+            data.setdefault("window_name", self.config.windows[window].name)
+        ch.event(ts=now.isoformat(), type=type_, actor=self._actor(actor), window=window,
+                 ticket_id=t.id if t else None, ticket_code=t.code if t else None,
+                 service=t.service if t else None, data=data)
+
+    # -- issuing -----------------------------------------------------------------------------
+
+    def issue(
+        self,
+        matter: str,
+        priority: str | None = None,
+        appointment: str | None = None,
+        phone: str | None = None,
+        channel: str = "kiosk",
+        id_number: str | None = None,
+        name: str | None = None,
+        priority_reason: str | None = None,
+        actor: str | None = None,
+    ) -> Ticket:
+        """Issue a ticket for a service or a 一件事 bundle and put it in the waiting pool."""
+        with self._lock:
+            now = self._begin()
+            day = self.today(now)
+            item = self.config.matter(matter) if isinstance(matter, str) else None
+            if item is None:
+                raise NotFound(f"no service or bundle {matter!r}", field="service")
+            service = item.steps[0] if isinstance(item, Bundle) else item.code
+            if phone is not None:
+                phone = _clean_phone(phone)
+            slot_start = None
+            appt_row = None
+            if appointment is not None:
+                appt_row, slot_start = self._check_in(appointment, item, now)
+                priority = "appointment"
+                phone = phone or appt_row["phone"]
+            elif priority == "appointment":
+                raise Invalid("appointment priority comes only with an appointment code", field="priority")
+            if id_number is not None:
+                age = _age_from_id(id_number, now.date())
+                if priority is None and age >= self.config.rules.elderly_age:
+                    priority, priority_reason = "green", "elderly"
+                id_number = _mask_id(id_number)
+            priority = priority or "normal"
+            if priority not in self.config.priorities:
+                raise Invalid(f"unknown priority class {priority!r}", field="priority")
+            if channel not in ("kiosk", "web", "mobile", "window", "phone", "demo"):
+                raise Invalid(f"unknown channel {channel!r}", field="channel")
+            if name is not None and not (1 <= len(name) <= 40):
+                raise Invalid("name must be 1–40 characters", field="name")
+            prefix = item.prefix
+            number = self.counters.get((prefix, day), 0) + 1
+            limit = 10 ** self.config.rules.number_width - 1
+            if number > limit:
+                raise Conflict(
+                    f"ticket numbers for prefix {prefix} are used up for today "
+                    f"({prefix}{limit:0{self.config.rules.number_width}d} was the last)",
+                    field="service", code="numbers_exhausted",
+                )
+            t = Ticket(
+                id=secrets.token_urlsafe(12), code=f"{prefix}{number:0{self.config.rules.number_width}d}",
+                prefix=prefix, number=number, day=day, matter=item.code, service=service,
+                priority=priority, priority_reason=priority_reason, issued_at=now, arrived_at=now,
+                queued_at=now, channel=channel, appointment=appointment, slot_start=slot_start,
+                phone=phone, id_number=id_number, name=name,
+            )
+            c = self._candidate(t, now)
+            ahead, minutes = estimate_wait(
+                c, self._waiting(now) + [c], self.open_windows(), list(self.config.windows.values()),
+                self._busy(), self.times, now,
+            )
+            t.waiting_ahead, t.estimated_wait = ahead, round(minutes, 1)
+            ch = Changes()
+            ch.put("counters", {"prefix": prefix, "day": day, "last": number})
+            ch.put("tickets", to_row(t))
+            if appt_row is not None:
+                ch.put("appointments", {**appt_row, "state": "checked_in", "ticket_id": t.id})
+            self._event(ch, now, "ticket.issued", actor, t, matter=item.code, waiting_ahead=ahead,
+                        estimated_wait_minutes=t.estimated_wait, channel=channel)
+            self._commit(ch, [t])
+            self.counters[(prefix, day)] = number
+            return t
+
+    def _check_in(self, code: str, item: Service | Bundle, now: datetime) -> tuple[dict, datetime]:
+        rows = self.store.rows("SELECT * FROM appointments WHERE code = ?", [code])
+        if not rows:
+            raise NotFound(f"no appointment {code!r}", field="appointment")
+        row = rows[0]
+        if row["state"] != "booked":
+            raise Conflict(f"appointment {code} is already {row['state']}", field="appointment")
+        if row["service"] != item.code:
+            raise Conflict(f"appointment {code} is for {row['service']}, not {item.code}", field="appointment")
+        slot = datetime.fromisoformat(row["slot_start"]).astimezone(self.tz)
+        a = self.config.appointments
+        if not (slot - timedelta(minutes=a.checkin_before_minutes) <= now <= slot + timedelta(minutes=a.checkin_after_minutes)):
+            raise Conflict(
+                f"appointment {code} can be checked in from {a.checkin_before_minutes} min before to "
+                f"{a.checkin_after_minutes} min after {slot:%H:%M}", field="appointment", code="outside_checkin",
+            )
+        return row, slot
+
+    def book(self, service: str, slot_start: datetime, phone: str, actor: str | None = None) -> dict:
+        """Record an appointment made elsewhere (the booking platform); returns it with its code."""
+        with self._lock:
+            now = self._begin()
+            if self.config.matter(service) is None:
+                raise NotFound(f"no service or bundle {service!r}", field="service")
+            if slot_start.tzinfo is None:
+                slot_start = slot_start.replace(tzinfo=self.tz)
+            slot_start = slot_start.astimezone(self.tz)
+            step = self.config.appointments.slot_minutes
+            if (slot_start.hour * 60 + slot_start.minute) % step or slot_start.second:
+                raise Invalid(f"slot_start must fall on a {step}-minute slot boundary", field="slot_start")
+            if slot_start < now - timedelta(minutes=self.config.appointments.checkin_after_minutes):
+                raise Invalid("slot_start is in the past", field="slot_start")
+            row = {
+                "code": f"{secrets.randbelow(10**8):08d}", "phone": _clean_phone(phone), "service": service,
+                "day": slot_start.date().isoformat(), "slot_start": slot_start.isoformat(), "state": "booked",
+                "ticket_id": None, "created_at": now.isoformat(),
+            }
+            ch = Changes()
+            ch.put("appointments", row)
+            self._event(ch, now, "appointment.booked", actor, None, code=row["code"], service=service,
+                        slot_start=row["slot_start"])
+            self._commit(ch)
+            return row
+
+    def find_appointments(self, phone: str, day: str | None = None) -> list[dict]:
+        day = day or self.today()
+        return self.store.rows(
+            "SELECT * FROM appointments WHERE phone = ? AND day = ? AND state = 'booked' ORDER BY slot_start",
+            [_clean_phone(phone), day],
+        )
+
+    # -- window actions --------------------------------------------------------------------
+
+    def _free_window(self, number: int) -> tuple[Window, WindowState]:
+        conf, w = self._window(number)
+        if not w.staff:
+            raise Conflict(f"window {number} has nobody signed in", field="window", code="window_unstaffed")
+        if w.paused:
+            raise Conflict(f"window {number} is paused", field="window", code="window_paused")
+        if w.current:
+            cur = self.tickets[w.current]
+            raise Conflict(f"window {number} is still on {cur.code}: finish, park or transfer it first",
+                           field="window", code="window_busy")
+        return conf, w
+
+    def _current(self, number: int) -> tuple[Window, WindowState, Ticket]:
+        conf, w = self._window(number)
+        if not w.current:
+            raise Conflict(f"window {number} has no current ticket", field="window", code="no_current_ticket")
+        return conf, w, self.tickets[w.current]
+
+    def _call(self, conf: Window, w: WindowState, t: Ticket, now: datetime, actor: str | None,
+              how: str) -> Result:
+        """Bind ticket `t` to window `w` as called, opening a service record."""
+        t, w = copy(t), copy(w)
+        record = Record(
+            id=self._next_record, ticket_id=t.id, ticket_code=t.code, day=t.day, window=conf.number,
+            staff=w.staff, service=t.service, department=self._service(t.service).department,
+            priority=t.priority, arrived_at=t.arrived_at, called_at=now,
+        )
+        t.state, t.window, t.called_at, t.recalls = CALLED, conf.number, now, 0
+        t.target_window, t.parked_window, t.record_id = None, None, record.id
+        w.current, w.since = t.id, now
+        ch = Changes()
+        ch.put("tickets", to_row(t))
+        ch.put("records", to_row(record))
+        ch.put("windows", to_row(w))
+        self._event(ch, now, "ticket.called", actor, t, window=conf.number, how=how, staff=w.staff,
+                    waited_minutes=round((now - t.arrived_at).total_seconds() / 60, 1))
+        self._commit(ch, [t], [w])
+        self._next_record += 1
+        return Result(result="accepted", ticket=t)
+
+    def call_next(self, window: int, actor: str | None = None) -> Result:
+        """The window takes the best eligible waiting ticket (pull allocation)."""
+        with self._lock:
+            now = self._begin()
+            conf, w = self._free_window(window)
+            best = allocation.pick(conf, self._waiting(now), now, self.config.rules)
+            if best is None:
+                return Result(result="nothing_to_do", ticket=None, reason="nobody waiting for this window")
+            return self._call(conf, w, self.tickets[best.id], now, actor, "next")
+
+    def call(self, window: int, code: str, actor: str | None = None) -> Result:
+        """Call a specific ticket by its code (a citizen at the wrong window, a number asked for)."""
+        with self._lock:
+            now = self._begin()
+            conf, w = self._free_window(window)
+            code = (code or "").strip().upper()
+            t = next((t for t in self.tickets.values() if t.code == code and t.day == self.today(now)), None)
+            if t is None:
+                raise NotFound(f"no live ticket {code!r} today", field="code")
+            if t.state == PARKED and t.parked_window == window:
+                return self._call(conf, w, t, now, actor, "call_back")
+            if t.state != WAITING:
+                raise Conflict(f"ticket {code} is {t.state}, not waiting", field="code", code="not_waiting")
+            if allocation.eligible_weight(conf, self._candidate(t, now)) is None:
+                raise Conflict(f"window {window} does not handle {t.code} ({self._service(t.service).name})",
+                               field="code", code="service_not_handled")
+            return self._call(conf, w, t, now, actor, "direct")
+
+    def recall(self, window: int, actor: str | None = None) -> Result:
+        """Announce the called ticket again; past the recall limit it becomes a no-show (过号)."""
+        with self._lock:
+            now = self._begin()
+            conf, w, t = self._current(window)
+            if t.state != CALLED:
+                raise Conflict(f"{t.code} is already being served", field="window", code="not_called")
+            if t.recalls >= self.config.rules.recall_limit:
+                return self._no_show(conf, w, t, now, actor, "recall_limit")
+            t = copy(t)
+            t.recalls += 1
+            ch = Changes()
+            ch.put("tickets", to_row(t))
+            self._event(ch, now, "ticket.recalled", actor, t, window=window, recalls=t.recalls)
+            self._commit(ch, [t])
+            return Result(result="accepted", ticket=t)
+
+    def start(self, window: int, actor: str | None = None) -> Result:
+        """The called citizen arrived at the window: service begins."""
+        with self._lock:
+            now = self._begin()
+            conf, w, t = self._current(window)
+            if t.state != CALLED:
+                return Result(result="nothing_to_do", ticket=t, reason="already serving")
+            ch = Changes()
+            t = self._start(ch, t, now, actor, window)
+            self._commit(ch, [t])
+            return Result(result="accepted", ticket=t)
+
+    def _start(self, ch: Changes, t: Ticket, now: datetime, actor: str | None, window: int) -> Ticket:
+        t = copy(t)
+        t.state = SERVING
+        record = self._record(t.record_id)
+        record.started_at = now
+        ch.put("tickets", to_row(t))
+        ch.put("records", to_row(record))
+        self._event(ch, now, "ticket.started", actor, t, window=window)
+        return t
+
+    def _record(self, record_id: int | None) -> Record:
+        rows = self.store.rows("SELECT * FROM records WHERE id = ?", [record_id])
+        if not rows:
+            raise NotFound(f"no service record {record_id}", field="record")
+        return from_row(Record, rows[0])
+
+    def _end_record(self, ch: Changes, t: Ticket, now: datetime, end: str, outcome: str | None = None) -> Record:
+        record = self._record(t.record_id)
+        record.ended_at, record.end, record.outcome, record.recalls = now, end, outcome, t.recalls
+        if end == "finished":
+            record.rating_state, record.prompted_at = "prompted", now
+        ch.put("records", to_row(record))
+        return record
+
+    def _release(self, ch: Changes, w: WindowState, now: datetime, record: Record | None = None) -> WindowState:
+        w = copy(w)
+        w.current, w.since = None, now
+        if record is not None:
+            w.last_record = record.id
+        ch.put("windows", to_row(w))
+        return w
+
+    def no_show(self, window: int, actor: str | None = None) -> Result:
+        with self._lock:
+            now = self._begin()
+            conf, w, t = self._current(window)
+            if t.state != CALLED:
+                raise Conflict(f"{t.code} is being served; finish or park it", field="window", code="not_called")
+            return self._no_show(conf, w, t, now, actor, "no_show")
+
+    def _no_show(self, conf: Window, w: WindowState, t: Ticket, now: datetime, actor: str | None, why: str) -> Result:
+        ch = Changes()
+        self._end_record(ch, t, now, "no_show")
+        t = copy(t)
+        t.state, t.finished_at, t.end_reason, t.record_id = NO_SHOW, now, why, None
+        ch.put("tickets", to_row(t))
+        w = self._release(ch, w, now)
+        self._event(ch, now, "ticket.no_show", actor, t, window=conf.number, reason=why, recalls=t.recalls)
+        self._commit(ch, [t], [w])
+        return Result(result="accepted", ticket=t, no_show=True)
+
+    def park(self, window: int, actor: str | None = None) -> Result:
+        """挂起: the citizen fetches missing papers and comes back to this window without a new ticket."""
+        with self._lock:
+            now = self._begin()
+            conf, w, t = self._current(window)
+            ch = Changes()
+            self._end_record(ch, t, now, "parked")
+            t = copy(t)
+            t.state, t.parked_window, t.queued_at, t.record_id = PARKED, window, now, None
+            ch.put("tickets", to_row(t))
+            w = self._release(ch, w, now)
+            self._event(ch, now, "ticket.parked", actor, t, window=window)
+            self._commit(ch, [t], [w])
+            return Result(result="accepted", ticket=t)
+
+    def call_back(self, window: int, code: str | None = None, actor: str | None = None) -> Result:
+        """Call back a ticket parked at this window: the named one, else the one parked longest."""
+        with self._lock:
+            now = self._begin()
+            conf, w = self._free_window(window)
+            parked = sorted(
+                (t for t in self.tickets.values() if t.state == PARKED and t.parked_window == window),
+                key=lambda t: (t.queued_at, t.number),
+            )
+            if code:
+                parked = [t for t in parked if t.code == code.strip().upper()]
+                if not parked:
+                    raise NotFound(f"no ticket {code!r} parked at window {window}", field="code")
+            if not parked:
+                return Result(result="nothing_to_do", ticket=None, reason="nobody parked at this window")
+            return self._call(conf, w, parked[0], now, actor, "call_back")
+
+    def transfer(self, window: int, to_window: int | None = None, to_service: str | None = None,
+                 actor: str | None = None) -> Result:
+        """Hand the current citizen on, keeping the original arrival time (no queuing from the back)."""
+        with self._lock:
+            now = self._begin()
+            conf, w, t = self._current(window)
+            if (to_window is None) == (to_service is None):
+                raise Invalid("give exactly one of to_window or to_service", field="to_window")
+            if to_window is not None:
+                target = self.config.windows.get(to_window)
+                if target is None:
+                    raise NotFound(f"no window {to_window}", field="to_window")
+                if to_window == window:
+                    raise Invalid("cannot transfer to the same window", field="to_window")
+                if t.service not in target.services and target.kind != "complaint":
+                    raise Conflict(f"window {to_window} does not handle {self._service(t.service).name}",
+                                   field="to_window", code="service_not_handled")
+            else:
+                if to_service not in self.config.services:
+                    raise NotFound(f"no service {to_service!r}", field="to_service")
+                if to_service == t.service:
+                    raise Invalid("the ticket already queues for that service", field="to_service")
+                if not self.config.windows_for(to_service):
+                    raise Conflict(f"no window handles {to_service}", field="to_service")
+            ch = Changes()
+            self._end_record(ch, t, now, "transferred")
+            t = copy(t)
+            from_service = t.service
+            t.state, t.queued_at, t.record_id, t.window = WAITING, now, None, None
+            t.target_window = to_window
+            if to_service is not None:
+                t.service = to_service
+            ch.put("tickets", to_row(t))
+            w = self._release(ch, w, now)
+            self._event(ch, now, "ticket.transferred", actor, t, window=window, to_window=to_window,
+                        to_service=to_service, from_service=from_service)
+            self._commit(ch, [t], [w])
+            return Result(result="accepted", ticket=t)
+
+    def finish(self, window: int, outcome: str = "done", actor: str | None = None) -> Result:
+        """End the service with an outcome and prompt the window's evaluator (一次服务一次评价).
+
+        A 一件事 ticket moves on to its next step keeping its place; 办不成 goes to the complaint window.
+        """
+        with self._lock:
+            now = self._begin()
+            conf, w, t = self._current(window)
+            if outcome not in OUTCOMES:
+                raise Invalid(f"outcome must be one of {', '.join(OUTCOMES)}", field="outcome")
+            ch = Changes()
+            if t.state == CALLED:
+                t = self._start(ch, t, now, actor, window)
+            record = self._end_record(ch, t, now, "finished", outcome)
+            t = copy(t)
+            t.outcome, t.record_id = outcome, None
+            item = self.config.matter(t.matter)
+            complaint = self.config.complaint_window()
+            if outcome == "cannot" and complaint is not None and complaint.number != window:
+                t.state, t.queued_at, t.target_window, t.window = WAITING, now, complaint.number, None
+                next_event = ("ticket.to_complaint", {"to_window": complaint.number})
+            elif isinstance(item, Bundle) and outcome in ("done", "accepted") and t.step + 1 < len(item.steps):
+                t.step += 1
+                t.service, t.state, t.queued_at, t.window, t.target_window = item.steps[t.step], WAITING, now, None, None
+                next_event = ("ticket.next_step", {"step": t.step + 1, "steps": len(item.steps)})
+            else:
+                t.state, t.finished_at = FINISHED, now
+                next_event = None
+            ch.put("tickets", to_row(t))
+            w = self._release(ch, w, now, record)
+            self._event(ch, now, "ticket.finished", actor, t, window=window, outcome=outcome,
+                        outcome_name=OUTCOMES[outcome], record=record.id, staff=record.staff)
+            if next_event:
+                self._event(ch, now, next_event[0], actor, t, window=window, **next_event[1])
+            self._event(ch, now, "rating.invited", actor, t, window=window, record=record.id,
+                        staff=record.staff, staff_name=self._staff_name(record.staff), auto=True)
+            self._commit(ch, [t], [w])
+            started = record.started_at or record.called_at
+            self.times.add(record.service, (now - started).total_seconds() / 60)
+            return Result(result="accepted", ticket=t, record=record.id)
+
+    def pause(self, window: int, reason: str = "other", actor: str | None = None) -> Result:
+        with self._lock:
+            now = self._begin()
+            conf, w = self._window(window)
+            if reason not in PAUSE_REASONS:
+                raise Invalid(f"reason must be one of {', '.join(PAUSE_REASONS)}", field="reason")
+            if w.paused:
+                return Result(result="nothing_to_do", window=w.number, reason="already paused")
+            if w.current:
+                raise Conflict(f"finish or park {self.tickets[w.current].code} before pausing",
+                               field="window", code="window_busy")
+            if not w.staff:
+                raise Conflict(f"window {window} has nobody signed in", field="window", code="window_unstaffed")
+            w = copy(w)
+            w.paused, w.pause_reason, w.paused_at, w.since = True, reason, now, now
+            ch = Changes()
+            ch.put("windows", to_row(w))
+            self._event(ch, now, "window.paused", actor, window=window, reason=reason, reason_name=PAUSE_REASONS[reason])
+            self._commit(ch, windows=[w])
+            return Result(result="accepted", window=w.number)
+
+    def resume(self, window: int, actor: str | None = None) -> Result:
+        with self._lock:
+            now = self._begin()
+            conf, w = self._window(window)
+            if not w.paused:
+                return Result(result="nothing_to_do", window=w.number, reason="not paused")
+            w = copy(w)
+            paused_for = (now - w.paused_at).total_seconds() / 60 if w.paused_at else 0
+            w.paused, w.pause_reason, w.paused_at, w.since = False, None, None, now
+            ch = Changes()
+            ch.put("windows", to_row(w))
+            self._event(ch, now, "window.resumed", actor, window=window, paused_minutes=round(paused_for, 1))
+            self._commit(ch, windows=[w])
+            return Result(result="accepted", window=w.number)
+
+    def login(self, window: int, staff: str, actor: str | None = None) -> Result:
+        """A clerk signs in at a window; signing in elsewhere signs them out of their old window."""
+        with self._lock:
+            now = self._begin()
+            conf, w = self._window(window)
+            staff = str(staff or "").strip()
+            if staff not in self.config.staff:
+                raise Invalid(f"unknown staff number {staff!r}", field="staff")
+            if w.staff == staff:
+                return Result(result="nothing_to_do", window=window, reason="already signed in")
+            ch = Changes()
+            changed = []
+            for other in self.windows.values():
+                if other.staff == staff and other.number != window:
+                    if other.current:
+                        raise Conflict(f"staff {staff} is still serving at window {other.number}",
+                                       field="staff", code="window_busy")
+                    o = copy(other)
+                    o.staff, o.login_at, o.since = None, None, now
+                    ch.put("windows", to_row(o))
+                    self._event(ch, now, "window.logout", actor, window=o.number, staff=staff, reason="moved")
+                    changed.append(o)
+            w = copy(w)
+            if w.staff:
+                self._event(ch, now, "window.logout", actor, window=window, staff=w.staff, reason="replaced")
+            w.staff, w.login_at, w.since = staff, now, now
+            ch.put("windows", to_row(w))
+            self._event(ch, now, "window.login", actor, window=window, staff=staff,
+                        staff_name=self._staff_name(staff))
+            self._commit(ch, windows=changed + [w])
+            return Result(result="accepted", window=window)
+
+    def logout(self, window: int, actor: str | None = None) -> Result:
+        with self._lock:
+            now = self._begin()
+            conf, w = self._window(window)
+            if not w.staff:
+                return Result(result="nothing_to_do", window=window, reason="nobody signed in")
+            if w.current:
+                raise Conflict(f"finish, park or transfer {self.tickets[w.current].code} before signing out",
+                               field="window", code="window_busy")
+            staff = w.staff
+            w = copy(w)
+            w.staff, w.login_at, w.paused, w.pause_reason, w.paused_at, w.since = None, None, False, None, None, now
+            ch = Changes()
+            ch.put("windows", to_row(w))
+            self._event(ch, now, "window.logout", actor, window=window, staff=staff)
+            self._commit(ch, windows=[w])
+            return Result(result="accepted", window=window)
+
+    def _staff_name(self, number: str | None) -> str:
+        s = self.config.staff.get(number or "")
+        return s.name if s else ""
+
+    # -- ratings ---------------------------------------------------------------------------
+
+    def invite_rating(self, window: int, actor: str | None = None) -> Result:
+        """Prompt the evaluator again for the service just finished at this window, if not rated."""
+        with self._lock:
+            now = self._begin()
+            conf, w = self._window(window)
+            if w.last_record is None:
+                raise Conflict("no finished service at this window to rate", field="window", code="nothing_to_rate")
+            record = self._record(w.last_record)
+            if record.rating_state == "rated":
+                raise Conflict(f"{record.ticket_code} has already been rated", field="window", code="already_rated")
+            if now - record.ended_at > timedelta(minutes=INVITE_WITHIN_MINUTES):
+                raise Conflict("the last service ended too long ago to invite a rating", field="window",
+                               code="nothing_to_rate")
+            record.rating_state, record.prompted_at = "prompted", now
+            ch = Changes()
+            ch.put("records", to_row(record))
+            t = self._ticket_any(record.ticket_id)
+            self._event(ch, now, "rating.invited", actor, t, window=window, record=record.id, staff=record.staff,
+                        staff_name=self._staff_name(record.staff), auto=False)
+            self._commit(ch)
+            return Result(result="accepted", record=record.id)
+
+    def rate(
+        self,
+        grade: int,
+        channel: str,
+        window: int | None = None,
+        ticket: str | None = None,
+        reason: str | None = None,
+        comment: str | None = None,
+        actor: str | None = None,
+    ) -> Result:
+        """Take a rating. On site (channel evaluator) only for the service just finished and prompted
+        at that window; later (qr/web/kiosk, 补充评价) for the ticket's last unrated service within the
+        configured days. One service, one rating. Grade 0 means the prompt timed out: not rated."""
+        with self._lock:
+            now = self._begin()
+            if channel not in RATING_CHANNELS:
+                raise Invalid(f"channel must be one of {', '.join(RATING_CHANNELS)}", field="channel")
+            if not isinstance(grade, int) or isinstance(grade, bool) or not 0 <= grade <= 5:
+                raise Invalid("grade must be an integer 1–5 (0: prompt timed out)", field="grade")
+            if reason is not None:
+                if reason not in RATING_REASONS:
+                    raise Invalid(f"reason must be one of {', '.join(RATING_REASONS)}", field="reason")
+                if grade not in (1, 2):
+                    reason = None  # reasons belong to bad ratings only; a stray reason key is dropped
+            if comment is not None and len(comment) > 500:
+                raise Invalid("comment is limited to 500 characters", field="comment")
+            try:
+                record = self._due_record(channel, window, ticket, now, grade)
+            except Conflict as refusal:
+                ch = Changes()
+                self._event(ch, now, "rating.refused", actor, window=window, channel=channel, grade=grade,
+                            reason=refusal.code, ticket=ticket)
+                self._commit(ch)
+                raise
+            t = self._ticket_any(record.ticket_id)
+            ch = Changes()
+            if grade == 0:
+                record.rating_state = "timed_out"
+                ch.put("records", to_row(record))
+                self._event(ch, now, "rating.timed_out", actor, t, window=record.window, record=record.id)
+                self._commit(ch)
+                return Result(result="accepted", record=record.id, rated=False)
+            record.rating_state, record.grade = "rated", grade
+            ch.put("records", to_row(record))
+            rating = {
+                "record_id": record.id, "ticket_id": record.ticket_id, "ticket_code": record.ticket_code,
+                "service": record.service, "department": record.department, "window": record.window,
+                "staff": record.staff, "phone": t.phone if t else None,
+                "served_at": record.ended_at.isoformat(), "rated_at": now.isoformat(), "channel": channel,
+                "grade": grade, "reason": reason, "comment": comment,
+            }
+            ch.put("ratings", rating)
+            self._event(ch, now, "rating.recorded", actor, t, window=record.window, record=record.id,
+                        grade=grade, grade_name=GRADES[grade], bad=grade <= 2, channel=channel,
+                        reason=reason, staff=record.staff)
+            self._commit(ch)
+            return Result(result="accepted", record=record.id, rated=True, grade=grade)
+
+    def _due_record(self, channel: str, window: int | None, ticket: str | None, now: datetime, grade: int) -> Record:
+        if channel == "evaluator":
+            if window is None:
+                raise Invalid("an evaluator rating names its window", field="window")
+            conf, w = self._window(window)
+            if w.last_record is None:
+                raise Conflict("no service at this window is waiting for a rating", field="window", code="not_due")
+            record = self._record(w.last_record)
+            if record.rating_state == "rated":
+                raise Conflict(f"{record.ticket_code} has already been rated", field="window", code="already_rated")
+            if record.rating_state != "prompted":
+                raise Conflict("the evaluator was not prompted for a rating", field="window", code="not_due")
+            limit = self.config.rules.rating_prompt_seconds + PROMPT_GRACE_SECONDS
+            if (now - record.prompted_at).total_seconds() > limit:
+                raise Conflict("the rating prompt has expired", field="window", code="prompt_expired")
+            return record
+        if grade == 0:
+            raise Invalid("only an evaluator reports a timed-out prompt", field="grade")
+        if not ticket:
+            raise Invalid("a rating outside the window names its ticket", field="ticket")
+        rows = self.store.rows(
+            "SELECT * FROM records WHERE ticket_id = ? AND [end] = 'finished' ORDER BY id DESC", [ticket]
+        )
+        if not rows:
+            if self._ticket_any(ticket) is None:
+                raise NotFound(f"no ticket {ticket!r}", field="ticket")
+            raise Conflict("this ticket has no finished service to rate", field="ticket", code="not_due")
+        unrated = [from_row(Record, r) for r in rows if r["rating_state"] != "rated"]
+        if not unrated:
+            raise Conflict("every service on this ticket has been rated", field="ticket", code="already_rated")
+        record = unrated[0]
+        if now - record.ended_at > timedelta(days=self.config.rules.supplementary_rating_days):
+            raise Conflict("the period for a supplementary rating has ended", field="ticket", code="rating_closed")
+        return record
+
+    # -- views -----------------------------------------------------------------------------
+
+    def _ticket_any(self, ticket_id: str) -> Ticket | None:
+        t = self.tickets.get(ticket_id)
+        if t is not None:
+            return t
+        rows = self.store.rows("SELECT * FROM tickets WHERE id = ?", [ticket_id])
+        return from_row(Ticket, rows[0]) if rows else None
+
+    def ticket(self, ticket_id: str) -> Ticket:
+        with self._lock:
+            t = self._ticket_any(ticket_id)
+            if t is None:
+                raise NotFound("no such ticket", field="id")
+            return t
+
+    def position(self, t: Ticket) -> tuple[int, float] | None:
+        """(people ahead, estimated minutes) now, for a waiting ticket."""
+        with self._lock:
+            if t.state != WAITING:
+                return None
+            now = self.now()
+            return self._estimate(self._candidate(t, now), now)
+
+    def records_for(self, ticket_id: str) -> list[Record]:
+        return [from_row(Record, r) for r in self.store.rows("SELECT * FROM records WHERE ticket_id = ? ORDER BY id", [ticket_id])]
+
+    def menu(self) -> list[dict]:
+        """Every service and bundle with the number waiting and the estimated wait for a new ticket."""
+        with self._lock:
+            now = self.now()
+            waiting = self._waiting(now)
+            counts: dict[str, int] = {}
+            for c in waiting:
+                counts[c.service] = counts.get(c.service, 0) + 1
+            out = []
+            for item in list(self.config.services.values()) + list(self.config.bundles.values()):
+                service = item.steps[0] if isinstance(item, Bundle) else item.code
+                probe = Candidate(id="_probe", service=service, rank=allocation.NORMAL_RANK, arrived=now,
+                                  number=10**9)
+                _, minutes = estimate_wait(probe, waiting, self.open_windows(), list(self.config.windows.values()),
+                                           self._busy(), self.times, now)
+                out.append({"item": item, "service": service, "waiting": counts.get(service, 0),
+                            "estimated_wait_minutes": round(minutes, 1)})
+            return out
+
+    def waiting_for(self, window: int) -> list[Ticket]:
+        """Waiting tickets this window may take, in the order it would call them."""
+        with self._lock:
+            conf, _ = self._window(window)
+            now = self.now()
+            keyed = []
+            for c in self._waiting(now):
+                key = allocation.sort_key(conf, c, now, self.config.rules)
+                if key is not None:
+                    keyed.append((key, self.tickets[c.id]))
+            return [t for _, t in sorted(keyed, key=lambda kt: kt[0])]
+
+    def live_tickets(self) -> list[Ticket]:
+        with self._lock:
+            return sorted(self.tickets.values(), key=lambda t: (t.arrived_at, t.code))
+
+    def window_states(self) -> list[WindowState]:
+        with self._lock:
+            return [copy(self.windows[n]) for n in sorted(self.windows)]
+
+
+def _clean_phone(phone: str) -> str:
+    digits = re.sub(r"[\s-]", "", str(phone))
+    if not re.fullmatch(r"\+?\d{7,15}", digits):
+        raise Invalid("phone must be 7–15 digits", field="phone")
+    return digits
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def _age_from_id(id_number: str, today: date) -> int:
+    """Age from an 18-digit resident ID (GB 11643), after checking its check digit."""
+    s = str(id_number).strip().upper()
+    if not re.fullmatch(r"\d{17}[\dX]", s):
+        raise Invalid("id_number must be an 18-character resident ID number", field="id_number")
+    if _ID_CHECK[sum(int(d) * w for d, w in zip(s[:17], _ID_WEIGHTS, strict=True)) % 11] != s[17]:
+        raise Invalid("id_number check digit does not match", field="id_number")
+    try:
+        born = date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
+    except ValueError as exc:
+        raise Invalid("id_number holds no valid birth date", field="id_number") from exc
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _mask_id(id_number: str) -> str:
+    from .privacy import mask_id_number
+
+    return mask_id_number(str(id_number).strip().upper())

@@ -1,0 +1,45 @@
+"""Refusals the engine gives, each naming the field at fault; the API turns them into HTTP 4xx."""
+
+from __future__ import annotations
+
+
+class HallqError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+    def to_json(self) -> dict:
+        body = {"error": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class Invalid(HallqError):
+    """The request is well-formed but a value is not acceptable (HTTP 422)."""
+
+    status = 422
+    code = "invalid"
+
+
+class NotFound(HallqError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(HallqError):
+    """The request is valid but not allowed in the current state (HTTP 409)."""
+
+    status = 409
+    code = "conflict"
+
+
+class Forbidden(HallqError):
+    status = 403
+    code = "forbidden"

@@ -1,0 +1,100 @@
+"""Versioned schema migrations: each step runs once, in order, in its own transaction.
+
+Add a new function to MIGRATIONS for every schema change; never edit a step that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["tickets"].create(
+        {
+            "id": str, "code": str, "prefix": str, "number": int, "day": str,
+            "matter": str, "service": str, "step": int, "priority": str, "priority_reason": str,
+            "appointment": str, "slot_start": str, "phone": str, "id_number": str, "name": str,
+            "channel": str, "state": str, "issued_at": str, "arrived_at": str, "queued_at": str,
+            "target_window": int, "window": int, "called_at": str, "recalls": int,
+            "parked_window": int, "outcome": str, "finished_at": str, "end_reason": str,
+            "waiting_ahead": int, "estimated_wait": float, "record_id": int,
+        },
+        pk="id",
+    )
+    db["tickets"].create_index(["day", "code"], unique=True)
+    db["tickets"].create_index(["state"])
+    db["records"].create(
+        {
+            "id": int, "ticket_id": str, "ticket_code": str, "day": str, "window": int,
+            "staff": str, "service": str, "department": str, "priority": str,
+            "arrived_at": str, "called_at": str, "started_at": str, "ended_at": str,
+            "end": str, "outcome": str, "recalls": int,
+            "rating_state": str, "prompted_at": str, "grade": int,
+        },
+        pk="id",
+    )
+    db["records"].create_index(["ticket_id"])
+    db["records"].create_index(["day"])
+    db["windows"].create(
+        {
+            "number": int, "staff": str, "login_at": str, "paused": int, "pause_reason": str,
+            "paused_at": str, "current": str, "last_record": int, "since": str,
+        },
+        pk="number",
+    )
+    db["counters"].create({"prefix": str, "day": str, "last": int}, pk=("prefix", "day"))
+    db["ratings"].create(
+        {
+            "id": int, "record_id": int, "ticket_id": str, "ticket_code": str, "service": str,
+            "department": str, "window": int, "staff": str, "phone": str, "served_at": str,
+            "rated_at": str, "channel": str, "grade": int, "reason": str, "comment": str,
+        },
+        pk="id",
+    )
+    db["ratings"].create_index(["record_id"], unique=True)
+    db["appointments"].create(
+        {
+            "code": str, "phone": str, "service": str, "day": str, "slot_start": str,
+            "state": str, "ticket_id": str, "created_at": str,
+        },
+        pk="code",
+    )
+    db["appointments"].create_index(["phone", "day"])
+    db.execute(
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, type TEXT NOT NULL,
+            actor TEXT, window INTEGER, ticket_id TEXT, ticket_code TEXT, service TEXT, data TEXT)"""
+    )
+    db.execute("CREATE INDEX idx_events_ts ON events (ts)")
+    # The event log is append-only: history is evidence (电子监察), never rewritten.
+    db.execute("CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END")
+    db.execute("CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END")
+
+
+MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
+    (1, _v1),
+]
+
+
+def current_version(db: sqlite_utils.Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Bring the schema up to the newest version; returns it."""
+    version = current_version(db)
+    for number, step in MIGRATIONS:
+        if number <= version:
+            continue
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            step(db)
+            db.conn.execute(f"PRAGMA user_version = {number}")
+            db.conn.execute("COMMIT")
+        except BaseException:
+            db.conn.execute("ROLLBACK")
+            raise
+        version = number
+    return version

@@ -1,0 +1,140 @@
+"""The OpenAPI 3 description of /api/v1, built from the same tables the routes use."""
+
+from __future__ import annotations
+
+from hallq.model import HallConfig
+
+from .api.windows import ACTIONS
+from .tickets import OUTCOMES, PAUSE_REASONS, RATING_CHANNELS, RATING_REASONS
+
+ERROR = {"$ref": "#/components/responses/Error"}
+BEARER = [{"bearer": []}]
+
+
+def _body(props: dict, required: list[str]) -> dict:
+    schema = {"type": "object", "additionalProperties": False, "properties": props}
+    if required:
+        schema["required"] = required
+    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+
+
+def _ok(description: str, ref: str | None = None) -> dict:
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"} if ref else {"type": "object"}}}
+    return {"description": description, "content": content}
+
+
+def _errors(*codes: int) -> dict:
+    return {str(c): ERROR for c in codes}
+
+
+ACTION_PROPS = {
+    "staff": {"type": "string", "pattern": "^[0-9]{1,8}$", "description": "staff number (工号)"},
+    "code": {"type": "string", "example": "A023", "description": "ticket code"},
+    "to_window": {"type": "integer"},
+    "to_service": {"type": "string", "example": "S301"},
+    "outcome": {"type": "string", "enum": list(OUTCOMES), "description": ", ".join(f"{k}={v}" for k, v in OUTCOMES.items())},
+    "reason": {"type": "string", "enum": list(PAUSE_REASONS)},
+}
+
+ACTION_HELP = {
+    "login": "clerk signs in (staff number)", "logout": "clerk signs out",
+    "call-next": "take the best eligible waiting ticket (pull allocation)",
+    "recall": "announce the called ticket again; past the recall limit it becomes a no-show",
+    "start": "the citizen arrived: service begins", "no-show": "过号: the called citizen did not come",
+    "park": "挂起: citizen fetches papers, comes back without a new ticket",
+    "call-back": "call back a parked ticket (the oldest, or `code`)", "call": "call a specific ticket by code",
+    "transfer": "hand on to a window or a service, keeping the original arrival time",
+    "finish": "end the service with an outcome; prompts the evaluator", "pause": "pause with a reason",
+    "resume": "resume after a pause", "invite-rating": "prompt the evaluator again for the last service",
+}
+
+
+def document(config: HallConfig) -> dict:
+    paths: dict[str, dict] = {
+        "/services": {"get": {"summary": "Menu: services and 一件事 bundles with waiting count and estimated wait",
+                              "responses": {"200": _ok("the menu")}}},
+        "/tickets": {"post": {
+            "summary": "Issue a ticket", "security": BEARER,
+            "requestBody": _body({
+                "service": {"type": "string", "example": "S301", "description": "service or bundle code"},
+                "priority": {"type": "string", "enum": list(config.priorities)},
+                "priority_reason": {"type": "string", "example": "elderly"},
+                "appointment": {"type": "string", "description": "appointment code to check in"},
+                "phone": {"type": "string"}, "channel": {"type": "string", "default": "kiosk"},
+                "id_number": {"type": "string", "description": "resident ID: sets 绿色通道 for the elderly; stored masked"},
+                "name": {"type": "string"},
+            }, ["service"]),
+            "responses": {"201": _ok("the new ticket, with its secret id", "Ticket"), **_errors(400, 401, 403, 404, 409, 422)},
+        }},
+        "/tickets/{id}": {"get": {
+            "summary": "A ticket's public status (the QR code's target; the id is unguessable)",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _ok("the ticket", "Ticket"), **_errors(404)},
+        }},
+        "/appointments": {
+            "post": {"summary": "Record an appointment (from the booking platform)", "security": BEARER,
+                     "requestBody": _body({"service": {"type": "string"}, "slot_start": {"type": "string", "format": "date-time"},
+                                           "phone": {"type": "string"}}, ["service", "slot_start", "phone"]),
+                     "responses": {"201": _ok("the appointment with its code"), **_errors(400, 401, 403, 404, 422)}},
+            "get": {"summary": "Today's booked appointments for a phone number (kiosk check-in)", "security": BEARER,
+                    "parameters": [{"name": "phone", "in": "query", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": _ok("appointments"), **_errors(401, 422)}},
+        },
+        "/windows": {"get": {"summary": "Every window's state", "security": BEARER,
+                             "responses": {"200": _ok("windows"), **_errors(401)}}},
+        "/windows/{n}": {"get": {"summary": "One window with its waiting list in call order", "security": BEARER,
+                                 "parameters": [{"name": "n", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                                 "responses": {"200": _ok("the window"), **_errors(401, 404)}}},
+        "/ratings": {"post": {
+            "summary": "Rate a service (好差评). evaluator: caller-daemon token, names the window; qr/web: "
+                       "the ticket's id, no token (补充评价); kiosk: kiosk token. grade 0 = prompt timed out.",
+            "requestBody": _body({
+                "grade": {"type": "integer", "minimum": 0, "maximum": 5},
+                "channel": {"type": "string", "enum": list(RATING_CHANNELS)},
+                "window": {"type": "integer"}, "ticket": {"type": "string"},
+                "reason": {"type": "string", "enum": list(RATING_REASONS)}, "comment": {"type": "string", "maxLength": 500},
+            }, ["grade", "channel"]),
+            "responses": {"201": _ok("rating recorded"), "200": _ok("timeout recorded as not rated"),
+                          **_errors(400, 403, 404, 409, 422)},
+        }},
+        "/queue": {"get": {"summary": "Live tickets, masked", "security": BEARER, "responses": {"200": _ok("queue"), **_errors(401)}}},
+        "/stats/today": {"get": {"summary": "Today's figures", "security": BEARER, "responses": {"200": _ok("figures"), **_errors(401)}}},
+        "/events": {"get": {
+            "summary": "Server-sent events: every state change, with ids; resume with Last-Event-ID",
+            "security": BEARER,
+            "parameters": [{"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"}},
+                           {"name": "last_event_id", "in": "query", "schema": {"type": "integer"}},
+                           {"name": "once", "in": "query", "schema": {"type": "string", "enum": ["1"]}}],
+            "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                          **_errors(401, 422)},
+        }},
+        "/health": {"get": {"summary": "Liveness", "responses": {"200": _ok("ok")}}},
+    }
+    for action, (allowed, required) in ACTIONS.items():
+        op = {
+            "summary": ACTION_HELP[action], "security": BEARER,
+            "parameters": [{"name": "n", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": _ok("result: accepted or nothing_to_do"), **_errors(400, 401, 403, 404, 409, 422)},
+        }
+        if allowed:
+            op["requestBody"] = _body({k: ACTION_PROPS[k] for k in allowed}, list(required))
+        paths[f"/windows/{{n}}/{action}"] = {"post": op}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": f"hallq API — {config.name}", "version": "1"},
+        "servers": [{"url": "/api/v1"}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Error": {"description": "refused; `field` names the culprit", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"}}}}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "message"], "properties": {
+                    "error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}},
+                "Ticket": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "code": {"type": "string"}, "state": {"type": "string"},
+                    "waiting_ahead": {"type": "integer"}, "estimated_wait_minutes": {"type": "number"},
+                    "issued_at": {"type": "string", "format": "date-time"}}},
+            },
+        },
+    }

@@ -1,0 +1,61 @@
+"""Today's figures, computed from the store's tables (which the event log can rebuild)."""
+
+from __future__ import annotations
+
+from statistics import mean
+
+from .engine import Engine
+from .tickets import GRADE_SCORES
+
+
+def _minutes(a: str | None, b: str | None) -> float | None:
+    from datetime import datetime
+
+    if not a or not b:
+        return None
+    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds() / 60
+
+
+def _p90(values: list[float]) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(0.9 * len(values)))]
+
+
+def today(engine: Engine) -> dict:
+    day = engine.today()
+    store = engine.store
+    tickets = store.rows("SELECT state, end_reason FROM tickets WHERE day = ?", [day])
+    records = store.rows("SELECT * FROM records WHERE day = ? ORDER BY id", [day])
+    ratings = store.rows("SELECT grade FROM ratings WHERE substr(rated_at, 1, 10) = ?", [day])
+    first_calls: dict[str, dict] = {}
+    for r in records:
+        first_calls.setdefault(r["ticket_id"], r)
+    waits = [w for r in first_calls.values() if (w := _minutes(r["arrived_at"], r["called_at"])) is not None]
+    services = [m for r in records if r["end"] == "finished"
+                and (m := _minutes(r["started_at"] or r["called_at"], r["ended_at"])) is not None]
+    grades = [r["grade"] for r in ratings]
+    good = sum(1 for g in grades if g >= 3)
+    by_state: dict[str, int] = {}
+    for t in tickets:
+        by_state[t["state"]] = by_state.get(t["state"], 0) + 1
+    return {
+        "day": day,
+        "issued": len(tickets),
+        "waiting": by_state.get("waiting", 0),
+        "in_service": by_state.get("called", 0) + by_state.get("serving", 0),
+        "parked": by_state.get("parked", 0),
+        "finished": by_state.get("finished", 0),
+        "no_shows": by_state.get("no_show", 0),
+        "services_done": sum(1 for r in records if r["end"] == "finished"),
+        "transfers": sum(1 for r in records if r["end"] == "transferred"),
+        "mean_wait_minutes": round(mean(waits), 1) if waits else None,
+        "p90_wait_minutes": round(_p90(waits), 1) if waits else None,
+        "mean_service_minutes": round(mean(services), 1) if services else None,
+        "ratings": len(grades),
+        "good_rate": round(good / len(grades), 4) if grades else None,
+        "mean_score": round(mean(GRADE_SCORES[g] for g in grades), 2) if grades else None,
+        "bad_ratings": len(grades) - good,
+        "windows_open": len(engine.open_windows()),
+    }

@@ -1,0 +1,121 @@
+"""The engine's records: tickets, service records (one per call) and window states.
+
+They are plain mutable dataclasses; the engine copies one, changes the copy, writes it, and only
+then swaps it in, so a refused or failed action leaves memory exactly as the store has it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+
+WAITING, CALLED, SERVING, PARKED, FINISHED, NO_SHOW = "waiting", "called", "serving", "parked", "finished", "no_show"
+LIVE_STATES = (WAITING, CALLED, SERVING, PARKED)
+FINAL_STATES = (FINISHED, NO_SHOW)
+
+OUTCOMES = {"done": "即办", "accepted": "承诺件受理", "cannot": "办不成", "informed": "一次性告知"}
+PAUSE_REASONS = {"break": "休息", "meeting": "会议", "lunch": "午休", "other": "其他"}
+GRADES = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+GRADE_SCORES = {5: 10, 4: 8, 3: 6, 2: 3, 1: 0}
+RATING_REASONS = {"attitude": "服务态度", "efficiency": "办事效率", "competence": "业务水平", "environment": "环境设施"}
+RATING_CHANNELS = ("evaluator", "qr", "web", "kiosk")
+
+
+@dataclass
+class Ticket:
+    id: str
+    code: str
+    prefix: str
+    number: int
+    day: str
+    matter: str  # what was asked for: a service or a bundle code
+    service: str  # the service it queues for now
+    priority: str
+    issued_at: datetime
+    arrived_at: datetime  # original arrival, kept across transfers and bundle steps
+    queued_at: datetime  # when it entered its current queue
+    channel: str = "kiosk"
+    state: str = WAITING
+    step: int = 0
+    priority_reason: str | None = None
+    appointment: str | None = None
+    slot_start: datetime | None = None
+    phone: str | None = None
+    id_number: str | None = None  # stored masked: only the age was needed
+    name: str | None = None
+    target_window: int | None = None
+    window: int | None = None
+    called_at: datetime | None = None
+    recalls: int = 0
+    parked_window: int | None = None
+    outcome: str | None = None
+    finished_at: datetime | None = None
+    end_reason: str | None = None
+    waiting_ahead: int = 0
+    estimated_wait: float = 0.0
+    record_id: int | None = None  # the open service record while called/serving
+
+
+@dataclass
+class Record:
+    """One call of a ticket to a window: what the clerk did and how it ended; ratings hang off it."""
+
+    id: int
+    ticket_id: str
+    ticket_code: str
+    day: str
+    window: int
+    staff: str | None
+    service: str
+    department: str
+    priority: str
+    arrived_at: datetime
+    called_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    end: str | None = None  # finished | no_show | parked | transferred
+    outcome: str | None = None
+    recalls: int = 0
+    rating_state: str = "none"  # none | prompted | rated | timed_out
+    prompted_at: datetime | None = None
+    grade: int | None = None
+
+
+@dataclass
+class WindowState:
+    number: int
+    staff: str | None = None
+    login_at: datetime | None = None
+    paused: bool = False
+    pause_reason: str | None = None
+    paused_at: datetime | None = None
+    current: str | None = None  # ticket id called or being served
+    last_record: int | None = None  # the latest record at this window (for ratings)
+    since: datetime | None = None  # when the window entered its present state
+
+
+def to_row(obj) -> dict:
+    row = dataclasses.asdict(obj)
+    for key, value in row.items():
+        if isinstance(value, datetime):
+            row[key] = value.isoformat()
+    return row
+
+
+def from_row(cls, row: dict):
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in row:
+            continue
+        value = row[f.name]
+        if value is not None and "datetime" in str(f.type):
+            value = datetime.fromisoformat(value)
+        elif value is not None and f.type == "bool":
+            value = bool(value)
+        values[f.name] = value
+    return cls(**values)
+
+
+def copy(obj):
+    return dataclasses.replace(obj)
