@@ -14,7 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("hallq.commands.check_config", "validate a hall configuration file"),
     "serve": ("server.commands.serve", "run the queue server (production WSGI server)"),
-    "demo": ("server.commands.demo", "run the demo hall with simulated citizens and clerks"),
+    "demo": ("hallq.commands.demo", "run the demo hall with simulated citizens and clerks"),
     "sim": ("drivers.sim.cli", "start simulated devices on pseudo-terminals and print their ports"),
     "devices": ("drivers.devices_cli", "list configured devices and their live status"),
 }

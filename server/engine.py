@@ -234,6 +234,7 @@ class Engine:
                 raise Invalid(f"unknown channel {channel!r}", field="channel")
             if name is not None and not (1 <= len(name) <= 40):
                 raise Invalid("name must be 1–40 characters", field="name")
+            self._check_open(now)
             prefix = item.prefix
             number = self.counters.get((prefix, day), 0) + 1
             limit = 10 ** self.config.rules.number_width - 1
@@ -266,6 +267,28 @@ class Engine:
             self._commit(ch, [t])
             self.counters[(prefix, day)] = number
             return t
+
+    def is_issuing(self, now: datetime | None = None) -> bool:
+        """Whether new tickets are handed out now: inside an opening session (or at lunch, when
+        some windows keep serving), until `stop_issuing_minutes` before the day's last closing."""
+        now = now or self.now()
+        hours = self.config.hours
+        if now.isoweekday() not in hours.weekdays or not hours.sessions:
+            return False
+        t = now.time()
+        last_end = datetime.combine(now.date(), hours.sessions[-1].end, now.tzinfo)
+        if now >= last_end - timedelta(minutes=hours.stop_issuing_minutes):
+            return False
+        if any(s.start <= t < s.end for s in hours.sessions):
+            return True
+        lunch = bool(hours.lunch_windows) and hours.sessions[0].start <= t < hours.sessions[-1].end
+        return lunch
+
+    def _check_open(self, now: datetime) -> None:
+        if not self.is_issuing(now):
+            sessions = "、".join(f"{s.start:%H:%M}–{s.end:%H:%M}" for s in self.config.hours.sessions)
+            raise Conflict(f"the hall is not issuing tickets now (hours {sessions})", field="service",
+                           code="hall_closed")
 
     def _check_in(self, code: str, item: Service | Bundle, now: datetime) -> tuple[dict, datetime]:
         rows = self.store.rows("SELECT * FROM appointments WHERE code = ?", [code])

@@ -19,7 +19,8 @@ from hallq.model import (
 )
 
 
-def small_hall(**rules) -> HallConfig:
+def small_hall(all_day: bool = False, **rules) -> HallConfig:
+    """`all_day`: open round the clock, for tests that run on the wall clock."""
     services = {
         "S101": Service("S101", "社会保障卡申领", "社保医保", "人社", "A", minutes=8, materials=("居民身份证",)),
         "S102": Service("S102", "医保异地就医备案", "社保医保", "医保", "A", minutes=6),
@@ -45,7 +46,8 @@ def small_hall(**rules) -> HallConfig:
                                                 ("1004", "赵磊"), ("1005", "陈静"), ("1006", "刘洋")]}
     return HallConfig(
         code="TEST", name="测试县政务服务中心",
-        hours=Hours((Session(time(8, 30), time(12, 0)), Session(time(14, 30), time(17, 30)))),
+        hours=Hours((Session(time(8, 30), time(12, 0)), Session(time(14, 30), time(17, 30)))) if not all_day
+        else Hours((Session(time(0, 0), time(23, 59)),), weekdays=(1, 2, 3, 4, 5, 6, 7)),
         services=services,
         bundles={"B01": Bundle("B01", "开办企业一件事", "一件事", "Y", ("S201", "S202"))},
         windows=windows, priorities=priorities, appointments=Appointments(), rules=Rules(**rules),

@@ -1,0 +1,79 @@
+"""`hallq demo`: the demo hall on 127.0.0.1 with simulated citizens and clerks on a fast clock."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO / "config" / "demo-hall.toml"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="hall configuration (default: the demo hall)")
+    parser.add_argument("--db", default=str(REPO / "var" / "demo.db"), help="SQLite file (fresh each run unless --keep-db)")
+    parser.add_argument("--keep-db", action="store_true", help="continue the existing demo database")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--speed", type=float, default=10.0, help="hall seconds per real second (1 = real time)")
+    parser.add_argument("--per-day", type=int, default=700, help="simulated citizens per day")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--duration", type=float, default=0, help="stop after this many real seconds (0: run until Ctrl-C)")
+
+
+def token(config, role: str) -> str | None:
+    return next((t.token for t in config.tokens if t.role == role), None)
+
+
+def run(args: argparse.Namespace) -> int:
+    import waitress
+
+    from hallq.demo_people import start_people
+    from server.app import create_app
+    from server.clock import ScaledClock, SystemClock
+    from server.commands.common import config_or_exit
+
+    config = config_or_exit(args.config)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    db = Path(args.db)
+    if not args.keep_db:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+    tz = ZoneInfo(config.rules.timezone)
+    if args.speed == 1:
+        clock = SystemClock(tz)
+    else:
+        today = datetime.now(tz).date()
+        opening = datetime.combine(today, config.hours.sessions[0].start, tz)
+        clock = ScaledClock(opening - timedelta(minutes=5), args.speed)
+    app = create_app(config, db, clock=clock)
+    server = waitress.create_server(app, host=args.host, port=args.port, threads=64, ident="hallq")
+    base = f"http://{args.host}:{server.effective_port}"
+    threading.Thread(target=server.run, name="waitress", daemon=True).start()
+    stop = threading.Event()
+    caller, kiosk = token(config, "caller"), token(config, "kiosk")
+    if not caller or not kiosk:
+        print("hallq demo: the config needs a caller and a kiosk token for the simulated people")
+        return 2
+    start_people(base, config, clock.now, args.speed, stop, clerk_token=caller, kiosk_token=kiosk,
+                 rate_token=caller, per_day=args.per_day, seed=args.seed)
+    print(f"hallq demo: {config.name} at {base}/  (hall clock ×{args.speed:g}, starts {clock.now():%H:%M})")
+    print(f"  API:        {base}/api/v1/services   OpenAPI: {base}/api/v1/openapi.json")
+    print(f"  live queue: curl -H 'Authorization: Bearer {token(config, 'display') or caller}' {base}/api/v1/queue")
+    print("  Ctrl-C stops.", flush=True)
+    try:
+        deadline = time.monotonic() + args.duration if args.duration else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    stop.set()
+    app.config["BROKER"].close()
+    server.close()
+    print("hallq demo: stopped.")
+    return 0

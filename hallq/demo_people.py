@@ -1,0 +1,195 @@
+"""Simulated citizens and clerks for `hallq demo`, acting only through the public HTTP API.
+
+They run on the demo's hall clock (`speed` hall seconds per real second) so a day passes in minutes
+and every live view moves. Behaviour follows a plausible county hall day: a morning peak, some
+绿色通道 and appointments, a few no-shows, parked tickets, transfers, breaks, lunch, ratings.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from hallq.client import ApiClient, ApiError, Unreachable
+from hallq.model import HallConfig
+
+log = logging.getLogger("hallq.demo")
+
+# Relative arrival intensity by hour of the day: the morning peak real halls see.
+HOURLY_PROFILE = {8: 0.8, 9: 1.6, 10: 1.5, 11: 1.0, 12: 0.3, 13: 0.3, 14: 0.9, 15: 1.2, 16: 0.9, 17: 0.3}
+GRADE_WEIGHTS = [(5, 0.80), (4, 0.13), (3, 0.04), (2, 0.01), (1, 0.005), (0, 0.015)]
+
+
+class HallTime:
+    """Converts between hall time (the server's scaled clock) and real sleeping."""
+
+    def __init__(self, now: Callable[[], datetime], speed: float, stop: threading.Event) -> None:
+        self.now = now
+        self.speed = speed
+        self.stop = stop
+
+    def sleep(self, hall_seconds: float) -> bool:
+        """Sleep `hall_seconds` of hall time; False when the demo is stopping."""
+        return not self.stop.wait(max(hall_seconds, 0) / self.speed)
+
+
+class Citizens(threading.Thread):
+    """Arrivals as a Poisson process whose rate follows HOURLY_PROFILE, about `per_day` a day."""
+
+    def __init__(self, client: ApiClient, config: HallConfig, clock: HallTime, per_day: int = 700,
+                 seed: int | None = None) -> None:
+        super().__init__(name="demo-citizens", daemon=True)
+        self.client, self.config, self.clock = client, config, clock
+        self.rng = random.Random(seed)
+        self.per_hour = per_day / sum(HOURLY_PROFILE.values())
+        matters = list(config.services.values()) + list(config.bundles.values())
+        # Shorter matters are asked for more often (social security cards beat property transfers).
+        self.matters = [(m.code, 1.0 / math.sqrt(getattr(m, "minutes", 20.0))) for m in matters
+                        if getattr(m, "department", "") != "督查"]
+        self.issued = 0
+
+    def run(self) -> None:
+        while not self.clock.stop.is_set():
+            now = self.clock.now()
+            rate = self.per_hour * HOURLY_PROFILE.get(now.hour, 0.05)  # per hall hour
+            gap = self.rng.expovariate(rate / 3600.0) if rate > 0 else 600
+            if not self.clock.sleep(min(gap, 900)):
+                return
+            if gap > 900:
+                continue
+            self.arrive()
+
+    def arrive(self) -> None:
+        codes, weights = zip(*self.matters, strict=True)
+        body = {"service": self.rng.choices(codes, weights)[0], "channel": "kiosk"}
+        roll = self.rng.random()
+        if roll < 0.08:
+            body["priority"], body["priority_reason"] = "green", self.rng.choice(["elderly", "disabled", "pregnant"])
+        if self.rng.random() < 0.3:
+            body["phone"] = "13" + "".join(str(self.rng.randrange(10)) for _ in range(9))
+        try:
+            self.client.post("/tickets", body)
+            self.issued += 1
+        except ApiError as exc:
+            if exc.code != "hall_closed":
+                log.info("ticket refused: %s", exc)
+        except Unreachable:
+            pass
+
+
+class Clerk(threading.Thread):
+    """One window's clerk: signs in, calls, serves, finishes; the citizen rates on the evaluator."""
+
+    def __init__(self, client: ApiClient, config: HallConfig, window: int, staff: str, clock: HallTime,
+                 seed: int | None = None, rate_client: ApiClient | None = None) -> None:
+        super().__init__(name=f"demo-clerk-{window}", daemon=True)
+        self.client, self.config, self.window, self.staff, self.clock = client, config, window, staff, clock
+        self.rate_client = rate_client  # posts evaluator ratings when no caller daemon does
+        self.rng = random.Random(seed)
+
+    def act(self, action: str, **body) -> dict | None:
+        try:
+            return self.client.window(self.window, action, **body)
+        except ApiError as exc:
+            log.debug("window %s %s refused: %s", self.window, action, exc)
+        except Unreachable:
+            self.clock.sleep(30)
+        return None
+
+    def in_hours(self, now: datetime) -> bool:
+        t = now.time()
+        return any(s.start <= t < s.end for s in self.config.hours.sessions)
+
+    def lunch(self, now: datetime) -> bool:
+        s = self.config.hours.sessions
+        return len(s) > 1 and s[0].end <= now.time() < s[1].start and self.window not in self.config.hours.lunch_windows
+
+    def run(self) -> None:
+        self.clock.sleep(self.rng.uniform(0, 300))  # staff arrive over the first minutes
+        self.act("login", staff=self.staff)
+        while not self.clock.stop.is_set():
+            now = self.clock.now()
+            if self.lunch(now):
+                self.act("pause", reason="lunch")
+                while self.lunch(self.clock.now()) and self.clock.sleep(120):
+                    pass
+                self.act("resume")
+                continue
+            result = self.act("call-next")
+            ticket = (result or {}).get("ticket")
+            if not ticket:
+                if not self.in_hours(now) and now.time() > self.config.hours.sessions[-1].end:
+                    self.act("logout")  # 延时服务 done: nobody is left for this window
+                    return
+                self.clock.sleep(30)
+                continue
+            self.serve(ticket)
+            if self.rng.random() < 0.03:
+                self.act("pause", reason="break")
+                self.clock.sleep(self.rng.uniform(300, 600))
+                self.act("resume")
+
+    def serve(self, ticket: dict) -> None:
+        rng = self.rng
+        self.clock.sleep(rng.uniform(20, 90))  # the citizen walks to the window
+        if rng.random() < 0.04:
+            self.act("recall")
+            self.clock.sleep(60)
+            if rng.random() < 0.6:
+                self.act("no-show")
+                return
+        self.act("start")
+        service = self.config.services[ticket["service"]["code"]]
+        minutes = rng.lognormvariate(math.log(service.minutes) - 0.08, 0.4)
+        if rng.random() < 0.03:
+            self.clock.sleep(minutes * 20)
+            self.act("park")
+            return
+        if rng.random() < 0.02:
+            others = [w for w in self.config.windows_for(service.code) if w.number != self.window]
+            if others:
+                self.clock.sleep(minutes * 30)
+                self.act("transfer", to_window=rng.choice(others).number)
+                return
+        self.clock.sleep(minutes * 60)
+        roll = rng.random()
+        outcome = "done"
+        if service.case_kind == "承诺":
+            outcome = "accepted"
+        if roll < 0.04:
+            outcome = "informed"
+        elif roll < 0.05:
+            outcome = "cannot"
+        if self.act("finish", outcome=outcome) and self.rate_client is not None:
+            self.clock.sleep(rng.uniform(3, 15))
+            grades, weights = zip(*GRADE_WEIGHTS, strict=True)
+            grade = rng.choices(grades, weights)[0]
+            body = {"grade": grade, "channel": "evaluator", "window": self.window}
+            if grade in (1, 2):
+                body["reason"] = rng.choice(["attitude", "efficiency", "competence", "environment"])
+            try:
+                self.rate_client.post("/ratings", body)
+            except (ApiError, Unreachable):
+                pass
+
+
+def start_people(base_url: str, config: HallConfig, now: Callable[[], datetime], speed: float,
+                 stop: threading.Event, clerk_token: str, kiosk_token: str, rate_token: str | None,
+                 per_day: int = 700, seed: int = 1) -> list[threading.Thread]:
+    """Start citizens and one clerk per window that has staff to put there."""
+    clock = HallTime(now, speed, stop)
+    threads: list[threading.Thread] = [Citizens(ApiClient(base_url, kiosk_token), config, clock, per_day, seed)]
+    staff = list(config.staff)
+    rate_client = ApiClient(base_url, rate_token) if rate_token else None
+    for i, number in enumerate(sorted(config.windows)):
+        if i >= len(staff):
+            break
+        threads.append(Clerk(ApiClient(base_url, clerk_token), config, number, staff[i], clock,
+                             seed=seed * 1000 + number, rate_client=rate_client))
+    for t in threads:
+        t.start()
+    return threads

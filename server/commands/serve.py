@@ -1,0 +1,31 @@
+"""`hallq serve`: the queue server on waitress, a production WSGI server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from .common import config_or_exit
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="hall configuration (TOML)")
+    parser.add_argument("--db", required=True, help="SQLite database file (created if missing)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--threads", type=int, default=64,
+                        help="worker threads; every open event stream (display, caller, board) holds one")
+
+
+def run(args: argparse.Namespace) -> int:
+    import waitress
+
+    from ..app import create_app
+
+    config = config_or_exit(args.config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = create_app(config, args.db)
+    print(f"hallq: serving {config.name} on http://{args.host}:{args.port}/ (database {args.db})", flush=True)
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="hallq",
+                   channel_timeout=120, connection_limit=1000)
+    return 0
