@@ -1,0 +1,106 @@
+"""Simulated ESC/POS ticket printer on a pty or a loopback TCP port.
+
+It answers `DLE EOT n` at once (even mid-job, as real-time commands are), with the status
+bytes of the datasheet for the paper/cover state a test sets, and keeps everything else it
+receives so tests can decode the printed jobs or render them to PNG.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from drivers import escpos_decode
+from drivers.escpos_decode import PrintJob
+from drivers.sim.pty import Endpoint, PtyEndpoint
+
+BASE = 0x12  # bits 1 and 4 always set
+
+
+class PrinterSim:
+    """One printer. `paper` is "ok" | "near_end" | "out"; `cover_open` and `silent` are faults."""
+
+    def __init__(self, endpoint: Endpoint | None = None, name: str = "printer", paper_mm: int = 80) -> None:
+        self.endpoint = endpoint or PtyEndpoint(name)
+        self.paper_mm = paper_mm
+        self.paper = "ok"
+        self.cover_open = False
+        self.silent = False  # no status answers: switched off, or a cable that only half works
+        self.status_queries = 0
+        self._data = bytearray()
+        self._tail = b""  # last bytes of the previous read, to spot DLE EOT split across reads
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"sim-{name}")
+        self._thread.start()
+
+    @property
+    def path(self) -> str:
+        return self.endpoint.path
+
+    def status_byte(self, n: int) -> int:
+        out = self.paper == "out"
+        if n == 1:
+            return BASE | (0x08 if out or self.cover_open else 0)
+        if n == 2:
+            return BASE | (0x04 if self.cover_open else 0) | (0x20 if out else 0)
+        if n == 4:
+            return BASE | (0x0C if self.paper == "near_end" else 0) | (0x60 if out else 0)
+        return BASE
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            chunk = self.endpoint.read(0.05)
+            if not chunk:
+                continue
+            with self._lock:
+                self._data += chunk
+            window = self._tail + chunk
+            start = 0
+            answers = bytearray()
+            while (k := window.find(b"\x10\x04", start)) >= 0 and k + 2 < len(window):
+                if k + 2 >= len(self._tail):  # not answered in the previous round
+                    self.status_queries += 1
+                    answers.append(self.status_byte(window[k + 2]))
+                start = k + 3
+            self._tail = window[-2:]
+            if answers and not self.silent:
+                self.endpoint.write(bytes(answers))
+
+    @property
+    def received(self) -> bytes:
+        with self._lock:
+            return bytes(self._data)
+
+    @property
+    def jobs(self) -> list[PrintJob]:
+        """Every printed job decoded (status queries are not jobs)."""
+        return escpos_decode.decode(self.received)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def render_last(self, path: str) -> str:
+        """PNG of the last job, for people to look at."""
+        jobs = self.jobs
+        if not jobs:
+            raise LookupError("nothing printed yet")
+        return escpos_decode.render_png(jobs[-1], path, 576 if self.paper_mm >= 80 else 384)
+
+    def unplug(self) -> None:
+        self.endpoint.unplug()
+
+    def replug(self) -> None:
+        self._tail = b""
+        self.endpoint.replug()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(1.0)
+        self.endpoint.close()
+
+    def __enter__(self) -> PrinterSim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
