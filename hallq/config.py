@@ -120,6 +120,10 @@ def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str, source: str) -> Pro
 # --------------------------------------------------------------------------- line locator
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_SCALAR = re.compile(r"[^,\]}\n#]*")  # numbers, booleans, dates: up to the next separator
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -221,7 +225,7 @@ class _Locator:
                 raw = self.text[start + 1 : self.pos - 1]
                 parts.append(_unescape(raw) if char == '"' else raw)
             else:
-                found = re.compile(r"[A-Za-z0-9_-]+").match(self.text, self.pos)
+                found = _BARE_KEY.match(self.text, self.pos)
                 if not found:
                     return parts
                 parts.append(found.group())
@@ -240,8 +244,7 @@ class _Locator:
         elif char in "\"'":
             self._string()
         else:
-            found = re.compile(r"[^,\]}\n#]*").match(self.text, self.pos)
-            self.pos = found.end() if found else self.pos
+            self.pos = _SCALAR.match(self.text, self.pos).end()
 
     def _array(self, path: str) -> None:
         self.pos += 1
@@ -382,6 +385,13 @@ class _Checker:
         self.locator = locator
         self.environ = environ
         self.problems: list[Problem] = []
+        # Paths of what was declared, faulty or not, so one mistake is not reported again as a
+        # missing reference elsewhere.
+        self.codes: dict[str, str] = {}  # service and bundle codes (one namespace) -> "services[i].code"
+        self.bus_paths: dict[str, str] = {}  # bus name -> "buses[i].name"
+        self.kiosk_paths: dict[str, str] = {}  # kiosk id -> "kiosks[i].id"
+        self.window_paths: dict[int, str] = {}  # window number -> "windows[i].number"
+        self.served: set[str] = set()  # services some window serves with a weight other than backup
 
     def add(self, key: str, message: str) -> None:
         self.problems.append(Problem(self.source, self.locator.line_of(key), key, message))
@@ -407,13 +417,17 @@ class _Checker:
             where = _join(path, key)
             if key not in value:
                 if default is _REQUIRED:
-                    self.add(where, "required key is missing")
+                    missing = {
+                        "table": f"required table [{where}] is missing",
+                        "tables": f"at least one [[{where}]] is required",
+                    }
+                    self.add(where, missing.get(kind, "required key is missing"))
                 else:
                     out[key] = default
             elif not _has_kind(value[key], kind):
                 hint = f" (written [[{key}]])" if kind == "tables" else ""
                 self.add(where, f"must be {_KIND_NAMES[kind]}{hint}")
-            elif kind == "str" and default is _REQUIRED and not value[key].strip():
+            elif default is _REQUIRED and kind in ("str", "tables") and not value[key]:
                 self.add(where, "must not be empty")
             else:
                 out[key] = float(value[key]) if kind == "num" else value[key]
@@ -468,7 +482,7 @@ class _Checker:
                 "hours": ("table", _REQUIRED),
                 "rules": ("table", {}),
                 "appointments": ("table", {}),
-                "priorities": ("tables", _REQUIRED),
+                "priorities": ("tables", []),  # priorities() names the classes that are missing
                 "services": ("tables", _REQUIRED),
                 "bundles": ("tables", []),
                 "buses": ("tables", []),
@@ -479,29 +493,27 @@ class _Checker:
             },
         )
         assert top is not None  # tomllib always returns a table
-        hall = self.table(
-            top.get("hall", {}),
-            "hall",
-            {
-                "code": ("str", _REQUIRED),
-                "name": ("str", _REQUIRED),
-                "hotline": ("str", "12345"),
-                "notice": ("str", ""),
-            },
-        )
+        hall_spec = {
+            "code": ("str", _REQUIRED),
+            "name": ("str", _REQUIRED),
+            "hotline": ("str", "12345"),
+            "notice": ("str", ""),
+        }
+        hall = self.table(top["hall"], "hall", hall_spec) if "hall" in top else None
         services = self.services(top.get("services", []))
         bundles = self.bundles(top.get("bundles", []), services)
         buses = self.buses(top.get("buses", []))
-        windows = self.windows(top.get("windows", []), services, bundles, buses)
-        self.coverage(services, windows)
-        hours = self.hours(top.get("hours", {}), windows)
+        windows = self.windows(top.get("windows", []), services, buses)
+        if "windows" in top:  # otherwise the missing windows were reported, not each service
+            self.coverage(services)
+        hours = self.hours(top["hours"]) if "hours" in top else None
         rules = self.rules(top.get("rules", {}))
         appointments = self.appointments(top.get("appointments", {}))
         priorities = self.priorities(top.get("priorities", []))
         kiosks = self.kiosks(top.get("kiosks", []))
         self.shared_ports(buses, kiosks)
         staff = self.staff(top.get("staff", []))
-        tokens = self.tokens(top.get("tokens", []), windows)
+        tokens = self.tokens(top.get("tokens", []))
         if self.problems:  # every None above came with a problem
             return None
         return HallConfig(
@@ -537,9 +549,6 @@ class _Checker:
             "minutes": ("num", 10.0),
             "materials": ("array", []),
         }
-        if not values:
-            self.add("services", "a hall needs at least one service")
-        self.codes: dict[str, str] = {}  # service and bundle codes share one namespace
         services = {}
         for where, s in self.items(values, "services", spec):
             ok = self.code_and_prefix(where, s)
@@ -599,8 +608,8 @@ class _Checker:
                 ok = False
                 self.add(f"{where}.steps", "a bundle needs at least 2 steps")
             for i, step in enumerate(b["steps"]):
-                if step not in services:
-                    ok = False
+                ok &= step in services
+                if not self.codes.get(step, "").startswith("services"):  # a faulty one was reported
                     self.add(f"{where}.steps[{i}]", f"unknown service {step}")
                 elif step in b["steps"][:i]:
                     ok = False
@@ -618,22 +627,19 @@ class _Checker:
             "port": ("str", _REQUIRED),
             "baudrate": ("int", 9600),
         }
-        names: dict[str, str] = {}
         buses = {}
         for where, b in self.items(values, "buses", spec):
-            ok = self.unique(names, b["name"], f"{where}.name", "bus name")
+            ok = self.unique(self.bus_paths, b["name"], f"{where}.name", "bus name")
             ok &= self.one_of(f"{where}.kind", b["kind"], BUS_KINDS)
             ok &= self.in_range(f"{where}.baudrate", b["baudrate"], 300, 921600)
             if ok:
                 buses[b["name"]] = Bus(**b)
-        self.bus_paths = names
         return buses
 
     def windows(
         self,
         values: list[dict],
         services: dict[str, Service],
-        bundles: dict[str, Bundle],
         buses: dict[str, Bus],
     ) -> dict[int, Window]:
         spec = {
@@ -647,15 +653,12 @@ class _Checker:
             "evaluator": ("table", None),
             "strip": ("table", None),
         }
-        if not values:
-            self.add("windows", "a hall needs at least one window")
-        numbers: dict[int, str] = {}
         addresses: dict[tuple[str, int], str] = {}
         complaint = None
         windows = {}
         for where, w in self.items(values, "windows", spec):
             ok = self.in_range(f"{where}.number", w["number"], 1, 0x7E)
-            ok &= self.unique(numbers, w["number"], f"{where}.number", "window number")
+            ok &= self.unique(self.window_paths, w["number"], f"{where}.number", "window number")
             ok &= self.one_of(f"{where}.kind", w["kind"], WINDOW_KINDS)
             if w["kind"] == "complaint":
                 if complaint:
@@ -668,7 +671,8 @@ class _Checker:
             if w["idle_text"] is None:
                 w["idle_text"] = f"{w['number']}号窗口 {w['department']}".strip()
             ok &= self.strip_text(f"{where}.idle_text", w["idle_text"])
-            ok &= self.weights(f"{where}.services", w["services"], w["kind"], services, bundles)
+            ok &= self.weights(f"{where}.services", w["services"], w["kind"], services)
+            self.served.update(code for code, weight in w["services"].items() if weight != "backup")
             for role in _DEVICES:
                 if w[role] is not None:
                     w[role] = self.device(f"{where}.{role}", role, w[role], buses, addresses)
@@ -692,13 +696,13 @@ class _Checker:
             return False
         return True
 
-    def weights(self, where: str, table: dict, kind: str, services: dict, bundles: dict) -> bool:
+    def weights(self, where: str, table: dict, kind: str, services: dict[str, Service]) -> bool:
         if not table and kind != "help":
             self.add(where, "a window needs at least one service (only help desks may have none)")
             return False
         ok = True
         for code, weight in table.items():
-            if code in bundles:
+            if self.codes.get(code, "").startswith("bundles"):
                 ok = False
                 self.add(f"{where}.{code}", "is a bundle; list its step services instead")
             elif code not in services and code not in self.codes:
@@ -744,16 +748,15 @@ class _Checker:
             addresses[(bus.name, address)] = taken or where
         return DeviceRef(**ref) if ok else None
 
-    def coverage(self, services: dict[str, Service], windows: dict[int, Window]) -> None:
+    def coverage(self, services: dict[str, Service]) -> None:
         """Backup windows help only with long waits, so each service needs a primary or secondary window."""
-        served = {code for w in windows.values() for code, weight in w.services.items() if weight != "backup"}
         for code in services:
-            if code not in served:
+            if code not in self.served:
                 self.add(self.codes[code], f"{code} has no window serving it as primary or secondary")
 
     # ------------------------------------------------------------------ hours and rules
 
-    def hours(self, value: dict, windows: dict[int, Window]) -> Hours | None:
+    def hours(self, value: dict) -> Hours | None:
         spec = {
             "sessions": ("array", _REQUIRED),
             "weekdays": ("array", [1, 2, 3, 4, 5]),
@@ -782,7 +785,7 @@ class _Checker:
             if not _has_kind(number, "int"):
                 ok = False
                 self.add(where, "must be a window number")
-            elif number not in windows:
+            elif number not in self.window_paths:
                 ok = False
                 self.add(where, f"no window {number}")
             else:
@@ -902,16 +905,14 @@ class _Checker:
 
     def kiosks(self, values: list[dict]) -> dict[str, Kiosk]:
         spec = {"id": ("str", _REQUIRED), "name": ("str", _REQUIRED), "printer": ("table", None)}
-        ids: dict[str, str] = {}
         kiosks = {}
         for where, k in self.items(values, "kiosks", spec):
-            ok = self.unique(ids, k["id"], f"{where}.id", "kiosk id")
+            ok = self.unique(self.kiosk_paths, k["id"], f"{where}.id", "kiosk id")
             if k["printer"] is not None:
                 k["printer"] = self.printer(f"{where}.printer", k["printer"])
                 ok &= k["printer"] is not None
             if ok:
                 kiosks[k["id"]] = Kiosk(**k)
-        self.kiosk_paths = ids
         return kiosks
 
     def printer(self, where: str, value: dict) -> Printer | None:
@@ -954,7 +955,7 @@ class _Checker:
                 staff[s["number"]] = Staff(**s)
         return staff
 
-    def tokens(self, values: list[dict], windows: dict[int, Window]) -> tuple[Token, ...]:
+    def tokens(self, values: list[dict]) -> tuple[Token, ...]:
         spec = {
             "name": ("str", _REQUIRED),
             "role": ("str", _REQUIRED),
@@ -969,20 +970,21 @@ class _Checker:
             ok = self.unique(names, t["name"], f"{where}.name", "token name")
             ok &= self.one_of(f"{where}.role", t["role"], ROLES)
             secret = self.secret(where, t)
+            key = f"{where}.token" if t["token"] is not None else f"{where}.token_env"
             if secret is None:
                 ok = False
             elif secret in secrets:  # never echo the secret itself
                 ok = False
-                self.add(f"{where}.token", f"same token as {self.first_at(secrets[secret])}")
+                self.add(key, f"same token as {self.first_at(secrets[secret])}")
             else:
-                secrets[secret] = where
+                secrets[secret] = key
             if t["role"] == "window" and t["window"] is None:
                 ok = False
                 self.add(f"{where}.window", 'required for role "window"')
             elif t["role"] != "window" and t["window"] is not None:
                 ok = False
                 self.add(f"{where}.window", 'only allowed for role "window"')
-            elif t["window"] is not None and t["window"] not in windows:
+            elif t["window"] is not None and t["window"] not in self.window_paths:
                 ok = False
                 self.add(f"{where}.window", f"no window {t['window']}")
             if ok:

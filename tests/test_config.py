@@ -1,0 +1,588 @@
+"""Hall config loading: the shipped configs pass, and a bad config says everything wrong with it,
+each problem once, with file, line and key path."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from hallq.cli import main
+from hallq.config import ConfigError, _Locator, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "config" / "demo-hall.toml"
+TOWNSHIP = ROOT / "config" / "township.toml"
+
+BASE = """\
+[hall]
+code = "HQ-T"
+name = "测试政务服务中心"
+
+[hours]
+sessions = [["08:30", "12:00"], ["14:30", "17:30"]]
+
+[[priorities]]
+code = "green"
+name = "绿色通道"
+rank = 0
+
+[[priorities]]
+code = "appointment"
+name = "预约"
+rank = 1
+
+[[priorities]]
+code = "normal"
+name = "普通"
+rank = 2
+
+[[services]]
+code = "S101"
+name = "居民身份证申领"
+category = "公安户政"
+department = "公安"
+prefix = "B"
+
+[[services]]
+code = "S102"
+name = "居民身份证补领"
+category = "公安户政"
+department = "公安"
+prefix = "B"
+
+[[buses]]
+name = "callers"
+kind = "qb68"
+port = "loop://"
+
+[[buses]]
+name = "strips"
+kind = "ls-a0"
+port = "loop://"
+"""
+
+GOOD_WINDOW = """
+[[windows]]
+number = 1
+name = "综合受理窗口"
+kind = "comprehensive"
+services = { S101 = "primary", S102 = "primary" }
+keypad = { bus = "callers", address = 1 }
+evaluator = { bus = "callers", address = 0x81 }
+strip = { bus = "strips", address = 1 }
+"""
+
+
+def problems_of(text: str, **kwargs) -> list[str]:
+    """Every problem message of a config that must fail, without the '<string>:LINE: ' prefix."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, **kwargs)
+    return [f"{p.key}: {p.message}" if p.key else p.message for p in caught.value.problems]
+
+
+def line_with(text: str, marker: str) -> int:
+    """1-based line of the only line containing `marker`, so tests do not hard-code line numbers."""
+    found = [i for i, line in enumerate(text.splitlines(), 1) if marker in line]
+    assert len(found) == 1, (marker, found)
+    return found[0]
+
+
+def first_line(text: str, line: str) -> int:
+    return text.splitlines().index(line) + 1
+
+
+def window(number: int, extra: str = "", kind: str = "comprehensive") -> str:
+    return f'\n[[windows]]\nnumber = {number}\nname = "窗口{number}"\nkind = "{kind}"\n{extra}\nservices = {{ S101 = "secondary" }}\n'
+
+
+# ---------------------------------------------------------------------------- shipped configs
+
+
+def test_demo_hall_loads_as_a_county_hall():
+    hall = load_config(DEMO)
+    assert hall.source == str(DEMO)
+    assert 38 <= len(hall.windows) <= 45
+    assert len(hall.services) >= 30
+    kinds = [w.kind for w in hall.windows.values()]
+    assert kinds.count("comprehensive") >= 8
+    assert kinds.count("complaint") == 1 and kinds.count("help") == 1
+    assert {s.case_kind for s in hall.services.values()} == {"即办", "承诺"}
+    assert all(s.promised_days >= 1 for s in hall.services.values() if s.case_kind == "承诺")
+    assert {b.name for b in hall.bundles.values()} >= {"开办企业一件事", "新生儿出生一件事"}
+    assert 40 <= len(hall.staff) <= 50
+    assert {t.role for t in hall.tokens} == {"kiosk", "caller", "display", "supervisor", "admin", "window"}
+    assert hall.hours.sessions[0].start == time(8, 30) and hall.hours.sessions[-1].end == time(17, 30)
+
+
+def test_demo_hall_devices_follow_the_usual_addressing():
+    hall = load_config(DEMO)
+    for number, w in hall.windows.items():
+        assert (w.keypad.bus, w.keypad.address) == ("callers", number)
+        assert (w.evaluator.bus, w.evaluator.address) == ("callers", 0x80 + number)
+        assert (w.strip.bus, w.strip.address) == ("strips", number)
+    assert {b.kind for b in hall.buses.values()} == {"qb68", "ls-a0"}
+    assert [k.printer.url for k in hall.kiosks.values()] == ["/dev/ttyUSB2", "/dev/ttyUSB3"]
+
+
+def test_demo_hall_complaint_window_can_receive_every_matter():
+    hall = load_config(DEMO)
+    complaint = hall.complaint_window()
+    assert complaint is not None
+    assert set(complaint.services) == set(hall.services)
+
+
+def test_township_has_four_comprehensive_and_four_domain_windows():
+    hall = load_config(TOWNSHIP)
+    kinds = [w.kind for w in hall.windows.values()]
+    assert kinds.count("comprehensive") == 4 and kinds.count("domain") == 4
+    assert hall.complaint_window() is None  # optional below 10 windows
+    assert 12 <= len(hall.services) <= 20
+    assert len(hall.kiosks) == 1
+
+
+def test_model_types_are_what_the_engine_expects():
+    hall = load_config(DEMO)
+    assert isinstance(hall.hours.weekdays, tuple) and isinstance(hall.hours.sessions, tuple)
+    assert all(isinstance(s.materials, tuple) for s in hall.services.values())
+    assert all(isinstance(b.steps, tuple) for b in hall.bundles.values())
+    assert isinstance(hall.tokens, tuple)
+    assert set(hall.rules.alerts) == {
+        "wait_minutes",
+        "service_minutes",
+        "idle_with_waiting_minutes",
+        "paused_minutes",
+        "unstaffed_minutes",
+        "deadline_days",
+        "called_minutes",
+    }
+    assert hall.rules.alerts["deadline_days"].red == 0
+    assert hall.windows[1].services["S301"] == "primary"
+    assert hall.windows[1] is hall.windows_for("S301")[0]
+
+
+def test_locator_points_every_key_of_the_demo_at_its_own_line():
+    text = DEMO.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    located = _Locator(text).lines
+    assert len(located) > 1000
+    for path, line in located.items():
+        last = re.split(r"[.\[]", path)[-1].rstrip("]")
+        if not last.isdigit():
+            assert last in lines[line - 1], (path, line)
+
+
+# ---------------------------------------------------------------------------- one bad file, many problems
+
+BAD = (
+    BASE.replace('name = "测试政务服务中心"', 'name = "测试政务服务中心"\ncolour = "red"  # <- unknown key')
+    + GOOD_WINDOW
+    + """
+[[windows]]
+number = 2
+name = "窗口2"
+kind = "comprehensive"
+services = { S101 = "secondary" }
+strip = { bus = "callers", address = 2 }  # <- wrong bus kind
+
+[[windows]]
+number = 3
+name = "窗口3"
+kind = "comprehensive"
+services = { S101 = "secondary" }
+evaluator = { bus = "callers", address = 5 }  # <- out of range
+
+[[windows]]
+number = 4
+name = "窗口4"
+kind = "comprehensive"
+services = { S102 = "primary", S301 = "primary" }  # <- unknown service
+
+[[windows]]  # <- missing kind
+number = 5
+name = "窗口5"
+services = { S101 = "secondary" }
+
+[[windows]]
+number = 1  # <- duplicate number
+name = "窗口1又一个"
+kind = "domain"
+services = { S101 = "secondary" }
+"""
+)
+
+
+def test_bad_file_reports_each_problem_once_with_line_and_key_path(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(BAD, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    f = str(path)
+    assert str(caught.value).splitlines() == [
+        f"{f}:{line_with(BAD, 'unknown key')}: hall.colour: unknown key",
+        f'{f}:{line_with(BAD, "wrong bus kind")}: windows[1].strip.bus: bus "callers" is qb68; '
+        "a strip needs a ls-a0 bus",
+        f"{f}:{line_with(BAD, 'out of range')}: windows[2].evaluator.address: 5 (0x05) is outside "
+        "the evaluator range 0x81..0xFE",
+        f"{f}:{line_with(BAD, 'unknown service')}: windows[3].services.S301: unknown service",
+        f"{f}:{line_with(BAD, 'missing kind')}: windows[4].kind: required key is missing",
+        f"{f}:{line_with(BAD, 'duplicate number')}: windows[5].number: duplicate window number 1 "
+        f"(first at windows[0].number, line {first_line(BAD, 'number = 1')})",
+    ]
+    assert all(p.file == f for p in caught.value.problems)
+
+
+def test_unknown_service_in_a_services_subtable_points_at_its_line():
+    text = (
+        BASE
+        + "".join(window(n) for n in (1, 2, 3))
+        + textwrap.dedent("""
+        [[windows]]
+        number = 4
+        name = "窗口4"
+        kind = "domain"
+        [windows.services]
+        S101 = "primary"
+        S102 = "primary"
+        S301 = "primary"
+        """)
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "config/x.toml")
+    assert (
+        str(caught.value)
+        == f"config/x.toml:{line_with(text, 'S301')}: windows[3].services.S301: unknown service"
+    )
+
+
+def test_toml_syntax_error_reports_the_line(tmp_path):
+    text = BASE + '\n[[windows]]\nnumber = 1\nname = "窗口1\nkind = "domain"\n'
+    path = tmp_path / "syntax.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    [problem] = caught.value.problems
+    assert problem.line == line_with(text, 'name = "窗口1')
+    assert str(problem).startswith(f"{path}:{problem.line}: TOML syntax error: ")
+
+
+def test_syntax_error_at_end_of_file_points_at_the_last_line():
+    [message] = problems_of('[hall]\ncode = "X"\nname = [\n')
+    assert "end of file" in message
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def test_check_config_cli_ok_and_bad(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BAD, encoding="utf-8")
+    assert main(["check-config", str(DEMO), str(TOWNSHIP)]) == 0
+    out = capsys.readouterr().out
+    assert f"{DEMO}: ok (40 windows, 44 services, 3 bundles" in out
+    assert f"{TOWNSHIP}: ok (8 windows" in out
+
+    assert main(["check-config", str(DEMO), str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert f"{DEMO}: ok" in captured.out
+    errors = captured.err.splitlines()
+    assert f"{bad}:{line_with(BAD, 'unknown service')}: windows[3].services.S301: unknown service" in errors
+    assert errors[-1] == f"{bad}: 6 problems"
+
+
+def test_check_config_cli_missing_file(tmp_path, capsys):
+    missing = tmp_path / "nope.toml"
+    assert main(["check-config", str(missing)]) == 1
+    assert f"{missing}: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_check_config_as_installed_command(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BAD, encoding="utf-8")
+    hallq = Path(sys.executable).parent / "hallq"
+    command = [str(hallq)] if hallq.exists() else [sys.executable, "-m", "hallq.cli"]
+    good = subprocess.run([*command, "check-config", str(DEMO)], capture_output=True, text=True, timeout=60)
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.startswith(f"{DEMO}: ok (40 windows")
+    failed = subprocess.run([*command, "check-config", str(bad)], capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 1
+    assert "windows[3].services.S301: unknown service" in failed.stderr
+    assert failed.stdout == ""
+
+
+# ---------------------------------------------------------------------------- single rules
+
+
+def test_minimal_config_loads_with_model_defaults():
+    hall = parse_config(BASE + GOOD_WINDOW, "mini.toml")
+    assert hall.source == "mini.toml"
+    assert hall.hotline == "12345"
+    assert hall.rules.timezone == "Asia/Shanghai" and hall.rules.number_width == 3
+    assert hall.rules.alerts["wait_minutes"].yellow == 30
+    assert hall.appointments.checkin_before_minutes == 60
+    assert hall.windows[1].idle_text == "1号窗口"
+    assert hall.services["S101"].minutes == 10.0 and hall.services["S101"].case_kind == "即办"
+
+
+def test_bool_is_not_an_integer():
+    text = BASE + GOOD_WINDOW.replace("number = 1", "number = true")
+    assert "windows[0].number: must be an integer" in problems_of(text)
+
+
+def test_typo_suggests_the_key_meant():
+    text = BASE + GOOD_WINDOW.replace('name = "综合受理窗口"', 'name = "综合受理窗口"\ndepartmnet = "公安"')
+    assert problems_of(text) == ['windows[0].departmnet: unknown key (did you mean "department"?)']
+
+
+def test_missing_top_level_table_and_empty_required_string():
+    text = BASE.replace('[hours]\nsessions = [["08:30", "12:00"], ["14:30", "17:30"]]\n', "")
+    text = text.replace('code = "HQ-T"', 'code = ""') + GOOD_WINDOW
+    assert problems_of(text) == ["hours: required table [hours] is missing", "hall.code: must not be empty"]
+
+
+def test_empty_file_names_each_missing_section_once():
+    assert problems_of("") == [
+        "hall: required table [hall] is missing",
+        "hours: required table [hours] is missing",
+        "services: at least one [[services]] is required",
+        "windows: at least one [[windows]] is required",
+        "priorities: missing priority class green, appointment, normal (needed: green, appointment, normal)",
+    ]
+
+
+def test_single_brackets_for_a_list_get_a_hint():
+    text = BASE + "\n[windows]\nnumber = 1\n"
+    assert problems_of(text) == ["windows: must be an array of tables (written [[windows]])"]
+
+
+def test_weight_must_be_known():
+    text = BASE + GOOD_WINDOW.replace('S102 = "primary"', 'S102 = "main"')
+    assert problems_of(text) == [
+        "windows[0].services.S102: weight 'main' is not one of primary, secondary, backup"
+    ]
+
+
+def test_every_service_needs_a_primary_or_secondary_window():
+    text = BASE + GOOD_WINDOW.replace('S102 = "primary"', 'S102 = "backup"')
+    assert problems_of(text) == ["services[1].code: S102 has no window serving it as primary or secondary"]
+
+
+def test_two_devices_on_one_address():
+    text = BASE + GOOD_WINDOW + window(2, 'keypad = { bus = "callers", address = 1 }')
+    [message] = problems_of(text)
+    assert message.startswith(
+        'windows[1].keypad.address: 0x01 on bus "callers" is already used by windows[0].keypad'
+    )
+
+
+def test_unknown_bus():
+    text = BASE + GOOD_WINDOW + window(2, 'keypad = { bus = "caller", address = 2 }')
+    assert problems_of(text) == ['windows[1].keypad.bus: unknown bus "caller"']
+
+
+def test_window_number_must_fit_a_keypad_address():
+    assert problems_of(BASE + GOOD_WINDOW + window(127)) == ["windows[1].number: 127 is outside 1..126"]
+
+
+def test_complaint_window_required_from_ten_windows():
+    nine = BASE + GOOD_WINDOW + "".join(window(n) for n in range(2, 10))
+    assert len(parse_config(nine).windows) == 9
+    ten = nine + window(10)
+    assert problems_of(ten) == [
+        'windows: a hall with 10 or more windows needs one complaint window (kind = "complaint", 办不成事反映窗口)'
+    ]
+    assert parse_config(nine + window(10, kind="complaint")).complaint_window().number == 10
+
+
+def test_at_most_one_complaint_window():
+    text = BASE + GOOD_WINDOW + window(2, kind="complaint") + window(3, kind="complaint")
+    [message] = problems_of(text)
+    assert message.startswith("windows[2].kind: a second complaint window (the first is windows[1]")
+
+
+def test_hours_must_be_sensible():
+    text = BASE.replace(
+        '[["08:30", "12:00"], ["14:30", "17:30"]]',
+        '[["08:30", "12:00"], ["11:30", "17:30"], ["8:00", "9:00"]]',
+    )
+    text = text.replace("[hours]", "[hours]\nweekdays = [1, 8]\nlunch_windows = [7]") + GOOD_WINDOW
+    assert problems_of(text) == [
+        "hours.weekdays[1]: 8 is not an ISO weekday 1..7 (1 = Monday)",
+        "hours.lunch_windows[0]: no window 7",
+        "hours.sessions[1]: starts before the previous session ends (12:00)",
+        'hours.sessions[2]: must be a pair of times like ["08:30", "12:00"] (HH:MM)',
+    ]
+
+
+def test_sessions_accept_toml_local_times():
+    text = BASE.replace('[["08:30", "12:00"], ["14:30", "17:30"]]', "[[08:30:00, 12:00:00]]") + GOOD_WINDOW
+    assert parse_config(text).hours.sessions[0].end == time(12, 0)
+
+
+def test_rules_and_alerts_are_checked():
+    text = (
+        BASE
+        + GOOD_WINDOW
+        + textwrap.dedent("""
+            [rules]
+            number_width = 6
+            timezone = "Asia/Shangai"
+            [rules.alerts]
+            wait_minutes = [30, 15, 45]
+            deadline_days = [0, 1, 3]
+            queue_minutes = [1, 2, 3]
+            """)
+    )
+    assert sorted(problems_of(text)) == sorted(
+        [
+            "rules.number_width: 6 is outside 2..5",
+            "rules.timezone: unknown time zone 'Asia/Shangai' (e.g. Asia/Shanghai)",
+            "rules.alerts.wait_minutes: levels must be non-decreasing: warning, yellow, red",
+            "rules.alerts.deadline_days: levels must be non-increasing (days left): warning, yellow, red",
+            'rules.alerts.queue_minutes: unknown key (did you mean "paused_minutes"?)',
+        ]
+    )
+
+
+def test_priorities_need_the_three_classes_in_order():
+    missing = BASE.replace('code = "normal"', 'code = "walk-in"') + GOOD_WINDOW
+    assert problems_of(missing) == [
+        "priorities: missing priority class normal (needed: green, appointment, normal)"
+    ]
+    swapped = BASE.replace("rank = 1", "rank = 5") + GOOD_WINDOW
+    assert problems_of(swapped) == [
+        "priorities: ranks must order green < appointment < normal (lower rank is served first)"
+    ]
+
+
+def test_service_rules():
+    text = BASE.replace('prefix = "B"\n\n[[services]]', 'prefix = "b1"\ncase_kind = "承诺"\n\n[[services]]')
+    text = text.replace('code = "S102"', 'code = "S101"') + GOOD_WINDOW
+    first = first_line(text, 'code = "S101"')
+    assert problems_of(text) == [
+        "services[0].promised_days: a 承诺 case needs promised_days of at least 1",  # at [[services]]
+        "services[0].prefix: 'b1' is not one or two letters A-Z",
+        f"services[1].code: duplicate code S101 (first at services[0].code, line {first})",
+        "windows[0].services.S102: unknown service",
+    ]
+
+
+def test_bundles_are_checked_and_not_served_directly():
+    text = (
+        BASE
+        + '\n[[bundles]]\ncode = "B01"\nname = "一件事"\ncategory = "一件事"\nprefix = "Y"\nsteps = ["S101", "S999"]\n'
+        + '\n[[bundles]]\ncode = "S102"\nname = "重号"\ncategory = "一件事"\nprefix = "Y"\nsteps = ["S101"]\n'
+        + GOOD_WINDOW.replace('S102 = "primary"', 'S102 = "primary", B01 = "primary"')
+    )
+    messages = problems_of(text)
+    assert "bundles[0].steps[1]: unknown service S999" in messages
+    assert any(
+        m.startswith("bundles[1].code: duplicate code S102 (first at services[1].code") for m in messages
+    )
+    assert "bundles[1].steps: a bundle needs at least 2 steps" in messages
+    assert "windows[0].services.B01: is a bundle; list its step services instead" in messages
+    assert len(messages) == 4
+
+
+def test_idle_text_must_suit_the_led_strip():
+    text = BASE + GOOD_WINDOW.replace(
+        'kind = "comprehensive"', 'kind = "comprehensive"\nidle_text = "1号窗口 𠮷"'
+    )
+    [message] = problems_of(text)
+    assert message.startswith("windows[0].idle_text: character '𠮷' is not in GBK")
+
+
+def test_staff_numbers_are_ascii_digits():
+    text = (
+        BASE
+        + GOOD_WINDOW
+        + '\n[[staff]]\nnumber = "１００１"\nname = "张三"\n\n[[staff]]\nnumber = 1002\nname = "李四"\n'
+    )
+    assert problems_of(text) == [
+        "staff[0].number: '１００１' is not 1 to 8 ASCII digits (typed on the keypad)",
+        "staff[1].number: must be a string",
+    ]
+
+
+TOKENS = """
+[[tokens]]
+name = "admin"
+role = "admin"
+token_env = "HALLQ_TEST_ADMIN"
+
+[[tokens]]
+name = "w1"
+role = "window"
+token = "secret-w1"
+window = 1
+"""
+
+
+def test_tokens_from_the_environment():
+    hall = parse_config(BASE + GOOD_WINDOW + TOKENS, environ={"HALLQ_TEST_ADMIN": "s3cret-admin"})
+    assert [(t.name, t.role, t.token, t.window) for t in hall.tokens] == [
+        ("admin", "admin", "s3cret-admin", None),
+        ("w1", "window", "secret-w1", 1),
+    ]
+    assert problems_of(BASE + GOOD_WINDOW + TOKENS, environ={}) == [
+        "tokens[0].token_env: environment variable HALLQ_TEST_ADMIN is not set"
+    ]
+
+
+def test_token_rules_without_echoing_secrets():
+    text = (
+        BASE
+        + GOOD_WINDOW
+        + TOKENS.replace("window = 1", "window = 9")
+        + textwrap.dedent("""
+        [[tokens]]
+        name = "display"
+        role = "display"
+        token = "secret-w1"
+        window = 1
+
+        [[tokens]]
+        name = "kiosk"
+        role = "kiosk"
+        """)
+    )
+    messages = problems_of(text, environ={"HALLQ_TEST_ADMIN": "x" * 12})
+    first = first_line(text, 'token = "secret-w1"')
+    assert messages == [
+        "tokens[1].window: no window 9",
+        f"tokens[2].token: same token as tokens[1].token, line {first}",
+        'tokens[2].window: only allowed for role "window"',
+        "tokens[3]: needs exactly one of token or token_env",
+    ]
+    assert not any("secret-w1" in m for m in messages)
+
+
+def test_shared_serial_port_is_a_problem():
+    text = BASE.replace('port = "loop://"', 'port = "/dev/ttyUSB0"') + GOOD_WINDOW
+    [message] = problems_of(text)
+    assert message.startswith("buses[1].port: /dev/ttyUSB0 is already used by buses[0].port")
+
+
+def test_multiline_strings_and_arrays_do_not_confuse_the_locator():
+    text = BASE.replace(
+        'name = "测试政务服务中心"',
+        'name = "测试政务服务中心"\nnotice = """\n[[windows]]\n# not a comment, not a header\n"""',
+    ) + GOOD_WINDOW.replace("number = 1", "number = 1\nbogus = [\n  1,  # one\n  [2, 3],\n]")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    [problem] = caught.value.problems
+    assert (problem.key, problem.line) == ("windows[0].bogus", line_with(text, "bogus"))
+
+
+def test_utf8_bom_and_missing_file(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes("\ufeff".encode() + (BASE + GOOD_WINDOW).encode())
+    assert load_config(path).name == "测试政务服务中心"
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.toml")
