@@ -11,6 +11,8 @@ from datetime import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hallq.cli import main
 from hallq.config import ConfigError, _Locator, load_config, parse_config
@@ -272,8 +274,10 @@ def test_toml_syntax_error_reports_the_line(tmp_path):
 
 
 def test_syntax_error_at_end_of_file_points_at_the_last_line():
-    [message] = problems_of('[hall]\ncode = "X"\nname = [\n')
-    assert "end of file" in message
+    with pytest.raises(ConfigError) as caught:
+        parse_config('[hall]\ncode = "X"\nname = [\n', "x.toml")
+    assert str(caught.value).startswith("x.toml:4: TOML syntax error: ")
+    assert str(caught.value).endswith("(at end of file)")
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -586,3 +590,22 @@ def test_utf8_bom_and_missing_file(tmp_path):
     assert load_config(path).name == "测试政务服务中心"
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "missing.toml")
+
+
+@given(role=st.sampled_from(["keypad", "evaluator", "strip"]), address=st.integers(0, 255))
+def test_device_accepted_exactly_in_its_role_range(role, address):
+    bus, low, high = {
+        "keypad": ("callers", 0x01, 0x7E),
+        "evaluator": ("callers", 0x81, 0xFE),
+        "strip": ("strips", 0x01, 0xFE),
+    }[role]
+    text = BASE + window(1, f'{role} = {{ bus = "{bus}", address = {address} }}') + window(2, kind="domain")
+    text = text.replace('S101 = "secondary"', 'S101 = "primary", S102 = "primary"', 1)
+    if low <= address <= high:
+        assert getattr(parse_config(text).windows[1], role).address == address
+    else:
+        [message] = problems_of(text)
+        assert message == (
+            f"windows[0].{role}.address: {address} (0x{address:02X}) is outside the {role} range "
+            f"0x{low:02X}..0x{high:02X}"
+        )
