@@ -85,6 +85,9 @@ class StripClient:
     # -------------------------------------------------------------- lifecycle
 
     def start(self) -> StripClient:
+        """Open the port and start the worker (once; later calls do nothing)."""
+        if self._thread is not None:
+            return self
         self.port.open()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"{self.name}-worker")
         self._thread.start()

@@ -462,6 +462,7 @@ class ParserStats:
     bad_checksum: int = 0
     bad_end: int = 0
     noise_bytes: int = 0  # bytes skipped while looking for a frame start
+    truncated: int = 0  # candidates abandoned by flush() because the line went quiet
 
     @property
     def dropped(self) -> int:
@@ -531,6 +532,28 @@ class FrameParser:
             i += total
         del buf[:i]
         return out
+
+    def flush(self) -> list[Frame]:
+        """The line went quiet: a candidate still waiting for bytes was noise (a truncated frame).
+
+        Drops its first byte and rescans, so a good frame that arrived inside the unfinished
+        candidate is not held back until unrelated bytes happen to complete it.
+        """
+        out: list[Frame] = []
+        while self._buf:
+            before = len(self._buf)
+            self.stats.truncated += 1
+            self.stats.noise_bytes += 1
+            del self._buf[0]
+            out += self.feed(b"")
+            if len(self._buf) >= before:
+                break
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Bytes held while waiting for the rest of a frame."""
+        return len(self._buf)
 
     def reset(self) -> None:
         self._buf.clear()

@@ -118,6 +118,9 @@ class BusMaster:
     # -------------------------------------------------------------- lifecycle
 
     def start(self) -> BusMaster:
+        """Open the port and start the threads (once; later calls do nothing)."""
+        if self._threads:
+            return self
         self.port.open()
         for target, tag in ((self._read_loop, "reader"), (self._dispatch_loop, "dispatch"), (self._poll_loop, "poller")):
             t = threading.Thread(target=target, daemon=True, name=f"{self.name}-{tag}")
@@ -209,9 +212,9 @@ class BusMaster:
     def _read_loop(self) -> None:
         while not self._stop.is_set():
             data = self.port.read(256)
-            if not data:
-                continue
-            for frame in self.parser.feed(data):
+            # A pause mid-frame means the frame was cut short; give up on it (datasheet §2).
+            frames = self.parser.feed(data) if data else (self.parser.flush() if self.parser.pending else [])
+            for frame in frames:
                 self._on_frame(frame)
 
     def _on_frame(self, frame: qb68.Frame) -> None:
