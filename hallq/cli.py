@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("hallq.commands.demo", "run the demo hall with simulated citizens and clerks"),
     "sim": ("drivers.sim.cli", "start simulated devices on pseudo-terminals and print their ports"),
     "devices": ("drivers.devices_cli", "list configured devices and their live status"),
+    "simulate": ("server.simulate.cli", "simulate hall days: allocation policies, waits and ticket estimates"),
 }
 
 

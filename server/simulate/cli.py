@@ -1,0 +1,97 @@
+"""`hallq simulate`: simulate whole hall days under each allocation policy and print the figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from server.commands.common import config_or_exit
+
+from . import compare
+from .arrivals import Assumptions, load_profile, offered_load, tickets_per_day
+from .policies import BASELINES, POLICIES
+from .report import render
+
+ALL = (*BASELINES, "pooled")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="hall configuration (TOML)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same day")
+    parser.add_argument("--policy", action="append", choices=[*POLICIES, "all"],
+                        help="policy to run (repeatable); default all: separate, bind, pooled-fcfs, hallq "
+                             "and the fully pooled lower bound `pooled`")
+    parser.add_argument("--days", type=int, default=1, help="days to simulate (default 1)")
+    parser.add_argument("--day-profile", default="county",
+                        help="arrival intensity by hour: county (morning peak), flat, 8=0.8,9=1.6,… or a "
+                             ".json/.toml file of hour -> weight")
+    volume = parser.add_mutually_exclusive_group()
+    volume.add_argument("--per-day", type=float, help="expected tickets a day")
+    volume.add_argument("--load", type=float, default=0.55,
+                        help="offered load when --per-day is not given (default 0.55: ~700 a day in the demo hall)")
+    parser.add_argument("--green-share", type=float, default=0.08, help="share of 绿色通道 tickets")
+    parser.add_argument("--appointment-share", type=float, default=0.05, help="share of appointment tickets")
+    parser.add_argument("--no-show-share", type=float, default=0.04, help="share of citizens who never come")
+    parser.add_argument("--service-cv", type=float, default=0.7,
+                        help="coefficient of variation of the log-normal service times")
+    parser.add_argument("--break-minutes", type=float, default=10.0, help="each clerk's break per session")
+    parser.add_argument("--json", action="store_true", help="print machine-readable results")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw people waiting and mean wait across the day")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on stderr (default: only on a terminal)")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_or_exit(args.config)
+    try:
+        profile = load_profile(args.day_profile)
+    except (ValueError, OSError) as exc:
+        print(f"hallq simulate: {exc}", file=sys.stderr)
+        return 2
+    if args.days < 1:
+        print("hallq simulate: --days must be at least 1", file=sys.stderr)
+        return 2
+    assumptions = Assumptions(
+        per_day=args.per_day, load=args.load, profile=profile, green_share=args.green_share,
+        appointment_share=args.appointment_share, no_show_share=args.no_show_share,
+        service_cv=args.service_cv, break_minutes=args.break_minutes,
+    )
+    chosen = args.policy or ["all"]
+    policies = list(dict.fromkeys(p for name in chosen for p in (ALL if name == "all" else (name,))))
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    summaries = compare(config, args.seed, policies, args.days, assumptions, _bar if show else None)
+    if show:
+        print(file=sys.stderr)
+    meta = {"config": args.config, "hall": config.code, "seed": args.seed, "days": args.days,
+            "per_day": tickets_per_day(config, assumptions), "load": offered_load(config, assumptions),
+            "profile": args.day_profile}
+    if args.plot:
+        from .plot import plot
+
+        plot(summaries, args.plot, f"{config.code}: seed {args.seed}, {args.days} day(s)")
+    if args.json:
+        body = _jsonable({"meta": meta, "policies": summaries})
+        print(json.dumps(body, ensure_ascii=False, indent=1, allow_nan=False))
+    else:
+        print(render(config, summaries, meta))
+        if args.plot:
+            print(f"\nplot written to {args.plot}")
+    return 0
+
+
+def _bar(policy: str, done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r{policy:<12} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} citizens")
+    sys.stderr.flush()
+
+
+def _jsonable(x):
+    """NaN (no data, e.g. a class nobody was in) becomes null: JSON has no NaN."""
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    return None if isinstance(x, float) and math.isnan(x) else x
