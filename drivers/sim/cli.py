@@ -1,0 +1,145 @@
+"""`hallq sim --config FILE`: simulated devices for every bus and kiosk printer of a hall.
+
+Starts one simulated line per configured bus (all of its keypads, evaluators or strips answering
+on it) and one simulated printer per kiosk, prints where each one is, and runs until Ctrl-C.
+`--write-config OUT` writes a copy of the config with the ports replaced, so the real daemon and
+kiosk can be pointed at the simulators without editing anything by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import sys
+import threading
+
+from drivers.sim.lsa0_strip import LsA0LineSim
+from drivers.sim.printer import PrinterSim
+from drivers.sim.pty import Endpoint, PtyEndpoint, TcpEndpoint
+from drivers.sim.qb68_devices import Qb68LineSim
+from hallq.model import HallConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="hall configuration (TOML)")
+    parser.add_argument("--write-config", metavar="OUT", help="write a copy of the config with ports replaced")
+    parser.add_argument("--tcp", action="store_true", help="serve lines on loopback TCP (socket://) instead of ptys")
+    parser.add_argument("--dir", help="directory for the pty links (default: a new temporary directory)")
+    parser.add_argument("--png-dir", help="render every printed ticket to a PNG in this directory")
+    parser.add_argument("--json", action="store_true", help="print the port list as JSON")
+
+
+class SimHall:
+    """All simulated devices of one hall; `ports` maps bus name / 'printer:<kiosk>' to a path."""
+
+    def __init__(self, cfg: HallConfig, tcp: bool = False, directory: str | None = None) -> None:
+        self.qb68: dict[str, Qb68LineSim] = {}
+        self.strips: dict[str, LsA0LineSim] = {}
+        self.printers: dict[str, PrinterSim] = {}
+        self.rows: list[tuple[str, str, str]] = []
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+
+        def endpoint(name: str) -> Endpoint:
+            return TcpEndpoint() if tcp else PtyEndpoint(name, directory)
+
+        for bus in cfg.buses.values():
+            if bus.kind == "qb68":
+                line = self.qb68[bus.name] = Qb68LineSim(endpoint(bus.name), bus.name)
+            else:
+                line = self.strips[bus.name] = LsA0LineSim(endpoint(bus.name), bus.name)
+            self.rows.append((bus.name, bus.kind, line.path))
+        for w in cfg.windows.values():
+            for ref, role in ((w.keypad, "keypad"), (w.evaluator, "evaluator"), (w.strip, "strip")):
+                if ref is None:
+                    continue
+                if role == "keypad" and ref.bus in self.qb68:
+                    self.qb68[ref.bus].add_keypad(ref.address)
+                elif role == "evaluator" and ref.bus in self.qb68:
+                    self.qb68[ref.bus].add_evaluator(ref.address)
+                elif role == "strip" and ref.bus in self.strips:
+                    self.strips[ref.bus].add_strip(ref.address)
+        for kiosk in cfg.kiosks.values():
+            if kiosk.printer is None:
+                continue
+            sim = self.printers[kiosk.id] = PrinterSim(endpoint(f"printer-{kiosk.id}"), f"printer-{kiosk.id}",
+                                                       kiosk.printer.paper_mm)
+            self.rows.append((f"printer:{kiosk.id}", "escpos", sim.path))
+
+    @property
+    def ports(self) -> dict[str, str]:
+        return {name: path for name, _, path in self.rows}
+
+    def close(self) -> None:
+        for sim in [*self.qb68.values(), *self.strips.values(), *self.printers.values()]:
+            sim.close()
+
+
+def rewrite_ports(text: str, ports: dict[str, str]) -> str:
+    """The config text with each bus's `port` and each kiosk printer's `url` pointing at `ports`."""
+    blocks = re.split(r"(?m)^(?=\[)", text)
+    out = []
+    for block in blocks:
+        if block.startswith("[[buses]]"):
+            m = re.search(r'(?m)^\s*name\s*=\s*"([^"]*)"', block)
+            if m and m.group(1) in ports:
+                new = json.dumps(ports[m.group(1)])
+                block = re.sub(r'(?m)^(\s*port\s*=\s*)"[^"]*"', lambda mm, new=new: mm.group(1) + new, block, count=1)
+        elif block.startswith("[[kiosks]]"):
+            m = re.search(r'(?m)^\s*id\s*=\s*"([^"]*)"', block)
+            key = f"printer:{m.group(1)}" if m else ""
+            if key in ports:
+                new = json.dumps(ports[key])
+                block = re.sub(r'(url\s*=\s*)"[^"]*"', lambda mm, new=new: mm.group(1) + new, block, count=1)
+        out.append(block)
+    return "".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hallq.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    hall = SimHall(cfg, tcp=args.tcp, directory=args.dir)
+    try:
+        if args.json:
+            print(json.dumps([{"name": n, "kind": k, "port": p} for n, k, p in hall.rows], ensure_ascii=False))
+        else:
+            for name, kind, path in hall.rows:
+                print(f"{name}\t{kind}\t{path}")
+        if args.write_config:
+            with open(args.config, encoding="utf-8") as f:
+                text = f.read()
+            with open(args.write_config, "w", encoding="utf-8") as f:
+                f.write(rewrite_ports(text, hall.ports))
+            print(f"# config with simulated ports: {args.write_config}")
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        print("# running; Ctrl-C to stop", flush=True)
+        rendered: dict[str, int] = {}
+        while not stop.wait(0.5):
+            if args.png_dir:
+                _render_new(hall, args.png_dir, rendered)
+        return 0
+    finally:
+        hall.close()
+
+
+def _render_new(hall: SimHall, directory: str, rendered: dict[str, int]) -> None:
+    from drivers.escpos_decode import render_png
+
+    os.makedirs(directory, exist_ok=True)
+    for kiosk, sim in hall.printers.items():
+        jobs = [j for j in sim.jobs if j.cut or j.qr_payloads or j.images]
+        for i in range(rendered.get(kiosk, 0), len(jobs)):
+            path = os.path.join(directory, f"{kiosk}-{i + 1:04d}.png")
+            render_png(jobs[i], path, 576 if sim.paper_mm >= 80 else 384)
+            print(f"# printed on {kiosk}: {path}", flush=True)
+        rendered[kiosk] = len(jobs)

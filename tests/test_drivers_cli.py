@@ -1,0 +1,83 @@
+"""`hallq sim` and `hallq devices` on the demo hall config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from drivers import devices_cli
+from drivers.sim.cli import SimHall, rewrite_ports
+from hallq.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "config" / "demo-hall.toml"
+
+pytestmark = pytest.mark.skipif(not DEMO.exists(), reason="demo hall config not present")
+
+
+def test_devices_list_without_probe(capsys):
+    args = argparse.Namespace(config=str(DEMO), probe=False, timeout=0.1)
+    assert devices_cli.run(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["window", "role", "bus", "kind", "port", "address"]
+    assert any(line.split()[:6] == ["1", "keypad", "callers", "qb68", "/dev/ttyUSB0", "0x01"] for line in out)
+    assert any("printer" in line and "/dev/ttyUSB2" in line for line in out)
+
+
+def test_sim_hall_and_probe_through_rewritten_config(tmp_path, capsys):
+    cfg = load_config(DEMO)
+    hall = SimHall(cfg, directory=str(tmp_path / "ports"))
+    try:
+        out = tmp_path / "sim.toml"
+        out.write_text(rewrite_ports(DEMO.read_text(encoding="utf-8"), hall.ports), encoding="utf-8")
+        sim_cfg = load_config(out)
+        assert {b.port for b in sim_cfg.buses.values()} == {hall.ports[n] for n in cfg.buses}
+        assert all(k.printer.url == hall.ports[f"printer:{k.id}"] for k in sim_cfg.kiosks.values() if k.printer)
+        # one keypad goes quiet: the probe says so and exits 1
+        first = sorted(cfg.windows)[0]
+        ref = cfg.windows[first].keypad
+        hall.qb68[ref.bus].devices[ref.address].silent = True
+        hall.printers[next(iter(hall.printers))].paper = "near_end"
+        code = devices_cli.run(argparse.Namespace(config=str(out), probe=True, timeout=0.05))
+        table = capsys.readouterr().out
+        assert code == 1
+        rows = [line.split(None, 6) for line in table.splitlines()[1:]]
+        statuses = {(r[0], r[1]): r[6] for r in rows}
+        assert statuses[(str(first), "keypad")].startswith("offline")
+        assert statuses[(str(first), "evaluator")].startswith("online")
+        assert [k for k, s in statuses.items() if not s.startswith("online")] == [(str(first), "keypad")]
+        assert "paper near end" in table
+        strip_ref = cfg.windows[first].strip
+        if strip_ref is not None and cfg.windows[first].idle_text:
+            assert hall.strips[strip_ref.bus].strips[strip_ref.address].idle_text == cfg.windows[first].idle_text
+    finally:
+        hall.close()
+
+
+def test_hallq_sim_process_prints_ports_and_stops_on_ctrl_c(tmp_path):
+    out = tmp_path / "sim.toml"
+    proc = subprocess.Popen([sys.executable, "-m", "hallq.cli", "sim", "--config", str(DEMO), "--write-config", str(out),
+                             "--dir", str(tmp_path / "ports")], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        lines = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "running" in line:
+                break
+        buses = [ln.split("\t") for ln in lines if "\t" in ln]
+        assert ["callers", "qb68"] == buses[0][:2] and os.path.islink(buses[0][2].strip())
+        assert out.exists()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
