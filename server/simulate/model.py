@@ -107,11 +107,12 @@ class Run:
 
 class HallSim:
     def __init__(self, config: HallConfig, scenario: Scenario, policy: str | Policy,
-                 progress: Callable[[int, int], None] | None = None) -> None:
+                 progress: Callable[[int, int], None] | None = None, estimates: bool = True) -> None:
         self.config = config
         self.scenario = scenario
         self.policy = POLICIES[policy](config) if isinstance(policy, str) else policy
         self.progress = progress
+        self.estimates = estimates
         self.citizens = {c.id: c for c in scenario.citizens}
         self.desks = {n: Desk(w) for n, w in sorted(config.windows.items())}
         self.all_windows = list(config.windows.values())
@@ -210,7 +211,8 @@ class HallSim:
 
     def arrive(self, c: Citizen, now: float) -> None:
         t = self._waiting_for(c, 0, now)
-        self.issued[c.id] = self.estimate(t, now)
+        if self.estimates:
+            self.issued[c.id] = self.estimate(t, now)
         self.join(t, now)
 
     def estimate(self, t: Waiting, now: float) -> Issued:
@@ -311,7 +313,7 @@ class HallSim:
         no_show = c.no_show and t.step == 0
         minutes = self.scenario.assumptions.no_show_minutes if no_show else c.minutes[t.step]
         desk.current, desk.since = t, now
-        if t.step == 0:
+        if t.step == 0 and self.estimates:
             issued = self.issued[c.id]
             self.issued[c.id] = replace(issued, called=now)
         self.push(now + minutes, FINISH, desk)
@@ -334,6 +336,7 @@ class HallSim:
 
 
 def simulate(config: HallConfig, scenario: Scenario, policy: str | Policy,
-             progress: Callable[[int, int], None] | None = None) -> Run:
-    """Replay `scenario` in `config` under `policy` (a name from POLICIES or an instance)."""
-    return HallSim(config, scenario, policy, progress).simulate()
+             progress: Callable[[int, int], None] | None = None, estimates: bool = True) -> Run:
+    """Replay `scenario` in `config` under `policy` (a name from POLICIES or an instance);
+    `estimates=False` skips the ticket estimates (long validation runs need only the waits)."""
+    return HallSim(config, scenario, policy, progress, estimates).simulate()
