@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("hallq.commands.check_config", "validate a hall configuration file"),
     "serve": ("server.commands.serve", "run the queue server (production WSGI server)"),
     "demo": ("hallq.commands.demo", "run the demo hall with simulated citizens and clerks"),
+    "user": ("server.commands.user", "add, list and manage web users (admin, supervisor, clerk)"),
     "sim": ("drivers.sim.cli", "start simulated devices on pseudo-terminals and print their ports"),
     "devices": ("drivers.devices_cli", "list configured devices and their live status"),
     "simulate": ("server.simulate.cli", "simulate hall days: allocation policies, waits and ticket estimates"),

@@ -2,38 +2,62 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from hallq.model import HallConfig
 
-from .api import events, ratings, status, tickets, windows
+from .api import alerts, cases, events, ratings, reports, status, tickets, windows
 from .api.events import Broker
+from .cases import CaseBook
 from .clock import Clock
+from .commitments import Commitments
 from .engine import Engine
 from .errors import HallqError
-from .store import Store
+from .store import Changes, Store
+from .supervision import AlertBoard, Checker
+from .web import register_pages
 
 API = "/api/v1"
 
 
 def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = None,
-               engine: Engine | None = None) -> Flask:
-    """Build the app for one hall. Pass `engine` to share one with another front end (the demo)."""
+               engine: Engine | None = None, supervise: bool = True,
+               supervision_seconds: float = 10.0) -> Flask:
+    """Build the app for one hall. Pass `engine` to share one with another front end (the demo).
+    `supervise=False` leaves out the 电子监察 thread (tests run `supervision.check_once` themselves)."""
     app = Flask(__name__)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     if engine is None:
         engine = Engine(config, Store(db_path), clock)
-    app.config.update(HALL=config, ENGINE=engine, BROKER=Broker(engine.store))
-    for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp):
+    store = engine.store
+    app.secret_key = _secret_key(store)
+    app.config.update(SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True,
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=12))
+    case_book = CaseBook(config, store, engine.now)
+    commitments = Commitments(config, store, engine.now)
+    store.subscribe(case_book.on_commit)
+    store.subscribe(commitments.on_commit)
+    case_book.catch_up()
+    board = AlertBoard(store, engine.now)
+    app.config.update(HALL=config, ENGINE=engine, BROKER=Broker(store), CASES=case_book,
+                      COMMITMENTS=commitments, ALERTS=board, CHECKER=None)
+    for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp):
         app.register_blueprint(bp, url_prefix=API)
+    register_pages(app)
+    if supervise:
+        app.config["CHECKER"] = Checker(engine, board, supervision_seconds).start()
 
     @app.errorhandler(HallqError)
     def refused(exc: HallqError):
-        return jsonify(exc.to_json()), exc.status
+        if request.path.startswith(API):
+            return jsonify(exc.to_json()), exc.status
+        return render_template("error.html", status=exc.status, message=exc.message), exc.status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -42,3 +66,23 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
         return exc
 
     return app
+
+
+def _secret_key(store: Store) -> str:
+    """The session-signing key, made once per database, so sign-ins survive a restart."""
+    rows = store.rows("SELECT value FROM settings WHERE key = 'secret_key'")
+    if rows:
+        return rows[0]["value"]
+    ch = Changes()
+    key = secrets.token_hex(32)
+    ch.put("settings", {"key": "secret_key", "value": key})
+    store.commit(ch)
+    return key
+
+
+def stop_app(app: Flask) -> None:
+    """Stop the background work: the supervision thread and the event streams."""
+    checker = app.config.get("CHECKER")
+    if checker is not None:
+        checker.stop()
+    app.config["BROKER"].close()

@@ -1,7 +1,14 @@
-"""Bearer tokens from the hall configuration: one per kiosk, window device, caller daemon, staff role.
+"""Who is asking: a bearer token from the hall configuration (devices, daemons) or a signed-in web user.
 
 Each token has a role; a `window` token may act only on its own window. Missing or unknown token:
 401. Known token without the right: 403.
+
+Web users (server/users.py) sign in with a password and are then known by the session cookie. They
+map onto the same roles: admin -> admin, supervisor -> supervisor, clerk -> window, where a clerk's
+window is the one their staff number is signed in to in the engine. So a clerk acts on their own
+window only, and may sign in only to a free window (or their pinned one) under their own staff
+number. Session-authenticated requests that change state must carry the CSRF token (server/csrf.py).
+A bearer token, when present, wins over the session.
 """
 
 from __future__ import annotations
@@ -10,11 +17,13 @@ import hmac
 from collections.abc import Callable
 from functools import wraps
 
-from flask import current_app, g, request
+from flask import current_app, g, request, session
 
 from hallq.model import Token
 
+from .csrf import check_csrf
 from .errors import HallqError
+from .users import User, get_user
 
 READ_ROLES = ("admin", "supervisor", "kiosk", "caller", "window", "display")
 WINDOW_ROLES = ("admin", "supervisor", "caller", "window")
@@ -46,13 +55,57 @@ def current_token() -> Token | None:
     return token_for(request.headers.get("Authorization"), current_app.config["HALL"].tokens)
 
 
+USER_TOKEN_ROLES = {"admin": "admin", "supervisor": "supervisor", "clerk": "window"}
+
+
+def session_user() -> User | None:
+    """The signed-in web user, if the session names an active one."""
+    if "session_user" not in g:
+        name = session.get("user")
+        user = get_user(current_app.config["ENGINE"].store, name) if name else None
+        g.session_user = user if user is not None and user.active else None
+    return g.session_user
+
+
+def clerk_window(user: User) -> int | None:
+    """The window where this clerk's staff number is signed in now."""
+    engine = current_app.config["ENGINE"]
+    return next((w.number for w in engine.window_states() if user.staff and w.staff == user.staff), None)
+
+
+def may_sign_in(user: User, window: int) -> bool:
+    """A clerk may sign in to their pinned window, or, unpinned, to any window nobody else holds."""
+    engine = current_app.config["ENGINE"]
+    if window not in engine.config.windows or (user.window is not None and user.window != window):
+        return False
+    state = next(w for w in engine.window_states() if w.number == window)
+    return state.staff in (None, user.staff)
+
+
+def user_token(user: User, window: int | None = None) -> Token:
+    """The token-shaped principal of a web user; for a clerk, bound to their window. Signing in is the
+    one action a clerk takes on a window that is not yet theirs."""
+    bound = None
+    if user.role == "clerk":
+        bound = clerk_window(user)
+        signing_in = request.view_args is not None and request.view_args.get("action") == "login"
+        if window is not None and window != bound and signing_in and may_sign_in(user, window):
+            bound = window
+    return Token(f"web:{user.username}", USER_TOKEN_ROLES[user.role], "", bound)
+
+
 def require(*roles: str) -> Callable:
-    """Decorator: the request must carry a token of one of `roles`; a window token only for its window."""
+    """Decorator: the request must carry a token of one of `roles` (or come from a signed-in user of
+    such a role); a window token or clerk only for its own window."""
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args, **kwargs):
             token = current_token()
+            if token is None and not request.headers.get("Authorization") and session_user() is not None:
+                check_csrf()
+                token = user_token(session_user(), kwargs.get("number"))
+                g.user = session_user()
             if token is None:
                 if request.headers.get("Authorization"):
                     raise Unauthorized("the bearer token is not valid for this hall", field="Authorization")
@@ -61,6 +114,8 @@ def require(*roles: str) -> Callable:
                 raise NoRight(f"a {token.role} token may not do this", field="Authorization")
             window = kwargs.get("number")
             if token.role == "window" and window is not None and token.window != window:
+                if token.window is None:
+                    raise NoRight("sign in to a window first; a clerk acts only on their own window", field="window")
                 raise NoRight(f"this token acts only for window {token.window}", field="window")
             g.token = token
             return view(*args, **kwargs)

@@ -73,8 +73,66 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END")
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    """Web users, 好差评 cases, 电子监察 alerts, 承诺件 deadlines, and indexes the reports need."""
+    db["settings"].create({"key": str, "value": str}, pk="key")
+    db["users"].create(
+        {
+            "username": str, "password_hash": str, "role": str, "staff": str, "window": int,
+            "active": int, "created_at": str,
+        },
+        pk="username",
+    )
+    db["users"].create_index(["staff"])
+    db["cases"].create(
+        {
+            "id": int, "rating_id": int, "record_id": int, "ticket_id": str, "ticket_code": str,
+            "day": str, "window": int, "staff": str, "service": str, "department": str,
+            "grade": int, "reason": str, "comment": str, "phone": str, "rated_at": str,
+            "state": str, "resolution": str, "owner": str, "opened_at": str,
+            "callback_due": str, "fix_due": str, "due_error": str,
+            "called_back_at": str, "resolved_at": str, "closed_at": str,
+            "fix_grade": int, "fix_rated_at": str,
+        },
+        pk="id",
+    )
+    db["cases"].create_index(["record_id"], unique=True)
+    db["cases"].create_index(["state"])
+    db["cases"].create_index(["ticket_id"])
+    db["case_steps"].create(
+        {"id": int, "case_id": int, "action": str, "from_state": str, "to_state": str,
+         "by": str, "at": str, "note": str},
+        pk="id",
+    )
+    db["case_steps"].create_index(["case_id"])
+    db["alerts"].create(
+        {
+            "id": int, "key": str, "kind": str, "source": str, "level": str, "message": str,
+            "window": int, "staff": str, "service": str, "department": str,
+            "raised_at": str, "updated_at": str, "cleared_at": str, "active": int,
+            "acked_by": str, "acked_at": str, "ack_note": str,
+        },
+        pk="id",
+    )
+    db.execute("CREATE UNIQUE INDEX idx_alerts_active_key ON alerts ([key]) WHERE active = 1")
+    db["alerts"].create_index(["raised_at"])
+    db["commitments"].create(
+        {
+            "record_id": int, "ticket_code": str, "day": str, "window": int, "staff": str,
+            "service": str, "department": str, "accepted_at": str, "promised_days": int,
+            "deadline": str, "due_error": str, "state": str, "done_at": str, "done_by": str,
+        },
+        pk="record_id",
+    )
+    db["commitments"].create_index(["state"])
+    db["records"].create_index(["ended_at"])
+    db["records"].create_index(["ticket_id", "id"])
+    db["ratings"].create_index(["served_at"])
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1),
+    (2, _v2),
 ]
 
 

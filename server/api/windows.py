@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, g, jsonify
 
-from ..auth import READ_ROLES, WINDOW_ROLES, actor, require
+from ..auth import READ_ROLES, WINDOW_ROLES, NoRight, actor, require
 from ..errors import NotFound
 from ..views import ticket_view, window_view
 from .body import json_body
@@ -63,6 +63,9 @@ def act(number: int, action: str):
         raise NotFound(f"no window action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
     allowed, required = ACTIONS[action]
     data = json_body(allowed, required)
+    user = getattr(g, "user", None)
+    if user is not None and user.role == "clerk" and action == "login" and data["staff"] != user.staff:
+        raise NoRight("a clerk signs in only with their own staff number", field="staff")
     e, who = engine(), actor()
     handlers = {
         "login": lambda: e.login(number, data["staff"], actor=who),

@@ -1,0 +1,45 @@
+"""Reports as JSON: figures per window, staff, service, department, day or month for a period."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, current_app, jsonify, request
+
+from .. import reports
+from ..auth import require
+from ..errors import Invalid
+
+bp = Blueprint("reports", __name__)
+
+
+def report_args() -> tuple[reports.Period, str]:
+    """?period=day|week|month|year&date=YYYY-MM-DD&by=window|staff|service|department|day|month."""
+    engine = current_app.config["ENGINE"]
+    kind = request.args.get("period", "day")
+    by = request.args.get("by", "window")
+    if kind not in reports.PERIODS:
+        raise Invalid(f"period must be one of {', '.join(reports.PERIODS)}", field="period")
+    if by not in reports.DIMENSIONS:
+        raise Invalid(f"by must be one of {', '.join(reports.DIMENSIONS)}", field="by")
+    raw = request.args.get("date")
+    try:
+        anchor = date.fromisoformat(raw) if raw else engine.now().date()
+    except ValueError as exc:
+        raise Invalid("date must be YYYY-MM-DD", field="date") from exc
+    return reports.period_for(kind, anchor), by
+
+
+@bp.get("/reports")
+@require("admin", "supervisor")
+def show():
+    period, by = report_args()
+    store, config = current_app.config["ENGINE"].store, current_app.config["HALL"]
+    rows = reports.report(store, config, period, by)
+    body = {"period": {"kind": period.kind, "start": period.start.isoformat(), "end": period.end.isoformat(),
+                       "label": period.label},
+            "by": by, "totals": reports.totals(store, period), "rows": rows}
+    if by in ("window", "staff"):
+        top, bottom = reports.honour_board(rows)
+        body["honour"] = {"red": top, "black": bottom}
+    return jsonify(body)

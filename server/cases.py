@@ -1,0 +1,260 @@
+"""差评 cases: every bad rating (不满意, 非常不满意) becomes a case that a named person walks to closed.
+
+open → called_back (回访核实) → rectified (整改) | explained (解释说明) | appealed (申诉复核) → closed.
+Each step records who, when and a note. The call-back is due `rules.callback_working_days` and the
+resolution `rules.fix_working_days` Chinese working days after the rating (see workdays.py); the
+supervision checker raises alerts for overdue steps. After a fix or an explanation the citizen may
+rate it once through the ticket page.
+
+Cases open from the store's commit feed (`rating.recorded` with bad=True), so the engine knows nothing
+about them; `catch_up` opens any a stopped server missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from hallq.model import HallConfig
+
+from .errors import Conflict, Invalid, NotFound
+from .privacy import mask_phone
+from .store import Changes, Store
+from .tickets import GRADES, RATING_REASONS
+from .workdays import CalendarGap, due_at
+
+log = logging.getLogger(__name__)
+
+CASE_STATES = {
+    "open": "待回访", "called_back": "已回访", "rectified": "已整改", "explained": "已解释说明",
+    "appealed": "已申诉", "closed": "已办结",
+}
+RESOLUTIONS = ("rectified", "explained", "appealed")
+# action -> (states it may start from, state it leads to, Chinese name)
+CASE_ACTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
+    "call-back": (("open",), "called_back", "回访核实"),
+    "rectify": (("called_back",), "rectified", "整改"),
+    "explain": (("called_back",), "explained", "解释说明"),
+    "appeal": (("called_back",), "appealed", "申诉复核"),
+    "close": (RESOLUTIONS, "closed", "办结"),
+    "assign": (("open", "called_back", "rectified", "explained", "appealed"), None, "指派负责人"),
+}
+NOTE_LIMIT = 1000
+
+
+class CaseBook:
+    """Opens and moves cases; each change is one store commit with its `case.*` event."""
+
+    def __init__(self, config: HallConfig, store: Store, now: Callable[[], datetime]) -> None:
+        self.config = config
+        self.store = store
+        self.now = now
+        self._lock = threading.RLock()
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def on_commit(self, events: list[dict]) -> None:
+        """Store listener: a bad rating was recorded, open its case. Never lets an error escape into
+        the engine's action, which has committed already."""
+        for ev in events:
+            if ev["type"] == "rating.recorded" and ev["data"].get("bad"):
+                try:
+                    rows = self.store.rows("SELECT * FROM ratings WHERE record_id = ?", [ev["data"]["record"]])
+                    if rows:
+                        self.open_for_rating(rows[0])
+                except Exception:
+                    log.exception("could not open a case for rating of record %s", ev["data"].get("record"))
+
+    def catch_up(self) -> int:
+        """Open cases for bad ratings that have none (recorded while no listener ran)."""
+        rows = self.store.rows(
+            "SELECT r.* FROM ratings r LEFT JOIN cases c ON c.record_id = r.record_id "
+            "WHERE r.grade <= 2 AND c.id IS NULL ORDER BY r.id"
+        )
+        for row in rows:
+            self.open_for_rating(row)
+        return len(rows)
+
+    def open_for_rating(self, rating: dict) -> dict | None:
+        """Open the case for one bad rating; None if it has one already."""
+        with self._lock:
+            if self.store.rows("SELECT 1 FROM cases WHERE record_id = ?", [rating["record_id"]]):
+                return None
+            now = self.now()
+            rated = datetime.fromisoformat(rating["rated_at"])
+            rules = self.config.rules
+            callback_due = fix_due = due_error = None
+            try:
+                callback_due = due_at(rated, rules.callback_working_days).isoformat()
+                fix_due = due_at(rated, rules.fix_working_days).isoformat()
+            except CalendarGap as gap:
+                due_error = gap.message
+                log.error("case for %s opened without deadlines: %s", rating["ticket_code"], gap.message)
+            new_id = self.store.rows("SELECT COALESCE(MAX(id), 0) + 1 AS n FROM cases")[0]["n"]
+            case = {
+                "id": new_id, "rating_id": rating["id"], "record_id": rating["record_id"],
+                "ticket_id": rating["ticket_id"], "ticket_code": rating["ticket_code"],
+                "day": rating["served_at"][:10], "window": rating["window"], "staff": rating["staff"],
+                "service": rating["service"], "department": rating["department"], "grade": rating["grade"],
+                "reason": rating["reason"], "comment": rating["comment"], "phone": rating["phone"],
+                "rated_at": rating["rated_at"], "state": "open", "resolution": None,
+                "owner": self._default_owner(), "opened_at": now.isoformat(),
+                "callback_due": callback_due, "fix_due": fix_due, "due_error": due_error,
+                "called_back_at": None, "resolved_at": None, "closed_at": None,
+                "fix_grade": None, "fix_rated_at": None,
+            }
+            ch = Changes()
+            ch.put("cases", case)
+            ch.put("case_steps", {"case_id": new_id, "action": "open", "from_state": None, "to_state": "open",
+                                  "by": "system", "at": now.isoformat(),
+                                  "note": f"{GRADES[rating['grade']]}评价自动立案"})
+            ch.event(ts=now.isoformat(), type="case.opened", actor="system", window=rating["window"],
+                     ticket_code=rating["ticket_code"], service=rating["service"],
+                     data={"case": new_id, "grade": rating["grade"], "grade_name": GRADES[rating["grade"]],
+                           "owner": case["owner"], "callback_due": callback_due, "fix_due": fix_due,
+                           "due_error": due_error, "staff": rating["staff"]})
+            self.store.commit(ch)
+            return case
+
+    def _default_owner(self) -> str | None:
+        """The active supervisor with the fewest unfinished cases: somebody is named from the start."""
+        rows = self.store.rows(
+            "SELECT u.username, (SELECT COUNT(*) FROM cases c WHERE c.owner = u.username AND c.state != 'closed') AS n "
+            "FROM users u WHERE u.role = 'supervisor' AND u.active = 1 ORDER BY n, u.username LIMIT 1"
+        )
+        return rows[0]["username"] if rows else None
+
+    # -- moving ----------------------------------------------------------------------------
+
+    def get(self, case_id: int) -> dict:
+        rows = self.store.rows("SELECT * FROM cases WHERE id = ?", [case_id])
+        if not rows:
+            raise NotFound(f"no case {case_id}", field="case")
+        return rows[0]
+
+    def steps(self, case_id: int) -> list[dict]:
+        return self.store.rows("SELECT * FROM case_steps WHERE case_id = ? ORDER BY id", [case_id])
+
+    def act(self, case_id: int, action: str, by: str, note: str | None, owner: str | None = None) -> dict:
+        """Take one step; refuses a step the case's state does not allow, and a step without a note."""
+        if action not in CASE_ACTIONS:
+            raise NotFound(f"no case action {action!r}; one of: {', '.join(CASE_ACTIONS)}", field="action")
+        note = (note or "").strip()
+        if not note:
+            raise Invalid("every step needs a note (what was said or done)", field="note")
+        if len(note) > NOTE_LIMIT:
+            raise Invalid(f"a note is limited to {NOTE_LIMIT} characters", field="note")
+        with self._lock:
+            case = dict(self.get(case_id))
+            allowed, to_state, name = CASE_ACTIONS[action]
+            if case["state"] not in allowed:
+                raise Conflict(f"a case that is {CASE_STATES[case['state']]} cannot take the step {name}",
+                               field="action", code="wrong_state")
+            now = self.now().isoformat()
+            from_state = case["state"]
+            if action == "assign":
+                if not owner:
+                    raise Invalid("name the new owner", field="owner")
+                user = self.store.rows("SELECT role, active FROM users WHERE username = ?", [owner])
+                if not user or not user[0]["active"] or user[0]["role"] not in ("supervisor", "admin"):
+                    raise Invalid(f"{owner!r} is not an active supervisor or admin", field="owner")
+                case["owner"] = owner
+                to_state = from_state
+            else:
+                case["state"] = to_state
+                if action == "call-back":
+                    case["called_back_at"] = now
+                elif to_state in RESOLUTIONS:
+                    case["resolution"], case["resolved_at"] = to_state, now
+                elif to_state == "closed":
+                    case["closed_at"] = now
+            ch = Changes()
+            ch.put("cases", case)
+            ch.put("case_steps", {"case_id": case_id, "action": action, "from_state": from_state,
+                                  "to_state": to_state, "by": by, "at": now, "note": note})
+            ch.event(ts=now, type="case.updated", actor=by, window=case["window"], ticket_code=case["ticket_code"],
+                     service=case["service"], data={"case": case_id, "action": action, "state": case["state"],
+                                                    "state_name": CASE_STATES[case["state"]], "owner": case["owner"]})
+            self.store.commit(ch)
+            return case
+
+    # -- the citizen's side ----------------------------------------------------------------
+
+    def _fix_case(self, ticket_id: str) -> dict | None:
+        rows = self.store.rows(
+            "SELECT * FROM cases WHERE ticket_id = ? AND resolution IN ('rectified', 'explained') ORDER BY id DESC",
+            [ticket_id],
+        )
+        return rows[0] if rows else None
+
+    def fix_status(self, ticket_id: str) -> dict:
+        """What the ticket page shows about the citizen's bad rating: no names, no notes."""
+        rows = self.store.rows("SELECT * FROM cases WHERE ticket_id = ? ORDER BY id DESC", [ticket_id])
+        if not rows:
+            return {"case": False, "can_rate_fix": False}
+        case = self._fix_case(ticket_id) or rows[0]
+        return {
+            "case": True, "state": case["state"], "state_name": CASE_STATES[case["state"]],
+            "can_rate_fix": case["resolution"] in ("rectified", "explained") and case["fix_grade"] is None,
+            "fix_grade": case["fix_grade"],
+        }
+
+    def rate_fix(self, ticket_id: str, grade: int) -> dict:
+        """The citizen rates how the bad rating was handled (once)."""
+        if not isinstance(grade, int) or isinstance(grade, bool) or grade not in GRADES:
+            raise Invalid("grade must be an integer 1–5", field="grade")
+        with self._lock:
+            case = self._fix_case(ticket_id)
+            if case is None:
+                raise Conflict("there is no handled complaint on this ticket to rate", field="ticket", code="not_due")
+            if case["fix_grade"] is not None:
+                raise Conflict("the handling has been rated already", field="ticket", code="already_rated")
+            now = self.now().isoformat()
+            case = {**case, "fix_grade": grade, "fix_rated_at": now}
+            ch = Changes()
+            ch.put("cases", case)
+            ch.put("case_steps", {"case_id": case["id"], "action": "fix-rated", "from_state": case["state"],
+                                  "to_state": case["state"], "by": "citizen", "at": now,
+                                  "note": f"群众对整改评价：{GRADES[grade]}"})
+            ch.event(ts=now, type="case.fix_rated", actor="citizen", window=case["window"],
+                     ticket_code=case["ticket_code"], service=case["service"],
+                     data={"case": case["id"], "grade": grade, "grade_name": GRADES[grade]})
+            self.store.commit(ch)
+            return case
+
+
+def overdue_steps(case: dict, now: datetime) -> list[tuple[str, str]]:
+    """The case's missed deadlines now: ("callback" | "fix", due ISO time)."""
+    out = []
+    if case["state"] == "open" and case["callback_due"] and now >= datetime.fromisoformat(case["callback_due"]):
+        out.append(("callback", case["callback_due"]))
+    if case["state"] in ("open", "called_back") and case["fix_due"] and now >= datetime.fromisoformat(case["fix_due"]):
+        out.append(("fix", case["fix_due"]))
+    return out
+
+
+def case_view(config: HallConfig, case: dict, steps: list[dict] | None = None) -> dict:
+    """A case for staff: the citizen's phone masked, the ticket id (the citizen's secret) left out."""
+    staff = config.staff.get(case["staff"] or "")
+    service = config.services.get(case["service"])
+    window = config.windows.get(case["window"])
+    out = {
+        "id": case["id"], "ticket_code": case["ticket_code"], "day": case["day"],
+        "window": case["window"], "window_name": window.name if window else None,
+        "staff": case["staff"], "staff_name": staff.name if staff else None,
+        "service": case["service"], "service_name": service.name if service else case["service"],
+        "department": case["department"], "grade": case["grade"], "grade_name": GRADES[case["grade"]],
+        "reason": case["reason"], "reason_name": RATING_REASONS.get(case["reason"] or ""),
+        "comment": case["comment"], "phone": mask_phone(case["phone"]), "rated_at": case["rated_at"],
+        "state": case["state"], "state_name": CASE_STATES[case["state"]], "resolution": case["resolution"],
+        "owner": case["owner"], "opened_at": case["opened_at"], "callback_due": case["callback_due"],
+        "fix_due": case["fix_due"], "due_error": case["due_error"], "called_back_at": case["called_back_at"],
+        "resolved_at": case["resolved_at"], "closed_at": case["closed_at"],
+        "fix_grade": case["fix_grade"], "fix_grade_name": GRADES.get(case["fix_grade"] or 0),
+        "actions": [a for a, (allowed, _, _) in CASE_ACTIONS.items() if case["state"] in allowed],
+    }
+    if steps is not None:
+        out["steps"] = [{k: s[k] for k in ("action", "from_state", "to_state", "by", "at", "note")} for s in steps]
+    return out

@@ -1,0 +1,415 @@
+"""电子监察: electronic supervision. Warn, then yellow card, then red card.
+
+`evaluate` looks at one snapshot of the hall (windows, live tickets, open cases and committed cases)
+at one moment and says which conditions hold now, each with a level from `rules.alerts`:
+
+- wait_minutes              the longest wait per service (from the citizen's original arrival);
+- service_minutes           a service running long at a window;
+- called_minutes            a called citizen who has not come to the window;
+- idle_with_waiting_minutes a staffed window calling nobody while people it could serve wait;
+- paused_minutes            a paused window while people it could serve wait;
+- unstaffed_minutes         a window with nobody signed in during opening hours;
+- deadline_days             working days left on an accepted 承诺件 (fewer is worse; 0 = due today);
+- 差评 cases whose call-back or fix is overdue (red), and a holiday calendar with no data (red).
+
+`AlertBoard.sync` turns those findings into rows and events: a new condition is raised
+(`alert.raised`), a worse level raises again and needs a new acknowledgement, a condition that no
+longer holds is cleared (`alert.cleared`). Devices report their own conditions (`report`, keyed by
+kind and source). A supervisor acknowledges an alert with a note (`alert.acked`); it stays on the
+board until the condition clears. `Checker` runs the loop in a background thread on the engine's clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from hallq.config import DEFAULT_ALERTS
+from hallq.model import AlertLevels, HallConfig
+
+from . import allocation
+from .allocation import Candidate
+from .cases import overdue_steps
+from .commitments import deadline_date
+from .errors import Conflict, Invalid, NotFound
+from .store import Changes, Store
+from .tickets import CALLED, SERVING, WAITING, Ticket, WindowState
+from .workdays import CalendarGap, working_days_left
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("warning", "yellow", "red")
+LEVEL_NAMES = {"warning": "提醒", "yellow": "黄牌", "red": "红牌"}
+CHECKER_KINDS = {
+    "wait": "等候超时", "service": "办理超时", "called": "叫号未到", "idle": "空闲不叫号",
+    "paused": "暂停服务", "unstaffed": "窗口空岗", "deadline": "承诺件临期", "case_callback": "差评回访逾期",
+    "case_fix": "差评整改逾期", "calendar": "节假日数据缺失",
+}
+DEVICE_KINDS = {
+    "device_offline": "设备离线", "printer_paper_low": "打印纸将尽", "printer_paper_out": "打印机缺纸",
+    "printer_error": "打印机故障",
+}
+KIND_NAMES = {**CHECKER_KINDS, **DEVICE_KINDS}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One condition that holds now."""
+
+    key: str
+    kind: str
+    level: str
+    message: str
+    window: int | None = None
+    staff: str | None = None
+    service: str | None = None
+    department: str | None = None
+
+
+@dataclass
+class Snapshot:
+    windows: list[WindowState]
+    tickets: list[Ticket]
+    cases: list[dict] = field(default_factory=list)
+    commitments: list[dict] = field(default_factory=list)
+
+
+def thresholds(config: HallConfig, name: str) -> AlertLevels:
+    """The configured levels, or hallq's defaults for a hall built without them (tests, old files)."""
+    found = config.rules.alerts.get(name)
+    return found if found is not None else AlertLevels(*DEFAULT_ALERTS[name])
+
+
+def level_for(value: float, levels: AlertLevels, lower_is_worse: bool = False) -> str | None:
+    """The worst level `value` reaches, or None below the warning threshold."""
+    for name in reversed(LEVELS):
+        limit = getattr(levels, name)
+        if (value <= limit) if lower_is_worse else (value >= limit):
+            return name
+    return None
+
+
+def _minutes(since: datetime | None, now: datetime) -> float:
+    return (now - since).total_seconds() / 60 if since else 0.0
+
+
+def opening_start(config: HallConfig, window: int, now: datetime) -> datetime | None:
+    """When the present opening period began, or None outside opening hours (for this window)."""
+    hours = config.hours
+    if now.isoweekday() not in hours.weekdays or not hours.sessions:
+        return None
+    t = now.time()
+    for s in hours.sessions:
+        if s.start <= t < s.end:
+            return datetime.combine(now.date(), s.start, now.tzinfo)
+    if window in hours.lunch_windows and hours.sessions[0].start <= t < hours.sessions[-1].end:
+        return datetime.combine(now.date(), hours.sessions[0].start, now.tzinfo)
+    return None
+
+
+def _candidate(config: HallConfig, t: Ticket, now: datetime) -> Candidate:
+    rank = config.priorities[t.priority].rank if t.priority in config.priorities else allocation.NORMAL_RANK
+    return Candidate(id=t.id, service=t.service, rank=allocation.effective_rank(rank, t.slot_start, now),
+                     arrived=t.arrived_at, number=t.number, target_window=t.target_window)
+
+
+def evaluate(config: HallConfig, snap: Snapshot, now: datetime) -> list[Finding]:
+    """Every condition that holds at `now`; depends on nothing but its arguments."""
+    findings: list[Finding] = []
+    waiting = [t for t in snap.tickets if t.state == WAITING]
+    findings += _waits(config, waiting, now)
+    candidates = [_candidate(config, t, now) for t in waiting]
+    by_id = {t.id: t for t in snap.tickets}
+    for w in snap.windows:
+        findings += _window(config, w, by_id, candidates, now)
+    findings += _deadlines(config, snap.commitments, now)
+    findings += _cases(snap.cases, now)
+    return findings
+
+
+def _waits(config: HallConfig, waiting: list[Ticket], now: datetime) -> list[Finding]:
+    levels = thresholds(config, "wait_minutes")
+    by_service: dict[str, list[float]] = {}
+    for t in waiting:
+        by_service.setdefault(t.service, []).append(_minutes(t.arrived_at, now))
+    out = []
+    for code, waits in sorted(by_service.items()):
+        longest = max(waits)
+        level = level_for(longest, levels)
+        if level:
+            service = config.services[code]
+            over = sum(1 for m in waits if m >= levels.warning)
+            out.append(Finding(f"wait:{code}", "wait", level,
+                               f"{service.name}：最长等候 {longest:.0f} 分钟，{over} 人超过 {levels.warning:g} 分钟",
+                               service=code, department=service.department))
+    return out
+
+
+def _window(config: HallConfig, w: WindowState, tickets: dict[str, Ticket], candidates: list[Candidate],
+            now: datetime) -> list[Finding]:
+    conf = config.windows.get(w.number)
+    if conf is None:
+        return []
+    base = {"window": w.number, "staff": w.staff, "department": conf.department or None}
+    label = f"{w.number}号窗口"
+    current = tickets.get(w.current) if w.current else None
+    if current is not None and current.state in (CALLED, SERVING):
+        name, kind, text = (("called_minutes", "called", "已叫号未到") if current.state == CALLED
+                            else ("service_minutes", "service", "办理"))
+        minutes = _minutes(current.called_at, now)
+        level = level_for(minutes, thresholds(config, name))
+        if level:
+            return [Finding(f"{kind}:{w.number}", kind, level, f"{label} {current.code} {text} {minutes:.0f} 分钟",
+                            service=current.service, **base)]
+        return []
+    if not w.staff:
+        start = opening_start(config, w.number, now)
+        if start is None:
+            return []
+        minutes = _minutes(max(start, w.since or start), now)
+        level = level_for(minutes, thresholds(config, "unstaffed_minutes"))
+        return [Finding(f"unstaffed:{w.number}", "unstaffed", level, f"{label}营业时间无人在岗 {minutes:.0f} 分钟",
+                        **base)] if level else []
+    eligible = [c for c in candidates if allocation.sort_key(conf, c, now, config.rules) is not None]
+    if not eligible:
+        return []
+    if w.paused:
+        minutes = _minutes(w.paused_at, now)
+        level = level_for(minutes, thresholds(config, "paused_minutes"))
+        return [Finding(f"paused:{w.number}", "paused", level,
+                        f"{label}暂停 {minutes:.0f} 分钟，{len(eligible)} 人可由本窗口办理", **base)] if level else []
+    since = max([w.since or now] + [min(c.arrived for c in eligible)])
+    minutes = _minutes(since, now)
+    level = level_for(minutes, thresholds(config, "idle_with_waiting_minutes"))
+    return [Finding(f"idle:{w.number}", "idle", level,
+                    f"{label}空闲 {minutes:.0f} 分钟未叫号，{len(eligible)} 人等候", **base)] if level else []
+
+
+def _deadlines(config: HallConfig, commitments: list[dict], now: datetime) -> list[Finding]:
+    levels = thresholds(config, "deadline_days")
+    out = []
+    for row in commitments:
+        deadline = deadline_date(row)
+        if deadline is None:
+            continue
+        try:
+            left = working_days_left(now.date(), deadline)
+        except CalendarGap as gap:
+            out.append(_calendar_finding(gap.message))
+            continue
+        level = level_for(left, levels, lower_is_worse=True)
+        if level:
+            service = config.services.get(row["service"])
+            when = f"剩 {left} 个工作日" if left > 0 else ("今日到期" if left == 0 else f"已逾期 {-left} 个工作日")
+            out.append(Finding(f"deadline:{row['record_id']}", "deadline", level,
+                               f"承诺件 {row['ticket_code']}（{service.name if service else row['service']}）"
+                               f"{when}，期限 {deadline.isoformat()}",
+                               window=row["window"], staff=row["staff"], service=row["service"],
+                               department=row["department"]))
+    return out
+
+
+def _cases(cases: list[dict], now: datetime) -> list[Finding]:
+    out = []
+    for case in cases:
+        if case["due_error"]:
+            out.append(_calendar_finding(case["due_error"]))
+        for step, due in overdue_steps(case, now):
+            kind = f"case_{step}"
+            what = "回访" if step == "callback" else "整改"
+            out.append(Finding(f"case:{case['id']}:{step}", kind, "red",
+                               f"差评件 #{case['id']}（{case['ticket_code']}）{what}已逾期，期限 {due[:16].replace('T', ' ')}",
+                               window=case["window"], staff=case["staff"], service=case["service"],
+                               department=case["department"]))
+    return out
+
+
+def _calendar_finding(message: str) -> Finding:
+    return Finding("calendar", "calendar", "red", f"工作日计算失败：{message}")
+
+
+def _dedupe(findings: list[Finding]) -> dict[str, Finding]:
+    out: dict[str, Finding] = {}
+    for f in findings:
+        out.setdefault(f.key, f)
+    return out
+
+
+class AlertBoard:
+    """Alert rows and their events: raise, clear, acknowledge."""
+
+    def __init__(self, store: Store, now: Callable[[], datetime]) -> None:
+        self.store = store
+        self.now = now
+        self._lock = threading.RLock()
+
+    def active(self) -> list[dict]:
+        return self.store.rows("SELECT * FROM alerts WHERE active = 1 ORDER BY "
+                               "CASE level WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END, raised_at")
+
+    def recent(self, since: str) -> list[dict]:
+        return self.store.rows("SELECT * FROM alerts WHERE active = 1 OR raised_at >= ? ORDER BY id DESC", [since])
+
+    def get(self, alert_id: int) -> dict:
+        rows = self.store.rows("SELECT * FROM alerts WHERE id = ?", [alert_id])
+        if not rows:
+            raise NotFound(f"no alert {alert_id}", field="alert")
+        return rows[0]
+
+    def sync(self, findings: list[Finding]) -> dict[str, int]:
+        """Make the checker's active alerts match `findings`; device alerts are left alone."""
+        with self._lock:
+            now = self.now().isoformat()
+            wanted = _dedupe(findings)
+            active = {a["key"]: a for a in self.active() if a["kind"] in CHECKER_KINDS}
+            ch = Changes()
+            counts = {"raised": 0, "cleared": 0}
+            for key, f in wanted.items():
+                row = active.get(key)
+                if row is None or row["level"] != f.level:
+                    counts["raised"] += 1
+                self._put(ch, f, row, now)
+            for key, row in active.items():
+                if key not in wanted:
+                    counts["cleared"] += 1
+                    self._clear(ch, row, now, "system")
+            if ch.rows:
+                self.store.commit(ch)
+            return counts
+
+    def _put(self, ch: Changes, f: Finding, row: dict | None, now: str, actor: str = "system") -> None:
+        """Insert a new alert or update a live one; a new level is a new raise and needs a new ack."""
+        if row is not None and row["level"] == f.level:
+            if row["message"] != f.message:
+                ch.put("alerts", {**row, "message": f.message, "updated_at": now})
+            return
+        fields = {"key": f.key, "kind": f.kind, "source": f.key.split(":", 1)[-1], "level": f.level,
+                  "message": f.message, "window": f.window, "staff": f.staff, "service": f.service,
+                  "department": f.department, "updated_at": now, "active": 1,
+                  "acked_by": None, "acked_at": None, "ack_note": None, "cleared_at": None}
+        if row is None:
+            row = {**fields, "id": self._next_id(ch), "raised_at": now}
+        else:
+            row = {**row, **fields}
+        ch.put("alerts", row)
+        ch.event(ts=now, type="alert.raised", actor=actor, window=f.window, service=f.service,
+                 data={"alert": row["id"], "kind": f.kind, "kind_name": KIND_NAMES[f.kind], "level": f.level,
+                       "level_name": LEVEL_NAMES[f.level], "message": f.message, "escalated": row["raised_at"] != now})
+
+    def _clear(self, ch: Changes, row: dict, now: str, actor: str) -> None:
+        ch.put("alerts", {**row, "active": 0, "cleared_at": now, "updated_at": now})
+        ch.event(ts=now, type="alert.cleared", actor=actor, window=row["window"], service=row["service"],
+                 data={"alert": row["id"], "kind": row["kind"], "level": row["level"], "message": row["message"]})
+
+    def _next_id(self, ch: Changes) -> int:
+        taken = [r["id"] for t, r in ch.rows if t == "alerts" and r.get("id")]
+        stored = self.store.rows("SELECT COALESCE(MAX(id), 0) AS m FROM alerts")[0]["m"]
+        return max([stored] + taken) + 1
+
+    def report(self, kind: str, source: str, level: str, message: str, active: bool, by: str,
+               window: int | None = None) -> dict:
+        """A device's own condition (offline, paper low …): raised while active, cleared when not."""
+        if kind not in DEVICE_KINDS:
+            raise Invalid(f"kind must be one of {', '.join(DEVICE_KINDS)}", field="kind")
+        if not source or len(source) > 64:
+            raise Invalid("source names the device in 1–64 characters, e.g. strip:3", field="source")
+        if level not in LEVELS:
+            raise Invalid(f"level must be one of {', '.join(LEVELS)}", field="level")
+        if len(message) > 200:
+            raise Invalid("message is limited to 200 characters", field="message")
+        key = f"{kind}:{source}"
+        with self._lock:
+            now = self.now().isoformat()
+            rows = self.store.rows("SELECT * FROM alerts WHERE [key] = ? AND active = 1", [key])
+            row = rows[0] if rows else None
+            ch = Changes()
+            if active:
+                f = Finding(key, kind, level, message or f"{DEVICE_KINDS[kind]}：{source}", window=window)
+                self._put(ch, f, row, now, actor=by)
+            elif row is not None:
+                self._clear(ch, row, now, by)
+            if ch.rows:
+                self.store.commit(ch)
+            rows = self.store.rows("SELECT * FROM alerts WHERE [key] = ? ORDER BY id DESC LIMIT 1", [key])
+            return {"result": "accepted" if ch.rows else "nothing_to_do", "alert": rows[0] if rows else None}
+
+    def ack(self, alert_id: int, by: str, note: str | None) -> dict:
+        """A supervisor has seen the alert and says what is being done."""
+        note = (note or "").strip()
+        if not note:
+            raise Invalid("an acknowledgement needs a note (what is being done)", field="note")
+        if len(note) > 500:
+            raise Invalid("a note is limited to 500 characters", field="note")
+        with self._lock:
+            row = self.get(alert_id)
+            if not row["active"]:
+                raise Conflict("this alert has cleared already", field="alert", code="cleared")
+            if row["acked_at"]:
+                raise Conflict(f"acknowledged already by {row['acked_by']}", field="alert", code="already_acked")
+            now = self.now().isoformat()
+            row = {**row, "acked_by": by, "acked_at": now, "ack_note": note}
+            ch = Changes()
+            ch.put("alerts", row)
+            ch.event(ts=now, type="alert.acked", actor=by, window=row["window"], service=row["service"],
+                     data={"alert": alert_id, "kind": row["kind"], "level": row["level"], "note": note})
+            self.store.commit(ch)
+            return row
+
+
+def alert_view(row: dict) -> dict:
+    return {
+        "id": row["id"], "kind": row["kind"], "kind_name": KIND_NAMES.get(row["kind"], row["kind"]),
+        "source": row["source"], "level": row["level"], "level_name": LEVEL_NAMES.get(row["level"], row["level"]),
+        "message": row["message"], "window": row["window"], "service": row["service"],
+        "raised_at": row["raised_at"], "updated_at": row["updated_at"], "cleared_at": row["cleared_at"],
+        "active": bool(row["active"]), "acked_by": row["acked_by"], "acked_at": row["acked_at"],
+        "ack_note": row["ack_note"],
+    }
+
+
+def snapshot(engine, store: Store) -> Snapshot:
+    """What `evaluate` needs, read from the engine and the store."""
+    return Snapshot(
+        windows=engine.window_states(),
+        tickets=list(engine.live_tickets()),
+        cases=store.rows("SELECT * FROM cases WHERE state != 'closed'"),
+        commitments=store.rows("SELECT * FROM commitments WHERE state = 'open'"),
+    )
+
+
+def check_once(engine, board: AlertBoard) -> dict[str, int]:
+    now = engine.now()
+    return board.sync(evaluate(engine.config, snapshot(engine, board.store), now))
+
+
+class Checker:
+    """Runs `check_once` every `interval` seconds in a daemon thread until stopped."""
+
+    def __init__(self, engine, board: AlertBoard, interval: float = 10.0) -> None:
+        self.engine = engine
+        self.board = board
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="supervision", daemon=True)
+
+    def start(self) -> Checker:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                check_once(self.engine, self.board)
+            except Exception:
+                log.exception("supervision check failed")
+            self._stop.wait(self.interval)
+
+
+def day_start(now: datetime) -> str:
+    return datetime.combine(now.date(), datetime.min.time(), now.tzinfo).isoformat()

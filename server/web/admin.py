@@ -1,0 +1,20 @@
+"""The admin view: the hall's configuration, read only (it is edited in the TOML file), and users."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template
+
+from ..tickets import GRADES
+from ..users import USER_ROLES, list_users
+from ..workdays import calendar_version
+from .access import login_required
+
+bp = Blueprint("admin", __name__)
+
+
+@bp.get("/admin")
+@login_required("admin")
+def show():
+    config = current_app.config["HALL"]
+    return render_template("admin.html", config=config, users=list_users(current_app.config["ENGINE"].store),
+                           user_roles=USER_ROLES, grades=GRADES, calendar_version=calendar_version())

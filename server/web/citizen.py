@@ -1,0 +1,24 @@
+"""The citizen's ticket page (/t/<id>, the QR code's target): public, phone-sized, no sign-in.
+
+It shows only this ticket (the id is the secret) and polls its JSON; after the service it offers
+the 补充评价 form while the period lasts, and, after a bad rating was handled, a rating of the fix.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template
+
+from ..tickets import GRADES, RATING_REASONS
+from ..views import ticket_view
+
+bp = Blueprint("citizen", __name__)
+
+
+@bp.get("/t/<ticket_id>")
+def ticket(ticket_id: str):
+    engine = current_app.config["ENGINE"]
+    t = engine.ticket(ticket_id)
+    data = ticket_view(engine, t, public=True, secret=True)
+    data["case"] = current_app.config["CASES"].fix_status(ticket_id)
+    return render_template("ticket.html", ticket=data, grades=GRADES, reasons=RATING_REASONS,
+                           hotline=engine.config.hotline)

@@ -1,0 +1,104 @@
+"""The reports page (tables, SVG charts, 红黑榜) and its CSV / XLSX exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from .. import charts, reports
+from ..api.reports import report_args
+from .access import login_required
+
+bp = Blueprint("report_pages", __name__)
+
+
+def _data() -> dict:
+    period, by = report_args()
+    store, config = current_app.config["ENGINE"].store, current_app.config["HALL"]
+    rows = reports.report(store, config, period, by)
+    return {"period": period, "by": by, "rows": rows, "totals": reports.totals(store, period)}
+
+
+@bp.get("/reports")
+@login_required("supervisor", "admin")
+def show():
+    data = _data()
+    period, by, rows = data["period"], data["by"], data["rows"]
+    store, config = current_app.config["ENGINE"].store, current_app.config["HALL"]
+    trend_by = "month" if period.kind == "year" else "day"
+    trend = reports.report(store, config, period, trend_by) if period.kind != "day" else []
+    labels = [r["key"][5:] if trend_by == "day" else r["key"] for r in trend]
+    wait_limit = config.rules.alerts["wait_minutes"].warning if "wait_minutes" in config.rules.alerts else 15
+    svg = []
+    if trend:
+        svg.append(charts.bar_chart("每日接待人次" if trend_by == "day" else "每月接待人次", labels,
+                                    [r["tickets"] for r in trend]))
+        svg.append(charts.bar_chart("平均等候（分钟）", labels, [r["mean_wait"] for r in trend], color="#d98c1f",
+                                    limit=wait_limit))
+    ranked = [r for r in rows if r["ratings"]]
+    if by in ("window", "staff", "service", "department") and ranked:
+        svg.append(charts.hbar_chart(f"好评率（按{reports.DIMENSIONS[by]}）", [r["name"] for r in ranked],
+                                     [r["good_rate"] for r in ranked], unit="%",
+                                     low=min(0.9, min(r["good_rate"] for r in ranked))))
+    served = [r for r in rows if r["served"]]
+    if by in ("window", "staff", "service", "department") and served:
+        svg.append(charts.hbar_chart(f"办结量（按{reports.DIMENSIONS[by]}）", [r["name"] for r in served],
+                                     [r["served"] for r in served], color="#2f6fb0"))
+    honour = reports.honour_board(rows) if by in ("window", "staff") else None
+    return render_template("reports.html", **data, charts=svg, honour=honour, columns=reports.COLUMNS,
+                           periods=reports.PERIODS, dimensions=reports.DIMENSIONS,
+                           anchor=request.args.get("date") or current_app.config["ENGINE"].now().date().isoformat())
+
+
+def _cell(key: str, value):
+    if key == "good_rate" and value is not None:
+        return round(value * 100, 2)
+    return "" if value is None else value
+
+
+def _filename(data: dict, ext: str) -> str:
+    p = data["period"]
+    return f"hallq-{p.kind}-{p.start.isoformat()}-by-{data['by']}.{ext}"
+
+
+@bp.get("/reports/export.csv")
+@login_required("supervisor", "admin")
+def export_csv():
+    data = _data()
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([label + ("(%)" if key == "good_rate" else "") for key, label in reports.COLUMNS])
+    for r in data["rows"]:
+        writer.writerow([_cell(key, r.get(key)) for key, _ in reports.COLUMNS])
+    # UTF-8 with BOM: Excel on office PCs opens it as Chinese text instead of mojibake.
+    return Response("\ufeff" + buf.getvalue(), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f"attachment; filename={_filename(data, 'csv')}"})
+
+
+@bp.get("/reports/export.xlsx")
+@login_required("supervisor", "admin")
+def export_xlsx():
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    data = _data()
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "报表"
+    hall = current_app.config["HALL"]
+    ws.append([f"{hall.name} {data['period'].label} 按{reports.DIMENSIONS[data['by']]}统计"])
+    ws["A1"].font = Font(bold=True, size=13)
+    ws.append([label + ("(%)" if key == "good_rate" else "") for key, label in reports.COLUMNS])
+    for cell in ws[2]:
+        cell.font = Font(bold=True)
+    for r in data["rows"]:
+        ws.append([_cell(key, r.get(key)) for key, _ in reports.COLUMNS])
+    for i, (key, _) in enumerate(reports.COLUMNS):
+        ws.column_dimensions[chr(ord("A") + i)].width = 26 if key == "name" else 12
+    ws.freeze_panes = "A3"
+    out = io.BytesIO()
+    wb.save(out)
+    return Response(out.getvalue(), headers={"Content-Disposition": f"attachment; filename={_filename(data, 'xlsx')}"},
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

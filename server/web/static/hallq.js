@@ -1,0 +1,67 @@
+// hallq pages: shared helpers. No libraries, nothing loaded from outside the hall's server.
+"use strict";
+const hallq = (() => {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = meta ? meta.content : "";
+  const MESSAGES = {
+    window_busy: "请先办结、挂起或转办当前号", window_paused: "窗口已暂停，请先恢复服务",
+    window_unstaffed: "窗口无人签到，请先签到", no_current_ticket: "当前没有号", not_called: "该号已在办理中",
+    not_waiting: "该号不在等候中", service_not_handled: "本窗口不办理该事项", nothing_to_rate: "没有可邀请评价的服务",
+    already_rated: "已经评价过了", not_due: "暂时不能评价", rating_closed: "补充评价期限已过",
+    prompt_expired: "评价邀请已过期", forbidden: "无权操作此窗口", unauthorized: "请重新登录",
+    csrf: "页面已过期，请刷新后重试", not_found: "未找到", invalid: "填写有误", wrong_state: "当前状态不能进行此操作",
+    already_acked: "已确认过", cleared: "告警已解除", hall_closed: "当前不在取号时间",
+  };
+  async function api(method, path, body) {
+    const opts = { method, headers: { "Accept": "application/json" }, credentials: "same-origin" };
+    if (method !== "GET") {
+      opts.headers["X-CSRF-Token"] = csrf;
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body || {});
+    }
+    const res = await fetch(path, opts);
+    let data = {};
+    try { data = await res.json(); } catch (e) { data = {}; }
+    if (!res.ok) {
+      const err = new Error(MESSAGES[data.error] || data.message || ("请求失败 " + res.status));
+      err.status = res.status; err.data = data;
+      if (data.message && MESSAGES[data.error]) err.detail = data.message;
+      throw err;
+    }
+    return data;
+  }
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v);
+    }
+    for (const c of children.flat()) {
+      if (c !== null && c !== undefined) node.append(c.nodeType ? c : String(c));
+    }
+    return node;
+  }
+  function minutesSince(iso, now) {
+    if (!iso) return null;
+    return Math.max(0, Math.round(((now || Date.now()) - new Date(iso).getTime()) / 60000));
+  }
+  function hhmm(iso) { return iso ? iso.slice(11, 16) : "—"; }
+  // Re-run `refresh` on every event of the live stream (debounced); show the connection state.
+  function live(refresh, badge) {
+    let timer = null;
+    const soon = () => { clearTimeout(timer); timer = setTimeout(refresh, 250); };
+    const es = new EventSource("/api/v1/events");
+    es.onopen = () => { if (badge) { badge.textContent = "实时"; badge.className = "badge on"; } };
+    es.onerror = () => { if (badge) { badge.textContent = "重新连接中…"; badge.className = "badge off"; } };
+    es.onmessage = soon;
+    const types = ["ticket.issued", "ticket.called", "ticket.recalled", "ticket.started", "ticket.no_show",
+      "ticket.parked", "ticket.transferred", "ticket.finished", "ticket.next_step", "ticket.to_complaint",
+      "ticket.expired", "window.login", "window.logout", "window.paused", "window.resumed", "window.reset",
+      "rating.recorded", "rating.invited", "rating.timed_out", "case.opened", "case.updated", "case.fix_rated",
+      "alert.raised", "alert.cleared", "alert.acked", "commitment.opened", "commitment.done"];
+    for (const t of types) es.addEventListener(t, soon);
+    return es;
+  }
+  return { api, el, minutesSince, hhmm, live, csrf };
+})();
