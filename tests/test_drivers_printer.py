@@ -140,6 +140,7 @@ def test_unplugged_printer_is_reopened(sim):
     pr = TicketPrinter(Printer(url=sim.path))
     try:
         assert pr.print_ticket(TICKET).printed
+        assert wait_for(lambda: len(sim.jobs) == 1)  # taken off the line before the cable goes
         sim.unplug()
         st = pr.status()
         assert not st.answered and not st.can_print
