@@ -21,6 +21,7 @@ from .errors import HallqError
 from .store import Changes, Store
 from .supervision import AlertBoard, Checker
 from .web import register_pages
+from .web.access import chinese
 
 API = "/api/v1"
 
@@ -57,7 +58,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     def refused(exc: HallqError):
         if request.path.startswith(API):
             return jsonify(exc.to_json()), exc.status
-        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+        return render_template("error.html", status=exc.status, message=chinese(exc), detail=exc.message), exc.status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

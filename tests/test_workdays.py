@@ -3,9 +3,9 @@
 from datetime import date, datetime
 
 import pytest
+from webhall import TZ
 
 from server.workdays import CalendarGap, add_working_days, due_at, is_working_day, working_days_left
-from webhall import TZ
 
 
 def test_national_day_holiday_is_skipped():

@@ -11,6 +11,25 @@ from ..auth import session_user
 from ..errors import Forbidden
 from ..users import User
 
+# Refusal codes in the words a clerk or supervisor reads; the API keeps its English messages.
+CHINESE = {
+    "csrf": "页面已过期或缺少安全令牌，请刷新页面后重试。",
+    "forbidden": "您无权进行此操作。",
+    "unauthorized": "请先登录。",
+    "not_found": "没有找到要访问的内容。",
+    "wrong_state": "案件当前状态不能进行这一步。",
+    "invalid": "填写的内容有误，请检查后重试。",
+    "calendar_gap": "节假日数据缺失，无法计算工作日期限，请升级 chinese-calendar。",
+}
+
+
+def chinese(exc) -> str:
+    """A refusal in Chinese for a page; the original message is kept when it is Chinese already."""
+    if not exc.message.isascii() and exc.code in ("forbidden", "not_found"):
+        return exc.message
+    return CHINESE.get(exc.code, exc.message)
+
+
 HOME = {"admin": "board.show", "supervisor": "board.show", "clerk": "clerk.show"}
 
 

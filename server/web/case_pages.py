@@ -8,7 +8,7 @@ from ..cases import CASE_ACTIONS, CASE_STATES, case_view
 from ..csrf import check_csrf
 from ..errors import HallqError
 from ..users import list_users
-from .access import login_required
+from .access import chinese, login_required
 
 bp = Blueprint("case_pages", __name__)
 
@@ -44,7 +44,7 @@ def show(case_id: int):
                         request.form.get("note"), owner=request.form.get("owner") or None)
             return redirect(url_for("case_pages.show", case_id=case_id))
         except HallqError as exc:
-            error = exc.message
+            error = chinese(exc)
     case = case_view(current_app.config["HALL"], _book().get(case_id), _book().steps(case_id))
     owners = [u.username for u in list_users(_book().store) if u.role in ("supervisor", "admin") and u.active]
     return render_template("case.html", case=case, actions={a: CASE_ACTIONS[a][2] for a in case["actions"]},

@@ -1,0 +1,162 @@
+"""差评 cases: opened by a bad rating, walked to closed step by step, refusals, deadlines, fix rating."""
+
+from datetime import datetime
+
+import pytest
+from webhall import TZ, make_app, serve_one
+
+from server.cases import case_view
+from server.errors import Conflict, Invalid, NotFound
+from server.workdays import due_at
+
+
+@pytest.fixture
+def app(tmp_path):
+    return make_app(tmp_path / "hall.db")
+
+
+def bad_rating(app, grade=2, window=1, staff="1001"):
+    engine = app.config["ENGINE"]
+    t = serve_one(engine, window=window, staff=staff)
+    engine.rate(grade, "evaluator", window=window, reason="attitude")
+    return t
+
+
+def open_cases(app):
+    return app.config["ENGINE"].store.rows("SELECT * FROM cases ORDER BY id")
+
+
+def test_bad_rating_opens_a_case_with_owner_and_deadlines(app):
+    t = bad_rating(app, grade=1)
+    [case] = open_cases(app)
+    assert case["state"] == "open" and case["grade"] == 1 and case["ticket_code"] == t.code
+    assert case["window"] == 1 and case["staff"] == "1001" and case["reason"] == "attitude"
+    assert case["owner"] == "sup"  # the only supervisor user
+    rated = datetime.fromisoformat(case["rated_at"])
+    assert case["callback_due"] == due_at(rated, 1).isoformat() == "2026-11-25T00:00:00+08:00"
+    assert case["fix_due"] == due_at(rated, 15).isoformat()
+    events = [e["type"] for e in app.config["ENGINE"].store.events_after(0)]
+    assert "case.opened" in events
+
+
+def test_good_and_middle_ratings_open_no_case(app):
+    engine = app.config["ENGINE"]
+    for grade in (5, 4, 3):
+        serve_one(engine)
+        engine.rate(grade, "evaluator", window=1)
+    assert open_cases(app) == []
+
+
+def test_walk_to_closed_records_who_when_and_note(app):
+    bad_rating(app)
+    book = app.config["CASES"]
+    book.act(1, "call-back", "sup", "电话回访，群众反映等候时态度生硬")
+    book.act(1, "rectify", "sup", "约谈窗口人员，列入整改台账")
+    case = book.act(1, "close", "sup", "整改完成")
+    assert case["state"] == "closed" and case["resolution"] == "rectified" and case["closed_at"]
+    steps = book.steps(1)
+    assert [s["action"] for s in steps] == ["open", "call-back", "rectify", "close"]
+    assert all(s["by"] and s["at"] and s["note"] for s in steps)
+    assert steps[1]["from_state"] == "open" and steps[1]["to_state"] == "called_back"
+
+
+@pytest.mark.parametrize("resolution", ["explain", "appeal"])
+def test_other_resolutions(app, resolution):
+    bad_rating(app)
+    book = app.config["CASES"]
+    book.act(1, "call-back", "sup", "已回访")
+    case = book.act(1, resolution, "sup", "说明")
+    assert case["state"] == {"explain": "explained", "appeal": "appealed"}[resolution]
+    assert book.act(1, "close", "sup", "办结")["state"] == "closed"
+
+
+def test_refusals(app):
+    bad_rating(app)
+    book = app.config["CASES"]
+    with pytest.raises(Conflict):
+        book.act(1, "close", "sup", "想直接办结")  # not called back yet
+    with pytest.raises(Conflict):
+        book.act(1, "rectify", "sup", "未回访先整改")
+    with pytest.raises(Invalid):
+        book.act(1, "call-back", "sup", "   ")  # a note is required
+    with pytest.raises(NotFound):
+        book.act(1, "delete", "sup", "x")
+    with pytest.raises(NotFound):
+        book.act(99, "call-back", "sup", "x")
+    with pytest.raises(Invalid):
+        book.act(1, "assign", "sup", "换人", owner="clerk1")  # clerks do not own cases
+    assert book.act(1, "assign", "sup", "转管理员", owner="admin")["owner"] == "admin"
+    book.act(1, "call-back", "sup", "已回访")
+    book.act(1, "explain", "sup", "已解释")
+    book.act(1, "close", "sup", "办结")
+    with pytest.raises(Conflict):
+        book.act(1, "call-back", "sup", "再回访")  # closed is final
+    assert book.get(1)["state"] == "closed"
+
+
+def test_citizen_rates_the_fix_once(app):
+    t = bad_rating(app)
+    book = app.config["CASES"]
+    assert book.fix_status(t.id)["can_rate_fix"] is False
+    with pytest.raises(Conflict):
+        book.rate_fix(t.id, 5)  # nothing handled yet
+    book.act(1, "call-back", "sup", "已回访")
+    book.act(1, "rectify", "sup", "已整改")
+    assert book.fix_status(t.id)["can_rate_fix"] is True
+    with pytest.raises(Invalid):
+        book.rate_fix(t.id, 7)
+    book.rate_fix(t.id, 4)
+    assert book.get(1)["fix_grade"] == 4
+    assert book.fix_status(t.id) == {"case": True, "state": "rectified", "state_name": "已整改",
+                                     "can_rate_fix": False, "fix_grade": 4}
+    with pytest.raises(Conflict):
+        book.rate_fix(t.id, 5)
+
+
+def test_appealed_case_is_not_offered_for_fix_rating(app):
+    t = bad_rating(app)
+    book = app.config["CASES"]
+    book.act(1, "call-back", "sup", "已回访")
+    book.act(1, "appeal", "sup", "恶意差评，申诉")
+    assert book.fix_status(t.id)["can_rate_fix"] is False
+
+
+def test_deadlines_skip_national_day(tmp_path):
+    from server.clock import ManualClock
+
+    clock = ManualClock(datetime(2026, 9, 30, 10, 0, tzinfo=TZ))
+    app = make_app(tmp_path / "hall.db", clock=clock)
+    bad_rating(app)
+    [case] = open_cases(app)
+    assert case["callback_due"] == "2026-10-09T00:00:00+08:00"  # due by the end of Thursday 8 October
+    assert case["fix_due"] == "2026-10-28T00:00:00+08:00"  # 15 working days, make-up Saturday 10 Oct counted
+
+
+def test_case_view_masks_phone_and_hides_ticket_id(app):
+    engine = app.config["ENGINE"]
+    engine.login(1, "1001")
+    t = engine.issue("S101", phone="13812345678")
+    engine.call(1, t.code)
+    engine.finish(1)
+    engine.rate(2, "evaluator", window=1)
+    view = case_view(app.config["HALL"], open_cases(app)[0])
+    assert view["phone"] == "138****5678"
+    assert t.id not in str(view)
+    assert view["staff_name"] == "张晓梅" and view["grade_name"] == "不满意"
+
+
+def test_catch_up_opens_cases_for_ratings_recorded_without_a_listener(tmp_path):
+    from hallfactory import small_hall
+    from webhall import MONDAY_9AM
+
+    from server.clock import ManualClock
+    from server.engine import Engine
+    from server.store import Store
+
+    path = tmp_path / "hall.db"
+    engine = Engine(small_hall(), Store(path), ManualClock(MONDAY_9AM))
+    serve_one(engine)
+    engine.rate(1, "evaluator", window=1)
+    engine.store.close()
+    app = make_app(path)
+    assert len(open_cases(app)) == 1

@@ -1,0 +1,232 @@
+"""电子监察: findings on a manual clock, alert raise / escalate / clear / acknowledge, device alerts."""
+
+from datetime import datetime, timedelta
+
+import pytest
+from webhall import MONDAY_9AM, TZ, make_app, serve_one
+
+from server.clock import ManualClock
+from server.errors import Conflict, Invalid
+from server.supervision import CHECKER_KINDS, Finding, check_once, evaluate, level_for, snapshot
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(MONDAY_9AM)
+
+
+@pytest.fixture
+def app(tmp_path, clock):
+    return make_app(tmp_path / "hall.db", clock=clock)
+
+
+def findings(app) -> dict[str, Finding]:
+    engine = app.config["ENGINE"]
+    return {f.key: f for f in evaluate(engine.config, snapshot(engine, engine.store), engine.now())}
+
+
+def check(app):
+    return check_once(app.config["ENGINE"], app.config["ALERTS"])
+
+
+def active(app) -> dict[str, dict]:
+    return {a["key"]: a for a in app.config["ALERTS"].active()}
+
+
+def staff_all(engine):
+    for n, s in zip(range(1, 6), ["1001", "1002", "1003", "1004", "1005"], strict=True):
+        engine.login(n, s)
+
+
+def test_levels():
+    from hallq.model import AlertLevels
+
+    levels = AlertLevels(15, 30, 45)
+    assert [level_for(m, levels) for m in (14.9, 15, 29, 30, 45, 90)] == [None, "warning", "warning", "yellow", "red", "red"]
+    days = AlertLevels(3, 1, 0)
+    assert [level_for(d, days, lower_is_worse=True) for d in (4, 3, 2, 1, 0, -2)] == [
+        None, "warning", "warning", "yellow", "red", "red"]
+
+
+def test_wait_alert_rises_through_the_levels_and_clears_when_called(app, clock):
+    engine = app.config["ENGINE"]
+    staff_all(engine)
+    engine.pause(4, "meeting")
+    t = engine.issue("S301")  # only window 4 (paused) serves S301
+    clock.advance(minutes=14)
+    assert "wait:S301" not in findings(app)
+    clock.advance(minutes=2)
+    assert findings(app)["wait:S301"].level == "warning"
+    check(app)
+    assert active(app)["wait:S301"]["level"] == "warning"
+    clock.advance(minutes=15)
+    check(app)
+    assert active(app)["wait:S301"]["level"] == "yellow"
+    engine.resume(4)
+    engine.call(4, t.code)
+    check(app)
+    assert "wait:S301" not in active(app)
+    types = [e["type"] for e in engine.store.events_after(0) if e["type"].startswith("alert.")]
+    assert types.count("alert.raised") >= 2 and "alert.cleared" in types
+
+
+def test_unstaffed_window_in_opening_hours_only(app, clock):
+    found = findings(app)  # 09:00, opened 08:30, nobody signed in anywhere
+    assert found["unstaffed:1"].level == "red" and found["unstaffed:1"].kind == "unstaffed"
+    clock.set(datetime(2026, 11, 23, 12, 30, tzinfo=TZ))  # lunch break; no lunch windows in this hall
+    assert not [k for k in findings(app) if k.startswith("unstaffed")]
+    clock.set(datetime(2026, 11, 28, 10, 0, tzinfo=TZ))  # Saturday: closed
+    assert not [k for k in findings(app) if k.startswith("unstaffed")]
+
+
+def test_idle_window_while_people_wait(app, clock):
+    engine = app.config["ENGINE"]
+    staff_all(engine)
+    engine.issue("S101")
+    clock.advance(minutes=6)
+    found = findings(app)
+    assert found["idle:1"].level == "yellow"  # [3, 5, 10]
+    assert found["idle:2"].level == "yellow"
+    assert "idle:4" not in found  # window 4 cannot serve S101
+
+
+def test_paused_window_while_people_wait(app, clock):
+    engine = app.config["ENGINE"]
+    staff_all(engine)
+    engine.pause(4, "break")
+    engine.issue("S301")
+    clock.advance(minutes=31)
+    assert findings(app)["paused:4"].level == "yellow"  # [15, 30, 60]
+
+
+def test_service_and_called_too_long(app, clock):
+    engine = app.config["ENGINE"]
+    staff_all(engine)
+    a, b = engine.issue("S101"), engine.issue("S202")
+    engine.call(1, a.code)
+    engine.start(1)
+    engine.call(3, b.code)
+    clock.advance(minutes=21)
+    found = findings(app)
+    assert found["service:1"].level == "warning" and found["service:1"].staff == "1001"
+    assert found["called:3"].level == "red"  # [3, 5, 10]
+
+
+def test_committed_case_deadline(app, clock):
+    engine = app.config["ENGINE"]
+    engine.login(4, "1004")
+    t = engine.issue("S301")  # 承诺件, 5 working days
+    engine.call(4, t.code)
+    engine.finish(4, "accepted")
+    [row] = app.config["COMMITMENTS"].open_ones()
+    assert row["deadline"] == "2026-11-30"  # Mon 23 + 5 working days
+    assert "deadline:" + str(row["record_id"]) not in findings(app)
+    clock.set(datetime(2026, 11, 26, 9, 0, tzinfo=TZ))  # Thursday: 2 working days left -> warning
+    assert findings(app)[f"deadline:{row['record_id']}"].level == "warning"
+    clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=TZ))  # due today -> red
+    assert findings(app)[f"deadline:{row['record_id']}"].level == "red"
+    app.config["COMMITMENTS"].done(row["record_id"], "sup")
+    assert f"deadline:{row['record_id']}" not in findings(app)
+    with pytest.raises(Conflict):
+        app.config["COMMITMENTS"].done(row["record_id"], "sup")
+
+
+def test_overdue_case_callback_raises_a_red_alert(app, clock):
+    engine = app.config["ENGINE"]
+    serve_one(engine)
+    engine.rate(2, "evaluator", window=1)
+    assert not [k for k in findings(app) if k.startswith("case:")]
+    clock.set(datetime(2026, 11, 25, 0, 1, tzinfo=TZ))  # the call-back was due by the end of Tuesday
+    found = findings(app)
+    assert found["case:1:callback"].level == "red" and found["case:1:callback"].kind == "case_callback"
+    app.config["CASES"].act(1, "call-back", "sup", "已回访")
+    assert "case:1:callback" not in findings(app)
+
+
+def test_acknowledge_needs_a_note_and_escalation_needs_a_new_one(app, clock):
+    engine = app.config["ENGINE"]
+    board = app.config["ALERTS"]
+    staff_all(engine)
+    engine.pause(4, "meeting")
+    engine.issue("S301")
+    clock.advance(minutes=16)
+    check(app)
+    alert = active(app)["wait:S301"]
+    with pytest.raises(Invalid):
+        board.ack(alert["id"], "sup", "")
+    acked = board.ack(alert["id"], "sup", "已安排4号窗口恢复")
+    assert acked["acked_by"] == "sup" and acked["ack_note"] == "已安排4号窗口恢复"
+    with pytest.raises(Conflict):
+        board.ack(alert["id"], "sup", "再次确认")
+    clock.advance(minutes=15)
+    check(app)
+    again = active(app)["wait:S301"]
+    assert again["id"] == alert["id"] and again["level"] == "yellow" and again["acked_at"] is None
+    engine.resume(4)
+    engine.call_next(4)
+    check(app)
+    with pytest.raises(Conflict):
+        board.ack(alert["id"], "sup", "已解除的告警")
+
+
+def test_sync_is_quiet_when_nothing_changes(app, clock):
+    check(app)
+    before = app.config["ENGINE"].store.last_event_id()
+    check(app)
+    assert app.config["ENGINE"].store.last_event_id() == before
+
+
+def test_device_alerts_through_the_api(app):
+    client = app.test_client()
+    caller = {"Authorization": "Bearer t-caller"}
+    body = {"kind": "device_offline", "source": "strip:3", "level": "red", "message": "3号窗口条屏离线",
+            "active": True, "window": 3}
+    r = client.post("/api/v1/alerts", json=body, headers=caller)
+    assert r.status_code == 201 and r.json["alert"]["level"] == "red" and r.json["alert"]["active"]
+    assert client.post("/api/v1/alerts", json=body, headers=caller).json["result"] == "nothing_to_do"
+    r = client.post("/api/v1/alerts", json={**body, "kind": "printer_paper_low", "source": "K1", "level": "yellow"},
+                    headers={"Authorization": "Bearer t-kiosk"})
+    assert r.status_code == 201
+    listed = client.get("/api/v1/alerts", headers={"Authorization": "Bearer t-display"}).json["alerts"]
+    assert {a["kind"] for a in listed} == {"device_offline", "printer_paper_low"}
+    check(app)  # the checker leaves device alerts alone
+    assert "device_offline:strip:3" in active(app)
+    r = client.post("/api/v1/alerts", json={**body, "active": False}, headers=caller)
+    assert r.status_code == 200 and r.json["alert"]["active"] is False
+    assert "device_offline:strip:3" not in active(app)
+    assert client.post("/api/v1/alerts", json={**body, "kind": "coffee"}, headers=caller).status_code == 422
+    assert client.post("/api/v1/alerts", json=body).status_code == 401
+    assert client.post("/api/v1/alerts", json=body, headers={"Authorization": "Bearer t-w3"}).status_code == 403
+
+
+def test_ack_through_the_api_needs_a_supervisor(app):
+    client = app.test_client()
+    client.post("/api/v1/alerts", json={"kind": "device_offline", "source": "kp:1", "active": True},
+                headers={"Authorization": "Bearer t-caller"})
+    alert_id = app.config["ALERTS"].active()[0]["id"]
+    r = client.post(f"/api/v1/alerts/{alert_id}/ack", json={"note": "已报修"}, headers={"Authorization": "Bearer t-caller"})
+    assert r.status_code == 403
+    r = client.post(f"/api/v1/alerts/{alert_id}/ack", json={"note": "已报修"}, headers={"Authorization": "Bearer t-sup"})
+    assert r.status_code == 200 and r.json["acked_by"] == "sup" and r.json["ack_note"] == "已报修"
+
+
+def test_every_checker_kind_has_a_chinese_name():
+    assert all(name and not name.isascii() for name in CHECKER_KINDS.values())
+
+
+def test_checker_thread_runs_on_the_engine_clock(tmp_path):
+    from hallfactory import small_hall
+
+    from server.app import create_app, stop_app
+
+    clock = ManualClock(MONDAY_9AM)
+    app = create_app(small_hall(), tmp_path / "hall.db", clock=clock, supervision_seconds=0.05)
+    try:
+        deadline = datetime.now() + timedelta(seconds=5)
+        while not app.config["ALERTS"].active() and datetime.now() < deadline:
+            import time
+
+            time.sleep(0.05)
+        assert "unstaffed:1" in {a["key"] for a in app.config["ALERTS"].active()}
+    finally:
+        stop_app(app)
