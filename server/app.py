@@ -31,7 +31,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
                supervision_seconds: float = 10.0) -> Flask:
     """Build the app for one hall. Pass `engine` to share one with another front end (the demo).
     `supervise=False` leaves out the 电子监察 thread (tests run `supervision.check_once` themselves)."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # pages serve their own assets (server/web/static)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     if engine is None:

@@ -36,6 +36,7 @@
     else if (t.state === "no_show") pos.textContent = "已过号，如需办理请重新取号或咨询导办人员";
     else if (t.state === "finished") pos.textContent = "已办结" + (t.outcome_name ? `（${t.outcome_name}）` : "") + "，感谢您的耐心";
     else pos.textContent = "";
+    $("t-materials-block").hidden = ["finished", "no_show"].includes(t.state);
     const r = t.rating || {};
     $("rate-block").hidden = !r.can_rate;
     if (r.can_rate) $("rate-hint").textContent = `请对“${r.service}”的服务进行评价，可在 ${r.until.slice(0, 16).replace("T", " ")} 前评价。`;
