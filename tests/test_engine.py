@@ -1,0 +1,532 @@
+"""Every ticket transition and every refusal of the queue engine."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from conftest import MONDAY_9AM, TZ
+from hallfactory import small_hall
+
+from server.engine import Engine
+from server.errors import Conflict, Invalid, NotFound
+from server.store import Store
+
+
+def events(engine, type_=None):
+    rows = engine.store.events_after(0, 10_000)
+    return [e for e in rows if type_ is None or e["type"] == type_]
+
+
+# -- issuing and numbers ------------------------------------------------------------------------
+
+
+def test_numbers_per_prefix_are_sequential_and_padded(engine):
+    codes = [engine.issue("S101").code, engine.issue("S102").code, engine.issue("S201").code, engine.issue("S101").code]
+    assert codes == ["A001", "A002", "B001", "A003"]
+
+
+def test_number_width_is_configurable(tmp_path, clock):
+    e = Engine(small_hall(number_width=4), Store(tmp_path / "w.db"), clock)
+    assert e.issue("S101").code == "A0001"
+
+
+def test_numbers_restart_each_day_in_hall_time_zone(engine, clock):
+    assert engine.issue("S101").code == "A001"
+    # 23:30 UTC on Monday is already Tuesday 07:30 in Shanghai: a new day, but before opening.
+    clock.set(datetime(2026, 11, 24, 8, 45, tzinfo=TZ))
+    assert engine.issue("S101").code == "A001"
+    assert engine.issue("S101").day == "2026-11-24"
+
+
+def test_numbers_continue_after_restart(tmp_path, clock, hall):
+    path = tmp_path / "r.db"
+    e1 = Engine(hall, Store(path), clock)
+    e1.issue("S101")
+    e1.issue("S101")
+    e2 = Engine(hall, Store(path), clock)
+    assert e2.issue("S101").code == "A003"
+    assert len(e2.live_tickets()) == 3
+
+
+def test_prefix_running_out_is_said_clearly(tmp_path, clock):
+    e = Engine(small_hall(number_width=2), Store(tmp_path / "x.db"), clock)
+    for _ in range(99):
+        e.issue("S101")
+    with pytest.raises(Conflict) as err:
+        e.issue("S102")  # shares prefix A
+    assert err.value.code == "numbers_exhausted"
+    assert "A99" in err.value.message and err.value.field == "service"
+    assert e.issue("S201").code == "B01"  # other prefixes go on
+
+
+def test_unknown_service_and_bad_fields_are_refused(engine):
+    with pytest.raises(NotFound) as err:
+        engine.issue("S404")
+    assert err.value.field == "service"
+    with pytest.raises(Invalid) as err:
+        engine.issue("S101", priority="vip")
+    assert err.value.field == "priority"
+    with pytest.raises(Invalid) as err:
+        engine.issue("S101", phone="12ab")
+    assert err.value.field == "phone"
+    with pytest.raises(Invalid) as err:
+        engine.issue("S101", priority="appointment")
+    assert err.value.field == "priority"
+    assert engine.live_tickets() == []
+    assert events(engine) == []
+
+
+def test_closed_hall_issues_no_tickets(engine, clock):
+    clock.set(MONDAY_9AM.replace(hour=18))
+    with pytest.raises(Conflict) as err:
+        engine.issue("S101")
+    assert err.value.code == "hall_closed"
+    clock.set(MONDAY_9AM + timedelta(days=5))  # Saturday
+    with pytest.raises(Conflict):
+        engine.issue("S101")
+
+
+def test_elderly_id_number_gives_green_and_is_stored_masked(engine):
+    t = engine.issue("S101", id_number="11010519491231002X")
+    assert t.priority == "green" and t.priority_reason == "elderly"
+    assert t.id_number == "1101**********002X"
+    row = engine.store.rows("SELECT id_number FROM tickets WHERE id = ?", [t.id])[0]
+    assert row["id_number"] == "1101**********002X"
+    young = engine.issue("S101", id_number="110105200001010016")
+    assert young.priority == "normal"
+    with pytest.raises(Invalid) as err:
+        engine.issue("S101", id_number="110105200001010015")  # wrong check digit
+    assert err.value.field == "id_number"
+
+
+def test_estimate_grows_with_queue(staffed):
+    first = staffed.issue("S301")
+    second = staffed.issue("S301")
+    third = staffed.issue("S301")
+    assert (first.waiting_ahead, second.waiting_ahead, third.waiting_ahead) == (0, 1, 2)
+    assert first.estimated_wait < second.estimated_wait < third.estimated_wait
+    # Window 4 serves S301 (15 minutes a case); the complaint window backs it up at a fifth.
+    assert third.estimated_wait == pytest.approx(2 * 15 / 1.2, abs=0.1)
+
+
+# -- calling and the window's life ----------------------------------------------------------------
+
+
+def test_call_next_needs_a_signed_in_free_unpaused_window(engine):
+    engine.issue("S101")
+    with pytest.raises(Conflict) as err:
+        engine.call_next(1)
+    assert err.value.code == "window_unstaffed"
+    engine.login(1, "1001")
+    engine.pause(1, "break")
+    with pytest.raises(Conflict) as err:
+        engine.call_next(1)
+    assert err.value.code == "window_paused"
+    engine.resume(1)
+    assert engine.call_next(1)["result"] == "accepted"
+    with pytest.raises(Conflict) as err:
+        engine.call_next(1)
+    assert err.value.code == "window_busy"
+    with pytest.raises(NotFound):
+        engine.call_next(99)
+
+
+def test_nothing_to_do_when_nobody_waits(staffed):
+    assert staffed.call_next(1) == {"result": "nothing_to_do", "ticket": None, "reason": "nobody waiting for this window"}
+
+
+def test_full_lifecycle_records_every_step(staffed, clock):
+    t = staffed.issue("S101", phone="13812345678")
+    called = staffed.call_next(1)["ticket"]
+    assert called.id == t.id and called.state == "called" and called.window == 1
+    clock.advance(minutes=1)
+    assert staffed.start(1)["ticket"].state == "serving"
+    clock.advance(minutes=7)
+    done = staffed.finish(1, "done")["ticket"]
+    assert done.state == "finished" and done.outcome == "done"
+    types = [e["type"] for e in events(staffed) if e["ticket_id"] == t.id]
+    assert types == ["ticket.issued", "ticket.called", "ticket.started", "ticket.finished", "rating.invited"]
+    rec = staffed.records_for(t.id)[0]
+    assert rec.end == "finished" and rec.staff == "1001" and rec.rating_state == "prompted"
+    assert (rec.ended_at - rec.started_at) == timedelta(minutes=7)
+
+
+def test_recall_then_automatic_no_show_at_the_limit(staffed):
+    staffed.issue("S101")
+    staffed.call_next(1)
+    assert staffed.recall(1)["ticket"].recalls == 1
+    assert staffed.recall(1)["ticket"].recalls == 2
+    result = staffed.recall(1)  # recall_limit = 2
+    assert result["no_show"] is True and result["ticket"].state == "no_show"
+    assert result["ticket"].end_reason == "recall_limit"
+    assert staffed.windows[1].current is None
+
+
+def test_no_show_only_for_called_ticket(staffed):
+    staffed.issue("S101")
+    with pytest.raises(Conflict):
+        staffed.no_show(1)
+    staffed.call_next(1)
+    staffed.start(1)
+    with pytest.raises(Conflict) as err:
+        staffed.no_show(1)
+    assert err.value.code == "not_called"
+    with pytest.raises(Conflict):
+        staffed.recall(1)
+
+
+def test_park_and_call_back_the_oldest(staffed, clock):
+    a = staffed.issue("S101")
+    b = staffed.issue("S101")
+    staffed.call_next(1)
+    staffed.park(1)
+    clock.advance(minutes=1)
+    staffed.call_next(1)
+    staffed.park(1)
+    assert {t.state for t in staffed.live_tickets()} == {"parked"}
+    assert staffed.call_next(1)["result"] == "nothing_to_do"  # parked tickets are not in the pool
+    assert staffed.call_back(2)["result"] == "nothing_to_do"  # parked at window 1, not 2
+    back = staffed.call_back(1)["ticket"]
+    assert back.id == a.id and back.state == "called"
+    staffed.finish(1)
+    assert staffed.call_back(1, code=b.code)["ticket"].id == b.id
+
+
+def test_call_a_specific_ticket(staffed):
+    staffed.issue("S101")
+    b = staffed.issue("S101")
+    s3 = staffed.issue("S301")
+    assert staffed.call(1, b.code.lower())["ticket"].id == b.id
+    with pytest.raises(Conflict) as err:
+        staffed.call(2, s3.code)
+    assert err.value.code == "service_not_handled"
+    with pytest.raises(NotFound) as err:
+        staffed.call(2, "Q999")
+    assert err.value.field == "code"
+
+
+def test_transfer_to_window_keeps_arrival_and_binds(staffed, clock):
+    old = staffed.issue("S201")  # window 3 primary, window 1 secondary
+    clock.advance(minutes=10)
+    staffed.issue("S201")
+    staffed.call(1, old.code)
+    clock.advance(minutes=2)
+    moved = staffed.transfer(1, to_window=3)["ticket"]
+    assert moved.state == "waiting" and moved.target_window == 3 and moved.arrived_at == old.arrived_at
+    assert staffed.waiting_for(1)[0].id != old.id  # bound to window 3 now
+    assert staffed.call_next(3)["ticket"].id == old.id  # earliest arrival first
+    rec = staffed.records_for(old.id)
+    assert [r.end for r in rec] == ["transferred", None]
+
+
+def test_transfer_to_service_and_refusals(staffed):
+    t = staffed.issue("S101")
+    staffed.call_next(1)
+    with pytest.raises(Invalid):
+        staffed.transfer(1)
+    with pytest.raises(Invalid):
+        staffed.transfer(1, to_window=3, to_service="S301")
+    with pytest.raises(Conflict) as err:
+        staffed.transfer(1, to_window=4)  # 不动产 window does not handle 社保卡
+    assert err.value.code == "service_not_handled"
+    with pytest.raises(NotFound):
+        staffed.transfer(1, to_service="S404")
+    assert staffed.windows[1].current == t.id  # nothing changed
+    moved = staffed.transfer(1, to_service="S301")["ticket"]
+    assert moved.service == "S301" and moved.target_window is None
+    assert staffed.call_next(4)["ticket"].id == t.id
+
+
+def test_bundle_moves_to_next_step_keeping_its_place(staffed, clock):
+    bundle = staffed.issue("B01")  # 开办企业一件事: S201 then S202
+    clock.advance(minutes=5)
+    later = staffed.issue("S202")
+    assert staffed.call_next(3)["ticket"].id == bundle.id
+    clock.advance(minutes=10)
+    moved = staffed.finish(3, "accepted")["ticket"]
+    assert moved.state == "waiting" and moved.service == "S202" and moved.step == 1
+    assert staffed.call_next(2)["ticket"].id == bundle.id  # ahead of the later walk-in
+    staffed.finish(2)
+    assert staffed.ticket(bundle.id).state == "finished"
+    assert staffed.call_next(2)["ticket"].id == later.id
+    assert "ticket.next_step" in [e["type"] for e in events(staffed)]
+
+
+def test_cannot_be_done_goes_to_the_complaint_window(staffed):
+    t = staffed.issue("S101")
+    staffed.call_next(1)
+    handed = staffed.finish(1, "cannot")["ticket"]
+    assert handed.state == "waiting" and handed.target_window == 5
+    assert staffed.call_next(2)["result"] == "nothing_to_do"
+    assert staffed.call_next(5)["ticket"].id == t.id
+    assert staffed.finish(5, "cannot")["ticket"].state == "finished"  # no loop at the complaint window
+
+
+def test_finish_outcomes_are_checked(staffed):
+    staffed.issue("S101")
+    staffed.call_next(1)
+    with pytest.raises(Invalid) as err:
+        staffed.finish(1, "great")
+    assert err.value.field == "outcome"
+    assert staffed.finish(1, "informed")["ticket"].outcome == "informed"
+
+
+def test_pause_resume_login_logout_rules(engine):
+    with pytest.raises(Invalid):
+        engine.login(1, "9999")
+    engine.login(1, "1001")
+    assert engine.login(1, "1001")["result"] == "nothing_to_do"
+    engine.login(2, "1001")  # moving signs out of window 1
+    assert engine.windows[1].staff is None and engine.windows[2].staff == "1001"
+    with pytest.raises(Invalid):
+        engine.pause(2, "nap")
+    engine.pause(2, "meeting")
+    assert engine.pause(2, "break")["result"] == "nothing_to_do"
+    assert engine.windows[2].pause_reason == "meeting"
+    engine.resume(2)
+    assert engine.resume(2)["result"] == "nothing_to_do"
+    engine.issue("S101")
+    engine.call_next(2)
+    with pytest.raises(Conflict):
+        engine.pause(2)
+    with pytest.raises(Conflict):
+        engine.logout(2)
+    engine.finish(2)
+    engine.logout(2)
+    assert engine.windows[2].staff is None
+
+
+# -- allocation -----------------------------------------------------------------------------------
+
+
+def test_green_before_appointment_before_walk_in(staffed, clock):
+    walk = staffed.issue("S101")
+    slot = MONDAY_9AM + timedelta(minutes=30)
+    appt = staffed.book("S101", slot, "13900001111")
+    clock.advance(minutes=20)
+    checked = staffed.issue("S101", appointment=appt["code"])
+    green = staffed.issue("S101", priority="green")
+    assert staffed.call_next(1)["ticket"].id == green.id
+    staffed.finish(1)
+    # Before the slot starts the appointment ranks as a walk-in: the earlier walk-in goes first.
+    assert staffed.call_next(1)["ticket"].id == walk.id
+    staffed.finish(1)
+    clock.advance(minutes=15)
+    later_walk = staffed.issue("S101")
+    assert staffed.call_next(1)["ticket"].id == checked.id
+    assert later_walk.state == "waiting"
+
+
+def test_appointment_check_in_window_and_single_use(staffed, clock):
+    slot = MONDAY_9AM + timedelta(hours=3)
+    appt = staffed.book("S101", slot, "13900001111")
+    with pytest.raises(Conflict) as err:
+        staffed.issue("S101", appointment=appt["code"])  # 3 h early
+    assert err.value.code == "outside_checkin"
+    clock.set(slot - timedelta(minutes=30))
+    with pytest.raises(Conflict):
+        staffed.issue("S102", appointment=appt["code"])  # other service
+    t = staffed.issue("S101", appointment=appt["code"])
+    assert t.priority == "appointment" and t.phone == "13900001111"
+    with pytest.raises(Conflict):
+        staffed.issue("S101", appointment=appt["code"])
+    assert staffed.find_appointments("13900001111") == []
+    with pytest.raises(Invalid):
+        staffed.book("S101", slot + timedelta(minutes=7), "13900001111")
+
+
+def test_weights_primary_then_secondary_with_head_start(staffed, clock):
+    s201 = staffed.issue("S201")  # window 1: secondary
+    clock.advance(minutes=3)
+    s101 = staffed.issue("S101")  # window 1: primary
+    # S201 waited 3 min longer, less than the 5-minute head start for secondary matters.
+    assert staffed.call_next(1)["ticket"].id == s101.id
+    staffed.finish(1)
+    assert staffed.call_next(1)["ticket"].id == s201.id
+
+
+def test_backup_windows_help_only_after_a_while(staffed, clock):
+    t = staffed.issue("S101")  # window 3 is backup for S101
+    assert staffed.call_next(3)["result"] == "nothing_to_do"
+    clock.advance(minutes=11)
+    assert staffed.call_next(3)["ticket"].id == t.id
+
+
+def test_aging_puts_long_waiters_first(staffed, clock):
+    old = staffed.issue("S101")
+    clock.advance(minutes=61)
+    staffed.issue("S101", priority="green")
+    assert staffed.call_next(1)["ticket"].id == old.id
+
+
+# -- ratings (好差评) -------------------------------------------------------------------------------
+
+
+def serve_one(engine, window=1, service="S101"):
+    t = engine.issue(service)
+    engine.call_next(window)
+    engine.finish(window)
+    return t
+
+
+def test_rating_once_per_service(staffed):
+    t = serve_one(staffed)
+    assert staffed.rate(5, "evaluator", window=1)["rated"] is True
+    with pytest.raises(Conflict) as err:
+        staffed.rate(4, "evaluator", window=1)
+    assert err.value.code == "already_rated"
+    with pytest.raises(Conflict) as err:
+        staffed.rate(1, "qr", ticket=t.id)
+    assert err.value.code == "already_rated"
+    assert len(staffed.store.rows("SELECT * FROM ratings")) == 1
+    assert events(staffed, "rating.refused")[0]["data"]["reason"] == "already_rated"
+
+
+def test_rating_before_finish_is_refused_and_not_stored(staffed):
+    staffed.issue("S101")
+    staffed.call_next(1)
+    with pytest.raises(Conflict) as err:
+        staffed.rate(5, "evaluator", window=1)
+    assert err.value.code == "not_due"
+    with pytest.raises(Conflict):
+        staffed.rate(5, "evaluator", window=2)  # nothing ever finished there
+    assert staffed.store.rows("SELECT * FROM ratings") == []
+
+
+def test_rating_after_the_prompt_expired_is_refused(staffed, clock):
+    serve_one(staffed)
+    clock.advance(seconds=45)
+    with pytest.raises(Conflict) as err:
+        staffed.rate(5, "evaluator", window=1)
+    assert err.value.code == "prompt_expired"
+    staffed.invite_rating(1)  # the clerk invites again
+    assert staffed.rate(3, "evaluator", window=1)["grade"] == 3
+
+
+def test_timeout_is_not_a_grade_and_qr_can_rate_later(staffed, clock):
+    t = serve_one(staffed)
+    result = staffed.rate(0, "evaluator", window=1)
+    assert result["rated"] is False
+    assert staffed.records_for(t.id)[0].rating_state == "timed_out"
+    assert staffed.store.rows("SELECT * FROM ratings") == []
+    with pytest.raises(Conflict):
+        staffed.rate(5, "evaluator", window=1)  # the prompt is over
+    clock.advance(minutes=60 * 24 * 3)
+    assert staffed.rate(2, "qr", ticket=t.id, reason="efficiency")["rated"] is True
+    row = staffed.store.rows("SELECT * FROM ratings")[0]
+    assert (row["grade"], row["reason"], row["channel"]) == (2, "efficiency", "qr")
+
+
+def test_supplementary_rating_closes_after_configured_days(staffed, clock):
+    t = serve_one(staffed)
+    staffed.rate(0, "evaluator", window=1)
+    clock.advance(minutes=60 * 24 * 8)
+    with pytest.raises(Conflict) as err:
+        staffed.rate(5, "qr", ticket=t.id)
+    assert err.value.code == "rating_closed"
+
+
+def test_rating_field_checks(staffed):
+    t = serve_one(staffed)
+    for kwargs, field in [
+        ({"grade": 6, "channel": "evaluator", "window": 1}, "grade"),
+        ({"grade": True, "channel": "evaluator", "window": 1}, "grade"),
+        ({"grade": 5, "channel": "keypad", "window": 1}, "channel"),
+        ({"grade": 5, "channel": "evaluator"}, "window"),
+        ({"grade": 5, "channel": "qr"}, "ticket"),
+        ({"grade": 0, "channel": "qr", "ticket": t.id}, "grade"),
+        ({"grade": 1, "channel": "evaluator", "window": 1, "reason": "weather"}, "reason"),
+    ]:
+        with pytest.raises(Invalid) as err:
+            staffed.rate(**kwargs)
+        assert err.value.field == field
+    with pytest.raises(NotFound):
+        staffed.rate(5, "qr", ticket="nope")
+
+
+def test_no_show_and_parked_services_cannot_be_rated(staffed):
+    t = staffed.issue("S101")
+    staffed.call_next(1)
+    staffed.no_show(1)
+    with pytest.raises(Conflict):
+        staffed.rate(5, "qr", ticket=t.id)
+    with pytest.raises(Conflict):
+        staffed.invite_rating(1)
+
+
+def test_each_bundle_step_is_rated_separately(staffed):
+    t = staffed.issue("B01")
+    staffed.call_next(3)
+    staffed.finish(3)
+    staffed.rate(5, "evaluator", window=3)
+    staffed.call_next(2)
+    staffed.finish(2)
+    staffed.rate(4, "evaluator", window=2)
+    assert [r.grade for r in staffed.records_for(t.id)] == [5, 4]
+
+
+# -- day change and durability ------------------------------------------------------------------
+
+
+def test_day_change_closes_leftovers_and_signs_windows_out(staffed, clock):
+    t = staffed.issue("S101")
+    clock.set(datetime(2026, 11, 24, 8, 40, tzinfo=TZ))
+    staffed.issue("S102")
+    assert staffed.ticket(t.id).state == "no_show" and staffed.ticket(t.id).end_reason == "day_closed"
+    assert all(w.staff is None for w in staffed.window_states())
+
+
+def test_refused_action_changes_nothing(staffed):
+    staffed.issue("S101")
+    staffed.call_next(1)
+    before = (staffed.store.last_event_id(), dict(staffed.tickets), dict(staffed.windows))
+    with pytest.raises(Conflict):
+        staffed.call_next(1)
+    with pytest.raises(Invalid):
+        staffed.finish(1, "nope")
+    assert (staffed.store.last_event_id(), dict(staffed.tickets), dict(staffed.windows)) == before
+
+
+def test_failed_write_leaves_memory_as_the_store_has_it(staffed, monkeypatch):
+    t = staffed.issue("S101")
+
+    def broken(changes):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(staffed.store, "commit", broken)
+    with pytest.raises(OSError):
+        staffed.call_next(1)
+    monkeypatch.undo()
+    assert staffed.ticket(t.id).state == "waiting" and staffed.windows[1].current is None
+    assert staffed.call_next(1)["ticket"].id == t.id
+
+
+def test_restart_restores_every_live_state(tmp_path, clock, hall):
+    path = tmp_path / "s.db"
+    e = Engine(hall, Store(path), clock)
+    for n, s in [(1, "1001"), (2, "1002"), (4, "1004")]:
+        e.login(n, s)
+    waiting = e.issue("S101")
+    e.issue("S102")
+    called = e.call_next(1)["ticket"]
+    e.issue("S201")
+    e.pause(2, "lunch")
+    e.issue("S301")
+    serving = e.call_next(4)["ticket"]
+    e.start(4)
+    e2 = Engine(hall, Store(path), clock)
+    assert {t.id: t.state for t in e2.live_tickets()} == {t.id: t.state for t in e.live_tickets()}
+    assert e2.windows[1].current == called.id and e2.windows[2].paused and e2.windows[4].current == serving.id
+    assert e2.ticket(waiting.id).state == "called"  # A001 was the one window 1 took
+    assert e2.finish(4)["ticket"].state == "finished"
+
+
+def test_event_log_is_append_only(engine):
+    import sqlite3
+
+    engine.issue("S101")
+    with pytest.raises(sqlite3.DatabaseError):
+        engine.store.db.execute("UPDATE events SET type = 'x'")
+    with pytest.raises(sqlite3.DatabaseError):
+        engine.store.db.execute("DELETE FROM events")
