@@ -1,0 +1,68 @@
+"""Real HTTP servers for tests: waitress on 127.0.0.1 in a thread, or `hallq serve` as a process."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import waitress
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def serve_app(app, port: int = 0):
+    """Serve a Flask app with waitress on 127.0.0.1; yields the base URL."""
+    server = waitress.create_server(app, host="127.0.0.1", port=port, threads=32, ident="hallq-test")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        broker = app.config.get("BROKER")
+        if broker is not None:
+            broker.close()
+        server.close()
+        thread.join(timeout=5)
+
+
+def all_day_config(source: Path, target: Path) -> Path:
+    """A copy of a shipped hall config that is open round the clock, for tests on the wall clock."""
+    text = source.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^sessions = .*$", 'sessions = [["00:00", "23:59"]]', text, count=1)
+    text = re.sub(r"(?m)^weekdays = .*$", "weekdays = [1, 2, 3, 4, 5, 6, 7]", text, count=1)
+    text = re.sub(r"(?m)^lunch_windows = .*$", "lunch_windows = []", text, count=1)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_serve(config: Path, db: Path, port: int) -> subprocess.Popen:
+    """Start `hallq serve` as a real process and wait until it answers."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hallq.cli", "serve", "--config", str(config), "--db", str(db), "--port", str(port)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"hallq serve exited: {proc.stdout.read().decode()}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).read()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("hallq serve did not start")

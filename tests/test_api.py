@@ -1,0 +1,238 @@
+"""The REST API over a real HTTP server on 127.0.0.1: auth, validation, masking, SSE, OpenAPI."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+
+import pytest
+from hallfactory import small_hall
+from liveserver import serve_app
+
+from hallq.client import ApiClient, ApiError
+from server.app import create_app
+
+
+@pytest.fixture
+def base(tmp_path):
+    app = create_app(small_hall(all_day=True), tmp_path / "api.db", supervise=False)
+    with serve_app(app) as url:
+        yield url
+
+
+def client(base, token=None):
+    return ApiClient(base, token)
+
+
+KIOSK, CALLER, W3, ADMIN, DISPLAY = "t-kiosk", "t-caller", "t-w3", "t-admin", "t-display"
+
+
+def refused(fn, *args, **kwargs) -> ApiError:
+    with pytest.raises(ApiError) as err:
+        fn(*args, **kwargs)
+    return err.value
+
+
+def test_issue_ticket_returns_the_promised_fields(base):
+    t = client(base, KIOSK).post("/tickets", {"service": "S101", "phone": "13812345678"})
+    assert t["code"] == "A001" and t["waiting_ahead"] == 0
+    assert {"id", "code", "waiting_ahead", "estimated_wait_minutes", "issued_at"} <= set(t)
+    assert t["phone"] == "138****5678"
+    assert len(t["id"]) >= 16  # unguessable
+    public = client(base).get(f"/tickets/{t['id']}")
+    assert public["code"] == "A001" and public["state"] == "waiting" and public["materials"] == ["居民身份证"]
+    assert public["position"]["ahead"] == 0
+
+
+def test_tokens_missing_wrong_and_without_the_right(base):
+    body = {"service": "S101"}
+    assert refused(client(base).post, "/tickets", body).status == 401
+    err = refused(client(base, "nope").post, "/tickets", body)
+    assert err.status == 401 and err.body["field"] == "Authorization"
+    assert refused(client(base, DISPLAY).post, "/tickets", body).status == 403
+    err = refused(client(base, W3).window, 1, "login", staff="1001")
+    assert err.status == 403 and err.body["field"] == "window"
+    assert client(base, W3).window(3, "login", staff="1003")["result"] == "accepted"
+    assert refused(client(base).get, "/queue").status == 401
+    assert refused(client(base).get, "/events").status == 401
+
+
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        ({}, 422, "service"),
+        ({"service": 101}, 422, "service"),
+        ({"service": "S101", "colour": "red"}, 422, "colour"),
+        ({"service": "S404"}, 404, "service"),
+        ({"service": "S101", "priority": "vip"}, 422, "priority"),
+        ({"service": "S101", "phone": "x"}, 422, "phone"),
+        ({"service": "S101", "appointment": "00000000"}, 404, "appointment"),
+    ],
+)
+def test_bad_ticket_requests_name_the_field_and_issue_nothing(base, body, status, field):
+    err = refused(client(base, KIOSK).post, "/tickets", body)
+    assert (err.status, err.body["field"]) == (status, field)
+    assert err.body["message"]
+    assert client(base, DISPLAY).get("/stats/today")["issued"] == 0
+
+
+def test_malformed_json_is_a_400(base):
+    req = urllib.request.Request(base + "/api/v1/tickets", data=b"{nope", method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {KIOSK}"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)
+    assert err.value.code == 400
+    assert json.loads(err.value.read())["field"] == "body"
+
+
+def test_window_actions_and_refusals(base):
+    kiosk, caller = client(base, KIOSK), client(base, CALLER)
+    kiosk.post("/tickets", {"service": "S101"})
+    err = refused(caller.window, 1, "call-next")
+    assert (err.status, err.code, err.body["field"]) == (409, "window_unstaffed", "window")
+    caller.window(1, "login", staff="1001")
+    called = caller.window(1, "call-next")
+    assert called["result"] == "accepted" and called["ticket"]["code"] == "A001"
+    assert "id" not in called["ticket"]  # staff never see the citizen's secret id
+    assert called["window"]["state"] == "called"
+    assert caller.window(1, "recall")["ticket"]["code"] == "A001"
+    assert refused(caller.window, 1, "finish", outcome="great").body["field"] == "outcome"
+    assert refused(caller.window, 1, "transfer", to_window="3").body["field"] == "to_window"
+    assert refused(caller.window, 1, "dance").status == 404
+    assert caller.window(1, "finish", outcome="done")["result"] == "accepted"
+    assert caller.window(1, "call-next") == {**caller.window(1, "call-next"), "result": "nothing_to_do", "ticket": None}
+    windows = caller.get("/windows")["windows"]
+    assert [w["state"] for w in windows[:2]] == ["idle", "unstaffed"]
+
+
+def test_ratings_only_from_the_right_channel(base):
+    kiosk, caller, w3 = client(base, KIOSK), client(base, CALLER), client(base, W3)
+    t = kiosk.post("/tickets", {"service": "S201"})
+    w3.window(3, "login", staff="1003")
+    w3.window(3, "call-next")
+    w3.window(3, "finish")
+    # A clerk's window token can never enter a grade on the evaluator channel.
+    assert refused(w3.post, "/ratings", {"grade": 5, "channel": "evaluator", "window": 3}).status == 403
+    assert refused(client(base).post, "/ratings", {"grade": 5, "channel": "evaluator", "window": 3}).status == 403
+    assert caller.post("/ratings", {"grade": 2, "channel": "evaluator", "window": 3, "reason": "efficiency"})["rated"]
+    err = refused(client(base).post, "/ratings", {"grade": 5, "channel": "qr", "ticket": t["id"]})
+    assert (err.status, err.code) == (409, "already_rated")
+    assert client(base).get(f"/tickets/{t['id']}")["rating"] == {"can_rate": False, "reason": "rated", "grade": 2}
+
+
+def test_supplementary_rating_through_the_ticket_page(base):
+    kiosk, caller = client(base, KIOSK), client(base, CALLER)
+    t = kiosk.post("/tickets", {"service": "S101"})
+    caller.window(1, "login", staff="1001")
+    caller.window(1, "call-next")
+    caller.window(1, "finish")
+    caller.post("/ratings", {"grade": 0, "channel": "evaluator", "window": 1})  # timed out
+    page = client(base).get(f"/tickets/{t['id']}")
+    assert page["rating"]["can_rate"] is True
+    assert client(base).post("/ratings", {"grade": 4, "channel": "qr", "ticket": t["id"]})["grade"] == 4
+
+
+def test_menu_queue_stats_and_masking(base):
+    kiosk, display = client(base, KIOSK), client(base, DISPLAY)
+    kiosk.post("/tickets", {"service": "S101", "phone": "13812345678", "name": "张三丰"})
+    menu = client(base).get("/services")
+    s101 = next(s for s in menu["services"] if s["code"] == "S101")
+    assert s101["waiting"] == 1 and s101["name"] == "社会保障卡申领" and s101["materials"] == ["居民身份证"]
+    assert any(s["kind"] == "bundle" and s["steps"] == ["S201", "S202"] for s in menu["services"])
+    queue = display.get("/queue")
+    assert queue["waiting"] == 1 and queue["waiting_by_service"] == {"S101": 1}
+    row = queue["tickets"][0]
+    assert row["phone"] == "138****5678" and row["name"] == "张*丰" and "id" not in row
+    assert display.get("/stats/today")["issued"] == 1
+
+
+def test_appointments_book_and_find(base):
+    admin, kiosk = client(base, ADMIN), client(base, KIOSK)
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    slot = (now + timedelta(minutes=40)).replace(second=0, microsecond=0)
+    slot = slot.replace(minute=(slot.minute // 30) * 30)
+    appt = admin.post("/appointments", {"service": "S101", "slot_start": slot.isoformat(), "phone": "13900001111"})
+    assert len(appt["code"]) == 8 and appt["phone"] == "139****1111"
+    assert refused(kiosk.post, "/appointments", {"service": "S101", "slot_start": slot.isoformat(),
+                                                 "phone": "1"}).status == 403
+    assert refused(admin.post, "/appointments", {"service": "S101", "slot_start": "tomorrow",
+                                                 "phone": "13900001111"}).body["field"] == "slot_start"
+    found = kiosk.get("/appointments?phone=13900001111")["appointments"]
+    assert [a["code"] for a in found] == [appt["code"]]
+
+
+def read_events(base, token, last_id=None, once=True) -> list[dict]:
+    url = base + "/api/v1/events?once=1" if once else base + "/api/v1/events"
+    headers = {"Authorization": f"Bearer {token}"}
+    if last_id is not None:
+        headers["Last-Event-ID"] = str(last_id)
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        text = resp.read().decode()
+    events = []
+    for block in text.split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+        if "data" in lines:
+            ev = json.loads(lines["data"])
+            assert int(lines["id"]) == ev["id"] and lines["event"] == ev["type"]
+            events.append(ev)
+    return events
+
+
+def test_event_stream_is_resumable_and_leaks_no_ticket_ids(base):
+    kiosk, caller = client(base, KIOSK), client(base, CALLER)
+    t = kiosk.post("/tickets", {"service": "S101"})
+    caller.window(1, "login", staff="1001")
+    caller.window(1, "call-next")
+    events = read_events(base, DISPLAY, last_id=0)
+    assert [e["type"] for e in events] == ["ticket.issued", "window.login", "ticket.called"]
+    assert t["id"] not in json.dumps(events)
+    resumed = read_events(base, DISPLAY, last_id=events[1]["id"])
+    assert [e["type"] for e in resumed] == ["ticket.called"]
+    assert resumed[0]["data"]["window_name"] == "综合窗口1" and resumed[0]["ticket_code"] == "A001"
+
+
+def test_event_stream_delivers_live_changes(base):
+    got: list[dict] = []
+    stop = threading.Event()
+
+    def follow():
+        for ev in client(base, DISPLAY).events(stop=stop):
+            got.append(ev)
+            if ev["type"] == "ticket.issued":
+                stop.set()
+                return
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    import time
+
+    deadline = time.monotonic() + 5
+    while not any(e["type"] == "_connected" for e in got) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    client(base, KIOSK).post("/tickets", {"service": "S102"})
+    reader.join(timeout=10)
+    assert [e["type"] for e in got] == ["_connected", "ticket.issued"]
+    assert got[1]["ticket_code"] == "A001"
+
+
+def test_openapi_document_covers_every_call(base):
+    doc = client(base).get("/openapi.json")
+    assert doc["openapi"].startswith("3.")
+    for path in ["/services", "/tickets", "/tickets/{id}", "/ratings", "/windows", "/queue", "/stats/today",
+                 "/events"] + [f"/windows/{{n}}/{a}" for a in
+                               ["login", "logout", "call-next", "recall", "no-show", "park", "call-back", "call",
+                                "transfer", "finish", "pause", "resume", "invite-rating"]]:
+        assert path in doc["paths"], path
+    assert doc["paths"]["/tickets"]["post"]["requestBody"]["content"]["application/json"]["schema"]["required"] == ["service"]
+
+
+def test_unknown_api_path_is_json_404(base):
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(base + "/api/v1/nothing-here")
+    assert err.value.code == 404
+    assert json.loads(err.value.read())["error"] == "not_found"
