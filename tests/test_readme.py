@@ -31,6 +31,6 @@ def test_readme_api_examples_run(tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout.replace(" ", "")
     assert '"code":"C001"' in out and '"result":"accepted"' in out
-    assert '"error":"already_rated"' in out
+    assert '"error":"not_due"' in out
     assert '"field":"colour"' in out
     assert "event:ticket.issued" in out
