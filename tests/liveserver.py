@@ -29,8 +29,19 @@ def serve_app(app, port: int = 0):
         broker = app.config.get("BROKER")
         if broker is not None:
             broker.close()
-        server.close()
+        stop_waitress(server)
         thread.join(timeout=5)
+
+
+def stop_waitress(server) -> None:
+    """Close every channel from waitress's own loop thread, so its select() never sees a closed fd."""
+
+    def close_all() -> None:
+        for channel in list(server._map.values()):
+            channel.close()
+
+    server.trigger.pull_trigger(close_all)
+    server.task_dispatcher.shutdown(timeout=2)
 
 
 def all_day_config(source: Path, target: Path) -> Path:
