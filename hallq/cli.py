@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "user": ("server.commands.user", "add, list and manage web users (admin, supervisor, clerk)"),
     "sim": ("drivers.sim.cli", "start simulated devices on pseudo-terminals and print their ports"),
     "devices": ("drivers.devices_cli", "list configured devices and their live status"),
+    "kiosk": ("kiosk.cli", "run the touch ticket kiosk (pygame) against the server's API"),
     "simulate": ("server.simulate.cli", "simulate hall days: allocation policies, waits and ticket estimates"),
 }
 

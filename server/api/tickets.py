@@ -63,9 +63,15 @@ def book():
 @bp.get("/appointments")
 @require(*READ_ROLES)
 def find():
-    phone = request.args.get("phone")
+    """Today's booked appointments by ?phone=, or by ?code= (the kiosk's check-in by code needs the
+    appointment's service before it can issue)."""
+    phone, code = request.args.get("phone"), request.args.get("code")
+    if code:
+        rows = engine().store.rows("SELECT * FROM appointments WHERE code = ? AND day = ? AND state = 'booked'",
+                                   [code, engine().today()])
+        return jsonify({"appointments": [_appointment(r) for r in rows]})
     if not phone:
-        raise Invalid("give ?phone= to look up today's appointments", field="phone")
+        raise Invalid("give ?phone= or ?code= to look up today's appointments", field="phone")
     return jsonify({"appointments": [_appointment(r) for r in engine().find_appointments(phone)]})
 
 

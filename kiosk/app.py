@@ -1,0 +1,368 @@
+"""The kiosk's screens as a state machine, with no drawing and no pygame.
+
+Screens hand actions (tuples such as ("matter", "S101")) to `KioskApp.handle`; the app talks to
+the server through the public API only and to the printer through `TicketOutput`. Issuing runs on
+a worker thread, so the screen stays alive while the server and printer answer, and exactly one
+request can be in flight: while it is, every action is ignored. A number is shown or printed only
+from the server's 201 answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hallq.client import ApiClient, ApiError, Unreachable
+from kiosk.printing import TicketOutput, ticket_print
+from kiosk.voice import Voice, spoken_code
+
+log = logging.getLogger(__name__)
+
+START, MATTERS, CONFIRM, KEYPAD, APPOINTMENTS, ISSUING, TICKET, MESSAGE = (
+    "start", "matters", "confirm", "keypad", "appointments", "issuing", "ticket", "message")
+
+OFFLINE_TEXT = "暂停取号，请到服务台"
+SETTLE_SECONDS = 0.35  # taps this soon after a screen change belong to the previous screen
+REFUSALS = {
+    "hall_closed": "现在不在取号时间，请在办公时间内取号",
+    "numbers_exhausted": "今日该事项号码已发完，请到服务台咨询",
+    "outside_checkin": "不在预约签到时间内，请在预约时段前后到本机签到",
+}
+
+
+@dataclass
+class Issued:
+    """A ticket the server issued, and what became of its paper copy."""
+
+    ticket: dict
+    printed: bool | None  # None while the paper is still going out
+    note: str
+    link: str
+    bytes_sent: int = 0
+
+
+@dataclass
+class Keypad:
+    purpose: str  # "appointment" | "pin" | "id"
+    entry: str = ""
+
+    @property
+    def max_len(self) -> int:
+        return {"appointment": 11, "pin": 8, "id": 18}[self.purpose]
+
+
+@dataclass
+class Menu:
+    """GET /api/v1/services: the hall and its matters, categories in the order they first appear."""
+
+    hall: dict = field(default_factory=dict)
+    services: list[dict] = field(default_factory=list)
+
+    @property
+    def categories(self) -> list[str]:
+        return list(dict.fromkeys(s["category"] for s in self.services))
+
+    def in_category(self, category: str) -> list[dict]:
+        return [s for s in self.services if s["category"] == category]
+
+    def matter(self, code: str) -> dict | None:
+        return next((s for s in self.services if s["code"] == code), None)
+
+
+class KioskApp:
+    def __init__(
+        self,
+        api: ApiClient,
+        output: TicketOutput,
+        *,
+        public_url: str,
+        staff_pin: str | None = None,
+        voice: Voice | None = None,
+        idle_seconds: float = 60.0,
+        ticket_seconds: float = 20.0,
+        checkin_window: tuple[int, int] = (60, 20),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api = api
+        self.output = output
+        self.public_url = public_url
+        self.staff_pin = staff_pin
+        self.voice = voice or Voice(enabled=False)
+        self.idle_seconds = idle_seconds
+        self.ticket_seconds = ticket_seconds
+        self.checkin_window = checkin_window
+        self.clock = clock
+        self.menu = Menu()
+        self.online = False
+        self.large = False
+        self.green = False  # 绿色通道 unlocked by staff for the next ticket
+        self.screen = START
+        self.category = ""
+        self.page = 0
+        self.matter: dict | None = None
+        self.appointment: dict | None = None
+        self.id_number: str | None = None
+        self.keypad: Keypad | None = None
+        self.appointments: list[dict] = []
+        self.issued: Issued | None = None
+        self.message = ""
+        self.busy = False
+        self.requests = 0  # POST /tickets sent (tests and the bench read it)
+        self.changed_at = clock()
+        self.touched_at = clock()
+        self._lock = threading.RLock()
+        self._worker: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ menu
+
+    def refresh_menu(self) -> bool:
+        """Fetch the matters with their current waits; offline when the server does not answer."""
+        try:
+            data = self.api.get("/services")
+        except (Unreachable, ApiError) as exc:
+            log.warning("menu not refreshed: %s", exc)
+            with self._lock:
+                self.online = False
+            return False
+        with self._lock:
+            self.menu = Menu(data.get("hall", {}), data.get("services", []))
+            self.online = True
+        return True
+
+    # ------------------------------------------------------------------ navigation
+
+    def _go(self, screen: str) -> None:
+        self.screen = screen
+        self.changed_at = self.clock()
+
+    def home(self) -> None:
+        """Back to the start screen, forgetting everything about the last citizen."""
+        with self._lock:
+            self.large = self.green = False
+            self.category, self.page = "", 0
+            self.matter = self.appointment = self.issued = self.keypad = None
+            self.id_number = None
+            self.appointments, self.message = [], ""
+            self._go(START)
+
+    def handle(self, action: tuple, at: float | None = None) -> bool:
+        """Apply one action from the screen; False when it was ignored (in flight, or too soon)."""
+        with self._lock:
+            now = self.clock() if at is None else at
+            if self.busy or self.screen == ISSUING:  # one request in flight per kiosk
+                return False
+            if at is not None and at - self.changed_at < SETTLE_SECONDS:
+                return False
+            self.touched_at = now
+            name, *arg = action
+            getattr(self, f"_on_{name}")(*arg)
+            return True
+
+    def tick(self) -> None:
+        """Called every frame: the idle timeout returns to the start screen."""
+        with self._lock:
+            if self.screen == START or self.busy:
+                return
+            limit = self.ticket_seconds if self.screen == TICKET and self.issued and self.issued.printed \
+                else self.idle_seconds
+            if self.clock() - max(self.touched_at, self.changed_at) > limit:
+                self.home()
+
+    def _on_large(self) -> None:
+        self.large = not self.large
+        if self.large:
+            self.voice.say("已切换为大字模式，请选择办理事项")
+
+    def _on_category(self, category: str) -> None:
+        self.category, self.page = category, 0
+        self._go(MATTERS)
+        if self.large:
+            self.voice.say(f"{category}，请选择事项")
+
+    def _on_page(self, step: int) -> None:
+        self.page = max(0, self.page + step)
+        self.changed_at = self.clock()
+
+    def _on_back(self) -> None:
+        if self.screen == MATTERS:
+            self.category, self.page = "", 0
+            self._go(START)
+        elif self.screen == CONFIRM and self.appointment is None:
+            self._go(MATTERS)
+        elif self.screen == KEYPAD and self.keypad and self.keypad.purpose == "id" and self.matter:
+            self.keypad = None
+            self._go(CONFIRM)
+        else:
+            self.home()
+
+    def _on_home(self) -> None:
+        self.home()
+
+    def _on_done(self) -> None:
+        self.home()
+
+    def _on_matter(self, code: str) -> None:
+        matter = self.menu.matter(code)
+        if matter is None:
+            return
+        self.matter, self.appointment, self.id_number = matter, None, None
+        self._go(CONFIRM)
+        if self.large:
+            self.voice.say(f"{matter['name']}，前面有{matter['waiting']}人等候，请按确认取号")
+
+    # ------------------------------------------------------------------ keypad
+
+    def _on_keypad(self, purpose: str) -> None:
+        if purpose == "pin" and not self.staff_pin:
+            return
+        self.keypad = Keypad(purpose)
+        self._go(KEYPAD)
+        if purpose == "appointment":
+            self.voice.say("请输入预约码或手机号码")
+
+    def _on_key(self, key: str) -> None:
+        pad = self.keypad
+        if pad is None or len(pad.entry) >= pad.max_len:
+            return
+        if key == "X" and (pad.purpose != "id" or len(pad.entry) != 17):
+            return
+        pad.entry += key
+
+    def _on_delete(self) -> None:
+        if self.keypad:
+            self.keypad.entry = self.keypad.entry[:-1]
+
+    def _on_clear(self) -> None:
+        if self.keypad:
+            self.keypad.entry = ""
+
+    def _on_enter(self) -> None:
+        pad = self.keypad
+        if pad is None or not pad.entry:
+            return
+        if pad.purpose == "pin":
+            self.keypad = None
+            if pad.entry == self.staff_pin:
+                self.green = True
+                self.home_keep_green()
+            else:
+                self._show("工作人员密码不正确")
+        elif pad.purpose == "id":
+            if len(pad.entry) != 18:
+                return
+            self.id_number, self.keypad = pad.entry, None
+            self._go(CONFIRM)
+        else:
+            self._find_appointments(pad.entry)
+
+    def home_keep_green(self) -> None:
+        """After the staff unlock: the start screen, with the next ticket on the green channel."""
+        self.category, self.page, self.matter = "", 0, None
+        self._go(START)
+
+    def _find_appointments(self, entry: str) -> None:
+        key = "phone" if len(entry) == 11 and entry.startswith("1") else "code"
+        try:
+            found = self.api.get(f"/appointments?{key}={entry}").get("appointments", [])
+        except Unreachable:
+            self._show(OFFLINE_TEXT)
+            return
+        except ApiError as exc:
+            log.warning("appointment lookup refused: %s", exc)
+            self._show("预约查询未成功，请到服务台")
+            return
+        found = [a for a in found if self.menu.matter(a["service"])]
+        self.keypad = None
+        if not found:
+            self._show("没有找到您今天的预约，请核对后重试，或直接取号")
+        elif len(found) == 1:
+            self._on_appointment(found[0]["code"], found)
+        else:
+            self.appointments = found
+            self._go(APPOINTMENTS)
+
+    def _on_appointment(self, code: str, found: list[dict] | None = None) -> None:
+        appt = next((a for a in (found or self.appointments) if a["code"] == code), None)
+        if appt is None:
+            return
+        self.appointment, self.matter = appt, self.menu.matter(appt["service"])
+        self._go(CONFIRM)
+
+    # ------------------------------------------------------------------ issuing
+
+    def _on_confirm(self) -> None:
+        if self.matter is None:
+            return
+        body: dict = {"service": self.matter["code"], "channel": "kiosk"}
+        if self.appointment is not None:
+            body["appointment"] = self.appointment["code"]
+        elif self.green:
+            body["priority"] = "green"
+            body["priority_reason"] = "staff"
+        if self.id_number:
+            body["id_number"] = self.id_number
+        self.busy = True
+        self._go(ISSUING)
+        self._worker = threading.Thread(target=self._issue, args=(body, self.matter), daemon=True,
+                                        name="kiosk-issue")
+        self._worker.start()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait for the request in flight, if any (tests, bench)."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+        return not self.busy
+
+    def _issue(self, body: dict, matter: dict) -> None:
+        try:
+            status = self.output.check()
+            self.requests += 1
+            try:
+                ticket = self.api.post("/tickets", body)
+            except Unreachable as exc:
+                log.warning("ticket not issued, server unreachable: %s", exc)
+                with self._lock:
+                    self.online = False
+                    self._show(OFFLINE_TEXT)
+                self.voice.say(OFFLINE_TEXT)
+                return
+            except ApiError as exc:
+                log.warning("ticket refused: %s", exc)
+                self._show(self._refusal(exc))
+                return
+            paper = ticket_print(ticket, self.menu.hall, matter.get("materials", []), self.public_url)
+            with self._lock:  # show the number now; the paper follows
+                self.issued = Issued(ticket, None, "", paper.qr_payload)
+                self.green = False
+                self._go(TICKET)
+            result = self.output.output(paper, status)
+            with self._lock:
+                self.issued = Issued(ticket, result.printed, result.note, paper.qr_payload, result.bytes_sent)
+            said = f"您的号码是 {spoken_code(ticket['code'])}，前面还有{ticket['waiting_ahead']}人"
+            self.voice.say(said + ("，请取走号票" if result.printed else "，" + result.note))
+        except Exception:  # a kiosk must never hang on 请稍候
+            log.exception("issuing failed")
+            self._show("取号未成功，请到服务台")
+        finally:
+            with self._lock:
+                self.busy = False
+                self.changed_at = self.clock()
+
+    def _refusal(self, exc: ApiError) -> str:
+        if exc.status in (401, 403):
+            return OFFLINE_TEXT  # a kiosk token problem is the staff's, not the citizen's
+        if exc.body.get("field") == "id_number":
+            return "身份证号码有误，请核对后重新输入"
+        if exc.code == "outside_checkin":
+            before, after = self.checkin_window
+            return f"不在预约签到时间内（预约时段前{before}分钟至开始后{after}分钟），请到服务台"
+        return REFUSALS.get(exc.code, "取号未成功，请到服务台咨询")
+
+    def _show(self, text: str) -> None:
+        with self._lock:
+            self.message = text
+            self._go(MESSAGE)

@@ -1,0 +1,159 @@
+"""From an issued ticket to paper: the TicketPrint, the status gate and the printer alerts.
+
+The datasheet's rule (§4): ask the printer before printing. When it cannot print (paper out,
+cover open, no answer) the number the server issued is still the citizen's — the kiosk shows it
+on screen with its QR code, says why in plain words, and tells the staff through an alert. Paper
+near end prints and raises one warning. Alerts are cleared when the printer recovers.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urljoin
+
+from drivers.printer import Paper, PrinterStatus, TicketPrinter
+from drivers.ticket_layout import TicketPrint
+from hallq.client import ApiClient, ApiError, Unreachable
+
+log = logging.getLogger(__name__)
+
+
+def public_link(public_url: str, page: str) -> str:
+    """The address a citizen's phone opens: the public base URL plus the ticket's page (/t/<id>)."""
+    return urljoin(public_url.rstrip("/") + "/", page.lstrip("/"))
+
+
+def ticket_print(ticket: dict, hall: dict, materials: list[str], public_url: str) -> TicketPrint:
+    """What goes on paper, all of it from the server's answer (never a locally made number)."""
+    minutes = ticket.get("estimated_wait_minutes")
+    return TicketPrint(
+        hall_name=hall.get("name", ""),
+        matter_name=ticket["matter"]["name"],
+        number=ticket["code"],
+        waiting_ahead=int(ticket.get("waiting_ahead") or 0),
+        wait_minutes=None if minutes is None else int(round(minutes)),
+        issued_at=datetime.fromisoformat(ticket["issued_at"]),
+        qr_payload=public_link(public_url, ticket["page"]),
+        materials=tuple(materials),
+        footer=f"监督电话：{hall['hotline']}" if hall.get("hotline") else "",
+    )
+
+
+def problem_text(status: PrinterStatus | None) -> str:
+    """Why the printer cannot print, in words a citizen understands."""
+    if status is None:
+        return "本机不打印号票"
+    if status.paper == Paper.OUT:
+        return "打印机缺纸"
+    if status.cover_open:
+        return "打印机盖未关好"
+    if not status.answered:
+        return "打印机未连接"
+    return "打印机故障"
+
+
+def alert_kinds(status: PrinterStatus) -> dict[str, tuple[str, str]]:
+    """The alerts a status calls for: kind -> (level, message), as POST /api/v1/alerts takes them."""
+    if not status.supported:
+        return {}
+    if not status.answered:
+        return {"device_offline": ("red", "取号机打印机无应答（离线或断开）")}
+    out: dict[str, tuple[str, str]] = {}
+    if status.paper == Paper.OUT:
+        out["printer_paper_out"] = ("red", "取号机打印机缺纸")
+    elif status.paper == Paper.NEAR_END:
+        out["printer_paper_low"] = ("warning", "取号机打印纸将尽，请及时更换")
+    if status.cover_open or status.error:
+        out["printer_error"] = ("red", "取号机打印机盖打开" if status.cover_open else "取号机打印机故障")
+    elif status.offline and status.paper != Paper.OUT:
+        out["device_offline"] = ("red", "取号机打印机离线")
+    return out
+
+
+class PrinterAlerts:
+    """Reports each condition once when it starts and clears it when it ends.
+
+    Posting happens on its own thread so a slow server never delays a ticket; a report that
+    fails is retried on the next status, because only confirmed reports count as sent.
+    """
+
+    def __init__(self, api: ApiClient, source: str) -> None:
+        self.api = api
+        self.source = source
+        self.reported: dict[str, tuple[str, str]] = {}
+        self.posts = 0
+        self._queue: queue.Queue[PrinterStatus | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="kiosk-alerts")
+        self._thread.start()
+
+    def update(self, status: PrinterStatus) -> None:
+        self._queue.put(status)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(5.0)
+
+    def idle(self) -> bool:
+        """Nothing left to post (tests wait on this)."""
+        return self._queue.unfinished_tasks == 0
+
+    def _run(self) -> None:
+        while True:
+            status = self._queue.get()
+            try:
+                if status is None:
+                    return
+                self._sync(alert_kinds(status))
+            finally:
+                self._queue.task_done()
+
+    def _sync(self, wanted: dict[str, tuple[str, str]]) -> None:
+        changes = [(k, True, v) for k, v in wanted.items() if self.reported.get(k) != v]
+        changes += [(k, False, v) for k, v in self.reported.items() if k not in wanted]
+        for kind, active, (level, message) in changes:
+            body = {"kind": kind, "source": self.source, "level": level, "message": message, "active": active}
+            try:
+                self.api.post("/alerts", body)
+                self.posts += 1
+            except (Unreachable, ApiError) as exc:
+                log.warning("alert %s for %s not reported: %s", kind, self.source, exc)
+                continue
+            if active:
+                self.reported[kind] = (level, message)
+            else:
+                self.reported.pop(kind, None)
+
+
+@dataclass(frozen=True)
+class Printed:
+    printed: bool
+    note: str  # "" when printed; else what the screen tells the citizen
+    bytes_sent: int = 0
+
+
+class TicketOutput:
+    """The kiosk's printer (or none): status before issuing, then print or explain."""
+
+    def __init__(self, printer: TicketPrinter | None) -> None:
+        self.printer = printer
+
+    def check(self) -> PrinterStatus | None:
+        """Status within the printer's deadline (500 ms); None when the kiosk has no printer."""
+        return self.printer.status() if self.printer is not None else None
+
+    def output(self, ticket: TicketPrint, status: PrinterStatus | None) -> Printed:
+        """Print when the status allows; otherwise say why and how to keep the number."""
+        if self.printer is not None and status is not None and status.can_print:
+            result = self.printer.print_ticket(ticket, check_status=False)
+            if result.printed:
+                return Printed(True, "", result.bytes_sent)
+            status = result.status
+        return Printed(False, f"{problem_text(status)}，请拍照或扫码保存您的号码")
+
+    def close(self) -> None:
+        if self.printer is not None:
+            self.printer.close()
