@@ -59,3 +59,34 @@ def today(engine: Engine) -> dict:
         "bad_ratings": len(grades) - good,
         "windows_open": len(engine.open_windows()),
     }
+
+
+def replay(events: list[dict]) -> dict:
+    """Today's counts rebuilt from the event log alone: the log is the evidence, the tables a cache.
+
+    Used to check that the two agree (tests) and by anyone auditing a day from the events.
+    """
+    issued: set[str] = set()
+    first_wait: dict[str, float] = {}
+    out = {"issued": 0, "finished": 0, "no_shows": 0, "services_done": 0, "transfers": 0, "ratings": 0,
+           "bad_ratings": 0}
+    for ev in events:
+        kind, data, ticket = ev["type"], ev["data"], ev["ticket_id"]
+        if kind == "ticket.issued":
+            issued.add(ticket)
+        elif kind == "ticket.called" and ticket not in first_wait:
+            first_wait[ticket] = data["waited_minutes"]
+        elif kind == "ticket.finished":
+            out["services_done"] += 1
+            out["finished"] += data["state"] == "finished"
+        elif kind in ("ticket.no_show", "ticket.expired"):
+            out["no_shows"] += 1
+        elif kind == "ticket.transferred":
+            out["transfers"] += 1
+        elif kind == "rating.recorded":
+            out["ratings"] += 1
+            out["bad_ratings"] += bool(data["bad"])
+    out["issued"] = len(issued)
+    waits = list(first_wait.values())
+    out["mean_wait_minutes"] = round(mean(waits), 1) if waits else None
+    return out
