@@ -31,6 +31,11 @@ from escpos.printer import File, Network, Serial, Usb
 from drivers.ticket_layout import PaperLayout, TicketPrint, layout_ticket, with_media_width
 from hallq.model import Printer
 
+try:  # POSIX; termios.error is not an OSError: tcflush on a pty whose other end went away raises it
+    from termios import error as TermiosError
+except ImportError:  # Windows
+    TermiosError = OSError
+
 log = logging.getLogger(__name__)
 
 DLE_EOT = b"\x10\x04"
@@ -237,7 +242,7 @@ class TicketPrinter:
                     if b is None:
                         break
                     answers.append(b)
-            except (serial.SerialException, OSError, ValueError, AttributeError, TypeError) as e:
+            except (serial.SerialException, OSError, TermiosError, ValueError, AttributeError, TypeError) as e:
                 self._drop()
                 st = PrinterStatus(False, detail=f"port lost: {e}")
                 self._report(st)

@@ -143,7 +143,13 @@ class TicketOutput:
 
     def check(self) -> PrinterStatus | None:
         """Status within the printer's deadline (500 ms); None when the kiosk has no printer."""
-        return self.printer.status() if self.printer is not None else None
+        if self.printer is None:
+            return None
+        try:
+            return self.printer.status()
+        except Exception as exc:  # a driver fault must not cost the citizen the number
+            log.exception("printer status failed")
+            return PrinterStatus(False, detail=f"status failed: {exc}")
 
     def output(self, ticket: TicketPrint, status: PrinterStatus | None) -> Printed:
         """Print when the status allows; otherwise say why and how to keep the number."""

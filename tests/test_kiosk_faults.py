@@ -1,0 +1,213 @@
+"""When things go wrong at the kiosk: printer faults, a server that is gone, impatient fingers."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+from hallfactory import small_hall
+from kioskrig import Rig
+from liveserver import free_port, serve_app
+
+from drivers.sim import wait_for
+from kiosk.app import CONFIRM, ISSUING, OFFLINE_TEXT, START, TICKET
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from server.app import create_app, stop_app
+
+    app = create_app(small_hall(all_day=True), tmp_path_factory.mktemp("kiosk") / "hall.db", supervise=False)
+    with serve_app(app) as url:
+        yield url, app
+    stop_app(app)
+
+
+@pytest.fixture
+def rig(server):
+    r = Rig(server[0])
+    yield r
+    r.close()
+
+
+def issued_count(server) -> int:
+    return len(server[1].config["ENGINE"].tickets)
+
+
+def active_alerts(server) -> dict[str, dict]:
+    req = urllib.request.Request(f"{server[0]}/api/v1/alerts", headers={"Authorization": "Bearer t-sup"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return {a["kind"]: a for a in json.loads(resp.read())["alerts"] if a.get("source") == "kiosk:K1"}
+
+
+def to_confirm(rig: Rig) -> None:
+    rig.tap(("category", "社保医保"))
+    rig.tap(("matter", "S101"))
+    assert rig.app.screen == CONFIRM
+
+
+def issue(rig: Rig) -> dict:
+    to_confirm(rig)
+    rig.tap(("confirm",))
+    rig.settle()
+    assert rig.app.screen == TICKET
+    return rig.app.issued.ticket
+
+
+@pytest.mark.parametrize(("fault", "note", "kind"), [
+    ("paper_out", "打印机缺纸，请拍照或扫码保存您的号码", "printer_paper_out"),
+    ("cover_open", "打印机盖未关好，请拍照或扫码保存您的号码", "printer_error"),
+    ("unplugged", "打印机未连接，请拍照或扫码保存您的号码", "device_offline"),
+])
+def test_printer_that_cannot_print_gives_the_number_on_screen_and_alerts(rig, server, fault, note, kind):
+    assert issue(rig)  # a first ticket prints: the printer port is open and answering
+    rig.tap(("done",))
+    assert wait_for(lambda: rig.sim.jobs, timeout=3)
+    jobs = len(rig.sim.jobs)
+    if fault == "paper_out":
+        rig.sim.paper = "out"
+    elif fault == "cover_open":
+        rig.sim.cover_open = True
+    else:
+        rig.sim.unplug()
+    before = issued_count(server)
+    ticket = issue(rig)
+    assert issued_count(server) == before + 1
+    issued = rig.app.issued
+    assert issued.printed is False and issued.note == note
+    assert issued.link == f"{server[0]}/t/{ticket['id']}"  # the on-screen QR opens the ticket
+    rig.shot(f"20-ticket-{fault}")
+    assert wait_for(lambda: rig.alerts.idle(), timeout=5)
+    alerts = active_alerts(server)
+    assert kind in alerts and alerts[kind]["level"] == "red"
+    if fault == "unplugged":
+        rig.sim.replug()
+    else:
+        assert len(rig.sim.jobs) == jobs  # nothing went to paper
+        rig.sim.paper, rig.sim.cover_open = "ok", False
+    # Fixed: the next ticket prints and the alert clears.
+    rig.tap(("done",))
+    assert wait_for(lambda: rig.printer.status().can_print, timeout=3)
+    issue(rig)
+    assert rig.app.issued.printed is True
+    assert wait_for(lambda: rig.alerts.idle() and kind not in active_alerts(server), timeout=5)
+
+
+def test_paper_near_end_prints_and_alerts_once(rig, server):
+    rig.sim.paper = "near_end"
+    for _ in range(3):
+        issue(rig)
+        assert rig.app.issued.printed is True
+        rig.tap(("done",))
+    assert wait_for(lambda: len(rig.sim.jobs) == 3, timeout=3)
+    assert wait_for(lambda: rig.alerts.idle(), timeout=5)
+    assert rig.alerts.posts == 1
+    alerts = active_alerts(server)
+    assert alerts["printer_paper_low"]["level"] == "warning"
+    rig.sim.paper = "ok"
+    rig.printer.status()
+    assert wait_for(lambda: rig.alerts.idle() and "printer_paper_low" not in active_alerts(server), timeout=5)
+
+
+def test_kiosk_without_printer_shows_the_ticket(server):
+    rig = Rig(server[0], with_printer=False)
+    try:
+        issue(rig)
+        assert rig.app.issued.printed is False
+        assert rig.app.issued.note == "本机不打印号票，请拍照或扫码保存您的号码"
+    finally:
+        rig.close()
+
+
+def test_server_down_never_shows_or_prints_a_number(tmp_path):
+    from server.app import create_app, stop_app
+
+    app = create_app(small_hall(all_day=True), tmp_path / "hall.db", supervise=False)
+    with serve_app(app) as url:
+        rig = Rig(url)
+        to_confirm(rig)
+    stop_app(app)
+    try:
+        rig.tap(("confirm",))
+        rig.settle()
+        assert rig.app.message == OFFLINE_TEXT and rig.app.issued is None
+        rig.shot("21-server-down")
+        assert rig.sim.jobs == []
+        assert not rig.app.online
+        rig.tap(("home",))
+        rig.shot("22-start-offline")
+        assert rig.app.screen == START and rig.ui.buttons == []  # nothing to take a number with
+    finally:
+        rig.close()
+
+
+def test_server_unreachable_from_the_start(tmp_path):
+    rig = Rig(f"http://127.0.0.1:{free_port()}")
+    try:
+        assert not rig.app.online and rig.ui.buttons == []
+    finally:
+        rig.close()
+
+
+def test_wrong_token_is_the_staff_problem_not_a_number(server):
+    rig = Rig(server[0], token="not-a-token")
+    try:
+        before = issued_count(server)
+        to_confirm(rig)
+        rig.tap(("confirm",))
+        rig.settle()
+        assert rig.app.issued is None and rig.app.message == OFFLINE_TEXT
+        assert issued_count(server) == before
+    finally:
+        rig.close()
+
+
+def test_double_and_repeated_taps_issue_one_ticket(rig, server):
+    before = issued_count(server)
+    rig.tap(("category", "社保医保"))
+    rig.tap(("matter", "S101"), times=2)  # double tap: the second lands on the new confirm screen
+    assert rig.app.screen == CONFIRM
+    x, y = rig.button(("confirm",)).rect.center
+    rig.clock.advance(1.0)
+    for _ in range(6):  # impatient: tapping confirm again and again while the ticket comes
+        rig.finger(x, y)
+        rig.ui.step()
+        rig.clock.advance(0.15)
+    assert rig.app.screen in (ISSUING, TICKET)
+    rig.settle()
+    for _ in range(4):  # and still tapping where the button was
+        rig.finger(x, y)
+        rig.ui.step()
+    assert issued_count(server) == before + 1
+    assert rig.app.requests == 1
+    assert wait_for(lambda: len(rig.sim.jobs) == 1, timeout=3)
+
+
+def test_tap_on_the_confirm_button_right_after_it_appeared_is_ignored(rig, server):
+    before = issued_count(server)
+    rig.tap(("category", "社保医保"))
+    rig.tap(("matter", "S101"))
+    rig.tap(("confirm",), at_once=True)  # same instant as the screen change: part of the last press
+    assert rig.app.screen == CONFIRM and issued_count(server) == before
+
+
+def test_finger_and_its_synthetic_mouse_click_count_once(rig):
+    rig.tap(("keypad", "appointment"))
+    rig.tap(("key", "1"), mouse_too=True)
+    assert rig.app.keypad.entry == "1"
+    # A driver that forgets touch=True: a plain click right after the finger is still the same press.
+    import pygame
+
+    x, y = rig.button(("key", "3")).rect.center
+    rig.clock.advance(1.0)
+    rig.finger(x, y)
+    pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(x, y), button=1, touch=False))
+    rig.ui.step()
+    assert rig.app.keypad.entry == "13"
+    # A real mouse, long after any finger, still works (kiosks with mouse-only touch frames).
+    rig.clock.advance(2.0)
+    x, y = rig.button(("key", "8")).rect.center
+    pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(x, y), button=1, touch=False))
+    rig.ui.step()
+    assert rig.app.keypad.entry == "138"
