@@ -171,7 +171,7 @@ class Engine:
     def _estimate(self, c: Candidate, now: datetime) -> tuple[int, float]:
         return estimate_wait(
             c, self._waiting(now), self.open_windows(), list(self.config.windows.values()),
-            self._busy(), self.times, now,
+            self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours,
         )
 
     def _actor(self, actor: str | None) -> str:
@@ -254,7 +254,7 @@ class Engine:
             c = self._candidate(t, now)
             ahead, minutes = estimate_wait(
                 c, self._waiting(now) + [c], self.open_windows(), list(self.config.windows.values()),
-                self._busy(), self.times, now,
+                self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours,
             )
             t.waiting_ahead, t.estimated_wait = ahead, round(minutes, 1)
             ch = Changes()
@@ -851,7 +851,8 @@ class Engine:
                 probe = Candidate(id="_probe", service=service, rank=allocation.NORMAL_RANK, arrived=now,
                                   number=10**9)
                 _, minutes = estimate_wait(probe, waiting, self.open_windows(), list(self.config.windows.values()),
-                                           self._busy(), self.times, now)
+                                           self._busy(), self.times, now, rules=self.config.rules,
+                                           hours=self.config.hours)
                 out.append({"item": item, "service": service, "waiting": counts.get(service, 0),
                             "estimated_wait_minutes": round(minutes, 1)})
             return out

@@ -1,10 +1,16 @@
 """Wait estimates printed on tickets and shown on the kiosk menu.
 
-The estimate splits the work queued ahead of a new ticket over the windows that could serve it:
-a ticket ahead whose service `k` of its own open windows handle contributes 1/k of its expected
-service time to each of them. Busy windows add what is left of their current service. The
-expected service time per matter is learnt from recent finished services (`ServiceTimes`), starting
-from the configured minutes, so the estimate follows the hall's real pace.
+The estimate replays the pull allocation on expected service times: the tickets ahead of a new
+one are handed, in call order, to whichever of their windows can take them first, and the new
+ticket is called when the first of its own windows is free after that. Busy windows are free when
+their current service is expected to end. The expected service time per matter is learnt from
+recent finished services (`ServiceTimes`), starting from the configured minutes, so the estimate
+follows the hall's real pace.
+
+An earlier version spread the work ahead evenly over the windows (a fluid model). The hall
+simulator (bench/bench_estimates.py) showed it overestimating by most of a service time whenever
+several windows were busy — the next free window is the soonest of them, not their average — and
+going far off when a line's primary window was on a break.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from hallq.model import Window
+from hallq.model import Hours, Rules, Window
 
 from .allocation import Candidate
 
@@ -82,35 +88,69 @@ def estimate_wait(
     busy: Iterable[Busy],
     times: ServiceTimes,
     now: datetime,
+    rules: Rules | None = None,
+    hours: Hours | None = None,
 ) -> tuple[int, float]:
-    """(people ahead, estimated minutes) for a ticket `new` that is, or would be, in `queue`."""
+    """(people ahead, estimated minutes) for a ticket `new` that is, or would be, in `queue`.
+
+    Replays the pull allocation with expected service times: each ticket ahead goes to the window
+    that can take it first (a busy window when its current service is expected to end, a backup
+    window only once the ticket has waited `backup_after_minutes`), and `new` is called when the
+    first of its windows is free after that. `hours` (when given) lets a window closed for lunch
+    or before opening count from the next session's start rather than from now.
+    """
+    rules = rules or Rules()
+    windows = {w.number: w for w in open_windows}
     mine = [w for w in open_windows if new.service in w.services]
-    if not mine:
-        # Nobody open for it yet (before opening, all on break): assume its windows will open.
-        mine = [w for w in all_windows if new.service in w.services]
+    reopen = _next_opening(hours, now)
+    if reopen is not None or not mine:
+        # Its other windows are closed now: they count from when they (are assumed to) open.
+        for w in all_windows:
+            if new.service in w.services and w.number not in windows:
+                windows[w.number] = w
+        mine = [w for w in windows.values() if new.service in w.services]
     if not mine:
         return 0, 0.0
     ahead = ahead_of(new, queue, mine)
-    cap = {w.number: capacity(w, new.service) for w in mine}
-    total = sum(cap.values())
-    work = 0.0
-    for c in ahead:
-        if c.target_window is not None:
-            work += times.mean(c.service) * (cap.get(c.target_window, 0.0) / total)
-            continue
-        own = [w for w in open_windows if c.service in w.services] or mine
-        own_cap = sum(capacity(w, c.service) for w in own)
-        # The part of c's work that lands on the windows that could serve `new`.
-        shared = sum(capacity(w, c.service) for w in own if w.number in cap)
-        work += times.mean(c.service) * (shared / own_cap if own_cap else 1.0)
-    residual = 0.0
+    closed_until = max(0.0, (reopen - now).total_seconds() / 60.0) if reopen is not None else 0.0
+    opened = {w.number for w in open_windows}
+    free = {n: (0.0 if n in opened else closed_until) for n in windows}
     for b in busy:
-        if b.window in cap:
+        if b.window in free:
             elapsed = (now - b.since).total_seconds() / 60.0
             mean = times.mean(b.service)
             # A service already past its mean is expected to end soon, not at once.
-            residual += max(mean - elapsed, mean * 0.15) * cap[b.window]
-    return len(ahead), (work + residual) / total
+            free[b.window] = max(mean - elapsed, mean * 0.15)
+    for c in sorted(ahead, key=lambda c: (c.rank, c.arrived, c.number)):
+        if c.target_window is not None:
+            options = [windows[c.target_window]] if c.target_window in windows else []
+        else:
+            options = [w for w in windows.values() if c.service in w.services]
+        if not options:
+            continue
+        w, start = min(((w, _start(w, c, free, now, rules)) for w in options), key=lambda ws: (ws[1], ws[0].number))
+        free[w.number] = start + times.mean(c.service)
+    return len(ahead), min(_start(w, new, free, now, rules) for w in mine)
+
+
+def _start(window: Window, c: Candidate, free: dict[int, float], now: datetime, rules: Rules) -> float:
+    """When `window` could call `c`, in minutes from now."""
+    at = free[window.number]
+    if window.services.get(c.service) == "backup" and c.target_window is None:
+        waited = (now - c.arrived).total_seconds() / 60.0
+        at = max(at, rules.backup_after_minutes - waited)
+    return at
+
+
+def _next_opening(hours: Hours | None, now: datetime) -> datetime | None:
+    """The start of the next session today when `now` is before opening or between sessions."""
+    if hours is None or not hours.sessions:
+        return None
+    t = now.time()
+    if any(s.start <= t < s.end for s in hours.sessions):
+        return None
+    upcoming = [s.start for s in hours.sessions if s.start > t]
+    return datetime.combine(now.date(), upcoming[0], now.tzinfo) if upcoming else None
 
 
 def naive_estimate(ahead: int, mean_minutes: float, open_windows: int) -> float:
