@@ -259,7 +259,7 @@ class Screens:
             actions.append(("工作人员", ("keypad", "pin"), "quiet"))
         row = self.bottom_row(body, actions, large)
         cats = app.menu.categories
-        cols = (1 if large else 2) if self.portrait else (2 if large else 3)
+        cols = 2 if self.portrait else (2 if large else 3)
         height = int((240 if large else 190) * self.u)
         pager_h = int((150 if large else 120) * self.u) + int(24 * self.u)
         area = pygame.Rect(body.left, y, body.width, row[0].rect.top - y - int(30 * self.u))
@@ -391,34 +391,40 @@ class Screens:
         assert issued is not None
         t = issued.ticket
         u = self.u
-        y = body.top
-        self.text(surf, "您的号码", 48, MUTED, (body.centerx, y), "midtop")
+        done_h = int((150 if app.large else 120) * u)
+        content = pygame.Rect(body.left, body.top, body.width, body.height - done_h - int(30 * u))
+        if self.portrait:
+            info, side_area = content, None
+        else:  # landscape: the QR code beside the number, where there is height for it
+            info = pygame.Rect(content.left, content.top, content.width * 3 // 5, content.height)
+            side_area = pygame.Rect(info.right, content.top, content.width - info.width, content.height)
+        y = info.top
+        self.text(surf, "您的号码", 48, MUTED, (info.centerx, y), "midtop")
         y += int(70 * u)
-        r = self.text(surf, t["code"], 240, RED if t.get("priority") == "green" else BLUE, (body.centerx, y),
+        r = self.text(surf, t["code"], 240, RED if t.get("priority") == "green" else BLUE, (info.centerx, y),
                       "midtop", bold=True)
         y = r.bottom + int(10 * u)
-        y = self.paragraph(surf, t["matter"]["name"], 50, INK, pygame.Rect(body.left, y, body.width, 200))
+        y = self.paragraph(surf, t["matter"]["name"], 50, INK, pygame.Rect(info.left, y, info.width, 200))
         minutes = t.get("estimated_wait_minutes")
         line = f"前面还有 {t.get('waiting_ahead', 0)} 人等候"
         if minutes is not None:
             line += f"，预计等待约 {int(round(minutes))} 分钟"
-        y = self.paragraph(surf, line, 44, INK, pygame.Rect(body.left, y, body.width, 200)) + int(20 * u)
-        done_h = int((150 if app.large else 120) * u)
+        y = self.paragraph(surf, line, 44, INK, pygame.Rect(info.left, y, info.width, 200)) + int(20 * u)
         if issued.printed is None:
-            self.text(surf, "正在打印号票…", 50, MUTED, (body.centerx, y), "midtop")
-        elif issued.printed:
-            self.text(surf, "请取走下方号票，留意叫号", 54, GREEN, (body.centerx, y), "midtop", bold=True)
-            y += int(90 * u)
-            self.qr(surf, issued.link, pygame.Rect(body.centerx - int(150 * u), y, int(300 * u), int(300 * u)))
-            self.text(surf, "扫码查看排队进度", 34, MUTED, (body.centerx, y + int(310 * u)), "midtop")
-        else:
-            y = self.paragraph(surf, issued.note, 52, RED, pygame.Rect(body.left, y, body.width, 300)) + int(10 * u)
-            side = min(body.width, body.bottom - done_h - y - int(90 * u), int(560 * u))
-            if side > 100 * u:
-                self.qr(surf, issued.link, pygame.Rect(body.centerx - side // 2, y, side, side))
-                self.text(surf, "扫码查看排队进度", 38, INK, (body.centerx, y + side + int(10 * u)), "midtop")
-        if issued.printed is None:
+            self.text(surf, "正在打印号票…", 50, MUTED, (info.centerx, y), "midtop")
             return []
+        if issued.printed:
+            y = self.paragraph(surf, "请取走下方号票，留意叫号", 54, GREEN, pygame.Rect(info.left, y, info.width, 200))
+            limit, caption, color = int(300 * u), 34, MUTED
+        else:
+            y = self.paragraph(surf, issued.note, 52, RED, pygame.Rect(info.left, y, info.width, 300))
+            limit, caption, color = int(560 * u), 38, INK
+        area = side_area or pygame.Rect(content.left, y + int(10 * u), content.width, content.bottom - y)
+        side = min(area.width, area.height - int(70 * u), limit)
+        if side > 100 * u:
+            top = area.top if side_area is None else area.centery - (side + int(60 * u)) // 2
+            self.qr(surf, issued.link, pygame.Rect(area.centerx - side // 2, top, side, side))
+            self.text(surf, "扫码查看排队进度", caption, color, (area.centerx, top + side + int(10 * u)), "midtop")
         return self.bottom_row(body, [("完成", ("done",), "primary")], app.large)
 
     def _message(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:

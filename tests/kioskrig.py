@@ -84,6 +84,12 @@ class Rig:
             if times > 1:
                 self.clock.advance(0.2)  # an impatient citizen: five taps a second
 
+    def tap_paged(self, action: tuple) -> None:
+        """Tap a button that may be on a later page of a long list."""
+        while action not in [b.action for b in self.ui.buttons]:
+            self.tap(("page", 1))
+        self.tap(action)
+
     def settle(self, timeout: float = 10.0) -> None:
         """Let the request in flight finish (the UI keeps drawing meanwhile)."""
         deadline = time.monotonic() + timeout
