@@ -43,13 +43,13 @@ class ManualClock:
 
 class Rig:
     def __init__(self, base_url: str, *, sim: PrinterSim | None = None, size=PORTRAIT, token: str = "t-kiosk",
-                 with_printer: bool = True) -> None:
+                 with_printer: bool = True, native_qr: bool = True) -> None:
         self.base = base_url
         self.clock = ManualClock()
         self.sim = sim if sim is not None else (PrinterSim() if with_printer else None)
         self.api = ApiClient(base_url, token, timeout=3.0)
         self.alerts = PrinterAlerts(self.api, "kiosk:K1")
-        self.printer = TicketPrinter(Printer(url=self.sim.path), on_status=self.alerts.update) if self.sim else None
+        self.printer = TicketPrinter(Printer(url=self.sim.path, native_qr=native_qr), on_status=self.alerts.update) if self.sim else None
         self.app = KioskApp(self.api, TicketOutput(self.printer), public_url=base_url, staff_pin=PIN,
                             clock=self.clock)
         self.font = find_cjk_font()
