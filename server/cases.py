@@ -85,13 +85,11 @@ class CaseBook:
             now = self.now()
             rated = datetime.fromisoformat(rating["rated_at"])
             rules = self.config.rules
-            callback_due = fix_due = due_error = None
-            try:
-                callback_due = due_at(rated, rules.callback_working_days).isoformat()
-                fix_due = due_at(rated, rules.fix_working_days).isoformat()
-            except CalendarGap as gap:
-                due_error = gap.message
-                log.error("case for %s opened without deadlines: %s", rating["ticket_code"], gap.message)
+            callback_due, callback_error = _due(rated, rules.callback_working_days)
+            fix_due, fix_error = _due(rated, rules.fix_working_days)
+            due_error = callback_error or fix_error
+            if due_error:
+                log.error("case for %s opened without a deadline: %s", rating["ticket_code"], due_error)
             new_id = self.store.rows("SELECT COALESCE(MAX(id), 0) + 1 AS n FROM cases")[0]["n"]
             case = {
                 "id": new_id, "rating_id": rating["id"], "record_id": rating["record_id"],
@@ -223,6 +221,14 @@ class CaseBook:
                      data={"case": case["id"], "grade": grade, "grade_name": GRADES[grade]})
             self.store.commit(ch)
             return case
+
+
+def _due(start: datetime, days: int) -> tuple[str | None, str | None]:
+    """(deadline, None), or (None, why) when the holiday calendar does not reach that far."""
+    try:
+        return due_at(start, days).isoformat(), None
+    except CalendarGap as gap:
+        return None, gap.message
 
 
 def overdue_steps(case: dict, now: datetime) -> list[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 FONT = "'Noto Sans CJK SC','WenQuanYi Micro Hei','Microsoft YaHei','PingFang SC',sans-serif"
@@ -13,14 +14,24 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
 
 
+def nice_top(value: float) -> float:
+    """The axis end: the next 1, 2, 2.5 or 5 times a power of ten at or above `value`."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if step * power >= value:
+            return step * power
+    return 10 * power
+
+
 def bar_chart(title: str, labels: list[str], values: list[float | None], unit: str = "",
               color: str = "#2f6fb0", width: int = 720, height: int = 240, limit: float | None = None) -> str:
     """Vertical bars, one per label (days, months); `limit` draws a dashed target line."""
     pad_l, pad_r, pad_t, pad_b = 48, 12, 34, 40
     plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
     nums = [v for v in values if v is not None]
-    top = max(nums + ([limit] if limit else []) + [1e-9])
-    top = top * 1.1
+    top = nice_top(max(nums + ([limit] if limit else []) + [0]) * 1.05)
     n = max(1, len(labels))
     slot = plot_w / n
     bar = max(2.0, slot * 0.7)

@@ -1,9 +1,13 @@
 """Reports over any period, grouped by window, staff, service, department, day or month.
 
 Figures per group (all from the store's tables):
-- tickets       distinct tickets called at least once (for day and month groups: tickets issued);
+Only service records that have ended count (a call in progress shows on the board, not here).
+
+- tickets       tickets whose first call was in this group (a transferred ticket counts once, where it
+                was first called; for day and month groups: tickets issued), calls = every call;
 - served / no_shows / transfers   service records that ended finished / no-show / transferred;
-- mean_wait, p90_wait   minutes from arrival to the ticket's first call, counted for the first call;
+- mean_wait, p90_wait   minutes from arrival to the ticket's first call, in the first call's group
+                (counted in 0.1-minute steps);
 - mean_service  minutes from the start of service (or the call) to its end, finished services;
 - ratings, good_rate (好评率 = grades 3–5 / all), mean_score (10/8/6/3/0), bad (grades 1–2),
   grouped by the service rated and its time of service;
@@ -15,13 +19,17 @@ Figures per group (all from the store's tables):
 
 where rating = mean_score / 10 (the hall's mean when a group has no ratings, so being unrated neither
 helps nor hurts), volume = served / the most served among the ranked, and discipline =
-max(0, 1 − alert points / (2 × days worked)) with a red card 3 points, a yellow 2, a warning 1.
+max(0, 1 − alert points / (2 × days the hall was open in the period)) with a red card 3 points, a
+yellow 2, a warning 1.
 The top `size` form the 红榜, the bottom `size` (not on the 红榜) the 黑榜.
 """
 
 from __future__ import annotations
 
 import calendar
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -34,7 +42,7 @@ DIMENSIONS = {"window": "窗口", "staff": "工作人员", "service": "事项", 
               "month": "月份"}
 PERIODS = {"day": "日", "week": "周", "month": "月", "year": "年"}
 COLUMNS = [
-    ("key", "编码"), ("name", "名称"), ("tickets", "接待人次"), ("served", "办结"), ("no_shows", "过号"),
+    ("key", "编码"), ("name", "名称"), ("tickets", "接待人数"), ("calls", "叫号次数"), ("served", "办结"), ("no_shows", "过号"),
     ("transfers", "转办"), ("mean_wait", "平均等候(分)"), ("p90_wait", "90%等候(分)"),
     ("mean_service", "平均办理(分)"), ("ratings", "评价数"), ("good_rate", "好评率"), ("mean_score", "平均分"),
     ("bad", "差评"), ("alerts", "监察告警"), ("red_alerts", "红牌"),
@@ -69,7 +77,9 @@ def period_for(kind: str, anchor: date) -> Period:
 
 def _group(dim: str, table: str) -> str:
     """SQL for the group key of `dim` in `table`."""
-    time_column = {"records": "day", "ratings": "served_at", "alerts": "raised_at", "tickets": "day"}[table]
+    if table == "record_facts" and dim != "all":
+        return f"[{dim}]"  # every grouping is a column there, with its own covering index
+    time_column = {"record_facts": "day", "ratings": "served_at", "alerts": "raised_at", "tickets": "day"}[table]
     if dim == "day":
         return f"substr({time_column}, 1, 10)"
     if dim == "month":
@@ -82,55 +92,60 @@ def _group(dim: str, table: str) -> str:
 _SCORE_SQL = "CASE grade " + " ".join(f"WHEN {g} THEN {s}" for g, s in GRADE_SCORES.items()) + " END"
 
 
-def _p90(values: list[float]) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(0.9 * len(values)))]
-
-
 def figures(store: Store, period: Period, dim: str) -> dict[str, dict]:
-    """Group key -> figures, for every group with any activity in the period."""
+    """Group key -> figures, for every group with any activity in the period.
+
+    One pass over the period's record facts (see `refresh_facts`; the caller refreshes them) does the
+    counts, the mean service time and a 0.1-minute histogram of first-call waits per group (for the
+    mean and the p90); ratings and alerts are read once each. Each group keeps its histogram
+    (`_hist`) and sums (`_good`, `_service_sum`) so that `merge` can add groups up without a rescan.
+    """
     if dim not in DIMENSIONS and dim != "all":
         raise ValueError(f"dimension must be one of {', '.join(DIMENSIONS)}")
     lo, hi = period.start.isoformat(), period.end.isoformat()
+    # An index helps a day or a month; over longer periods a plain scan is faster ("+col" skips the index).
+    plain = "" if (period.end - period.start).days <= 62 else "+"
     out: dict[str, dict] = {}
 
     def row(key) -> dict:
         key = "" if key is None else str(key)
-        return out.setdefault(key, {"key": key, "tickets": 0, "served": 0, "no_shows": 0, "transfers": 0,
-                                    "mean_wait": None, "p90_wait": None, "mean_service": None, "ratings": 0,
-                                    "good_rate": None, "mean_score": None, "bad": 0, "alerts": 0,
-                                    "red_alerts": 0, "alert_points": 0, "days": 0})
+        return out.setdefault(key, {"key": key, "tickets": 0, "calls": 0, "served": 0, "no_shows": 0,
+                                    "transfers": 0, "mean_wait": None, "p90_wait": None, "mean_service": None,
+                                    "ratings": 0, "good_rate": None, "mean_score": None, "bad": 0, "alerts": 0,
+                                    "red_alerts": 0, "alert_points": 0})
 
-    g = _group(dim, "records")
+    waits: dict[str, list[tuple[int, int]]] = {}
+    service: dict[str, float] = {}
     for r in store.rows(
-        f"SELECT {g} AS k, COUNT(DISTINCT ticket_id) AS tickets, SUM([end] = 'finished') AS served, "
-        "SUM([end] = 'no_show') AS no_shows, SUM([end] = 'transferred') AS transfers, COUNT(DISTINCT day) AS days, "
-        "AVG(CASE WHEN [end] = 'finished' THEN "
-        "(julianday(ended_at) - julianday(COALESCE(started_at, called_at))) * 1440 END) AS mean_service "
-        f"FROM records WHERE day >= ? AND day < ? GROUP BY k", [lo, hi],
+        f"SELECT {_group(dim, 'record_facts')} AS k, first_wait_tenths AS b, COUNT(*) AS calls, "
+        "SUM([end] = 'finished') AS served, SUM([end] = 'no_show') AS no_shows, "
+        "SUM([end] = 'transferred') AS transfers, SUM(service_minutes) AS service_sum "
+        f"FROM record_facts WHERE {plain}day >= ? AND {plain}day < ? GROUP BY k, b", [lo, hi],
     ):
         x = row(r["k"])
-        x.update(tickets=r["tickets"], served=r["served"] or 0, no_shows=r["no_shows"] or 0,
-                 transfers=r["transfers"] or 0, days=r["days"], mean_service=_round(r["mean_service"]))
-    waits: dict[str, list[float]] = {}
-    for k, w in store.db.execute(
-        f"SELECT {g} AS k, (julianday(called_at) - julianday(arrived_at)) * 1440 AS w FROM records r "
-        "WHERE day >= ? AND day < ? AND NOT EXISTS "
-        "(SELECT 1 FROM records p WHERE p.ticket_id = r.ticket_id AND p.id < r.id)", [lo, hi],
-    ).fetchall():
-        waits.setdefault("" if k is None else str(k), []).append(w)
-    for k, values in waits.items():
-        row(k).update(mean_wait=_round(sum(values) / len(values)), p90_wait=_round(_p90(values)))
+        for name in ("calls", "served", "no_shows", "transfers"):
+            x[name] += r[name] or 0
+        service[x["key"]] = service.get(x["key"], 0.0) + (r["service_sum"] or 0.0)
+        if r["b"] is not None:
+            x["tickets"] += r["calls"]
+            waits.setdefault(x["key"], []).append((r["b"], r["calls"]))
+    for key, total in service.items():
+        out[key]["_service_sum"] = total
+        if out[key]["served"]:
+            out[key]["mean_service"] = round(total / out[key]["served"], 1)
+    for key, buckets in waits.items():
+        out[key]["_hist"] = buckets
+        _wait_figures(out[key], buckets)
     if dim in ("day", "month"):
         for r in store.rows(f"SELECT {_group(dim, 'tickets')} AS k, COUNT(*) AS n FROM tickets "
                             "WHERE day >= ? AND day < ? GROUP BY k", [lo, hi]):
             row(r["k"])["tickets"] = r["n"]
     for r in store.rows(
         f"SELECT {_group(dim, 'ratings')} AS k, COUNT(*) AS n, SUM(grade >= 3) AS good, AVG({_SCORE_SQL}) AS score "
-        "FROM ratings WHERE served_at >= ? AND served_at < ? GROUP BY k", [lo, hi],
+        f"FROM ratings WHERE {plain}served_at >= ? AND {plain}served_at < ? GROUP BY k", [lo, hi],
     ):
         row(r["k"]).update(ratings=r["n"], good_rate=round(r["good"] / r["n"], 4), mean_score=_round(r["score"], 2),
-                           bad=r["n"] - r["good"])
+                           bad=r["n"] - r["good"], _good=r["good"], _score_sum=r["score"] * r["n"])
     for r in store.rows(
         f"SELECT {_group(dim, 'alerts')} AS k, COUNT(*) AS n, SUM(level = 'red') AS red, "
         "SUM(CASE level WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 ELSE 1 END) AS points "
@@ -139,6 +154,69 @@ def figures(store: Store, period: Period, dim: str) -> dict[str, dict]:
         if r["k"] is not None or dim == "all":
             row(r["k"]).update(alerts=r["n"], red_alerts=r["red"], alert_points=r["points"])
     return out
+
+
+FACTS_SQL = """
+INSERT OR IGNORE INTO record_facts
+    (record_id, day, month, window, staff, service, department, [end], first_wait_tenths, service_minutes)
+SELECT id, day, substr(day, 1, 7), window, staff, service, department, [end],
+    CASE WHEN NOT EXISTS (SELECT 1 FROM records p WHERE p.ticket_id = r.ticket_id AND p.id < r.id)
+        THEN CAST(ROUND((julianday(called_at) - julianday(arrived_at)) * 14400) AS INTEGER) END,
+    CASE WHEN [end] = 'finished' THEN (julianday(ended_at) - julianday(COALESCE(started_at, called_at))) * 1440 END
+FROM records r
+WHERE day >= ? AND [end] IS NOT NULL AND NOT EXISTS (SELECT 1 FROM record_facts f WHERE f.record_id = r.id)
+"""
+
+
+def refresh_facts(store: Store) -> int:
+    """Add a fact row for every service record that has ended since the last refresh; returns how many.
+
+    Records never change once ended, and the engine closes each day, so only records from the
+    earliest day that still had an open record need looking at (kept in settings as facts_since).
+    The first refresh of an old database reads all of its history once.
+    """
+    conn = sqlite3.connect(store.path, timeout=30, isolation_level=None) if store.path != ":memory:" else store.db.conn
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT value FROM settings WHERE key = 'facts_since'").fetchone()
+            since = row[0] if row else ""
+            added = conn.execute(FACTS_SQL, [since]).rowcount
+            nxt = conn.execute("SELECT COALESCE((SELECT MIN(day) FROM records WHERE day >= ? AND [end] IS NULL), "
+                               "(SELECT MAX(day) FROM records), ?)", [since, since]).fetchone()[0]
+            conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('facts_since', ?)", [nxt])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return added
+    finally:
+        if conn is not store.db.conn:
+            conn.close()
+
+
+def _wait_figures(x: dict, buckets: list[tuple[int, int]]) -> None:
+    n = sum(count for _, count in buckets)
+    if n:
+        x["mean_wait"] = round(sum(b * count for b, count in buckets) / n / 10, 1)
+        x["p90_wait"] = _p90_of_histogram(buckets, n)
+
+
+def _p90_of_histogram(buckets: list[tuple[int, int]], n: int) -> float:
+    """The 90th percentile (the value at rank int(0.9 n), 0-based) from 0.1-minute buckets."""
+    rank = min(n - 1, int(0.9 * n))
+    seen = 0
+    for bucket, count in sorted(buckets):
+        seen += count
+        if seen > rank:
+            return bucket / 10
+    return sorted(buckets)[-1][0] / 10
+
+
+def working_days(store: Store, period: Period) -> int:
+    """Days in the period on which the hall issued tickets (for the 红黑榜 discipline score)."""
+    return store.rows("SELECT COUNT(DISTINCT day) AS n FROM tickets WHERE day >= ? AND day < ?",
+                      [period.start.isoformat(), period.end.isoformat()])[0]["n"]
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
@@ -157,7 +235,10 @@ def names(config: HallConfig, dim: str) -> dict[str, str]:
 
 
 def report(store: Store, config: HallConfig, period: Period, dim: str) -> list[dict]:
-    """One row per group, with its display name, in key order (numeric for windows)."""
+    """One row per group, with its display name, in key order (numeric for windows).
+    `store` may be a ReadOnly connection; then the caller has refreshed the facts."""
+    if isinstance(store, Store):
+        refresh_facts(store)
     found = figures(store, period, dim)
     label = names(config, dim)
     rows = []
@@ -166,19 +247,96 @@ def report(store: Store, config: HallConfig, period: Period, dim: str) -> list[d
     return sorted(rows, key=lambda r: (int(r["key"]) if dim == "window" and r["key"].isdigit() else 0, r["key"]))
 
 
-def totals(store: Store, period: Period) -> dict:
-    found = figures(store, period, "all")
-    total = found.get("all") or next(iter(found.values()), None)
-    issued = store.rows("SELECT COUNT(*) AS n FROM tickets WHERE day >= ? AND day < ?",
-                        [period.start.isoformat(), period.end.isoformat()])[0]["n"]
-    if total is None:
-        return {"issued": issued, "tickets": 0, "served": 0, "no_shows": 0, "transfers": 0, "mean_wait": None,
-                "p90_wait": None, "mean_service": None, "ratings": 0, "good_rate": None, "mean_score": None,
-                "bad": 0, "alerts": 0, "red_alerts": 0}
-    return {**total, "issued": issued}
+def fill(period: Period, dim: str, rows: list[dict]) -> list[dict]:
+    """Every day (or month) of the period in order, with empty rows where nothing happened, so a
+    chart's time axis has no gaps."""
+    found = {r["key"]: r for r in rows}
+    keys, day = [], period.start
+    while day < period.end:
+        key = day.isoformat()[: 7 if dim == "month" else 10]
+        if key not in keys:
+            keys.append(key)
+        day += timedelta(days=1)
+    empty = {name: 0 for name, _ in COLUMNS if name not in ("key", "name")}
+    empty.update(mean_wait=None, p90_wait=None, mean_service=None, good_rate=None, mean_score=None)
+    return [found.get(k) or {**empty, "key": k, "name": k} for k in keys]
 
 
-def honour_board(rows: list[dict], min_served: int = 20, size: int = 3) -> tuple[list[dict], list[dict]]:
+def public(row: dict) -> dict:
+    """A row without the working sums (for JSON)."""
+    return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def merge(rows: list[dict]) -> dict:
+    """The hall's figures from the groups of one report, without reading the records again."""
+    total = {"key": "all", "tickets": 0, "calls": 0, "served": 0, "no_shows": 0, "transfers": 0, "mean_wait": None,
+             "p90_wait": None, "mean_service": None, "ratings": 0, "good_rate": None, "mean_score": None, "bad": 0}
+    hist: dict[int, int] = {}
+    service_sum = good = score_sum = 0.0
+    for r in rows:
+        for name in ("calls", "served", "no_shows", "transfers", "ratings", "bad"):
+            total[name] += r[name]
+        total["tickets"] += sum(count for _, count in r.get("_hist", ()))
+        for b, count in r.get("_hist", ()):
+            hist[b] = hist.get(b, 0) + count
+        service_sum += r.get("_service_sum", 0.0)
+        good += r.get("_good", 0)
+        score_sum += r.get("_score_sum", 0.0)
+    _wait_figures(total, sorted(hist.items()))
+    if total["served"]:
+        total["mean_service"] = round(service_sum / total["served"], 1)
+    if total["ratings"]:
+        total["good_rate"] = round(good / total["ratings"], 4)
+        total["mean_score"] = round(score_sum / total["ratings"], 2)
+    return total
+
+
+def totals(store: Store, period: Period, rows: list[dict] | None = None) -> dict:
+    """The hall's figures for the period; pass the rows of a report of it to save a scan."""
+    lo, hi = period.start.isoformat(), period.end.isoformat()
+    if rows is None:
+        refresh_facts(store)
+        rows = list(figures(store, period, "window").values())
+    total = merge(rows)
+    total["issued"] = store.rows("SELECT COUNT(*) AS n FROM tickets WHERE day >= ? AND day < ?", [lo, hi])[0]["n"]
+    alerts = store.rows("SELECT COUNT(*) AS n, COALESCE(SUM(level = 'red'), 0) AS red FROM alerts "
+                        "WHERE raised_at >= ? AND raised_at < ?", [lo, hi])[0]
+    total.update(alerts=alerts["n"], red_alerts=alerts["red"])
+    return total
+
+
+class ReadOnly:
+    """Another read-only connection to the store's file, so report queries can run side by side."""
+
+    def __init__(self, path: str) -> None:
+        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+
+    def rows(self, sql: str, params=()) -> list[dict]:
+        return [dict(r) for r in self.conn.execute(sql, list(params)).fetchall()]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def side_by_side(store: Store, jobs: list[Callable]) -> list:
+    """Run `job(store_like)` for each job at once on connections of their own (SQLite lets go of the
+    GIL while it works, so a second core helps); one after another for an in-memory store."""
+    if store.path == ":memory:" or len(jobs) < 2:
+        return [job(store) for job in jobs]
+
+    def run(job):
+        reader = ReadOnly(store.path)
+        try:
+            return job(reader)
+        finally:
+            reader.close()
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        return list(pool.map(run, jobs))
+
+
+def honour_board(rows: list[dict], days: int, min_served: int = 20, size: int = 3) -> tuple[list[dict], list[dict]]:
     """(红榜, 黑榜) from report rows by window or staff, scored as the module docstring says."""
     ranked = [r for r in rows if r["served"] >= min_served and r["key"]]
     if not ranked:
@@ -191,7 +349,7 @@ def honour_board(rows: list[dict], min_served: int = 20, size: int = 3) -> tuple
     for r in ranked:
         rating = (r["mean_score"] if r["mean_score"] is not None else hall_score) / 10
         volume = r["served"] / most
-        discipline = max(0.0, 1 - r["alert_points"] / (2 * max(1, r["days"])))
+        discipline = max(0.0, 1 - r["alert_points"] / (2 * max(1, days)))
         score = 40 * rating + 30 * volume + 30 * discipline
         scored.append({**r, "score": round(score, 1)})
     scored.sort(key=lambda r: (-r["score"], r["key"]))

@@ -160,3 +160,21 @@ def test_catch_up_opens_cases_for_ratings_recorded_without_a_listener(tmp_path):
     engine.store.close()
     app = make_app(path)
     assert len(open_cases(app)) == 1
+
+
+def test_deadline_beyond_the_calendar_is_left_open_and_says_why(tmp_path):
+    from server.clock import ManualClock
+    from server.supervision import check_once
+
+    clock = ManualClock(datetime(2026, 12, 28, 10, 0, tzinfo=TZ))  # 15 working days reach into 2027
+    app = make_app(tmp_path / "hall.db", clock=clock)
+    bad_rating(app)
+    [case] = open_cases(app)
+    assert case["callback_due"] == "2026-12-30T00:00:00+08:00"  # inside the calendar's data: still set
+    if case["fix_due"] is None:  # chinese-calendar without 2027 data: no guessed deadline
+        assert "2027" in case["due_error"] and "chinese-calendar" in case["due_error"]
+        check_once(app.config["ENGINE"], app.config["ALERTS"])
+        alert = next(a for a in app.config["ALERTS"].active() if a["kind"] == "calendar")
+        assert alert["level"] == "red"
+    else:
+        assert case["due_error"] is None

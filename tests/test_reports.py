@@ -73,6 +73,7 @@ def test_by_window(app):
     assert (w2["tickets"], w2["served"], w2["transfers"], w2["mean_wait"], w2["p90_wait"]) == (2, 1, 1, 35.0, 40.0)
     assert w2["mean_service"] == 6.0  # a service never started counts from its call
     assert w3["mean_wait"] is None  # a transferred ticket's wait belongs to its first window
+    assert (w3["tickets"], w3["calls"], w3["served"]) == (0, 1, 1)  # and so does the ticket
     assert (w3["good_rate"], w3["mean_score"], w3["bad"]) == (0.0, 3.0, 1)
     assert w1["name"] == "1号 综合窗口1"
 
@@ -99,11 +100,11 @@ def test_by_department_staff_service_and_day(app):
 
 def test_honour_board(app):
     rows = reports.report(app.config["ENGINE"].store, app.config["HALL"], period(), "window")
-    top, bottom = reports.honour_board(rows, min_served=1, size=1)
+    top, bottom = reports.honour_board(rows, days=1, min_served=1, size=1)
     # w1: 40×1.0 + 30×1 + 30×max(0, 1 − 3/2) = 70; w2: 32 + 30 + 15 = 77; w3: 12 + 30 + 30 = 72
     assert [(r["key"], r["score"]) for r in top] == [("2", 77.0)]
     assert [(r["key"], r["score"]) for r in bottom] == [("1", 70.0)]
-    assert reports.honour_board(rows) == ([], [])  # nobody has the 20 services needed to be ranked
+    assert reports.honour_board(rows, days=1) == ([], [])  # nobody has the 20 services needed to be ranked
 
 
 def test_periods():
@@ -121,13 +122,13 @@ def test_exports_and_pages(app):
     text = r.get_data(as_text=True)
     assert text.startswith("\ufeff")
     lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert lines[0][:3] == ["编码", "名称", "接待人次"]
-    assert lines[1][:4] == ["1", "1号 综合窗口1", "2", "1"]
+    assert lines[0][:4] == ["编码", "名称", "接待人数", "叫号次数"]
+    assert lines[1][:5] == ["1", "1号 综合窗口1", "2", "2", "1"]
     r = client.get(f"/reports/export.xlsx?period=day&date={DAY}&by=window")
     from openpyxl import load_workbook
 
     ws = load_workbook(io.BytesIO(r.data)).active
-    assert ws["A2"].value == "编码" and ws["B3"].value == "1号 综合窗口1" and ws["K3"].value == 100
+    assert ws["A2"].value == "编码" and ws["B3"].value == "1号 综合窗口1" and ws["L3"].value == 100
     page = client.get(f"/reports?period=week&date={DAY}&by=window").get_data(as_text=True)
     assert "<svg" in page and "好评率" in page and "红榜" in page
     r = client.get(f"/api/v1/reports?period=day&date={DAY}&by=staff")

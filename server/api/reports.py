@@ -38,8 +38,9 @@ def show():
     rows = reports.report(store, config, period, by)
     body = {"period": {"kind": period.kind, "start": period.start.isoformat(), "end": period.end.isoformat(),
                        "label": period.label},
-            "by": by, "totals": reports.totals(store, period), "rows": rows}
+            "by": by, "totals": reports.public(reports.totals(store, period, rows)),
+            "rows": [reports.public(r) for r in rows]}
     if by in ("window", "staff"):
-        top, bottom = reports.honour_board(rows)
-        body["honour"] = {"red": top, "black": bottom}
+        top, bottom = reports.honour_board(rows, reports.working_days(store, period))
+        body["honour"] = {"red": [reports.public(r) for r in top], "black": [reports.public(r) for r in bottom]}
     return jsonify(body)

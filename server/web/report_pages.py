@@ -14,21 +14,27 @@ from .access import login_required
 bp = Blueprint("report_pages", __name__)
 
 
-def _data() -> dict:
+def _data(trend_by: str | None = None) -> dict:
+    """The report rows (and, with `trend_by`, the same period by day or month, read side by side)."""
     period, by = report_args()
     store, config = current_app.config["ENGINE"].store, current_app.config["HALL"]
-    rows = reports.report(store, config, period, by)
-    return {"period": period, "by": by, "rows": rows, "totals": reports.totals(store, period)}
+    reports.refresh_facts(store)
+    jobs = [lambda s: reports.report(s, config, period, by)]
+    if trend_by:
+        jobs.append(lambda s: reports.report(s, config, period, trend_by))
+    rows, *trend = reports.side_by_side(store, jobs)
+    return {"period": period, "by": by, "rows": rows, "totals": reports.totals(store, period, rows),
+            "trend": reports.fill(period, trend_by, trend[0]) if trend else []}
 
 
 @bp.get("/reports")
 @login_required("supervisor", "admin")
 def show():
-    data = _data()
-    period, by, rows = data["period"], data["by"], data["rows"]
+    period, _ = report_args()
+    trend_by = None if period.kind == "day" else ("month" if period.kind == "year" else "day")
+    data = _data(trend_by)
+    period, by, rows, trend = data["period"], data["by"], data["rows"], data.pop("trend")
     store, config = current_app.config["ENGINE"].store, current_app.config["HALL"]
-    trend_by = "month" if period.kind == "year" else "day"
-    trend = reports.report(store, config, period, trend_by) if period.kind != "day" else []
     labels = [r["key"][5:] if trend_by == "day" else r["key"] for r in trend]
     wait_limit = config.rules.alerts["wait_minutes"].warning if "wait_minutes" in config.rules.alerts else 15
     svg = []
@@ -46,7 +52,7 @@ def show():
     if by in ("window", "staff", "service", "department") and served:
         svg.append(charts.hbar_chart(f"办结量（按{reports.DIMENSIONS[by]}）", [r["name"] for r in served],
                                      [r["served"] for r in served], color="#2f6fb0"))
-    honour = reports.honour_board(rows) if by in ("window", "staff") else None
+    honour = reports.honour_board(rows, reports.working_days(store, period)) if by in ("window", "staff") else None
     return render_template("reports.html", **data, charts=svg, honour=honour, columns=reports.COLUMNS,
                            periods=reports.PERIODS, dimensions=reports.DIMENSIONS,
                            anchor=request.args.get("date") or current_app.config["ENGINE"].now().date().isoformat())
