@@ -26,6 +26,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=0, help="stop after this many real seconds (0: run until Ctrl-C)")
 
 
+# Demo web users (username, password, role, staff). Clerks 1038/1039 share windows 38 (帮办代办) and
+# 39 (办不成事反映) with their simulated selves; 1041 has no simulated window and signs in where one is free.
+DEMO_USERS = [
+    ("admin", "admin-demo", "admin", None),
+    ("supervisor", "supervisor-demo", "supervisor", None),
+    ("c1038", "clerk-demo", "clerk", "1038"),
+    ("c1039", "clerk-demo", "clerk", "1039"),
+    ("c1041", "clerk-demo", "clerk", "1041"),
+]
+
+
+def seed_users(store, config) -> list[tuple[str, str, str]]:
+    """Add the demo users this hall's staff list allows (skipping ones already there)."""
+    from server.users import add_user, get_user
+
+    added = []
+    for username, password, role, staff in DEMO_USERS:
+        if staff is not None and staff not in config.staff:
+            continue
+        if get_user(store, username) is None:
+            add_user(store, config, username, password, role, staff=staff)
+        added.append((username, password, role))
+    return added
+
+
 def token(config, role: str) -> str | None:
     return next((t.token for t in config.tokens if t.role == role), None)
 
@@ -34,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     import waitress
 
     from hallq.demo_people import start_people
-    from server.app import create_app
+    from server.app import create_app, stop_app
     from server.clock import ScaledClock, SystemClock
     from server.commands.common import config_or_exit
 
@@ -52,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         opening = datetime.combine(today, config.hours.sessions[0].start, tz)
         clock = ScaledClock(opening - timedelta(minutes=5), args.speed)
     app = create_app(config, db, clock=clock)
+    users = seed_users(app.config["ENGINE"].store, config)
     server = waitress.create_server(app, host=args.host, port=args.port, threads=64, ident="hallq")
     base = f"http://{args.host}:{server.effective_port}"
     threading.Thread(target=server.run, name="waitress", daemon=True).start()
@@ -65,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"hallq demo: {config.name} at {base}/  (hall clock ×{args.speed:g}, starts {clock.now():%H:%M})")
     print(f"  API:        {base}/api/v1/services   OpenAPI: {base}/api/v1/openapi.json")
     print(f"  live queue: curl -H 'Authorization: Bearer {token(config, 'display') or caller}' {base}/api/v1/queue")
+    print(f"  web pages:  {base}/login   board {base}/board   clerk {base}/clerk   reports {base}/reports"
+          f"   admin {base}/admin")
+    print("  sign in as: " + ", ".join(f"{u}/{pw}" for u, pw, _ in users))
     print("  Ctrl-C stops.", flush=True)
     try:
         deadline = time.monotonic() + args.duration if args.duration else None
@@ -73,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     stop.set()
-    app.config["BROKER"].close()
+    stop_app(app)
     server.close()
     print("hallq demo: stopped.")
     return 0

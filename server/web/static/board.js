@@ -14,7 +14,7 @@
   }
 
   function windows(list, alerted) {
-    const now = Date.now();
+    const now = hallq.hallNow();
     $("windows").replaceChildren(...list.map((w) => {
       const mins = hallq.minutesSince(w.since, now);
       let what;
@@ -33,7 +33,7 @@
   function waiting(queue, menu) {
     const names = Object.fromEntries(menu.map((m) => [m.code, m.name]));
     const longest = {};
-    const now = Date.now();
+    const now = hallq.hallNow();
     for (const t of queue.tickets) {
       if (t.state !== "waiting") continue;
       const m = hallq.minutesSince(t.issued_at, now);
@@ -70,7 +70,7 @@
 
   function cases(list) {
     $("case-count").textContent = list.length;
-    const now = new Date();
+    const now = new Date(hallq.hallNow());
     $("cases").replaceChildren(...(list.length ? list.map((c) => {
       const due = c.state === "open" ? c.callback_due : c.fix_due;
       const late = due && new Date(due) <= now && ["open", "called_back"].includes(c.state);
@@ -87,13 +87,15 @@
     if (busy) { again = true; return; }
     busy = true;
     try {
-      const [ws, queue, stats, al, cs, menu] = await Promise.all([
+      const [health, ws, queue, stats, al, cs, menu] = await Promise.all([
+        hallq.api("GET", "/api/v1/health"),
         hallq.api("GET", "/api/v1/windows"), hallq.api("GET", "/api/v1/queue"),
         hallq.api("GET", "/api/v1/stats/today"), hallq.api("GET", "/api/v1/alerts"),
         hallq.api("GET", "/api/v1/cases"), hallq.api("GET", "/api/v1/services")]);
+      hallq.syncClock(health.time);
       const alerted = new Set(al.alerts.filter((a) => a.window != null && !a.acked_at).map((a) => a.window));
       figures(stats); windows(ws.windows, alerted); waiting(queue, menu.services); alerts(al.alerts); cases(cs.cases);
-      $("clock").textContent = "更新于 " + new Date().toLocaleTimeString("zh-CN", { hour12: false });
+      $("clock").textContent = "更新于 " + health.time.slice(11, 19);
     } catch (e) {
       $("clock").textContent = e.message;
     } finally {

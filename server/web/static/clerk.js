@@ -61,7 +61,11 @@
 
   async function refresh() {
     let w;
-    try { w = await hallq.api("GET", `/api/v1/windows/${windowNo}`); } catch (e) { say(e.message, false); return; }
+    try {
+      const [health, win] = await Promise.all([hallq.api("GET", "/api/v1/health"), hallq.api("GET", `/api/v1/windows/${windowNo}`)]);
+      hallq.syncClock(health.time);
+      w = win;
+    } catch (e) { say(e.message, false); return; }
     $("win-state").textContent = STATE[w.state] + (w.pause_reason_name ? "（" + w.pause_reason_name + "）" : "");
     $("win-state").dataset.state = w.state;
     $("win-staff").textContent = w.staff ? `${w.staff.name}（${w.staff.number}）` : "";
@@ -75,7 +79,9 @@
       hallq.el("b", {}, t.code), " ", t.service_name, t.priority !== "normal" ? hallq.el("span", { class: "badge" }, t.priority === "green" ? "优先" : "预约") : null,
       hallq.el("span", { class: "muted" }, ` 等候 ${hallq.minutesSince(t.issued_at)} 分`))));
     if (w.queue.length > 30) $("queue").append(hallq.el("li", { class: "muted" }, `……共 ${w.queue.length} 人`));
+    if (!w.queue.length) $("queue").append(hallq.el("li", { class: "muted" }, "暂无等候"));
     $("parked-list").replaceChildren(...w.parked.map((t) => hallq.el("li", {}, t.code)));
+    if (!w.parked.length) $("parked-list").append(hallq.el("li", { class: "muted" }, "无"));
     const keep = $("parked").value;
     $("parked").replaceChildren(hallq.el("option", { value: "" }, "（最早挂起的）"),
       ...w.parked.map((t) => hallq.el("option", { value: t.code }, t.code)));

@@ -42,9 +42,13 @@ const hallq = (() => {
     }
     return node;
   }
+  // Elapsed times count on the hall's clock (the server's), not this PC's: they may differ.
+  let offset = 0;
+  function syncClock(serverIso) { if (serverIso) offset = new Date(serverIso).getTime() - Date.now(); }
+  function hallNow() { return Date.now() + offset; }
   function minutesSince(iso, now) {
     if (!iso) return null;
-    return Math.max(0, Math.round(((now || Date.now()) - new Date(iso).getTime()) / 60000));
+    return Math.max(0, Math.round(((now || hallNow()) - new Date(iso).getTime()) / 60000));
   }
   function hhmm(iso) { return iso ? iso.slice(11, 16) : "—"; }
   // Re-run `refresh` on every event of the live stream (debounced); show the connection state.
@@ -63,5 +67,5 @@ const hallq = (() => {
     for (const t of types) es.addEventListener(t, soon);
     return es;
   }
-  return { api, el, minutesSince, hhmm, live, csrf };
+  return { api, el, minutesSince, hhmm, live, csrf, syncClock, hallNow };
 })();
