@@ -3,13 +3,20 @@
 Pure functions over plain values, so the server and the hall simulator run the very same policy.
 A ticket is never bound to a window at issue; when a window asks, it gets the best eligible ticket:
 
-1. anyone who has waited `starvation_minutes` or more goes first (aging: nobody starves);
-2. then by priority class rank (绿色通道 0, appointments inside their slot 1, walk-ins 2);
-3. then by wait, where a window's weight for the service gives a head start: its primary matters
-   as they are, secondary ones `secondary_penalty_minutes` later; backup matters are taken only
-   once they have waited `backup_after_minutes` (跨窗通办: help when a line is long, not before).
+1. its own lines first (matters it holds as primary or secondary, and tickets transferred to it);
+   a matter it holds as backup only when none of its own waits (跨窗通办), and only once that
+   ticket has waited `backup_after_minutes` — or at once when its line is long (more than
+   `help_queue_length` waiting);
+2. within that, 绿色通道 (rank 0) first;
+3. then anyone who has waited `starvation_minutes` or more, longest first (aging: nobody starves);
+4. then appointments inside their slot (rank 1) before walk-ins (rank 2);
+5. then by wait, where secondary matters get a `secondary_penalty_minutes` head start for the
+   window's primary ones.
 
-Ties go to the earlier arrival, then the lower ticket number, so the order is total and repeatable.
+Rules 1–2 come from the hall simulator (bench/bench_allocation.py): with backup work ranked by wait
+alone, the 办不成事 window (backup for every matter) spent afternoons on other lines' old tickets
+while its own citizens waited two hours; with aging above every class, the lunch backlog went
+ahead of 绿色通道. Ties go to the earlier arrival, then the lower number: the order is total.
 """
 
 from __future__ import annotations
@@ -44,29 +51,51 @@ def eligible_weight(window: Window, c: Candidate) -> str | None:
     return window.services.get(c.service)
 
 
-def sort_key(window: Window, c: Candidate, now: datetime, rules: Rules) -> tuple | None:
-    """Smaller is better; None when the window may not take the ticket now."""
+def long_lines(candidates: Iterable[Candidate], rules: Rules) -> frozenset[str]:
+    """Matters with more than `help_queue_length` tickets waiting: every backup window helps at once."""
+    counts: dict[str, int] = {}
+    for c in candidates:
+        if c.target_window is None:
+            counts[c.service] = counts.get(c.service, 0) + 1
+    return frozenset(s for s, n in counts.items() if n > rules.help_queue_length)
+
+
+def sort_key(window: Window, c: Candidate, now: datetime, rules: Rules,
+             long: frozenset[str] = frozenset()) -> tuple | None:
+    """Smaller is better; None when the window may not take the ticket now. `long`: long_lines()."""
     weight = eligible_weight(window, c)
     if weight is None:
         return None
     waited = (now - c.arrived).total_seconds() / 60.0
-    if weight == "backup" and c.target_window is None and waited < rules.backup_after_minutes:
+    helping = weight == "backup" and c.target_window is None
+    if helping and waited < rules.backup_after_minutes and c.service not in long:
         return None
-    aged = waited >= rules.starvation_minutes
+    green = c.rank <= 0
+    aged = not green and waited >= rules.starvation_minutes
     head_start = rules.secondary_penalty_minutes if weight == "secondary" else 0.0
-    if weight == "backup":
-        head_start = rules.backup_after_minutes
-    return (0 if aged else 1, -waited if aged else c.rank, -(waited - head_start), c.arrived, c.number, c.id)
+    tier = 0 if green else (1 if aged else 2)
+    return (1 if helping else 0, tier, -waited if aged else c.rank, -(waited - head_start), c.arrived,
+            c.number, c.id)
 
 
 def pick(window: Window, candidates: Iterable[Candidate], now: datetime, rules: Rules) -> Candidate | None:
     """The ticket `window` should call next, or None when nobody eligible waits."""
+    candidates = list(candidates)
+    long = long_lines(candidates, rules)
     best, best_key = None, None
     for c in candidates:
-        key = sort_key(window, c, now, rules)
+        key = sort_key(window, c, now, rules, long)
         if key is not None and (best_key is None or key < best_key):
             best, best_key = c, key
     return best
+
+
+def order(window: Window, candidates: Iterable[Candidate], now: datetime, rules: Rules) -> list[Candidate]:
+    """Every ticket `window` may take now, in the order it would call them (its waiting list)."""
+    candidates = list(candidates)
+    long = long_lines(candidates, rules)
+    keyed = [(k, c) for c in candidates if (k := sort_key(window, c, now, rules, long)) is not None]
+    return [c for _, c in sorted(keyed, key=lambda kc: kc[0])]
 
 
 def effective_rank(priority_rank: int, slot_start: datetime | None, now: datetime) -> int:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from hallq.model import Bundle, HallConfig, Service, Window
 
-from . import allocation
+from . import allocation, hours
 from .allocation import Candidate
 from .clock import Clock, SystemClock
 from .errors import Conflict, Invalid, NotFound
@@ -234,7 +234,7 @@ class Engine:
                 raise Invalid(f"unknown channel {channel!r}", field="channel")
             if name is not None and not (1 <= len(name) <= 40):
                 raise Invalid("name must be 1–40 characters", field="name")
-            self._check_open(now)
+            self._check_open(service, now)
             prefix = item.prefix
             number = self.counters.get((prefix, day), 0) + 1
             limit = 10 ** self.config.rules.number_width - 1
@@ -268,27 +268,13 @@ class Engine:
             self.counters[(prefix, day)] = number
             return t
 
-    def is_issuing(self, now: datetime | None = None) -> bool:
-        """Whether new tickets are handed out now: inside an opening session (or at lunch, when
-        some windows keep serving), until `stop_issuing_minutes` before the day's last closing."""
-        now = now or self.now()
-        hours = self.config.hours
-        if now.isoweekday() not in hours.weekdays or not hours.sessions:
-            return False
-        t = now.time()
-        last_end = datetime.combine(now.date(), hours.sessions[-1].end, now.tzinfo)
-        if now >= last_end - timedelta(minutes=hours.stop_issuing_minutes):
-            return False
-        if any(s.start <= t < s.end for s in hours.sessions):
-            return True
-        lunch = bool(hours.lunch_windows) and hours.sessions[0].start <= t < hours.sessions[-1].end
-        return lunch
-
-    def _check_open(self, now: datetime) -> None:
-        if not self.is_issuing(now):
+    def _check_open(self, service: str, now: datetime) -> None:
+        if not hours.issuing(self.config, service, now):
             sessions = "、".join(f"{s.start:%H:%M}–{s.end:%H:%M}" for s in self.config.hours.sessions)
-            raise Conflict(f"the hall is not issuing tickets now (hours {sessions})", field="service",
-                           code="hall_closed")
+            back = hours.next_issuing(self.config, service, now)
+            when = f"; tickets for it again from {back:%H:%M}" if back else ""
+            raise Conflict(f"the hall is not issuing tickets for {service} now (hours {sessions}{when})",
+                           field="service", code="hall_closed")
 
     def _check_in(self, code: str, item: Service | Bundle, now: datetime) -> tuple[dict, datetime]:
         rows = self.store.rows("SELECT * FROM appointments WHERE code = ?", [code])
@@ -854,7 +840,9 @@ class Engine:
                                            self._busy(), self.times, now, rules=self.config.rules,
                                            hours=self.config.hours)
                 out.append({"item": item, "service": service, "waiting": counts.get(service, 0),
-                            "estimated_wait_minutes": round(minutes, 1)})
+                            "estimated_wait_minutes": round(minutes, 1),
+                            "issuing": hours.issuing(self.config, service, now),
+                            "next_issuing": hours.next_issuing(self.config, service, now)})
             return out
 
     def waiting_for(self, window: int) -> list[Ticket]:
@@ -862,12 +850,7 @@ class Engine:
         with self._lock:
             conf, _ = self._window(window)
             now = self.now()
-            keyed = []
-            for c in self._waiting(now):
-                key = allocation.sort_key(conf, c, now, self.config.rules)
-                if key is not None:
-                    keyed.append((key, self.tickets[c.id]))
-            return [t for _, t in sorted(keyed, key=lambda kt: kt[0])]
+            return [self.tickets[c.id] for c in allocation.order(conf, self._waiting(now), now, self.config.rules)]
 
     def live_tickets(self) -> list[Ticket]:
         with self._lock:

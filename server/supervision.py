@@ -173,7 +173,7 @@ def _window(config: HallConfig, w: WindowState, tickets: dict[str, Ticket], cand
         level = level_for(minutes, thresholds(config, "unstaffed_minutes"))
         return [Finding(f"unstaffed:{w.number}", "unstaffed", level, f"{label}营业时间无人在岗 {minutes:.0f} 分钟",
                         **base)] if level else []
-    eligible = [c for c in candidates if allocation.sort_key(conf, c, now, config.rules) is not None]
+    eligible = allocation.order(conf, candidates, now, config.rules)
     if not eligible:
         return []
     if w.paused:

@@ -134,6 +134,9 @@ def menu_view(engine: Engine) -> list[dict]:
             "kind": "bundle" if isinstance(item, Bundle) else "service",
             "waiting": entry["waiting"],
             "estimated_wait_minutes": entry["estimated_wait_minutes"],
+            # False at lunch for matters no lunch window serves, and outside hours: grey it out.
+            "issuing": entry["issuing"],
+            "next_issuing": iso(entry["next_issuing"]),
         }
         if isinstance(item, Bundle):
             row["steps"] = list(item.steps)

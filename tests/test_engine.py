@@ -106,8 +106,9 @@ def test_estimate_grows_with_queue(staffed):
     third = staffed.issue("S301")
     assert (first.waiting_ahead, second.waiting_ahead, third.waiting_ahead) == (0, 1, 2)
     assert first.estimated_wait < second.estimated_wait < third.estimated_wait
-    # Window 4 serves S301 (15 minutes a case); the complaint window backs it up at a fifth.
-    assert third.estimated_wait == pytest.approx(2 * 15 / 1.2, abs=0.1)
+    # Window 4 serves S301 (15 minutes a case) and takes the first at once; the complaint window
+    # (backup) takes the second once it has waited 10 minutes; the third goes to window 4 at 15.
+    assert third.estimated_wait == pytest.approx(15, abs=0.1)
 
 
 # -- calling and the window's life ----------------------------------------------------------------
@@ -353,11 +354,51 @@ def test_backup_windows_help_only_after_a_while(staffed, clock):
     assert staffed.call_next(3)["ticket"].id == t.id
 
 
-def test_aging_puts_long_waiters_first(staffed, clock):
+def test_aging_puts_long_waiters_first_after_green(staffed, clock):
     old = staffed.issue("S101")
     clock.advance(minutes=61)
-    staffed.issue("S101", priority="green")
-    assert staffed.call_next(1)["ticket"].id == old.id
+    green = staffed.issue("S101", priority="green")
+    slot = MONDAY_9AM + timedelta(hours=1)  # 10:00, started a minute ago
+    booked = staffed.issue("S101", appointment=staffed.book("S101", slot, "13900002222")["code"])
+    assert booked.priority == "appointment"
+    assert staffed.call_next(1)["ticket"].id == green.id  # 绿色通道 first, even before the aged
+    staffed.finish(1)
+    assert staffed.call_next(1)["ticket"].id == old.id  # then the one who waited over an hour
+    staffed.finish(1)
+    assert staffed.call_next(1)["ticket"].id == booked.id
+
+
+def test_own_lines_before_backup_work(staffed, clock):
+    helped = staffed.issue("S101")  # window 3 holds S101 as backup
+    clock.advance(minutes=30)
+    own = staffed.issue("S202")  # window 3 primary
+    assert staffed.call_next(3)["ticket"].id == own.id  # despite the older backup ticket
+    staffed.finish(3)
+    assert staffed.call_next(3)["ticket"].id == helped.id
+
+
+def test_backup_windows_help_at_once_when_a_line_is_long(staffed):
+    for _ in range(10):
+        staffed.issue("S301")  # only window 4 holds it as primary; the complaint window as backup
+    assert staffed.call_next(5)["result"] == "nothing_to_do"  # 10 waiting: not long yet
+    staffed.issue("S301")
+    assert staffed.call_next(5)["ticket"].code == "C001"  # 11 > help_queue_length: 跨窗通办
+
+
+def test_at_lunch_only_matters_a_lunch_window_serves_are_issued(tmp_path, clock):
+    from dataclasses import replace
+
+    hall = small_hall()
+    hall = replace(hall, hours=replace(hall.hours, lunch_windows=(1,)))
+    e = Engine(hall, Store(tmp_path / "l.db"), clock)
+    clock.set(MONDAY_9AM.replace(hour=12, minute=30))
+    assert e.issue("S101").code == "A001"  # window 1 serves it at lunch
+    with pytest.raises(Conflict) as err:
+        e.issue("S301")
+    assert err.value.code == "hall_closed" and "14:30" in err.value.message
+    menu = {m["item"].code: m for m in e.menu()}
+    assert menu["S101"]["issuing"] and not menu["S301"]["issuing"]
+    assert menu["S301"]["next_issuing"] == MONDAY_9AM.replace(hour=14, minute=30)
 
 
 # -- ratings (好差评) -------------------------------------------------------------------------------

@@ -60,16 +60,31 @@ def apply(engine: Engine, clock: ManualClock, step: tuple, checks: list) -> None
 
 
 def check_call(window: int, ticket_id: str, waiting: list, now) -> None:
-    """The called ticket was eligible, and nobody eligible of a higher class was passed over."""
+    """The called ticket was eligible; the window served its own lines before helping others; and
+    within them nobody of a higher class (绿色通道, then aged, then appointment) was passed over."""
     conf = HALL.windows[window]
+    rules = HALL.rules
+    long = allocation.long_lines(waiting, rules)
     chosen = next(c for c in waiting if c.id == ticket_id)
-    assert allocation.eligible_weight(conf, chosen) is not None
     assert chosen.service in conf.services or chosen.target_window == window
-    waited = (now - chosen.arrived).total_seconds() / 60
-    if waited < HALL.rules.starvation_minutes:
-        for c in waiting:
-            if allocation.sort_key(conf, c, now, HALL.rules) is not None:
-                assert c.rank >= chosen.rank, f"{c} outranks the called {chosen}"
+
+    def helping(c) -> bool:
+        return c.target_window is None and conf.services.get(c.service) == "backup"
+
+    def aged(c) -> bool:
+        return c.rank > 0 and (now - c.arrived).total_seconds() / 60 >= rules.starvation_minutes
+
+    eligible = [c for c in waiting if allocation.sort_key(conf, c, now, rules, long) is not None]
+    assert chosen in eligible
+    if helping(chosen):
+        assert all(helping(c) for c in eligible), "helped another line while its own waited"
+    peers = [c for c in eligible if helping(c) == helping(chosen)]
+    if any(c.rank == 0 for c in peers):
+        assert chosen.rank == 0, "passed over 绿色通道"
+    elif any(aged(c) for c in peers):
+        assert aged(chosen), "passed over a ticket waiting past the aging limit"
+    else:
+        assert all(c.rank >= chosen.rank for c in peers), "passed over a higher priority class"
 
 
 def drain(engine: Engine, clock: ManualClock) -> None:
