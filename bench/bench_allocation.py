@@ -11,8 +11,12 @@ the same arrivals (common random numbers):
 - priority class (绿色通道) mean under 2 minutes;
 - max wait no more than 3× p90.
 
-Waits of tickets issued while most windows are at lunch are shown apart, because no allocation
-can call a ticket before a window that handles it opens.
+The kiosk follows the engine's issuing rule (`server.hours.issuing`): at lunch it issues only
+matters a lunch window serves; the others are told when to come back, and the simulator makes a
+share of them go home (`Assumptions.balk_share`) and the rest come back then. That is decided
+before any policy runs, so every policy, the fully pooled bound included, sees the same tickets;
+their counts are printed under each hall. Waits of tickets issued between sessions (at lunch) are
+also shown apart, because only the lunch windows serve then.
 """
 
 from __future__ import annotations
@@ -62,13 +66,13 @@ def in_lunch(config: HallConfig, minute: float) -> bool:
 
 def measure(config: HallConfig, seed_list: list[int], days: int, a: Assumptions) -> dict[str, dict]:
     """Per policy: per-seed means averaged, and the waits of all seeds together."""
-    out: dict[str, dict] = {p: {"means": [], "p90s": [], "green": [], "waits": [], "session": []}
+    out: dict[str, dict] = {p: {"means": [], "p90s": [], "green": [], "waits": [], "session": [], "away": set()}
                             for p in POLICIES}
     for seed in seed_list:
         scenario = generate(config, seed, days, a)
-        arrival = {c.id: c.arrival for c in scenario.citizens}
         for policy in POLICIES:
             run = simulate(config, scenario, policy, estimates=False)
+            issued = {v.citizen: v.queued for v in run.visits if v.step == 0}
             waits = [v.wait for v in run.visits]
             row = out[policy]
             row["means"].append(sum(waits) / len(waits))
@@ -76,7 +80,9 @@ def measure(config: HallConfig, seed_list: list[int], days: int, a: Assumptions)
             green = [v.wait for v in run.visits if v.priority == "green"]
             row["green"].append(sum(green) / len(green) if green else 0.0)
             row["waits"] += waits
-            row["session"] += [v.wait for v in run.visits if not in_lunch(config, arrival[v.citizen])]
+            row["session"] += [v.wait for v in run.visits if not in_lunch(config, issued[v.citizen])]
+            row["away"] |= {(seed, "returned", c.id, c.arrival - c.came) for c in run.returned.values()}
+            row["away"] |= {(seed, "balked", c.id, 0.0) for c in run.balked}
     return out
 
 
@@ -107,6 +113,15 @@ def main() -> int:
                  f"~{tickets_per_day(config, a):.0f} tickets/day, offered load {offered_load(config, a):.2f}")
         print(table(["policy", "mean", "p90", "max", "绿色通道 mean", "p90 (all)", "mean excl. lunch",
                      "max excl. lunch"], rows, title))
+        aways = {p: sorted(r["away"]) for p, r in res.items()}
+        if len({tuple(v) for v in aways.values()}) != 1:
+            raise SystemExit("policies saw different tickets: the lunch rule must not depend on the policy")
+        away = aways["hallq"]
+        back = [m for _, kind, _, m in away if kind == "returned"]
+        print(f"turned away at lunch (matter not issued then; same citizens under every policy), "
+              f"{len(seed_list)} seeds: {len(back)} came back, "
+              f"{sum(back) / len(back) if back else 0.0:.0f} min later on average; "
+              f"{len(away) - len(back)} went home")
         h, pooled, sep = res["hallq"], res["pooled"], res["separate"]
         checks = [
             ("hallq mean ≤ 1.15 × fully pooled", mean(h["means"]), 1.15 * mean(pooled["means"])),

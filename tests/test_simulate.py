@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import time
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -115,15 +116,46 @@ def test_every_policy_replays_the_same_citizens():
     hall = load_config(TOWNSHIP)
     scenario = generate(hall, 7, days=2)
     assert scenario == generate(hall, 7, days=2)
-    arrivals = sorted((c.id, c.arrival) for c in scenario.citizens)
-    minutes = {(c.id, 0): c.minutes[0] for c in scenario.citizens if not c.no_show}
+    tickets = None
     for policy in ("separate", "bind", "pooled-fcfs", "hallq", "pooled"):
         run = simulate(hall, scenario, policy)
+        balked = {c.id for c in run.balked}
+        issued = {c.id: c.arrival for c in scenario.citizens if c.id not in balked}
+        issued.update({c.id: c.arrival for c in run.returned.values()})
         first = sorted((v.citizen, v.queued) for v in run.visits if v.step == 0)
-        assert first == arrivals, policy
+        assert first == sorted(issued.items()), policy
+        # The lunch rule turns away the same citizens, who come back at the same time, under every policy.
+        tickets = tickets or first
+        assert first == tickets, policy
+        minutes = {(c.id, 0): c.minutes[0] for c in scenario.citizens if not c.no_show and c.id not in balked}
         served = {(v.citizen, v.step): v.ended - v.called for v in run.visits if v.step == 0 and not v.no_show}
         assert served == pytest.approx(minutes), policy
         assert run.unserved == 0, policy
+
+
+def test_kiosk_follows_the_engines_issuing_rule():
+    # At lunch only matters a lunch window serves are issued (server.hours.issuing); the others come
+    # back when next_issuing says, or go home (Assumptions.balk_share), before any window is involved.
+    from hallq.config import load_config
+    from server.hours import issuing, lunch_services
+
+    hall = load_config("config/demo-hall.toml")
+    scenario = generate(hall, 2, days=1)
+    run = simulate(hall, scenario, "hallq", estimates=False)
+    assert run.returned and run.balked
+    base = datetime(2026, 3, 2, tzinfo=ZoneInfo(hall.rules.timezone))
+    for v in run.visits:
+        if v.step == 0:
+            assert issuing(hall, v.service, base + timedelta(minutes=v.queued)), v
+    lunch = lunch_services(hall)
+    for c in [*run.returned.values(), *run.balked]:
+        assert c.steps[0] not in lunch
+    for c in run.returned.values():
+        assert c.came < 14.5 * 60 <= c.arrival <= 14.5 * 60 + scenario.assumptions.return_minutes
+    share = len(run.balked) / (len(run.balked) + len(run.returned))
+    assert 0.05 < share < 0.5  # balk_share 0.2 of a few dozen citizens
+    nobody = simulate(hall, generate(hall, 2, 1, Assumptions(balk_share=0.0)), "pooled", estimates=False)
+    assert not nobody.balked and len(nobody.returned) == len(run.returned) + len(run.balked)
 
 
 def test_cli_json_on_township(capsys):

@@ -13,7 +13,7 @@ import math
 import random
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hallq.model import Bundle, HallConfig, Hours
@@ -42,6 +42,13 @@ class Assumptions:
     service: str = "lognormal"  # lognormal | exponential
     service_cv: float = 0.7  # coefficient of variation of the log-normal service time
     break_minutes: float = 10.0  # one break per clerk per session (0: none)
+    # A citizen who comes while their matter is not issued (at lunch, when no lunch window serves
+    # it: server.hours.issuing) is told when tickets for it start again (next_issuing). This share
+    # goes home instead (another day: not simulated); the others come back within
+    # `return_minutes` after that time (uniformly: nobody waits at the door to the second).
+    # Assumptions, not sourced figures: the engine's refusal message names the time, so most return.
+    balk_share: float = 0.2
+    return_minutes: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,10 @@ class Citizen:
     number: int
     slot: float | None = None  # appointment slot start
     no_show: bool = False
+    # Only used when the kiosk turns the citizen away (see Assumptions.balk_share):
+    balks: bool = False  # goes home rather than coming back
+    return_after: float = 0.0  # minutes after tickets are issued again that they come back
+    came: float | None = None  # set by the simulator on a citizen who came back: the first visit
 
 
 @dataclass(frozen=True)
@@ -76,9 +87,10 @@ class Scenario:
 
 
 def issuing_intervals(hours: Hours) -> list[tuple[float, float]]:
-    """Minutes of the day when the kiosk issues tickets, by the engine's rule (Engine.is_issuing):
-    inside sessions, through lunch when some windows serve then, until `stop_issuing_minutes`
-    before the last closing."""
+    """Minutes of the day when citizens come to the kiosk: inside sessions, through lunch when some
+    windows serve then (the doors are open), until `stop_issuing_minutes` before the last closing.
+    Whether their matter is issued at that moment is the engine's rule (`server.hours.issuing`),
+    applied by the simulator on arrival."""
     if not hours.sessions:
         return []
     spans = [(_m(s.start), _m(s.end)) for s in hours.sessions]
@@ -215,6 +227,11 @@ def generate(config: HallConfig, seed: int, days: int = 1, a: Assumptions | None
                     priority=priority, prefix=item.prefix, number=numbers[item.prefix], slot=slot_start,
                     no_show=no_show,
                 ))
+    # Drawn from their own stream, after everything else, so that adding them left every other draw
+    # (and so the citizens of a seed) as it was.
+    rrng = random.Random(f"{seed}/return")
+    citizens = [replace(c, balks=rrng.random() < a.balk_share, return_after=rrng.uniform(0.0, a.return_minutes))
+                for c in citizens]
     breaks = []
     if a.break_minutes > 0:
         brng = random.Random(f"{seed}/breaks")

@@ -37,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--service-cv", type=float, default=0.7,
                         help="coefficient of variation of the log-normal service times")
     parser.add_argument("--break-minutes", type=float, default=10.0, help="each clerk's break per session")
+    parser.add_argument("--balk-share", type=float, default=0.2,
+                        help="share of citizens turned away at lunch (matter not issued then) who go home "
+                             "instead of coming back when it is (default 0.2)")
+    parser.add_argument("--return-minutes", type=float, default=20.0,
+                        help="those who come back do so within this many minutes of the time given (default 20)")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.add_argument("--plot", metavar="FILE.png", help="draw people waiting and mean wait across the day")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -56,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     assumptions = Assumptions(
         per_day=args.per_day, load=args.load, profile=profile, green_share=args.green_share,
         appointment_share=args.appointment_share, no_show_share=args.no_show_share,
-        service_cv=args.service_cv, break_minutes=args.break_minutes,
+        service_cv=args.service_cv, break_minutes=args.break_minutes, balk_share=args.balk_share,
+        return_minutes=args.return_minutes,
     )
     chosen = args.policy or ["all"]
     policies = list(dict.fromkeys(p for name in chosen for p in (ALL if name == "all" else (name,))))

@@ -11,7 +11,11 @@ matching `datetime`, so it runs exactly as in the server. What the hall does:
 - a ticket printed an estimate (`server.estimate.estimate_wait`, from the same `ServiceTimes`
   learning the engine does) and the naive one beside it;
 - a no-show costs the window `no_show_minutes` of calling and the ticket ends;
-- a 一件事 ticket joins the queue again for its next step, keeping its original arrival.
+- a 一件事 ticket joins the queue again for its next step, keeping its original arrival;
+- the kiosk issues a ticket only when the engine would (`server.hours.issuing`: at lunch only for
+  matters a lunch window serves); a citizen it turns away comes back when tickets for the matter
+  are issued again (`next_issuing`) or goes home, as drawn in the scenario (`Assumptions.balk_share`)
+  — the same for every policy, so they all see the same tickets.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from zoneinfo import ZoneInfo
 from hallq.model import HallConfig, Window
 from server.allocation import Candidate, effective_rank
 from server.estimate import Busy, ServiceTimes, estimate_wait, naive_estimate
+from server.hours import issuing, next_issuing
 
 from .arrivals import DAY, Citizen, Scenario, _m
 from .policies import POLICIES, Hallq, Policy, Waiting
@@ -103,6 +108,8 @@ class Run:
     staffed: dict[int, float] = field(default_factory=dict)
     closing: list[float] = field(default_factory=list)  # last session end of each day
     unserved: int = 0
+    returned: dict[int, Citizen] = field(default_factory=dict)  # turned away, came back (`came` set)
+    balked: list[Citizen] = field(default_factory=list)  # turned away, went home
 
 
 class HallSim:
@@ -159,7 +166,7 @@ class HallSim:
             now, kind, _, data = heapq.heappop(self.events)
             if kind == ARRIVE:
                 self.arrive(data, now)
-                done += 1
+                done += data.came is None  # a citizen coming back was counted the first time
                 if self.progress and done % 200 == 0:
                     self.progress(done, total)
             elif kind == FINISH:
@@ -210,10 +217,31 @@ class HallSim:
                        rank=rank, slot=c.slot, candidate=cand)
 
     def arrive(self, c: Citizen, now: float) -> None:
+        at = self.at(now)
+        if not issuing(self.config, c.steps[0], at):
+            self.turn_away(c, now, next_issuing(self.config, c.steps[0], at))
+            return
         t = self._waiting_for(c, 0, now)
         if self.estimates:
             self.issued[c.id] = self.estimate(t, now)
         self.join(t, now)
+
+    def turn_away(self, c: Citizen, now: float, back: datetime | None) -> None:
+        """The kiosk refuses the ticket (`hall_closed`): the citizen comes back when tickets for the
+        matter are issued again, or goes home."""
+        if back is None or c.balks:
+            self.run.returned.pop(c.id, None)
+            self.run.balked.append(c)
+            return
+        again = now + (back - self.at(now)).total_seconds() / 60.0 + c.return_after
+        slot = c.slot
+        if slot is not None:  # checks in for the next slot after coming back, as on arrival
+            step = self.config.appointments.slot_minutes
+            slot = (again // step + 1) * step
+        c = replace(c, arrival=again, slot=slot, came=c.came if c.came is not None else c.arrival)
+        self.citizens[c.id] = c
+        self.run.returned[c.id] = c
+        self.push(again, ARRIVE, c)
 
     def estimate(self, t: Waiting, now: float) -> Issued:
         at = self.at(now)

@@ -101,9 +101,15 @@ def summarise(config: HallConfig, run: Run) -> dict:
     for v in run.visits:
         last_end[v.day] = max(last_end.get(v.day, 0.0), v.ended)
     overtime = [max(0.0, last_end.get(d, c) - c) for d, c in enumerate(run.closing)]
+    away = [c.arrival - c.came for c in run.returned.values()]
     return {
         "policy": run.policy,
-        "tickets": len(run.scenario.citizens),
+        "tickets": len(run.scenario.citizens) - len(run.balked),
+        "turned_away": {
+            "returned": len(run.returned),
+            "balked": len(run.balked),
+            "mean_minutes_away": sum(away) / len(away) if away else 0.0,
+        },
         "visits": len(run.visits),
         "no_shows": sum(1 for v in run.visits if v.no_show),
         "unserved": run.unserved,
@@ -204,6 +210,12 @@ def render(config: HallConfig, summaries: dict[str, dict], meta: dict) -> str:
             rows.append(row)
         headers = ["service", "name", "n"] + [h for n in names for h in (f"{n} mean", "p90")]
         out.append(table(headers, rows, "Wait by service: mean and p90 per policy"))
+    away = next(iter(summaries.values()))["turned_away"] if summaries else None
+    if away and (away["returned"] or away["balked"]):
+        out.append("")
+        out.append(f"Not issued on arrival (at lunch, no lunch window for the matter; the same for every policy): "
+                   f"{away['returned']} came back, {away['mean_minutes_away']:.0f} min later on average "
+                   f"(their waits count from the ticket); {away['balked']} went home")
     unserved = {n: s["unserved"] for n, s in summaries.items() if s["unserved"]}
     if unserved:
         out.append("")
