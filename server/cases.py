@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hallq.model import HallConfig
 
@@ -231,6 +231,11 @@ def _due(start: datetime, days: int) -> tuple[str | None, str | None]:
         return None, gap.message
 
 
+def last_day(due: str | None) -> str | None:
+    """A due time (the midnight after the last working day) as that last day, the way people say it."""
+    return (datetime.fromisoformat(due) - timedelta(seconds=1)).date().isoformat() if due else None
+
+
 def overdue_steps(case: dict, now: datetime) -> list[tuple[str, str]]:
     """The case's missed deadlines now: ("callback" | "fix", due ISO time)."""
     out = []
@@ -257,6 +262,7 @@ def case_view(config: HallConfig, case: dict, steps: list[dict] | None = None) -
         "state": case["state"], "state_name": CASE_STATES[case["state"]], "resolution": case["resolution"],
         "owner": case["owner"], "opened_at": case["opened_at"], "callback_due": case["callback_due"],
         "fix_due": case["fix_due"], "due_error": case["due_error"], "called_back_at": case["called_back_at"],
+        "callback_by": last_day(case["callback_due"]), "fix_by": last_day(case["fix_due"]),
         "resolved_at": case["resolved_at"], "closed_at": case["closed_at"],
         "fix_grade": case["fix_grade"], "fix_grade_name": GRADES.get(case["fix_grade"] or 0),
         "actions": [a for a, (allowed, _, _) in CASE_ACTIONS.items() if case["state"] in allowed],

@@ -32,7 +32,7 @@ from hallq.model import AlertLevels, HallConfig
 
 from . import allocation
 from .allocation import Candidate
-from .cases import overdue_steps
+from .cases import last_day, overdue_steps
 from .commitments import deadline_date
 from .errors import Conflict, Invalid, NotFound
 from .store import Changes, Store
@@ -221,7 +221,7 @@ def _cases(cases: list[dict], now: datetime) -> list[Finding]:
             kind = f"case_{step}"
             what = "回访" if step == "callback" else "整改"
             out.append(Finding(f"case:{case['id']}:{step}", kind, "red",
-                               f"差评件 #{case['id']}（{case['ticket_code']}）{what}已逾期，期限 {due[:16].replace('T', ' ')}",
+                               f"差评件 #{case['id']}（{case['ticket_code']}）{what}已逾期，期限 {last_day(due)}",
                                window=case["window"], staff=case["staff"], service=case["service"],
                                department=case["department"]))
     return out

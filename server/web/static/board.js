@@ -73,12 +73,13 @@
     const now = new Date(hallq.hallNow());
     $("cases").replaceChildren(...(list.length ? list.map((c) => {
       const due = c.state === "open" ? c.callback_due : c.fix_due;
+      const by = c.state === "open" ? c.callback_by : c.fix_by;
       const late = due && new Date(due) <= now && ["open", "called_back"].includes(c.state);
       return el("li", { "data-case": c.id },
         el("a", { href: `/cases/${c.id}` }, `#${c.id} ${c.ticket_code}`), ` ${c.window}号 ${c.staff_name || ""} `,
         el("span", { class: "bad" }, c.grade_name), ` · ${c.state_name}`,
         el("div", { class: late ? "overdue" : "muted" }, (c.owner ? `负责人 ${c.owner}` : "未指派") +
-          (due && ["open", "called_back"].includes(c.state) ? ` · ${c.state === "open" ? "回访" : "整改"}期限 ${due.slice(5, 16).replace("T", " ")}` : "") +
+          (due && ["open", "called_back"].includes(c.state) ? ` · ${c.state === "open" ? "回访" : "整改"}期限 ${by.slice(5)} 当日` : "") +
           (late ? " 已逾期" : "")));
     }) : [el("li", { class: "muted" }, "暂无未办结差评")]));
   }
