@@ -7,6 +7,7 @@ clients treat as "offline" — they never queue actions to apply later.
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -63,8 +64,9 @@ class ApiClient:
             except ValueError:
                 payload = {"error": "http_error", "message": exc.reason}
             raise ApiError(exc.code, payload) from None
-        except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
-            raise Unreachable(str(exc)) from None
+        except (TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            # HTTPException: the server died mid-answer (IncompleteRead, RemoteDisconnected).
+            raise Unreachable(str(exc) or type(exc).__name__) from None
 
     def get(self, path: str) -> Any:
         return self.call("GET", path)
@@ -106,7 +108,7 @@ class ApiClient:
             except urllib.error.HTTPError as exc:
                 if exc.code in (401, 403):
                     raise ApiError(exc.code, json.loads(exc.read() or b"{}")) from None
-            except (TimeoutError, urllib.error.URLError, ConnectionError, OSError, ValueError):
+            except (TimeoutError, urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
                 pass
             yield {"type": "_disconnected"}
             if stop is not None:

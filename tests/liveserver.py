@@ -34,14 +34,16 @@ def serve_app(app, port: int = 0):
 
 
 def stop_waitress(server) -> None:
-    """Close every channel from waitress's own loop thread, so its select() never sees a closed fd."""
+    """Stop waitress cleanly: let the workers finish first (a finishing worker wakes the loop
+    through the trigger, which must still be open), then close every channel from the loop's own
+    thread, so its select() never sees a closed fd."""
 
     def close_all() -> None:
         for channel in list(server._map.values()):
             channel.close()
 
-    server.trigger.pull_trigger(close_all)
     server.task_dispatcher.shutdown(timeout=2)
+    server.trigger.pull_trigger(close_all)
 
 
 def all_day_config(source: Path, target: Path) -> Path:
