@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("drivers.sim.cli", "start simulated devices on pseudo-terminals and print their ports"),
     "devices": ("drivers.devices_cli", "list configured devices and their live status"),
     "kiosk": ("kiosk.cli", "run the touch ticket kiosk (pygame) against the server's API"),
+    "caller": ("caller.cli", "run the window devices: keypads, evaluators and LED strips, joined to the server"),
     "simulate": ("server.simulate.cli", "simulate hall days: allocation policies, waits and ticket estimates"),
 }
 
