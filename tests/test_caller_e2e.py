@@ -228,3 +228,18 @@ def test_daemon_restart_restores_strips_and_displays(rig):
     assert rig.strips[3].mode == Mode.STATIC  # restored, not announced again
     assert wait_for(lambda: rig.strips[4].text == "暂停服务", 3)
     assert wait_for(lambda: rig.keypads[3].display == code and rig.keypads[4].display == "PAUSE", 3)
+
+
+def test_calls_and_recalls_are_announced(tmp_path):
+    heard: list[tuple[str, int]] = []
+    rig = CallerRig(tmp_path / "hall.db", announce=lambda code, window: heard.append((code, window)))
+    try:
+        assert rig.daemon.wait_online(5)
+        kp = rig.keypads[3]
+        signed_in(rig)
+        code = rig.issue("S201")
+        kp.call_next()
+        kp.recall()
+        assert wait_for(lambda: heard == [(code, 3), (code, 3)], 3), heard
+    finally:
+        rig.close()
