@@ -18,6 +18,7 @@ from .clock import Clock
 from .commitments import Commitments
 from .engine import Engine
 from .errors import HallqError
+from .reports import start_refresh
 from .store import Changes, Store
 from .supervision import AlertBoard, Checker
 from .web import register_pages
@@ -30,7 +31,9 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
                engine: Engine | None = None, supervise: bool = True,
                supervision_seconds: float = 10.0) -> Flask:
     """Build the app for one hall. Pass `engine` to share one with another front end (the demo).
-    `supervise=False` leaves out the 电子监察 thread (tests run `supervision.check_once` themselves)."""
+    `supervise=False` leaves out the background work: the 电子监察 thread (tests run
+    `supervision.check_once` themselves) and the start-up refresh of the report facts (reports
+    refresh them anyway before they read)."""
     app = Flask(__name__, static_folder=None)  # pages serve their own assets (server/web/static)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -53,6 +56,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     register_pages(app)
     if supervise:
         app.config["CHECKER"] = Checker(engine, board, supervision_seconds).start()
+        start_refresh(store)  # report facts for history written before schema v3, off the request path
 
     @app.errorhandler(HallqError)
     def refused(exc: HallqError):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import calendar
 import sqlite3
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -164,8 +165,12 @@ SELECT id, day, substr(day, 1, 7), window, staff, service, department, [end],
         THEN CAST(ROUND((julianday(called_at) - julianday(arrived_at)) * 14400) AS INTEGER) END,
     CASE WHEN [end] = 'finished' THEN (julianday(ended_at) - julianday(COALESCE(started_at, called_at))) * 1440 END
 FROM records r
-WHERE day >= ? AND [end] IS NOT NULL AND NOT EXISTS (SELECT 1 FROM record_facts f WHERE f.record_id = r.id)
+WHERE day >= ? AND day <= ? AND [end] IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM record_facts f WHERE f.record_id = r.id)
 """
+
+
+FACTS_DAYS_PER_WRITE = 7  # a first refresh over years of history holds the write lock a week at a time
 
 
 def refresh_facts(store: Store) -> int:
@@ -173,26 +178,38 @@ def refresh_facts(store: Store) -> int:
 
     Records never change once ended, and the engine closes each day, so only records from the
     earliest day that still had an open record need looking at (kept in settings as facts_since).
-    The first refresh of an old database reads all of its history once.
+    The first refresh of an old database reads all of its history once, a week per transaction,
+    so the engine's writes wait at most for one week's worth (`start_refresh` does it at startup).
     """
     conn = sqlite3.connect(store.path, timeout=30, isolation_level=None) if store.path != ":memory:" else store.db.conn
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("SELECT value FROM settings WHERE key = 'facts_since'").fetchone()
-            since = row[0] if row else ""
-            added = conn.execute(FACTS_SQL, [since]).rowcount
-            nxt = conn.execute("SELECT COALESCE((SELECT MIN(day) FROM records WHERE day >= ? AND [end] IS NULL), "
-                               "(SELECT MAX(day) FROM records), ?)", [since, since]).fetchone()[0]
-            conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('facts_since', ?)", [nxt])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        row = conn.execute("SELECT value FROM settings WHERE key = 'facts_since'").fetchone()
+        since = row[0] if row else ""
+        days = [r[0] for r in conn.execute("SELECT DISTINCT day FROM records WHERE day >= ? ORDER BY day", [since])]
+        added = 0
+        for i in range(0, len(days), FACTS_DAYS_PER_WRITE):
+            chunk = days[i:i + FACTS_DAYS_PER_WRITE]
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                added += conn.execute(FACTS_SQL, [chunk[0], chunk[-1]]).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        nxt = conn.execute("SELECT COALESCE((SELECT MIN(day) FROM records WHERE day >= ? AND [end] IS NULL), "
+                           "(SELECT MAX(day) FROM records), ?)", [since, since]).fetchone()[0]
+        conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('facts_since', ?)", [nxt])
         return added
     finally:
         if conn is not store.db.conn:
             conn.close()
+
+
+def start_refresh(store: Store) -> threading.Thread:
+    """Bring the report facts up to date in the background (after an upgrade: the whole history)."""
+    thread = threading.Thread(target=refresh_facts, args=(store,), name="report-facts", daemon=True)
+    thread.start()
+    return thread
 
 
 def _wait_figures(x: dict, buckets: list[tuple[int, int]]) -> None:

@@ -141,3 +141,28 @@ def test_clerks_see_no_reports(app):
     sign_in(client, "clerk1")
     assert client.get("/reports").status_code == 403
     assert client.get("/api/v1/reports").status_code == 403
+
+
+def test_facts_follow_services_as_they_end(tmp_path):
+    from webhall import MONDAY_9AM
+
+    from server.clock import ManualClock
+
+    clock = ManualClock(MONDAY_9AM)
+    app = make_app(tmp_path / "live.db", clock=clock)
+    engine, store, config = app.config["ENGINE"], app.config["ENGINE"].store, app.config["HALL"]
+    engine.login(1, "1001")
+    engine.login(2, "1002")
+    a, b = engine.issue("S101"), engine.issue("S101")
+    clock.advance(minutes=4)
+    engine.call(1, a.code)
+    clock.advance(minutes=2)
+    engine.call(2, b.code)
+    clock.advance(minutes=10)
+    engine.finish(2)  # the later call ends first
+    rows = {r["key"]: r for r in reports.report(store, config, period(), "window")}
+    assert "1" not in rows and rows["2"]["served"] == 1 and rows["2"]["mean_wait"] == 6.0
+    engine.finish(1)
+    rows = {r["key"]: r for r in reports.report(store, config, period(), "window")}
+    assert rows["1"]["served"] == 1 and rows["1"]["mean_wait"] == 4.0 and rows["1"]["mean_service"] == 12.0
+    assert reports.refresh_facts(store) == 0  # nothing new
