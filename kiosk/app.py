@@ -33,6 +33,12 @@ REFUSALS = {
 }
 
 
+def not_issuing_text(item: dict) -> str:
+    """What a matter that is not issued now says (lunch break, before opening, after hours)."""
+    back = item.get("next_issuing")
+    return f"{back[11:16]} 起取号" if back else "今日已停止取号"
+
+
 @dataclass
 class Issued:
     """A ticket the server issued, and what became of its paper copy."""
@@ -207,6 +213,10 @@ class KioskApp:
     def _on_matter(self, code: str) -> None:
         matter = self.menu.matter(code)
         if matter is None:
+            return
+        if matter.get("issuing") is False:
+            # At lunch only matters a lunch window serves are issued: say when this one is again.
+            self._show(f"{matter['name']}：{not_issuing_text(matter)}，请稍后再来")
             return
         self.matter, self.appointment, self.id_number = matter, None, None
         self._go(CONFIRM)

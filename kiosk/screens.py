@@ -26,6 +26,7 @@ from kiosk.app import (
     START,
     TICKET,
     KioskApp,
+    not_issuing_text,
 )
 
 BG = (243, 246, 250)
@@ -63,6 +64,8 @@ def hit(buttons: list[Button], x: int, y: int) -> tuple | None:
 
 
 def wait_text(item: dict) -> str:
+    if item.get("issuing") is False:
+        return not_issuing_text(item)
     minutes = item.get("estimated_wait_minutes")
     text = f"等候 {item.get('waiting', 0)} 人"
     return text + (f" · 约 {int(round(minutes))} 分钟" if minutes is not None else "")

@@ -11,7 +11,7 @@ from kioskrig import Rig
 from liveserver import free_port, serve_app
 
 from drivers.sim import wait_for
-from kiosk.app import CONFIRM, ISSUING, OFFLINE_TEXT, START, TICKET
+from kiosk.app import CONFIRM, ISSUING, MESSAGE, OFFLINE_TEXT, START, TICKET
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +211,16 @@ def test_finger_and_its_synthetic_mouse_click_count_once(rig):
     pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(x, y), button=1, touch=False))
     rig.ui.step()
     assert rig.app.keypad.entry == "138"
+
+
+def test_matter_not_issued_now_says_when_and_issues_nothing(rig, server):
+    before = issued_count(server)
+    rig.tap(("category", "社保医保"))
+    matter = rig.app.menu.matter("S101")
+    # As the server's menu says at lunch for a matter no lunch window serves.
+    matter["issuing"], matter["next_issuing"] = False, "2026-11-23T14:30:00+08:00"
+    rig.tap(("matter", "S101"))
+    assert rig.app.screen == MESSAGE
+    assert rig.app.message == "社会保障卡申领：14:30 起取号，请稍后再来"
+    rig.shot("not-issuing")
+    assert issued_count(server) == before
