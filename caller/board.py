@@ -1,0 +1,183 @@
+"""What the hall display shows, kept up to date from the server's event stream.
+
+Pure state plus one follower thread, no drawing: the latest calls (newest first, a recall moves a
+call back to the top), how many wait for each service, and whether the server is reachable. On
+every (re)connection it takes a snapshot (GET /queue, GET /services) and skips the events the
+snapshot already covers, so a reconnection never re-announces an old call.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hallq.client import ApiClient, ApiError, Unreachable
+
+log = logging.getLogger("hallq.display")
+
+MAX_CALLS = 10
+
+
+@dataclass(frozen=True)
+class Call:
+    code: str
+    window: int
+    window_name: str
+    at: str = ""  # ISO time of the call (server clock)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    code: str
+    name: str
+    waiting: int
+    minutes: float
+
+
+@dataclass
+class BoardState:
+    calls: list[Call] = field(default_factory=list)  # newest first
+    waiting: list[Waiting] = field(default_factory=list)  # most waiting first, only services with someone
+    connected: bool = False
+    newest_at: float = 0.0  # monotonic time of the newest call, for highlighting it a while
+
+    def snapshot(self) -> BoardState:
+        return BoardState(list(self.calls), list(self.waiting), self.connected, self.newest_at)
+
+
+class HallBoard:
+    """The display's model; `follow()` runs the event stream on a thread."""
+
+    def __init__(self, client: ApiClient, window_names: dict[int, str] | None = None,
+                 announce: Callable[[str, int], None] | None = None, retry_seconds: float = 2.0,
+                 refresh_seconds: float = 1.0) -> None:
+        self.client = client
+        self.window_names = window_names or {}
+        self.announce = announce
+        self.retry_seconds = retry_seconds
+        self.refresh_seconds = refresh_seconds
+        self.state = BoardState()
+        self.skip_through = 0
+        self._lock = threading.Lock()
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+
+    def snapshot(self) -> BoardState:
+        with self._lock:
+            return self.state.snapshot()
+
+    # -------------------------------------------------------------- state changes
+
+    def load(self) -> bool:
+        """Take the server's state: calls in progress and waiting counts. False when unreachable."""
+        try:
+            last = int(self.client.get("/health")["last_event_id"])
+            queue = self.client.get("/queue")["tickets"]
+            waiting = self._waiting()
+        except (Unreachable, ApiError, KeyError, TypeError, ValueError) as exc:
+            log.info("snapshot failed: %s", exc)
+            self.disconnected()
+            return False
+        live = [t for t in queue if t.get("state") in ("called", "serving") and t.get("window")]
+        live.sort(key=lambda t: t.get("called_at") or "", reverse=True)
+        calls = [Call(t["code"], t["window"]["number"], t["window"]["name"], t.get("called_at") or "")
+                 for t in live[:MAX_CALLS]]
+        with self._lock:
+            self.skip_through = max(self.skip_through, last)
+            # Calls already finished stay on the board below the live ones, as the hall saw them.
+            seen = {c.code for c in calls}
+            calls += [c for c in self.state.calls if c.code not in seen][: MAX_CALLS - len(calls)]
+            self.state.calls = calls
+            self.state.waiting = waiting
+            self.state.connected = True
+        return True
+
+    def _waiting(self) -> list[Waiting]:
+        services = self.client.get("/services")["services"]
+        rows = [Waiting(s["code"], s["name"], int(s["waiting"]), float(s.get("estimated_wait_minutes") or 0))
+                for s in services if s.get("kind", "service") == "service" and s.get("waiting")]
+        rows.sort(key=lambda w: (-w.waiting, w.code))
+        return rows
+
+    def refresh_waiting(self) -> None:
+        try:
+            waiting = self._waiting()
+        except (Unreachable, ApiError, KeyError, TypeError) as exc:
+            log.info("waiting counts not refreshed: %s", exc)
+            return
+        with self._lock:
+            self.state.waiting = waiting
+
+    def disconnected(self) -> None:
+        with self._lock:
+            self.state.connected = False
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        kind = ev.get("type", "")
+        if kind == "_connected":
+            self.load()
+            return
+        if kind == "_disconnected":
+            self.disconnected()
+            return
+        if int(ev.get("id") or 0) <= self.skip_through:
+            return
+        if kind in ("ticket.called", "ticket.recalled") and ev.get("window") is not None:
+            data = ev.get("data") or {}
+            window = int(ev["window"])
+            call = Call(data.get("code") or ev.get("ticket_code") or "", window,
+                        data.get("window_name") or self.window_names.get(window, ""), ev.get("ts") or "")
+            with self._lock:
+                self.state.calls = [call] + [c for c in self.state.calls if c.code != call.code][: MAX_CALLS - 1]
+                self.state.newest_at = time.monotonic()
+            if self.announce is not None and call.code:
+                try:
+                    self.announce(call.code, window)
+                except Exception:
+                    log.exception("announcement failed")
+        self._dirty.set()
+
+    # -------------------------------------------------------------- threads
+
+    def follow(self) -> HallBoard:
+        threading.Thread(target=self._follow, name="board-events", daemon=True).start()
+        threading.Thread(target=self._refresher, name="board-refresh", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._dirty.set()
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for ev in self.client.events(retry_seconds=self.retry_seconds, stop=self._stop):
+                    self.on_event(ev)
+            except ApiError as exc:
+                log.error("event stream refused: %s", exc)
+                self.disconnected()
+                self._stop.wait(self.retry_seconds * 5)
+            except Exception:
+                log.exception("event stream failed; reconnecting")
+                self._stop.wait(self.retry_seconds)
+
+    def _refresher(self) -> None:
+        while not self._stop.is_set():
+            self._dirty.wait()
+            if self._stop.is_set():
+                return
+            self._dirty.clear()
+            if self.snapshot().connected:
+                self.refresh_waiting()
+            self._stop.wait(self.refresh_seconds)
+
+
+def clock_text(now: datetime) -> tuple[str, str]:
+    """("2026年11月23日 星期一", "09:41:05") for the display's header."""
+    weekday = "一二三四五六日"[now.weekday()]
+    return f"{now.year}年{now.month}月{now.day}日 星期{weekday}", now.strftime("%H:%M:%S")

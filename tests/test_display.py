@@ -1,0 +1,103 @@
+"""The hall display: follows a real server, renders headless, every Chinese glyph in the font."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+import pygame  # noqa: E402
+from callerrig import CallerRig  # noqa: E402
+
+from caller.board import HallBoard, clock_text  # noqa: E402
+from caller.display import LABELS, Fonts, glyph_problems, render  # noqa: E402
+from drivers.sim import wait_for  # noqa: E402
+from hallq.client import ApiClient  # noqa: E402
+from hallq.config import load_config  # noqa: E402
+from hallq.fonts import find_cjk_font, missing_glyphs  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "display"
+REPO = Path(__file__).resolve().parents[1]
+NOTICE = "办事遇到难题，请到5号“办不成事”反映窗口；老年人、残疾人、孕妇请走绿色通道。"
+
+
+@pytest.fixture
+def rig(tmp_path):
+    r = CallerRig(tmp_path / "hall.db")
+    assert r.daemon.wait_online(5)
+    yield r
+    r.close()
+
+
+def test_every_glyph_the_display_draws_is_in_the_font():
+    font = find_cjk_font()
+    assert missing_glyphs(font, "".join(LABELS)) == set()
+    for name in ("demo-hall.toml", "township.toml"):
+        config = load_config(REPO / "config" / name)
+        texts = [config.name, config.notice, *(w.name for w in config.windows.values()),
+                 *(s.name for s in config.services.values())]
+        assert glyph_problems(font, texts) == set(), name
+    assert missing_glyphs(font, "A023 请到3号窗口😀") == {"😀"}  # the check does find what is missing
+
+
+def test_clock_text():
+    assert clock_text(datetime(2026, 11, 23, 9, 41, 5)) == ("2026年11月23日 星期一", "09:41:05")
+
+
+def test_board_follows_calls_and_screenshot_reads_well(rig):
+    announced = []
+    board = HallBoard(ApiClient(rig.base, "t-display"), announce=lambda c, w: announced.append((c, w)),
+                      retry_seconds=0.2, refresh_seconds=0.05).follow()
+    try:
+        assert wait_for(lambda: board.snapshot().connected, 5)
+        for n, staff in ((1, "1001"), (2, "1002"), (3, "1003")):
+            rig.admin.window(n, "login", staff=staff)
+        codes = [rig.issue(s) for s in ("S101", "S101", "S201", "S202", "S102", "S301", "S101")]
+        rig.admin.window(1, "call-next")
+        rig.admin.window(2, "call-next")
+        assert rig.keypads[3].call_next().name == "ACCEPTED"  # a call from a keypad shows too
+        assert wait_for(lambda: len(board.snapshot().calls) == 3, 5)
+        state = board.snapshot()
+        assert [c.window for c in state.calls] == [3, 2, 1]  # newest first
+        assert state.calls[0].window_name == "企业开办窗口"
+        assert [w for _, w in announced] == [1, 2, 3]
+        assert wait_for(lambda: sum(w.waiting for w in board.snapshot().waiting) == 4, 5)
+        rig.admin.window(1, "recall")
+        assert wait_for(lambda: board.snapshot().calls[0].window == 1, 3)
+        assert announced[-1] == (codes[0], 1)
+
+        font = find_cjk_font()
+        fonts = Fonts(font)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        now = datetime(2026, 11, 23, 9, 41, 5, tzinfo=ZoneInfo("Asia/Shanghai"))
+        for size, name in (((1920, 1080), "landscape"), ((1080, 1920), "portrait")):
+            surface = pygame.Surface(size)
+            render(surface, fonts, board.snapshot(), "测试县政务服务中心", NOTICE, now, 4.0)
+            pygame.image.save(surface, str(ARTIFACTS / f"{name}.png"))
+            assert surface.get_at((5, 5))[:3] == (190, 30, 40)  # the red header
+        # Server gone: the board says so and keeps the calls; back: it reloads by itself.
+        rig.stop_server()
+        assert wait_for(lambda: not board.snapshot().connected, 5)
+        surface = pygame.Surface((1280, 720))
+        render(surface, fonts, board.snapshot(), "测试县政务服务中心", NOTICE, now, 1.0)
+        pygame.image.save(surface, str(ARTIFACTS / "offline.png"))
+        assert len(board.snapshot().calls) == 3
+        rig.start_server()
+        assert wait_for(lambda: board.snapshot().connected, 5)
+        assert len(announced) == 4  # reconnecting does not announce old calls again
+    finally:
+        board.stop()
+
+
+def test_empty_hall_renders(tmp_path):
+    from caller.board import BoardState
+
+    surface = pygame.Surface((1280, 720))
+    render(surface, Fonts(find_cjk_font()), BoardState(connected=True), "青石镇便民服务中心", "", datetime.now(), 0)
+    pygame.image.save(surface, str(tmp_path / "empty.png"))
