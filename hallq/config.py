@@ -513,7 +513,7 @@ class _Checker:
         kiosks = self.kiosks(top.get("kiosks", []))
         self.shared_ports(buses, kiosks)
         staff = self.staff(top.get("staff", []))
-        tokens = self.tokens(top.get("tokens", []))
+        tokens = self.tokens(top.get("tokens", []), set(kiosks or {}))
         if self.problems:  # every None above came with a problem
             return None
         return HallConfig(
@@ -955,13 +955,14 @@ class _Checker:
                 staff[s["number"]] = Staff(**s)
         return staff
 
-    def tokens(self, values: list[dict]) -> tuple[Token, ...]:
+    def tokens(self, values: list[dict], kiosk_ids: set[str]) -> tuple[Token, ...]:
         spec = {
             "name": ("str", _REQUIRED),
             "role": ("str", _REQUIRED),
             "token": ("str", None),
             "token_env": ("str", None),
             "window": ("int", None),
+            "kiosk": ("str", None),
         }
         names: dict[str, str] = {}
         secrets: dict[str, str] = {}
@@ -987,8 +988,14 @@ class _Checker:
             elif t["window"] is not None and t["window"] not in self.window_paths:
                 ok = False
                 self.add(f"{where}.window", f"no window {t['window']}")
+            if t["kiosk"] is not None and t["role"] != "kiosk":
+                ok = False
+                self.add(f"{where}.kiosk", 'only allowed for role "kiosk"')
+            elif t["kiosk"] is not None and t["kiosk"] not in kiosk_ids:
+                ok = False
+                self.add(f"{where}.kiosk", f"no kiosk {t['kiosk']!r}")
             if ok:
-                tokens.append(Token(t["name"], t["role"], secret, t["window"]))
+                tokens.append(Token(t["name"], t["role"], secret, t["window"], t["kiosk"]))
         return tuple(tokens)
 
     def secret(self, where: str, t: dict) -> str | None:

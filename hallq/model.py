@@ -163,6 +163,7 @@ class Token:
     role: str  # admin | supervisor | kiosk | caller | window | display
     token: str
     window: int | None = None  # for role "window": the only window it may act on
+    kiosk: str | None = None  # for role "kiosk": which kiosk uses it (alerts name their source)
 
 
 @dataclass(frozen=True)

@@ -51,10 +51,14 @@ def pick_kiosk(config: HallConfig, kiosk_id: str | None) -> Kiosk:
 
 
 def pick_token(config: HallConfig, kiosk: Kiosk, explicit: str | None) -> str | None:
-    """--token, HALLQ_KIOSK_TOKEN, else the n-th kiosk-role token for the n-th kiosk."""
+    """--token, HALLQ_KIOSK_TOKEN, the kiosk token that names this kiosk (`kiosk = "K1"`), else the
+    n-th kiosk-role token for the n-th kiosk."""
     if explicit or os.environ.get("HALLQ_KIOSK_TOKEN"):
         return explicit or os.environ["HALLQ_KIOSK_TOKEN"]
-    tokens = [t.token for t in config.tokens if t.role == "kiosk"]
+    named = [t.token for t in config.tokens if t.role == "kiosk" and t.kiosk == kiosk.id]
+    if named:
+        return named[0]
+    tokens = [t.token for t in config.tokens if t.role == "kiosk" and t.kiosk is None]
     if not tokens:
         return None
     ids = list(config.kiosks)

@@ -609,3 +609,38 @@ def test_device_accepted_exactly_in_its_role_range(role, address):
             f"windows[0].{role}.address: {address} (0x{address:02X}) is outside the {role} range "
             f"0x{low:02X}..0x{high:02X}"
         )
+
+
+def test_kiosk_tokens_may_name_their_kiosk():
+    text = (
+        BASE
+        + GOOD_WINDOW
+        + textwrap.dedent("""
+        [[kiosks]]
+        id = "K1"
+        name = "大厅1号取号机"
+
+        [[tokens]]
+        name = "kiosk-1"
+        role = "kiosk"
+        token = "secret-k1"
+        kiosk = "K1"
+
+        [[tokens]]
+        name = "kiosk-9"
+        role = "kiosk"
+        token = "secret-k9"
+        kiosk = "K9"
+
+        [[tokens]]
+        name = "display"
+        role = "display"
+        token = "secret-d"
+        kiosk = "K1"
+        """)
+    )
+    assert problems_of(text) == ["tokens[1].kiosk: no kiosk 'K9'", 'tokens[2].kiosk: only allowed for role "kiosk"']
+    good = text[: text.index("[[tokens]]\nname = \"kiosk-9\"")]
+    from hallq.config import parse_config
+
+    assert [(t.name, t.kiosk) for t in parse_config(good).tokens] == [("kiosk-1", "K1")]

@@ -48,6 +48,11 @@ def test_kiosk_and_token_from_config(monkeypatch):
     config = load_config(REPO / "config" / "demo-hall.toml")
     assert pick_kiosk(config, None).id == "K1"
     assert pick_token(config, config.kiosks["K2"], None) == "demo-kiosk-2"
+    # The token that names its kiosk wins, whatever the order in the file.
+    from dataclasses import replace
+
+    shuffled = replace(config, tokens=tuple(reversed(config.tokens)))
+    assert pick_token(shuffled, shuffled.kiosks["K1"], None) == "demo-kiosk-1"
     assert pick_token(config, config.kiosks["K1"], "explicit") == "explicit"
     monkeypatch.setenv("HALLQ_KIOSK_TOKEN", "from-env")
     assert pick_token(config, config.kiosks["K1"], None) == "from-env"
