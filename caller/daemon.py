@@ -133,7 +133,9 @@ class CallerDaemon:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.on_key_done: Callable[[qb68.Event, Result, float], None] | None = None  # bench hook
+        # bench hook: (event, result, handler started, server answered), perf_counter times
+        self.on_key_done: Callable[[qb68.Event, Result, float, float], None] | None = None
+        self._answered_at = 0.0
 
     # -------------------------------------------------------------- lifecycle
 
@@ -181,7 +183,7 @@ class CallerDaemon:
         started = time.perf_counter()
         result = self._apply_key(bus, event)
         if self.on_key_done is not None:
-            self.on_key_done(event, result, started)
+            self.on_key_done(event, result, started, self._answered_at)
         return result
 
     def _apply_key(self, bus: str, event: qb68.Event) -> Result:
@@ -199,6 +201,7 @@ class CallerDaemon:
             return Result.UNKNOWN
         try:
             answer = self.api.post(request.path, request.body)
+            self._answered_at = time.perf_counter()
         except ApiError as exc:
             what = "stray rating key" if evaluator else request.action
             log.info("window %s %s refused: %s", window, what, exc)
