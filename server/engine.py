@@ -234,7 +234,7 @@ class Engine:
                 raise Invalid(f"unknown channel {channel!r}", field="channel")
             if name is not None and not (1 <= len(name) <= 40):
                 raise Invalid("name must be 1–40 characters", field="name")
-            self._check_open(service, now)
+            self._check_open(item.code, now)
             prefix = item.prefix
             number = self.counters.get((prefix, day), 0) + 1
             limit = 10 ** self.config.rules.number_width - 1
@@ -268,12 +268,12 @@ class Engine:
             self.counters[(prefix, day)] = number
             return t
 
-    def _check_open(self, service: str, now: datetime) -> None:
-        if not hours.issuing(self.config, service, now):
+    def _check_open(self, matter: str, now: datetime) -> None:
+        if not hours.issuing(self.config, matter, now):
             sessions = "、".join(f"{s.start:%H:%M}–{s.end:%H:%M}" for s in self.config.hours.sessions)
-            back = hours.next_issuing(self.config, service, now)
+            back = hours.next_issuing(self.config, matter, now)
             when = f"; tickets for it again from {back:%H:%M}" if back else ""
-            raise Conflict(f"the hall is not issuing tickets for {service} now (hours {sessions}{when})",
+            raise Conflict(f"the hall is not issuing tickets for {matter} now (hours {sessions}{when})",
                            field="service", code="hall_closed")
 
     def _check_in(self, code: str, item: Service | Bundle, now: datetime) -> tuple[dict, datetime]:
@@ -841,8 +841,8 @@ class Engine:
                                            hours=self.config.hours)
                 out.append({"item": item, "service": service, "waiting": counts.get(service, 0),
                             "estimated_wait_minutes": round(minutes, 1),
-                            "issuing": hours.issuing(self.config, service, now),
-                            "next_issuing": hours.next_issuing(self.config, service, now)})
+                            "issuing": hours.issuing(self.config, item.code, now),
+                            "next_issuing": hours.next_issuing(self.config, item.code, now)})
             return out
 
     def waiting_for(self, window: int) -> list[Ticket]:

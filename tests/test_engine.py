@@ -401,6 +401,18 @@ def test_at_lunch_only_matters_a_lunch_window_serves_are_issued(tmp_path, clock)
     assert menu["S301"]["next_issuing"] == MONDAY_9AM.replace(hour=14, minute=30)
 
 
+def test_bundle_at_lunch_only_when_every_step_is_served_then(tmp_path, clock):
+    from dataclasses import replace
+
+    hall = small_hall()
+    e = Engine(replace(hall, hours=replace(hall.hours, lunch_windows=(3,))), Store(tmp_path / "b.db"), clock)
+    clock.set(MONDAY_9AM.replace(hour=12, minute=30))
+    assert e.issue("B01").service == "S201"  # window 3 serves both S201 and S202 at lunch
+    e2 = Engine(replace(hall, hours=replace(hall.hours, lunch_windows=(1,))), Store(tmp_path / "c.db"), clock)
+    with pytest.raises(Conflict):
+        e2.issue("B01")  # window 1 serves S201 (secondary) but not S202: no stranded citizens
+
+
 # -- ratings (好差评) -------------------------------------------------------------------------------
 
 

@@ -218,8 +218,8 @@ class HallSim:
 
     def arrive(self, c: Citizen, now: float) -> None:
         at = self.at(now)
-        if not issuing(self.config, c.steps[0], at):
-            self.turn_away(c, now, next_issuing(self.config, c.steps[0], at))
+        if not issuing(self.config, c.steps, at):
+            self.turn_away(c, now, next_issuing(self.config, c.steps, at))
             return
         t = self._waiting_for(c, 0, now)
         if self.estimates:
