@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
-from ..tickets import GRADES
 from ..users import USER_ROLES, list_users
 from ..workdays import calendar_version
 from .access import login_required
@@ -17,4 +16,4 @@ bp = Blueprint("admin", __name__)
 def show():
     config = current_app.config["HALL"]
     return render_template("admin.html", config=config, users=list_users(current_app.config["ENGINE"].store),
-                           user_roles=USER_ROLES, grades=GRADES, calendar_version=calendar_version())
+                           user_roles=USER_ROLES, calendar_version=calendar_version())

@@ -7,7 +7,7 @@ is signed in to. Supervisors and admins may open any window with ?window=N.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 
 from ..auth import clerk_window, may_sign_in
 from ..errors import NotFound
@@ -20,8 +20,6 @@ bp = Blueprint("clerk", __name__)
 @bp.get("/clerk")
 @login_required("clerk", "supervisor", "admin")
 def show():
-    from flask import g
-
     engine = current_app.config["ENGINE"]
     config = engine.config
     user = g.user
