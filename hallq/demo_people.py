@@ -22,6 +22,9 @@ log = logging.getLogger("hallq.demo")
 # Relative arrival intensity by hour of the day: the morning peak real halls see.
 HOURLY_PROFILE = {8: 0.8, 9: 1.6, 10: 1.5, 11: 1.0, 12: 0.3, 13: 0.3, 14: 0.9, 15: 1.2, 16: 0.9, 17: 0.3}
 GRADE_WEIGHTS = [(5, 0.80), (4, 0.13), (3, 0.04), (2, 0.01), (1, 0.005), (0, 0.015)]
+REASONS = {"attitude": 1, "efficiency": 2, "competence": 3, "environment": 4}  # -> evaluator REASON byte
+FINISH_KEYS = {"done": 0, "accepted": 1, "cannot": 2, "informed": 3}  # -> keypad FINISH OUTCOME byte
+PAUSE_KEYS = {"break": 0, "meeting": 1, "lunch": 2, "other": 3}  # -> keypad PAUSE REASON byte
 
 
 class HallTime:
@@ -164,23 +167,86 @@ class Clerk(threading.Thread):
             outcome = "informed"
         elif roll < 0.05:
             outcome = "cannot"
-        if self.act("finish", outcome=outcome) and self.rate_client is not None:
+        if self.act("finish", outcome=outcome):
             self.clock.sleep(rng.uniform(3, 15))
             grades, weights = zip(*GRADE_WEIGHTS, strict=True)
             grade = rng.choices(grades, weights)[0]
-            body = {"grade": grade, "channel": "evaluator", "window": self.window}
-            if grade in (1, 2):
-                body["reason"] = rng.choice(["attitude", "efficiency", "competence", "environment"])
-            try:
-                self.rate_client.post("/ratings", body)
-            except (ApiError, Unreachable):
-                pass
+            reason = rng.choice(list(REASONS)) if grade in (1, 2) else None
+            self.citizen_rates(grade, reason)
+
+    def citizen_rates(self, grade: int, reason: str | None) -> None:
+        """The citizen presses a key on the window's evaluator (posted here when no daemon does)."""
+        if self.rate_client is None:
+            return
+        body = {"grade": grade, "channel": "evaluator", "window": self.window}
+        if reason:
+            body["reason"] = reason
+        try:
+            self.rate_client.post("/ratings", body)
+        except (ApiError, Unreachable):
+            pass
+
+
+class KeypadClerk(Clerk):
+    """A clerk who works the window's simulated QB-68 keypad, through the caller daemon.
+
+    Reads the window on the API as a clerk reads the screen (which ticket was called), but every
+    action is a key press; the citizen rates on the simulated evaluator when it lights up.
+    """
+
+    def __init__(self, client: ApiClient, config: HallConfig, window: int, staff: str, clock: HallTime,
+                 keypad, evaluator=None, seed: int | None = None) -> None:
+        super().__init__(client, config, window, staff, clock, seed=seed)
+        self.name = f"demo-keypad-clerk-{window}"
+        self.keypad, self.evaluator = keypad, evaluator
+
+    def act(self, action: str, **body) -> dict | None:
+        from drivers import qb68
+
+        kp = self.keypad
+        presses = {
+            "login": lambda: kp.login(body["staff"]),
+            "logout": kp.logout,
+            "call-next": kp.call_next,
+            "recall": kp.recall,
+            "no-show": kp.no_show,
+            "park": lambda: kp.function(qb68.FunctionCode.PARK),
+            "transfer": lambda: kp.transfer(f"W{body['to_window']}"),
+            "finish": lambda: kp.finish(FINISH_KEYS[body.get("outcome") or "done"]),
+            "pause": lambda: kp.pause(PAUSE_KEYS[body.get("reason") or "other"]),
+            "resume": kp.resume,
+        }
+        if action not in presses:
+            return None  # no key for it (service starts implicitly at FINISH)
+        result = presses[action]()
+        if result != qb68.Result.ACCEPTED:
+            log.debug("window %s %s key: %s", self.window, action, result)
+            return None
+        if action != "call-next":
+            return {"result": "accepted"}
+        try:
+            current = self.client.get(f"/windows/{self.window}").get("current") or {}
+        except (ApiError, Unreachable):
+            return None
+        return {"result": "accepted", "ticket": {"code": current.get("code"), "service": {"code": current.get("service")}}}
+
+    def citizen_rates(self, grade: int, reason: str | None) -> None:
+        from drivers import qb68
+
+        ev = self.evaluator
+        if ev is None or ev.prompt is None or grade == 0:
+            return  # grade 0: the citizen walks away and the prompt times out by itself
+        ev.rate(qb68.Grade(grade), qb68.RatingReason(REASONS[reason]) if reason else None)
 
 
 def start_people(base_url: str, config: HallConfig, now: Callable[[], datetime], speed: float,
                  stop: threading.Event, clerk_token: str, kiosk_token: str, rate_token: str | None,
-                 per_day: int = 700, seed: int = 1) -> list[threading.Thread]:
-    """Start citizens and one clerk per window that has staff to put there."""
+                 per_day: int = 700, seed: int = 1, devices=None) -> list[threading.Thread]:
+    """Start citizens and one clerk per window that has staff to put there.
+
+    With `devices` (drivers.sim.cli.SimHall, served by a caller daemon) clerks press the simulated
+    keypads and citizens the simulated evaluators; without, both act on the HTTP API directly.
+    """
     clock = HallTime(now, speed, stop)
     threads: list[threading.Thread] = [Citizens(ApiClient(base_url, kiosk_token), config, clock, per_day, seed)]
     staff = list(config.staff)
@@ -188,8 +254,20 @@ def start_people(base_url: str, config: HallConfig, now: Callable[[], datetime],
     for i, number in enumerate(sorted(config.windows)):
         if i >= len(staff):
             break
-        threads.append(Clerk(ApiClient(base_url, clerk_token), config, number, staff[i], clock,
-                             seed=seed * 1000 + number, rate_client=rate_client))
+        w = config.windows[number]
+        keypad = _sim_device(devices, w.keypad) if devices is not None else None
+        if keypad is not None:
+            threads.append(KeypadClerk(ApiClient(base_url, clerk_token), config, number, staff[i], clock, keypad,
+                                       _sim_device(devices, w.evaluator), seed=seed * 1000 + number))
+        else:
+            threads.append(Clerk(ApiClient(base_url, clerk_token), config, number, staff[i], clock,
+                                 seed=seed * 1000 + number, rate_client=rate_client))
     for t in threads:
         t.start()
     return threads
+
+
+def _sim_device(devices, ref):
+    if ref is None or ref.bus not in devices.qb68:
+        return None
+    return devices.qb68[ref.bus].devices.get(ref.address)

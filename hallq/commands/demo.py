@@ -1,9 +1,18 @@
-"""`hallq demo`: the demo hall on 127.0.0.1 with simulated citizens and clerks on a fast clock."""
+"""`hallq demo`: the demo hall on 127.0.0.1 with simulated citizens and clerks on a fast clock.
+
+By default the window side runs as in a real hall: simulated keypads, evaluators and LED strips
+on ptys (drivers.sim), the caller daemon joining them to the server, clerks pressing keys and
+citizens pressing evaluator keys, and the hall display in a window when there is a screen.
+`--no-devices` runs the HTTP-only demo (clerks and ratings straight on the API).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timedelta
@@ -24,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-day", type=int, default=700, help="simulated citizens per day")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--duration", type=float, default=0, help="stop after this many real seconds (0: run until Ctrl-C)")
+    parser.add_argument("--no-devices", action="store_true",
+                        help="no simulated keypads, evaluators and strips: clerks act on the HTTP API")
+    parser.add_argument("--no-display", action="store_true", help="do not open the hall display")
+    parser.add_argument("--mute", action="store_true", help="the hall display does not speak the calls")
 
 
 # Demo web users (username, password, role, staff). Clerks 1038/1039 share windows 38 (帮办代办) and
@@ -86,14 +99,22 @@ def run(args: argparse.Namespace) -> int:
     if not caller or not kiosk:
         print("hallq demo: the config needs a caller and a kiosk token for the simulated people")
         return 2
+    devices = daemon = display = None
+    if not args.no_devices:
+        devices, daemon = start_devices(config, base, caller, args.speed)
     start_people(base, config, clock.now, args.speed, stop, clerk_token=caller, kiosk_token=kiosk,
-                 rate_token=caller, per_day=args.per_day, seed=args.seed)
+                 rate_token=caller, per_day=args.per_day, seed=args.seed, devices=devices)
+    if not args.no_display:
+        display = start_display(args, base)
     print(f"hallq demo: {config.name} at {base}/  (hall clock ×{args.speed:g}, starts {clock.now():%H:%M})")
     print(f"  API:        {base}/api/v1/services   OpenAPI: {base}/api/v1/openapi.json")
     print(f"  live queue: curl -H 'Authorization: Bearer {token(config, 'display') or caller}' {base}/api/v1/queue")
     print(f"  web pages:  {base}/login   board {base}/board   clerk {base}/clerk   reports {base}/reports"
           f"   admin {base}/admin")
     print("  sign in as: " + ", ".join(f"{u}/{pw}" for u, pw, _ in users))
+    if devices is not None:
+        ports = "  ".join(f"{name} {path}" for name, kind, path in devices.rows if kind != "escpos")
+        print(f"  devices:    simulated on ptys ({ports}); caller daemon running; clerks press keypad keys")
     print("  Ctrl-C stops.", flush=True)
     try:
         deadline = time.monotonic() + args.duration if args.duration else None
@@ -102,7 +123,43 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     stop.set()
+    if display is not None:
+        display.terminate()
+        display.wait(5)
+    if daemon is not None:
+        daemon.stop()
+    if devices is not None:
+        devices.close()
     stop_app(app)
     server.close()
     print("hallq demo: stopped.")
     return 0
+
+
+def start_devices(config, base: str, caller_token: str, speed: float):
+    """Simulated devices for every bus (ptys) and the caller daemon joined to them."""
+    from caller.daemon import CallerDaemon
+    from drivers.sim.cli import SimHall
+
+    devices = SimHall(config)
+    # The evaluator's prompt lasts rating_prompt_seconds of hall time, like the server's window for it.
+    prompt = max(1.0, config.rules.rating_prompt_seconds / speed)
+    for line in devices.qb68.values():
+        for dev in line.devices.values():
+            if hasattr(dev, "prompt_seconds"):
+                dev.prompt_seconds = prompt
+    daemon = CallerDaemon(config, base, caller_token, ports=devices.ports).start()
+    daemon.wait_online(10)
+    return devices, daemon
+
+
+def start_display(args: argparse.Namespace, base: str) -> subprocess.Popen | None:
+    """The hall display in its own process (pygame wants the main thread), when there is a screen."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("SDL_VIDEODRIVER")):
+        print("  display:    no screen here (set DISPLAY, or SDL_VIDEODRIVER=dummy): hall display not started")
+        return None
+    cmd = [sys.executable, "-m", "hallq.cli", "display", "--config", args.config, "--server", base, "--windowed"]
+    if args.mute:
+        cmd.append("--mute")
+    print("  display:    hall display started in a window (Esc closes it)")
+    return subprocess.Popen(cmd, cwd=REPO)
