@@ -48,6 +48,8 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     store.subscribe(case_book.on_commit)
     store.subscribe(commitments.on_commit)
     case_book.catch_up()
+    case_book.recompute_provisional()
+    commitments.recompute_provisional()
     board = AlertBoard(store, engine.now)
     app.config.update(HALL=config, ENGINE=engine, BROKER=Broker(store), CASES=case_book,
                       COMMITMENTS=commitments, ALERTS=board, CHECKER=None)

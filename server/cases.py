@@ -23,7 +23,7 @@ from .errors import Conflict, Invalid, NotFound
 from .privacy import mask_phone
 from .store import Changes, Store
 from .tickets import GRADES, RATING_REASONS
-from .workdays import CalendarGap, due_at
+from .workdays import due_at, gap_note
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,30 @@ class CaseBook:
                 except Exception:
                     log.exception("could not open a case for rating of record %s", ev["data"].get("record"))
 
+    def recompute_provisional(self) -> int:
+        """Deadlines set provisionally for want of holiday data, computed again now that the
+        calendar may cover them (after a chinese-calendar upgrade); returns how many changed."""
+        changed = 0
+        rules = self.config.rules
+        with self._lock:
+            for case in self.store.rows("SELECT * FROM cases WHERE due_error IS NOT NULL AND state != 'closed'"):
+                rated = datetime.fromisoformat(case["rated_at"])
+                callback_due, callback_note = _due(rated, rules.callback_working_days)
+                fix_due, fix_note = _due(rated, rules.fix_working_days)
+                note = callback_note or fix_note
+                if note == case["due_error"] and (callback_due, fix_due) == (case["callback_due"], case["fix_due"]):
+                    continue
+                case = {**case, "callback_due": callback_due, "fix_due": fix_due, "due_error": note}
+                ch = Changes()
+                ch.put("cases", case)
+                ch.event(ts=self.now().isoformat(), type="case.deadlines", actor="system", window=case["window"],
+                         ticket_code=case["ticket_code"], service=case["service"],
+                         data={"case": case["id"], "callback_due": callback_due, "fix_due": fix_due,
+                               "provisional": note is not None})
+                self.store.commit(ch)
+                changed += 1
+        return changed
+
     def catch_up(self) -> int:
         """Open cases for bad ratings that have none (recorded while no listener ran)."""
         rows = self.store.rows(
@@ -89,7 +113,7 @@ class CaseBook:
             fix_due, fix_error = _due(rated, rules.fix_working_days)
             due_error = callback_error or fix_error
             if due_error:
-                log.error("case for %s opened without a deadline: %s", rating["ticket_code"], due_error)
+                log.warning("case for %s has a provisional deadline: %s", rating["ticket_code"], due_error)
             new_id = self.store.rows("SELECT COALESCE(MAX(id), 0) + 1 AS n FROM cases")[0]["n"]
             case = {
                 "id": new_id, "rating_id": rating["id"], "record_id": rating["record_id"],
@@ -223,12 +247,10 @@ class CaseBook:
             return case
 
 
-def _due(start: datetime, days: int) -> tuple[str | None, str | None]:
-    """(deadline, None), or (None, why) when the holiday calendar does not reach that far."""
-    try:
-        return due_at(start, days).isoformat(), None
-    except CalendarGap as gap:
-        return None, gap.message
+def _due(start: datetime, days: int) -> tuple[str, str | None]:
+    """(deadline, note): the note says why the deadline is provisional (no holiday data yet)."""
+    due = due_at(start, days)
+    return due.isoformat(), gap_note(start.date(), due.date())
 
 
 def last_day(due: str | None) -> str | None:

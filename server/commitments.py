@@ -14,7 +14,7 @@ from hallq.model import HallConfig
 
 from .errors import Conflict, NotFound
 from .store import Changes, Store
-from .workdays import CalendarGap, add_working_days
+from .workdays import add_working_days, gap_note
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,25 @@ class Commitments:
         self.store = store
         self.now = now
         self._lock = threading.Lock()
+
+    def recompute_provisional(self) -> int:
+        """承诺件 deadlines set provisionally (no holiday data then), computed again now."""
+        changed = 0
+        with self._lock:
+            for row in self.store.rows("SELECT * FROM commitments WHERE due_error IS NOT NULL AND state = 'open'"):
+                accepted = datetime.fromisoformat(row["accepted_at"])
+                last = add_working_days(accepted.date(), row["promised_days"])
+                deadline, note = last.isoformat(), gap_note(accepted.date(), last)
+                if (deadline, note) == (row["deadline"], row["due_error"]):
+                    continue
+                ch = Changes()
+                ch.put("commitments", {**row, "deadline": deadline, "due_error": note})
+                ch.event(ts=self.now().isoformat(), type="commitment.deadline", actor="system", window=row["window"],
+                         ticket_code=row["ticket_code"], service=row["service"],
+                         data={"record": row["record_id"], "deadline": deadline, "provisional": note is not None})
+                self.store.commit(ch)
+                changed += 1
+        return changed
 
     def on_commit(self, events: list[dict]) -> None:
         """Store listener: an accepted 承诺件 gets its deadline."""
@@ -48,11 +67,8 @@ class Commitments:
             if service is None or service.promised_days <= 0:
                 return None
             accepted = datetime.fromisoformat(rec["ended_at"])
-            deadline = due_error = None
-            try:
-                deadline = add_working_days(accepted.date(), service.promised_days).isoformat()
-            except CalendarGap as gap:
-                due_error = gap.message
+            last = add_working_days(accepted.date(), service.promised_days)
+            deadline, due_error = last.isoformat(), gap_note(accepted.date(), last)
             row = {
                 "record_id": record_id, "ticket_code": rec["ticket_code"], "day": rec["day"],
                 "window": rec["window"], "staff": rec["staff"], "service": rec["service"],

@@ -10,7 +10,8 @@ at one moment and says which conditions hold now, each with a level from `rules.
 - paused_minutes            a paused window while people it could serve wait;
 - unstaffed_minutes         a window with nobody signed in during opening hours;
 - deadline_days             working days left on an accepted 承诺件 (fewer is worse; 0 = due today);
-- 差评 cases whose call-back or fix is overdue (red), and a holiday calendar with no data (red).
+- 差评 cases whose call-back or fix is overdue (red), and provisional deadlines for want of holiday
+  data (warning: upgrade chinese-calendar).
 
 `AlertBoard.sync` turns those findings into rows and events: a new condition is raised
 (`alert.raised`), a worse level raises again and needs a new acknowledgement, a condition that no
@@ -37,7 +38,7 @@ from .commitments import deadline_date
 from .errors import Conflict, Invalid, NotFound
 from .store import Changes, Store
 from .tickets import CALLED, SERVING, WAITING, Ticket, WindowState
-from .workdays import CalendarGap, working_days_left
+from .workdays import working_days_left
 
 log = logging.getLogger(__name__)
 
@@ -195,11 +196,9 @@ def _deadlines(config: HallConfig, commitments: list[dict], now: datetime) -> li
         deadline = deadline_date(row)
         if deadline is None:
             continue
-        try:
-            left = working_days_left(now.date(), deadline)
-        except CalendarGap as gap:
-            out.append(_calendar_finding(gap.message))
-            continue
+        if row.get("due_error"):
+            out.append(_calendar_finding(row["due_error"]))
+        left = working_days_left(now.date(), deadline)
         level = level_for(left, levels, lower_is_worse=True)
         if level:
             service = config.services.get(row["service"])
@@ -228,7 +227,8 @@ def _cases(cases: list[dict], now: datetime) -> list[Finding]:
 
 
 def _calendar_finding(message: str) -> Finding:
-    return Finding("calendar", "calendar", "red", f"工作日计算失败：{message}")
+    """One hall-wide warning however many deadlines are provisional: the fix is one upgrade."""
+    return Finding("calendar", "calendar", "warning", f"节假日数据缺失：{message}")
 
 
 def _dedupe(findings: list[Finding]) -> dict[str, Finding]:

@@ -1,40 +1,53 @@
 """Chinese working days: official holidays and make-up working days (调休) from `chinese_calendar`.
 
-Deadlines for 好差评 call-backs and fixes and for 承诺件 count working days, and the State Council
-publishes each year's holidays only in the autumn before. `chinese_calendar` ships that data; for a
-year it does not cover we raise `CalendarGap` instead of guessing from weekdays, so an operator
-upgrades the package rather than a citizen getting a wrong deadline.
+Deadlines for 好差评 call-backs and fixes and for 承诺件 count working days. The State Council
+publishes each year's holidays only late in the year before, and the package follows some time
+later, so a deadline can reach into a year it has no data for. Such days are counted provisionally
+as Monday–Friday (holidays only ever push a deadline later, so the provisional one is not later than
+the real one in practice: it errs towards calling the citizen back sooner). `gap_note` says when that
+happened, so the deadline is shown as provisional, an alert asks for the package to be upgraded, and
+the deadline is recomputed once it is.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 
 import chinese_calendar
-
-from .errors import HallqError
-
-
-class CalendarGap(HallqError):
-    """The holiday calendar has no data for the date asked about."""
-
-    status = 503
-    code = "calendar_gap"
 
 
 def calendar_version() -> str:
     return getattr(chinese_calendar, "__version__", "?")
 
 
-def is_working_day(day: date) -> bool:
-    """A weekday that is not a holiday, or a weekend day made a working day (调休上班)."""
+@lru_cache(maxsize=64)
+def covered(year: int) -> bool:
+    """Whether chinese_calendar has the official holidays of `year`."""
     try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+        chinese_calendar.is_workday(date(year, 12, 31))
+        return True
+    except NotImplementedError:
+        return False
+
+
+def is_working_day(day: date) -> bool:
+    """A weekday that is not a holiday, or a weekend day made a working day (调休上班); in a year the
+    calendar does not cover, provisionally any Monday–Friday."""
+    if covered(day.year):
         return chinese_calendar.is_workday(day)
-    except NotImplementedError as exc:
-        raise CalendarGap(
-            f"chinese-calendar {calendar_version()} has no holiday data for {day.year}; "
-            "upgrade the chinese-calendar package", field="date",
-        ) from exc
+    return day.weekday() < 5
+
+
+def gap_note(first: date, last: date) -> str | None:
+    """Why a deadline between `first` and `last` is provisional, or None when it is not."""
+    missing = [y for y in range(min(first, last).year, max(first, last).year + 1) if not covered(y)]
+    if not missing:
+        return None
+    years = "、".join(str(y) for y in missing)
+    return (f"chinese-calendar {calendar_version()} 无 {years} 年节假日数据，期限暂按周一至周五计算；"
+            "升级 chinese-calendar 后自动重算")
 
 
 def add_working_days(start: date, days: int) -> date:

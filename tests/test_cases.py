@@ -162,7 +162,10 @@ def test_catch_up_opens_cases_for_ratings_recorded_without_a_listener(tmp_path):
     assert len(open_cases(app)) == 1
 
 
-def test_deadline_beyond_the_calendar_is_left_open_and_says_why(tmp_path):
+def test_deadline_beyond_the_calendar_is_provisional_and_recomputed_after_an_upgrade(tmp_path, monkeypatch):
+    import chinese_calendar
+
+    from server import workdays
     from server.clock import ManualClock
     from server.supervision import check_once
 
@@ -170,11 +173,49 @@ def test_deadline_beyond_the_calendar_is_left_open_and_says_why(tmp_path):
     app = make_app(tmp_path / "hall.db", clock=clock)
     bad_rating(app)
     [case] = open_cases(app)
-    assert case["callback_due"] == "2026-12-30T00:00:00+08:00"  # inside the calendar's data: still set
-    if case["fix_due"] is None:  # chinese-calendar without 2027 data: no guessed deadline
-        assert "2027" in case["due_error"] and "chinese-calendar" in case["due_error"]
-        check_once(app.config["ENGINE"], app.config["ALERTS"])
-        alert = next(a for a in app.config["ALERTS"].active() if a["kind"] == "calendar")
-        assert alert["level"] == "red"
-    else:
-        assert case["due_error"] is None
+    assert case["callback_due"] == "2026-12-30T00:00:00+08:00"  # inside the calendar's data
+    if workdays.covered(2027):
+        pytest.skip("this chinese-calendar already has 2027: nothing is provisional")
+    # Rated Mon 28 Dec; counting Mon–Fri (1 Jan included), the 15th working day is Mon 18 Jan 2027.
+    assert case["fix_due"] == "2027-01-19T00:00:00+08:00"
+    assert "2027" in case["due_error"] and "chinese-calendar" in case["due_error"]
+    check_once(app.config["ENGINE"], app.config["ALERTS"])
+    alert = next(a for a in app.config["ALERTS"].active() if a["kind"] == "calendar")
+    assert alert["level"] == "warning" and "升级" in alert["message"]
+
+    # The package is upgraded: 2027 has data, with New Year's Day a holiday.
+    real = chinese_calendar.is_workday
+    monkeypatch.setattr(workdays, "covered", lambda year: True)
+    monkeypatch.setattr(chinese_calendar, "is_workday",
+                        lambda d: d.weekday() < 5 and d.isoformat() != "2027-01-01" if d.year == 2027 else real(d))
+    assert app.config["CASES"].recompute_provisional() == 1
+    [case] = open_cases(app)
+    assert case["fix_due"] == "2027-01-20T00:00:00+08:00" and case["due_error"] is None  # a day later
+    assert app.config["CASES"].recompute_provisional() == 0
+
+
+def test_commitment_deadline_beyond_the_calendar_is_provisional_then_recomputed(tmp_path, monkeypatch):
+    import chinese_calendar
+
+    from server import workdays
+    from server.clock import ManualClock
+
+    if workdays.covered(2027):
+        pytest.skip("this chinese-calendar already has 2027: nothing is provisional")
+    clock = ManualClock(datetime(2026, 12, 30, 10, 0, tzinfo=TZ))
+    app = make_app(tmp_path / "hall.db", clock=clock)
+    engine = app.config["ENGINE"]
+    engine.login(4, "1004")
+    t = engine.issue("S301")  # 不动产登记: 承诺件, 5 working days
+    engine.call(4, t.code)
+    engine.finish(4, "accepted")
+    [row] = engine.store.rows("SELECT * FROM commitments")
+    # Thu 31 Dec, then Fri 1 Jan (provisionally a working day), Mon 4 – Wed 6 Jan.
+    assert row["deadline"] == "2027-01-06" and "2027" in row["due_error"]
+    real = chinese_calendar.is_workday
+    monkeypatch.setattr(workdays, "covered", lambda year: True)
+    monkeypatch.setattr(chinese_calendar, "is_workday",
+                        lambda d: d.weekday() < 5 and d.isoformat() != "2027-01-01" if d.year == 2027 else real(d))
+    assert app.config["COMMITMENTS"].recompute_provisional() == 1
+    [row] = engine.store.rows("SELECT * FROM commitments")
+    assert row["deadline"] == "2027-01-07" and row["due_error"] is None

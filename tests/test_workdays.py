@@ -2,10 +2,9 @@
 
 from datetime import date, datetime
 
-import pytest
 from webhall import TZ
 
-from server.workdays import CalendarGap, add_working_days, due_at, is_working_day, working_days_left
+from server.workdays import add_working_days, covered, due_at, gap_note, is_working_day, working_days_left
 
 
 def test_national_day_holiday_is_skipped():
@@ -48,9 +47,11 @@ def test_working_days_left_and_overdue():
     assert working_days_left(date(2026, 10, 12), date(2026, 10, 8)) == -3
 
 
-def test_a_year_without_data_fails_clearly():
-    with pytest.raises(CalendarGap) as info:
-        is_working_day(date(2099, 1, 5))
-    assert "2099" in info.value.message and "upgrade" in info.value.message
-    with pytest.raises(CalendarGap):
-        add_working_days(date(2098, 12, 30), 5)
+def test_a_year_without_data_counts_weekdays_and_says_so():
+    # 2099-01-05 is a Monday; no calendar will have 2099 for a long while.
+    assert not covered(2099)
+    assert is_working_day(date(2099, 1, 5)) and not is_working_day(date(2099, 1, 3))
+    assert add_working_days(date(2099, 1, 5), 5) == date(2099, 1, 12)
+    note = gap_note(date(2099, 1, 5), date(2099, 1, 12))
+    assert "2099" in note and "chinese-calendar" in note and "升级" in note
+    assert gap_note(date(2026, 9, 30), date(2026, 10, 9)) is None
