@@ -23,6 +23,17 @@ def _ok(description: str, ref: str | None = None) -> dict:
     return {"description": description, "content": content}
 
 
+def _path(name: str, kind: str = "integer") -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+
+
+def _query(name: str, kind: str, enum: list[str] | None = None) -> dict:
+    schema: dict = {"type": kind}
+    if enum:
+        schema["enum"] = enum
+    return {"name": name, "in": "query", "schema": schema}
+
+
 def _errors(*codes: int) -> dict:
     return {str(c): ERROR for c in codes}
 
@@ -76,8 +87,9 @@ def document(config: HallConfig) -> dict:
                      "requestBody": _body({"service": {"type": "string"}, "slot_start": {"type": "string", "format": "date-time"},
                                            "phone": {"type": "string"}}, ["service", "slot_start", "phone"]),
                      "responses": {"201": _ok("the appointment with its code"), **_errors(400, 401, 403, 404, 422)}},
-            "get": {"summary": "Today's booked appointments for a phone number (kiosk check-in)", "security": BEARER,
-                    "parameters": [{"name": "phone", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "get": {"summary": "Today's booked appointments by phone number or by code (kiosk check-in)",
+                    "security": BEARER,
+                    "parameters": [_query("phone", "string"), _query("code", "string")],
                     "responses": {"200": _ok("appointments"), **_errors(401, 422)}},
         },
         "/windows": {"get": {"summary": "Every window's state", "security": BEARER,
@@ -109,6 +121,54 @@ def document(config: HallConfig) -> dict:
                           **_errors(401, 422)},
         }},
         "/health": {"get": {"summary": "Liveness", "responses": {"200": _ok("ok")}}},
+        "/alerts": {
+            "get": {"summary": "Active 电子监察 alerts, worst first (?all=1 adds today's cleared ones)", "security": BEARER,
+                    "parameters": [_query("all", "string", ["1"])], "responses": {"200": _ok("alerts"), **_errors(401)}},
+            "post": {"summary": "A device or kiosk raises (active: true) or clears (active: false) its own condition",
+                     "security": BEARER,
+                     "requestBody": _body({
+                         "kind": {"type": "string", "example": "device_offline"},
+                         "source": {"type": "string", "example": "strip:3"},
+                         "level": {"type": "string", "enum": ["warning", "yellow", "red"], "default": "red"},
+                         "message": {"type": "string"}, "active": {"type": "boolean"}, "window": {"type": "integer"},
+                     }, ["kind", "source", "active"]),
+                     "responses": {"201": _ok("raised"), "200": _ok("cleared or unchanged"), **_errors(400, 401, 403, 422)}},
+        },
+        "/alerts/{id}/ack": {"post": {
+            "summary": "A supervisor acknowledges an alert with a note", "security": BEARER,
+            "parameters": [_path("id")], "requestBody": _body({"note": {"type": "string"}}, ["note"]),
+            "responses": {"200": _ok("the alert"), **_errors(401, 403, 404, 422)}}},
+        "/cases": {"get": {
+            "summary": "好差评 cases (bad ratings)", "security": BEARER,
+            "parameters": [_query("state", "string", ["unfinished", "all", "open", "called_back", "rectified",
+                                                      "explained", "appealed", "closed"])],
+            "responses": {"200": _ok("cases"), **_errors(401, 403)}}},
+        "/cases/{id}": {"get": {"summary": "One case with its steps", "security": BEARER, "parameters": [_path("id")],
+                                "responses": {"200": _ok("the case"), **_errors(401, 403, 404)}}},
+        "/cases/{id}/{action}": {"post": {
+            "summary": "Move a case: call-back, rectify, explain, appeal, close, assign (each with a note)",
+            "security": BEARER, "parameters": [_path("id"), {"name": "action", "in": "path", "required": True,
+                                                             "schema": {"type": "string"}}],
+            "requestBody": _body({"note": {"type": "string"}, "owner": {"type": "string"}}, ["note"]),
+            "responses": {"200": _ok("the case"), **_errors(401, 403, 404, 409, 422)}}},
+        "/tickets/{id}/case": {"get": {
+            "summary": "The citizen's view of the case their bad rating opened (public: the id is the key)",
+            "parameters": [_path("id", "string")], "responses": {"200": _ok("the case"), **_errors(404)}}},
+        "/tickets/{id}/fix-rating": {"post": {
+            "summary": "The citizen rates how their case was handled (public)", "parameters": [_path("id", "string")],
+            "requestBody": _body({"grade": {"type": "integer", "minimum": 1, "maximum": 5}}, ["grade"]),
+            "responses": {"200": _ok("the case"), **_errors(404, 409, 422)}}},
+        "/commitments": {"get": {"summary": "承诺件 and their working-day deadlines", "security": BEARER,
+                                 "responses": {"200": _ok("commitments"), **_errors(401, 403)}}},
+        "/commitments/{record}/done": {"post": {
+            "summary": "The back office delivered a 承诺件", "security": BEARER, "parameters": [_path("record")],
+            "responses": {"200": _ok("the commitment"), **_errors(401, 403, 404, 409)}}},
+        "/reports": {"get": {
+            "summary": "Figures per period and grouping, with 好评率 and 红黑榜", "security": BEARER,
+            "parameters": [_query("period", "string", ["day", "week", "month", "year"]),
+                           _query("date", "string"),
+                           _query("by", "string", ["window", "staff", "service", "department", "day", "month"])],
+            "responses": {"200": _ok("the report"), **_errors(401, 403, 422)}}},
     }
     for action, (allowed, required) in ACTIONS.items():
         op = {

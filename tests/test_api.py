@@ -236,3 +236,23 @@ def test_unknown_api_path_is_json_404(base):
         urllib.request.urlopen(base + "/api/v1/nothing-here")
     assert err.value.code == 404
     assert json.loads(err.value.read())["error"] == "not_found"
+
+
+def test_openapi_document_lists_every_api_route(tmp_path):
+    import re
+
+    app = create_app(small_hall(all_day=True), tmp_path / "o.db", supervise=False)
+    doc = app.test_client().get("/api/v1/openapi.json").json
+
+    def shape(path: str) -> str:
+        return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
+
+    documented = {(shape(p), m.upper()) for p, ops in doc["paths"].items() for m in ops}
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/") or rule.rule == "/api/v1/openapi.json":
+            continue
+        path = shape(rule.rule[len("/api/v1"):])
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            if "<action>" in rule.rule and rule.rule.startswith("/api/v1/windows/"):
+                continue  # one documented path per window action
+            assert (path, method) in documented, f"{method} {rule.rule} is not in openapi.json"
