@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from dataclasses import dataclass
 
 from drivers.lsa0_strip import StripClient
@@ -125,13 +124,9 @@ def format_table(rows: list[Row], with_status: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hallq.config import ConfigError, load_config
+    from hallq.config import load_or_exit
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as e:
-        print(e, file=sys.stderr)
-        return 2
+    cfg = load_or_exit(args.config)
     rows = device_rows(cfg)
     if args.probe:
         logging.getLogger("drivers").setLevel(logging.ERROR)  # the table says it; no log noise

@@ -22,6 +22,7 @@ import difflib
 import json
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -89,6 +90,17 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> H
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(source, None, "", f"not UTF-8 text (byte {exc.start})")]) from None
     return parse_config(text, source, environ)
+
+
+def load_or_exit(path: str | Path) -> HallConfig:
+    """For commands: the config, or every problem (file:line: key: message) on stderr and exit 2,
+    so nothing starts on a bad config."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"hallq: {path} is not a valid hall configuration; nothing was started:", file=sys.stderr)
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def parse_config(text: str, source: str = "<string>", environ: Mapping[str, str] | None = None) -> HallConfig:

@@ -16,7 +16,7 @@ import os
 import sys
 from dataclasses import replace
 
-from hallq.config import ConfigError, load_config
+from hallq.config import load_or_exit
 from hallq.model import HallConfig, Kiosk
 
 log = logging.getLogger("hallq.kiosk")
@@ -68,11 +68,7 @@ def pick_token(config: HallConfig, kiosk: Kiosk, explicit: str | None) -> str | 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    config = load_or_exit(args.config)
     from drivers.printer import TicketPrinter
     from hallq.client import ApiClient
     from hallq.fonts import FontMissing, find_cjk_font

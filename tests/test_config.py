@@ -644,3 +644,19 @@ def test_kiosk_tokens_may_name_their_kiosk():
     from hallq.config import parse_config
 
     assert [(t.name, t.kiosk) for t in parse_config(good).tokens] == [("kiosk-1", "K1")]
+
+
+@pytest.mark.parametrize("command", [
+    ["serve", "--db", "x.db"], ["demo"], ["kiosk"], ["sim"], ["devices"], ["simulate"],
+])
+def test_no_command_starts_on_a_bad_config(tmp_path, capsys, command):
+    from hallq.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[hall]\ncode = "X"\nname = "测试"\ncolour = 1\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_:
+        main([command[0], "--config", str(bad), *command[1:]])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "nothing was started" in err
+    assert f"{bad}:4: hall.colour: unknown key" in err

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import sys
 import threading
 
 from drivers.sim.lsa0_strip import LsA0LineSim
@@ -99,13 +98,9 @@ def rewrite_ports(text: str, ports: dict[str, str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hallq.config import ConfigError, load_config
+    from hallq.config import load_or_exit
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as e:
-        print(e, file=sys.stderr)
-        return 2
+    cfg = load_or_exit(args.config)
     hall = SimHall(cfg, tcp=args.tcp, directory=args.dir)
     try:
         if args.json:

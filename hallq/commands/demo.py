@@ -71,12 +71,12 @@ def token(config, role: str) -> str | None:
 def run(args: argparse.Namespace) -> int:
     import waitress
 
+    from hallq.config import load_or_exit
     from hallq.demo_people import start_people
     from server.app import create_app, stop_app
     from server.clock import ScaledClock, SystemClock
-    from server.commands.common import config_or_exit
 
-    config = config_or_exit(args.config)
+    config = load_or_exit(args.config)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     db = Path(args.db)
     if not args.keep_db:

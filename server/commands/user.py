@@ -16,7 +16,7 @@ import getpass
 import os
 import sys
 
-from .common import config_or_exit
+from hallq.config import load_or_exit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     store = Store(args.db)
     try:
         if args.action == "add":
-            config = config_or_exit(args.config)
+            config = load_or_exit(args.config)
             user = add_user(store, config, args.username, _password(args.password_env), args.role,
                             staff=args.staff, window=args.window)
             print(f"hallq user: added {user.username} ({USER_ROLES[user.role]})")

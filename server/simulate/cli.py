@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from server.commands.common import config_or_exit
+from hallq.config import load_or_exit
 
 from . import compare
 from .arrivals import Assumptions, load_profile, offered_load, tickets_per_day
@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_or_exit(args.config)
+    config = load_or_exit(args.config)
     try:
         profile = load_profile(args.day_profile)
     except (ValueError, OSError) as exc:
