@@ -39,15 +39,11 @@ def parse_ports(items: list[str], known: set[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from caller.daemon import CallerDaemon
-    from hallq.config import ConfigError, load_config
+    from hallq.config import load_or_exit
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    config = load_or_exit(args.config)
     token = args.token or next((t.token for t in config.tokens if t.role == "caller"), None)
     if not token:
         print("hallq caller: no --token given and the config has no token with role \"caller\"", file=sys.stderr)

@@ -219,15 +219,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hallq.client import ApiClient
-    from hallq.config import ConfigError, load_config
+    from hallq.config import load_or_exit
     from hallq.fonts import FontMissing, find_cjk_font
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    config = load_or_exit(args.config)
     try:
         font = find_cjk_font()
     except FontMissing as exc:
