@@ -124,6 +124,7 @@ class CallerDaemon:
         self.skip_through = 0  # events up to this id are covered by the last snapshot
         self.stats = {"keys": 0, "refused_offline": 0, "resyncs": 0, "alerts_sent": 0}
         self._lock = threading.RLock()
+        self._resync_lock = threading.Lock()  # the stream's reconnection and housekeeping both resync
         self._shown: dict[tuple[str, int], str] = {}
         self._outbox: dict[str, queue.Queue] = {name: queue.Queue() for name in self.masters}
         self._alert_want: dict[str, tuple[bool, str, int | None]] = {}
@@ -282,6 +283,10 @@ class CallerDaemon:
 
     def resync(self) -> bool:
         """Take the server's state and put it on every strip and display; False if unreachable."""
+        with self._resync_lock:
+            return self._resync()
+
+    def _resync(self) -> bool:
         try:
             last = int(self.api.get("/health")["last_event_id"])
             windows = self.api.get("/windows")["windows"]
