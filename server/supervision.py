@@ -158,7 +158,10 @@ def _window(config: HallConfig, w: WindowState, tickets: dict[str, Ticket], cand
     label = f"{w.number}号窗口"
     current = tickets.get(w.current) if w.current else None
     if current is not None and current.state in (CALLED, SERVING):
-        name, kind, text = (("called_minutes", "called", "已叫号未到") if current.state == CALLED
+        # A QB-68 keypad has no "citizen arrived" key: at a keypad window a called ticket stays
+        # "called" until FINISH, so the time since the call is service time there, not absence.
+        waiting_for_citizen = current.state == CALLED and conf.keypad is None
+        name, kind, text = (("called_minutes", "called", "已叫号未到") if waiting_for_citizen
                             else ("service_minutes", "service", "办理"))
         minutes = _minutes(current.called_at, now)
         level = level_for(minutes, thresholds(config, name))

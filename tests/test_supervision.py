@@ -230,3 +230,23 @@ def test_checker_thread_runs_on_the_engine_clock(tmp_path):
         assert "unstaffed:1" in {a["key"] for a in app.config["ALERTS"].active()}
     finally:
         stop_app(app)
+
+
+def test_at_a_keypad_window_called_time_is_service_time(tmp_path, clock):
+    from dataclasses import replace
+
+    from hallfactory import small_hall
+
+    from hallq.model import DeviceRef
+    from server.app import create_app
+
+    hall = small_hall()
+    windows = {**hall.windows, 3: replace(hall.windows[3], keypad=DeviceRef("callers", 3))}
+    app = create_app(replace(hall, windows=windows), tmp_path / "k.db", clock=clock, supervise=False)
+    engine = app.config["ENGINE"]
+    engine.login(3, "1003")
+    engine.call(3, engine.issue("S202").code)  # the keypad has no "arrived" key: stays called
+    clock.advance(minutes=21)
+    found = findings(app)
+    assert "called:3" not in found
+    assert found["service:3"].level == "warning"  # service_minutes [20, 30, 45]
