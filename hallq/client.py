@@ -91,7 +91,7 @@ class ApiClient:
                 headers["Last-Event-ID"] = str(last_id)
             req = self._request("GET", "/events", headers=headers)
             try:
-                with urllib.request.urlopen(req, timeout=30) as resp:
+                with urllib.request.urlopen(req, timeout=15) as resp:  # the server beats every 5 s
                     yield {"type": "_connected"}
                     data_lines: list[str] = []
                     for raw in resp:

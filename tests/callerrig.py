@@ -16,7 +16,7 @@ import waitress
 sys.path.insert(0, str(Path(__file__).parent))
 
 from hallfactory import small_hall  # noqa: E402
-from liveserver import free_port  # noqa: E402
+from liveserver import free_port, stop_waitress  # noqa: E402
 
 from caller.daemon import CallerDaemon, Timing  # noqa: E402
 from drivers.sim.lsa0_strip import LsA0LineSim  # noqa: E402
@@ -76,17 +76,7 @@ class CallerRig:
         """Stop serving and free the port, so the same port and database can be served again."""
         server = self._server
         stop_app(self.app)  # ends the event streams
-        server.task_dispatcher.shutdown(timeout=2)
-
-        def close_all() -> None:
-            for channel in list(server._map.values()):
-                channel.close()
-
-        try:
-            server.trigger.pull_trigger(close_all)  # close from waitress's own loop thread
-            self._loop.join(5)
-        except OSError:  # the loop's trigger is gone already: close what is left from here
-            close_all()
+        stop_waitress(server, self._loop)
         self.app.config["ENGINE"].store.close()
         self._server = None
 

@@ -11,7 +11,7 @@ from ..auth import READ_ROLES, require
 from ..errors import Invalid
 
 bp = Blueprint("events", __name__)
-HEARTBEAT_SECONDS = 15.0
+HEARTBEAT_SECONDS = 5.0  # also bounds how long a client takes to notice it was asked to stop
 
 
 class Broker:
