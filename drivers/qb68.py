@@ -7,6 +7,7 @@ bus master, the simulators and the property tests share one definition of the wi
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import ClassVar
@@ -290,13 +291,14 @@ EVALUATOR_EVENTS = (Rating,)
 
 
 @dataclass(frozen=True)
-class Command:
+class Command(ABC):
     """Base of host commands."""
 
     addr: int
 
+    @abstractmethod
     def to_frame(self) -> Frame:
-        raise NotImplementedError
+        """The frame for this command: its CMD byte and DATA."""
 
     def encode(self) -> bytes:
         return self.to_frame().encode()

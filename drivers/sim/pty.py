@@ -15,31 +15,38 @@ import socket
 import tempfile
 import threading
 import tty
+from abc import ABC, abstractmethod
 
 
-class Endpoint:
+class Endpoint(ABC):
     """The device side of one line. `read` waits up to `timeout`; both sides are raw bytes."""
 
     path: str  # what the driver opens (a filesystem path or a pyserial URL)
 
+    @abstractmethod
     def read(self, timeout: float = 0.05) -> bytes:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def write(self, data: bytes) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def unplug(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def replug(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        ...
 
     @property
+    @abstractmethod
     def plugged(self) -> bool:
-        raise NotImplementedError
+        ...
 
 
 class PtyEndpoint(Endpoint):

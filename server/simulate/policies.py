@@ -17,6 +17,7 @@ The baselines:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -39,7 +40,7 @@ class Waiting:
     bound: int | None = None  # `bind` only
 
 
-class Policy:
+class Policy(ABC):
     name = ""
 
     def __init__(self, config: HallConfig) -> None:
@@ -51,9 +52,11 @@ class Policy:
 
     def bind(self, ticket: Waiting, load: dict[int, int], available: set[int]) -> None:
         """Called when a ticket joins the queue; only `bind` uses it."""
+        del ticket, load, available  # pull policies bind nothing at issue
 
+    @abstractmethod
     def choose(self, window: Window, waiting: list[Waiting], now: float, at: datetime) -> Waiting | None:
-        raise NotImplementedError
+        """The ticket `window` calls next under this policy, or None."""
 
 
 class Hallq(Policy):
