@@ -8,11 +8,11 @@ can go silent and come back, NAK the next frames, or the whole line can be unplu
 from __future__ import annotations
 
 import logging
-import threading
 
 from drivers import lsa0
 from drivers.lsa0 import Answer, Brightness, Clear, Color, Mode, SetIdle, Show, ShowIdle
-from drivers.sim.pty import Endpoint, PtyEndpoint
+from drivers.sim.line import SimLine
+from drivers.sim.pty import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +51,14 @@ class SimStrip:
                 self.text, self.showing = "", "blank"
 
 
-class LsA0LineSim:
+class LsA0LineSim(SimLine):
     """One line with many strips answering by address."""
 
     def __init__(self, endpoint: Endpoint | None = None, name: str = "ls-a0") -> None:
-        self.endpoint = endpoint or PtyEndpoint(name)
+        super().__init__(endpoint, name)
         self.strips: dict[int, SimStrip] = {}
         self.parser = lsa0.FrameParser()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"sim-{name}")
-        self._thread.start()
-
-    @property
-    def path(self) -> str:
-        return self.endpoint.path
+        self.start()
 
     def add_strip(self, addr: int) -> SimStrip:
         if not 0x01 <= addr <= 0xFE:
@@ -72,20 +66,12 @@ class LsA0LineSim:
         strip = self.strips[addr] = SimStrip(addr)
         return strip
 
-    def unplug(self) -> None:
-        self.endpoint.unplug()
-
-    def replug(self) -> None:
+    def _forget_partial(self) -> None:
         self.parser = lsa0.FrameParser()
-        self.endpoint.replug()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            data = self.endpoint.read(0.05)
-            if not data:
-                continue
-            for frame, xor_ok in self.parser.feed(data):
-                self._on_frame(frame, xor_ok)
+    def _on_bytes(self, data: bytes) -> None:
+        for frame, xor_ok in self.parser.feed(data):
+            self._on_frame(frame, xor_ok)
 
     def _on_frame(self, frame: lsa0.Frame, xor_ok: bool) -> None:
         targets = list(self.strips.values()) if frame.addr == lsa0.BROADCAST else [self.strips.get(frame.addr)]
@@ -108,14 +94,3 @@ class LsA0LineSim:
                 strip.naks += 1
             if frame.addr != lsa0.BROADCAST:
                 self.endpoint.write(Answer(strip.addr, frame.cmd, ok).encode())
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(1.0)
-        self.endpoint.close()
-
-    def __enter__(self) -> LsA0LineSim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -11,16 +11,17 @@ import threading
 
 from drivers import escpos_decode
 from drivers.escpos_decode import PrintJob
-from drivers.sim.pty import Endpoint, PtyEndpoint
+from drivers.sim.line import SimLine
+from drivers.sim.pty import Endpoint
 
 BASE = 0x12  # bits 1 and 4 always set
 
 
-class PrinterSim:
+class PrinterSim(SimLine):
     """One printer. `paper` is "ok" | "near_end" | "out"; `cover_open` and `silent` are faults."""
 
     def __init__(self, endpoint: Endpoint | None = None, name: str = "printer", paper_mm: int = 80) -> None:
-        self.endpoint = endpoint or PtyEndpoint(name)
+        super().__init__(endpoint, name)
         self.paper_mm = paper_mm
         self.paper = "ok"
         self.cover_open = False
@@ -29,13 +30,7 @@ class PrinterSim:
         self._data = bytearray()
         self._tail = b""  # last bytes of the previous read, to spot DLE EOT split across reads
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"sim-{name}")
-        self._thread.start()
-
-    @property
-    def path(self) -> str:
-        return self.endpoint.path
+        self.start()
 
     def status_byte(self, n: int) -> int:
         out = self.paper == "out"
@@ -47,24 +42,20 @@ class PrinterSim:
             return BASE | (0x0C if self.paper == "near_end" else 0) | (0x60 if out else 0)
         return BASE
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            chunk = self.endpoint.read(0.05)
-            if not chunk:
-                continue
-            with self._lock:
-                self._data += chunk
-            window = self._tail + chunk
-            start = 0
-            answers = bytearray()
-            while (k := window.find(b"\x10\x04", start)) >= 0 and k + 2 < len(window):
-                if k + 2 >= len(self._tail):  # not answered in the previous round
-                    self.status_queries += 1
-                    answers.append(self.status_byte(window[k + 2]))
-                start = k + 3
-            self._tail = window[-2:]
-            if answers and not self.silent:
-                self.endpoint.write(bytes(answers))
+    def _on_bytes(self, chunk: bytes) -> None:
+        with self._lock:
+            self._data += chunk
+        window = self._tail + chunk
+        start = 0
+        answers = bytearray()
+        while (k := window.find(b"\x10\x04", start)) >= 0 and k + 2 < len(window):
+            if k + 2 >= len(self._tail):  # not answered in the previous round
+                self.status_queries += 1
+                answers.append(self.status_byte(window[k + 2]))
+            start = k + 3
+        self._tail = window[-2:]
+        if answers and not self.silent:
+            self.endpoint.write(bytes(answers))
 
     @property
     def received(self) -> bytes:
@@ -87,20 +78,5 @@ class PrinterSim:
             raise LookupError("nothing printed yet")
         return escpos_decode.render_png(jobs[-1], path, 576 if self.paper_mm >= 80 else 384)
 
-    def unplug(self) -> None:
-        self.endpoint.unplug()
-
-    def replug(self) -> None:
+    def _forget_partial(self) -> None:
         self._tail = b""
-        self.endpoint.replug()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(1.0)
-        self.endpoint.close()
-
-    def __enter__(self) -> PrinterSim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

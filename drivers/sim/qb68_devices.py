@@ -49,7 +49,8 @@ from drivers.qb68 import (
     Transfer,
 )
 from drivers.sim import wait_for
-from drivers.sim.pty import Endpoint, PtyEndpoint
+from drivers.sim.line import SimLine
+from drivers.sim.pty import Endpoint
 
 __all__ = ["Qb68LineSim", "SimKeypad", "SimEvaluator", "Press", "wait_for"]
 
@@ -265,24 +266,18 @@ class SimEvaluator(SimDevice):
         return self.press(Rating, grade, reason, **kw)  # type: ignore[return-value]
 
 
-class Qb68LineSim:
+class Qb68LineSim(SimLine):
     """One RS-485 line with many QB-68 devices answering by address."""
 
     def __init__(self, endpoint: Endpoint | None = None, name: str = "qb68") -> None:
-        self.endpoint = endpoint or PtyEndpoint(name)
+        super().__init__(endpoint, name)
         self.devices: dict[int, SimDevice] = {}
         self.parser = qb68.FrameParser()
         self.host_frames: list[qb68.Frame] = []  # every good frame the host sent, in order
         self.silent = False  # the whole line stops answering (adapter dead)
         self.noise_before_next = b""  # bytes to put on the line before the next device frame
         self._tx = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"sim-{name}")
-        self._thread.start()
-
-    @property
-    def path(self) -> str:
-        return self.endpoint.path
+        self.start()
 
     def add_keypad(self, addr: int, **kw: float) -> SimKeypad:
         dev = SimKeypad(self, addr, **kw)
@@ -301,45 +296,28 @@ class Qb68LineSim:
             noise, self.noise_before_next = self.noise_before_next, b""
             self.endpoint.write(noise + raw)
 
-    def unplug(self) -> None:
-        self.endpoint.unplug()
-
-    def replug(self) -> None:
+    def _forget_partial(self) -> None:
         self.parser.reset()
-        self.endpoint.replug()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            data = self.endpoint.read(0.05)
-            if not data or self.silent:
+    def _on_bytes(self, data: bytes) -> None:
+        if self.silent:
+            return
+        for frame in self.parser.feed(data):
+            self.host_frames.append(frame)
+            try:
+                msg = qb68.decode(frame)
+            except qb68.MalformedError as e:
+                log.debug("sim line ignores malformed frame %s: %s", frame, e)
                 continue
-            for frame in self.parser.feed(data):
-                self.host_frames.append(frame)
-                try:
-                    msg = qb68.decode(frame)
-                except qb68.MalformedError as e:
-                    log.debug("sim line ignores malformed frame %s: %s", frame, e)
+            if not isinstance(msg, qb68.Command):
+                continue
+            targets = list(self.devices.values()) if frame.addr == qb68.BROADCAST else [self.devices.get(frame.addr)]
+            for dev in targets:
+                if dev is None:
                     continue
-                if not isinstance(msg, qb68.Command):
-                    continue
-                targets = list(self.devices.values()) if frame.addr == qb68.BROADCAST else [self.devices.get(frame.addr)]
-                for dev in targets:
-                    if dev is None:
-                        continue
-                    if frame.addr == qb68.BROADCAST and isinstance(msg, (Poll, Ack)):
-                        continue  # broadcasts are never answered
-                    dev.handle(msg if frame.addr != qb68.BROADCAST else type(msg)(dev.addr, *_fields(msg)))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(1.0)
-        self.endpoint.close()
-
-    def __enter__(self) -> Qb68LineSim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+                if frame.addr == qb68.BROADCAST and isinstance(msg, (Poll, Ack)):
+                    continue  # broadcasts are never answered
+                dev.handle(msg if frame.addr != qb68.BROADCAST else type(msg)(dev.addr, *_fields(msg)))
 
 
 def _fields(msg: qb68.Command) -> tuple:
