@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from caller.board import BoardState, HallBoard, clock_text
+from hallq.fonts import FontCache
 
 log = logging.getLogger("hallq.display")
 
@@ -37,33 +38,7 @@ FLASH_SECONDS = 6.0
 TICKER_SPEED = 0.12  # screen widths per second
 
 
-class Fonts:
-    """One font file at any size, cached; `fit` shrinks text to a width."""
-
-    def __init__(self, path: Path) -> None:
-        import pygame
-
-        pygame.font.init()
-        self.path = path
-        self._cache: dict[int, pygame.font.Font] = {}
-
-    def get(self, size: int):
-        import pygame
-
-        size = max(8, int(size))
-        if size not in self._cache:
-            self._cache[size] = pygame.font.Font(str(self.path), size)
-        return self._cache[size]
-
-    def render(self, text: str, size: int, color, max_width: int | None = None):
-        font = self.get(size)
-        while max_width and size > 10 and font.size(text)[0] > max_width:
-            size = int(size * 0.9)
-            font = self.get(size)
-        return font.render(text, True, color)
-
-
-def render(surface, fonts: Fonts, state: BoardState, hall_name: str, notice: str, now: datetime,
+def render(surface, fonts: FontCache, state: BoardState, hall_name: str, notice: str, now: datetime,
            t: float) -> None:
     """Draw the whole screen for `state` at wall time `now`; `t` (seconds) drives flashing and the ticker."""
     import pygame
@@ -124,7 +99,7 @@ def render(surface, fonts: Fonts, state: BoardState, hall_name: str, notice: str
             surface.blit(text, (w - offset + span, y))
 
 
-def _panel_title(surface, fonts: Fonts, rect, title: str, size: int) -> int:
+def _panel_title(surface, fonts: FontCache, rect, title: str, size: int) -> int:
     import pygame
 
     pygame.draw.rect(surface, PANEL, rect, border_radius=12)
@@ -133,7 +108,7 @@ def _panel_title(surface, fonts: Fonts, rect, title: str, size: int) -> int:
     return rect.y + 12 + label.get_height() + 10
 
 
-def _calls(surface, fonts: Fonts, state: BoardState, rect, t: float, title_size: int) -> None:
+def _calls(surface, fonts: FontCache, state: BoardState, rect, t: float, title_size: int) -> None:
     import pygame
 
     top = _panel_title(surface, fonts, rect, "叫号信息", title_size)
@@ -173,7 +148,7 @@ def _calls(surface, fonts: Fonts, state: BoardState, rect, t: float, title_size:
         surface.blit(win, (x + col_w - 24 - win.get_width(), y + (row_h - win.get_height()) // 2))
 
 
-def _waiting(surface, fonts: Fonts, state: BoardState, rect, title_size: int) -> None:
+def _waiting(surface, fonts: FontCache, state: BoardState, rect, title_size: int) -> None:
     top = _panel_title(surface, fonts, rect, "等候人数", title_size)
     if not state.waiting:
         empty = fonts.render("目前无人等候", int(min(rect.height, rect.width) * 0.07), DIM)
@@ -267,7 +242,7 @@ def show(board: HallBoard, font: Path, hall_name: str, notice: str, tz: ZoneInfo
     surface = pygame.display.set_mode(size, flags)
     pygame.display.set_caption(hall_name)
     pygame.mouse.set_visible(bool(args.windowed))
-    fonts = Fonts(font)
+    fonts = FontCache(font)
     started = time.monotonic()
     ticker = pygame.time.Clock()
     while True:

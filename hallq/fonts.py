@@ -60,3 +60,30 @@ def missing_glyphs(font_path: str | Path, text: str) -> set[str]:
     """Characters of `text` (whitespace aside) that the font has no glyph for."""
     cmap = _codepoints(str(font_path))
     return {ch for ch in text if not ch.isspace() and ord(ch) not in cmap}
+
+
+class FontCache:
+    """One font file at any pixel size, loaded once per size (screens redraw every frame)."""
+
+    def __init__(self, path: Path | str) -> None:
+        import pygame
+
+        pygame.font.init()
+        self.path = str(path)
+        self._cache: dict = {}
+
+    def get(self, size: int):
+        import pygame
+
+        size = max(8, int(size))
+        if size not in self._cache:
+            self._cache[size] = pygame.font.Font(self.path, size)
+        return self._cache[size]
+
+    def render(self, text: str, size: int, color, max_width: int | None = None):
+        """`text` at `size`, shrunk step by step until it fits `max_width` pixels."""
+        font = self.get(size)
+        while max_width and size > 10 and font.size(text)[0] > max_width:
+            size = int(size * 0.9)
+            font = self.get(size)
+        return font.render(text, True, color)

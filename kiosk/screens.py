@@ -16,6 +16,7 @@ from pathlib import Path
 import pygame
 import qrcode
 
+from hallq.fonts import FontCache
 from kiosk.app import (
     APPOINTMENTS,
     CONFIRM,
@@ -79,7 +80,7 @@ class Screens:
         self.kiosk_name = kiosk_name
         self.staff_button = staff_button
         self.texts: set[str] = set()
-        self._fonts: dict[int, pygame.font.Font] = {}
+        self._fonts = FontCache(font_path)
         self.u = min(size) / 1080
 
     @property
@@ -89,10 +90,7 @@ class Screens:
     # ------------------------------------------------------------------ text
 
     def font(self, size: float) -> pygame.font.Font:
-        px = max(12, int(size * self.u))
-        if px not in self._fonts:
-            self._fonts[px] = pygame.font.Font(self.font_path, px)
-        return self._fonts[px]
+        return self._fonts.get(max(12, int(size * self.u)))
 
     def wrap(self, text: str, size: float, width: int) -> list[str]:
         """Break Chinese text by character (ASCII words stay whole) to fit `width` pixels."""

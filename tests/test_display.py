@@ -16,11 +16,15 @@ import pygame  # noqa: E402
 from callerrig import CallerRig  # noqa: E402
 
 from caller.board import HallBoard, clock_text  # noqa: E402
-from caller.display import LABELS, Fonts, glyph_problems, render  # noqa: E402
+from caller.display import LABELS, glyph_problems, render  # noqa: E402
 from drivers.sim import wait_for  # noqa: E402
 from hallq.client import ApiClient  # noqa: E402
 from hallq.config import load_config  # noqa: E402
-from hallq.fonts import find_cjk_font, missing_glyphs  # noqa: E402
+from hallq.fonts import (  # noqa: E402
+    FontCache,  # noqa: E402
+    find_cjk_font,
+    missing_glyphs,
+)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "display"
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +77,7 @@ def test_board_follows_calls_and_screenshot_reads_well(rig):
         assert announced[-1] == (codes[0], 1)
 
         font = find_cjk_font()
-        fonts = Fonts(font)
+        fonts = FontCache(font)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         now = datetime(2026, 11, 23, 9, 41, 5, tzinfo=ZoneInfo("Asia/Shanghai"))
         for size, name in (((1920, 1080), "landscape"), ((1080, 1920), "portrait")):
@@ -99,5 +103,5 @@ def test_empty_hall_renders(tmp_path):
     from caller.board import BoardState
 
     surface = pygame.Surface((1280, 720))
-    render(surface, Fonts(find_cjk_font()), BoardState(connected=True), "青石镇便民服务中心", "", datetime.now(), 0)
+    render(surface, FontCache(find_cjk_font()), BoardState(connected=True), "青石镇便民服务中心", "", datetime.now(), 0)
     pygame.image.save(surface, str(tmp_path / "empty.png"))
