@@ -41,3 +41,25 @@ def staffed(engine) -> Engine:
     for n, staff in zip(range(1, 6), ["1001", "1002", "1003", "1004", "1005"], strict=True):
         engine.login(n, staff)
     return engine
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real server (waitress on 127.0.0.1) for the small hall open all day: (base URL, app)."""
+    from liveserver import serve_app
+
+    from server.app import create_app
+
+    app = create_app(small_hall(all_day=True), tmp_path_factory.mktemp("hall") / "hall.db", supervise=False)
+    with serve_app(app) as url:
+        yield url, app
+
+
+@pytest.fixture
+def rig(server):
+    """A kiosk (pygame, headless) with a simulated printer on a pty, against `server`."""
+    from kioskrig import Rig
+
+    r = Rig(server[0])
+    yield r
+    r.close()

@@ -108,3 +108,9 @@ class Rig:
         self.app.output.close()
         if self.sim is not None:
             self.sim.close()
+
+
+
+def issued_count(server) -> int:
+    """Live tickets on the server: what the kiosk really issued."""
+    return len(server[1].config["ENGINE"].tickets)

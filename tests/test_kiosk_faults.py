@@ -7,32 +7,11 @@ import urllib.request
 
 import pytest
 from hallfactory import small_hall
-from kioskrig import Rig
+from kioskrig import Rig, issued_count
 from liveserver import free_port, serve_app
 
 from drivers.sim import wait_for
 from kiosk.app import CONFIRM, ISSUING, MESSAGE, OFFLINE_TEXT, START, TICKET
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from server.app import create_app, stop_app
-
-    app = create_app(small_hall(all_day=True), tmp_path_factory.mktemp("kiosk") / "hall.db", supervise=False)
-    with serve_app(app) as url:
-        yield url, app
-    stop_app(app)
-
-
-@pytest.fixture
-def rig(server):
-    r = Rig(server[0])
-    yield r
-    r.close()
-
-
-def issued_count(server) -> int:
-    return len(server[1].config["ENGINE"].tickets)
 
 
 def active_alerts(server) -> dict[str, dict]:

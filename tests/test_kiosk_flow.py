@@ -6,34 +6,10 @@ import json
 import urllib.request
 from urllib.parse import urlsplit
 
-import pytest
-from hallfactory import small_hall
-from kioskrig import Rig
-from liveserver import serve_app
+from kioskrig import Rig, issued_count
 
 from drivers.sim import wait_for
 from kiosk.app import CONFIRM, MATTERS, START, TICKET
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from server.app import create_app, stop_app
-
-    app = create_app(small_hall(all_day=True), tmp_path_factory.mktemp("kiosk") / "hall.db", supervise=False)
-    with serve_app(app) as url:
-        yield url, app
-    stop_app(app)
-
-
-@pytest.fixture
-def rig(server):
-    r = Rig(server[0])
-    yield r
-    r.close()
-
-
-def issued_count(server) -> int:
-    return len(server[1].config["ENGINE"].tickets)
 
 
 def get_json(url: str, token: str | None = None):
