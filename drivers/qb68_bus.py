@@ -47,6 +47,7 @@ class DeviceHealth:
     missed: int = 0
     last_seen: float = 0.0
     last_status: Status | None = None
+    next_poll: float = 0.0  # an offline device is polled again only from then
 
 
 @dataclass
@@ -75,6 +76,7 @@ class BusMaster:
         poll_interval: float = 1.0,
         poll_timeout: float = 0.1,
         miss_limit: int = 3,
+        offline_retry: float = 10.0,
         dedup_seconds: float = 10.0,
         spacing: float = 0.02,
         retry_interval: float = 3.0,
@@ -95,6 +97,7 @@ class BusMaster:
         self.poll_interval = poll_interval
         self.poll_timeout = poll_timeout
         self.miss_limit = miss_limit
+        self.offline_retry = offline_retry
         self.dedup_seconds = dedup_seconds
         self.spacing = spacing
         self.on_device_state = on_device_state
@@ -108,6 +111,10 @@ class BusMaster:
         self._applied: dict[int, _Applied] = {}
         self._last_tx: dict[int, float] = {}
         self._turn = threading.Lock()  # who may talk on the line
+        # Events received and not yet ACKed: polls wait for them, because a device resends after
+        # 300 ms without an ACK and the lock is not fair (the poller could take it again and again).
+        self._unacked = 0
+        self._unacked_cv = threading.Condition()
         self._health_lock = threading.Lock()
         self._status_cv = threading.Condition()
         self._statuses: dict[int, Status] = {}
@@ -224,7 +231,7 @@ class BusMaster:
             self.malformed += 1
             log.warning("%s: malformed frame from 0x%02X: %s", self.name, frame.addr, e)
             if frame.data and frame.data[0] != 0 and frame.addr != qb68.BROADCAST:
-                self._events.put(frame)  # ACK it as UNKNOWN, in order with the other events
+                self._enqueue(frame)  # ACK it as UNKNOWN, in order with the other events
             return
         if isinstance(msg, qb68.Command):
             return  # our own frames echoed by the adapter
@@ -234,17 +241,35 @@ class BusMaster:
                 self._statuses[msg.addr] = msg
                 self._status_cv.notify_all()
             return
-        self._events.put(msg)
+        self._enqueue(msg)
+
+    def _enqueue(self, item: Event | qb68.Frame) -> None:
+        with self._unacked_cv:
+            self._unacked += 1
+        self._events.put(item)
+
+    def _acked(self) -> None:
+        with self._unacked_cv:
+            self._unacked -= 1
+            self._unacked_cv.notify_all()
+
+    def _let_acks_pass(self, limit: float = 1.0) -> None:
+        """Wait (at most `limit` s, in case a handler hangs) until every received event is ACKed."""
+        with self._unacked_cv:
+            self._unacked_cv.wait_for(lambda: self._unacked == 0 or self._stop.is_set(), timeout=limit)
 
     def _dispatch_loop(self) -> None:
         while True:
             item = self._events.get()
             if item is None or self._stop.is_set():
                 return
-            if isinstance(item, qb68.Frame):
-                self._send(Ack(item.addr, item.data[0], item.cmd, Result.UNKNOWN))
-                continue
-            self._apply(item)
+            try:
+                if isinstance(item, qb68.Frame):
+                    self._send(Ack(item.addr, item.data[0], item.cmd, Result.UNKNOWN))
+                else:
+                    self._apply(item)
+            finally:
+                self._acked()
 
     def _apply(self, event: Event) -> None:
         now = self.clock()
@@ -270,6 +295,14 @@ class BusMaster:
             for addr in list(self.health):
                 if self._stop.is_set():
                     return
+                h = self.health[addr]
+                now = time.monotonic()
+                if h.online is False:
+                    # A dead device costs a whole poll timeout of line time: try it only now and then.
+                    if now < h.next_poll:
+                        continue
+                    h.next_poll = now + self.offline_retry
+                self._let_acks_pass()
                 self.poll(addr)
             rest = self.poll_interval - (time.monotonic() - started)
             if rest > 0:

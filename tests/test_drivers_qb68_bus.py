@@ -39,6 +39,7 @@ def line():
 def start(line, handler, **kw) -> BusMaster:
     kw.setdefault("poll_interval", 0.05)
     kw.setdefault("retry_interval", 0.05)
+    kw.setdefault("offline_retry", 0.2)
     return BusMaster(line.path, handler, **kw).start()
 
 
@@ -230,3 +231,34 @@ def test_many_devices_share_one_line_concurrently(line):
                 presses.append(kp.press(CallNext, wait=False))
         assert all(p.wait(3.0) == Result.ACCEPTED for p in presses)
     assert sorted(e.addr for e in rec.events) == list(range(1, 9))
+
+
+def polls_to(line, addr: int) -> int:
+    return sum(1 for f in line.host_frames if f.addr == addr and f.cmd == qb68.Cmd.POLL)
+
+
+def test_offline_devices_are_polled_only_now_and_then(line):
+    line.add_keypad(3)
+    with start(line, Recorder(), devices=[3, 5], poll_interval=0.02, offline_retry=0.5) as bus:
+        assert wait_for(lambda: bus.online(5) is False)
+        before_dead, before_live = polls_to(line, 5), polls_to(line, 3)
+        time.sleep(1.2)
+        dead, live = polls_to(line, 5) - before_dead, polls_to(line, 3) - before_live
+    assert 1 <= dead <= 3  # retried every 0.5 s, not every cycle
+    assert live >= 10  # the live device is still polled every cycle
+
+
+def test_acks_go_before_polls_on_a_busy_line(line):
+    kp = line.add_keypad(3)
+    dead = [5, 6, 7, 8]  # each poll of these holds the line for the whole poll timeout
+    with start(line, Recorder(), devices=[3, *dead], poll_interval=0.0, offline_retry=0.0):
+        assert wait_for(lambda: polls_to(line, 8) >= 3)
+        between = []
+        for _ in range(8):
+            mark = len(line.host_frames)
+            assert kp.call_next() == Result.ACCEPTED
+            frames = line.host_frames[mark:]
+            ack = next(i for i, f in enumerate(frames) if f.addr == 3 and f.cmd == qb68.Cmd.ACK)
+            between.append(sum(1 for f in frames[:ack] if f.cmd == qb68.Cmd.POLL))
+    # At most the poll already on the wire when the key was pressed goes first.
+    assert max(between) <= 1, between
