@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hallq.client import ApiClient, ApiError, Unreachable
@@ -63,6 +63,9 @@ class HallBoard:
         self.refresh_seconds = refresh_seconds
         self.state = BoardState()
         self.skip_through = 0
+        # The hall's clock is the server's: it may differ from this PC's (or run fast in the demo).
+        self.clock_offset = timedelta(0)
+        self.tz = None
         self._lock = threading.Lock()
         self._dirty = threading.Event()
         self._stop = threading.Event()
@@ -76,7 +79,9 @@ class HallBoard:
     def load(self) -> bool:
         """Take the server's state: calls in progress and waiting counts. False when unreachable."""
         try:
-            last = int(self.client.get("/health")["last_event_id"])
+            health = self.client.get("/health")
+            last = int(health["last_event_id"])
+            self._set_clock(datetime.fromisoformat(health["time"]))
             queue = self.client.get("/queue")["tickets"]
             waiting = self._waiting()
         except (Unreachable, ApiError, KeyError, TypeError, ValueError) as exc:
@@ -96,6 +101,17 @@ class HallBoard:
             self.state.waiting = waiting
             self.state.connected = True
         return True
+
+    def _set_clock(self, server_now: datetime) -> None:
+        offset = server_now - datetime.now(server_now.tzinfo)
+        # Ignore round-trip jitter; follow real differences (a wrong PC clock, the demo's fast hall).
+        if abs(offset - self.clock_offset) > timedelta(seconds=2):
+            self.clock_offset = offset
+        self.tz = server_now.tzinfo
+
+    def now(self) -> datetime:
+        """The hall's time: this PC's clock corrected to the server's at the last (re)connection."""
+        return datetime.now(self.tz) + self.clock_offset
 
     def _waiting(self) -> list[Waiting]:
         services = self.client.get("/services")["services"]

@@ -251,7 +251,7 @@ def show(board: HallBoard, font: Path, hall_name: str, notice: str, tz: ZoneInfo
                 pygame.quit()
                 return 0
         t = time.monotonic() - started
-        render(surface, fonts, board.snapshot(), hall_name, notice, datetime.now(tz), t)
+        render(surface, fonts, board.snapshot(), hall_name, notice, board.now().astimezone(tz), t)
         pygame.display.flip()
         if args.duration and t >= args.duration:
             if args.screenshot:

@@ -14,6 +14,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import pygame  # noqa: E402
 from callerrig import CallerRig  # noqa: E402
+from hallfactory import small_hall  # noqa: E402
 
 from caller.board import HallBoard, clock_text  # noqa: E402
 from caller.display import LABELS, glyph_problems, render  # noqa: E402
@@ -105,3 +106,19 @@ def test_empty_hall_renders(tmp_path):
     surface = pygame.Surface((1280, 720))
     render(surface, FontCache(find_cjk_font()), BoardState(connected=True), "青石镇便民服务中心", "", datetime.now(), 0)
     pygame.image.save(surface, str(tmp_path / "empty.png"))
+
+
+def test_board_keeps_the_halls_clock_not_this_pcs(tmp_path):
+    from datetime import timedelta
+
+    from liveserver import serve_app
+
+    from server.app import create_app
+    from server.clock import ScaledClock
+
+    hall_start = datetime.now().astimezone() - timedelta(hours=5)  # the demo's hall runs on its own clock
+    app = create_app(small_hall(all_day=True), tmp_path / "d.db", clock=ScaledClock(hall_start, 1), supervise=False)
+    with serve_app(app) as base:
+        board = HallBoard(ApiClient(base, "t-display"))
+        assert board.load()
+        assert abs((board.now() - app.config["ENGINE"].now()).total_seconds()) < 2
