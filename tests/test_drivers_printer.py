@@ -185,3 +185,15 @@ def test_printer_kind_by_url():
     assert printer_kind("COM3") == "serial"
     assert printer_kind("/dev/ttyUSB0") == "serial"
     assert printer_kind("usb://0416:5011") == "usb"
+
+
+def test_usb_printer_not_plugged_in_is_reported_not_crashed():
+    from drivers.printer import TicketPrinter
+    from hallq.model import Printer
+
+    printer = TicketPrinter(Printer(url="usb://0416:5011"))  # a common 80 mm printer's VID:PID
+    printer.open()
+    status = printer.status()
+    assert not status.answered and not status.can_print
+    # pyusb and libusb are there (bin/hallq installs them): the reason is the missing device.
+    assert "not found" in status.detail and "backend" not in status.detail.lower()
