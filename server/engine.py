@@ -109,6 +109,8 @@ class Engine:
         ch = Changes()
         new_tickets, new_windows = [], []
         for t in stale:
+            if t.record_id is not None:  # still at a window at midnight: close that service too
+                self._end_record(ch, t, now, "day_closed")
             t = copy(t)
             t.state, t.end_reason, t.finished_at = NO_SHOW, "day_closed", now
             t.record_id = None

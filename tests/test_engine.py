@@ -524,10 +524,15 @@ def test_each_bundle_step_is_rated_separately(staffed):
 
 def test_day_change_closes_leftovers_and_signs_windows_out(staffed, clock):
     t = staffed.issue("S101")
+    at_window = staffed.issue("S301")
+    staffed.call_next(4)
     clock.set(datetime(2026, 11, 24, 8, 40, tzinfo=TZ))
     staffed.issue("S102")
     assert staffed.ticket(t.id).state == "no_show" and staffed.ticket(t.id).end_reason == "day_closed"
-    assert all(w.staff is None for w in staffed.window_states())
+    assert staffed.ticket(at_window.id).state == "no_show"
+    [record] = staffed.records_for(at_window.id)
+    assert record.end == "day_closed" and record.ended_at is not None  # no service left open forever
+    assert all(w.staff is None and w.current is None for w in staffed.window_states())
 
 
 def test_refused_action_changes_nothing(staffed):
