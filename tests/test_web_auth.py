@@ -194,3 +194,19 @@ def test_user_command(tmp_path, monkeypatch, capsys):
     assert main(["user", "list", "--db", db]) == 0
     out = capsys.readouterr().out
     assert "zhang" in out and "supervisor" in out and "(disabled)" in out
+
+
+def test_event_stream_never_carries_a_ticket_id(app):
+    """A refused rating names the ticket it tried (rating.refused); staff read the stream, and with the
+    id they could rate on the citizen's behalf, so it is left out there too."""
+    from webhall import serve_one
+
+    t = serve_one(app.config["ENGINE"])
+    citizen = app.test_client()
+    assert citizen.post("/api/v1/ratings", json={"grade": 5, "channel": "qr", "ticket": t.id}).status_code == 201
+    assert citizen.post("/api/v1/ratings", json={"grade": 1, "channel": "qr", "ticket": t.id}).status_code == 409
+    clerk = app.test_client()
+    sign_in(clerk, "clerk1")
+    stream = clerk.get("/api/v1/events?once=1&last_event_id=0").get_data(as_text=True)
+    assert "event: rating.refused" in stream and t.code in stream
+    assert t.id not in stream

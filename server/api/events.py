@@ -42,9 +42,10 @@ class Broker:
 
 
 def format_event(ev: dict) -> str:
-    """One SSE message. Ticket ids are left out: the stream is for staff and displays."""
+    """One SSE message. Ticket ids are left out: the stream is for staff and displays. That includes
+    the id a refused rating names in its data (rating.refused), old rows in the store as well."""
     payload = {k: ev[k] for k in ("id", "ts", "type", "actor", "window", "ticket_code", "service")}
-    payload["data"] = ev["data"]
+    payload["data"] = {k: v for k, v in (ev["data"] or {}).items() if k != "ticket"}
     return f"id: {ev['id']}\nevent: {ev['type']}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
