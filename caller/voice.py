@@ -268,6 +268,9 @@ class Voice:
             except VoiceUnavailable as exc:
                 log.error("announcement %s -> %s not played: %s", code, window, exc)
                 continue
+            except Exception:  # a recording pygame cannot load, a failing callback: keep the voice alive
+                log.exception("announcement %s -> %s not played", code, window)
+                continue
             self.played.append((code, window, tokens))
 
     def _play(self, channel, token: str) -> None:

@@ -95,3 +95,18 @@ def test_missing_clips_are_generated_with_espeak(tmp_path):
         qing = w.getnframes()
     with wave.open(str(library.path("hao_chuangkou_banli"))) as w:
         assert w.getnframes() > 2 * qing
+
+
+def test_a_broken_recording_does_not_silence_the_hall(tmp_path):
+    """A hall's clip pygame cannot load (a renamed MP3, say) loses that announcement only: the
+    voice thread survives and the next call is heard."""
+    tiny_clips(tmp_path / "clips")
+    (tmp_path / "clips" / "B.wav").write_bytes(b"ID3 not a wave file at all")
+    voice = Voice(clip_dir=tmp_path / "clips", cache_dir=tmp_path / "cache").start()
+    try:
+        voice.announce("B001", 3)
+        voice.announce("A023", 3)
+        assert voice.wait_idle(20)
+    finally:
+        voice.stop()
+    assert [p[:2] for p in voice.played] == [("A023", 3)]
