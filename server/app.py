@@ -25,6 +25,7 @@ from .web import register_pages
 from .web.access import chinese
 
 API = "/api/v1"
+MAX_BODY_BYTES = 64 * 1024  # the largest call (a note, a rating comment) is a few kilobytes
 
 
 def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = None,
@@ -41,7 +42,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
         engine = Engine(config, Store(db_path), clock)
     store = engine.store
     app.secret_key = _secret_key(store)
-    app.config.update(SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True,
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True,
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=12))
     case_book = CaseBook(config, store, engine.now)
     commitments = Commitments(config, store, engine.now)
@@ -69,7 +70,10 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if request.path.startswith(API):
-            return jsonify({"error": exc.name.lower().replace(" ", "_"), "message": exc.description}), exc.code
+            body = {"error": exc.name.lower().replace(" ", "_"), "message": exc.description}
+            if exc.code == 413:
+                body["field"] = "body"
+            return jsonify(body), exc.code
         return exc
 
     return app

@@ -256,3 +256,28 @@ def test_openapi_document_lists_every_api_route(tmp_path):
             if "<action>" in rule.rule and rule.rule.startswith("/api/v1/windows/"):
                 continue  # one documented path per window action
             assert (path, method) in documented, f"{method} {rule.rule} is not in openapi.json"
+
+
+def _post_raw(base, path, data: bytes, token=KIOSK):
+    req = urllib.request.Request(base + "/api/v1" + path, data=data, method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)
+    return err.value.code, json.loads(err.value.read())
+
+
+def test_deeply_nested_or_oversized_bodies_are_refused_not_500(base):
+    status, body = _post_raw(base, "/tickets", b"[" * 5000 + b"]" * 5000)  # under the size limit
+    assert (status, body["field"]) == (400, "body")
+    big = json.dumps({"service": "S101", "name": "x" * 100_000}).encode()
+    status, body = _post_raw(base, "/tickets", big)
+    assert (status, body["field"]) == (413, "body")
+    assert client(base, DISPLAY).get("/stats/today")["issued"] == 0
+
+
+@pytest.mark.parametrize("window", [10**30, -3, 999])
+def test_alert_for_a_window_the_hall_lacks_is_refused_by_name(base, window):
+    err = refused(client(base, CALLER).post, "/alerts",
+                  {"kind": "device_offline", "source": "strip:9", "active": True, "window": window})
+    assert (err.status, err.body["field"]) == (404, "window")
+    assert client(base, ADMIN).get("/alerts")["alerts"] == []

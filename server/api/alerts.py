@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import READ_ROLES, actor, require
+from ..errors import NotFound
 from ..supervision import alert_view, day_start
 from .body import json_body
 
@@ -33,6 +34,8 @@ def report():
     kind and source, e.g. {"kind": "device_offline", "source": "strip:3", "level": "red", ...}."""
     data = json_body({"kind": str, "source": str, "level": str, "message": str, "active": bool, "window": int},
                      required=("kind", "source", "active"))
+    if data.get("window") is not None and data["window"] not in current_app.config["HALL"].windows:
+        raise NotFound(f"no window {data['window']} in this hall", field="window")
     result = board().report(data["kind"], data["source"], data.get("level") or "red", data.get("message") or "",
                             data["active"], actor(), window=data.get("window"))
     if result["alert"] is not None:

@@ -22,7 +22,10 @@ def json_body(allowed: dict[str, type | tuple[type, ...]], required: tuple[str, 
     else:
         if not request.is_json:
             raise BadRequest("send the body as JSON (Content-Type: application/json)", field="Content-Type")
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:  # nesting deeper than the parser's stack: not a body any call takes
+            data = None
         if data is None:
             raise BadRequest("the body is not valid JSON", field="body")
     if not isinstance(data, dict):
