@@ -409,20 +409,24 @@ class CallerDaemon:
             if self._stop.is_set():
                 return
             now = time.monotonic()
-            if self._need_resync:
-                if not self.resync():
-                    self._stop.wait(t.event_retry)
-                    continue
-                last_refresh = now
-            elif (self._dirty and now - last_refresh >= t.refresh_min) or now - last_refresh >= t.refresh_every:
-                self._refresh()
-                last_refresh = now
-            if self.online:
-                self._send_alerts()
-            if now - last_check >= t.strip_check:
-                last_check = now
-                for window in self.board.strips:
-                    self.board.refresh(window)
+            try:
+                if self._need_resync:
+                    if not self.resync():
+                        self._stop.wait(t.event_retry)
+                        continue
+                    last_refresh = now
+                elif (self._dirty and now - last_refresh >= t.refresh_min) or now - last_refresh >= t.refresh_every:
+                    last_refresh = now
+                    self._refresh()
+                if self.online:
+                    self._send_alerts()
+                if now - last_check >= t.strip_check:
+                    last_check = now
+                    for window in self.board.strips:
+                        self.board.refresh(window)
+            except Exception:  # an answer of an unexpected shape: this thread must outlive it
+                log.exception("caller housekeeping failed; trying again")
+                self._stop.wait(t.event_retry)
 
     # -------------------------------------------------------------- device health -> alerts
 
