@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from drivers import lsa0
 from drivers.gbk import GbkText
@@ -259,7 +259,18 @@ class StripClient:
         return None
 
     def _probe(self, addr: int, st: StripState) -> bool:
-        probe = st.idle or ShowIdle(addr)
+        if st.online is False:
+            probe: object = st.idle or ShowIdle(addr)  # back from offline: idle text first, then content
+        else:
+            # A working strip is asked to show what it should show: SET_IDLE would rewrite its
+            # non-volatile memory at every ping, and a strip that lost power shows its idle text again.
+            content = st.content
+            if content is None:
+                probe = ShowIdle(addr)
+            elif isinstance(content, Show) and content.mode == Mode.BLINK:
+                probe = replace(content, mode=Mode.STATIC)
+            else:
+                probe = content
         answer = self._transact(lsa0.to_frame(probe)[0])
         if answer is None:
             self._mark(addr, st, False)

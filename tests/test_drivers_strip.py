@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from drivers.lsa0 import Color, Mode
+from drivers.lsa0 import Color, Mode, SetIdle
 from drivers.lsa0_strip import StripClient
 from drivers.sim import wait_for
 from drivers.sim.lsa0_strip import LsA0LineSim
@@ -113,3 +113,23 @@ def test_ping_and_port_reconnect(line):
         line.replug()
         assert wait_for(lambda: s3.text == "A002", 3.0)
     assert port_states == [True, False, True]
+
+
+def test_ping_of_a_working_strip_does_not_rewrite_its_idle_memory(line):
+    """The caller pings idle strips every 15 s: SET_IDLE writes the strip's non-volatile memory, so
+    a ping re-asserts what the strip shows (SHOW_IDLE, or its content without a new blink)."""
+    s3 = line.add_strip(3)
+    with client(line, strips=[3]) as c:
+        c.set_idle(3, "3号窗口 社保医保")
+        c.show_idle(3)
+        c.flush()
+        s3.text, s3.showing = "", "blank"  # power cut: the idle text is kept, the display is not
+        for _ in range(3):
+            assert c.ping(3) is True
+        assert sum(isinstance(f, SetIdle) for f in s3.frames) == 1
+        assert (s3.showing, s3.text) == ("idle", "3号窗口 社保医保")
+        c.show(3, "A023 请到3号窗口", Color.GREEN, Mode.BLINK)
+        c.flush()
+        assert c.ping(3) is True
+        assert (s3.text, s3.color, s3.mode) == ("A023 请到3号窗口", Color.GREEN, Mode.STATIC)
+        assert sum(isinstance(f, SetIdle) for f in s3.frames) == 1
