@@ -809,6 +809,7 @@ class Engine:
 
     def ticket(self, ticket_id: str) -> Ticket:
         with self._lock:
+            self._begin()  # views too close yesterday's leftovers: no stale 'waiting' after midnight
             t = self._ticket_any(ticket_id)
             if t is None:
                 raise NotFound("no such ticket", field="id")
@@ -819,7 +820,7 @@ class Engine:
         with self._lock:
             if t.state != WAITING:
                 return None
-            now = self.now()
+            now = self._begin()
             return self._estimate(self._candidate(t, now), now)
 
     def records_for(self, ticket_id: str) -> list[Record]:
@@ -828,7 +829,7 @@ class Engine:
     def menu(self) -> list[dict]:
         """Every service and bundle with the number waiting and the estimated wait for a new ticket."""
         with self._lock:
-            now = self.now()
+            now = self._begin()
             waiting = self._waiting(now)
             counts: dict[str, int] = {}
             for c in waiting:
@@ -851,15 +852,17 @@ class Engine:
         """Waiting tickets this window may take, in the order it would call them."""
         with self._lock:
             conf, _ = self._window(window)
-            now = self.now()
+            now = self._begin()
             return [self.tickets[c.id] for c in allocation.order(conf, self._waiting(now), now, self.config.rules)]
 
     def live_tickets(self) -> list[Ticket]:
         with self._lock:
+            self._begin()
             return sorted(self.tickets.values(), key=lambda t: (t.arrived_at, t.code))
 
     def window_states(self) -> list[WindowState]:
         with self._lock:
+            self._begin()
             return [copy(self.windows[n]) for n in sorted(self.windows)]
 
 

@@ -535,6 +535,17 @@ def test_day_change_closes_leftovers_and_signs_windows_out(staffed, clock):
     assert all(w.staff is None and w.current is None for w in staffed.window_states())
 
 
+def test_after_midnight_reads_show_no_leftovers_before_any_write(staffed, clock):
+    waiting = staffed.issue("S101")
+    staffed.issue("S101")
+    staffed.call_next(1)
+    clock.set(datetime(2026, 11, 24, 8, 0, tzinfo=TZ))  # kiosk menu and displays at opening, nobody acted yet
+    assert all(m["waiting"] == 0 for m in staffed.menu())
+    assert staffed.live_tickets() == [] and staffed.waiting_for(1) == []
+    assert all(w.staff is None and w.current is None for w in staffed.window_states())
+    assert staffed.ticket(waiting.id).state == "no_show"
+
+
 def test_refused_action_changes_nothing(staffed):
     staffed.issue("S101")
     staffed.call_next(1)
