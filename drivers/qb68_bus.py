@@ -230,8 +230,8 @@ class BusMaster:
         except qb68.MalformedError as e:
             self.malformed += 1
             log.warning("%s: malformed frame from 0x%02X: %s", self.name, frame.addr, e)
-            if frame.data and frame.data[0] != 0 and frame.addr != qb68.BROADCAST:
-                self._enqueue(frame)  # ACK it as UNKNOWN, in order with the other events
+            if frame.data and frame.data[0] != 0 and frame.addr != qb68.BROADCAST and frame.cmd != qb68.Cmd.STATUS:
+                self._enqueue(frame)  # ACK it as UNKNOWN, in order with the other events (never a STATUS)
             return
         if isinstance(msg, qb68.Command):
             return  # our own frames echoed by the adapter

@@ -127,6 +127,17 @@ def test_malformed_and_corrupt_frames(line):
     assert [type(e) for e in rec.events] == [CallNext]
 
 
+def test_malformed_status_is_not_acked(line):
+    """STATUS is never ACKed (datasheet §4), even when its DATA is wrong: a keypad would beep three
+    times at every poll."""
+    kp = line.add_keypad(3)
+    with start(line, Recorder(), poll_interval=10.0) as bus:
+        line.transmit(qb68.encode_frame(3, qb68.Cmd.STATUS, b"\x05\x00\x00"))  # one byte too many
+        assert wait_for(lambda: bus.malformed == 1)
+        time.sleep(0.2)
+    assert not [c for c in kp.received if isinstance(c, qb68.Ack)]
+
+
 def test_commands_reach_keypad_and_evaluator(line):
     kp = line.add_keypad(3)
     ev = line.add_evaluator(0x83, prompt_seconds=0.3)
