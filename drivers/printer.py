@@ -190,14 +190,25 @@ class TicketPrinter:
 
     # -------------------------------------------------------------- open / close
 
-    def open(self) -> bool:
-        """Open the transport if it is not open; False (and a status report) when it cannot be."""
+    def open(self, connect_timeout: float | None = None) -> bool:
+        """Open the transport if it is not open; False (and a status report) when it cannot be.
+
+        `connect_timeout` bounds a network printer's connect (the status check's deadline); the
+        socket keeps the printer's own, longer, timeout for sending tickets."""
         with self._lock:
             if self._p is not None:
                 return True
             try:
                 p = with_media_width(self._factory(self.cfg), paper_layout(self.cfg))
-                p.open(raise_not_found=True)
+                if connect_timeout is not None and self.kind == "network":
+                    io_timeout, p.timeout = p.timeout, max(0.001, connect_timeout)
+                    try:
+                        p.open(raise_not_found=True)
+                    finally:
+                        p.timeout = io_timeout
+                    p.device.settimeout(io_timeout)
+                else:
+                    p.open(raise_not_found=True)
                 if self.kind == "serial":
                     p.device.write_timeout = 5.0
                 self._p = p
@@ -228,7 +239,7 @@ class TicketPrinter:
         """Paper/cover/offline status within `status_timeout` (500 ms), whatever the transport does."""
         with self._lock:
             deadline = time.monotonic() + self.status_timeout
-            if not self.open():
+            if not self.open(connect_timeout=self.status_timeout):
                 return self.last_status or PrinterStatus(False, detail="not open")
             if self.kind in ("file",):
                 st = PrinterStatus(True, supported=False, detail="write-only transport: status unknown")

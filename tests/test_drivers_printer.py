@@ -197,3 +197,27 @@ def test_usb_printer_not_plugged_in_is_reported_not_crashed():
     assert not status.answered and not status.can_print
     # pyusb and libusb are there (bin/hallq installs them): the reason is the missing device.
     assert "not found" in status.detail and "backend" not in status.detail.lower()
+
+
+def test_unreachable_network_printer_is_reported_within_500ms():
+    """A switched-off printer on the LAN makes connect() wait for its whole timeout (1 s here): the
+    status check must still give up within its 500 ms bound, and tickets keep their longer timeout."""
+    from escpos.exceptions import DeviceNotFoundError
+    from escpos.printer import Network
+
+    class Blackhole(Network):
+        def open(self, raise_not_found: bool = True) -> None:
+            time.sleep(self.timeout)  # SYNs unanswered until the socket timeout
+            raise DeviceNotFoundError("timed out")
+
+    made: list[Network] = []
+
+    def factory(cfg):
+        made.append(Blackhole("192.0.2.1", timeout=1.0))
+        return made[-1]
+
+    tp = TicketPrinter(Printer(url="tcp://192.0.2.1:9100"), escpos_factory=factory)
+    t0 = time.monotonic()
+    st = tp.status()
+    assert time.monotonic() - t0 < 0.6
+    assert not st.answered and not st.can_print
