@@ -281,3 +281,20 @@ def test_alert_for_a_window_the_hall_lacks_is_refused_by_name(base, window):
                   {"kind": "device_offline", "source": "strip:9", "active": True, "window": window})
     assert (err.status, err.body["field"]) == (404, "window")
     assert client(base, ADMIN).get("/alerts")["alerts"] == []
+
+
+def test_only_a_kiosk_gets_the_secret_id_of_a_ticket_it_issues(base):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    staff_issued = client(base, CALLER).post("/tickets", {"service": "S101"})
+    assert staff_issued["code"] == "A001" and "id" not in staff_issued and "page" not in staff_issued
+    assert "id" in client(base, KIOSK).post("/tickets", {"service": "S101"})
+    # Appointment codes can be exchanged for tickets: they stay out of the staff event stream.
+    slot = datetime.now(ZoneInfo("Asia/Shanghai")).replace(second=0, microsecond=0) + timedelta(hours=1)
+    slot = slot.replace(minute=(slot.minute // 30) * 30)
+    appt = client(base, ADMIN).post("/appointments", {"service": "S101", "slot_start": slot.isoformat(),
+                                                       "phone": "13900001111"})
+    events = read_events(base, DISPLAY, last_id=0)
+    booked = next(e for e in events if e["type"] == "appointment.booked")
+    assert appt["code"] not in json.dumps(events) and "code" not in booked["data"]

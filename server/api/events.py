@@ -42,10 +42,12 @@ class Broker:
 
 
 def format_event(ev: dict) -> str:
-    """One SSE message. Ticket ids are left out: the stream is for staff and displays. That includes
-    the id a refused rating names in its data (rating.refused), old rows in the store as well."""
+    """One SSE message. Citizens' secrets are left out: the stream is for staff and displays. No
+    ticket ids (including the id a refused rating names, in old rows too) and no appointment codes
+    (a code can be exchanged for a ticket at the kiosk)."""
     payload = {k: ev[k] for k in ("id", "ts", "type", "actor", "window", "ticket_code", "service")}
-    payload["data"] = {k: v for k, v in (ev["data"] or {}).items() if k != "ticket"}
+    hidden = {"ticket", "code"} if ev["type"].startswith("appointment.") else {"ticket"}
+    payload["data"] = {k: v for k, v in (ev["data"] or {}).items() if k not in hidden}
     return f"id: {ev['id']}\nevent: {ev['type']}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from ..auth import READ_ROLES, actor, require
 from ..errors import Invalid
@@ -38,8 +38,11 @@ def issue():
         phone=data.get("phone"), channel=data.get("channel") or "kiosk", id_number=data.get("id_number"),
         name=data.get("name"), priority_reason=data.get("priority_reason"), actor=actor(),
     )
-    body = ticket_view(engine(), t, secret=True)
-    return jsonify(body), 201, {"Location": f"/api/v1/tickets/{t.id}"}
+    # Only a kiosk gets the secret id back (it prints it as the QR code). Staff issuing for a
+    # citizen get the number but not the id, which would let them rate in the citizen's name.
+    kiosk = g.token.role == "kiosk"
+    body = ticket_view(engine(), t, secret=kiosk)
+    return jsonify(body), 201, ({"Location": f"/api/v1/tickets/{t.id}"} if kiosk else {})
 
 
 @bp.get("/tickets/<ticket_id>")
