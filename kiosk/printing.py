@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 from drivers.printer import Paper, PrinterStatus, TicketPrinter
 from drivers.ticket_layout import TicketPrint
-from hallq.client import ApiClient, ApiError, Unreachable
+from hallq.client import ApiClient
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,17 @@ class PrinterAlerts:
     """Reports each condition once when it starts and clears it when it ends.
 
     Posting happens on its own thread so a slow server never delays a ticket; a report that
-    fails is retried on the next status, because only confirmed reports count as sent.
+    fails is retried on the next status and every `retry_seconds` until it is confirmed (the
+    printer reports only changes, so a paper-out that met a server blip would otherwise never
+    reach the staff), because only confirmed reports count as sent.
     """
 
-    def __init__(self, api: ApiClient, source: str) -> None:
+    def __init__(self, api: ApiClient, source: str, retry_seconds: float = 30.0) -> None:
         self.api = api
         self.source = source
+        self.retry_seconds = retry_seconds
         self.reported: dict[str, tuple[str, str]] = {}
+        self._wanted: dict[str, tuple[str, str]] = {}
         self.posts = 0
         self._queue: queue.Queue[PrinterStatus | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, daemon=True, name="kiosk-alerts")
@@ -103,11 +107,17 @@ class PrinterAlerts:
 
     def _run(self) -> None:
         while True:
-            status = self._queue.get()
+            try:
+                status = self._queue.get(timeout=self.retry_seconds)
+            except queue.Empty:
+                if self._wanted != self.reported:
+                    self._sync(self._wanted)
+                continue
             try:
                 if status is None:
                     return
-                self._sync(alert_kinds(status))
+                self._wanted = alert_kinds(status)
+                self._sync(self._wanted)
             finally:
                 self._queue.task_done()
 
@@ -119,7 +129,7 @@ class PrinterAlerts:
             try:
                 self.api.post("/alerts", body)
                 self.posts += 1
-            except (Unreachable, ApiError) as exc:
+            except Exception as exc:  # Unreachable, ApiError, a garbled answer: retried, never fatal
                 log.warning("alert %s for %s not reported: %s", kind, self.source, exc)
                 continue
             if active:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from drivers.printer import Paper, PrinterStatus
+from drivers.sim import wait_for
+from hallq.client import Unreachable
 from hallq.config import load_config
 from kiosk.cli import pick_kiosk, pick_token
-from kiosk.printing import alert_kinds, problem_text, public_link
+from kiosk.printing import PrinterAlerts, alert_kinds, problem_text, public_link
 from kiosk.voice import spoken_code, synthesize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,6 +30,33 @@ REPO = Path(__file__).resolve().parents[1]
 def test_status_to_alerts_and_words(status, kinds, text):
     assert {k: v[0] for k, v in alert_kinds(status).items()} == kinds
     assert problem_text(status) == text
+
+
+def test_an_alert_lost_to_a_server_blip_is_sent_later_without_a_new_status():
+    """The printer reports a condition once; if that post fails the alert must still arrive."""
+    class Flaky:
+        def __init__(self):
+            self.down, self.posted = True, []
+
+        def post(self, path, body):
+            if self.down:
+                raise Unreachable("server restarting")
+            self.posted.append(body)
+            return {}
+
+    api = Flaky()
+    alerts = PrinterAlerts(api, "kiosk:K1", retry_seconds=0.05)
+    try:
+        alerts.update(PrinterStatus(True, Paper.OUT))  # the one report of paper out; the post fails
+        assert wait_for(alerts.idle)
+        assert alerts.reported == {}
+        api.down = False  # the server is back; the printer, still out of paper, says nothing new
+        assert wait_for(lambda: "printer_paper_out" in alerts.reported)
+        assert [b["kind"] for b in api.posted] == ["printer_paper_out"]  # once, not on every retry
+        time.sleep(0.2)
+        assert len(api.posted) == 1
+    finally:
+        alerts.close()
 
 
 def test_public_link_joins_base_and_page():
@@ -67,3 +97,50 @@ def test_hallq_kiosk_is_registered(capsys):
         main(["kiosk", "--help"])
     assert exc.value.code == 0
     assert "--public-url" in capsys.readouterr().out
+
+
+class _Garbled:
+    """A server behind a proxy that answers 200 with an HTML page: json.loads raises ValueError."""
+
+    def get(self, path):
+        raise ValueError("Expecting value: line 1 column 1 (char 0)")
+
+    def post(self, path, body):
+        raise ValueError("Expecting value: line 1 column 1 (char 0)")
+
+
+def test_a_garbled_answer_neither_kills_the_menu_refresh_nor_the_ui_loop():
+    from kiosk.app import KEYPAD, MESSAGE, KioskApp
+    from kiosk.printing import TicketOutput
+
+    app = KioskApp(_Garbled(), TicketOutput(None), public_url="http://hall")
+    app.online = True
+    assert app.refresh_menu() is False and app.online is False  # no exception into the refresh thread
+    assert app.handle(("keypad", "appointment")) and app.screen == KEYPAD
+    for key in "12345678":
+        app.handle(("key", key))
+    assert app.handle(("enter",))  # the lookup's answer is garbage: a message, not an exception
+    assert app.screen == MESSAGE and not app.busy
+
+
+def test_a_crash_while_printing_keeps_the_issued_number_on_screen():
+    from kiosk.app import TICKET, KioskApp
+    from kiosk.printing import TicketOutput
+
+    ticket = {"id": "t1", "code": "A007", "page": "/t/t1", "waiting_ahead": 2, "estimated_wait_minutes": 9,
+              "issued_at": "2026-11-23T09:00:00+08:00", "matter": {"code": "S101", "name": "社会保障卡申领"}}
+
+    class Api:
+        def post(self, path, body):
+            return ticket
+
+    class Broken(TicketOutput):
+        def output(self, paper, status):
+            raise RuntimeError("layout failed")
+
+    app = KioskApp(Api(), Broken(None), public_url="http://hall")
+    app.matter = {"code": "S101", "name": "社会保障卡申领", "materials": []}
+    app.handle(("confirm",))
+    assert app.wait_idle()
+    assert app.screen == TICKET and app.issued.ticket["code"] == "A007"
+    assert app.issued.printed is False and "拍照" in app.issued.note
