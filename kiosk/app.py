@@ -128,13 +128,15 @@ class KioskApp:
         """Fetch the matters with their current waits; offline when the server does not answer."""
         try:
             data = self.api.get("/services")
-        except (Unreachable, ApiError) as exc:
+            menu = Menu(data.get("hall", {}), data.get("services", []))
+        except Exception as exc:  # Unreachable, ApiError, or a garbled answer (a proxy's HTML page):
+            # never let it end the refresh thread, or the kiosk would stay online/offline for good
             log.warning("menu not refreshed: %s", exc)
             with self._lock:
                 self.online = False
             return False
         with self._lock:
-            self.menu = Menu(data.get("hall", {}), data.get("services", []))
+            self.menu = menu
             self.online = True
         return True
 
@@ -164,7 +166,11 @@ class KioskApp:
                 return False
             self.touched_at = now
             name, *arg = action
-            getattr(self, f"_on_{name}")(*arg)
+            try:
+                getattr(self, f"_on_{name}")(*arg)
+            except Exception:  # e.g. a garbled server answer: a message, never a dead UI loop
+                log.exception("action %r failed", action)
+                self._show("操作未成功，请到服务台")
             return True
 
     def tick(self) -> None:
@@ -356,7 +362,13 @@ class KioskApp:
             self.voice.say(said + ("，请取走号票" if result.printed else "，" + result.note))
         except Exception:  # a kiosk must never hang on 请稍候
             log.exception("issuing failed")
-            self._show("取号未成功，请到服务台")
+            with self._lock:
+                issued = self.issued
+                if issued is not None and issued.printed is None:
+                    # The server issued this number and the citizen has seen it: keep it on screen.
+                    self.issued = Issued(issued.ticket, False, "号票未能打印，请拍照或扫码保存您的号码", issued.link)
+                else:
+                    self._show("取号未成功，请到服务台")
         finally:
             with self._lock:
                 self.busy = False

@@ -95,3 +95,18 @@ def test_every_screen_drawn_with_every_glyph(demo, orientation, size):
         assert missing_glyphs(rig.font, "".join(texts)) == set()
     finally:
         rig.close()
+
+
+def test_what_was_drawn_stays_bounded_and_keeps_no_typed_numbers():
+    """A kiosk runs for months: the glyph record must not grow with every phone number typed."""
+    import pygame
+
+    from hallq.fonts import find_cjk_font
+    from kiosk.screens import Screens
+
+    pygame.font.init()
+    screens = Screens(PORTRAIT, find_cjk_font())
+    surf = pygame.Surface((200, 100))
+    for n in range(2000):
+        screens.text(surf, f"138{n:08d}", 40, (0, 0, 0), (0, 0))
+    assert len(screens.texts) <= 10 and "13800001999" not in screens.texts
