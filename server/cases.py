@@ -156,6 +156,18 @@ class CaseBook:
             raise NotFound(f"no case {case_id}", field="case")
         return rows[0]
 
+    def reveal_phone(self, case_id: int, by: str) -> str | None:
+        """The citizen's full number for the call-back (回访核实), which a masked one cannot serve.
+        Every look is written to the event log: who saw whose number, when."""
+        case = self.get(case_id)
+        if not case["phone"]:
+            return None
+        ch = Changes()
+        ch.event(ts=self.now().isoformat(), type="case.phone_viewed", actor=by, window=case["window"],
+                 ticket_code=case["ticket_code"], service=case["service"], data={"case": case_id})
+        self.store.commit(ch)
+        return case["phone"]
+
     def steps(self, case_id: int) -> list[dict]:
         return self.store.rows("SELECT * FROM case_steps WHERE case_id = ? ORDER BY id", [case_id])
 

@@ -219,3 +219,29 @@ def test_commitment_deadline_beyond_the_calendar_is_provisional_then_recomputed(
     assert app.config["COMMITMENTS"].recompute_provisional() == 1
     [row] = engine.store.rows("SELECT * FROM commitments")
     assert row["deadline"] == "2027-01-07" and row["due_error"] is None
+
+
+def test_case_owner_sees_the_full_phone_for_the_call_back_and_each_look_is_logged(app):
+    from webhall import page_csrf, sign_in
+
+    engine = app.config["ENGINE"]
+    engine.login(1, "1001")
+    t = engine.issue("S101", phone="13812345678")
+    engine.call(1, t.code)
+    engine.finish(1)
+    engine.rate(1, "evaluator", window=1)
+    [case] = open_cases(app)
+    sup = app.test_client()
+    token = sign_in(sup, "sup")
+    page = sup.get(f"/cases/{case['id']}").get_data(as_text=True)
+    assert "138****5678" in page and "13812345678" not in page  # masked until asked for
+    shown = sup.post(f"/cases/{case['id']}", data={"action": "reveal-phone", "csrf_token": token})
+    assert "13812345678" in shown.get_data(as_text=True)
+    api = sup.post(f"/api/v1/cases/{case['id']}/phone", headers={"X-CSRF-Token": page_csrf(sup, "/board")})
+    assert api.get_json()["phone"] == "13812345678"
+    looks = [e for e in engine.store.events_after(0, 1000) if e["type"] == "case.phone_viewed"]
+    assert [e["actor"] for e in looks] == ["web:sup", "web:sup"]
+    clerk = app.test_client()
+    sign_in(clerk, "clerk1")
+    assert clerk.post(f"/api/v1/cases/{case['id']}/phone",
+                      headers={"X-CSRF-Token": page_csrf(clerk, "/clerk")}).status_code == 403

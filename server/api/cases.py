@@ -44,6 +44,14 @@ def show_case(case_id: int):
     return jsonify(case_view(hall(), book().get(case_id), book().steps(case_id)))
 
 
+@bp.post("/cases/<int:case_id>/phone")
+@require(*CASE_ROLES)
+def phone(case_id: int):
+    """The full number for the call-back; the look is logged (case.phone_viewed)."""
+    json_body({})
+    return jsonify({"case": case_id, "phone": book().reveal_phone(case_id, actor())})
+
+
 @bp.post("/cases/<int:case_id>/<action>")
 @require(*CASE_ROLES)
 def act(case_id: int, action: str):

@@ -37,7 +37,11 @@ def index():
 @login_required("supervisor", "admin")
 def show(case_id: int):
     error = None
-    if request.method == "POST":
+    full_phone = None
+    if request.method == "POST" and request.form.get("action") == "reveal-phone":
+        check_csrf()
+        full_phone = _book().reveal_phone(case_id, f"web:{g.user.username}")
+    elif request.method == "POST":
         check_csrf()
         try:
             _book().act(case_id, request.form.get("action", ""), f"web:{g.user.username}",
@@ -48,4 +52,4 @@ def show(case_id: int):
     case = case_view(current_app.config["HALL"], _book().get(case_id), _book().steps(case_id))
     owners = [u.username for u in list_users(_book().store) if u.role in ("supervisor", "admin") and u.active]
     return render_template("case.html", case=case, actions={a: CASE_ACTIONS[a][2] for a in case["actions"]},
-                           owners=owners, error=error, states=CASE_STATES), (422 if error else 200)
+                           owners=owners, error=error, states=CASE_STATES, full_phone=full_phone), (422 if error else 200)
