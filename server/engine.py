@@ -868,7 +868,7 @@ class Engine:
 
 def _clean_phone(phone: str) -> str:
     digits = re.sub(r"[\s-]", "", str(phone))
-    if not re.fullmatch(r"\+?\d{7,15}", digits):
+    if not re.fullmatch(r"\+?[0-9]{7,15}", digits):  # ASCII only: \d also matches full-width ０-９
         raise Invalid("phone must be 7–15 digits", field="phone")
     return digits
 
@@ -880,7 +880,7 @@ _ID_CHECK = "10X98765432"
 def _age_from_id(id_number: str, today: date) -> int:
     """Age from an 18-digit resident ID (GB 11643), after checking its check digit."""
     s = str(id_number).strip().upper()
-    if not re.fullmatch(r"\d{17}[\dX]", s):
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", s):
         raise Invalid("id_number must be an 18-character resident ID number", field="id_number")
     if _ID_CHECK[sum(int(d) * w for d, w in zip(s[:17], _ID_WEIGHTS, strict=True)) % 11] != s[17]:
         raise Invalid("id_number check digit does not match", field="id_number")

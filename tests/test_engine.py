@@ -71,6 +71,9 @@ def test_unknown_service_and_bad_fields_are_refused(engine):
         engine.issue("S101", phone="12ab")
     assert err.value.field == "phone"
     with pytest.raises(Invalid) as err:
+        engine.issue("S101", phone="１３８１２３４５６７８")  # full-width digits from an IME
+    assert err.value.field == "phone"
+    with pytest.raises(Invalid) as err:
         engine.issue("S101", priority="appointment")
     assert err.value.field == "priority"
     assert engine.live_tickets() == []
