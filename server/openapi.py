@@ -145,6 +145,10 @@ def document(config: HallConfig) -> dict:
             "responses": {"200": _ok("cases"), **_errors(401, 403)}}},
         "/cases/{id}": {"get": {"summary": "One case with its steps", "security": BEARER, "parameters": [_path("id")],
                                 "responses": {"200": _ok("the case"), **_errors(401, 403, 404)}}},
+        "/cases/{id}/phone": {"post": {
+            "summary": "The citizen's full phone number for the call-back (回访); every look is logged",
+            "security": BEARER, "parameters": [_path("id")],
+            "responses": {"200": _ok("{case, phone}"), **_errors(401, 403, 404)}}},
         "/cases/{id}/{action}": {"post": {
             "summary": "Move a case: call-back, rectify, explain, appeal, close, assign (each with a note)",
             "security": BEARER, "parameters": [_path("id"), {"name": "action", "in": "path", "required": True,

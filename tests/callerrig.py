@@ -11,12 +11,10 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-import waitress
-
 sys.path.insert(0, str(Path(__file__).parent))
 
 from hallfactory import small_hall  # noqa: E402
-from liveserver import free_port, stop_waitress  # noqa: E402
+from liveserver import free_port  # noqa: E402
 
 from caller.daemon import CallerDaemon, Timing  # noqa: E402
 from drivers.sim.lsa0_strip import LsA0LineSim  # noqa: E402
@@ -24,6 +22,7 @@ from drivers.sim.qb68_devices import Qb68LineSim  # noqa: E402
 from hallq.client import ApiClient  # noqa: E402
 from hallq.model import Bus, DeviceRef, HallConfig  # noqa: E402
 from server.app import create_app, stop_app  # noqa: E402
+from server.serving import BackgroundServer  # noqa: E402
 
 FAST = Timing(action_timeout=1.0, poll_interval=0.2, poll_timeout=0.05, strip_ack_timeout=0.05, strip_retry=0.4,
               port_retry=0.3, event_retry=0.2, refresh_min=0.05, refresh_every=1.0, strip_check=0.3)
@@ -67,16 +66,12 @@ class CallerRig:
 
     def start_server(self) -> None:
         self.app = create_app(self.config, self.db, supervise=False)
-        self._server = waitress.create_server(self.app, host="127.0.0.1", port=self.port, threads=16,
-                                              ident="hallq-test")
-        self._loop = threading.Thread(target=self._server.run, daemon=True, name="waitress-loop")
-        self._loop.start()
+        self._server = BackgroundServer(self.app, port=self.port, threads=16).start()
 
     def stop_server(self) -> None:
         """Stop serving and free the port, so the same port and database can be served again."""
-        server = self._server
         stop_app(self.app)  # ends the event streams
-        stop_waitress(server, self._loop)
+        self._server.stop()
         self.app.config["ENGINE"].store.close()
         self._server = None
 

@@ -6,13 +6,10 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-
-import waitress
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,32 +18,14 @@ REPO = Path(__file__).resolve().parents[1]
 def serve_app(app, port: int = 0):
     """Serve a Flask app with waitress on 127.0.0.1; yields the base URL."""
     from server.app import stop_app
+    from server.serving import BackgroundServer
 
-    server = waitress.create_server(app, host="127.0.0.1", port=port, threads=32, ident="hallq-test")
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server = BackgroundServer(app, port=port).start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}"
+        yield f"http://127.0.0.1:{server.port}"
     finally:
         stop_app(app)  # ends the event streams and the supervision thread
-        stop_waitress(server, thread)
-
-
-def stop_waitress(server, loop: threading.Thread) -> None:
-    """Stop waitress cleanly and free its port: let the workers finish first (a finishing worker
-    wakes the loop through the trigger, which must still be open), then close every channel from
-    the loop's own thread, so its select() never sees a closed fd."""
-
-    def close_all() -> None:
-        for channel in list(server._map.values()):
-            channel.close()
-
-    server.task_dispatcher.shutdown(timeout=2)
-    try:
-        server.trigger.pull_trigger(close_all)
-        loop.join(5)
-    except OSError:  # the trigger is gone already: close what is left from here
-        close_all()
+        server.stop()
 
 
 def all_day_config(source: Path, target: Path) -> Path:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,6 @@ if not Path(CHROMIUM).exists():
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from webhall import USERS, make_app  # noqa: E402
 
-from server.app import stop_app  # noqa: E402
-
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PHONE = {"width": 390, "height": 844}
@@ -34,15 +31,11 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture(scope="module")
 def hall(tmp_path_factory):
     """The app on waitress in a thread: (base URL, app)."""
-    import waitress
+    from liveserver import serve_app
 
     app = make_app(tmp_path_factory.mktemp("browser") / "hall.db", all_day=True)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=24, ident="hallq")
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", app
-    stop_app(app)
-    server.close()
+    with serve_app(app) as url:
+        yield url, app
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-import waitress
 from liveserver import all_day_config, free_port
 
 from caller.cli import parse_ports
@@ -19,6 +17,7 @@ from drivers.sim.cli import SimHall
 from hallq.client import ApiClient
 from hallq.config import load_config
 from server.app import create_app, stop_app
+from server.serving import BackgroundServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,8 +37,7 @@ def test_caller_process_serves_keypads_and_strips(tmp_path):
     devices = SimHall(config)
     app = create_app(config, tmp_path / "town.db", supervise=False)
     port = free_port()
-    server = waitress.create_server(app, host="127.0.0.1", port=port, threads=8)
-    threading.Thread(target=server.run, daemon=True).start()
+    server = BackgroundServer(app, port=port, threads=8).start()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "hallq.cli", "caller", "--config", str(config_path), "--server", base,
@@ -63,5 +61,5 @@ def test_caller_process_serves_keypads_and_strips(tmp_path):
         if proc.poll() is None:
             proc.kill()
         stop_app(app)
-        server.close()
+        server.stop()
         devices.close()

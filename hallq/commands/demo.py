@@ -69,12 +69,12 @@ def token(config, role: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import waitress
 
     from hallq.config import load_or_exit
     from hallq.demo_people import start_people
     from server.app import create_app, stop_app
     from server.clock import ScaledClock, SystemClock
+    from server.serving import BackgroundServer
 
     config = load_or_exit(args.config)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -91,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
         clock = ScaledClock(opening - timedelta(minutes=5), args.speed)
     app = create_app(config, db, clock=clock)
     users = seed_users(app.config["ENGINE"].store, config)
-    server = waitress.create_server(app, host=args.host, port=args.port, threads=64, ident="hallq")
-    base = f"http://{args.host}:{server.effective_port}"
-    threading.Thread(target=server.run, name="waitress", daemon=True).start()
+    server = BackgroundServer(app, host=args.host, port=args.port, threads=64)
+    base = f"http://{args.host}:{server.port}"
+    server.start()
     stop = threading.Event()
     caller, kiosk = token(config, "caller"), token(config, "kiosk")
     if not caller or not kiosk:
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     if devices is not None:
         devices.close()
     stop_app(app)
-    server.close()
+    server.stop()
     print("hallq demo: stopped.")
     return 0
 
