@@ -78,6 +78,7 @@ class StripClient:
         self.strips: dict[int, StripState] = {a: StripState() for a in strips}
         self.parser = lsa0.AnswerParser()
         self._lock = threading.Lock()
+        self._strips_lock = threading.Lock()
         self._queue: queue.Queue[tuple[int, object, Future[bool]] | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -168,10 +169,11 @@ class StripClient:
     # -------------------------------------------------------------- internals
 
     def _state(self, addr: int) -> StripState:
-        st = self.strips.get(addr)
-        if st is None:
-            st = self.strips[addr] = StripState()
-        return st
+        with self._strips_lock:  # callers on other threads may add a strip the worker is iterating
+            st = self.strips.get(addr)
+            if st is None:
+                st = self.strips[addr] = StripState()
+            return st
 
     def _check_text(self, addr: int, text: str) -> GbkText:
         enc = lsa0.encode_text(text)
@@ -205,11 +207,16 @@ class StripClient:
                 except Exception as e:  # keep the worker alive whatever a command does
                     log.exception("%s: command for strip 0x%02X failed", self.name, addr)
                     fut.set_exception(e)
-            self._retry_offline()
+            try:
+                self._retry_offline()
+            except Exception:  # one odd strip must not end the worker (and every strip with it)
+                log.exception("%s: retrying offline strips failed", self.name)
 
     def _next_retry_in(self) -> float:
         now = time.monotonic()
-        waits = [st.next_retry - now for st in self.strips.values() if st.online is False]
+        with self._strips_lock:
+            states = list(self.strips.values())
+        waits = [st.next_retry - now for st in states if st.online is False]
         return max(0.005, min(waits)) if waits else 0.5
 
     def _handle(self, addr: int, cmd: object) -> bool:
@@ -292,7 +299,9 @@ class StripClient:
 
     def _retry_offline(self) -> None:
         now = time.monotonic()
-        for addr, st in list(self.strips.items()):
+        with self._strips_lock:
+            strips = list(self.strips.items())
+        for addr, st in strips:
             if st.online is False and st.next_retry <= now and not self._stop.is_set():
                 st.next_retry = now + self.retry_interval
                 self._probe(addr, st)

@@ -133,3 +133,24 @@ def test_ping_of_a_working_strip_does_not_rewrite_its_idle_memory(line):
         assert c.ping(3) is True
         assert (s3.text, s3.color, s3.mode) == ("A023 请到3号窗口", Color.GREEN, Mode.STATIC)
         assert sum(isinstance(f, SetIdle) for f in s3.frames) == 1
+
+
+def test_worker_survives_a_failing_offline_retry(line):
+    """A strip whose retry raises (here: a probe that blows up) must not end the worker thread
+    that serves every other strip on the line."""
+    line.add_strip(1)
+    strips = client(line, strips=[1, 9], ack_timeout=0.05, retry_interval=0.05)
+    try:
+        strips.set_idle(9, "9号窗口")  # strip 9 is absent: it goes offline and is retried
+        assert wait_for(lambda: strips.online(9) is False, 5)
+
+        def broken_probe(addr, st):
+            raise RuntimeError("odd strip")
+
+        strips._probe = broken_probe
+        time.sleep(0.3)  # several retry rounds hit the broken probe
+        assert strips._thread.is_alive()
+        strips.show(1, "A001 请到1号窗口")
+        assert wait_for(lambda: line.strips[1].text == "A001 请到1号窗口", 2)
+    finally:
+        strips.stop()
