@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -91,8 +92,10 @@ class KioskApp:
         ticket_seconds: float = 20.0,
         checkin_window: tuple[int, int] = (60, 20),
         clock: Callable[[], float] = time.monotonic,
+        retry_seconds: float = 1.0,
     ) -> None:
         self.api = api
+        self.retry_seconds = retry_seconds  # wait before the one retry of a ticket request
         self.output = output
         self.public_url = public_url
         self.staff_pin = staff_pin
@@ -337,8 +340,15 @@ class KioskApp:
         try:
             status = self.output.check()
             self.requests += 1
+            # One id per tap: if the answer is lost (timeout, server restarting) the retry gets the
+            # ticket the server may already have issued, never a second one.
+            body = {**body, "request_id": uuid.uuid4().hex}
             try:
-                ticket = self.api.post("/tickets", body)
+                try:
+                    ticket = self.api.post("/tickets", body)
+                except Unreachable:
+                    time.sleep(self.retry_seconds)
+                    ticket = self.api.post("/tickets", body)
             except Unreachable as exc:
                 log.warning("ticket not issued, server unreachable: %s", exc)
                 with self._lock:

@@ -205,6 +205,7 @@ class Engine:
         name: str | None = None,
         priority_reason: str | None = None,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> Ticket:
         """Issue a ticket for a service or a 一件事 bundle and put it in the waiting pool."""
         with self._lock:
@@ -251,7 +252,7 @@ class Engine:
                 prefix=prefix, number=number, day=day, matter=item.code, service=service,
                 priority=priority, priority_reason=priority_reason, issued_at=now, arrived_at=now,
                 queued_at=now, channel=channel, appointment=appointment, slot_start=slot_start,
-                phone=phone, id_number=id_number, name=name,
+                phone=phone, id_number=id_number, name=name, request_id=request_id,
             )
             c = self._candidate(t, now)
             ahead, minutes = estimate_wait(
@@ -269,6 +270,20 @@ class Engine:
             self._commit(ch, [t])
             self.counters[(prefix, day)] = number
             return t
+
+    def issue_once(self, request_id: str, matter: str, **kwargs) -> tuple[Ticket, bool]:
+        """Issue a ticket unless this request id already issued one: (ticket, newly issued).
+
+        A kiosk whose answer got lost (timeout, server restart) retries with the same id and gets
+        the same ticket, so the citizen is neither turned away nor given a second number.
+        """
+        if not isinstance(request_id, str) or not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", request_id):
+            raise Invalid("request_id must be 8–64 letters, digits, '-' or '_'", field="request_id")
+        with self._lock:
+            rows = self.store.rows("SELECT id FROM tickets WHERE request_id = ?", [request_id])
+            if rows:
+                return self.ticket(rows[0]["id"]), False
+            return self.issue(matter, request_id=request_id, **kwargs), True
 
     def _check_open(self, matter: str, now: datetime) -> None:
         if not hours.issuing(self.config, matter, now):

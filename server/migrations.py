@@ -144,10 +144,17 @@ def _v3(db: sqlite_utils.Database) -> None:
                    f"([{column}], first_wait_tenths, day, [end], service_minutes)")
 
 
+def _v4(db: sqlite_utils.Database) -> None:
+    """Idempotent issuing: a kiosk's request id, so a retry after a lost answer gets the same ticket."""
+    db.execute("ALTER TABLE tickets ADD COLUMN request_id TEXT")
+    db.execute("CREATE UNIQUE INDEX idx_tickets_request_id ON tickets (request_id) WHERE request_id IS NOT NULL")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1),
     (2, _v2),
     (3, _v3),
+    (4, _v4),
 ]
 
 

@@ -74,6 +74,8 @@ def document(config: HallConfig) -> dict:
                 "phone": {"type": "string"}, "channel": {"type": "string", "default": "kiosk"},
                 "id_number": {"type": "string", "description": "resident ID: sets 绿色通道 for the elderly; stored masked"},
                 "name": {"type": "string"},
+                "request_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$",
+                               "description": "idempotency key: a retry with it returns the same ticket (200)"},
             }, ["service"]),
             "responses": {"201": _ok("the new ticket, with its secret id", "Ticket"), **_errors(400, 401, 403, 404, 409, 422)},
         }},

@@ -55,6 +55,7 @@ class Ticket:
     waiting_ahead: int = 0
     estimated_wait: float = 0.0
     record_id: int | None = None  # the open service record while called/serving
+    request_id: str | None = None  # the issuing kiosk's idempotency key
 
 
 @dataclass

@@ -298,3 +298,17 @@ def test_only_a_kiosk_gets_the_secret_id_of_a_ticket_it_issues(base):
     events = read_events(base, DISPLAY, last_id=0)
     booked = next(e for e in events if e["type"] == "appointment.booked")
     assert appt["code"] not in json.dumps(events) and "code" not in booked["data"]
+
+
+def test_issuing_with_a_request_id_is_idempotent(base):
+    kiosk = client(base, KIOSK)
+    body = {"service": "S101", "request_id": "K1-20261123-000042"}
+    first = kiosk.post("/tickets", body)
+    req = urllib.request.Request(base + "/api/v1/tickets", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {KIOSK}"})
+    with urllib.request.urlopen(req) as resp:
+        assert resp.status == 200  # not 201: nothing new was issued
+        again = json.loads(resp.read())
+    assert again["id"] == first["id"] and again["code"] == first["code"] == "A001"
+    assert client(base, DISPLAY).get("/stats/today")["issued"] == 1
+    assert refused(kiosk.post, "/tickets", {"service": "S101", "request_id": "x"}).body["field"] == "request_id"

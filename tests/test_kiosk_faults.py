@@ -203,3 +203,30 @@ def test_matter_not_issued_now_says_when_and_issues_nothing(rig, server):
     assert rig.app.message == "社会保障卡申领：14:30 起取号，请稍后再来"
     rig.shot("not-issuing")
     assert issued_count(server) == before
+
+
+def test_a_lost_answer_is_retried_and_shows_the_ticket_the_server_issued(tmp_path):
+    import time
+
+    from server.app import create_app
+
+    app = create_app(small_hall(all_day=True), tmp_path / "lost.db", supervise=False)
+    inner, late = app.wsgi_app, []
+
+    def first_answer_too_late(environ, start_response):
+        body = inner(environ, start_response)
+        if environ["PATH_INFO"] == "/api/v1/tickets" and environ["REQUEST_METHOD"] == "POST" and not late:
+            late.append(True)  # the ticket is issued, but the kiosk gives up before it hears so
+            body = [b"".join(body)]
+            time.sleep(3.5)
+        return body
+
+    app.wsgi_app = first_answer_too_late
+    with serve_app(app) as url:
+        rig = Rig(url)  # its API client times out after 3 s
+        try:
+            ticket = issue(rig)
+            assert late and ticket["code"] == "A001"
+            assert len(app.config["ENGINE"].tickets) == 1  # the retry found it; no second number
+        finally:
+            rig.close()

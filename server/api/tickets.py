@@ -30,19 +30,24 @@ def services():
 def issue():
     data = json_body(
         {"service": str, "priority": str, "appointment": str, "phone": str, "channel": str,
-         "id_number": str, "name": str, "priority_reason": str},
+         "id_number": str, "name": str, "priority_reason": str, "request_id": str},
         required=("service",),
     )
-    t = engine().issue(
-        data["service"], priority=data.get("priority"), appointment=data.get("appointment"),
-        phone=data.get("phone"), channel=data.get("channel") or "kiosk", id_number=data.get("id_number"),
-        name=data.get("name"), priority_reason=data.get("priority_reason"), actor=actor(),
+    fields = dict(
+        priority=data.get("priority"), appointment=data.get("appointment"), phone=data.get("phone"),
+        channel=data.get("channel") or "kiosk", id_number=data.get("id_number"), name=data.get("name"),
+        priority_reason=data.get("priority_reason"), actor=actor(),
     )
+    created = True
+    if data.get("request_id") is not None:
+        t, created = engine().issue_once(data["request_id"], data["service"], **fields)
+    else:
+        t = engine().issue(data["service"], **fields)
     # Only a kiosk gets the secret id back (it prints it as the QR code). Staff issuing for a
     # citizen get the number but not the id, which would let them rate in the citizen's name.
     kiosk = g.token.role == "kiosk"
     body = ticket_view(engine(), t, secret=kiosk)
-    return jsonify(body), 201, ({"Location": f"/api/v1/tickets/{t.id}"} if kiosk else {})
+    return jsonify(body), 201 if created else 200, ({"Location": f"/api/v1/tickets/{t.id}"} if kiosk else {})
 
 
 @bp.get("/tickets/<ticket_id>")
