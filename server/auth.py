@@ -22,21 +22,11 @@ from flask import current_app, g, request, session
 from hallq.model import Token
 
 from .csrf import check_csrf
-from .errors import HallqError
+from .errors import Forbidden, Unauthorized
 from .users import User, get_user
 
 READ_ROLES = ("admin", "supervisor", "kiosk", "caller", "window", "display")
 WINDOW_ROLES = ("admin", "supervisor", "caller", "window")
-
-
-class Unauthorized(HallqError):
-    status = 401
-    code = "unauthorized"
-
-
-class NoRight(HallqError):
-    status = 403
-    code = "forbidden"
 
 
 def token_for(header: str | None, tokens: tuple[Token, ...]) -> Token | None:
@@ -111,12 +101,12 @@ def require(*roles: str) -> Callable:
                     raise Unauthorized("the bearer token is not valid for this hall", field="Authorization")
                 raise Unauthorized("this call needs a bearer token (Authorization: Bearer …)", field="Authorization")
             if token.role not in roles:
-                raise NoRight(f"a {token.role} token may not do this", field="Authorization")
+                raise Forbidden(f"a {token.role} token may not do this", field="Authorization")
             window = kwargs.get("number")
             if token.role == "window" and window is not None and token.window != window:
                 if token.window is None:
-                    raise NoRight("sign in to a window first; a clerk acts only on their own window", field="window")
-                raise NoRight(f"this token acts only for window {token.window}", field="window")
+                    raise Forbidden("sign in to a window first; a clerk acts only on their own window", field="window")
+                raise Forbidden(f"this token acts only for window {token.window}", field="window")
             g.token = token
             return view(*args, **kwargs)
 

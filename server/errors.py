@@ -40,6 +40,13 @@ class Conflict(HallqError):
     code = "conflict"
 
 
+class Unauthorized(HallqError):
+    """No credentials, or ones this hall does not know (HTTP 401)."""
+
+    status = 401
+    code = "unauthorized"
+
+
 class Forbidden(HallqError):
     status = 403
     code = "forbidden"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from ..auth import NoRight, current_token
+from ..auth import current_token
+from ..errors import Forbidden
 from .body import json_body
 
 bp = Blueprint("ratings", __name__)
@@ -24,7 +25,7 @@ def rate():
     token = current_token()
     roles = CHANNEL_ROLES.get(channel, ())
     if roles and (token is None or token.role not in roles):
-        raise NoRight(f"ratings through channel {channel!r} come only from a {' or '.join(roles)} token",
+        raise Forbidden(f"ratings through channel {channel!r} come only from a {' or '.join(roles)} token",
                       field="channel")
     who = token.name if token else "citizen"
     result = current_app.config["ENGINE"].rate(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify
 
-from ..auth import READ_ROLES, WINDOW_ROLES, NoRight, actor, require
-from ..errors import NotFound
+from ..auth import READ_ROLES, WINDOW_ROLES, actor, require
+from ..errors import Forbidden, NotFound
 from ..views import ticket_view, window_view
 from .body import json_body
 
@@ -65,7 +65,7 @@ def act(number: int, action: str):
     data = json_body(allowed, required)
     user = getattr(g, "user", None)
     if user is not None and user.role == "clerk" and action == "login" and data["staff"] != user.staff:
-        raise NoRight("a clerk signs in only with their own staff number", field="staff")
+        raise Forbidden("a clerk signs in only with their own staff number", field="staff")
     e, who = engine(), actor()
     handlers = {
         "login": lambda: e.login(number, data["staff"], actor=who),
