@@ -23,6 +23,7 @@ from hallq.model import (
 from server.simulate import compare
 from server.simulate.arrivals import Assumptions, generate
 from server.simulate.model import simulate
+from server.simulate.whatif import cross_trained
 
 TOWNSHIP = "config/township.toml"
 
@@ -97,6 +98,23 @@ def test_separate_lines_wait_far_longer_than_one_pooled_queue():
     assert separate > 3 * pooled
     # One neighbouring skill per window, as a chain, under hallq's policy: most of the pooling gain.
     assert pooled < chained < 1.5 * pooled
+
+
+def test_cross_trained_hall_reaches_the_fully_pooled_bound():
+    # The pooled-bound target separates the policy from the skill matrix: once every window may take
+    # every matter, hallq's own-lines-first order must cost (almost) nothing against one pooled queue.
+    # A policy that kept a window idle while another line waited (e.g. helping only after
+    # backup_after_minutes: 8.2 min against 4.7) fails.
+    services = ["D1", "D2", "D3", "D4"]
+    own = {n: {services[(n - 1) // 2]: "primary"} for n in range(1, 9)}
+    hall = cross_trained(round_the_clock_hall(own, services))
+    for n, window in hall.windows.items():
+        assert window.services == {s: "primary" if s == services[(n - 1) // 2] else "secondary" for s in services}
+    scenario = generate(hall, 2, 30, poisson_exponential(0.85 * 8 / 10.0))
+    hallq = mean_wait(simulate(hall, scenario, "hallq", estimates=False))
+    pooled = mean_wait(simulate(hall, scenario, "pooled", estimates=False))
+    assert pooled == pytest.approx(erlang_c_wait(8, 0.85 * 8 / 10.0, 10.0), rel=0.3)
+    assert hallq <= 1.15 * pooled
 
 
 def test_same_seed_same_results():

@@ -13,6 +13,7 @@ from . import compare
 from .arrivals import Assumptions, load_profile, offered_load, tickets_per_day
 from .policies import BASELINES, POLICIES
 from .report import render
+from .whatif import cross_trained
 
 ALL = (*BASELINES, "pooled")
 
@@ -42,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "instead of coming back when it is (default 0.2)")
     parser.add_argument("--return-minutes", type=float, default=20.0,
                         help="those who come back do so within this many minutes of the time given (default 20)")
+    parser.add_argument("--cross-train", action="store_true",
+                        help="what if every window also took every matter it lacks, as secondary "
+                             "(server/simulate/whatif.py)")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.add_argument("--plot", metavar="FILE.png", help="draw people waiting and mean wait across the day")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -50,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
+    if args.cross_train:
+        config = cross_trained(config)
     try:
         profile = load_profile(args.day_profile)
     except (ValueError, OSError) as exc:
@@ -72,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     meta = {"config": args.config, "hall": config.code, "seed": args.seed, "days": args.days,
             "per_day": tickets_per_day(config, assumptions), "load": offered_load(config, assumptions),
-            "profile": args.day_profile}
+            "profile": args.day_profile, "cross_trained": args.cross_train}
     if args.plot:
         from .plot import plot
 
