@@ -19,6 +19,7 @@ from .commitments import Commitments
 from .engine import Engine
 from .errors import HallqError
 from .reports import start_refresh
+from .signin_guard import SignInGuard
 from .store import Changes, Store
 from .supervision import AlertBoard, Checker
 from .web import register_pages
@@ -53,7 +54,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     commitments.recompute_provisional()
     board = AlertBoard(store, engine.now)
     app.config.update(HALL=config, ENGINE=engine, BROKER=Broker(store), CASES=case_book,
-                      COMMITMENTS=commitments, ALERTS=board, CHECKER=None)
+                      COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard())
     for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp):
         app.register_blueprint(bp, url_prefix=API)
     register_pages(app)

@@ -4,6 +4,7 @@ import pytest
 from webhall import make_app, page_csrf, sign_in
 
 from server.errors import Conflict, Invalid
+from server.signin_guard import SignInGuard
 from server.users import add_user, authenticate
 
 
@@ -50,6 +51,48 @@ def test_sign_in_form(app):
     r = client.post("/login", data={"username": "sup", "password": "supervisor-pass", "csrf_token": token,
                                     "next": "//evil.example/x"})
     assert r.status_code == 302 and r.location == "/board"  # no bouncing off-site
+    assert client.get("/board").status_code == 200
+
+
+def test_failed_sign_ins_lock_the_name_then_the_address():
+    now = [0.0]
+    guard = SignInGuard(per_user=3, per_address=5, minutes=15, clock=lambda: now[0])
+    for _ in range(2):
+        guard.failed("sup", "10.0.0.9")
+    assert guard.wait_minutes("sup", "10.0.0.9") == 0
+    guard.failed("sup", "10.0.0.9")
+    assert guard.wait_minutes("sup", "10.0.0.9") == 15
+    assert guard.wait_minutes("sup", "10.0.0.7") == 15  # the name, from anywhere
+    assert guard.wait_minutes("clerk1", "10.0.0.7") == 0
+    now[0] = 14 * 60 + 1
+    assert guard.wait_minutes("sup", "10.0.0.7") == 1
+    now[0] = 15 * 60 + 1
+    assert guard.wait_minutes("sup", "10.0.0.7") == 0  # failures older than the window are forgotten
+    for name in ("a", "b", "c", "d", "e"):
+        guard.failed(name, "10.0.0.9")
+    assert guard.wait_minutes("clerk1", "10.0.0.9") == 15  # one machine walking through names
+    assert guard.wait_minutes("clerk1", "10.0.0.8") == 0
+    guard.failed("clerk1", "10.0.0.8")
+    guard.succeeded("clerk1")
+    assert guard._failures.get(("user", "clerk1")) is None
+
+
+def test_sign_in_form_locks_after_repeated_failures(app):
+    now = [0.0]
+    app.config["SIGNIN_GUARD"] = SignInGuard(clock=lambda: now[0])
+    client = app.test_client()
+    token = page_csrf(client)
+
+    def attempt(password):
+        return client.post("/login", data={"username": "sup", "password": password, "csrf_token": token})
+
+    for _ in range(5):
+        assert attempt("nope").status_code == 401
+    r = attempt("supervisor-pass")  # even the right password is refused while locked
+    assert r.status_code == 429 and "登录失败次数过多，请 15 分钟后再试" in r.get_data(as_text=True)
+    assert client.get("/board").status_code == 302
+    now[0] = 15 * 60 + 1
+    assert attempt("supervisor-pass").status_code == 302
     assert client.get("/board").status_code == 200
 
 

@@ -35,20 +35,29 @@ def home():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error, status = None, 200
     if request.method == "POST":
         check_csrf()
-        user = authenticate(current_app.config["ENGINE"].store, request.form.get("username", "").strip(),
-                            request.form.get("password", ""))
-        if user is None:
-            error = "用户名或密码不正确"
+        guard = current_app.config["SIGNIN_GUARD"]
+        username = request.form.get("username", "").strip()
+        address = request.remote_addr or ""
+        locked = guard.wait_minutes(username, address)
+        user = None if locked else authenticate(current_app.config["ENGINE"].store, username,
+                                                request.form.get("password", ""))
+        if locked:
+            error, status = f"登录失败次数过多，请 {locked} 分钟后再试", 429
+            current_app.logger.warning("sign-in refused: %r from %s locked for %d min", username, address, locked)
+        elif user is None:
+            guard.failed(username, address)
+            error, status = "用户名或密码不正确", 401
+            current_app.logger.warning("failed sign-in: %r from %s", username, address)
         else:
+            guard.succeeded(username)
             session.clear()  # a new session (and CSRF token) for the signed-in user
             session["user"] = user.username
             session.permanent = True
             return redirect(_safe_next(request.form.get("next")) or url_for(HOME[user.role]))
-    return render_template("login.html", error=error, next=_safe_next(request.args.get("next")) or ""), (
-        401 if error else 200)
+    return render_template("login.html", error=error, next=_safe_next(request.args.get("next")) or ""), status
 
 
 @bp.post("/logout")
