@@ -1,7 +1,7 @@
 """Allocation benchmark: every policy on the same simulated days, several seeds, two halls.
 
     .venv/bin/python bench/bench_allocation.py [--seeds 1-5] [--days 1] [--config F ...] [--rule key=value]
-                                               [--cross-train]
+                                               [--cross-train [--keep-own S101,…]]
 
 Prints, per hall and policy, the mean over seeds of the mean and p90 wait (minutes, every stay
 in a queue), the largest wait, the 绿色通道 class mean, then the targets of issue #7 checked on
@@ -107,6 +107,8 @@ def main() -> int:
     parser.add_argument("--rule", action="append", default=[], help="override a rule, e.g. backup_after_minutes=5")
     parser.add_argument("--cross-train", action="store_true",
                         help="what if every window also took every matter it lacks, as secondary")
+    parser.add_argument("--keep-own", default="", metavar="S101,S102,…",
+                        help="with --cross-train: matters that stay with the windows holding them")
     args = parser.parse_args()
     seed_list = seeds(args.seeds)
     a = Assumptions(load=args.load)
@@ -114,7 +116,7 @@ def main() -> int:
     for path in args.config or CONFIGS:
         config = with_rules(load_config(path), args.rule)
         if args.cross_train:
-            config = cross_trained(config)
+            config = cross_trained(config, [c for c in args.keep_own.split(",") if c])
         res = measure(config, seed_list, args.days, a)
         rows = []
         for policy, r in res.items():
@@ -123,7 +125,8 @@ def main() -> int:
                          max(r["session"]) if r["session"] else 0.0])
         title = (f"{path}: {config.name}, seeds {args.seeds}, {args.days} day(s) each, "
                  f"~{tickets_per_day(config, a):.0f} tickets/day, offered load {offered_load(config, a):.2f}"
-                 + (", cross-trained (what if)" if args.cross_train else ""))
+                 + (", cross-trained (what if)" if args.cross_train else "")
+                 + (f" except {args.keep_own}" if args.cross_train and args.keep_own else ""))
         print(table(["policy", "mean", "p90", "max", "绿色通道 mean", "p90 (all)", "mean excl. lunch",
                      "max excl. lunch"], rows, title))
         aways = {p: sorted(r["away"]) for p, r in res.items()}

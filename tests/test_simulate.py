@@ -110,6 +110,11 @@ def test_cross_trained_hall_reaches_the_fully_pooled_bound():
     hall = cross_trained(round_the_clock_hall(own, services))
     for n, window in hall.windows.items():
         assert window.services == {s: "primary" if s == services[(n - 1) // 2] else "secondary" for s in services}
+    kept = cross_trained(round_the_clock_hall(own, services), keep_own=["D4"])
+    assert [n for n, w in kept.windows.items() if "D4" in w.services] == [7, 8]
+    assert all(len(w.services) == 3 + (n > 6) for n, w in kept.windows.items())
+    with pytest.raises(ValueError, match="D9"):
+        cross_trained(hall, keep_own=["D9"])
     scenario = generate(hall, 2, 30, poisson_exponential(0.85 * 8 / 10.0))
     hallq = mean_wait(simulate(hall, scenario, "hallq", estimates=False))
     pooled = mean_wait(simulate(hall, scenario, "pooled", estimates=False))

@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cross-train", action="store_true",
                         help="what if every window also took every matter it lacks, as secondary "
                              "(server/simulate/whatif.py)")
+    parser.add_argument("--keep-own", default="", metavar="S101,S102,…",
+                        help="with --cross-train: matters that stay with the windows holding them")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.add_argument("--plot", metavar="FILE.png", help="draw people waiting and mean wait across the day")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -55,7 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
     if args.cross_train:
-        config = cross_trained(config)
+        try:
+            config = cross_trained(config, [c for c in args.keep_own.split(",") if c])
+        except ValueError as exc:
+            print(f"hallq simulate: --keep-own: {exc}", file=sys.stderr)
+            return 2
     try:
         profile = load_profile(args.day_profile)
     except (ValueError, OSError) as exc:

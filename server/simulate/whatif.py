@@ -6,19 +6,25 @@ uses them to separate what the policy costs from what the hall's skill matrix co
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from hallq.model import HallConfig
 
 
-def cross_trained(config: HallConfig) -> HallConfig:
-    """The same hall with every window also holding, as secondary, every matter it does not hold.
+def cross_trained(config: HallConfig, keep_own: Iterable[str] = ()) -> HallConfig:
+    """The same hall with every window also holding, as secondary, every matter it does not hold,
+    except the `keep_own` matters, which stay with the windows that hold them (a registrar, police
+    equipment).
 
     Each window keeps its own lines (primary stays primary, backup stays backup), so only the reach
     changes: every matter can be taken by every window, as in the fully pooled bound. The lunch rule
     follows the skills (`server.hours.issuing`), so lunch windows then issue every matter.
     """
-    codes = list(config.services)
+    unknown = set(keep_own) - set(config.services)
+    if unknown:
+        raise ValueError(f"unknown matter(s) {', '.join(sorted(unknown))} in keep_own")
+    codes = [code for code in config.services if code not in set(keep_own)]
     windows = {}
     for number, window in config.windows.items():
         services = dict(window.services)
