@@ -843,25 +843,30 @@ class Engine:
 
     def menu(self) -> list[dict]:
         """Every service and bundle with the number waiting and the estimated wait for a new ticket."""
+        # One consistent snapshot under the lock; the estimates (tens of ms with hundreds waiting) are
+        # worked out after it is released, so kiosks asking for the menu never hold up a window's call.
         with self._lock:
             now = self._begin()
             waiting = self._waiting(now)
-            counts: dict[str, int] = {}
-            for c in waiting:
-                counts[c.service] = counts.get(c.service, 0) + 1
-            out = []
-            for item in list(self.config.services.values()) + list(self.config.bundles.values()):
-                service = item.steps[0] if isinstance(item, Bundle) else item.code
-                probe = Candidate(id="_probe", service=service, rank=allocation.NORMAL_RANK, arrived=now,
-                                  number=10**9)
-                _, minutes = estimate_wait(probe, waiting, self.open_windows(), list(self.config.windows.values()),
-                                           self._busy(), self.times, now, rules=self.config.rules,
-                                           hours=self.config.hours)
-                out.append({"item": item, "service": service, "waiting": counts.get(service, 0),
-                            "estimated_wait_minutes": round(minutes, 1),
-                            "issuing": hours.issuing(self.config, item.code, now),
-                            "next_issuing": hours.next_issuing(self.config, item.code, now)})
-            return out
+            open_windows = self.open_windows()
+            busy = self._busy()
+            times = self.times.snapshot()
+        counts: dict[str, int] = {}
+        for c in waiting:
+            counts[c.service] = counts.get(c.service, 0) + 1
+        all_windows = list(self.config.windows.values())
+        out = []
+        for item in list(self.config.services.values()) + list(self.config.bundles.values()):
+            service = item.steps[0] if isinstance(item, Bundle) else item.code
+            probe = Candidate(id="_probe", service=service, rank=allocation.NORMAL_RANK, arrived=now,
+                              number=10**9)
+            _, minutes = estimate_wait(probe, waiting, open_windows, all_windows, busy, times, now,
+                                       rules=self.config.rules, hours=self.config.hours)
+            out.append({"item": item, "service": service, "waiting": counts.get(service, 0),
+                        "estimated_wait_minutes": round(minutes, 1),
+                        "issuing": hours.issuing(self.config, item.code, now),
+                        "next_issuing": hours.next_issuing(self.config, item.code, now)})
+        return out
 
     def waiting_for(self, window: int) -> list[Ticket]:
         """Waiting tickets this window may take, in the order it would call them."""

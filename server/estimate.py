@@ -38,7 +38,15 @@ class ServiceTimes:
 
     def __init__(self, configured: Mapping[str, float], keep: int = 30) -> None:
         self.configured = dict(configured)
+        self.keep = keep
         self._recent: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=keep))
+
+    def snapshot(self) -> ServiceTimes:
+        """A copy to estimate from while the original goes on learning (outside the engine's lock)."""
+        out = ServiceTimes(self.configured, self.keep)
+        for service, recent in self._recent.items():
+            out._recent[service].extend(recent)
+        return out
 
     def add(self, service: str, minutes: float) -> None:
         if minutes > 0:

@@ -618,3 +618,39 @@ def test_a_retried_request_gets_the_same_ticket_not_a_second(tmp_path, clock, ha
     with pytest.raises(Invalid) as err:
         e2.issue_once("short", "S101")
     assert err.value.field == "request_id"
+
+
+def test_menu_estimates_do_not_hold_up_a_windows_call(staffed, monkeypatch):
+    # The kiosk menu's estimates take tens of ms with hundreds waiting; they are worked out after the
+    # engine's lock is released, so a call-next meanwhile goes through at once.
+    import threading
+
+    import server.engine as engine_module
+
+    staffed.issue("S101")
+    inside, release = threading.Event(), threading.Event()
+    real = engine_module.estimate_wait
+
+    def slow(*args, **kwargs):
+        if threading.current_thread().name == "menu":
+            inside.set()
+            release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "estimate_wait", slow)
+    result = {}
+    menu = threading.Thread(target=lambda: result.update(menu=staffed.menu()), name="menu")
+    menu.start()
+    try:
+        assert inside.wait(5)
+        called = {}
+        caller = threading.Thread(target=lambda: called.update(r=staffed.call_next(1)))
+        caller.start()
+        caller.join(5)
+        assert not caller.is_alive(), "call_next waited for the menu's estimates"
+        assert called["r"]["ticket"].code == "A001"
+    finally:
+        release.set()
+        menu.join(10)
+    entry = {m["item"].code: m for m in result["menu"]}["S101"]
+    assert entry["waiting"] == 1  # the snapshot taken before the call
