@@ -17,6 +17,13 @@ from dataclasses import dataclass
 
 import serial
 
+try:  # tcflush on a serial device that vanished raises termios.error, which is not an OSError
+    import termios
+
+    _FLUSH_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # not POSIX
+    _FLUSH_ERRORS = (serial.SerialException, OSError)
+
 log = logging.getLogger(__name__)
 
 StateCallback = Callable[[bool], None]
@@ -194,7 +201,7 @@ class ReconnectingPort:
             return
         try:
             ser.reset_input_buffer()
-        except (serial.SerialException, OSError) as e:
+        except _FLUSH_ERRORS as e:
             self._fail(ser, e)
 
     def wait_online(self, timeout: float) -> bool:

@@ -73,3 +73,23 @@ def test_pty_path_missing_then_appearing():
     finally:
         port.close()
         ep.close()
+
+
+def test_pty_unplugged_under_a_flush_marks_the_port_offline():
+    # A USB adapter pulled out (or a pty whose other end is gone) fails tcflush with termios.error,
+    # which is not an OSError: it must still mark the port offline and reconnect, not escape to
+    # the bus worker as an odd exception while the port stays "online".
+    ep = PtyEndpoint("flush")
+    states: list[bool] = []
+    port = ReconnectingPort(ep.path, retry_interval=0.05, on_state=states.append)
+    try:
+        assert port.open() and states == [True]
+        ep.unplug()
+        port.reset_input()
+        assert states == [True, False]
+        ep.replug()
+        assert port.wait_online(2.0)
+        assert states == [True, False, True]
+    finally:
+        port.close()
+        ep.close()
