@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 
 class SignInGuard:
+    PRUNE_ABOVE = 256  # keys kept before expired ones are swept
+
     def __init__(self, per_user: int = 5, per_address: int = 20, minutes: float = 15.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.per_user = per_user
@@ -38,6 +40,9 @@ class SignInGuard:
         with self._lock:
             for key in (("user", username), ("address", address)):
                 self._failures.setdefault(key, deque()).append(now)
+            if len(self._failures) > self.PRUNE_ABOVE:  # names tried once and never again
+                for key in list(self._failures):
+                    self._wait(key, 1, now)
 
     def succeeded(self, username: str) -> None:
         """A right password clears the name's failures (not the address's: others may share it)."""

@@ -75,6 +75,12 @@ def test_failed_sign_ins_lock_the_name_then_the_address():
     guard.failed("clerk1", "10.0.0.8")
     guard.succeeded("clerk1")
     assert guard._failures.get(("user", "clerk1")) is None
+    now[0] += 16 * 60
+    for i in range(SignInGuard.PRUNE_ABOVE + 10):  # a sweep of made-up names, each tried once
+        guard.failed(f"name{i}", f"10.1.{i // 200}.{i % 200}")
+    now[0] += 16 * 60
+    guard.failed("late", "10.0.0.1")
+    assert len(guard._failures) == 2  # the expired ones are gone, not kept for ever
 
 
 def test_sign_in_form_locks_after_repeated_failures(app):

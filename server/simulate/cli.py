@@ -56,9 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
+    keep_own = [c for c in args.keep_own.split(",") if c] if args.cross_train else []
     if args.cross_train:
         try:
-            config = cross_trained(config, [c for c in args.keep_own.split(",") if c])
+            config = cross_trained(config, keep_own)
         except ValueError as exc:
             print(f"hallq simulate: --keep-own: {exc}", file=sys.stderr)
             return 2
@@ -84,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     meta = {"config": args.config, "hall": config.code, "seed": args.seed, "days": args.days,
             "per_day": tickets_per_day(config, assumptions), "load": offered_load(config, assumptions),
-            "profile": args.day_profile, "cross_trained": args.cross_train}
+            "profile": args.day_profile, "cross_trained": args.cross_train,
+            "kept_own": keep_own}
     if args.plot:
         from .plot import plot
 

@@ -173,7 +173,8 @@ def render(config: HallConfig, summaries: dict[str, dict], meta: dict) -> str:
     out = [
         f"{config.name} — seed {meta['seed']}, {meta['days']} day(s), about {meta['per_day']:.0f} tickets a day, "
         f"offered load {meta['load']:.2f}, profile {meta['profile']}"
-        + (" — what if cross-trained: every window takes every matter" if meta.get("cross_trained") else ""),
+        + (" — what if cross-trained: every window takes every matter" if meta.get("cross_trained") else "")
+        + (f" except {', '.join(meta['kept_own'])}" if meta.get("kept_own") else ""),
         "",
     ]
     rows = []

@@ -18,13 +18,14 @@ def cross_trained(config: HallConfig, keep_own: Iterable[str] = ()) -> HallConfi
     equipment).
 
     Each window keeps its own lines (primary stays primary, backup stays backup), so only the reach
-    changes: every matter can be taken by every window, as in the fully pooled bound. The lunch rule
+    changes: every other matter can be taken by every window, as in the fully pooled bound. The lunch rule
     follows the skills (`server.hours.issuing`), so lunch windows then issue every matter.
     """
-    unknown = set(keep_own) - set(config.services)
+    keep = set(keep_own)
+    unknown = keep - set(config.services)
     if unknown:
         raise ValueError(f"unknown matter(s) {', '.join(sorted(unknown))} in keep_own")
-    codes = [code for code in config.services if code not in set(keep_own)]
+    codes = [code for code in config.services if code not in keep]
     windows = {}
     for number, window in config.windows.items():
         services = dict(window.services)
