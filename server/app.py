@@ -31,11 +31,12 @@ MAX_BODY_BYTES = 64 * 1024  # the largest call (a note, a rating comment) is a f
 
 def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = None,
                engine: Engine | None = None, supervise: bool = True,
-               supervision_seconds: float = 10.0) -> Flask:
+               supervision_seconds: float = 10.0, secure_cookies: bool = False) -> Flask:
     """Build the app for one hall. Pass `engine` to share one with another front end (the demo).
     `supervise=False` leaves out the background work: the 电子监察 thread (tests run
     `supervision.check_once` themselves) and the start-up refresh of the report facts (reports
-    refresh them anyway before they read)."""
+    refresh them anyway before they read). `secure_cookies`: the session cookie only over HTTPS
+    (when a TLS proxy is in front)."""
     app = Flask(__name__, static_folder=None)  # pages serve their own assets (server/web/static)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -44,7 +45,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     store = engine.store
     app.secret_key = _secret_key(store)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True,
-                      PERMANENT_SESSION_LIFETIME=timedelta(hours=12))
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=12), SESSION_COOKIE_SECURE=secure_cookies)
     case_book = CaseBook(config, store, engine.now)
     commitments = Commitments(config, store, engine.now)
     store.subscribe(case_book.on_commit)

@@ -44,10 +44,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_serve(config: Path, db: Path, port: int) -> subprocess.Popen:
-    """Start `hallq serve` as a real process and wait until it answers."""
+def start_serve(config: Path, db: Path, port: int, *extra: str) -> subprocess.Popen:
+    """Start `hallq serve` (with `extra` options) as a real process and wait until it answers."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hallq.cli", "serve", "--config", str(config), "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "hallq.cli", "serve", "--config", str(config), "--db", str(db), "--port", str(port),
+         *extra],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 20

@@ -140,3 +140,45 @@ def test_sigkill_loses_no_acknowledged_ticket(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_behind_a_proxy_sign_in_limits_count_each_client(tmp_path):
+    # Behind nginx every request comes from the proxy's address; without --trusted-proxy one
+    # person's wrong passwords would lock the sign-in page for the whole hall.
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    config_path = all_day_config(TOWNSHIP, tmp_path / "town.toml")
+    port = free_port()
+    proc = start_serve(config_path, tmp_path / "proxy.db", port, "--trusted-proxy", "127.0.0.1")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+        def sign_in(client: str, name: str) -> int:
+            headers = {"X-Forwarded-For": client, "X-Forwarded-Proto": "https"}
+            page = opener.open(urllib.request.Request(f"{base}/login", headers=headers)).read().decode()
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            body = urllib.parse.urlencode({"username": name, "password": "wrong-password", "csrf_token": token})
+            try:
+                opener.open(urllib.request.Request(f"{base}/login", data=body.encode(), headers=headers))
+            except urllib.error.HTTPError as exc:
+                return exc.code
+            return 200
+
+        assert [sign_in("10.0.0.5", f"name{i}") for i in range(20)] == [401] * 20
+        assert sign_in("10.0.0.5", "name20") == 429  # that client is locked …
+        assert sign_in("10.0.0.6", "name21") == 401  # … the rest of the hall is not
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_secure_cookies_option(tmp_path):
+    config = load_config(all_day_config(TOWNSHIP, tmp_path / "town.toml"))
+    plain = create_app(config, tmp_path / "a.db", supervise=False).test_client().get("/login")
+    assert "Secure" not in plain.headers["Set-Cookie"]
+    secure = create_app(config, tmp_path / "b.db", supervise=False, secure_cookies=True).test_client().get("/login")
+    assert "; Secure" in secure.headers["Set-Cookie"]

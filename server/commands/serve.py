@@ -15,6 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--threads", type=int, default=64,
                         help="worker threads; every open event stream (display, caller, board) holds one")
+    parser.add_argument("--trusted-proxy", metavar="ADDRESS",
+                        help="address of a reverse proxy (nginx) in front: client address and scheme come from "
+                             "its X-Forwarded-For / X-Forwarded-Proto (sign-in limits count real clients)")
+    parser.add_argument("--secure-cookies", action="store_true",
+                        help="send the sign-in cookie only over HTTPS (when a TLS proxy is in front)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,8 +29,15 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_or_exit(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = create_app(config, args.db)
+    app = create_app(config, args.db, secure_cookies=args.secure_cookies)
+    proxy = {}
+    if args.trusted_proxy:
+        # Without this every request would come from the proxy's address: one person's wrong
+        # passwords would lock the sign-in page for the whole hall.
+        proxy = {"trusted_proxy": args.trusted_proxy, "trusted_proxy_count": 1,
+                 "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+                 "clear_untrusted_proxy_headers": True}
     print(f"hallq: serving {config.name} on http://{args.host}:{args.port}/ (database {args.db})", flush=True)
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="hallq",
-                   channel_timeout=120, connection_limit=1000)
+                   channel_timeout=120, connection_limit=1000, **proxy)
     return 0
