@@ -841,16 +841,16 @@ class Engine:
     def records_for(self, ticket_id: str) -> list[Record]:
         return [from_row(Record, r) for r in self.store.rows("SELECT * FROM records WHERE ticket_id = ? ORDER BY id", [ticket_id])]
 
-    def menu(self) -> list[dict]:
-        """Every service and bundle with the number waiting and the estimated wait for a new ticket."""
-        # One consistent snapshot under the lock; the estimates (tens of ms with hundreds waiting) are
-        # worked out after it is released, so kiosks asking for the menu never hold up a window's call.
+    def estimate_snapshot(self) -> tuple[datetime, list[Candidate], list[Window], list[Busy], ServiceTimes]:
+        """What estimates need, taken consistently under the lock: the estimates themselves (tens of
+        ms with hundreds waiting) run after it is released, so they never hold up a window's call."""
         with self._lock:
             now = self._begin()
-            waiting = self._waiting(now)
-            open_windows = self.open_windows()
-            busy = self._busy()
-            times = self.times.snapshot()
+            return now, self._waiting(now), self.open_windows(), self._busy(), self.times.snapshot()
+
+    def menu(self) -> list[dict]:
+        """Every service and bundle with the number waiting and the estimated wait for a new ticket."""
+        now, waiting, open_windows, busy, times = self.estimate_snapshot()
         counts: dict[str, int] = {}
         for c in waiting:
             counts[c.service] = counts.get(c.service, 0) + 1
