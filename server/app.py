@@ -17,7 +17,7 @@ from .cases import CaseBook
 from .clock import Clock
 from .commitments import Commitments
 from .engine import Engine
-from .errors import HallqError
+from .errors import HallqError, Unavailable
 from .reports import start_refresh
 from .signin_guard import SignInGuard
 from .store import Changes, Store
@@ -65,9 +65,10 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
 
     @app.errorhandler(HallqError)
     def refused(exc: HallqError):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, Unavailable) else {}
         if request.path.startswith(API):
-            return jsonify(exc.to_json()), exc.status
-        return render_template("error.html", status=exc.status, message=chinese(exc), detail=exc.message), exc.status
+            return jsonify(exc.to_json()), exc.status, headers
+        return render_template("error.html", status=exc.status, message=chinese(exc), detail=exc.message), exc.status, headers
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

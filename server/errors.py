@@ -50,3 +50,22 @@ class Unauthorized(HallqError):
 class Forbidden(HallqError):
     status = 403
     code = "forbidden"
+
+
+class Unavailable(HallqError):
+    """The hall cannot do this now, and nothing was applied; try again after `retry_after` seconds
+    (HTTP 503 with Retry-After)."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, field: str | None = None, code: str | None = None,
+                 retry_after: float = 1.0) -> None:
+        super().__init__(message, field, code)
+        self.retry_after = retry_after
+
+
+class Expired(Unavailable):
+    """The request's deadline passed before it could be applied; it was not applied."""
+
+    code = "expired"

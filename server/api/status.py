@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify
 
 from .. import stats
 from ..auth import READ_ROLES, require
+from ..health import health_view
 from ..openapi import document
 from ..views import ticket_view
 
@@ -38,9 +39,7 @@ def today():
 
 @bp.get("/health")
 def health():
-    e = engine()
-    return jsonify({"ok": True, "hall": e.config.code, "time": e.now().isoformat(),
-                    "last_event_id": e.store.last_event_id()})
+    return jsonify(health_view(engine()))
 
 
 @bp.get("/openapi.json")

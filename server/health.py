@@ -1,0 +1,11 @@
+"""`/api/v1/health`: answered from memory only, so it stays fast while the disk is full or another
+process holds the database's write lock."""
+
+from __future__ import annotations
+
+from .engine import Engine
+
+
+def health_view(engine: Engine) -> dict:
+    return {"ok": True, "hall": engine.config.code, "time": engine.now().isoformat(),
+            "last_event_id": engine.store.last_event_id()}
