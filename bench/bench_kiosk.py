@@ -1,7 +1,7 @@
 """Kiosk latency: from the tap on a matter to the last ticket byte sent, at 115200 and 9600 bps.
 
 Run on demand: `.venv/bin/python bench/bench_kiosk.py [-n 30]`. The real kiosk loop runs headless
-(SDL dummy driver) against the server on waitress on 127.0.0.1 and the printer simulator on a pty.
+(SDL dummy driver) against the server (the front on uvicorn) on 127.0.0.1 and the printer simulator on a pty.
 Each sample taps a matter, then 确认取号 as soon as the settle guard allows (the kiosk runs on a
 manual clock, so the guard costs no real time): what is measured is the kiosk's own time — two
 screens drawn, printer status (DLE EOT 1/2/4), POST /api/v1/tickets, layout and the write.

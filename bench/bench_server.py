@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_server.py [--tickets 800] [--kiosks 2] [--commits 300]
 
-Starts `hallq serve` (waitress) on a free loopback port with a copy of config/township.toml open
+Starts `hallq serve` on a free loopback port with a copy of config/township.toml open
 round the clock (sessions 00:00–23:59, every weekday), then runs concurrent clients: kiosks
 issuing tickets (POST /tickets) while every window's clerk logs in and loops call-next → finish
 → evaluator rating (the caller daemon's token). Every request is timed. Beside it, on the same
@@ -189,7 +189,7 @@ def main() -> int:
         every = [s * 1000 for _, s in timings]
         rows.append(["all requests", len(every), percentile(every, 50), percentile(every, 99), max(every)])
         print(table(["request", "n", "p50 ms", "p99 ms", "max ms"], rows,
-                    f"hallq serve (waitress) on 127.0.0.1, {len(config.windows)} windows + {args.kiosks} kiosks "
+                    f"hallq serve on 127.0.0.1, {len(config.windows)} windows + {args.kiosks} kiosks "
                     f"concurrent, {done[0]} of {args.tickets} lifecycles (issue → call → finish → rate)"))
         print()
         print(table(["figure", "value"], [

@@ -86,6 +86,7 @@ class ApiClient:
         optional threading.Event that ends the loop.
         """
         while stop is None or not stop.is_set():
+            pause = retry_seconds
             headers = {"Accept": "text/event-stream"}
             if last_id is not None:
                 headers["Last-Event-ID"] = str(last_id)
@@ -108,11 +109,20 @@ class ApiClient:
             except urllib.error.HTTPError as exc:
                 if exc.code in (401, 403):
                     raise ApiError(exc.code, json.loads(exc.read() or b"{}")) from None
+                if exc.code == 503:  # at its stream capacity: come back when the server says
+                    pause = max(retry_seconds, _seconds(exc.headers.get("Retry-After")))
             except (TimeoutError, urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
                 pass
             yield {"type": "_disconnected"}
             if stop is not None:
-                if stop.wait(retry_seconds):
+                if stop.wait(pause):
                     return
             else:
-                time.sleep(retry_seconds)
+                time.sleep(pause)
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return min(float(value or 0), 300.0)
+    except ValueError:
+        return 0.0

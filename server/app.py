@@ -12,7 +12,6 @@ from werkzeug.exceptions import HTTPException
 from hallq.model import HallConfig
 
 from .api import alerts, cases, events, ratings, reports, status, tickets, windows
-from .api.events import Broker
 from .cases import CaseBook
 from .clock import Clock
 from .commitments import Commitments
@@ -26,7 +25,7 @@ from .web import register_pages
 from .web.access import chinese
 
 API = "/api/v1"
-MAX_BODY_BYTES = 64 * 1024  # the largest call (a note, a rating comment) is a few kilobytes
+MAX_BODY_BYTES = 64 * 1024  # also enforced by the front before reading (server/front.py)
 
 
 def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = None,
@@ -54,7 +53,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     case_book.recompute_provisional()
     commitments.recompute_provisional()
     board = AlertBoard(store, engine.now)
-    app.config.update(HALL=config, ENGINE=engine, BROKER=Broker(store), CASES=case_book,
+    app.config.update(HALL=config, ENGINE=engine, CASES=case_book,
                       COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard())
     for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp):
         app.register_blueprint(bp, url_prefix=API)
@@ -95,8 +94,7 @@ def _secret_key(store: Store) -> str:
 
 
 def stop_app(app: Flask) -> None:
-    """Stop the background work: the supervision thread and the event streams."""
+    """Stop the background work: the supervision thread."""
     checker = app.config.get("CHECKER")
     if checker is not None:
         checker.stop()
-    app.config["BROKER"].close()

@@ -1,40 +1,86 @@
-"""Waitress in a background thread, stopped cleanly: for the demo and for tests that need a real
-HTTP server on 127.0.0.1 beside other work in the same process."""
+"""Running the hall's HTTP front (server/front.py) on uvicorn: in the foreground for `hallq serve`,
+or in a background thread for the demo and for tests that need a real server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import resource
+import socket
 import threading
 
-import waitress
+import uvicorn
 from flask import Flask
+
+from .front import Front
+
+log = logging.getLogger(__name__)
+
+
+def raise_file_limit() -> int:
+    """Every stream is a socket: lift the soft limit on open files to the hard one (often 1,024 of
+    a much higher ceiling); returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def uvicorn_config(front: Front, trusted_proxy: str | None = None, max_connections: int | None = None) -> uvicorn.Config:
+    """The one uvicorn set-up. `trusted_proxy`: client address and scheme come from that proxy's
+    X-Forwarded-For / X-Forwarded-Proto (so sign-in limits count real clients, not nginx)."""
+    return uvicorn.Config(
+        front, http="httptools", loop="asyncio", lifespan="on", ws="none", access_log=False,
+        log_level="warning", proxy_headers=trusted_proxy is not None,
+        forwarded_allow_ips=trusted_proxy or "", server_header=False, date_header=True,
+        limit_concurrency=max_connections, backlog=2048, timeout_keep_alive=30,
+        timeout_graceful_shutdown=2,
+    )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 class BackgroundServer:
-    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0, threads: int = 32) -> None:
-        self.server = waitress.create_server(app, host=host, port=port, threads=threads, ident="hallq")
-        self.thread = threading.Thread(target=self.server.run, name="waitress", daemon=True)
+    """The front on uvicorn in a thread of this process; `stop()` ends streams and frees the port."""
+
+    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
+                 max_streams: int = 2000) -> None:
+        raise_file_limit()
+        self.front = Front(app, workers=threads, max_streams=max_streams)
+        self.sock = bind(host, port)
+        self.server = uvicorn.Server(uvicorn_config(self.front))
+        self.thread = threading.Thread(target=self._run, name="uvicorn", daemon=True)
 
     @property
     def port(self) -> int:
-        return self.server.effective_port
+        return self.sock.getsockname()[1]
+
+    def _run(self) -> None:
+        asyncio.run(self.server.serve(sockets=[self.sock]))
 
     def start(self) -> BackgroundServer:
         self.thread.start()
         return self
 
     def stop(self) -> None:
-        """Let the workers finish first (a finishing worker wakes the loop through the trigger, which
-        must still be open), then close every channel from the loop's own thread, so its select()
-        never sees a closed file descriptor; the port is free afterwards."""
-        server = self.server
-
-        def close_all() -> None:
-            for channel in list(server._map.values()):
-                channel.close()
-
-        server.task_dispatcher.shutdown(timeout=2)
-        try:
-            server.trigger.pull_trigger(close_all)
-            self.thread.join(5)
-        except OSError:  # the trigger is gone already: close what is left from here
-            close_all()
+        if self.front.hub is not None and self.front.loop is not None:
+            try:
+                self.front.loop.call_soon_threadsafe(self.front.hub.close)
+            except RuntimeError:
+                pass
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.front.close()
+        self.sock.close()

@@ -1,4 +1,4 @@
-"""A window side under test: a real server (waitress, restartable on the same port and database),
+"""A window side under test: a real server (uvicorn, restartable on the same port and database),
 the caller daemon, and simulated keypads, evaluators and strips on ptys.
 
 Used by tests/test_caller_*.py and bench/bench_caller.py.
@@ -70,7 +70,7 @@ class CallerRig:
 
     def stop_server(self) -> None:
         """Stop serving and free the port, so the same port and database can be served again."""
-        stop_app(self.app)  # ends the event streams
+        stop_app(self.app)
         self._server.stop()
         self.app.config["ENGINE"].store.close()
         self._server = None

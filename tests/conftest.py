@@ -45,7 +45,7 @@ def staffed(engine) -> Engine:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A real server (waitress on 127.0.0.1) for the small hall open all day: (base URL, app)."""
+    """A real server (the front on uvicorn, 127.0.0.1) for the small hall open all day: (base URL, app)."""
     from liveserver import serve_app
 
     from server.app import create_app

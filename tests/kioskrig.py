@@ -1,4 +1,4 @@
-"""A kiosk under test: the real pygame loop headless, a real server on waitress, a printer sim on a pty.
+"""A kiosk under test: the real pygame loop headless, a real server on uvicorn, a printer sim on a pty.
 
 Taps are synthetic FINGERDOWN/FINGERUP events posted to pygame at the centre of a drawn button,
 so they go through the same filter and hit-testing as a finger. The kiosk runs on a manual clock

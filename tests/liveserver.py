@@ -1,4 +1,5 @@
-"""Real HTTP servers for tests: waitress on 127.0.0.1 in a thread, or `hallq serve` as a process."""
+"""Real HTTP servers for tests: the front on uvicorn on 127.0.0.1 in a thread (as `hallq serve` runs
+it), or `hallq serve` as a process."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @contextmanager
 def serve_app(app, port: int = 0):
-    """Serve a Flask app with waitress on 127.0.0.1; yields the base URL."""
+    """Serve a Flask app behind the front on 127.0.0.1; yields the base URL."""
     from server.app import stop_app
     from server.serving import BackgroundServer
 
@@ -24,8 +25,8 @@ def serve_app(app, port: int = 0):
     try:
         yield f"http://127.0.0.1:{server.port}"
     finally:
-        stop_app(app)  # ends the event streams and the supervision thread
-        server.stop()
+        server.stop()  # ends the event streams
+        stop_app(app)  # and the supervision thread
 
 
 def all_day_config(source: Path, target: Path) -> Path:

@@ -1,5 +1,5 @@
 """The pages in a real browser: Debian's headless Chromium driven by Playwright, against the app on
-waitress (as `hallq serve` runs it) on 127.0.0.1, with a test hall open all day.
+the front on uvicorn (as `hallq serve` runs it) on 127.0.0.1, with a test hall open all day.
 
 Screenshots of each page go to test-artifacts/ (gitignored) for a person to look at.
 """
@@ -30,7 +30,7 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(scope="module")
 def hall(tmp_path_factory):
-    """The app on waitress in a thread: (base URL, app)."""
+    """The app behind the front in a thread: (base URL, app)."""
     from liveserver import serve_app
 
     app = make_app(tmp_path_factory.mktemp("browser") / "hall.db", all_day=True)

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         clock = ScaledClock(opening - timedelta(minutes=5), args.speed)
     app = create_app(config, db, clock=clock)
     users = seed_users(app.config["ENGINE"].store, config)
-    server = BackgroundServer(app, host=args.host, port=args.port, threads=64)
+    server = BackgroundServer(app, host=args.host, port=args.port)
     base = f"http://{args.host}:{server.port}"
     server.start()
     stop = threading.Event()

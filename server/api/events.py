@@ -1,44 +1,20 @@
-"""The live event stream: every state change as server-sent events, resumable with Last-Event-ID."""
+"""The live event stream: every state change as server-sent events, resumable with Last-Event-ID.
+
+This view checks who asks and from where the stream starts; the front (server/front.py) then holds
+the open stream itself, fed by one shared reader (server/streams.py), so streams hold no worker
+thread. `?once=1` (polling, and every server without the front) answers what is there and closes.
+"""
 
 from __future__ import annotations
 
 import json
-import threading
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, current_app, g, request
 
 from ..auth import READ_ROLES, require
 from ..errors import Invalid
 
 bp = Blueprint("events", __name__)
-HEARTBEAT_SECONDS = 5.0  # also bounds how long a client takes to notice it was asked to stop
-
-
-class Broker:
-    """Wakes stream readers when the store commits; readers fetch new events from the store itself,
-    so a slow reader never holds events in memory and a reconnecting one misses nothing."""
-
-    def __init__(self, store) -> None:
-        self.store = store
-        self.cond = threading.Condition()
-        self.last_id = store.last_event_id()
-        self.closed = False
-        store.subscribe(self._on_commit)
-
-    def _on_commit(self, events: list[dict]) -> None:
-        if events:
-            with self.cond:
-                self.last_id = max(self.last_id, events[-1]["id"])
-                self.cond.notify_all()
-
-    def wait_after(self, last_id: int, timeout: float) -> bool:
-        with self.cond:
-            return self.cond.wait_for(lambda: self.last_id > last_id or self.closed, timeout=timeout)
-
-    def close(self) -> None:
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
 
 
 def format_event(ev: dict) -> str:
@@ -55,8 +31,7 @@ def format_event(ev: dict) -> str:
 @require(*READ_ROLES)
 def stream():
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    broker: Broker = current_app.config["BROKER"]
-    store = broker.store
+    store = current_app.config["ENGINE"].store
     if raw is None:
         last = store.last_event_id()  # a new client wants what happens from now on
     else:
@@ -64,23 +39,10 @@ def stream():
             last = int(raw)
         except ValueError as exc:
             raise Invalid("Last-Event-ID must be an integer event id", field="Last-Event-ID") from exc
-    once = request.args.get("once") == "1"  # return what is there and close: for polling and tests
-
-    def generate():
-        nonlocal last
-        yield "retry: 2000\n\n"
-        while True:
-            events = store.events_after(last)
-            for ev in events:
-                last = ev["id"]
-                yield format_event(ev)
-            if once and not events:
-                return
-            if not events:
-                if broker.closed:
-                    return
-                if not broker.wait_after(last, HEARTBEAT_SECONDS):
-                    yield ": keep-alive\n\n"
-
-    return Response(stream_with_context(generate()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    if request.environ.get("hallq.stream") and request.args.get("once") != "1":
+        # The front takes over from here: it streams from `last` on.
+        return Response(status=200, headers={"X-Hallq-Stream-From": str(last),
+                                             "X-Hallq-Session": getattr(g, "session_id", None) or ""})
+    events = store.events_after(last)
+    body = "retry: 2000\n\n" + "".join(format_event(ev) for ev in events)
+    return Response(body, mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})

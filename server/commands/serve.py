@@ -1,4 +1,4 @@
-"""`hallq serve`: the queue server on waitress, a production WSGI server."""
+"""`hallq serve`: the queue server: the Flask app behind the asyncio front (server/front.py) on uvicorn."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", required=True, help="SQLite database file (created if missing)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--threads", type=int, default=64,
-                        help="worker threads; every open event stream (display, caller, board) holds one")
+    parser.add_argument("--threads", type=int, default=16,
+                        help="worker threads for requests (event streams need none)")
+    parser.add_argument("--queue", type=int, default=256,
+                        help="requests that may wait for a worker; beyond that a fast 503 with Retry-After")
+    parser.add_argument("--max-streams", type=int, default=2000,
+                        help="open event streams; beyond that 503 with Retry-After, and pages poll instead")
     parser.add_argument("--trusted-proxy", metavar="ADDRESS",
                         help="address of a reverse proxy (nginx) in front: client address and scheme come from "
                              "its X-Forwarded-For / X-Forwarded-Proto (sign-in limits count real clients)")
@@ -23,21 +27,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import waitress
+    import asyncio
+
+    import uvicorn
 
     from ..app import create_app
+    from ..front import Front
+    from ..serving import bind, raise_file_limit, uvicorn_config
 
     config = load_or_exit(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    files = raise_file_limit()
     app = create_app(config, args.db, secure_cookies=args.secure_cookies)
-    proxy = {}
-    if args.trusted_proxy:
-        # Without this every request would come from the proxy's address: one person's wrong
-        # passwords would lock the sign-in page for the whole hall.
-        proxy = {"trusted_proxy": args.trusted_proxy, "trusted_proxy_count": 1,
-                 "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
-                 "clear_untrusted_proxy_headers": True}
+    front = Front(app, workers=args.threads, queue=args.queue, max_streams=args.max_streams)
+    # Connections: every stream, every worker and queue place, and room for refusals to be answered.
+    connections = min(files - 64, args.max_streams + args.threads + args.queue + 256)
+    server = uvicorn.Server(uvicorn_config(front, args.trusted_proxy, connections))
+    sock = bind(args.host, args.port)
     print(f"hallq: serving {config.name} on http://{args.host}:{args.port}/ (database {args.db})", flush=True)
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="hallq",
-                   channel_timeout=120, connection_limit=1000, **proxy)
+    asyncio.run(server.serve(sockets=[sock]))
     return 0

@@ -51,21 +51,44 @@ const hallq = (() => {
     return Math.max(0, Math.round(((now || hallNow()) - new Date(iso).getTime()) / 60000));
   }
   function hhmm(iso) { return iso ? iso.slice(11, 16) : "—"; }
+  const EVENT_TYPES = ["ticket.issued", "ticket.called", "ticket.recalled", "ticket.started", "ticket.no_show",
+    "ticket.parked", "ticket.transferred", "ticket.finished", "ticket.next_step", "ticket.to_complaint",
+    "ticket.expired", "window.login", "window.logout", "window.paused", "window.resumed", "window.reset",
+    "rating.recorded", "rating.invited", "rating.timed_out", "case.opened", "case.updated", "case.fix_rated",
+    "alert.raised", "alert.cleared", "alert.acked", "commitment.opened", "commitment.done"];
+  const POLL_MS = 5000, STREAM_RETRY_MS = 60000;
   // Re-run `refresh` on every event of the live stream (debounced); show the connection state.
+  // A stream the server refuses (at capacity it answers 503, which ends an EventSource for good)
+  // is replaced by polling /api/v1/events?once=1 every few seconds, and tried again a minute later.
   function live(refresh, badge) {
-    let timer = null;
+    let timer = null, last = null;
     const soon = () => { clearTimeout(timer); timer = setTimeout(refresh, 250); };
-    const es = new EventSource("/api/v1/events");
-    es.onopen = () => { if (badge) { badge.textContent = "实时"; badge.className = "badge on"; } };
-    es.onerror = () => { if (badge) { badge.textContent = "重新连接中…"; badge.className = "badge off"; } };
-    es.onmessage = soon;
-    const types = ["ticket.issued", "ticket.called", "ticket.recalled", "ticket.started", "ticket.no_show",
-      "ticket.parked", "ticket.transferred", "ticket.finished", "ticket.next_step", "ticket.to_complaint",
-      "ticket.expired", "window.login", "window.logout", "window.paused", "window.resumed", "window.reset",
-      "rating.recorded", "rating.invited", "rating.timed_out", "case.opened", "case.updated", "case.fix_rated",
-      "alert.raised", "alert.cleared", "alert.acked", "commitment.opened", "commitment.done"];
-    for (const t of types) es.addEventListener(t, soon);
-    return es;
+    const show = (text, on) => { if (badge) { badge.textContent = text; badge.className = on ? "badge on" : "badge off"; } };
+    const seen = (e) => { if (e.lastEventId) last = e.lastEventId; soon(); };
+    function stream() {
+      const es = new EventSource("/api/v1/events");
+      es.onopen = () => show("实时", true);
+      es.onerror = () => {
+        if (es.readyState === EventSource.CLOSED) poll(Date.now() + STREAM_RETRY_MS);
+        else show("重新连接中…", false);
+      };
+      es.onmessage = seen;
+      for (const t of EVENT_TYPES) es.addEventListener(t, seen);
+    }
+    async function poll(until) {
+      show("定时刷新", false);
+      try {
+        if (last === null) last = String((await api("GET", "/api/v1/health")).last_event_id);
+        const res = await fetch("/api/v1/events?once=1&last_event_id=" + encodeURIComponent(last),
+                                { credentials: "same-origin" });
+        if (res.ok) {
+          const ids = [...(await res.text()).matchAll(/^id: (\d+)$/gm)];
+          if (ids.length) { last = ids[ids.length - 1][1]; soon(); }
+        }
+      } catch (e) { /* the server is away: keep polling */ }
+      if (Date.now() >= until) { soon(); stream(); } else setTimeout(() => poll(until), POLL_MS);
+    }
+    stream();
   }
   return { api, el, minutesSince, hhmm, live, csrf, syncClock, hallNow };
 })();

@@ -1,0 +1,225 @@
+"""The HTTP front (server/front.py): streams hold no worker, bounded queues, bodies limited before reading."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
+
+import pytest
+from hallfactory import small_hall
+
+from server.app import create_app, stop_app
+from server.serving import BackgroundServer
+from server.streams import Hub
+
+DISPLAY, KIOSK, CALLER = "t-display", "t-kiosk", "t-caller"
+
+
+@contextmanager
+def front(tmp_path, **options):
+    app = create_app(small_hall(all_day=True), tmp_path / "hall.db", supervise=False)
+    server = BackgroundServer(app, **options).start()
+    try:
+        yield server, app
+    finally:
+        server.stop()
+        stop_app(app)
+        app.config["ENGINE"].store.close()
+
+
+def request(port: int, method: str, path: str, token: str | None = None, body: dict | None = None,
+            headers: dict | None = None, timeout: float = 10.0) -> tuple[int, dict, dict]:
+    """One request on its own connection: (status, headers, JSON body)."""
+    data = json.dumps(body).encode() if body is not None else b""
+    head = {"Host": "127.0.0.1", "Connection": "close", "Content-Length": str(len(data))}
+    if body is not None:
+        head["Content-Type"] = "application/json"
+    if token:
+        head["Authorization"] = f"Bearer {token}"
+    head.update(headers or {})
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"{method} {path} HTTP/1.1\r\n".encode() + "".join(f"{k}: {v}\r\n" for k, v in head.items()).encode()
+                  + b"\r\n" + data)
+        raw = b""
+        while chunk := s.recv(65536):
+            raw += chunk
+    top, _, payload = raw.partition(b"\r\n\r\n")
+    lines = top.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    return status, hdrs, json.loads(payload or b"{}")
+
+
+class Stream:
+    """A raw SSE subscriber: a socket that has sent its request and reads events as they come."""
+
+    def __init__(self, port: int, token: str = DISPLAY, last_id: int | None = None) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        extra = f"Last-Event-ID: {last_id}\r\n" if last_id is not None else ""
+        self.sock.sendall(f"GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n{extra}\r\n".encode())
+        self.buf = b""
+
+    def status(self) -> int:
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self.sock.recv(65536)
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        return int(head.split()[1])
+
+    def ids(self, until: int, timeout: float = 10.0) -> list[int]:
+        """Event ids received until one >= `until` arrives."""
+        self.sock.settimeout(timeout)
+        seen: list[int] = []
+        while not seen or seen[-1] < until:
+            for line in self.buf.split(b"\n"):
+                if line.startswith(b"id: "):
+                    seen.append(int(line[4:]))
+            if seen and seen[-1] >= until:
+                break
+            seen = []
+            self.buf += self.sock.recv(65536)
+        return seen
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_open_streams_hold_no_worker(tmp_path):
+    """With 4 workers and 200 open streams, the hall still issues, calls and answers health — and
+    every stream gets the events. (waitress gave each stream a thread: 4 streams stopped the hall.)"""
+    with front(tmp_path, threads=4) as (server, app):
+        port = server.port
+        streams = [Stream(port) for _ in range(200)]
+        try:
+            assert all(s.status() == 200 for s in streams)
+            t0 = time.monotonic()
+            assert request(port, "GET", "/api/v1/health")[0] == 200
+            assert request(port, "POST", "/api/v1/windows/1/login", CALLER, {"staff": "1001"})[0] == 200
+            status, _, ticket = request(port, "POST", "/api/v1/tickets", KIOSK, {"service": "S101"})
+            assert status == 201
+            status, _, called = request(port, "POST", "/api/v1/windows/1/call-next", CALLER)
+            assert status == 200 and called["ticket"]["code"] == ticket["code"]
+            assert time.monotonic() - t0 < 5
+            last = app.config["ENGINE"].store.last_event_id()
+            for s in streams:
+                assert s.ids(until=last)[-1] == last
+        finally:
+            for s in streams:
+                s.close()
+
+
+def test_stream_capacity_answers_503_and_polling_still_works(tmp_path):
+    with front(tmp_path, max_streams=3) as (server, app):
+        streams = [Stream(server.port) for _ in range(3)]
+        try:
+            assert [s.status() for s in streams] == [200, 200, 200]
+            t0 = time.monotonic()
+            status, headers, body = request(server.port, "GET", "/api/v1/events", DISPLAY)
+            assert status == 503 and body["error"] == "busy" and int(headers["retry-after"]) >= 1
+            assert time.monotonic() - t0 < 2
+            request(server.port, "POST", "/api/v1/tickets", KIOSK, {"service": "S101"})
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+                s.sendall(b"GET /api/v1/events?once=1&last_event_id=0 HTTP/1.1\r\nHost: x\r\n"
+                          b"Authorization: Bearer t-display\r\nConnection: close\r\n\r\n")
+                raw = b""
+                while chunk := s.recv(65536):
+                    raw += chunk
+            assert raw.startswith(b"HTTP/1.1 200") and b"event: ticket.issued" in raw
+        finally:
+            for s in streams:
+                s.close()
+
+
+def test_a_large_body_is_refused_before_it_is_read(tmp_path):
+    with front(tmp_path) as (server, app):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            t0 = time.monotonic()
+            # Declares 50 MB and sends none of it: the answer comes at once, nothing is waited for.
+            s.sendall(b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 52428800\r\n\r\n")
+            answer = s.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - t0 < 1
+            assert b'"field": "body"' in answer
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            # Chunked, no length declared: cut off once past 64 KiB.
+            s.sendall(b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+            chunk = b"x" * 16384
+            answer = b""
+            for _ in range(5):
+                s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            answer = s.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 413")
+        assert app.config["ENGINE"].store.rows("SELECT COUNT(*) AS n FROM tickets")[0]["n"] == 0
+
+
+def test_waiting_is_bounded_and_a_write_past_its_deadline_never_runs(tmp_path):
+    """One worker, one queue place. While the engine is held: the worker's request waits, a write
+    with a 300 ms budget waits in the queue and answers `expired`, a third request is refused at
+    once; the expired write is never applied afterwards."""
+    with front(tmp_path, threads=1) as (server, app):
+        server.front.queue_limit = 1
+        port, engine = server.port, app.config["ENGINE"]
+        request(port, "POST", "/api/v1/windows/1/login", CALLER, {"staff": "1001"})
+        answers: dict[str, tuple] = {}
+        engine._lock.acquire()
+        try:
+            first = threading.Thread(target=lambda: answers.update(
+                first=request(port, "POST", "/api/v1/windows/1/call-next", CALLER)))
+            first.start()
+            _wait(lambda: server.front.running == 1 and not server.front._waiting[True])
+            second = threading.Thread(target=lambda: answers.update(second=request(
+                port, "POST", "/api/v1/tickets", KIOSK, {"service": "S101"}, {"Request-Timeout-Ms": "300"})))
+            second.start()
+            _wait(lambda: len(server.front._waiting[True]) == 1)
+            t0 = time.monotonic()
+            status, headers, body = request(port, "GET", "/api/v1/queue", DISPLAY)
+            assert status == 503 and body["error"] == "busy" and "retry-after" in headers
+            assert time.monotonic() - t0 < 1
+            second.join(5)
+            status, headers, body = answers["second"]
+            assert status == 503 and body["error"] == "expired" and body["field"] == "Request-Timeout-Ms"
+        finally:
+            engine._lock.release()
+        first.join(10)
+        assert answers["first"][0] == 200
+        assert engine.store.rows("SELECT COUNT(*) AS n FROM tickets")[0]["n"] == 0
+        assert request(port, "GET", "/api/v1/queue", DISPLAY)[0] == 200
+
+
+def test_a_stream_resumes_from_the_store_and_goes_on_live(tmp_path):
+    with front(tmp_path) as (server, app):
+        port = server.port
+        for _ in range(30):
+            request(port, "POST", "/api/v1/tickets", KIOSK, {"service": "S101"})
+        last = app.config["ENGINE"].store.last_event_id()
+        s = Stream(port, last_id=0)  # older than anything the hub holds: read from the store
+        try:
+            assert s.status() == 200
+            assert s.ids(until=last) == list(range(1, last + 1))
+            request(port, "POST", "/api/v1/tickets", KIOSK, {"service": "S102"})
+            assert s.ids(until=last + 1)[-1] == last + 1
+        finally:
+            s.close()
+
+
+def test_hub_hands_out_what_a_stream_has_not_sent():
+    hub = Hub(last_id=10, keep=3)
+    assert hub.since(10) == (b"", 10)
+    assert hub.since(5) is None  # before the hub's time: the stream reads the store
+    hub.publish([(11, b"a"), (12, b"b")])
+    hub.publish([(12, b"b"), (13, b"c")])  # an id already held is not held twice
+    assert hub.since(10) == (b"abc", 13)
+    assert hub.since(12) == (b"c", 13)
+    hub.publish([(i, b"x") for i in range(14, 20)])
+    assert len(hub.ids) <= 6 and hub.since(10) is None and hub.since(18) == (b"x", 19)
+
+
+def _wait(condition, timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            pytest.fail("condition not reached")
+        time.sleep(0.01)
