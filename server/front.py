@@ -69,6 +69,7 @@ class Front:
         self.running = 0
         self._waiting: dict[bool, deque[asyncio.Future]] = {True: deque(), False: deque()}  # write? -> FIFO
         self.streams = 0
+        self._writing: dict[asyncio.Task, list[float]] = {}
         self.hub: Hub | None = None
         self.feed: Feed | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -91,6 +92,7 @@ class Front:
                 pass
 
         self.feed = Feed(store, publish, last).start()
+        self._beating = asyncio.ensure_future(self._heartbeat())
 
     def close(self) -> None:
         """End every stream and the reader (the server itself is stopped by its runner)."""
@@ -257,44 +259,67 @@ class Front:
     # -- event streams ------------------------------------------------------------------------
 
     async def _stream(self, receive: Callable, send: Callable, last: int, session_id: str | None) -> None:
+        """One open stream: write what the hub has that this client has not had, then sleep until
+        the hub changes. A thousand of these wake once per commit; a client that goes away cancels
+        its stream, and one that stops reading is cancelled by the heartbeat's watchdog."""
         if self.streams >= self.max_streams:
             raise _Refused(503, {"error": "busy", "message": "too many open event streams; poll instead"},
                            retry_after=10)
         hub = self.hub
-        self.streams += 1
+        me = asyncio.current_task()
         gone = asyncio.ensure_future(_until_disconnect(receive))
+
+        def went(_: asyncio.Future) -> None:
+            me.cancel()
+
+        gone.add_done_callback(went)
+        writing = self._writing[me] = [0.0]  # when its write in progress began (0: none)
+        self.streams += 1
         try:
             await send({"type": "http.response.start", "status": 200, "headers": [
                 (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
                 (b"x-accel-buffering", b"no")]})
-            await send({"type": "http.response.body", "body": b"retry: 2000\n\n", "more_body": True})
-            while not hub.closed and not gone.done():
+            chunk = b"retry: 2000\n\n"
+            while not hub.closed:
                 got = hub.since(last)
                 if got is None:  # behind what the hub keeps: read the gap from the store
                     events = await asyncio.get_running_loop().run_in_executor(
                         None, self.engine.store.events_after, last, 500)
                     got = (b"".join(encode(ev) for ev in events), events[-1]["id"]) if events else (b"", last)
-                chunk, last = got
+                more, last = got
+                chunk += more
                 if chunk:
-                    await asyncio.wait_for(send({"type": "http.response.body", "body": chunk, "more_body": True}),
-                                           SEND_TIMEOUT_SECONDS)
+                    writing[0] = time.monotonic()
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    writing[0], chunk = 0.0, b""
                     continue
-                done, _ = await asyncio.wait({hub.changed(), gone}, timeout=HEARTBEAT_SECONDS,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if not done:
+                beats = hub.beats
+                await hub.changed()
+                if hub.beats != beats and hub.last_id <= last:  # a heartbeat and nothing new
                     if session_id is not None and self.sessions is not None:
                         if not self.sessions.is_active(session_id):
                             break  # signed out or timed out: the stream ends with the session
                         self.sessions.touch(session_id)
-                    await asyncio.wait_for(send({"type": "http.response.body", "body": b": keep-alive\n\n",
-                                                 "more_body": True}), SEND_TIMEOUT_SECONDS)
-            if not gone.done():
-                await send({"type": "http.response.body", "body": b""})
-        except (TimeoutError, OSError):
-            pass  # a client that stopped reading: let it go; it reconnects with Last-Event-ID
+                    chunk = b": keep-alive\n\n"
+            await send({"type": "http.response.body", "body": b""})
+        except (asyncio.CancelledError, OSError):
+            pass  # the client went away, or stopped reading: it reconnects with Last-Event-ID
         finally:
             self.streams -= 1
+            self._writing.pop(me, None)
+            gone.remove_done_callback(went)
             gone.cancel()
+
+    async def _heartbeat(self) -> None:
+        """Every few seconds: wake the streams (keep-alives, session checks) and cancel any whose
+        client has not taken a write for SEND_TIMEOUT_SECONDS."""
+        while not self.hub.closed:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            self.hub.beat()
+            stuck = time.monotonic() - SEND_TIMEOUT_SECONDS
+            for task, writing in list(self._writing.items()):
+                if writing[0] and writing[0] < stuck:
+                    task.cancel()
 
 
 async def _until_disconnect(receive: Callable) -> None:

@@ -34,7 +34,7 @@ def uvicorn_config(front: Front, trusted_proxy: str | None = None, max_connectio
     """The one uvicorn set-up. `trusted_proxy`: client address and scheme come from that proxy's
     X-Forwarded-For / X-Forwarded-Proto (so sign-in limits count real clients, not nginx)."""
     return uvicorn.Config(
-        front, http="httptools", loop="asyncio", lifespan="on", ws="none", access_log=False,
+        front, http="httptools", loop="auto", lifespan="on", ws="none", access_log=False,
         log_level="warning", proxy_headers=trusted_proxy is not None,
         forwarded_allow_ips=trusted_proxy or "", server_header=False, date_header=True,
         limit_concurrency=max_connections, backlog=2048, timeout_keep_alive=30,

@@ -39,7 +39,10 @@ class Hub:
         self.ids: list[int] = []
         self.chunks: list[bytes] = []
         self.closed = False
+        self.beats = 0  # heartbeats so far: a stream woken by one with nothing new sends a keep-alive
         self._changed: asyncio.Future | None = None
+        self._joined: dict[int, tuple[bytes, int]] = {}  # since() answers until the next publish
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def publish(self, batch: list[tuple[int, bytes]]) -> None:
         for event_id, chunk in batch:
@@ -50,23 +53,34 @@ class Hub:
         if len(self.ids) > 2 * self.keep:
             del self.ids[: -self.keep]
             del self.chunks[: -self.keep]
+        self._joined.clear()
         self._wake()
 
     def since(self, last: int) -> tuple[bytes, int] | None:
         """Everything after event `last` as one write and the id it ends at; None when the hub no
-        longer holds all of it (the stream reads the gap from the store)."""
+        longer holds all of it (the stream reads the gap from the store). Most streams ask with the
+        same `last`, so each answer is joined once."""
         if last >= self.last_id:
             return b"", last
         if not self.ids or last < self.ids[0] - 1:
             return None
-        i = bisect_right(self.ids, last)
-        return b"".join(self.chunks[i:]), self.last_id
+        got = self._joined.get(last)
+        if got is None:
+            i = bisect_right(self.ids, last)
+            got = self._joined[last] = (b"".join(self.chunks[i:]), self.last_id)
+        return got
 
     def changed(self) -> asyncio.Future:
-        """A future that completes at the next publish (or close)."""
+        """A future that completes at the next publish, heartbeat or close."""
         if self._changed is None or self._changed.done():
-            self._changed = asyncio.get_running_loop().create_future()
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            self._changed = self._loop.create_future()
         return self._changed
+
+    def beat(self) -> None:
+        self.beats += 1
+        self._wake()
 
     def close(self) -> None:
         self.closed = True

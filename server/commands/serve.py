@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import gc
 
     import uvicorn
 
@@ -40,9 +41,12 @@ def run(args: argparse.Namespace) -> int:
     files = raise_file_limit()
     app = create_app(config, args.db, secure_cookies=args.secure_cookies)
     front = Front(app, workers=args.threads, queue=args.queue, max_streams=args.max_streams)
-    # Connections: every stream, every worker and queue place, and room for refusals to be answered.
-    connections = min(files - 64, args.max_streams + args.threads + args.queue + 256)
-    server = uvicorn.Server(uvicorn_config(front, args.trusted_proxy, connections))
+    # What start-up built (config, app, caches) lives as long as the process: keep it out of every
+    # later collection, which a thousand streams' small objects make frequent.
+    gc.freeze()
+    # The front's own limits (streams, queue) answer 503 with Retry-After well before this one, which
+    # only keeps the process inside its file limit.
+    server = uvicorn.Server(uvicorn_config(front, args.trusted_proxy, max(files - 64, 256)))
     sock = bind(args.host, args.port)
     print(f"hallq: serving {config.name} on http://{args.host}:{args.port}/ (database {args.db})", flush=True)
     asyncio.run(server.serve(sockets=[sock]))
