@@ -336,3 +336,30 @@ def test_commitments_catch_up_opens_deadlines_a_failed_write_missed(tmp_path):
     assert commitments.catch_up() == 1
     assert [r["ticket_code"] for r in commitments.open_ones()] == ["B001"]
     assert commitments.catch_up() == 0
+
+
+def test_a_write_waits_for_an_outside_lock_no_longer_than_its_deadline(tmp_path):
+    from server import deadline
+    from server.errors import Expired
+
+    store = Store(tmp_path / "hall.db", write_timeout=5)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "hall.db")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        token = deadline.set_deadline(time.monotonic() + 0.3)
+        start = time.monotonic()
+        try:
+            with pytest.raises(Expired):
+                store.commit(_big("late"))
+        finally:
+            deadline.reset(token)
+        assert time.monotonic() - start < 2.0  # not the 5 s write timeout
+        assert store.state.ok  # a client's short budget is no storage fault
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(10)
+    store.commit(_big("now"))
+    assert store.rows("SELECT key FROM settings WHERE key IN ('late', 'now')") == [{"key": "now"}]
+    store.close()
