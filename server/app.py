@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,10 +21,13 @@ from .engine import Engine
 from .errors import HallqError, Unavailable
 from .reports import start_refresh
 from .signin_guard import SignInGuard
-from .store import Changes, Store
+from .storage_faults import Fault
+from .store import DEFAULT_WRITE_TIMEOUT, Changes, Store
 from .supervision import AlertBoard, Checker
 from .web import register_pages
 from .web.access import chinese
+
+log = logging.getLogger(__name__)
 
 API = "/api/v1"
 MAX_BODY_BYTES = 64 * 1024  # also enforced by the front before reading (server/front.py)
@@ -30,18 +35,21 @@ MAX_BODY_BYTES = 64 * 1024  # also enforced by the front before reading (server/
 
 def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = None,
                engine: Engine | None = None, supervise: bool = True,
-               supervision_seconds: float = 10.0, secure_cookies: bool = False) -> Flask:
+               supervision_seconds: float = 10.0, secure_cookies: bool = False,
+               write_timeout: float = DEFAULT_WRITE_TIMEOUT) -> Flask:
     """Build the app for one hall. Pass `engine` to share one with another front end (the demo).
     `supervise=False` leaves out the background work: the 电子监察 thread (tests run
     `supervision.check_once` themselves) and the start-up refresh of the report facts (reports
     refresh them anyway before they read). `secure_cookies`: the session cookie only over HTTPS
-    (when a TLS proxy is in front)."""
+    (when a TLS proxy is in front). `write_timeout`: seconds a write waits for the database's write
+    lock (held by another process) before it answers 503 storage_busy."""
     app = Flask(__name__, static_folder=None)  # pages serve their own assets (server/web/static)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     if engine is None:
-        engine = Engine(config, Store(db_path), clock)
+        engine = Engine(config, Store(db_path, write_timeout=write_timeout), clock)
     store = engine.store
+    store.state.now = engine.now  # fault times on the hall's clock
     app.secret_key = _secret_key(store)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True,
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=12), SESSION_COOKIE_SECURE=secure_cookies)
@@ -53,6 +61,15 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     case_book.recompute_provisional()
     commitments.recompute_provisional()
     board = AlertBoard(store, engine.now)
+
+    def storage_recovered(fault: Fault) -> None:
+        """Writes work again: the supervisor learns what happened (the alert could not be written
+        while it lasted), and cases and 承诺件 deadlines that failed to open are opened now."""
+        board.storage_fault(fault)
+        case_book.catch_up()
+        commitments.catch_up(since=fault.since - timedelta(hours=1))  # what failed just before it, too
+
+    store.on_recovered(storage_recovered)
     app.config.update(HALL=config, ENGINE=engine, CASES=case_book,
                       COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard())
     for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp):
@@ -68,6 +85,16 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
         if request.path.startswith(API):
             return jsonify(exc.to_json()), exc.status, headers
         return render_template("error.html", status=exc.status, message=chinese(exc), detail=exc.message), exc.status, headers
+
+    @app.errorhandler(sqlite3.Error)
+    def storage_fault(exc: sqlite3.Error):
+        """A storage fault that reached here unmapped (a report's own connection, say): 503 all the
+        same; anything else from SQLite is a bug and stays a 500."""
+        err = store.fault(exc)
+        if err is None:
+            raise exc
+        log.warning("%s %s: %s", request.method, request.path, err.message)
+        return refused(err)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

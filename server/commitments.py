@@ -54,6 +54,19 @@ class Commitments:
                 except Exception:
                     log.exception("could not record the deadline of record %s", ev["data"].get("record"))
 
+    def catch_up(self, since: datetime | None = None) -> int:
+        """Write the deadlines of accepted 承诺件 (ended at or after `since`) that have none, because
+        writing them failed (disk full); returns how many were opened."""
+        promised = [code for code, s in self.config.services.items() if s.promised_days > 0]
+        if not promised:
+            return 0
+        rows = self.store.rows(
+            "SELECT r.id FROM records r LEFT JOIN commitments c ON c.record_id = r.id "
+            f"WHERE r.ended_at >= ? AND r.[end] = 'finished' AND r.outcome = 'accepted' "
+            f"AND r.service IN ({', '.join('?' * len(promised))}) AND c.record_id IS NULL ORDER BY r.id",
+            [since.isoformat() if since else "", *promised])
+        return sum(1 for r in rows if self.open(r["id"]) is not None)
+
     def open(self, record_id: int) -> dict | None:
         """Write the deadline for a finished, accepted record; None if its service promises no days."""
         with self._lock:

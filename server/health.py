@@ -1,5 +1,5 @@
 """`/api/v1/health`: answered from memory only, so it stays fast while the disk is full or another
-process holds the database's write lock."""
+process holds the database's write lock; `storage` says which, and `ok` is false while it lasts."""
 
 from __future__ import annotations
 
@@ -7,5 +7,6 @@ from .engine import Engine
 
 
 def health_view(engine: Engine) -> dict:
-    return {"ok": True, "hall": engine.config.code, "time": engine.now().isoformat(),
-            "last_event_id": engine.store.last_event_id()}
+    storage = engine.store.state.view()
+    return {"ok": storage["state"] == "ok", "hall": engine.config.code, "time": engine.now().isoformat(),
+            "last_event_id": engine.store.last_committed_id, "storage": storage}

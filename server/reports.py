@@ -27,6 +27,7 @@ The top `size` form the 红榜, the bottom `size` (not on the 红榜) the 黑榜
 from __future__ import annotations
 
 import calendar
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -36,8 +37,11 @@ from datetime import date, timedelta
 
 from hallq.model import HallConfig
 
+from .storage_faults import StorageError
 from .store import Store
 from .tickets import GRADE_SCORES
+
+log = logging.getLogger(__name__)
 
 DIMENSIONS = {"window": "窗口", "staff": "工作人员", "service": "事项", "department": "部门", "day": "日期",
               "month": "月份"}
@@ -180,36 +184,60 @@ def refresh_facts(store: Store) -> int:
     earliest day that still had an open record need looking at (kept in settings as facts_since).
     The first refresh of an old database reads all of its history once, a week per transaction,
     so the engine's writes wait at most for one week's worth (`start_refresh` does it at startup).
+    It waits for the write lock as long as the store's writes do; a storage fault is a StorageError.
     """
-    conn = sqlite3.connect(store.path, timeout=30, isolation_level=None) if store.path != ":memory:" else store.db.conn
+    if store.path == ":memory:":
+        conn = store.db.conn
+    else:
+        conn = sqlite3.connect(store.path, timeout=store.write_timeout, isolation_level=None)
     try:
-        row = conn.execute("SELECT value FROM settings WHERE key = 'facts_since'").fetchone()
-        since = row[0] if row else ""
-        days = [r[0] for r in conn.execute("SELECT DISTINCT day FROM records WHERE day >= ? ORDER BY day", [since])]
-        added = 0
-        for i in range(0, len(days), FACTS_DAYS_PER_WRITE):
-            chunk = days[i:i + FACTS_DAYS_PER_WRITE]
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                added += conn.execute(FACTS_SQL, [chunk[0], chunk[-1]]).rowcount
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        nxt = conn.execute("SELECT COALESCE((SELECT MIN(day) FROM records WHERE day >= ? AND [end] IS NULL), "
-                           "(SELECT MAX(day) FROM records), ?)", [since, since]).fetchone()[0]
-        conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('facts_since', ?)", [nxt])
-        return added
+        return _refresh(conn)
+    except sqlite3.Error as exc:
+        err = store.fault(exc)
+        if err is None:
+            raise
+        raise err from exc
     finally:
         if conn is not store.db.conn:
             conn.close()
 
 
+def _refresh(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM settings WHERE key = 'facts_since'").fetchone()
+    since = row[0] if row else ""
+    days = [r[0] for r in conn.execute("SELECT DISTINCT day FROM records WHERE day >= ? ORDER BY day", [since])]
+    added = 0
+    for i in range(0, len(days), FACTS_DAYS_PER_WRITE):
+        chunk = days[i:i + FACTS_DAYS_PER_WRITE]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            added += conn.execute(FACTS_SQL, [chunk[0], chunk[-1]]).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # SQLite has rolled back by itself on a full disk
+                conn.execute("ROLLBACK")
+            raise
+    nxt = conn.execute("SELECT COALESCE((SELECT MIN(day) FROM records WHERE day >= ? AND [end] IS NULL), "
+                       "(SELECT MAX(day) FROM records), ?)", [since, since]).fetchone()[0]
+    conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('facts_since', ?)", [nxt])
+    return added
+
+
 def start_refresh(store: Store) -> threading.Thread:
     """Bring the report facts up to date in the background (after an upgrade: the whole history)."""
-    thread = threading.Thread(target=refresh_facts, args=(store,), name="report-facts", daemon=True)
+    thread = threading.Thread(target=_refresh_quietly, args=(store,), name="report-facts", daemon=True)
     thread.start()
     return thread
+
+
+def _refresh_quietly(store: Store) -> None:
+    """The background refresh: a storage fault is logged, and the next report refreshes anyway."""
+    try:
+        refresh_facts(store)
+    except StorageError as exc:
+        log.warning("report facts not refreshed: %s", exc.message)
+    except Exception:
+        log.exception("report facts not refreshed")
 
 
 def _wait_figures(x: dict, buckets: list[tuple[int, int]]) -> None:

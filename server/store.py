@@ -4,23 +4,44 @@ Every engine action ends in `Store.commit(changes)`: its row upserts and its eve
 in one `BEGIN IMMEDIATE … COMMIT`, with WAL and `synchronous=FULL`, so a ticket the API acknowledged
 survives SIGKILL or power loss, and a half-done change is never visible.
 
+Writes go through one connection; reads through connections of their own (a small pool), which WAL
+lets proceed while any writer — ours or another process's — holds the write lock, so views keep
+answering. A write waits for the lock no longer than `write_timeout` (nor past the request's
+deadline) and then answers `storage_busy`; a full disk, an I/O error, a read-only or damaged file
+answer 503 with their own code (server/storage_faults.py), and `state` tells /health from memory.
+The WAL is kept bounded (autocheckpoint, `journal_size_limit`, a TRUNCATE checkpoint at start and
+after a fault), so once space is freed the hall carries on without a restart.
+
 sqlite-utils builds the schema and serves queries; writes inside a transaction use plain SQL,
 because sqlite-utils' own insert/upsert commit by themselves and would split our transaction.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from . import migrations
+from . import deadline, migrations
+from .errors import Expired
+from .storage_faults import Fault, StorageError, StorageState, busy, classify
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WRITE_TIMEOUT = 5.0  # seconds a write waits for the write lock before answering storage_busy
+READ_TIMEOUT = 2.0  # readers wait only in rare cases (WAL recovery), never for a writer
+WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: a checkpoint every ~4 MB of WAL
+JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024  # the WAL is cut back to this after a checkpoint resets it
 
 
 @dataclass
@@ -41,28 +62,45 @@ EVENT_COLUMNS = ("ts", "type", "actor", "window", "ticket_id", "ticket_code", "s
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+                 now: Callable[[], datetime] | None = None) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
+        self.write_timeout = float(write_timeout)
+        self.memory = self.path == ":memory:"
+        self.state = StorageState(self.path, now)
+        if not self.memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=self.write_timeout)
         conn.row_factory = sqlite3.Row
         self.db = sqlite_utils.Database(conn)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        self._lock = threading.RLock()
+        self.db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+        self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+        self._lock = threading.RLock()  # the write connection
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
         self._listeners: list[Callable[[list[dict]], None]] = []
+        self._recovery: list[Callable[[Fault], None]] = []
         migrations.migrate(self.db)
+        self.checkpoint()  # a WAL left large by the last run gives its space back
+        self._last_id = self.last_event_id()
 
     # -- writing ---------------------------------------------------------------------------
 
     def commit(self, changes: Changes) -> list[dict]:
-        """Write all rows and events atomically; returns the events with their ids."""
-        with self._lock:
+        """Write all rows and events atomically; returns the events with their ids.
+
+        Raises `StorageError` (503) when the database cannot take it, with nothing written: after
+        waiting for the write lock at most `write_timeout` (`Expired` if the request's deadline
+        came first), or at once on a full disk, an I/O error, a read-only or damaged file."""
+        by_deadline = self._acquire()
+        try:
             conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("BEGIN IMMEDIATE")
                 for table, row in changes.rows:
                     cols = list(row)
                     conn.execute(
@@ -80,17 +118,129 @@ class Store:
                     )
                     written.append({"id": cur.lastrowid, **row, "data": ev.get("data") or {}})
                 conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            except BaseException as exc:
+                self._rollback()
+                err = classify(exc, self.path)
+                if err is None:
+                    raise
+                if err.state == "busy" and by_deadline:  # the client's deadline ended the wait, not ours
+                    raise Expired("the request was not applied: the database's write lock stayed taken until "
+                                  "its deadline passed", field=deadline.HEADER) from exc
+                self.state.failed(err)
+                raise err from exc
+            if written:
+                self._last_id = max(self._last_id, written[-1]["id"])
+            recovered = self.state.succeeded()
+            if recovered is not None:
+                self.checkpoint(wait=False)
+        finally:
+            self._lock.release()
         for listener in list(self._listeners):
-            listener(written)
+            try:
+                listener(written)
+            except Exception:  # the change is committed and acknowledged: a listener cannot undo it
+                log.exception("a commit listener failed")
+        if recovered is not None:
+            self._recovered(recovered)
         return written
+
+    def _acquire(self) -> bool:
+        """Take the write connection, waiting no longer than `write_timeout` or the request's
+        deadline in all (SQLite's busy timeout gets what is left); True when the deadline is the
+        tighter bound. Not getting our own lock in time (another write is waiting for SQLite's)
+        answers like SQLite's BUSY."""
+        start = time.monotonic()
+        budget = self.write_timeout
+        left = deadline.remaining()
+        by_deadline = left is not None and left < budget
+        if by_deadline:
+            budget = left
+        if budget > 0 and self._lock.acquire(timeout=budget):
+            rest = budget - (time.monotonic() - start)
+            if rest > 0:
+                try:
+                    self.db.conn.execute(f"PRAGMA busy_timeout={max(1, int(rest * 1000))}")
+                    return by_deadline
+                except BaseException:
+                    self._lock.release()
+                    raise
+            self._lock.release()
+        if by_deadline:
+            raise Expired("the request was not applied: the hall was busy until its deadline passed",
+                          field=deadline.HEADER)
+        raise busy(self.path, time.monotonic() - start)
+
+    def _rollback(self) -> None:
+        conn = self.db.conn
+        if conn.in_transaction:  # SQLite rolls back by itself on a full disk; ROLLBACK then would fail
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                log.exception("ROLLBACK failed on %s", self.path)
+
+    def _raise_fault(self, exc: BaseException) -> None:
+        """Turn a storage fault into its StorageError (recording the state); others pass through."""
+        err = self.fault(exc)
+        if err is not None and err is not exc:
+            raise err from exc
+
+    def fault(self, exc: BaseException) -> StorageError | None:
+        """The storage fault `exc` is (and the state records it), or None when it is not one."""
+        err = classify(exc, self.path)
+        if err is not None:
+            self.state.failed(err)
+        return err
+
+    def probe(self) -> bool:
+        """Try one small write (the supervision loop does, while storage is faulty, so a hall that
+        writes nothing still notices the space was freed); True when it went through."""
+        ch = Changes()
+        ch.put("settings", {"key": "storage_probe", "value": self.state.now().isoformat()})
+        try:
+            self.commit(ch)
+        except StorageError:
+            return False
+        return True
+
+    def checkpoint(self, wait: bool = True) -> tuple[int, int, int] | None:
+        """Move the WAL into the database and cut it to nothing (TRUNCATE); best effort: a reader or
+        another process in the way only leaves it for the autocheckpoint. `wait=False` tries once."""
+        if self.memory:
+            return None
+        with self._lock:
+            conn = self.db.conn
+            try:
+                if not wait:
+                    conn.execute("PRAGMA busy_timeout=0")
+                return tuple(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+            except sqlite3.Error as exc:
+                log.warning("checkpoint of %s failed: %s", self.path, exc)
+                return None
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={int(self.write_timeout * 1000)}")
+
+    def on_recovered(self, callback: Callable[[Fault], None]) -> None:
+        """Called with the fault, ended, on the first successful write after storage failed."""
+        self._recovery.append(callback)
+
+    def _recovered(self, fault: Fault) -> None:
+        if fault.ended is None:
+            log.error("database %s is damaged (%s since %s); writes work, the supervisor is told", self.path,
+                      fault.code, fault.since.isoformat())
+        else:
+            log.warning("storage of %s works again after %s (%d failures since %s)", self.path, fault.code,
+                        fault.failures, fault.since.isoformat())
+        for callback in list(self._recovery):
+            try:
+                # outside the request's context: its deadline is not the deadline of this work
+                contextvars.Context().run(callback, fault)
+            except Exception:
+                log.exception("a storage recovery callback failed")
 
     def next_number(self, prefix: str, day: str) -> int:
         """The number the next ticket of `prefix` would get today (read only; commit bumps it)."""
-        row = self.db.execute("SELECT last FROM counters WHERE prefix = ? AND day = ?", [prefix, day]).fetchone()
-        return (row[0] if row else 0) + 1
+        rows = self.rows("SELECT last FROM counters WHERE prefix = ? AND day = ?", [prefix, day])
+        return (rows[0]["last"] if rows else 0) + 1
 
     def subscribe(self, listener: Callable[[list[dict]], None]) -> None:
         """Called after every commit with the new events (the live event stream hangs off this)."""
@@ -99,8 +249,45 @@ class Store:
     # -- reading ---------------------------------------------------------------------------
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
-        with self._lock:
-            return [dict(r) for r in self.db.execute(sql, list(params)).fetchall()]
+        if self.memory:  # one connection only: share the writer's
+            with self._lock:
+                return self._read(self.db.conn, sql, params)
+        conn = self._reader()
+        try:
+            return self._read(conn, sql, params)
+        finally:
+            self._give_back(conn)
+
+    def _read(self, conn: sqlite3.Connection, sql: str, params: Iterable[Any]) -> list[dict]:
+        try:
+            return [dict(r) for r in conn.execute(sql, list(params)).fetchall()]
+        except sqlite3.Error as exc:
+            err = classify(exc, self.path)
+            if err is None:
+                raise
+            if err.state != "busy":  # a reader held up for a moment is not a storage fault
+                self.state.failed(err)
+            raise err from exc
+
+    def _reader(self) -> sqlite3.Connection:
+        with self._readers_lock:
+            if self._readers:
+                return self._readers.pop()
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=READ_TIMEOUT)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA query_only=ON")
+        except sqlite3.Error as exc:
+            self._raise_fault(exc)
+            raise
+        return conn
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        with self._readers_lock:
+            if not self._closed:
+                self._readers.append(conn)
+                return
+        conn.close()
 
     def events_after(self, last_id: int, limit: int = 500) -> list[dict]:
         rows = self.rows("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", [last_id, limit])
@@ -109,14 +296,23 @@ class Store:
         return rows
 
     def last_event_id(self) -> int:
-        row = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
-        return int(row[0])
+        return int(self.rows("SELECT COALESCE(MAX(id), 0) AS m FROM events")[0]["m"])
+
+    @property
+    def last_committed_id(self) -> int:
+        """The last event id this process committed (or found at start), from memory: for /health."""
+        return self._last_id
 
     def iter_table(self, table: str, where: str = "", params: Iterable[Any] = ()) -> Iterator[dict]:
         sql = f"SELECT * FROM [{table}]" + (f" WHERE {where}" if where else "")
         yield from self.rows(sql, params)
 
     def close(self) -> None:
+        with self._readers_lock:
+            self._closed = True
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
         self.db.conn.close()
 
 

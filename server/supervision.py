@@ -17,7 +17,10 @@ at one moment and says which conditions hold now, each with a level from `rules.
 (`alert.raised`), a worse level raises again and needs a new acknowledgement, a condition that no
 longer holds is cleared (`alert.cleared`). Devices report their own conditions (`report`, keyed by
 kind and source). A supervisor acknowledges an alert with a note (`alert.acked`); it stays on the
-board until the condition clears. `Checker` runs the loop in a background thread on the engine's clock.
+board until the condition clears. A spell of failing storage (disk full, write lock held) is told
+once writes work again (`storage_fault`); nothing clears that one but the acknowledgement. `Checker`
+runs the loop in a background thread on the engine's clock, and while storage is faulty it first
+tries a small write, so a freed disk is noticed even when the hall writes nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from .allocation import Candidate
 from .cases import last_day, overdue_steps
 from .commitments import deadline_date
 from .errors import Conflict, Invalid, NotFound
+from .storage_faults import STATE_NAMES, Fault, StorageError
 from .store import Changes, Store
 from .tickets import CALLED, SERVING, WAITING, Ticket, WindowState
 from .workdays import working_days_left
@@ -53,7 +57,8 @@ DEVICE_KINDS = {
     "device_offline": "设备离线", "printer_paper_low": "打印纸将尽", "printer_paper_out": "打印机缺纸",
     "printer_error": "打印机故障",
 }
-KIND_NAMES = {**CHECKER_KINDS, **DEVICE_KINDS}
+STORAGE_KINDS = {"storage": "存储故障"}  # cleared by the acknowledgement: the condition is over when raised
+KIND_NAMES = {**CHECKER_KINDS, **DEVICE_KINDS, **STORAGE_KINDS}
 
 
 @dataclass(frozen=True)
@@ -339,6 +344,24 @@ class AlertBoard:
             rows = self.store.rows("SELECT * FROM alerts WHERE [key] = ? ORDER BY id DESC LIMIT 1", [key])
             return {"result": "accepted" if ch.rows else "nothing_to_do", "alert": rows[0] if rows else None}
 
+    def storage_fault(self, fault: Fault) -> dict:
+        """Raise the alert for a spell of failing storage that has just ended (it could not be written
+        while it lasted): red for a full disk or an unusable file, yellow for a write lock held by
+        another process. An unacknowledged one for the same fault is replaced by the new one."""
+        level = "yellow" if fault.state == "busy" else "red"
+        end = f"{fault.ended:%H:%M:%S} 恢复" if fault.ended else "尚未恢复，请从备份恢复数据库"
+        message = (f"{STATE_NAMES[fault.state]}：数据库 {self.store.path} 自 {fault.since:%H:%M:%S} 起"
+                   f"操作失败 {fault.failures} 次，{end}（{fault.code}）")
+        key = f"storage:{fault.code}"
+        with self._lock:
+            now = self.now().isoformat()
+            ch = Changes()
+            for row in self.store.rows("SELECT * FROM alerts WHERE [key] = ? AND active = 1", [key]):
+                self._clear(ch, row, now, "system")
+            self._put(ch, Finding(key, "storage", level, message[:200]), None, now)
+            self.store.commit(ch)
+            return self.get(ch.rows[-1][1]["id"])
+
     def ack(self, alert_id: int, by: str, note: str | None) -> dict:
         """A supervisor has seen the alert and says what is being done."""
         note = (note or "").strip()
@@ -354,6 +377,8 @@ class AlertBoard:
                 raise Conflict(f"acknowledged already by {row['acked_by']}", field="alert", code="already_acked")
             now = self.now().isoformat()
             row = {**row, "acked_by": by, "acked_at": now, "ack_note": note}
+            if row["kind"] in STORAGE_KINDS:  # nothing else would ever clear it
+                row.update(active=0, cleared_at=now, updated_at=now)
             ch = Changes()
             ch.put("alerts", row)
             ch.event(ts=now, type="alert.acked", actor=by, window=row["window"], service=row["service"],
@@ -406,9 +431,13 @@ class Checker:
         self._stop.set()
 
     def _run(self) -> None:
+        store = self.engine.store
         while not self._stop.is_set():
             try:
-                check_once(self.engine, self.board)
+                if store.state.ok or store.probe():
+                    check_once(self.engine, self.board)
+            except StorageError as exc:  # said on /health already; no traceback every 10 s
+                log.warning("supervision check skipped: %s", exc.message)
             except Exception:
                 log.exception("supervision check failed")
             self._stop.wait(self.interval)

@@ -24,6 +24,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "its X-Forwarded-For / X-Forwarded-Proto (sign-in limits count real clients)")
     parser.add_argument("--secure-cookies", action="store_true",
                         help="send the sign-in cookie only over HTTPS (when a TLS proxy is in front)")
+    parser.add_argument("--write-timeout", type=_seconds, default=5.0, metavar="SECONDS",
+                        help="how long a write waits for the database's write lock (held by another process, "
+                             "e.g. a backup) before it answers 503 storage_busy (default 5)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.1 <= value <= 60:
+        raise argparse.ArgumentTypeError("must be 0.1–60 seconds")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     files = raise_file_limit()
-    app = create_app(config, args.db, secure_cookies=args.secure_cookies)
+    app = create_app(config, args.db, secure_cookies=args.secure_cookies, write_timeout=args.write_timeout)
     front = Front(app, workers=args.threads, queue=args.queue, max_streams=args.max_streams)
     # What start-up built (config, app, caches) lives as long as the process: keep it out of every
     # later collection, which a thousand streams' small objects make frequent.

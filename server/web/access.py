@@ -20,6 +20,13 @@ CHINESE = {
     "wrong_state": "案件当前状态不能进行这一步。",
     "invalid": "填写的内容有误，请检查后重试。",
     "calendar_gap": "节假日数据缺失，无法计算工作日期限，请升级 chinese-calendar。",
+    "storage_full": "服务器磁盘已满，本次操作未保存。请通知管理员清理磁盘后重试。",
+    "storage_busy": "数据库正被其他程序占用，本次操作未保存，请稍后重试。",
+    "storage_io_error": "数据库读写出错，本次操作未保存，请通知管理员。",
+    "storage_read_only": "数据库当前只读，本次操作未保存，请通知管理员。",
+    "storage_corrupt": "数据库文件已损坏，本次操作未保存，请立即通知管理员。",
+    "storage_unavailable": "无法打开数据库，本次操作未保存，请通知管理员。",
+    "storage_error": "数据库出错，本次操作未保存，请通知管理员。",
 }
 
 
