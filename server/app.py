@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from hallq.model import HallConfig
 
-from .api import alerts, cases, events, ratings, reports, status, tickets, windows
+from .api import alerts, cases, events, ratings, reports, requests, status, tickets, windows
 from .api.events import Broker
 from .cases import CaseBook
 from .clock import Clock
@@ -19,6 +19,7 @@ from .commitments import Commitments
 from .engine import Engine
 from .errors import HallqError, Unavailable
 from .reports import start_refresh
+from .requestlog import RequestLog
 from .signin_guard import SignInGuard
 from .store import Changes, Store
 from .supervision import AlertBoard, Checker
@@ -56,6 +57,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     board = AlertBoard(store, engine.now)
     app.config.update(HALL=config, ENGINE=engine, BROKER=Broker(store), CASES=case_book,
                       COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard())
+    requests.install(app, RequestLog(store))  # deadlines and idempotency keys for every write
     for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp):
         app.register_blueprint(bp, url_prefix=API)
     register_pages(app)
@@ -100,3 +102,4 @@ def stop_app(app: Flask) -> None:
     if checker is not None:
         checker.stop()
     app.config["BROKER"].close()
+    app.config["ENGINE"].store.flush()  # answers kept for replay, written before the process goes

@@ -20,15 +20,19 @@ from typing import Any
 
 import sqlite_utils
 
-from . import migrations
+from . import deadline, migrations, requestlog
 
 
 @dataclass
 class Changes:
-    """What one engine action writes: rows to upsert (table, row) and events to append."""
+    """What one engine action writes: rows to upsert (table, row) and events to append.
+
+    `action=False` marks a write that is not the request's own action (closing yesterday's tickets
+    first, logging a refusal): it does not carry the request's idempotency marker."""
 
     rows: list[tuple[str, dict]] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
+    action: bool = True
 
     def put(self, table: str, row: dict) -> None:
         self.rows.append((table, row))
@@ -36,6 +40,8 @@ class Changes:
     def event(self, **event: Any) -> None:
         self.events.append(event)
 
+
+LATER_LIMIT = 1000  # bookkeeping statements waiting for a commit; the oldest go first
 
 EVENT_COLUMNS = ("ts", "type", "actor", "window", "ticket_id", "ticket_code", "service", "data")
 
@@ -52,14 +58,21 @@ class Store:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._lock = threading.RLock()
+        self._later: list[tuple[str, list]] = []  # bookkeeping written with the next commit
         self._listeners: list[Callable[[list[dict]], None]] = []
         migrations.migrate(self.db)
 
     # -- writing ---------------------------------------------------------------------------
 
     def commit(self, changes: Changes) -> list[dict]:
-        """Write all rows and events atomically; returns the events with their ids."""
-        with self._lock:
+        """Write all rows and events atomically; returns the events with their ids.
+
+        A request past its deadline is never applied (`Expired` right before BEGIN). The running
+        request's idempotency marker, if any, is written in the same transaction. Listeners run
+        with no deadline: what follows from an applied change must not expire halfway."""
+        with deadline.holding(self._lock, "the change"):
+            pending = requestlog.unwritten() if changes.action else None
+            later, self._later = self._later, []
             conn = self.db.conn
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -79,13 +92,42 @@ class Store:
                         [_sql_value(row[c]) for c in EVENT_COLUMNS],
                     )
                     written.append({"id": cur.lastrowid, **row, "data": ev.get("data") or {}})
+                if pending is not None:
+                    marker = pending.row(written)
+                    conn.execute(f"INSERT INTO requests ({', '.join(marker)}) VALUES ({', '.join('?' for _ in marker)})",
+                                 list(marker.values()))
+                for sql, params in later:
+                    try:
+                        conn.execute(sql, params)
+                    except sqlite3.Error:  # never let bookkeeping sink the action itself
+                        pass
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
+                self._later[:0] = later
                 raise
-        for listener in list(self._listeners):
-            listener(written)
+            if pending is not None:
+                pending.applied = True
+        token = deadline.set_deadline(None)
+        try:
+            for listener in list(self._listeners):
+                listener(written)
+        finally:
+            deadline.reset(token)
         return written
+
+    def later(self, sql: str, params: list) -> None:
+        """Bookkeeping that may wait (an answer kept for replay, a purge): written with the next
+        commit, or by `flush`; losing it costs nothing the action needs."""
+        with self._lock:
+            self._later.append((sql, params))
+            del self._later[:-LATER_LIMIT]
+
+    def flush(self) -> None:
+        """Write the waiting bookkeeping now (at shutdown)."""
+        with self._lock:
+            if self._later:
+                self.commit(Changes(action=False))
 
     def next_number(self, prefix: str, day: str) -> int:
         """The number the next ticket of `prefix` would get today (read only; commit bumps it)."""
