@@ -20,6 +20,7 @@ CHINESE = {
     "wrong_state": "案件当前状态不能进行这一步。",
     "invalid": "填写的内容有误，请检查后重试。",
     "calendar_gap": "节假日数据缺失，无法计算工作日期限，请升级 chinese-calendar。",
+    "expired": "系统繁忙，操作未执行，请稍后重试。",
 }
 
 
