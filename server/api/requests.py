@@ -122,24 +122,25 @@ def _teardown(exc: BaseException | None) -> None:
 
 
 def _key() -> tuple[str | None, str]:
-    key = request.headers.get(KEY_HEADER)
-    if key is not None:
-        if not KEY_PATTERN.fullmatch(key.strip()):
-            raise BadRequest(f"{KEY_HEADER} must be 8–64 letters, digits, '-' or '_'", field=KEY_HEADER)
-        return key.strip(), KEY_HEADER
+    """The key and where it came from. A body `request_id` (old kiosks) is the caller's own choice
+    for this action, so it wins over a header key a client library may have added by itself."""
     name = BODY_KEYS.get(request.endpoint or "")
-    if name is None:
-        return None, KEY_HEADER
-    try:
-        data = request.get_json(silent=True) if request.is_json else None
-    except RecursionError:  # json_body refuses it by name
-        data = None
-    key = data.get(name) if isinstance(data, dict) else None
+    if name is not None:
+        try:
+            data = request.get_json(silent=True) if request.is_json else None
+        except RecursionError:  # json_body refuses it by name
+            data = None
+        key = data.get(name) if isinstance(data, dict) else None
+        if key is not None:
+            if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+                raise Invalid(f"{name} must be 8–64 letters, digits, '-' or '_'", field=name)
+            return key, name
+    key = request.headers.get(KEY_HEADER)
     if key is None:
         return None, KEY_HEADER
-    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
-        raise Invalid(f"{name} must be 8–64 letters, digits, '-' or '_'", field=name)
-    return key, name
+    if not KEY_PATTERN.fullmatch(key.strip()):
+        raise BadRequest(f"{KEY_HEADER} must be 8–64 letters, digits, '-' or '_'", field=KEY_HEADER)
+    return key.strip(), KEY_HEADER
 
 
 def _scope() -> str | None:
