@@ -238,3 +238,26 @@ def test_the_client_names_every_write_and_gives_up_after_the_server(tmp_path):
     assert all(keys) and keys[0] != keys[1] and keys[2] == keys[3] == "retry-of-one-action"
     assert [ms for _, ms in seen] == ["1600", "1600", "1600", "1600", "800"]
     assert tickets(app) == 3
+
+
+def test_alerts_and_cases_wait_no_longer_than_the_deadline_either(served):
+    base, app = served
+    with app.config["ALERTS"]._lock:
+        status, _, body = post(base, "/alerts", {"kind": "device_offline", "source": "strip:3", "active": True},
+                               CALLER, timeout_ms=300)
+    assert status == 503 and body["error"] == "expired"
+    assert count(app, "SELECT COUNT(*) AS n FROM alerts") == 0
+
+
+def test_request_rows_older_than_two_days_are_purged(tmp_path):
+    db = tmp_path / "purge.db"
+    store = Store(db)
+    for key, at in (("old-key-0001", "2020-01-01T00:00:00+00:00"), ("new-key-0001", "2999-01-01T00:00:00+00:00")):
+        store.db.execute("INSERT INTO requests (scope, key, fingerprint, created_at) VALUES ('kiosk', ?, 'x', ?)",
+                         [key, at])
+    store.close()
+    app = create_app(two_kiosk_hall(), db, supervise=False)
+    with serve_app(app) as base:
+        assert post(base, "/tickets", {"service": "S101"}, key="purging-key-01")[0] == 201
+        keys = {r["key"] for r in app.config["ENGINE"].store.rows("SELECT key FROM requests")}
+    assert keys == {"new-key-0001", "purging-key-01"}
