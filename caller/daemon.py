@@ -34,7 +34,7 @@ from drivers import qb68
 from drivers.lsa0_strip import StripClient
 from drivers.qb68 import Result, Status, StatusFlags
 from drivers.qb68_bus import BusMaster
-from hallq.client import ApiClient, ApiError, Unreachable
+from hallq.client import ApiClient, ApiError, Unreachable, new_key
 from hallq.model import HallConfig
 
 log = logging.getLogger("hallq.caller")
@@ -201,7 +201,8 @@ class CallerDaemon:
             log.warning("%s: window %s: %s", bus, window, exc)
             return Result.UNKNOWN
         try:
-            answer = self.api.post(request.path, request.body)
+            # One key per key event: the bus answers resent frames itself, so nothing retries it.
+            answer = self.api.post(request.path, request.body, idempotency_key=new_key())
             self._answered_at = time.perf_counter()
         except ApiError as exc:
             what = "stray rating key" if evaluator else request.action

@@ -3,6 +3,11 @@
 Standard library only (urllib), so a window PC needs nothing extra to talk to the server. Refusals
 raise `ApiError` with the server's JSON; a server that cannot be reached raises `Unreachable`, which
 clients treat as "offline" — they never queue actions to apply later.
+
+Every write carries an `Idempotency-Key` (new per call unless the caller passes the key of the
+action it retries) and a `Request-Timeout-Ms` a little shorter than the client's own timeout, so
+the server gives up on a write before the client does and never applies it after the client was
+told it failed.
 """
 
 from __future__ import annotations
@@ -12,8 +17,17 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from typing import Any
+
+ANSWER_MARGIN = 0.5  # seconds kept back for the answer's way back (at most a fifth of the timeout)
+MAX_BUDGET_MS = 60_000  # the longest Request-Timeout-Ms a server takes
+
+
+def new_key() -> str:
+    """A fresh idempotency key: one per logical action, reused only by retries of that action."""
+    return uuid.uuid4().hex
 
 
 class Unreachable(Exception):
@@ -53,8 +67,16 @@ class ApiClient:
             req.add_header(k, v)
         return req
 
-    def call(self, method: str, path: str, body: dict | None = None) -> Any:
-        req = self._request(method, path, body)
+    def budget_ms(self) -> int:
+        """What a write tells the server it may take: the timeout less the answer's way back."""
+        margin = min(ANSWER_MARGIN, self.timeout / 5)
+        return max(1, min(MAX_BUDGET_MS, int((self.timeout - margin) * 1000)))
+
+    def call(self, method: str, path: str, body: dict | None = None, idempotency_key: str | None = None) -> Any:
+        headers = None
+        if method != "GET":
+            headers = {"Idempotency-Key": idempotency_key or new_key(), "Request-Timeout-Ms": str(self.budget_ms())}
+        req = self._request(method, path, body, headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return json.loads(resp.read() or b"null")
@@ -71,11 +93,13 @@ class ApiClient:
     def get(self, path: str) -> Any:
         return self.call("GET", path)
 
-    def post(self, path: str, body: dict | None = None) -> Any:
-        return self.call("POST", path, body if body is not None else {})
+    def post(self, path: str, body: dict | None = None, idempotency_key: str | None = None) -> Any:
+        """POST; pass the key of the first try when retrying the same action."""
+        return self.call("POST", path, body if body is not None else {}, idempotency_key)
 
-    def window(self, number: int, action: str, **body: Any) -> dict:
-        return self.post(f"/windows/{number}/{action}", {k: v for k, v in body.items() if v is not None})
+    def window(self, number: int, action: str, idempotency_key: str | None = None, **body: Any) -> dict:
+        return self.post(f"/windows/{number}/{action}", {k: v for k, v in body.items() if v is not None},
+                         idempotency_key)
 
     def events(self, last_id: int | None = None, retry_seconds: float = 2.0,
                stop: Any = None) -> Iterator[dict]:

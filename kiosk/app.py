@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hallq.client import ApiClient, ApiError, Unreachable
+from hallq.client import ApiClient, ApiError, Unreachable, new_key
 from kiosk.printing import TicketOutput, ticket_print
 from kiosk.voice import Voice, spoken_code
 
@@ -340,15 +339,15 @@ class KioskApp:
         try:
             status = self.output.check()
             self.requests += 1
-            # One id per tap: if the answer is lost (timeout, server restarting) the retry gets the
+            # One key per tap: if the answer is lost (timeout, server restarting) the retry gets the
             # ticket the server may already have issued, never a second one.
-            body = {**body, "request_id": uuid.uuid4().hex}
+            key = new_key()
             try:
                 try:
-                    ticket = self.api.post("/tickets", body)
+                    ticket = self.api.post("/tickets", body, idempotency_key=key)
                 except Unreachable:
                     time.sleep(self.retry_seconds)
-                    ticket = self.api.post("/tickets", body)
+                    ticket = self.api.post("/tickets", body, idempotency_key=key)
             except Unreachable as exc:
                 log.warning("ticket not issued, server unreachable: %s", exc)
                 with self._lock:

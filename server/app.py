@@ -13,13 +13,14 @@ from werkzeug.exceptions import HTTPException
 
 from hallq.model import HallConfig
 
-from .api import alerts, cases, events, ratings, reports, status, tickets, windows
+from .api import alerts, cases, events, ratings, reports, requests, status, tickets, windows
 from .cases import CaseBook
 from .clock import Clock
 from .commitments import Commitments
 from .engine import Engine
 from .errors import HallqError, Unavailable
 from .reports import start_refresh
+from .requestlog import RequestLog
 from .signin_guard import SignInGuard
 from .storage_faults import Fault
 from .store import DEFAULT_WRITE_TIMEOUT, Changes, Store
@@ -72,6 +73,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     store.on_recovered(storage_recovered)
     app.config.update(HALL=config, ENGINE=engine, CASES=case_book,
                       COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard())
+    requests.install(app, RequestLog(store))  # deadlines and idempotency keys for every write
     for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp):
         app.register_blueprint(bp, url_prefix=API)
     register_pages(app)
@@ -125,3 +127,4 @@ def stop_app(app: Flask) -> None:
     checker = app.config.get("CHECKER")
     if checker is not None:
         checker.stop()
+    app.config["ENGINE"].store.flush()  # answers kept for replay, written before the process goes

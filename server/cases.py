@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from hallq.model import HallConfig
 
+from .deadline import holding
 from .errors import Conflict, Invalid, NotFound
 from .privacy import mask_phone
 from .store import Changes, Store
@@ -180,7 +181,7 @@ class CaseBook:
             raise Invalid("every step needs a note (what was said or done)", field="note")
         if len(note) > NOTE_LIMIT:
             raise Invalid(f"a note is limited to {NOTE_LIMIT} characters", field="note")
-        with self._lock:
+        with holding(self._lock, "the case step"):
             case = dict(self.get(case_id))
             allowed, to_state, name = CASE_ACTIONS[action]
             if case["state"] not in allowed:
@@ -239,7 +240,7 @@ class CaseBook:
         """The citizen rates how the bad rating was handled (once)."""
         if not isinstance(grade, int) or isinstance(grade, bool) or grade not in GRADES:
             raise Invalid("grade must be an integer 1–5", field="grade")
-        with self._lock:
+        with holding(self._lock, "the rating of the fix"):
             case = self._fix_case(ticket_id)
             if case is None:
                 raise Conflict("there is no handled complaint on this ticket to rate", field="ticket", code="not_due")

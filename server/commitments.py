@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from hallq.model import HallConfig
 
+from .deadline import holding
 from .errors import Conflict, NotFound
 from .store import Changes, Store
 from .workdays import add_working_days, gap_note
@@ -100,7 +101,7 @@ class Commitments:
 
     def done(self, record_id: int, by: str) -> dict:
         """The case was delivered (出件): its deadline no longer matters."""
-        with self._lock:
+        with holding(self._lock, "the delivery"):
             rows = self.store.rows("SELECT * FROM commitments WHERE record_id = ?", [record_id])
             if not rows:
                 raise NotFound(f"no committed case for record {record_id}", field="record")

@@ -1,6 +1,7 @@
 """The queue engine: tickets, windows, allocation and ratings, with no web and no serial in sight.
 
-Each public action takes the engine lock, checks everything first, builds the new state on copies,
+Each public action takes the engine lock (a write waits for it no longer than its request's
+deadline, server/deadline.py, and then answers `Expired` having changed nothing), checks everything first, builds the new state on copies,
 writes it with its event rows in one store transaction, and only then swaps the copies in. A refused
 action raises a `HallqError` naming the field and changes nothing.
 """
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from hallq.model import Bundle, HallConfig, Service, Window
 
-from . import allocation, hours
+from . import allocation, deadline, hours
 from .allocation import Candidate
 from .clock import Clock, SystemClock
 from .errors import Conflict, Invalid, NotFound
@@ -106,7 +107,7 @@ class Engine:
 
     def _close_day(self, stale: list[Ticket], now: datetime) -> None:
         """Tickets left from an earlier day end as no-shows; windows start the day signed out."""
-        ch = Changes()
+        ch = Changes(action=False)  # not the action of the request that happened to notice
         new_tickets, new_windows = [], []
         for t in stale:
             if t.record_id is not None:  # still at a window at midnight: close that service too
@@ -208,7 +209,7 @@ class Engine:
         request_id: str | None = None,
     ) -> Ticket:
         """Issue a ticket for a service or a 一件事 bundle and put it in the waiting pool."""
-        with self._lock:
+        with deadline.holding(self._lock, "the ticket"):
             now = self._begin()
             day = self.today(now)
             item = self.config.matter(matter) if isinstance(matter, str) else None
@@ -271,20 +272,6 @@ class Engine:
             self.counters[(prefix, day)] = number
             return t
 
-    def issue_once(self, request_id: str, matter: str, **kwargs) -> tuple[Ticket, bool]:
-        """Issue a ticket unless this request id already issued one: (ticket, newly issued).
-
-        A kiosk whose answer got lost (timeout, server restart) retries with the same id and gets
-        the same ticket, so the citizen is neither turned away nor given a second number.
-        """
-        if not isinstance(request_id, str) or not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", request_id):
-            raise Invalid("request_id must be 8–64 letters, digits, '-' or '_'", field="request_id")
-        with self._lock:
-            rows = self.store.rows("SELECT id FROM tickets WHERE request_id = ?", [request_id])
-            if rows:
-                return self.ticket(rows[0]["id"]), False
-            return self.issue(matter, request_id=request_id, **kwargs), True
-
     def _check_open(self, matter: str, now: datetime) -> None:
         if not hours.issuing(self.config, matter, now):
             sessions = "、".join(f"{s.start:%H:%M}–{s.end:%H:%M}" for s in self.config.hours.sessions)
@@ -313,7 +300,7 @@ class Engine:
 
     def book(self, service: str, slot_start: datetime, phone: str, actor: str | None = None) -> dict:
         """Record an appointment made elsewhere (the booking platform); returns it with its code."""
-        with self._lock:
+        with deadline.holding(self._lock, "the appointment"):
             now = self._begin()
             if self.config.matter(service) is None:
                 raise NotFound(f"no service or bundle {service!r}", field="service")
@@ -388,7 +375,7 @@ class Engine:
 
     def call_next(self, window: int, actor: str | None = None) -> Result:
         """The window takes the best eligible waiting ticket (pull allocation)."""
-        with self._lock:
+        with deadline.holding(self._lock, "call-next"):
             now = self._begin()
             conf, w = self._free_window(window)
             best = allocation.pick(conf, self._waiting(now), now, self.config.rules)
@@ -398,7 +385,7 @@ class Engine:
 
     def call(self, window: int, code: str, actor: str | None = None) -> Result:
         """Call a specific ticket by its code (a citizen at the wrong window, a number asked for)."""
-        with self._lock:
+        with deadline.holding(self._lock, "call"):
             now = self._begin()
             conf, w = self._free_window(window)
             code = (code or "").strip().upper()
@@ -416,7 +403,7 @@ class Engine:
 
     def recall(self, window: int, actor: str | None = None) -> Result:
         """Announce the called ticket again; past the recall limit it becomes a no-show (过号)."""
-        with self._lock:
+        with deadline.holding(self._lock, "recall"):
             now = self._begin()
             conf, w, t = self._current(window)
             if t.state != CALLED:
@@ -433,7 +420,7 @@ class Engine:
 
     def start(self, window: int, actor: str | None = None) -> Result:
         """The called citizen arrived at the window: service begins."""
-        with self._lock:
+        with deadline.holding(self._lock, "start"):
             now = self._begin()
             conf, w, t = self._current(window)
             if t.state != CALLED:
@@ -476,7 +463,7 @@ class Engine:
         return w
 
     def no_show(self, window: int, actor: str | None = None) -> Result:
-        with self._lock:
+        with deadline.holding(self._lock, "no-show"):
             now = self._begin()
             conf, w, t = self._current(window)
             if t.state != CALLED:
@@ -496,7 +483,7 @@ class Engine:
 
     def park(self, window: int, actor: str | None = None) -> Result:
         """挂起: the citizen fetches missing papers and comes back to this window without a new ticket."""
-        with self._lock:
+        with deadline.holding(self._lock, "park"):
             now = self._begin()
             conf, w, t = self._current(window)
             ch = Changes()
@@ -511,7 +498,7 @@ class Engine:
 
     def call_back(self, window: int, code: str | None = None, actor: str | None = None) -> Result:
         """Call back a ticket parked at this window: the named one, else the one parked longest."""
-        with self._lock:
+        with deadline.holding(self._lock, "call-back"):
             now = self._begin()
             conf, w = self._free_window(window)
             parked = sorted(
@@ -529,7 +516,7 @@ class Engine:
     def transfer(self, window: int, to_window: int | None = None, to_service: str | None = None,
                  actor: str | None = None) -> Result:
         """Hand the current citizen on, keeping the original arrival time (no queuing from the back)."""
-        with self._lock:
+        with deadline.holding(self._lock, "transfer"):
             now = self._begin()
             conf, w, t = self._current(window)
             if (to_window is None) == (to_service is None):
@@ -570,7 +557,7 @@ class Engine:
 
         A 一件事 ticket moves on to its next step keeping its place; 办不成 goes to the complaint window.
         """
-        with self._lock:
+        with deadline.holding(self._lock, "finish"):
             now = self._begin()
             conf, w, t = self._current(window)
             if outcome not in OUTCOMES:
@@ -607,7 +594,7 @@ class Engine:
             return Result(result="accepted", ticket=t, record=record.id)
 
     def pause(self, window: int, reason: str = "other", actor: str | None = None) -> Result:
-        with self._lock:
+        with deadline.holding(self._lock, "pause"):
             now = self._begin()
             conf, w = self._window(window)
             if reason not in PAUSE_REASONS:
@@ -628,7 +615,7 @@ class Engine:
             return Result(result="accepted", window=w.number)
 
     def resume(self, window: int, actor: str | None = None) -> Result:
-        with self._lock:
+        with deadline.holding(self._lock, "resume"):
             now = self._begin()
             conf, w = self._window(window)
             if not w.paused:
@@ -644,7 +631,7 @@ class Engine:
 
     def login(self, window: int, staff: str, actor: str | None = None) -> Result:
         """A clerk signs in at a window; signing in elsewhere signs them out of their old window."""
-        with self._lock:
+        with deadline.holding(self._lock, "login"):
             now = self._begin()
             conf, w = self._window(window)
             staff = str(staff or "").strip()
@@ -675,7 +662,7 @@ class Engine:
             return Result(result="accepted", window=window)
 
     def logout(self, window: int, actor: str | None = None) -> Result:
-        with self._lock:
+        with deadline.holding(self._lock, "logout"):
             now = self._begin()
             conf, w = self._window(window)
             if not w.staff:
@@ -700,7 +687,7 @@ class Engine:
 
     def invite_rating(self, window: int, actor: str | None = None) -> Result:
         """Prompt the evaluator again for the service just finished at this window, if not rated."""
-        with self._lock:
+        with deadline.holding(self._lock, "the rating invitation"):
             now = self._begin()
             conf, w = self._window(window)
             if w.last_record is None:
@@ -733,7 +720,7 @@ class Engine:
         """Take a rating. On site (channel evaluator) only for the service just finished and prompted
         at that window; later (qr/web/kiosk, 补充评价) for the ticket's last unrated service within the
         configured days. One service, one rating. Grade 0 means the prompt timed out: not rated."""
-        with self._lock:
+        with deadline.holding(self._lock, "the rating"):
             now = self._begin()
             if channel not in RATING_CHANNELS:
                 raise Invalid(f"channel must be one of {', '.join(RATING_CHANNELS)}", field="channel")
@@ -749,7 +736,7 @@ class Engine:
             try:
                 record = self._due_record(channel, window, ticket, now, grade)
             except Conflict as refusal:
-                ch = Changes()
+                ch = Changes(action=False)  # the refusal is logged, but the request applied nothing
                 self._event(ch, now, "rating.refused", actor, window=window, channel=channel, grade=grade,
                             reason=refusal.code, ticket=ticket)
                 self._commit(ch)

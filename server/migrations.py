@@ -150,11 +150,26 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX idx_tickets_request_id ON tickets (request_id) WHERE request_id IS NOT NULL")
 
 
+def _v5(db: sqlite_utils.Database) -> None:
+    """Idempotency keys scoped to their caller (server/requestlog.py): one row per applied request,
+    written in the same transaction as the action, so a retry after a lost answer or a restart gets
+    the first answer. Request ids are no longer unique across kiosks: the v4 index goes."""
+    db.execute(
+        """CREATE TABLE requests (
+            scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, endpoint TEXT,
+            created_at TEXT NOT NULL, status INTEGER, body TEXT, ticket_id TEXT,
+            first_event INTEGER, last_event INTEGER, PRIMARY KEY (scope, key))"""
+    )
+    db.execute("CREATE INDEX idx_requests_created_at ON requests (created_at)")
+    db.execute("DROP INDEX idx_tickets_request_id")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1),
     (2, _v2),
     (3, _v3),
     (4, _v4),
+    (5, _v5),
 ]
 
 

@@ -38,6 +38,24 @@ def _errors(*codes: int) -> dict:
     return {str(c): ERROR for c in codes}
 
 
+WRITE_HEADERS = [
+    {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+     "description": "names the action: a retry with it gets the first answer (Idempotent-Replayed: true) and "
+                    "applies nothing; scoped to the caller; the same key on another request is 409"},
+    {"name": "Request-Timeout-Ms", "in": "header", "schema": {"type": "integer", "minimum": 1, "maximum": 60000},
+     "description": "how long the client waits; past it the write is not applied and answers 503 expired "
+                    "(default 10 s)"},
+]
+
+
+def _writes_take_keys_and_deadlines(paths: dict) -> None:
+    for item in paths.values():
+        op = item.get("post")
+        if op is not None:
+            op["parameters"] = op.get("parameters", []) + WRITE_HEADERS
+            op["responses"] = {**op["responses"], **_errors(400, 409, 422, 503)}
+
+
 ACTION_PROPS = {
     "staff": {"type": "string", "pattern": "^[0-9]{1,8}$", "description": "staff number (工号)"},
     "code": {"type": "string", "example": "A023", "description": "ticket code"},
@@ -75,7 +93,7 @@ def document(config: HallConfig) -> dict:
                 "id_number": {"type": "string", "description": "resident ID: sets 绿色通道 for the elderly; stored masked"},
                 "name": {"type": "string"},
                 "request_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$",
-                               "description": "idempotency key: a retry with it returns the same ticket (200)"},
+                               "description": "the Idempotency-Key of older kiosks, in the body"},
             }, ["service"]),
             "responses": {"201": _ok("the new ticket, with its secret id", "Ticket"), **_errors(400, 401, 403, 404, 409, 422)},
         }},
@@ -185,6 +203,7 @@ def document(config: HallConfig) -> dict:
         if allowed:
             op["requestBody"] = _body({k: ACTION_PROPS[k] for k in allowed}, list(required))
         paths[f"/windows/{{n}}/{action}"] = {"post": op}
+    _writes_take_keys_and_deadlines(paths)
     return {
         "openapi": "3.0.3",
         "info": {"title": f"hallq API — {config.name}", "version": "1"},

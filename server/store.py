@@ -32,7 +32,7 @@ from typing import Any
 
 import sqlite_utils
 
-from . import deadline, migrations
+from . import deadline, migrations, requestlog
 from .errors import Expired
 from .storage_faults import Fault, StorageError, StorageState, busy, classify
 
@@ -46,10 +46,14 @@ JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024  # the WAL is cut back to this after a chec
 
 @dataclass
 class Changes:
-    """What one engine action writes: rows to upsert (table, row) and events to append."""
+    """What one engine action writes: rows to upsert (table, row) and events to append.
+
+    `action=False` marks a write that is not the request's own action (closing yesterday's tickets
+    first, logging a refusal): it does not carry the request's idempotency marker."""
 
     rows: list[tuple[str, dict]] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
+    action: bool = True
 
     def put(self, table: str, row: dict) -> None:
         self.rows.append((table, row))
@@ -57,6 +61,8 @@ class Changes:
     def event(self, **event: Any) -> None:
         self.events.append(event)
 
+
+LATER_LIMIT = 1000  # bookkeeping statements waiting for a commit; the oldest go first
 
 EVENT_COLUMNS = ("ts", "type", "actor", "window", "ticket_id", "ticket_code", "service", "data")
 
@@ -82,6 +88,7 @@ class Store:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
+        self._later: list[tuple[str, list]] = []  # bookkeeping written with the next commit
         self._listeners: list[Callable[[list[dict]], None]] = []
         self._recovery: list[Callable[[Fault], None]] = []
         migrations.migrate(self.db)
@@ -95,9 +102,15 @@ class Store:
 
         Raises `StorageError` (503) when the database cannot take it, with nothing written: after
         waiting for the write lock at most `write_timeout` (`Expired` if the request's deadline
-        came first), or at once on a full disk, an I/O error, a read-only or damaged file."""
+        came first), or at once on a full disk, an I/O error, a read-only or damaged file. A request
+        past its deadline is never applied (`Expired` right before BEGIN). The running request's
+        idempotency marker, if any, is written in the same transaction. Listeners run with no
+        deadline: what follows from an applied change must not expire halfway."""
         by_deadline = self._acquire()
         try:
+            deadline.check("the change")
+            pending = requestlog.unwritten() if changes.action else None
+            later, self._later = self._later, []
             conn = self.db.conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -117,9 +130,19 @@ class Store:
                         [_sql_value(row[c]) for c in EVENT_COLUMNS],
                     )
                     written.append({"id": cur.lastrowid, **row, "data": ev.get("data") or {}})
+                if pending is not None:
+                    marker = pending.row(written)
+                    conn.execute(f"INSERT INTO requests ({', '.join(marker)}) VALUES ({', '.join('?' for _ in marker)})",
+                                 list(marker.values()))
+                for sql, params in later:
+                    try:
+                        conn.execute(sql, params)
+                    except sqlite3.Error:  # never let bookkeeping sink the action itself
+                        pass
                 conn.execute("COMMIT")
             except BaseException as exc:
                 self._rollback()
+                self._later[:0] = later
                 err = classify(exc, self.path)
                 if err is None:
                     raise
@@ -128,6 +151,8 @@ class Store:
                                   "its deadline passed", field=deadline.HEADER) from exc
                 self.state.failed(err)
                 raise err from exc
+            if pending is not None:
+                pending.applied = True
             if written:
                 self._last_id = max(self._last_id, written[-1]["id"])
             recovered = self.state.succeeded()
@@ -135,11 +160,15 @@ class Store:
                 self.checkpoint(wait=False)
         finally:
             self._lock.release()
-        for listener in list(self._listeners):
-            try:
-                listener(written)
-            except Exception:  # the change is committed and acknowledged: a listener cannot undo it
-                log.exception("a commit listener failed")
+        token = deadline.set_deadline(None)
+        try:
+            for listener in list(self._listeners):
+                try:
+                    listener(written)
+                except Exception:  # the change is committed and acknowledged: a listener cannot undo it
+                    log.exception("a commit listener failed")
+        finally:
+            deadline.reset(token)
         if recovered is not None:
             self._recovered(recovered)
         return written
@@ -236,6 +265,22 @@ class Store:
                 contextvars.Context().run(callback, fault)
             except Exception:
                 log.exception("a storage recovery callback failed")
+
+    def later(self, sql: str, params: list) -> None:
+        """Bookkeeping that may wait (an answer kept for replay, a purge): written with the next
+        commit, or by `flush`; losing it costs nothing the action needs."""
+        with self._lock:
+            self._later.append((sql, params))
+            del self._later[:-LATER_LIMIT]
+
+    def flush(self) -> None:
+        """Write the waiting bookkeeping now (at shutdown)."""
+        with self._lock:
+            if self._later:
+                try:
+                    self.commit(Changes(action=False))
+                except StorageError as exc:  # a full disk at shutdown: only replay answers are lost
+                    log.warning("bookkeeping not written at shutdown: %s", exc)
 
     def next_number(self, prefix: str, day: str) -> int:
         """The number the next ticket of `prefix` would get today (read only; commit bumps it)."""

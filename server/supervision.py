@@ -38,6 +38,7 @@ from . import allocation
 from .allocation import Candidate
 from .cases import last_day, overdue_steps
 from .commitments import deadline_date
+from .deadline import holding
 from .errors import Conflict, Invalid, NotFound
 from .storage_faults import STATE_NAMES, Fault, StorageError
 from .store import Changes, Store
@@ -329,7 +330,7 @@ class AlertBoard:
         if len(message) > 200:
             raise Invalid("message is limited to 200 characters", field="message")
         key = f"{kind}:{source}"
-        with self._lock:
+        with holding(self._lock, "the alert"):
             now = self.now().isoformat()
             rows = self.store.rows("SELECT * FROM alerts WHERE [key] = ? AND active = 1", [key])
             row = rows[0] if rows else None
@@ -369,7 +370,7 @@ class AlertBoard:
             raise Invalid("an acknowledgement needs a note (what is being done)", field="note")
         if len(note) > 500:
             raise Invalid("a note is limited to 500 characters", field="note")
-        with self._lock:
+        with holding(self._lock, "the acknowledgement"):
             row = self.get(alert_id)
             if not row["active"]:
                 raise Conflict("this alert has cleared already", field="alert", code="cleared")

@@ -307,7 +307,7 @@ def test_issuing_with_a_request_id_is_idempotent(base):
     req = urllib.request.Request(base + "/api/v1/tickets", data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json", "Authorization": f"Bearer {KIOSK}"})
     with urllib.request.urlopen(req) as resp:
-        assert resp.status == 200  # not 201: nothing new was issued
+        assert resp.headers["Idempotent-Replayed"] == "true"  # the first answer again, nothing new issued
         again = json.loads(resp.read())
     assert again["id"] == first["id"] and again["code"] == first["code"] == "A001"
     assert client(base, DISPLAY).get("/stats/today")["issued"] == 1

@@ -243,3 +243,23 @@ def test_calls_and_recalls_are_announced(tmp_path):
         assert wait_for(lambda: heard == [(code, 3), (code, 3)], 3), heard
     finally:
         rig.close()
+
+
+def test_every_key_event_names_itself_and_gives_up_before_the_daemon(rig):
+    # One key per keypad event, and a budget under the daemon's 1 s timeout: a press the keypad was
+    # told was refused is never applied later, and no press is applied twice.
+    inner, seen = rig.app.wsgi_app, []
+
+    def record(environ, start_response):
+        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"].startswith("/api/v1/windows/"):
+            seen.append((environ.get("HTTP_IDEMPOTENCY_KEY"), environ.get("HTTP_REQUEST_TIMEOUT_MS")))
+        return inner(environ, start_response)
+
+    rig.app.wsgi_app = record
+    signed_in(rig)
+    rig.issue("S201")
+    assert rig.keypads[3].call_next() == Result.ACCEPTED
+    keys = [k for k, _ in seen]
+    assert len(seen) == 2 and all(keys) and keys[0] != keys[1] and {ms for _, ms in seen} == {"800"}
+    rows = rig.app.config["ENGINE"].store.rows("SELECT scope, key FROM requests WHERE scope = 'caller'")
+    assert sorted(r["key"] for r in rows) == sorted(keys)

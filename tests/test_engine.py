@@ -604,22 +604,6 @@ def test_event_log_is_append_only(engine):
         engine.store.db.execute("DELETE FROM events")
 
 
-def test_a_retried_request_gets_the_same_ticket_not_a_second(tmp_path, clock, hall):
-    path = tmp_path / "i.db"
-    e = Engine(hall, Store(path), clock)
-    first, created = e.issue_once("kiosk1-0001-abcd", "S101")
-    again, created_again = e.issue_once("kiosk1-0001-abcd", "S101")
-    assert created and not created_again and again.id == first.id and again.code == "A001"
-    assert e.issue_once("kiosk1-0002-abcd", "S101")[0].code == "A002"
-    # The answer was lost and the server restarted: the retry still finds it.
-    e2 = Engine(hall, Store(path), clock)
-    assert e2.issue_once("kiosk1-0001-abcd", "S101") == (e2.ticket(first.id), False)
-    assert len([ev for ev in e2.store.events_after(0) if ev["type"] == "ticket.issued"]) == 2
-    with pytest.raises(Invalid) as err:
-        e2.issue_once("short", "S101")
-    assert err.value.field == "request_id"
-
-
 def test_menu_estimates_do_not_hold_up_a_windows_call(staffed, monkeypatch):
     # The kiosk menu's estimates take tens of ms with hundreds waiting; they are worked out after the
     # engine's lock is released, so a call-next meanwhile goes through at once.

@@ -211,9 +211,11 @@ def test_a_lost_answer_is_retried_and_shows_the_ticket_the_server_issued(tmp_pat
     from server.app import create_app
 
     app = create_app(small_hall(all_day=True), tmp_path / "lost.db", supervise=False)
-    inner, late = app.wsgi_app, []
+    inner, late, sent = app.wsgi_app, [], []
 
     def first_answer_too_late(environ, start_response):
+        if environ["PATH_INFO"] == "/api/v1/tickets" and environ["REQUEST_METHOD"] == "POST":
+            sent.append((environ.get("HTTP_IDEMPOTENCY_KEY"), environ.get("HTTP_REQUEST_TIMEOUT_MS")))
         body = inner(environ, start_response)
         if environ["PATH_INFO"] == "/api/v1/tickets" and environ["REQUEST_METHOD"] == "POST" and not late:
             late.append(True)  # the ticket is issued, but the kiosk gives up before it hears so
@@ -228,5 +230,8 @@ def test_a_lost_answer_is_retried_and_shows_the_ticket_the_server_issued(tmp_pat
             ticket = issue(rig)
             assert late and ticket["code"] == "A001"
             assert len(app.config["ENGINE"].tickets) == 1  # the retry found it; no second number
+            # The retry named the same action, and both tries gave the server less than the kiosk waits.
+            assert len(sent) == 2 and sent[0][0] and sent[0][0] == sent[1][0]
+            assert sent[0][1] == sent[1][1] == "2500"
         finally:
             rig.close()

@@ -131,7 +131,7 @@ def test_a_crash_while_printing_keeps_the_issued_number_on_screen():
               "issued_at": "2026-11-23T09:00:00+08:00", "matter": {"code": "S101", "name": "社会保障卡申领"}}
 
     class Api:
-        def post(self, path, body):
+        def post(self, path, body, idempotency_key=None):
             return ticket
 
     class Broken(TicketOutput):

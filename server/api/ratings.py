@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify
 
 from ..auth import current_token
 from ..errors import Forbidden
+from . import requests
 from .body import json_body
 
 bp = Blueprint("ratings", __name__)
@@ -33,3 +34,15 @@ def rate():
         reason=data.get("reason"), comment=data.get("comment"), actor=who,
     )
     return jsonify(dict(result)), 201 if result.get("rated") else 200
+
+
+@requests.rebuilds("ratings.rate")
+def _rated(row: dict, events: list[dict]) -> dict:
+    ev = next((e for e in events if e["type"] in ("rating.recorded", "rating.timed_out")), None)
+    if ev is None:
+        return {"result": "accepted"}
+    rated = ev["type"] == "rating.recorded"
+    body = {"result": "accepted", "record": ev["data"].get("record"), "rated": rated}
+    if rated:
+        body["grade"] = ev["data"].get("grade")
+    return body

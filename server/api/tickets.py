@@ -6,9 +6,10 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from ..auth import READ_ROLES, actor, require
+from ..auth import READ_ROLES, actor, current_token, require
 from ..errors import Invalid
 from ..views import iso, menu_view, ticket_view
+from . import requests
 from .body import json_body
 
 bp = Blueprint("tickets", __name__)
@@ -38,16 +39,20 @@ def issue():
         channel=data.get("channel") or "kiosk", id_number=data.get("id_number"), name=data.get("name"),
         priority_reason=data.get("priority_reason"), actor=actor(),
     )
-    created = True
-    if data.get("request_id") is not None:
-        t, created = engine().issue_once(data["request_id"], data["service"], **fields)
-    else:
-        t = engine().issue(data["service"], **fields)
+    # A retry with the same Idempotency-Key (or request_id) never gets here: server/api/requests.py
+    # answers it with the first answer.
+    t = engine().issue(data["service"], request_id=requests.current_key(), **fields)
     # Only a kiosk gets the secret id back (it prints it as the QR code). Staff issuing for a
     # citizen get the number but not the id, which would let them rate in the citizen's name.
     kiosk = g.token.role == "kiosk"
     body = ticket_view(engine(), t, secret=kiosk)
-    return jsonify(body), 201 if created else 200, ({"Location": f"/api/v1/tickets/{t.id}"} if kiosk else {})
+    return jsonify(body), 201, ({"Location": f"/api/v1/tickets/{t.id}"} if kiosk else {})
+
+
+@requests.rebuilds("tickets.issue")
+def _issued(row: dict, events: list[dict]) -> dict:
+    token = current_token()
+    return ticket_view(engine(), engine().ticket(row["ticket_id"]), secret=token is not None and token.role == "kiosk")
 
 
 @bp.get("/tickets/<ticket_id>")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, request
 
 from ..auth import READ_ROLES, WINDOW_ROLES, actor, require
 from ..errors import Forbidden, NotFound
 from ..views import ticket_view, window_view
+from . import requests
 from .body import json_body
 
 bp = Blueprint("windows", __name__)
@@ -92,3 +93,14 @@ def act(number: int, action: str):
     w = next(w for w in e.window_states() if w.number == number)
     result["window"] = window_view(e, w)
     return jsonify(result)
+
+
+@requests.rebuilds("windows.act")
+def _acted(row: dict, events: list[dict]) -> dict:
+    """A window action retried after a restart: the ticket it acted on, as it is now, and the window."""
+    e, number = engine(), request.view_args["number"]
+    body: dict = {"result": "accepted"}
+    if row["ticket_id"]:
+        body["ticket"] = ticket_view(e, e.ticket(row["ticket_id"]))
+    body["window"] = window_view(e, next(w for w in e.window_states() if w.number == number))
+    return body

@@ -27,6 +27,7 @@ CHINESE = {
     "storage_corrupt": "数据库文件已损坏，本次操作未保存，请立即通知管理员。",
     "storage_unavailable": "无法打开数据库，本次操作未保存，请通知管理员。",
     "storage_error": "数据库出错，本次操作未保存，请通知管理员。",
+    "expired": "系统繁忙，操作未执行，请稍后重试。",
 }
 
 

@@ -11,15 +11,36 @@ const hallq = (() => {
     prompt_expired: "评价邀请已过期", forbidden: "无权操作此窗口", unauthorized: "请重新登录",
     csrf: "页面已过期，请刷新后重试", not_found: "未找到", invalid: "填写有误", wrong_state: "当前状态不能进行此操作",
     already_acked: "已确认过", cleared: "告警已解除", hall_closed: "当前不在取号时间",
+    expired: "系统繁忙，操作未执行，请重试", unavailable: "系统暂不可用，操作未执行，请稍后重试",
+    idempotency_key_reused: "请求重复，请刷新页面后重试",
   };
+  // Every write names itself (Idempotency-Key) and says how long we wait (Request-Timeout-Ms): the
+  // server never applies it after we gave up, and the one retry after a network error gets the
+  // first answer instead of doing it twice.
+  const TIMEOUT_MS = 10000, BUDGET_MS = 9000;
+  function newKey() {
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+  async function send(path, opts) {
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
+    try { return await fetch(path, { ...opts, signal: ctrl.signal }); } finally { clearTimeout(timer); }
+  }
   async function api(method, path, body) {
     const opts = { method, headers: { "Accept": "application/json" }, credentials: "same-origin" };
+    let res;
     if (method !== "GET") {
       opts.headers["X-CSRF-Token"] = csrf;
       opts.headers["Content-Type"] = "application/json";
+      opts.headers["Idempotency-Key"] = newKey();
+      opts.headers["Request-Timeout-Ms"] = String(BUDGET_MS);
       opts.body = JSON.stringify(body || {});
+      try { res = await send(path, opts); } catch (e) { res = await send(path, opts); }
+    } else {
+      res = await fetch(path, opts);
     }
-    const res = await fetch(path, opts);
     let data = {};
     try { data = await res.json(); } catch (e) { data = {}; }
     if (!res.ok) {
