@@ -63,23 +63,28 @@ def clerk_window(user: User) -> int | None:
     return next((w.number for w in engine.window_states() if user.staff and w.staff == user.staff), None)
 
 
+def may_use(user: User, window: int) -> bool:
+    """A clerk may use their pinned window only; an unpinned clerk any window of the hall."""
+    return window in current_app.config["ENGINE"].config.windows and user.window in (None, window)
+
+
 def may_sign_in(user: User, window: int) -> bool:
     """A clerk may sign in to their pinned window, or, unpinned, to any window nobody else holds."""
-    engine = current_app.config["ENGINE"]
-    if window not in engine.config.windows or (user.window is not None and user.window != window):
+    if not may_use(user, window):
         return False
-    state = next(w for w in engine.window_states() if w.number == window)
+    state = next(w for w in current_app.config["ENGINE"].window_states() if w.number == window)
     return state.staff in (None, user.staff)
 
 
 def user_token(user: User, window: int | None = None) -> Token:
     """The token-shaped principal of a web user; for a clerk, bound to their window. Signing in is the
-    one action a clerk takes on a window that is not yet theirs."""
+    one action a clerk takes on a window that is not yet theirs; the engine then refuses (409) a
+    window someone else holds, or a clerk still signed in elsewhere (server/api/windows.py)."""
     bound = None
     if user.role == "clerk":
         bound = clerk_window(user)
         signing_in = request.view_args is not None and request.view_args.get("action") == "login"
-        if window is not None and window != bound and signing_in and may_sign_in(user, window):
+        if window is not None and window != bound and signing_in and may_use(user, window):
             bound = window
     return Token(f"web:{user.username}", USER_TOKEN_ROLES[user.role], "", bound)
 

@@ -11,6 +11,8 @@ const hallq = (() => {
     prompt_expired: "评价邀请已过期", forbidden: "无权操作此窗口", unauthorized: "请重新登录",
     csrf: "页面已过期，请刷新后重试", not_found: "未找到", invalid: "填写有误", wrong_state: "当前状态不能进行此操作",
     already_acked: "已确认过", cleared: "告警已解除", hall_closed: "当前不在取号时间",
+    staff_elsewhere: "该工号已在其他窗口签到，请先在该窗口签退或请值班主任处理",
+    window_taken: "该窗口已有其他人员签到，请其先签退或请值班主任处理",
   };
   async function api(method, path, body) {
     const opts = { method, headers: { "Accept": "application/json" }, credentials: "same-origin" };

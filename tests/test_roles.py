@@ -1,0 +1,63 @@
+"""Role escapes: what a window token or a clerk's page may not do without a supervisor, and who may
+enter a grade (nobody on the staff side)."""
+
+import pytest
+from webhall import make_app, sign_in
+
+W3 = {"Authorization": "Bearer t-w3"}
+CALLER = {"Authorization": "Bearer t-caller"}
+SUP = {"Authorization": "Bearer t-sup"}
+
+
+@pytest.fixture
+def app(tmp_path):
+    return make_app(tmp_path / "hall.db")
+
+
+def staff_at(app) -> dict[int, str | None]:
+    return {w.number: w.staff for w in app.config["ENGINE"].window_states()}
+
+
+def post(client, path, token, body=None):
+    return client.post(path, json=body or {}, headers={"X-CSRF-Token": token})
+
+
+def test_window_token_does_not_take_staff_off_another_window(app):
+    app.config["ENGINE"].login(1, "1003")
+    client = app.test_client()
+    r = client.post("/api/v1/windows/3/login", json={"staff": "1003"}, headers=W3)
+    assert r.status_code == 409 and r.json["error"] == "staff_elsewhere" and r.json["field"] == "staff"
+    assert "window 1" in r.json["message"] and "supervisor" in r.json["message"]
+    assert staff_at(app)[1] == "1003" and staff_at(app)[3] is None  # nothing moved
+
+
+def test_window_token_does_not_replace_whoever_holds_its_window(app):
+    app.config["ENGINE"].login(3, "1004")
+    r = app.test_client().post("/api/v1/windows/3/login", json={"staff": "1003"}, headers=W3)
+    assert r.status_code == 409 and r.json["error"] == "window_taken" and r.json["field"] == "window"
+    assert staff_at(app)[3] == "1004"
+
+
+def test_clerk_page_does_not_move_the_clerk_or_replace_a_colleague(app):
+    one, two = app.test_client(), app.test_client()
+    t1, t2 = sign_in(one, "clerk1"), sign_in(two, "clerk2")
+    assert post(one, "/api/v1/windows/1/login", t1, {"staff": "1001"}).status_code == 200
+    r = post(one, "/api/v1/windows/2/login", t1, {"staff": "1001"})  # still signed in at window 1
+    assert r.status_code == 409 and r.json["error"] == "staff_elsewhere"
+    r = post(two, "/api/v1/windows/1/login", t2, {"staff": "1002"})
+    assert r.status_code == 409 and r.json["error"] == "window_taken"
+    assert staff_at(app)[1] == "1001" and staff_at(app)[2] is None
+
+
+def test_supervisor_and_keypad_still_move_and_replace(app):
+    engine = app.config["ENGINE"]
+    engine.login(1, "1003")
+    client = app.test_client()
+    assert client.post("/api/v1/windows/3/login", json={"staff": "1003"}, headers=CALLER).json["result"] == "accepted"
+    assert staff_at(app)[1] is None and staff_at(app)[3] == "1003"
+    assert client.post("/api/v1/windows/3/login", json={"staff": "1004"}, headers=SUP).json["result"] == "accepted"
+    assert staff_at(app)[3] == "1004"
+    sup = app.test_client()
+    token = sign_in(sup, "sup")
+    assert post(sup, "/api/v1/windows/2/login", token, {"staff": "1004"}).status_code == 200
+    assert staff_at(app)[3] is None and staff_at(app)[2] == "1004"
