@@ -120,6 +120,18 @@ def require(*roles: str) -> Callable:
     return decorate
 
 
+def citizen_only(what: str) -> None:
+    """Refuse staff: a grade (好差评) is the citizen's alone, so a call that enters one from the ticket's
+    page carries no bearer token and comes from no signed-in staff session (no steering, no rating
+    on a citizen's behalf)."""
+    if request.headers.get("Authorization"):
+        raise Forbidden(f"{what} comes from the citizen, without a token; no staff or device token may enter one",
+                        field="Authorization")
+    if session_user() is not None:
+        raise Forbidden(f"{what} comes from the citizen; a signed-in staff member may not enter one (sign out first)",
+                        field="session")
+
+
 def actor() -> str:
     token = getattr(g, "token", None)
     return token.name if token else "public"

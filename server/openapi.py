@@ -101,7 +101,8 @@ def document(config: HallConfig) -> dict:
                                  "responses": {"200": _ok("the window"), **_errors(401, 404)}}},
         "/ratings": {"post": {
             "summary": "Rate a service (好差评). evaluator: caller-daemon token, names the window; qr/web: "
-                       "the ticket's id, no token (补充评价); kiosk: kiosk token. grade 0 = prompt timed out.",
+                       "the ticket's id, no token and no staff session (补充评价); kiosk: kiosk token. No staff "
+                       "token or session enters a grade (403). grade 0 = prompt timed out.",
             "requestBody": _body({
                 "grade": {"type": "integer", "minimum": 0, "maximum": 5},
                 "channel": {"type": "string", "enum": list(RATING_CHANNELS)},
@@ -161,9 +162,10 @@ def document(config: HallConfig) -> dict:
             "summary": "The citizen's view of the case their bad rating opened (public: the id is the key)",
             "parameters": [_path("id", "string")], "responses": {"200": _ok("the case"), **_errors(404)}}},
         "/tickets/{id}/fix-rating": {"post": {
-            "summary": "The citizen rates how their case was handled (public)", "parameters": [_path("id", "string")],
+            "summary": "The citizen rates how their case was handled (no token, no staff session)",
+            "parameters": [_path("id", "string")],
             "requestBody": _body({"grade": {"type": "integer", "minimum": 1, "maximum": 5}}, ["grade"]),
-            "responses": {"200": _ok("the case"), **_errors(404, 409, 422)}}},
+            "responses": {"200": _ok("the case"), **_errors(403, 404, 409, 422)}}},
         "/commitments": {"get": {"summary": "承诺件 and their working-day deadlines", "security": BEARER,
                                  "responses": {"200": _ok("commitments"), **_errors(401, 403)}}},
         "/commitments/{record}/done": {"post": {

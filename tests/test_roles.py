@@ -2,7 +2,7 @@
 enter a grade (nobody on the staff side)."""
 
 import pytest
-from webhall import make_app, sign_in
+from webhall import make_app, serve_one, sign_in
 
 W3 = {"Authorization": "Bearer t-w3"}
 CALLER = {"Authorization": "Bearer t-caller"}
@@ -61,3 +61,70 @@ def test_supervisor_and_keypad_still_move_and_replace(app):
     token = sign_in(sup, "sup")
     assert post(sup, "/api/v1/windows/2/login", token, {"staff": "1004"}).status_code == 200
     assert staff_at(app)[3] is None and staff_at(app)[2] == "1004"
+
+
+STAFF_TOKENS = ["t-admin", "t-sup", "t-w3", "t-display", "t-caller", "t-kiosk", "not-a-token"]
+
+
+def rated(app) -> int:
+    return app.config["ENGINE"].store.rows("SELECT COUNT(*) AS n FROM ratings")[0]["n"]
+
+
+@pytest.mark.parametrize("token", STAFF_TOKENS)
+def test_no_token_enters_a_grade_through_the_ticket_page(app, token):
+    t = serve_one(app.config["ENGINE"])
+    for channel in ("qr", "web"):
+        r = app.test_client().post("/api/v1/ratings", json={"grade": 5, "channel": channel, "ticket": t.id},
+                                   headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403 and r.json["field"] == "Authorization", r.json
+    assert rated(app) == 0
+
+
+@pytest.mark.parametrize("user", ["admin", "sup", "clerk1"])
+def test_no_signed_in_staff_member_enters_a_grade(app, user):
+    t = serve_one(app.config["ENGINE"])
+    client = app.test_client()
+    token = sign_in(client, user)
+    r = client.post("/api/v1/ratings", json={"grade": 5, "channel": "qr", "ticket": t.id},
+                    headers={"X-CSRF-Token": token})
+    assert r.status_code == 403 and r.json["field"] == "session"
+    r = client.post("/api/v1/ratings", json={"grade": 5, "channel": "kiosk", "ticket": t.id},
+                    headers={"X-CSRF-Token": token})
+    assert r.status_code == 403 and r.json["field"] == "channel"
+    assert rated(app) == 0
+    citizen = app.test_client()
+    assert citizen.post("/api/v1/ratings", json={"grade": 5, "channel": "qr", "ticket": t.id}).status_code == 201
+
+
+def test_evaluator_only_from_the_caller_and_kiosk_only_from_a_kiosk(app):
+    t = serve_one(app.config["ENGINE"])
+    client = app.test_client()
+    for token in ("t-admin", "t-sup", "t-w3", "t-kiosk"):
+        r = client.post("/api/v1/ratings", json={"grade": 5, "channel": "evaluator", "window": 1},
+                        headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403 and r.json["field"] == "channel"
+    for token in ("t-admin", "t-sup", "t-w3", "t-caller"):
+        r = client.post("/api/v1/ratings", json={"grade": 5, "channel": "kiosk", "ticket": t.id},
+                        headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403 and r.json["field"] == "channel"
+    assert rated(app) == 0
+    r = client.post("/api/v1/ratings", json={"grade": 5, "channel": "kiosk", "ticket": t.id},
+                    headers={"Authorization": "Bearer t-kiosk"})
+    assert r.status_code == 201
+
+
+def test_no_staff_member_rates_how_a_complaint_was_handled(app):
+    engine, book = app.config["ENGINE"], app.config["CASES"]
+    t = serve_one(engine)
+    engine.rate(1, "evaluator", window=1)
+    book.act(1, "call-back", "sup", "已回访")
+    book.act(1, "rectify", "sup", "已整改")
+    client = app.test_client()
+    r = client.post(f"/api/v1/tickets/{t.id}/fix-rating", json={"grade": 5}, headers=SUP)
+    assert r.status_code == 403 and r.json["field"] == "Authorization"
+    sup = app.test_client()
+    token = sign_in(sup, "sup")
+    r = sup.post(f"/api/v1/tickets/{t.id}/fix-rating", json={"grade": 5}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 403 and r.json["field"] == "session"
+    assert book.get(1)["fix_grade"] is None
+    assert client.post(f"/api/v1/tickets/{t.id}/fix-rating", json={"grade": 4}).status_code == 201
