@@ -21,6 +21,7 @@ from .allocation import Candidate
 from .clock import Clock, SystemClock
 from .errors import Conflict, Invalid, NotFound
 from .estimate import Busy, ServiceTimes, estimate_wait
+from .privacy import mask_text
 from .store import Changes, Store
 from .tickets import (
     CALLED,
@@ -781,7 +782,7 @@ class Engine:
                 "service": record.service, "department": record.department, "window": record.window,
                 "staff": record.staff, "phone": t.phone if t else None,
                 "served_at": record.ended_at.isoformat(), "rated_at": now.isoformat(), "channel": channel,
-                "grade": grade, "reason": reason, "comment": comment,
+                "grade": grade, "reason": reason, "comment": mask_text(comment),  # numbers typed in: masked
             }
             ch.put("ratings", rating)
             self._event(ch, now, "rating.recorded", actor, t, window=record.window, record=record.id,
