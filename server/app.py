@@ -17,7 +17,8 @@ from .cases import CaseBook
 from .clock import Clock
 from .commitments import Commitments
 from .engine import Engine
-from .errors import HallqError, Unavailable
+from .errors import HallqError
+from .lookup_limit import LookupLimit
 from .reports import start_refresh
 from .signin_guard import SignInGuard
 from .store import Changes, Store
@@ -55,7 +56,8 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     commitments.recompute_provisional()
     board = AlertBoard(store, engine.now)
     app.config.update(HALL=config, ENGINE=engine, BROKER=Broker(store), CASES=case_book,
-                      COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard())
+                      COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard(),
+                      LOOKUP_LIMIT=LookupLimit())
     for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp):
         app.register_blueprint(bp, url_prefix=API)
     register_pages(app)
@@ -65,7 +67,8 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
 
     @app.errorhandler(HallqError)
     def refused(exc: HallqError):
-        headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, Unavailable) else {}
+        retry_after = getattr(exc, "retry_after", None)  # Unavailable (503), TooMany (429)
+        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
         if request.path.startswith(API):
             return jsonify(exc.to_json()), exc.status, headers
         return render_template("error.html", status=exc.status, message=chinese(exc), detail=exc.message), exc.status, headers

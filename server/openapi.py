@@ -77,7 +77,7 @@ def document(config: HallConfig) -> dict:
                 "request_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$",
                                "description": "idempotency key: a retry with it returns the same ticket (200)"},
             }, ["service"]),
-            "responses": {"201": _ok("the new ticket, with its secret id", "Ticket"), **_errors(400, 401, 403, 404, 409, 422)},
+            "responses": {"201": _ok("the new ticket, with its secret id", "Ticket"), **_errors(400, 401, 403, 404, 409, 422, 429)},
         }},
         "/tickets/{id}": {"get": {
             "summary": "A ticket's public status (the QR code's target; the id is unguessable)",
@@ -89,10 +89,11 @@ def document(config: HallConfig) -> dict:
                      "requestBody": _body({"service": {"type": "string"}, "slot_start": {"type": "string", "format": "date-time"},
                                            "phone": {"type": "string"}}, ["service", "slot_start", "phone"]),
                      "responses": {"201": _ok("the appointment with its code"), **_errors(400, 401, 403, 404, 422)}},
-            "get": {"summary": "Today's booked appointments by phone number or by code (kiosk check-in)",
+            "get": {"summary": "Today's booked appointments by phone number or by code (kiosk check-in); kiosk and "
+                               "admin tokens only, 30 look-ups a minute per token and per address (429, Retry-After)",
                     "security": BEARER,
                     "parameters": [_query("phone", "string"), _query("code", "string")],
-                    "responses": {"200": _ok("appointments"), **_errors(401, 422)}},
+                    "responses": {"200": _ok("appointments"), **_errors(401, 403, 422, 429)}},
         },
         "/windows": {"get": {"summary": "Every window's state", "security": BEARER,
                              "responses": {"200": _ok("windows"), **_errors(401)}}},

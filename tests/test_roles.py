@@ -70,27 +70,27 @@ def rated(app) -> int:
     return app.config["ENGINE"].store.rows("SELECT COUNT(*) AS n FROM ratings")[0]["n"]
 
 
-@pytest.mark.parametrize("token", STAFF_TOKENS)
-def test_no_token_enters_a_grade_through_the_ticket_page(app, token):
+def test_no_token_enters_a_grade_through_the_ticket_page(app):
     t = serve_one(app.config["ENGINE"])
-    for channel in ("qr", "web"):
-        r = app.test_client().post("/api/v1/ratings", json={"grade": 5, "channel": channel, "ticket": t.id},
-                                   headers={"Authorization": f"Bearer {token}"})
-        assert r.status_code == 403 and r.json["field"] == "Authorization", r.json
+    for token in STAFF_TOKENS:
+        for channel in ("qr", "web"):
+            r = app.test_client().post("/api/v1/ratings", json={"grade": 5, "channel": channel, "ticket": t.id},
+                                       headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 403 and r.json["field"] == "Authorization", (token, r.json)
     assert rated(app) == 0
 
 
-@pytest.mark.parametrize("user", ["admin", "sup", "clerk1"])
-def test_no_signed_in_staff_member_enters_a_grade(app, user):
+def test_no_signed_in_staff_member_enters_a_grade(app):
     t = serve_one(app.config["ENGINE"])
-    client = app.test_client()
-    token = sign_in(client, user)
-    r = client.post("/api/v1/ratings", json={"grade": 5, "channel": "qr", "ticket": t.id},
-                    headers={"X-CSRF-Token": token})
-    assert r.status_code == 403 and r.json["field"] == "session"
-    r = client.post("/api/v1/ratings", json={"grade": 5, "channel": "kiosk", "ticket": t.id},
-                    headers={"X-CSRF-Token": token})
-    assert r.status_code == 403 and r.json["field"] == "channel"
+    for user in ("admin", "sup", "clerk1"):
+        client = app.test_client()
+        token = sign_in(client, user)
+        r = client.post("/api/v1/ratings", json={"grade": 5, "channel": "qr", "ticket": t.id},
+                        headers={"X-CSRF-Token": token})
+        assert r.status_code == 403 and r.json["field"] == "session", user
+        r = client.post("/api/v1/ratings", json={"grade": 5, "channel": "kiosk", "ticket": t.id},
+                        headers={"X-CSRF-Token": token})
+        assert r.status_code == 403 and r.json["field"] == "channel", user
     assert rated(app) == 0
     citizen = app.test_client()
     assert citizen.post("/api/v1/ratings", json={"grade": 5, "channel": "qr", "ticket": t.id}).status_code == 201
@@ -128,3 +128,63 @@ def test_no_staff_member_rates_how_a_complaint_was_handled(app):
     assert r.status_code == 403 and r.json["field"] == "session"
     assert book.get(1)["fix_grade"] is None
     assert client.post(f"/api/v1/tickets/{t.id}/fix-rating", json={"grade": 4}).status_code == 201
+
+
+@pytest.fixture
+def booked(app):
+    """An appointment for today's 09:30 slot (the clock stands at 09:00): its code."""
+    from webhall import MONDAY_9AM
+
+    r = app.test_client().post("/api/v1/appointments", headers={"Authorization": "Bearer t-admin"}, json={
+        "service": "S101", "slot_start": MONDAY_9AM.replace(minute=30).isoformat(), "phone": "13900001111"})
+    assert r.status_code == 201
+    return r.json["code"]
+
+
+def test_appointment_codes_are_read_only_by_kiosk_and_admin(app, booked):
+    client = app.test_client()
+    for token in ("t-display", "t-caller", "t-w3", "t-sup"):
+        for query in (f"code={booked}", "phone=13900001111"):
+            r = client.get(f"/api/v1/appointments?{query}", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 403 and booked not in r.get_data(as_text=True), (token, query)
+    clerk = app.test_client()
+    sign_in(clerk, "clerk1")
+    assert clerk.get(f"/api/v1/appointments?code={booked}").status_code == 403
+    for token in ("t-kiosk", "t-admin"):
+        r = client.get("/api/v1/appointments?phone=13900001111", headers={"Authorization": f"Bearer {token}"})
+        assert [a["code"] for a in r.json["appointments"]] == [booked]
+
+
+def test_appointment_lookups_are_limited_per_token_and_per_address(app, booked):
+    from server.lookup_limit import LookupLimit
+
+    now = [0.0]
+    app.config["LOOKUP_LIMIT"] = LookupLimit(clock=lambda: now[0])
+    kiosk = {"Authorization": "Bearer t-kiosk"}
+    client = app.test_client()
+    for i in range(30):
+        assert client.get(f"/api/v1/appointments?code={i:08d}", headers=kiosk).status_code == 200
+    r = client.get(f"/api/v1/appointments?code={booked}", headers=kiosk)
+    assert r.status_code == 429 and r.json["error"] == "too_many_lookups" and r.json["field"] == "appointment"
+    assert 1 <= int(r.headers["Retry-After"]) <= 60 and "请" in r.json["message"]
+    # Another token from the same address is limited too; from elsewhere it is not.
+    admin = {"Authorization": "Bearer t-admin"}
+    assert client.get("/api/v1/appointments?phone=13900001111", headers=admin).status_code == 429
+    r = client.get("/api/v1/appointments?phone=13900001111", headers=admin, environ_base={"REMOTE_ADDR": "10.0.0.8"})
+    assert r.status_code == 200
+    # The window slides: once the oldest look-up is a minute old, the kiosk may look up again.
+    now[0] = 60.5
+    assert client.get(f"/api/v1/appointments?code={booked}", headers=kiosk).json["appointments"][0]["code"] == booked
+
+
+def test_failed_check_ins_count_as_lookups(app, booked):
+    kiosk = {"Authorization": "Bearer t-kiosk"}
+    client = app.test_client()
+    for i in range(30):
+        r = client.post("/api/v1/tickets", headers=kiosk, json={"service": "S101", "appointment": f"{i:08d}"})
+        assert r.status_code == 404 and r.json["field"] == "appointment"
+    r = client.post("/api/v1/tickets", headers=kiosk, json={"service": "S101", "appointment": booked})
+    assert r.status_code == 429 and "Retry-After" in r.headers
+    assert app.config["ENGINE"].store.rows("SELECT state FROM appointments")[0]["state"] == "booked"
+    # Plain tickets are not look-ups.
+    assert client.post("/api/v1/tickets", headers=kiosk, json={"service": "S101"}).status_code == 201
