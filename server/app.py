@@ -20,6 +20,7 @@ from .engine import Engine
 from .errors import HallqError
 from .lookup_limit import LookupLimit
 from .reports import start_refresh
+from .sessions import SessionBook
 from .signin_guard import SignInGuard
 from .store import Changes, Store
 from .supervision import AlertBoard, Checker
@@ -57,12 +58,15 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     board = AlertBoard(store, engine.now)
     app.config.update(HALL=config, ENGINE=engine, BROKER=Broker(store), CASES=case_book,
                       COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard(),
-                      LOOKUP_LIMIT=LookupLimit())
+                      LOOKUP_LIMIT=LookupLimit(),
+                      SESSIONS=SessionBook(store, config.sessions,
+                                           app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()))
     for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp):
         app.register_blueprint(bp, url_prefix=API)
     register_pages(app)
     if supervise:
         app.config["CHECKER"] = Checker(engine, board, supervision_seconds).start()
+        app.config["SESSIONS"].start()  # revalidates cached sign-ins, writes last-seen times
         start_refresh(store)  # report facts for history written before schema v3, off the request path
 
     @app.errorhandler(HallqError)
@@ -102,4 +106,5 @@ def stop_app(app: Flask) -> None:
     checker = app.config.get("CHECKER")
     if checker is not None:
         checker.stop()
+    app.config["SESSIONS"].stop()
     app.config["BROKER"].close()

@@ -3,7 +3,8 @@
 Each token has a role; a `window` token may act only on its own window. Missing or unknown token:
 401. Known token without the right: 403.
 
-Web users (server/users.py) sign in with a password and are then known by the session cookie. They
+Web users (server/users.py) sign in with a password and are then known by the session cookie, which
+carries the id of a server-side session (server/sessions.py) that sign-out and password changes end. They
 map onto the same roles: admin -> admin, supervisor -> supervisor, clerk -> window, where a clerk's
 window is the one their staff number is signed in to in the engine. So a clerk acts on their own
 window only, and may sign in only to a free window (or their pinned one) under their own staff
@@ -23,7 +24,7 @@ from hallq.model import Token
 
 from .csrf import check_csrf
 from .errors import Forbidden, Unauthorized
-from .users import User, get_user
+from .users import User
 
 READ_ROLES = ("admin", "supervisor", "kiosk", "caller", "window", "display")
 WINDOW_ROLES = ("admin", "supervisor", "caller", "window")
@@ -49,11 +50,12 @@ USER_TOKEN_ROLES = {"admin": "admin", "supervisor": "supervisor", "clerk": "wind
 
 
 def session_user() -> User | None:
-    """The signed-in web user, if the session names an active one."""
+    """The signed-in web user, if the cookie names a live server-side session (server/sessions.py:
+    not signed out, not idle, no password change or disabling since). Its id is `g.session_id`."""
     if "session_user" not in g:
-        name = session.get("user")
-        user = get_user(current_app.config["ENGINE"].store, name) if name else None
-        g.session_user = user if user is not None and user.active else None
+        sid = session.get("sid")
+        user = current_app.config["SESSIONS"].user(sid) if sid else None
+        g.session_user, g.session_id = user, (sid if user is not None else None)
     return g.session_user
 
 

@@ -87,6 +87,12 @@ class Store:
             listener(written)
         return written
 
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One statement as its own transaction, for a conditional UPDATE that the upserts of
+        `commit` cannot express (no events, no listeners); the number of rows it changed."""
+        with self._lock:
+            return self.db.conn.execute(sql, list(params)).rowcount
+
     def next_number(self, prefix: str, day: str) -> int:
         """The number the next ticket of `prefix` would get today (read only; commit bumps it)."""
         row = self.db.execute("SELECT last FROM counters WHERE prefix = ? AND day = ?", [prefix, day]).fetchone()
