@@ -49,6 +49,7 @@ from hallq.model import (
     Rules,
     Service,
     Session,
+    SignInSessions,
     Staff,
     Token,
     Window,
@@ -494,6 +495,7 @@ class _Checker:
                 "hours": ("table", _REQUIRED),
                 "rules": ("table", {}),
                 "appointments": ("table", {}),
+                "sessions": ("table", {}),
                 "priorities": ("tables", []),  # priorities() names the classes that are missing
                 "services": ("tables", _REQUIRED),
                 "bundles": ("tables", []),
@@ -521,6 +523,7 @@ class _Checker:
         hours = self.hours(top["hours"]) if "hours" in top else None
         rules = self.rules(top.get("rules", {}))
         appointments = self.appointments(top.get("appointments", {}))
+        sessions = self.sign_in_sessions(top.get("sessions", {}))
         priorities = self.priorities(top.get("priorities", []))
         kiosks = self.kiosks(top.get("kiosks", []))
         self.shared_ports(buses, kiosks)
@@ -545,6 +548,7 @@ class _Checker:
             staff=staff,
             tokens=tokens,
             source=self.source,
+            sessions=sessions,
         )
 
     # ------------------------------------------------------------------ matters
@@ -888,6 +892,17 @@ class _Checker:
         ok &= self.in_range("appointments.checkin_before_minutes", a["checkin_before_minutes"], 0)
         ok &= self.in_range("appointments.checkin_after_minutes", a["checkin_after_minutes"], 0)
         return Appointments(**a) if ok else None
+
+    def sign_in_sessions(self, value: dict) -> SignInSessions | None:
+        """Idle minutes per role, whole minutes from 1 up to the 12-hour lifetime of every sign-in."""
+        spec = _defaults(SignInSessions)
+        s = self.table(value, "sessions", spec)
+        if s is None:
+            return None
+        ok = s.keys() == spec.keys()
+        for key in s:
+            ok &= self.in_range(f"sessions.{key}", s[key], 1, 720)
+        return SignInSessions(**s) if ok else None
 
     def priorities(self, values: list[dict]) -> dict[str, PriorityClass]:
         spec = {"code": ("str", _REQUIRED), "name": ("str", _REQUIRED), "rank": ("int", _REQUIRED)}

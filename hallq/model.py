@@ -151,6 +151,25 @@ class Rules:
 
 
 @dataclass(frozen=True)
+class SignInSessions:
+    """How long a web sign-in may sit unused before it ends, per user role (whole minutes). A page
+    with a live event stream (the supervisor board, the clerk's page) counts as use, so a board left
+    open all day stays signed in; every sign-in ends 12 hours after it began in any case.
+
+    Defaults: admin 15 (the most powerful role, a read-only page without a stream: 等保 2.0 asks for
+    a short session timeout), supervisor and clerk 30 (cases and reports pages are worked through
+    in one sitting; their live pages keep themselves alive)."""
+
+    admin_idle_minutes: int = 15
+    supervisor_idle_minutes: int = 30
+    clerk_idle_minutes: int = 30
+
+    def idle_minutes(self, role: str) -> int:
+        return {"admin": self.admin_idle_minutes, "supervisor": self.supervisor_idle_minutes,
+                "clerk": self.clerk_idle_minutes}[role]
+
+
+@dataclass(frozen=True)
 class Staff:
     number: str  # ASCII digits, 1–8, as typed on the keypad
     name: str
@@ -184,6 +203,7 @@ class HallConfig:
     hotline: str = "12345"
     notice: str = ""  # hall display's scrolling line
     source: str = ""  # file it came from
+    sessions: SignInSessions = field(default_factory=SignInSessions)  # web sign-in idle limits
 
     def matter(self, code: str) -> Service | Bundle | None:
         """A service or a bundle by code: what a citizen can take a ticket for."""

@@ -18,9 +18,11 @@ from .cases import CaseBook
 from .clock import Clock
 from .commitments import Commitments
 from .engine import Engine
-from .errors import HallqError, Unavailable
+from .errors import HallqError
+from .lookup_limit import LookupLimit
 from .reports import start_refresh
 from .requestlog import RequestLog
+from .sessions import SessionBook
 from .signin_guard import SignInGuard
 from .storage_faults import Fault
 from .store import DEFAULT_WRITE_TIMEOUT, Changes, Store
@@ -72,18 +74,23 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
 
     store.on_recovered(storage_recovered)
     app.config.update(HALL=config, ENGINE=engine, CASES=case_book,
-                      COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard())
+                      COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard(),
+                      LOOKUP_LIMIT=LookupLimit(),
+                      SESSIONS=SessionBook(store, config.sessions,
+                                           app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()))
     requests.install(app, RequestLog(store))  # deadlines and idempotency keys for every write
     for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp):
         app.register_blueprint(bp, url_prefix=API)
     register_pages(app)
     if supervise:
         app.config["CHECKER"] = Checker(engine, board, supervision_seconds).start()
+        app.config["SESSIONS"].start()  # revalidates cached sign-ins, writes last-seen times
         start_refresh(store)  # report facts for history written before schema v3, off the request path
 
     @app.errorhandler(HallqError)
     def refused(exc: HallqError):
-        headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, Unavailable) else {}
+        retry_after = getattr(exc, "retry_after", None)  # Unavailable (503), TooMany (429)
+        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
         if request.path.startswith(API):
             return jsonify(exc.to_json()), exc.status, headers
         return render_template("error.html", status=exc.status, message=chinese(exc), detail=exc.message), exc.status, headers
@@ -127,4 +134,5 @@ def stop_app(app: Flask) -> None:
     checker = app.config.get("CHECKER")
     if checker is not None:
         checker.stop()
+    app.config["SESSIONS"].stop()
     app.config["ENGINE"].store.flush()  # answers kept for replay, written before the process goes

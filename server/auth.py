@@ -3,7 +3,8 @@
 Each token has a role; a `window` token may act only on its own window. Missing or unknown token:
 401. Known token without the right: 403.
 
-Web users (server/users.py) sign in with a password and are then known by the session cookie. They
+Web users (server/users.py) sign in with a password and are then known by the session cookie, which
+carries the id of a server-side session (server/sessions.py) that sign-out and password changes end. They
 map onto the same roles: admin -> admin, supervisor -> supervisor, clerk -> window, where a clerk's
 window is the one their staff number is signed in to in the engine. So a clerk acts on their own
 window only, and may sign in only to a free window (or their pinned one) under their own staff
@@ -23,7 +24,7 @@ from hallq.model import Token
 
 from .csrf import check_csrf
 from .errors import Forbidden, Unauthorized
-from .users import User, get_user
+from .users import User
 
 READ_ROLES = ("admin", "supervisor", "kiosk", "caller", "window", "display")
 WINDOW_ROLES = ("admin", "supervisor", "caller", "window")
@@ -49,11 +50,12 @@ USER_TOKEN_ROLES = {"admin": "admin", "supervisor": "supervisor", "clerk": "wind
 
 
 def session_user() -> User | None:
-    """The signed-in web user, if the session names an active one."""
+    """The signed-in web user, if the cookie names a live server-side session (server/sessions.py:
+    not signed out, not idle, no password change or disabling since). Its id is `g.session_id`."""
     if "session_user" not in g:
-        name = session.get("user")
-        user = get_user(current_app.config["ENGINE"].store, name) if name else None
-        g.session_user = user if user is not None and user.active else None
+        sid = session.get("sid")
+        user = current_app.config["SESSIONS"].user(sid) if sid else None
+        g.session_user, g.session_id = user, (sid if user is not None else None)
     return g.session_user
 
 
@@ -63,23 +65,28 @@ def clerk_window(user: User) -> int | None:
     return next((w.number for w in engine.window_states() if user.staff and w.staff == user.staff), None)
 
 
+def may_use(user: User, window: int) -> bool:
+    """A clerk may use their pinned window only; an unpinned clerk any window of the hall."""
+    return window in current_app.config["ENGINE"].config.windows and user.window in (None, window)
+
+
 def may_sign_in(user: User, window: int) -> bool:
     """A clerk may sign in to their pinned window, or, unpinned, to any window nobody else holds."""
-    engine = current_app.config["ENGINE"]
-    if window not in engine.config.windows or (user.window is not None and user.window != window):
+    if not may_use(user, window):
         return False
-    state = next(w for w in engine.window_states() if w.number == window)
+    state = next(w for w in current_app.config["ENGINE"].window_states() if w.number == window)
     return state.staff in (None, user.staff)
 
 
 def user_token(user: User, window: int | None = None) -> Token:
     """The token-shaped principal of a web user; for a clerk, bound to their window. Signing in is the
-    one action a clerk takes on a window that is not yet theirs."""
+    one action a clerk takes on a window that is not yet theirs; the engine then refuses (409) a
+    window someone else holds, or a clerk still signed in elsewhere (server/api/windows.py)."""
     bound = None
     if user.role == "clerk":
         bound = clerk_window(user)
         signing_in = request.view_args is not None and request.view_args.get("action") == "login"
-        if window is not None and window != bound and signing_in and may_sign_in(user, window):
+        if window is not None and window != bound and signing_in and may_use(user, window):
             bound = window
     return Token(f"web:{user.username}", USER_TOKEN_ROLES[user.role], "", bound)
 
@@ -113,6 +120,18 @@ def require(*roles: str) -> Callable:
         return wrapper
 
     return decorate
+
+
+def citizen_only(what: str) -> None:
+    """Refuse staff: a grade (好差评) is the citizen's alone, so a call that enters one from the ticket's
+    page carries no bearer token and comes from no signed-in staff session (no steering, no rating
+    on a citizen's behalf)."""
+    if request.headers.get("Authorization"):
+        raise Forbidden(f"{what} comes from the citizen, without a token; no staff or device token may enter one",
+                        field="Authorization")
+    if session_user() is not None:
+        raise Forbidden(f"{what} comes from the citizen; a signed-in staff member may not enter one (sign out first)",
+                        field="session")
 
 
 def actor() -> str:

@@ -21,7 +21,7 @@ from hallq.model import HallConfig
 
 from .deadline import holding
 from .errors import Conflict, Invalid, NotFound
-from .privacy import mask_phone
+from .privacy import mask_phone, mask_text
 from .store import Changes, Store
 from .tickets import GRADES, RATING_REASONS
 from .workdays import due_at, gap_note
@@ -121,7 +121,7 @@ class CaseBook:
                 "ticket_id": rating["ticket_id"], "ticket_code": rating["ticket_code"],
                 "day": rating["served_at"][:10], "window": rating["window"], "staff": rating["staff"],
                 "service": rating["service"], "department": rating["department"], "grade": rating["grade"],
-                "reason": rating["reason"], "comment": rating["comment"], "phone": rating["phone"],
+                "reason": rating["reason"], "comment": mask_text(rating["comment"]), "phone": rating["phone"],
                 "rated_at": rating["rated_at"], "state": "open", "resolution": None,
                 "owner": self._default_owner(), "opened_at": now.isoformat(),
                 "callback_due": callback_due, "fix_due": fix_due, "due_error": due_error,
@@ -181,6 +181,7 @@ class CaseBook:
             raise Invalid("every step needs a note (what was said or done)", field="note")
         if len(note) > NOTE_LIMIT:
             raise Invalid(f"a note is limited to {NOTE_LIMIT} characters", field="note")
+        note = mask_text(note)  # a call-back note may repeat the citizen's number; the ticket has it
         with holding(self._lock, "the case step"):
             case = dict(self.get(case_id))
             allowed, to_state, name = CASE_ACTIONS[action]
@@ -282,7 +283,8 @@ def overdue_steps(case: dict, now: datetime) -> list[tuple[str, str]]:
 
 
 def case_view(config: HallConfig, case: dict, steps: list[dict] | None = None) -> dict:
-    """A case for staff: the citizen's phone masked, the ticket id (the citizen's secret) left out."""
+    """A case for staff: the citizen's phone masked, numbers in the comment and notes masked (rows stored
+    before masking was done at write time too), the ticket id (the citizen's secret) left out."""
     staff = config.staff.get(case["staff"] or "")
     service = config.services.get(case["service"])
     window = config.windows.get(case["window"])
@@ -293,7 +295,7 @@ def case_view(config: HallConfig, case: dict, steps: list[dict] | None = None) -
         "service": case["service"], "service_name": service.name if service else case["service"],
         "department": case["department"], "grade": case["grade"], "grade_name": GRADES[case["grade"]],
         "reason": case["reason"], "reason_name": RATING_REASONS.get(case["reason"] or ""),
-        "comment": case["comment"], "phone": mask_phone(case["phone"]), "rated_at": case["rated_at"],
+        "comment": mask_text(case["comment"]), "phone": mask_phone(case["phone"]), "rated_at": case["rated_at"],
         "state": case["state"], "state_name": CASE_STATES[case["state"]], "resolution": case["resolution"],
         "owner": case["owner"], "opened_at": case["opened_at"], "callback_due": case["callback_due"],
         "fix_due": case["fix_due"], "due_error": case["due_error"], "called_back_at": case["called_back_at"],
@@ -303,5 +305,6 @@ def case_view(config: HallConfig, case: dict, steps: list[dict] | None = None) -
         "actions": [a for a, (allowed, _, _) in CASE_ACTIONS.items() if case["state"] in allowed],
     }
     if steps is not None:
-        out["steps"] = [{k: s[k] for k in ("action", "from_state", "to_state", "by", "at", "note")} for s in steps]
+        out["steps"] = [{k: s[k] for k in ("action", "from_state", "to_state", "by", "at")} | {"note": mask_text(s["note"])}
+                        for s in steps]
     return out

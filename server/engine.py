@@ -22,6 +22,7 @@ from .allocation import Candidate
 from .clock import Clock, SystemClock
 from .errors import Conflict, Invalid, NotFound
 from .estimate import Busy, ServiceTimes, estimate_wait
+from .privacy import mask_text
 from .store import Changes, Store
 from .tickets import (
     CALLED,
@@ -629,8 +630,12 @@ class Engine:
             self._commit(ch, windows=[w])
             return Result(result="accepted", window=w.number)
 
-    def login(self, window: int, staff: str, actor: str | None = None) -> Result:
-        """A clerk signs in at a window; signing in elsewhere signs them out of their old window."""
+    def login(self, window: int, staff: str, actor: str | None = None, move: bool = True,
+              replace: bool = True) -> Result:
+        """A clerk signs in at a window. With `move`, signing in here signs them out of the window they
+        hold elsewhere; with `replace`, it signs out whoever holds this window. The API passes False
+        for both to a clerk acting alone (a window token, a clerk's page), so nobody is taken off a
+        window without a supervisor or the keypad at the window itself."""
         with deadline.holding(self._lock, "login"):
             now = self._begin()
             conf, w = self._window(window)
@@ -639,6 +644,14 @@ class Engine:
                 raise Invalid(f"unknown staff number {staff!r}", field="staff")
             if w.staff == staff:
                 return Result(result="nothing_to_do", window=window, reason="already signed in")
+            elsewhere = next((o.number for o in self.windows.values() if o.staff == staff and o.number != window), None)
+            if elsewhere is not None and not move:
+                raise Conflict(f"staff {staff} ({self._staff_name(staff)}) is already signed in at window {elsewhere}; "
+                               f"sign out at that window first, or ask the duty supervisor",
+                               field="staff", code="staff_elsewhere")
+            if w.staff and not replace:
+                raise Conflict(f"staff {w.staff} ({self._staff_name(w.staff)}) is signed in at window {window}; "
+                               f"they sign out first, or ask the duty supervisor", field="window", code="window_taken")
             ch = Changes()
             changed = []
             for other in self.windows.values():
@@ -756,7 +769,7 @@ class Engine:
                 "service": record.service, "department": record.department, "window": record.window,
                 "staff": record.staff, "phone": t.phone if t else None,
                 "served_at": record.ended_at.isoformat(), "rated_at": now.isoformat(), "channel": channel,
-                "grade": grade, "reason": reason, "comment": comment,
+                "grade": grade, "reason": reason, "comment": mask_text(comment),  # numbers typed in: masked
             }
             ch.put("ratings", rating)
             self._event(ch, now, "rating.recorded", actor, t, window=record.window, record=record.id,

@@ -52,6 +52,19 @@ class Forbidden(HallqError):
     code = "forbidden"
 
 
+class TooMany(HallqError):
+    """Too many requests of this kind from this token or address; try again after `retry_after`
+    seconds (HTTP 429 with Retry-After)."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, field: str | None = None, code: str | None = None,
+                 retry_after: float = 60.0) -> None:
+        super().__init__(message, field, code)
+        self.retry_after = retry_after
+
+
 class Unavailable(HallqError):
     """The hall cannot do this now, and nothing was applied; try again after `retry_after` seconds
     (HTTP 503 with Retry-After)."""

@@ -164,12 +164,32 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX idx_tickets_request_id")
 
 
+def _v6(db: sqlite_utils.Database) -> None:
+    """Web sign-ins kept server-side (server/sessions.py), so signing out, a password change and
+    disabling a user end them; and numbers citizens typed into comments and case notes, masked
+    from now on when stored, masked in the rows written before too."""
+    from .privacy import mask_text
+
+    db["sessions"].create(
+        {"id": str, "username": str, "role": str, "address": str, "created_at": str, "last_seen_at": str,
+         "revoked_at": str, "revoked_reason": str},
+        pk="id",
+    )
+    db["sessions"].create_index(["username"])
+    for table, column in (("ratings", "comment"), ("cases", "comment"), ("case_steps", "note")):
+        rows = db.execute(f"SELECT rowid, [{column}] FROM [{table}] WHERE [{column}] IS NOT NULL").fetchall()
+        for rowid, text in rows:
+            if mask_text(text) != text:
+                db.execute(f"UPDATE [{table}] SET [{column}] = ? WHERE rowid = ?", [mask_text(text), rowid])
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1),
     (2, _v2),
     (3, _v3),
     (4, _v4),
     (5, _v5),
+    (6, _v6),
 ]
 
 

@@ -95,7 +95,7 @@ def document(config: HallConfig) -> dict:
                 "request_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$",
                                "description": "the Idempotency-Key of older kiosks, in the body"},
             }, ["service"]),
-            "responses": {"201": _ok("the new ticket, with its secret id", "Ticket"), **_errors(400, 401, 403, 404, 409, 422)},
+            "responses": {"201": _ok("the new ticket, with its secret id", "Ticket"), **_errors(400, 401, 403, 404, 409, 422, 429)},
         }},
         "/tickets/{id}": {"get": {
             "summary": "A ticket's public status (the QR code's target; the id is unguessable)",
@@ -107,10 +107,11 @@ def document(config: HallConfig) -> dict:
                      "requestBody": _body({"service": {"type": "string"}, "slot_start": {"type": "string", "format": "date-time"},
                                            "phone": {"type": "string"}}, ["service", "slot_start", "phone"]),
                      "responses": {"201": _ok("the appointment with its code"), **_errors(400, 401, 403, 404, 422)}},
-            "get": {"summary": "Today's booked appointments by phone number or by code (kiosk check-in)",
+            "get": {"summary": "Today's booked appointments by phone number or by code (kiosk check-in); kiosk and "
+                               "admin tokens only, 30 look-ups a minute per token and per address (429, Retry-After)",
                     "security": BEARER,
                     "parameters": [_query("phone", "string"), _query("code", "string")],
-                    "responses": {"200": _ok("appointments"), **_errors(401, 422)}},
+                    "responses": {"200": _ok("appointments"), **_errors(401, 403, 422, 429)}},
         },
         "/windows": {"get": {"summary": "Every window's state", "security": BEARER,
                              "responses": {"200": _ok("windows"), **_errors(401)}}},
@@ -119,7 +120,8 @@ def document(config: HallConfig) -> dict:
                                  "responses": {"200": _ok("the window"), **_errors(401, 404)}}},
         "/ratings": {"post": {
             "summary": "Rate a service (好差评). evaluator: caller-daemon token, names the window; qr/web: "
-                       "the ticket's id, no token (补充评价); kiosk: kiosk token. grade 0 = prompt timed out.",
+                       "the ticket's id, no token and no staff session (补充评价); kiosk: kiosk token. No staff "
+                       "token or session enters a grade (403). grade 0 = prompt timed out.",
             "requestBody": _body({
                 "grade": {"type": "integer", "minimum": 0, "maximum": 5},
                 "channel": {"type": "string", "enum": list(RATING_CHANNELS)},
@@ -179,9 +181,10 @@ def document(config: HallConfig) -> dict:
             "summary": "The citizen's view of the case their bad rating opened (public: the id is the key)",
             "parameters": [_path("id", "string")], "responses": {"200": _ok("the case"), **_errors(404)}}},
         "/tickets/{id}/fix-rating": {"post": {
-            "summary": "The citizen rates how their case was handled (public)", "parameters": [_path("id", "string")],
+            "summary": "The citizen rates how their case was handled (no token, no staff session)",
+            "parameters": [_path("id", "string")],
             "requestBody": _body({"grade": {"type": "integer", "minimum": 1, "maximum": 5}}, ["grade"]),
-            "responses": {"200": _ok("the case"), **_errors(404, 409, 422)}}},
+            "responses": {"200": _ok("the case"), **_errors(403, 404, 409, 422)}}},
         "/commitments": {"get": {"summary": "承诺件 and their working-day deadlines", "security": BEARER,
                                  "responses": {"200": _ok("commitments"), **_errors(401, 403)}}},
         "/commitments/{record}/done": {"post": {

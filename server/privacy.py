@@ -33,3 +33,35 @@ def mask_name(name: str | None) -> str | None:
     if len(name) == 2:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+# Phone and ID numbers a citizen types into free text (a rating comment, a note about a call-back).
+# Full-width digits (a Chinese IME's) are read as digits. Shapes, longest first: an 18-character ID
+# number (6-8-4 groups may be spaced), a mobile number (3-4-4, optionally +86), a landline with its
+# area code, and any other run of 7 or more digits (local numbers, old 15-digit IDs, bank cards).
+# Dates such as 2026-11-23 or 10:30 are shorter runs and stay as typed.
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+_NUMBER_IN_TEXT = re.compile(
+    r"(?<![0-9])(?:"
+    r"(?P<id>[0-9]{6}[ -]?[0-9]{8}[ -]?[0-9]{3}[0-9Xx])"
+    r"|(?P<cc>\+?86[ -]?)?(?P<mobile>1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4})"
+    r"|(?P<landline>0[0-9]{2,3}[ -][0-9]{7,8})"
+    r"|(?P<digits>[0-9]{7,})"
+    r")(?![0-9])"
+)
+
+
+def _mask_match(m: re.Match) -> str:
+    if m["id"]:
+        return mask_id_number(re.sub(r"[ -]", "", m["id"]))
+    if m["mobile"]:
+        return (m["cc"] or "") + mask_phone(m["mobile"])
+    return mask_phone(m["landline"] or m["digits"])
+
+
+def mask_text(text: str | None) -> str | None:
+    """Free text with every phone-like and ID-like number in it masked: "请回电13812345678" ->
+    "请回电138****5678". The ticket keeps the citizen's own phone for the call-back, so nothing is lost."""
+    if not text:
+        return text
+    return _NUMBER_IN_TEXT.sub(_mask_match, text.translate(_FULL_WIDTH_DIGITS))

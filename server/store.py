@@ -282,6 +282,16 @@ class Store:
                 except StorageError as exc:  # a full disk at shutdown: only replay answers are lost
                     log.warning("bookkeeping not written at shutdown: %s", exc)
 
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One statement as its own transaction, for a conditional UPDATE that the upserts of
+        `commit` cannot express (no events, no listeners); the number of rows it changed."""
+        with self._lock:
+            try:
+                return self.db.conn.execute(sql, list(params)).rowcount
+            except sqlite3.Error as exc:
+                self._raise_fault(exc)
+                raise
+
     def next_number(self, prefix: str, day: str) -> int:
         """The number the next ticket of `prefix` would get today (read only; commit bumps it)."""
         rows = self.rows("SELECT last FROM counters WHERE prefix = ? AND day = ?", [prefix, day])

@@ -79,6 +79,7 @@ def add_user(store: Store, config: HallConfig, username: str, password: str, rol
 
 
 def set_password(store: Store, username: str, password: str, min_password: int = MIN_PASSWORD) -> None:
+    """A new password (changed, or reset by an admin); every session of the user ends with the old one."""
     row = _row(store, username)
     if row is None:
         raise NotFound(f"no user {username!r}", field="username")
@@ -86,16 +87,29 @@ def set_password(store: Store, username: str, password: str, min_password: int =
         raise Invalid(f"password must be at least {min_password} characters", field="password")
     ch = Changes()
     ch.put("users", {**row, "password_hash": generate_password_hash(password)})
+    _end_sessions(store, ch, username, "password_changed")
     store.commit(ch)
 
 
 def set_active(store: Store, username: str, active: bool) -> None:
+    """Enable or disable a user; disabling ends every session of theirs."""
     row = _row(store, username)
     if row is None:
         raise NotFound(f"no user {username!r}", field="username")
     ch = Changes()
     ch.put("users", {**row, "active": int(active)})
+    if not active:
+        _end_sessions(store, ch, username, "user_disabled")
     store.commit(ch)
+
+
+def _end_sessions(store: Store, ch: Changes, username: str, reason: str) -> None:
+    """End the user's sessions in the same transaction as the change; a running server sees it within
+    sessions.REVALIDATE_SECONDS even when this runs in another process (`hallq user`)."""
+    from .sessions import live_rows, revoked_row
+
+    for session in live_rows(store, username):
+        ch.put("sessions", revoked_row(session, reason))
 
 
 def _row(store: Store, username: str) -> dict | None:

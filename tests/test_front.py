@@ -56,10 +56,13 @@ def request(port: int, method: str, path: str, token: str | None = None, body: d
 class Stream:
     """A raw SSE subscriber: a socket that has sent its request and reads events as they come."""
 
-    def __init__(self, port: int, token: str = DISPLAY, last_id: int | None = None) -> None:
+    def __init__(self, port: int, token: str | None = DISPLAY, last_id: int | None = None,
+                 cookie: str | None = None) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         extra = f"Last-Event-ID: {last_id}\r\n" if last_id is not None else ""
-        self.sock.sendall(f"GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n{extra}\r\n".encode())
+        extra += f"Authorization: Bearer {token}\r\n" if token else ""
+        extra += f"Cookie: session={cookie}\r\n" if cookie else ""
+        self.sock.sendall(f"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode())
         self.buf = b""
 
     def status(self) -> int:
@@ -231,3 +234,36 @@ def _read_all(s: socket.socket) -> bytes:
     while chunk := s.recv(65536):
         raw += chunk
     return raw
+
+
+def test_a_stream_ends_with_its_session_and_keeps_it_alive_meanwhile(tmp_path, monkeypatch):
+    """A supervisor's board left open keeps its session (the stream's heartbeats touch it); signing
+    out, here from another tab, ends the open stream too."""
+    from webhall import make_app, sign_in
+
+    import server.front
+
+    monkeypatch.setattr(server.front, "HEARTBEAT_SECONDS", 0.2)
+    app = make_app(tmp_path / "hall.db", all_day=True)
+    browser = app.test_client()
+    csrf = sign_in(browser, "sup")
+    cookie = browser.get_cookie("session").value
+    sessions = app.config["SESSIONS"]
+    [sid] = [row["id"] for row in app.config["ENGINE"].store.rows("SELECT id FROM sessions")]
+    server_ = BackgroundServer(app).start()
+    try:
+        stream = Stream(server_.port, token=None, cookie=cookie)
+        assert stream.status() == 200
+        seen = sessions._cache[sid].last_seen
+        time.sleep(0.6)
+        assert stream.sock.recv(65536).count(b"keep-alive") >= 1
+        assert sessions._cache[sid].last_seen > seen
+        assert browser.post("/logout", data={"csrf_token": csrf}).status_code == 302
+        stream.sock.settimeout(5)
+        tail = b""
+        while not tail.endswith(b"0\r\n\r\n"):  # the response's last chunk (a timeout fails the test)
+            tail += stream.sock.recv(65536)
+        stream.close()
+    finally:
+        server_.stop()
+        stop_app(app)

@@ -152,7 +152,7 @@ def test_clerk_acts_only_on_their_own_window(app):
     assert post(one, "/api/v1/windows/1/call-next", t1).status_code == 403  # not signed in anywhere yet
     assert post(one, "/api/v1/windows/1/login", t1, {"staff": "1002"}).status_code == 403  # not their number
     assert post(one, "/api/v1/windows/1/login", t1, {"staff": "1001"}).status_code == 200
-    assert post(two, "/api/v1/windows/1/login", t2, {"staff": "1002"}).status_code == 403  # window 1 is taken
+    assert post(two, "/api/v1/windows/1/login", t2, {"staff": "1002"}).status_code == 409  # window 1 is taken
     assert post(two, "/api/v1/windows/2/login", t2, {"staff": "1002"}).status_code == 200
     ticket = engine.issue("S101")
     r = post(one, "/api/v1/windows/2/call-next", t1)

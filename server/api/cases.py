@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ..auth import actor, require
+from ..auth import actor, citizen_only, require
 from ..cases import CASE_STATES, case_view
 from ..errors import Invalid
 from .body import json_body
@@ -69,6 +69,7 @@ def ticket_case(ticket_id: str):
 
 @bp.post("/tickets/<ticket_id>/fix-rating")
 def rate_fix(ticket_id: str):
+    citizen_only("a rating of how a bad rating was handled")
     data = json_body({"grade": int}, required=("grade",))
     current_app.config["ENGINE"].ticket(ticket_id)
     book().rate_fix(ticket_id, data["grade"])

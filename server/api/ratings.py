@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from ..auth import current_token
+from ..auth import citizen_only, current_token
 from ..errors import Forbidden
 from . import requests
 from .body import json_body
 
 bp = Blueprint("ratings", __name__)
 
-# Who may post a rating through which channel. Nobody else: no clerk, supervisor or admin can
-# enter a grade for a citizen (no steering, 一次服务一次评价).
+# Who may post a rating through which channel: the evaluator's presses come through the caller
+# daemon, the kiosk's through a kiosk token, and qr/web (the ticket's page) from the citizen with no
+# token and no staff session. Nobody else: no clerk, supervisor or admin can enter a grade for a
+# citizen (no steering, 一次服务一次评价).
 CHANNEL_ROLES = {"evaluator": ("caller",), "kiosk": ("kiosk",), "qr": None, "web": None}
 
 
@@ -25,7 +27,9 @@ def rate():
     channel = data["channel"]
     token = current_token()
     roles = CHANNEL_ROLES.get(channel, ())
-    if roles and (token is None or token.role not in roles):
+    if channel in CHANNEL_ROLES and roles is None:
+        citizen_only("a rating through the ticket's page")
+    elif roles and (token is None or token.role not in roles):
         raise Forbidden(f"ratings through channel {channel!r} come only from a {' or '.join(roles)} token",
                       field="channel")
     who = token.name if token else "citizen"

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from ..auth import READ_ROLES, actor, current_token, require
-from ..errors import Invalid
+from ..auth import actor, current_token, require
+from ..errors import HallqError, Invalid, TooMany
 from ..views import iso, menu_view, ticket_view
 from . import requests
 from .body import json_body
@@ -39,9 +39,16 @@ def issue():
         channel=data.get("channel") or "kiosk", id_number=data.get("id_number"), name=data.get("name"),
         priority_reason=data.get("priority_reason"), actor=actor(),
     )
-    # A retry with the same Idempotency-Key (or request_id) never gets here: server/api/requests.py
-    # answers it with the first answer.
-    t = engine().issue(data["service"], request_id=requests.current_key(), **fields)
+    if data.get("appointment") is not None:
+        _within_lookup_limit()
+    try:
+        # A retry with the same Idempotency-Key (or request_id) never gets here: server/api/requests.py
+        # answers it with the first answer.
+        t = engine().issue(data["service"], request_id=requests.current_key(), **fields)
+    except HallqError as refusal:
+        if refusal.field == "appointment":  # a wrong code is a guess: it counts like a look-up
+            current_app.config["LOOKUP_LIMIT"].count(_lookup_keys())
+        raise
     # Only a kiosk gets the secret id back (it prints it as the QR code). Staff issuing for a
     # citizen get the number but not the id, which would let them rate in the citizen's name.
     kiosk = g.token.role == "kiosk"
@@ -74,10 +81,13 @@ def book():
 
 
 @bp.get("/appointments")
-@require(*READ_ROLES)
+@require("kiosk", "admin")
 def find():
     """Today's booked appointments by ?phone=, or by ?code= (the kiosk's check-in by code needs the
-    appointment's service before it can issue)."""
+    appointment's service before it can issue). Only the kiosk and the admin read codes (a code is the
+    citizen's check-in key), and every look-up counts against the limit."""
+    _within_lookup_limit()
+    current_app.config["LOOKUP_LIMIT"].count(_lookup_keys())
     phone, code = request.args.get("phone"), request.args.get("code")
     if code:
         rows = engine().store.rows("SELECT * FROM appointments WHERE code = ? AND day = ? AND state = 'booked'",
@@ -86,6 +96,19 @@ def find():
     if not phone:
         raise Invalid("give ?phone= or ?code= to look up today's appointments", field="phone")
     return jsonify({"appointments": [_appointment(r) for r in engine().find_appointments(phone)]})
+
+
+def _lookup_keys() -> tuple[tuple[str, str], ...]:
+    return ("token", g.token.name), ("address", request.remote_addr or "")
+
+
+def _within_lookup_limit() -> None:
+    wait = current_app.config["LOOKUP_LIMIT"].wait(_lookup_keys())
+    if wait > 0:
+        seconds = max(1, round(wait))
+        raise TooMany(f"too many appointment look-ups from this token or address; try again in {seconds} s "
+                      f"(预约查询过于频繁，请 {seconds} 秒后再试)", field="appointment",
+                      code="too_many_lookups", retry_after=wait)
 
 
 def _appointment(row: dict) -> dict:

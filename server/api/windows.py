@@ -68,8 +68,11 @@ def act(number: int, action: str):
     if user is not None and user.role == "clerk" and action == "login" and data["staff"] != user.staff:
         raise Forbidden("a clerk signs in only with their own staff number", field="staff")
     e, who = engine(), actor()
+    # A window token or a clerk's page acts alone: it may not take anyone off a window. Supervisors,
+    # admins and the caller daemon (a LOGIN key pressed at the window itself) may.
+    alone = g.token.role == "window"
     handlers = {
-        "login": lambda: e.login(number, data["staff"], actor=who),
+        "login": lambda: e.login(number, data["staff"], actor=who, move=not alone, replace=not alone),
         "logout": lambda: e.logout(number, actor=who),
         "call-next": lambda: e.call_next(number, actor=who),
         "recall": lambda: e.recall(number, actor=who),

@@ -53,8 +53,10 @@ def login():
             current_app.logger.warning("failed sign-in: %r from %s", username, address)
         else:
             guard.succeeded(username)
+            sessions = current_app.config["SESSIONS"]
+            sessions.revoke(session.get("sid"), "signed_out")  # whoever was signed in on this browser
             session.clear()  # a new session (and CSRF token) for the signed-in user
-            session["user"] = user.username
+            session["sid"] = sessions.open(user, address)
             session.permanent = True
             return redirect(_safe_next(request.form.get("next")) or url_for(HOME[user.role]))
     return render_template("login.html", error=error, next=_safe_next(request.args.get("next")) or ""), status
@@ -62,6 +64,8 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """Sign out: the server-side session ends, so a copy of the cookie is worth nothing either."""
     check_csrf()
+    current_app.config["SESSIONS"].revoke(session.get("sid"), "signed_out")
     session.clear()
     return redirect(url_for("signin.login"))

@@ -13,6 +13,8 @@ const hallq = (() => {
     already_acked: "已确认过", cleared: "告警已解除", hall_closed: "当前不在取号时间",
     expired: "系统繁忙，操作未执行，请重试", unavailable: "系统暂不可用，操作未执行，请稍后重试",
     idempotency_key_reused: "请求重复，请刷新页面后重试",
+    staff_elsewhere: "该工号已在其他窗口签到，请先在该窗口签退或请值班主任处理",
+    window_taken: "该窗口已有其他人员签到，请其先签退或请值班主任处理",
   };
   // Every write names itself (Idempotency-Key) and says how long we wait (Request-Timeout-Ms): the
   // server never applies it after we gave up, and the one retry after a network error gets the
