@@ -46,7 +46,9 @@ def issue():
     # Only a kiosk gets the secret id back (it prints it as the QR code). Staff issuing for a
     # citizen get the number but not the id, which would let them rate in the citizen's name.
     kiosk = g.token.role == "kiosk"
-    body = ticket_view(engine(), t, secret=kiosk)
+    # A new ticket's position is what was printed on it a moment ago: estimated once, not twice.
+    printed = (t.waiting_ahead, t.estimated_wait) if created else None
+    body = ticket_view(engine(), t, secret=kiosk, position=printed)
     return jsonify(body), 201 if created else 200, ({"Location": f"/api/v1/tickets/{t.id}"} if kiosk else {})
 
 
