@@ -76,14 +76,14 @@ class Busy:
 def ahead_of(new: Candidate, queue: Iterable[Candidate], windows: list[Window]) -> list[Candidate]:
     """Waiting tickets that share a window with `new` and would be called before it."""
     numbers = {w.number for w in windows}
+    served = {s for w in windows for s in w.services}  # "some window serves it", asked once per matter
+    key = (new.rank, new.arrived, new.number)
     out = []
     for c in queue:
         if c.id == new.id:
             continue
-        shares = (c.target_window in numbers) if c.target_window is not None else any(
-            c.service in w.services for w in windows
-        )
-        if shares and (c.rank, c.arrived, c.number) < (new.rank, new.arrived, new.number):
+        shares = (c.target_window in numbers) if c.target_window is not None else c.service in served
+        if shares and (c.rank, c.arrived, c.number) < key:
             out.append(c)
     return out
 
@@ -129,15 +129,34 @@ def estimate_wait(
             mean = times.mean(b.service)
             # A service already past its mean is expected to end soon, not at once.
             free[b.window] = max(mean - elapsed, mean * 0.15)
+    # The same replay as one `_start` per (ticket, window), with what depends only on the matter
+    # worked out once per matter: its windows (number, backup?) and its expected service time.
+    options_for: dict[str, list[tuple[int, bool]]] = {}
+    mean_for: dict[str, float] = {}
+    backup_after = rules.backup_after_minutes
     for c in sorted(ahead, key=lambda c: (c.rank, c.arrived, c.number)):
         if c.target_window is not None:
-            options = [windows[c.target_window]] if c.target_window in windows else []
+            if c.target_window not in windows:
+                continue
+            options = [(c.target_window, False)]  # a ticket bound to a window never waits as backup work
         else:
-            options = [w for w in windows.values() if c.service in w.services]
-        if not options:
-            continue
-        w, start = min(((w, _start(w, c, free, now, rules)) for w in options), key=lambda ws: (ws[1], ws[0].number))
-        free[w.number] = start + times.mean(c.service)
+            options = options_for.get(c.service)
+            if options is None:
+                options = options_for[c.service] = [
+                    (n, w.services[c.service] == "backup") for n, w in windows.items() if c.service in w.services]
+            if not options:
+                continue
+        best, best_start = None, 0.0
+        for n, backup in options:
+            at = free[n]
+            if backup:
+                at = max(at, backup_after - (now - c.arrived).total_seconds() / 60.0)
+            if best is None or at < best_start or (at == best_start and n < best):
+                best, best_start = n, at
+        mean = mean_for.get(c.service)
+        if mean is None:
+            mean = mean_for[c.service] = times.mean(c.service)
+        free[best] = best_start + mean
     return len(ahead), min(_start(w, new, free, now, rules) for w in mine)
 
 
