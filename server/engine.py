@@ -63,6 +63,9 @@ class Engine:
         self.counters: dict[tuple[str, str], int] = {}
         self.times = ServiceTimes({code: s.minutes for code, s in config.services.items()})
         self._next_record = 1
+        # Per-request work kept between requests (issue #11), each valid only while its input is:
+        self._candidates: dict[str, tuple[Ticket, Candidate]] = {}  # per waiting ticket object
+        self._fresh_day: str | None = None  # a day no live ticket is older than
         self._load()
 
     # -- loading and time ------------------------------------------------------------------
@@ -99,9 +102,11 @@ class Engine:
         """Start of every action: the time, after closing yesterday's leftovers if the day turned."""
         now = self.now()
         day = self.today(now)
-        stale = [t for t in self.tickets.values() if t.day < day]
-        if stale:
-            self._close_day(stale, now)
+        if day != self._fresh_day:  # scan the live tickets once a day, not on every action
+            stale = [t for t in self.tickets.values() if t.day < day]
+            if stale:
+                self._close_day(stale, now)
+            self._fresh_day = day
         return now
 
     def _close_day(self, stale: list[Ticket], now: datetime) -> None:
@@ -129,8 +134,11 @@ class Engine:
     def _commit(self, ch: Changes, tickets: Iterable[Ticket] = (), windows: Iterable[WindowState] = ()) -> list[dict]:
         events = self.store.commit(ch)
         for t in tickets:
+            self._candidates.pop(t.id, None)
             if t.state in LIVE_STATES:
                 self.tickets[t.id] = t
+                if self._fresh_day is not None and t.day < self._fresh_day:
+                    self._fresh_day = None
             else:
                 self.tickets.pop(t.id, None)
         for w in windows:
@@ -156,7 +164,21 @@ class Engine:
         )
 
     def _waiting(self, now: datetime) -> list[Candidate]:
-        return [self._candidate(t, now) for t in self.tickets.values() if t.state == WAITING]
+        """Every waiting ticket as a Candidate. A ticket object is never changed once live (actions
+        swap in changed copies), so its Candidate is reused until then — except an appointment's,
+        whose rank changes at its slot's start."""
+        out = []
+        for t in self.tickets.values():
+            if t.state != WAITING:
+                continue
+            if t.slot_start is not None:
+                out.append(self._candidate(t, now))
+                continue
+            hit = self._candidates.get(t.id)
+            if hit is None or hit[0] is not t:
+                hit = self._candidates[t.id] = (t, self._candidate(t, now))
+            out.append(hit[1])
+        return out
 
     def open_windows(self) -> list[Window]:
         """Windows staffed and not paused: the capacity the queue has now."""
