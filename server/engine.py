@@ -20,7 +20,7 @@ from . import allocation, hours
 from .allocation import Candidate
 from .clock import Clock, SystemClock
 from .errors import Conflict, Invalid, NotFound
-from .estimate import Busy, ServiceTimes, estimate_wait
+from .estimate import Busy, ServiceTimes, estimate_wait, estimate_waits
 from .store import Changes, Store
 from .tickets import (
     CALLED,
@@ -876,16 +876,19 @@ class Engine:
         counts: dict[str, int] = {}
         for c in waiting:
             counts[c.service] = counts.get(c.service, 0) + 1
-        all_windows = list(self.config.windows.values())
+        items = list(self.config.services.values()) + list(self.config.bundles.values())
+        services = list(dict.fromkeys(item.steps[0] if isinstance(item, Bundle) else item.code for item in items))
+        probes = [Candidate(id="_probe", service=s, rank=allocation.NORMAL_RANK, arrived=now, number=10**9)
+                  for s in services]
+        # All probes at once: those with the same windows share the replay of the queue.
+        estimates = estimate_waits(probes, waiting, open_windows, list(self.config.windows.values()), busy, times,
+                                   now, rules=self.config.rules, hours=self.config.hours)
+        minutes_for = {s: minutes for s, (_, minutes) in zip(services, estimates, strict=True)}
         out = []
-        for item in list(self.config.services.values()) + list(self.config.bundles.values()):
+        for item in items:
             service = item.steps[0] if isinstance(item, Bundle) else item.code
-            probe = Candidate(id="_probe", service=service, rank=allocation.NORMAL_RANK, arrived=now,
-                              number=10**9)
-            _, minutes = estimate_wait(probe, waiting, open_windows, all_windows, busy, times, now,
-                                       rules=self.config.rules, hours=self.config.hours)
             out.append({"item": item, "service": service, "waiting": counts.get(service, 0),
-                        "estimated_wait_minutes": round(minutes, 1),
+                        "estimated_wait_minutes": round(minutes_for[service], 1),
                         "issuing": hours.issuing(self.config, item.code, now),
                         "next_issuing": hours.next_issuing(self.config, item.code, now)})
         return out

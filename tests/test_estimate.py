@@ -16,7 +16,7 @@ from hallfactory import small_hall
 
 from hallq.config import load_config
 from server.allocation import Candidate
-from server.estimate import Busy, ServiceTimes, estimate_wait
+from server.estimate import Busy, ServiceTimes, estimate_wait, estimate_waits
 from server.simulate.arrivals import Assumptions, generate
 from server.simulate.model import simulate
 
@@ -81,3 +81,51 @@ def test_simulated_day_estimates_are_pinned():
     assert estimates[50] == (6, 3.9180320885214575) and estimates[150] == (16, 16.795027291951826)
     assert hashlib.sha256(repr(estimates).encode()).hexdigest() == \
         "309b1dad0a9ca3c041305d866c514194d5377ff5d92e641e9aeff27e637c6d6f"
+
+
+@pytest.mark.parametrize("at", [NOW, NOW.replace(hour=12, minute=30)])  # open, and closed for lunch
+def test_estimates_for_many_probes_are_each_probes_own(scene, at):
+    """The kiosk menu estimates every matter at once, sharing replays between matters with the same
+    windows: each figure is still exactly the one estimate_wait gives that matter alone."""
+    hall, queue, times, busy, open_windows = scene
+    all_windows = list(hall.windows.values())
+    probes = [Candidate(id="_probe", service=s, rank=2, arrived=at, number=10**9) for s in SERVICES + SERVICES[:2]]
+    together = estimate_waits(probes, queue, open_windows, all_windows, busy, times, at,
+                              rules=hall.rules, hours=hall.hours)
+    alone = [estimate_wait(p, queue, open_windows, all_windows, busy, times, at, rules=hall.rules, hours=hall.hours)
+             for p in probes]
+    assert together == alone
+    assert len({minutes for _, minutes in together}) > 2  # the matters do differ
+
+
+def test_menu_in_a_busy_demo_hall_matches_one_estimate_per_matter(tmp_path):
+    from datetime import datetime as dt
+
+    from hallq.model import Bundle
+    from server.allocation import NORMAL_RANK
+    from server.clock import ManualClock
+    from server.engine import Engine
+    from server.store import Store
+
+    config = load_config(ROOT / "config" / "demo-hall.toml")
+    clock = ManualClock(dt(2026, 3, 2, 9, 0, tzinfo=ZoneInfo(config.rules.timezone)))
+    engine = Engine(config, Store(tmp_path / "menu.db"), clock)
+    for number, staff in zip(list(config.windows)[:30], list(config.staff), strict=False):
+        engine.login(number, staff)
+    codes = list(config.services)
+    for i in range(120):
+        engine.issue(codes[i % len(codes)])
+        if i % 10 == 0:
+            clock.advance(minutes=1)
+    for number in (1, 2, 5):
+        engine.call_next(number)
+    clock.advance(minutes=4)
+    menu = engine.menu()
+    now, waiting, open_windows, busy, times = engine.estimate_snapshot()
+    for entry in menu:
+        item = entry["item"]
+        service = item.steps[0] if isinstance(item, Bundle) else item.code
+        probe = Candidate(id="_probe", service=service, rank=NORMAL_RANK, arrived=now, number=10**9)
+        _, minutes = estimate_wait(probe, waiting, open_windows, list(config.windows.values()), busy, times, now,
+                                   rules=config.rules, hours=config.hours)
+        assert entry["estimated_wait_minutes"] == round(minutes, 1), service
