@@ -905,6 +905,13 @@ class Engine:
             self._begin()
             return sorted(self.tickets.values(), key=lambda t: (t.arrived_at, t.code))
 
+    def window_state(self, number: int) -> WindowState:
+        """A window's state as the last action left it, read without waiting for the engine lock
+        (states are swapped in whole, never changed in place, so one read is consistent): for the
+        answer to an action that has just run, so the clerk's call waits for the lock once, not twice."""
+        self._window(number)
+        return copy(self.windows[number])
+
     def window_states(self) -> list[WindowState]:
         with self._lock:
             self._begin()

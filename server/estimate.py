@@ -187,11 +187,13 @@ def _replay(ahead: list[Candidate], windows: dict[int, Window], open_windows: li
                     (n, w.services[c.service] == "backup") for n, w in windows.items() if c.service in w.services]
             if not options:
                 continue
-        best, best_start = None, 0.0
+        best, best_start, not_before = None, 0.0, None
         for n, backup in options:
             at = free[n]
             if backup:
-                at = max(at, backup_after - (now - c.arrived).total_seconds() / 60.0)
+                if not_before is None:  # the same value for every backup window of this ticket
+                    not_before = backup_after - (now - c.arrived).total_seconds() / 60.0
+                at = max(at, not_before)
             if best is None or at < best_start or (at == best_start and n < best):
                 best, best_start = n, at
         mean = mean_for.get(c.service)

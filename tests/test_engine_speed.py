@@ -42,3 +42,44 @@ def test_issuing_estimates_the_queue_once_and_answers_with_what_it_printed(live,
     assert t["waiting_ahead"] == 5 and t["estimated_wait_minutes"] > 0
     assert t["position"] == {"ahead": t["waiting_ahead"], "estimated_wait_minutes": t["estimated_wait_minutes"]}
     assert ApiClient(url).get(f"/tickets/{t['id']}")["position"] == t["position"]  # nothing moved since
+
+
+class CountingLock:
+    """The engine's lock, counting how often a request takes it (outermost acquisitions only)."""
+
+    def __init__(self, lock) -> None:
+        self.lock, self.taken, self.depth = lock, 0, {}
+
+    def __enter__(self):
+        self.lock.acquire()
+        import threading
+
+        me = threading.get_ident()
+        self.depth[me] = self.depth.get(me, 0) + 1
+        self.taken += self.depth[me] == 1
+        return self
+
+    def __exit__(self, *exc):
+        import threading
+
+        self.depth[threading.get_ident()] -= 1
+        self.lock.release()
+
+
+def test_a_window_action_waits_for_the_engine_lock_once(live, monkeypatch):
+    # Under load every acquisition of the engine's lock waits behind other actions' commits; the
+    # answer's window state is read without it, so call-next and finish wait once each.
+    url, app = live
+    engine = app.config["ENGINE"]
+    caller = ApiClient(url, CALLER)
+    caller.window(1, "login", staff="1001")
+    ApiClient(url, KIOSK).post("/tickets", {"service": "S101"})
+    counting = CountingLock(engine._lock)
+    monkeypatch.setattr(engine, "_lock", counting)
+    called = caller.window(1, "call-next")
+    assert counting.taken == 1
+    assert called["ticket"]["code"] == "A001" and called["window"]["state"] == "called"
+    assert called["window"]["current"]["code"] == "A001"
+    finished = caller.window(1, "finish", outcome="done")
+    assert counting.taken == 2
+    assert finished["window"]["state"] == "idle" and finished["window"]["current"] is None
