@@ -860,6 +860,14 @@ class Engine:
             now = self._begin()
             return self._estimate(self._candidate(t, now), now)
 
+    def positions(self) -> dict[str, tuple[int, float]]:
+        """(people ahead, estimated minutes) for every waiting ticket, from one snapshot: the live
+        queue view takes the lock once, not once per waiting ticket, and estimates after releasing it."""
+        now, waiting, open_windows, busy, times = self.estimate_snapshot()
+        estimates = estimate_waits(waiting, waiting, open_windows, list(self.config.windows.values()), busy, times,
+                                   now, rules=self.config.rules, hours=self.config.hours)
+        return {c.id: e for c, e in zip(waiting, estimates, strict=True)}
+
     def records_for(self, ticket_id: str) -> list[Record]:
         return [from_row(Record, r) for r in self.store.rows("SELECT * FROM records WHERE ticket_id = ? ORDER BY id", [ticket_id])]
 

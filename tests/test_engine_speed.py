@@ -83,3 +83,22 @@ def test_a_window_action_waits_for_the_engine_lock_once(live, monkeypatch):
     finished = caller.window(1, "finish", outcome="done")
     assert counting.taken == 2
     assert finished["window"]["state"] == "idle" and finished["window"]["current"] is None
+
+
+def test_the_live_queue_takes_the_engine_lock_a_few_times_not_once_per_waiting_ticket(live, monkeypatch):
+    url, app = live
+    engine = app.config["ENGINE"]
+    caller = ApiClient(url, CALLER)
+    for n, staff in [(1, "1001"), (2, "1002")]:  # no backup window, nobody at a window: estimates
+        caller.window(n, "login", staff=staff)      # do not move with the clock between requests
+    kiosk = ApiClient(url, KIOSK)
+    ids = [kiosk.post("/tickets", {"service": s})["id"] for s in ["S101", "S201", "S202", "S102"] * 3]
+    counting = CountingLock(engine._lock)
+    monkeypatch.setattr(engine, "_lock", counting)
+    queue = ApiClient(url, "t-sup").get("/queue")
+    assert counting.taken <= 2  # the live tickets and one estimate snapshot
+    waiting = [t for t in queue["tickets"] if t["state"] == "waiting"]
+    assert len(waiting) == 12 and len({t["position"]["estimated_wait_minutes"] for t in waiting}) > 3
+    mine = {t["code"]: t["position"] for t in (ApiClient(url).get(f"/tickets/{i}") for i in ids)
+            if t["state"] == "waiting"}
+    assert {t["code"]: t["position"] for t in waiting} == mine  # each as its own ticket page shows it
