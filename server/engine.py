@@ -21,7 +21,7 @@ from . import allocation, deadline, hours
 from .allocation import Candidate
 from .clock import Clock, SystemClock
 from .errors import Conflict, Invalid, NotFound
-from .estimate import Busy, ServiceTimes, estimate_wait
+from .estimate import Busy, ServiceTimes, estimate_wait, estimate_waits
 from .privacy import mask_text
 from .store import Changes, Store
 from .tickets import (
@@ -65,6 +65,9 @@ class Engine:
         self.counters: dict[tuple[str, str], int] = {}
         self.times = ServiceTimes({code: s.minutes for code, s in config.services.items()})
         self._next_record = 1
+        # Per-request work kept between requests (issue #11), each valid only while its input is:
+        self._candidates: dict[str, tuple[Ticket, Candidate]] = {}  # per waiting ticket object
+        self._fresh_day: str | None = None  # a day no live ticket is older than
         self._load()
 
     # -- loading and time ------------------------------------------------------------------
@@ -101,9 +104,11 @@ class Engine:
         """Start of every action: the time, after closing yesterday's leftovers if the day turned."""
         now = self.now()
         day = self.today(now)
-        stale = [t for t in self.tickets.values() if t.day < day]
-        if stale:
-            self._close_day(stale, now)
+        if day != self._fresh_day:  # scan the live tickets once a day, not on every action
+            stale = [t for t in self.tickets.values() if t.day < day]
+            if stale:
+                self._close_day(stale, now)
+            self._fresh_day = day
         return now
 
     def _close_day(self, stale: list[Ticket], now: datetime) -> None:
@@ -131,8 +136,11 @@ class Engine:
     def _commit(self, ch: Changes, tickets: Iterable[Ticket] = (), windows: Iterable[WindowState] = ()) -> list[dict]:
         events = self.store.commit(ch)
         for t in tickets:
+            self._candidates.pop(t.id, None)
             if t.state in LIVE_STATES:
                 self.tickets[t.id] = t
+                if self._fresh_day is not None and t.day < self._fresh_day:
+                    self._fresh_day = None
             else:
                 self.tickets.pop(t.id, None)
         for w in windows:
@@ -158,7 +166,21 @@ class Engine:
         )
 
     def _waiting(self, now: datetime) -> list[Candidate]:
-        return [self._candidate(t, now) for t in self.tickets.values() if t.state == WAITING]
+        """Every waiting ticket as a Candidate. A ticket object is never changed once live (actions
+        swap in changed copies), so its Candidate is reused until then — except an appointment's,
+        whose rank changes at its slot's start."""
+        out = []
+        for t in self.tickets.values():
+            if t.state != WAITING:
+                continue
+            if t.slot_start is not None:
+                out.append(self._candidate(t, now))
+                continue
+            hit = self._candidates.get(t.id)
+            if hit is None or hit[0] is not t:
+                hit = self._candidates[t.id] = (t, self._candidate(t, now))
+            out.append(hit[1])
+        return out
 
     def open_windows(self) -> list[Window]:
         """Windows staffed and not paused: the capacity the queue has now."""
@@ -838,6 +860,14 @@ class Engine:
             now = self._begin()
             return self._estimate(self._candidate(t, now), now)
 
+    def positions(self) -> dict[str, tuple[int, float]]:
+        """(people ahead, estimated minutes) for every waiting ticket, from one snapshot: the live
+        queue view takes the lock once, not once per waiting ticket, and estimates after releasing it."""
+        now, waiting, open_windows, busy, times = self.estimate_snapshot()
+        estimates = estimate_waits(waiting, waiting, open_windows, list(self.config.windows.values()), busy, times,
+                                   now, rules=self.config.rules, hours=self.config.hours)
+        return {c.id: e for c, e in zip(waiting, estimates, strict=True)}
+
     def records_for(self, ticket_id: str) -> list[Record]:
         return [from_row(Record, r) for r in self.store.rows("SELECT * FROM records WHERE ticket_id = ? ORDER BY id", [ticket_id])]
 
@@ -854,16 +884,19 @@ class Engine:
         counts: dict[str, int] = {}
         for c in waiting:
             counts[c.service] = counts.get(c.service, 0) + 1
-        all_windows = list(self.config.windows.values())
+        items = list(self.config.services.values()) + list(self.config.bundles.values())
+        services = list(dict.fromkeys(item.steps[0] if isinstance(item, Bundle) else item.code for item in items))
+        probes = [Candidate(id="_probe", service=s, rank=allocation.NORMAL_RANK, arrived=now, number=10**9)
+                  for s in services]
+        # All probes at once: those with the same windows share the replay of the queue.
+        estimates = estimate_waits(probes, waiting, open_windows, list(self.config.windows.values()), busy, times,
+                                   now, rules=self.config.rules, hours=self.config.hours)
+        minutes_for = {s: minutes for s, (_, minutes) in zip(services, estimates, strict=True)}
         out = []
-        for item in list(self.config.services.values()) + list(self.config.bundles.values()):
+        for item in items:
             service = item.steps[0] if isinstance(item, Bundle) else item.code
-            probe = Candidate(id="_probe", service=service, rank=allocation.NORMAL_RANK, arrived=now,
-                              number=10**9)
-            _, minutes = estimate_wait(probe, waiting, open_windows, all_windows, busy, times, now,
-                                       rules=self.config.rules, hours=self.config.hours)
             out.append({"item": item, "service": service, "waiting": counts.get(service, 0),
-                        "estimated_wait_minutes": round(minutes, 1),
+                        "estimated_wait_minutes": round(minutes_for[service], 1),
                         "issuing": hours.issuing(self.config, item.code, now),
                         "next_issuing": hours.next_issuing(self.config, item.code, now)})
         return out
@@ -879,6 +912,13 @@ class Engine:
         with self._lock:
             self._begin()
             return sorted(self.tickets.values(), key=lambda t: (t.arrived_at, t.code))
+
+    def window_state(self, number: int) -> WindowState:
+        """A window's state as the last action left it, read without waiting for the engine lock
+        (states are swapped in whole, never changed in place, so one read is consistent): for the
+        answer to an action that has just run, so the clerk's call waits for the lock once, not twice."""
+        self._window(number)
+        return copy(self.windows[number])
 
     def window_states(self) -> list[WindowState]:
         with self._lock:

@@ -76,14 +76,14 @@ class Busy:
 def ahead_of(new: Candidate, queue: Iterable[Candidate], windows: list[Window]) -> list[Candidate]:
     """Waiting tickets that share a window with `new` and would be called before it."""
     numbers = {w.number for w in windows}
+    served = {s for w in windows for s in w.services}  # "some window serves it", asked once per matter
+    key = (new.rank, new.arrived, new.number)
     out = []
     for c in queue:
         if c.id == new.id:
             continue
-        shares = (c.target_window in numbers) if c.target_window is not None else any(
-            c.service in w.services for w in windows
-        )
-        if shares and (c.rank, c.arrived, c.number) < (new.rank, new.arrived, new.number):
+        shares = (c.target_window in numbers) if c.target_window is not None else c.service in served
+        if shares and (c.rank, c.arrived, c.number) < key:
             out.append(c)
     return out
 
@@ -107,19 +107,61 @@ def estimate_wait(
     first of its windows is free after that. `hours` (when given) lets a window closed for lunch
     or before opening count from the next session's start rather than from now.
     """
+    return estimate_waits([new], queue, open_windows, all_windows, busy, times, now, rules, hours)[0]
+
+
+def estimate_waits(
+    news: list[Candidate],
+    queue: Iterable[Candidate],
+    open_windows: list[Window],
+    all_windows: list[Window],
+    busy: Iterable[Busy],
+    times: ServiceTimes,
+    now: datetime,
+    rules: Rules | None = None,
+    hours: Hours | None = None,
+) -> list[tuple[int, float]]:
+    """`estimate_wait` for each of `news` against the same queue (the kiosk menu: one probe per
+    matter), with the same figures. Probes whose windows are the same have the same tickets ahead
+    and the same replay, so it is done once for them; only the last step (when the first of the
+    probe's own windows is free) is per probe."""
     rules = rules or Rules()
-    windows = {w.number: w for w in open_windows}
-    mine = [w for w in open_windows if new.service in w.services]
+    queue = list(queue)
+    busy = list(busy)
+    if len(news) > 1:
+        # Sorted once for all probes; a stable sort keeps ties in queue order, so each probe's
+        # tickets ahead come out in the very order its own sort would give them.
+        queue.sort(key=lambda c: (c.rank, c.arrived, c.number))
     reopen = _next_opening(hours, now)
-    if reopen is not None or not mine:
-        # Its other windows are closed now: they count from when they (are assumed to) open.
-        for w in all_windows:
-            if new.service in w.services and w.number not in windows:
-                windows[w.number] = w
-        mine = [w for w in windows.values() if new.service in w.services]
-    if not mine:
-        return 0, 0.0
-    ahead = ahead_of(new, queue, mine)
+    replays: dict[tuple, tuple[int, dict[int, float]]] = {}
+    means: dict[str, float] = {}
+    out = []
+    for new in news:
+        windows = {w.number: w for w in open_windows}
+        mine = [w for w in open_windows if new.service in w.services]
+        if reopen is not None or not mine:
+            # Its other windows are closed now: they count from when they (are assumed to) open.
+            for w in all_windows:
+                if new.service in w.services and w.number not in windows:
+                    windows[w.number] = w
+            mine = [w for w in windows.values() if new.service in w.services]
+        if not mine:
+            out.append((0, 0.0))
+            continue
+        key = (tuple(windows), frozenset(w.number for w in mine), new.rank, new.arrived, new.number, new.id)
+        hit = replays.get(key)
+        if hit is None:
+            ahead = ahead_of(new, queue, mine)
+            hit = replays[key] = (len(ahead), _replay(ahead, windows, open_windows, busy, times, now, rules,
+                                                      reopen, means))
+        out.append((hit[0], min(_start(w, new, hit[1], now, rules) for w in mine)))
+    return out
+
+
+def _replay(ahead: list[Candidate], windows: dict[int, Window], open_windows: list[Window], busy: list[Busy],
+            times: ServiceTimes, now: datetime, rules: Rules, reopen: datetime | None,
+            mean_for: dict[str, float]) -> dict[int, float]:
+    """When each of `windows` is free (minutes from now) after serving `ahead` in call order."""
     closed_until = max(0.0, (reopen - now).total_seconds() / 60.0) if reopen is not None else 0.0
     opened = {w.number for w in open_windows}
     free = {n: (0.0 if n in opened else closed_until) for n in windows}
@@ -129,16 +171,36 @@ def estimate_wait(
             mean = times.mean(b.service)
             # A service already past its mean is expected to end soon, not at once.
             free[b.window] = max(mean - elapsed, mean * 0.15)
+    # The same replay as one `_start` per (ticket, window), with what depends only on the matter
+    # worked out once per matter: its windows (number, backup?) and its expected service time.
+    options_for: dict[str, list[tuple[int, bool]]] = {}
+    backup_after = rules.backup_after_minutes
     for c in sorted(ahead, key=lambda c: (c.rank, c.arrived, c.number)):
         if c.target_window is not None:
-            options = [windows[c.target_window]] if c.target_window in windows else []
+            if c.target_window not in windows:
+                continue
+            options = [(c.target_window, False)]  # a ticket bound to a window never waits as backup work
         else:
-            options = [w for w in windows.values() if c.service in w.services]
-        if not options:
-            continue
-        w, start = min(((w, _start(w, c, free, now, rules)) for w in options), key=lambda ws: (ws[1], ws[0].number))
-        free[w.number] = start + times.mean(c.service)
-    return len(ahead), min(_start(w, new, free, now, rules) for w in mine)
+            options = options_for.get(c.service)
+            if options is None:
+                options = options_for[c.service] = [
+                    (n, w.services[c.service] == "backup") for n, w in windows.items() if c.service in w.services]
+            if not options:
+                continue
+        best, best_start, not_before = None, 0.0, None
+        for n, backup in options:
+            at = free[n]
+            if backup:
+                if not_before is None:  # the same value for every backup window of this ticket
+                    not_before = backup_after - (now - c.arrived).total_seconds() / 60.0
+                at = max(at, not_before)
+            if best is None or at < best_start or (at == best_start and n < best):
+                best, best_start = n, at
+        mean = mean_for.get(c.service)
+        if mean is None:
+            mean = mean_for[c.service] = times.mean(c.service)
+        free[best] = best_start + mean
+    return free
 
 
 def _start(window: Window, c: Candidate, free: dict[int, float], now: datetime, rules: Rules) -> float:

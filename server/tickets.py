@@ -97,10 +97,12 @@ class WindowState:
 
 
 def to_row(obj) -> dict:
-    row = dataclasses.asdict(obj)
-    for key, value in row.items():
-        if isinstance(value, datetime):
-            row[key] = value.isoformat()
+    """The record as a table row. Every field is a plain value (no containers), so a shallow read
+    is the same as `dataclasses.asdict` without its deep copies."""
+    row = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        row[f.name] = value.isoformat() if isinstance(value, datetime) else value
     return row
 
 

@@ -23,8 +23,12 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = False) -> dict:
+def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = False,
+                position: tuple[int, float] | None = None) -> dict:
     """A ticket as clients see it; `public` adds what the citizen's own page needs (position, rating).
+
+    `position`: (ahead, minutes) already known for a waiting ticket — the issuing call passes what it
+    printed on the ticket a moment ago, instead of estimating the whole queue a second time.
 
     The id is the citizen's secret (it opens the ticket page and 补充评价), so it is included only
     with `secret`: for the kiosk that issued the ticket and for the page the id opened. Staff views
@@ -61,7 +65,7 @@ def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = 
         w = config.windows[t.window]
         out["window"] = {"number": w.number, "name": w.name}
     if t.state == WAITING:
-        pos = engine.position(t)
+        pos = position if position is not None else engine.position(t)
         if pos is not None:
             out["position"] = {"ahead": pos[0], "estimated_wait_minutes": round(pos[1], 1)}
     if public:

@@ -22,7 +22,8 @@ def engine():
 def queue():
     """Every live ticket (waiting, called, serving, parked), oldest first, masked, without ids."""
     e = engine()
-    tickets = [ticket_view(e, t) for t in e.live_tickets()]
+    positions = e.positions()  # one snapshot for the whole queue, not one estimate under the lock per ticket
+    tickets = [ticket_view(e, t, position=positions.get(t.id)) for t in e.live_tickets()]
     per_service: dict[str, int] = {}
     for t in tickets:
         if t["state"] == "waiting":

@@ -52,7 +52,8 @@ def issue():
     # Only a kiosk gets the secret id back (it prints it as the QR code). Staff issuing for a
     # citizen get the number but not the id, which would let them rate in the citizen's name.
     kiosk = g.token.role == "kiosk"
-    body = ticket_view(engine(), t, secret=kiosk)
+    # A new ticket's position is what was printed on it a moment ago: estimated once, not twice.
+    body = ticket_view(engine(), t, secret=kiosk, position=(t.waiting_ahead, t.estimated_wait))
     return jsonify(body), 201, ({"Location": f"/api/v1/tickets/{t.id}"} if kiosk else {})
 
 

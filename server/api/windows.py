@@ -93,8 +93,7 @@ def act(number: int, action: str):
         result["ticket"] = ticket_view(e, ticket)
     elif "ticket" not in result and action in ("call-next", "call-back"):
         result["ticket"] = None
-    w = next(w for w in e.window_states() if w.number == number)
-    result["window"] = window_view(e, w)
+    result["window"] = window_view(e, e.window_state(number))
     return jsonify(result)
 
 
