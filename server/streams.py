@@ -24,6 +24,7 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 KEEP_EVENTS = 4096  # what the hub holds for streams a little behind; older gaps are read from the store
+WAKE_GAP_SECONDS = 0.05  # streams are woken at most this often: commits in between go out in one write
 
 
 def encode(ev: dict) -> bytes:
@@ -33,9 +34,12 @@ def encode(ev: dict) -> bytes:
 class Hub:
     """The recent events as SSE bytes, on the event loop; streams read from it, the feed appends."""
 
-    def __init__(self, last_id: int, keep: int = KEEP_EVENTS) -> None:
+    def __init__(self, last_id: int, keep: int = KEEP_EVENTS, gap: float = WAKE_GAP_SECONDS) -> None:
         self.last_id = last_id
         self.keep = keep
+        self.gap = gap
+        self._woke = float("-inf")  # loop time of the last wake
+        self._wake_later: asyncio.TimerHandle | None = None
         self.ids: list[int] = []
         self.chunks: list[bytes] = []
         self.closed = False
@@ -54,7 +58,13 @@ class Hub:
             del self.ids[: -self.keep]
             del self.chunks[: -self.keep]
         self._joined.clear()
-        self._wake()
+        # A thousand streams woken per commit cost the loop a thousand writes each time: at a busy
+        # moment the commits of the next few tens of milliseconds wait and go out together.
+        loop = self._running_loop()
+        if loop.time() - self._woke >= self.gap:
+            self._wake()
+        elif self._wake_later is None:
+            self._wake_later = loop.call_at(self._woke + self.gap, self._wake)
 
     def since(self, last: int) -> tuple[bytes, int] | None:
         """Everything after event `last` as one write and the id it ends at; None when the hub no
@@ -73,10 +83,13 @@ class Hub:
     def changed(self) -> asyncio.Future:
         """A future that completes at the next publish, heartbeat or close."""
         if self._changed is None or self._changed.done():
-            if self._loop is None:
-                self._loop = asyncio.get_running_loop()
-            self._changed = self._loop.create_future()
+            self._changed = self._running_loop().create_future()
         return self._changed
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
 
     def beat(self) -> None:
         self.beats += 1
@@ -87,6 +100,11 @@ class Hub:
         self._wake()
 
     def _wake(self) -> None:
+        if self._wake_later is not None:
+            self._wake_later.cancel()
+            self._wake_later = None
+        if self._loop is not None:
+            self._woke = self._loop.time()
         fut, self._changed = self._changed, None
         if fut is not None and not fut.done():
             fut.set_result(None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -209,15 +210,22 @@ def test_a_stream_resumes_from_the_store_and_goes_on_live(tmp_path):
 
 
 def test_hub_hands_out_what_a_stream_has_not_sent():
-    hub = Hub(last_id=10, keep=3)
-    assert hub.since(10) == (b"", 10)
-    assert hub.since(5) is None  # before the hub's time: the stream reads the store
-    hub.publish([(11, b"a"), (12, b"b")])
-    hub.publish([(12, b"b"), (13, b"c")])  # an id already held is not held twice
-    assert hub.since(10) == (b"abc", 13)
-    assert hub.since(12) == (b"c", 13)
-    hub.publish([(i, b"x") for i in range(14, 20)])
-    assert len(hub.ids) <= 6 and hub.since(10) is None and hub.since(18) == (b"x", 19)
+    async def run() -> None:
+        hub = Hub(last_id=10, keep=3, gap=0.2)
+        assert hub.since(10) == (b"", 10)
+        assert hub.since(5) is None  # before the hub's time: the stream reads the store
+        first = hub.changed()
+        hub.publish([(11, b"a"), (12, b"b")])
+        assert first.done()  # the first commit in a while wakes the streams at once
+        second = hub.changed()
+        hub.publish([(12, b"b"), (13, b"c")])  # an id already held is not held twice
+        assert not second.done()  # the next within the gap waits for it, and goes out with any others
+        await asyncio.wait_for(second, 1)
+        assert hub.since(10) == (b"abc", 13) and hub.since(12) == (b"c", 13)
+        hub.publish([(i, b"x") for i in range(14, 20)])
+        assert len(hub.ids) <= 6 and hub.since(10) is None and hub.since(18) == (b"x", 19)
+
+    asyncio.run(run())
 
 
 def _wait(condition, timeout: float = 5.0) -> None:
