@@ -40,14 +40,13 @@ def _seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
     import gc
 
     import uvicorn
 
     from ..app import create_app
     from ..front import Front
-    from ..serving import bind, raise_file_limit, uvicorn_config
+    from ..serving import bind, raise_file_limit, run, uvicorn_config
 
     config = load_or_exit(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -62,5 +61,5 @@ def run(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn_config(front, args.trusted_proxy, max(files - 64, 256)))
     sock = bind(args.host, args.port)
     print(f"hallq: serving {config.name} on http://{args.host}:{args.port}/ (database {args.db})", flush=True)
-    asyncio.run(server.serve(sockets=[sock]))
+    run(server.serve(sockets=[sock]))
     return 0
