@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from hallq.model import HallConfig
 
-from .api import alerts, cases, events, ratings, reports, status, tickets, windows
+from .api import alerts, cases, events, inputs, ratings, reports, status, tickets, windows
 from .api.events import Broker
 from .cases import CaseBook
 from .clock import Clock
@@ -59,6 +59,8 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp):
         app.register_blueprint(bp, url_prefix=API)
     register_pages(app)
+    app.url_value_preprocessor(inputs.check_path)  # before any view, API or page, sees a path value
+    app.before_request(inputs.check_query)
     if supervise:
         app.config["CHECKER"] = Checker(engine, board, supervision_seconds).start()
         start_refresh(store)  # report facts for history written before schema v3, off the request path
@@ -76,7 +78,9 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
             body = {"error": exc.name.lower().replace(" ", "_"), "message": exc.description}
             if exc.code == 413:
                 body["field"] = "body"
-            return jsonify(body), exc.code
+            # Keep what the exception says besides its HTML body, above all a 405's Allow (RFC 9110).
+            headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+            return jsonify(body), exc.code, headers
         return exc
 
     return app

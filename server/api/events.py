@@ -8,7 +8,7 @@ import threading
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from ..auth import READ_ROLES, require
-from ..errors import Invalid
+from .inputs import event_id
 
 bp = Blueprint("events", __name__)
 HEARTBEAT_SECONDS = 5.0  # also bounds how long a client takes to notice it was asked to stop
@@ -54,16 +54,14 @@ def format_event(ev: dict) -> str:
 @bp.get("/events")
 @require(*READ_ROLES)
 def stream():
+    field = "Last-Event-ID" if request.headers.get("Last-Event-ID") else "last_event_id"
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     broker: Broker = current_app.config["BROKER"]
     store = broker.store
     if raw is None:
         last = store.last_event_id()  # a new client wants what happens from now on
     else:
-        try:
-            last = int(raw)
-        except ValueError as exc:
-            raise Invalid("Last-Event-ID must be an integer event id", field="Last-Event-ID") from exc
+        last = event_id(raw, field)  # checked before the stream starts: no 200 cut short
     once = request.args.get("once") == "1"  # return what is there and close: for polling and tests
 
     def generate():
