@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from hallq.model import HallConfig
 
-from .api import alerts, cases, events, ratings, reports, requests, status, tickets, windows
+from .api import alerts, cases, events, inputs, ratings, reports, requests, status, tickets, windows
 from .cases import CaseBook
 from .clock import Clock
 from .commitments import Commitments
@@ -82,6 +82,8 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp):
         app.register_blueprint(bp, url_prefix=API)
     register_pages(app)
+    app.url_value_preprocessor(inputs.check_path)  # before any view, API or page, sees a path value
+    app.before_request(inputs.check_query)
     if supervise:
         app.config["CHECKER"] = Checker(engine, board, supervision_seconds).start()
         app.config["SESSIONS"].start()  # revalidates cached sign-ins, writes last-seen times
@@ -111,7 +113,9 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
             body = {"error": exc.name.lower().replace(" ", "_"), "message": exc.description}
             if exc.code == 413:
                 body["field"] = "body"
-            return jsonify(body), exc.code
+            # Keep what the exception says besides its HTML body, above all a 405's Allow (RFC 9110).
+            headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+            return jsonify(body), exc.code, headers
         return exc
 
     return app

@@ -1,13 +1,22 @@
-"""The OpenAPI 3 description of /api/v1, built from the same tables the routes use."""
+"""The OpenAPI 3 description of /api/v1, built from the same tables the routes use.
+
+Answers every route can give come from app-wide rules and are added to every operation by
+`_refusals`, so no route can answer a status its description lacks: 400 (a query parameter or body
+that is not Unicode text, a body that is not JSON), 401/403 (any call with a token), 404 (a path
+integer beyond SQLite's 64 bits), 413/422 (any body), 503 (deadline passed, overloaded, storage
+failing; with Retry-After)."""
 
 from __future__ import annotations
 
 from hallq.model import HallConfig
 
+from .api.inputs import SQLITE_INT_MAX
 from .api.windows import ACTIONS
 from .tickets import OUTCOMES, PAUSE_REASONS, RATING_CHANNELS, RATING_REASONS
 
 ERROR = {"$ref": "#/components/responses/Error"}
+UNAVAILABLE = {"$ref": "#/components/responses/Unavailable"}
+ROW_ID = {"type": "integer", "format": "int64", "minimum": 0, "maximum": SQLITE_INT_MAX}
 BEARER = [{"bearer": []}]
 
 
@@ -24,7 +33,7 @@ def _ok(description: str, ref: str | None = None) -> dict:
 
 
 def _path(name: str, kind: str = "integer") -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+    return {"name": name, "in": "path", "required": True, "schema": dict(ROW_ID) if kind == "integer" else {"type": kind}}
 
 
 def _query(name: str, kind: str, enum: list[str] | None = None) -> dict:
@@ -54,6 +63,26 @@ def _writes_take_keys_and_deadlines(paths: dict) -> None:
         if op is not None:
             op["parameters"] = op.get("parameters", []) + WRITE_HEADERS
             op["responses"] = {**op["responses"], **_errors(400, 409, 422, 503)}
+
+
+def _refusals(op: dict) -> None:
+    """Add the answers app-wide rules give (see the module's docstring) to one operation."""
+    codes = [400]
+    if "security" in op:
+        codes += [401, 403]
+    if any(p["in"] == "path" and p["schema"]["type"] == "integer" for p in op.get("parameters", [])):
+        codes.append(404)
+    if "requestBody" in op:
+        codes += [413, 422]
+    for code in codes:
+        op["responses"].setdefault(str(code), ERROR)
+    op["responses"].setdefault("503", UNAVAILABLE)
+
+
+# One message of the event stream, as schemathesis and browsers parse it; `data` is a JSON object.
+EVENT = {"type": "object", "required": ["data"], "properties": {
+    "id": {"type": "string", "pattern": "^[0-9]+$"}, "event": {"type": "string"},
+    "data": {"type": "string"}, "retry": {"type": "integer"}}}
 
 
 ACTION_PROPS = {
@@ -116,7 +145,7 @@ def document(config: HallConfig) -> dict:
         "/windows": {"get": {"summary": "Every window's state", "security": BEARER,
                              "responses": {"200": _ok("windows"), **_errors(401)}}},
         "/windows/{n}": {"get": {"summary": "One window with its waiting list in call order", "security": BEARER,
-                                 "parameters": [{"name": "n", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                                 "parameters": [_path("n")],
                                  "responses": {"200": _ok("the window"), **_errors(401, 404)}}},
         "/ratings": {"post": {
             "summary": "Rate a service (好差评). evaluator: caller-daemon token, names the window; qr/web: "
@@ -136,11 +165,11 @@ def document(config: HallConfig) -> dict:
         "/events": {"get": {
             "summary": "Server-sent events: every state change, with ids; resume with Last-Event-ID",
             "security": BEARER,
-            "parameters": [{"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"}},
-                           {"name": "last_event_id", "in": "query", "schema": {"type": "integer"}},
+            "parameters": [{"name": "Last-Event-ID", "in": "header", "schema": ROW_ID},
+                           {"name": "last_event_id", "in": "query", "schema": ROW_ID},
                            {"name": "once", "in": "query", "schema": {"type": "string", "enum": ["1"]}}],
-            "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                          **_errors(401, 422)},
+            "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": EVENT}}},
+                          **_errors(400, 401)},
         }},
         "/health": {"get": {"summary": "Liveness", "responses": {"200": _ok("ok")}}},
         "/alerts": {
@@ -154,7 +183,8 @@ def document(config: HallConfig) -> dict:
                          "level": {"type": "string", "enum": ["warning", "yellow", "red"], "default": "red"},
                          "message": {"type": "string"}, "active": {"type": "boolean"}, "window": {"type": "integer"},
                      }, ["kind", "source", "active"]),
-                     "responses": {"201": _ok("raised"), "200": _ok("cleared or unchanged"), **_errors(400, 401, 403, 422)}},
+                     "responses": {"201": _ok("raised"), "200": _ok("cleared or unchanged"),
+                                   **_errors(400, 401, 403, 404, 422)}},
         },
         "/alerts/{id}/ack": {"post": {
             "summary": "A supervisor acknowledges an alert with a note", "security": BEARER,
@@ -164,7 +194,7 @@ def document(config: HallConfig) -> dict:
             "summary": "好差评 cases (bad ratings)", "security": BEARER,
             "parameters": [_query("state", "string", ["unfinished", "all", "open", "called_back", "rectified",
                                                       "explained", "appealed", "closed"])],
-            "responses": {"200": _ok("cases"), **_errors(401, 403)}}},
+            "responses": {"200": _ok("cases"), **_errors(401, 403, 422)}}},
         "/cases/{id}": {"get": {"summary": "One case with its steps", "security": BEARER, "parameters": [_path("id")],
                                 "responses": {"200": _ok("the case"), **_errors(401, 403, 404)}}},
         "/cases/{id}/phone": {"post": {
@@ -184,7 +214,7 @@ def document(config: HallConfig) -> dict:
             "summary": "The citizen rates how their case was handled (no token, no staff session)",
             "parameters": [_path("id", "string")],
             "requestBody": _body({"grade": {"type": "integer", "minimum": 1, "maximum": 5}}, ["grade"]),
-            "responses": {"200": _ok("the case"), **_errors(403, 404, 409, 422)}}},
+            "responses": {"201": _ok("the case, with the fix rated"), **_errors(403, 404, 409, 422)}}},
         "/commitments": {"get": {"summary": "承诺件 and their working-day deadlines", "security": BEARER,
                                  "responses": {"200": _ok("commitments"), **_errors(401, 403)}}},
         "/commitments/{record}/done": {"post": {
@@ -200,13 +230,16 @@ def document(config: HallConfig) -> dict:
     for action, (allowed, required) in ACTIONS.items():
         op = {
             "summary": ACTION_HELP[action], "security": BEARER,
-            "parameters": [{"name": "n", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "parameters": [_path("n")],
             "responses": {"200": _ok("result: accepted or nothing_to_do"), **_errors(400, 401, 403, 404, 409, 422)},
         }
         if allowed:
             op["requestBody"] = _body({k: ACTION_PROPS[k] for k in allowed}, list(required))
         paths[f"/windows/{{n}}/{action}"] = {"post": op}
     _writes_take_keys_and_deadlines(paths)
+    for item in paths.values():
+        for op in item.values():
+            _refusals(op)
     return {
         "openapi": "3.0.3",
         "info": {"title": f"hallq API — {config.name}", "version": "1"},
@@ -214,8 +247,13 @@ def document(config: HallConfig) -> dict:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {"Error": {"description": "refused; `field` names the culprit", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Error"}}}}},
+            "responses": {
+                "Error": {"description": "refused; `field` names the culprit", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Error"}}}},
+                "Unavailable": {"description": "not applied: deadline passed, overloaded or storage failing; retry later",
+                                "headers": {"Retry-After": {"required": True, "description": "seconds",
+                                                            "schema": {"type": "integer", "minimum": 1}}},
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {
                     "error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}},

@@ -6,16 +6,15 @@ from typing import Any
 
 from flask import request
 
-from ..errors import HallqError, Invalid
+from ..errors import Invalid
+from .inputs import BadRequest, is_text
 
-
-class BadRequest(HallqError):
-    status = 400
-    code = "bad_request"
+__all__ = ["BadRequest", "json_body"]
 
 
 def json_body(allowed: dict[str, type | tuple[type, ...]], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The request's JSON object, checked against `allowed` field types; empty body = {}."""
+    """The request's JSON object, checked against `allowed` field types; empty body = {}. Text that is
+    not Unicode (a lone surrogate escape) is refused before anything repeats it or stores it."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         data: Any = {}
@@ -30,6 +29,11 @@ def json_body(allowed: dict[str, type | tuple[type, ...]], required: tuple[str, 
             raise BadRequest("the body is not valid JSON", field="body")
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object", field="body")
+    for key, value in data.items():
+        if not is_text(key):
+            raise BadRequest("a field name is not valid Unicode text (unpaired surrogate)", field="body")
+        if isinstance(value, str) and not is_text(value):  # nested values are refused by type below
+            raise BadRequest(f"{key} is not valid Unicode text (unpaired surrogate)", field=key)
     for key, value in data.items():
         if key not in allowed:
             raise Invalid(f"unknown field {key!r}", field=key)

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 from .. import reports
 from ..auth import require
 from ..errors import Invalid
+from .inputs import calendar_date
 
 bp = Blueprint("reports", __name__)
 
@@ -27,6 +28,7 @@ def report_args() -> tuple[reports.Period, str]:
         anchor = date.fromisoformat(raw) if raw else engine.now().date()
     except ValueError as exc:
         raise Invalid("date must be YYYY-MM-DD", field="date") from exc
+    calendar_date(anchor, "date")  # a period near year 9999 would end past date.max
     return reports.period_for(kind, anchor), by
 
 

@@ -74,6 +74,8 @@ def _before() -> Response | None:
     given = request.environ.get("hallq.deadline")
     due = given if given is not None else deadline.parse(request.headers.get(deadline.HEADER), time.monotonic())
     g.deadline_token = deadline.set_deadline(due)
+    if request.routing_exception is not None:  # no such route or method: its 404/405 comes first
+        return None
     key, field = _key()
     if key is None:
         return None

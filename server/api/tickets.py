@@ -11,6 +11,7 @@ from ..errors import HallqError, Invalid, TooMany
 from ..views import iso, menu_view, ticket_view
 from . import requests
 from .body import json_body
+from .inputs import calendar_date
 
 bp = Blueprint("tickets", __name__)
 
@@ -77,6 +78,7 @@ def book():
         slot = datetime.fromisoformat(data["slot_start"])
     except ValueError as exc:
         raise Invalid("slot_start must be an ISO 8601 date-time, e.g. 2026-11-23T09:00", field="slot_start") from exc
+    calendar_date(slot, "slot_start")  # the hall's time zone must not shift it past datetime's range
     row = engine().book(data["service"], slot, data["phone"], actor=actor())
     return jsonify(_appointment(row)), 201
 
