@@ -12,7 +12,10 @@ Rules beyond plain types (see config/demo-hall.toml for the schema):
   must have exactly one, smaller halls (township centres) may have none;
 - devices sit on a bus of the right kind (keypads and evaluators on qb68, strips on ls-a0), in
   their role's address range, one device per address and bus;
-- secrets can come from the environment (`token_env`); a missing variable is a problem.
+- secrets can come from the environment (`token_env`); a missing variable is a problem;
+- every number has a range (`_RULE_RANGES` and the checks next to each table), NaN never passes;
+  every string is one line of printable text (no control characters); tokens have no spaces
+  around them (a presented token is stripped, so such a token could never match).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import os
 import re
 import sys
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
@@ -344,12 +348,36 @@ DEFAULT_ALERTS: dict[str, tuple[float, float, float]] = {
 _RULE_RANGES = {
     "number_width": (2, 5),
     "recall_limit": (0, 10),
+    "secondary_penalty_minutes": (0, 240),
+    "backup_after_minutes": (0, 480),
+    "starvation_minutes": (1, 1440),
     "elderly_age": (50, 100),
     "rating_prompt_seconds": (5, 600),
+    "supplementary_rating_days": (1, 365),
     "callback_working_days": (1, 30),
     "fix_working_days": (1, 90),
     "help_queue_length": (1, 1000),
 }
+_ALERT_RANGE = (0, 1440)  # minutes: a day
+_DEADLINE_ALERT_RANGE = (0, 365)  # working days left on a 承诺件
+_PROMISED_DAYS = (1, 365)  # working days a 承诺件 may take
+_SERVICE_MINUTES_MAX = 480  # expected service time: at most a working day
+_RANK_RANGE = (0, 99)
+_CHECKIN_BEFORE_RANGE = (0, 480)
+_CHECKIN_AFTER_RANGE = (0, 240)
+
+
+def _number(value: float) -> str:
+    """A number as written: integers in full (99999999999, not 1e+11)."""
+    return str(value) if isinstance(value, int) else f"{value:.15g}"
+
+
+_FREE_TEXT = {"hall.notice"}  # may span lines (tabs, line breaks); every other string is one line
+
+
+def _control_character(text: str, allowed: str = "") -> str | None:
+    """The first control character (NUL, newline, ESC …) in `text` not in `allowed`, or None."""
+    return next((c for c in text if unicodedata.category(c) == "Cc" and c not in allowed), None)
 
 
 def _has_kind(value: object, kind: str) -> bool:
@@ -440,8 +468,12 @@ class _Checker:
             elif not _has_kind(value[key], kind):
                 hint = f" (written [[{key}]])" if kind == "tables" else ""
                 self.add(where, f"must be {_KIND_NAMES[kind]}{hint}")
-            elif default is _REQUIRED and kind in ("str", "tables") and not value[key]:
+            elif default is _REQUIRED and kind in ("str", "tables") and not (
+                value[key].strip() if kind == "str" else value[key]
+            ):
                 self.add(where, "must not be empty")
+            elif kind == "str" and (char := _control_character(value[key], "\t\r\n" if where in _FREE_TEXT else "")):
+                self.add(where, f"contains the control character U+{ord(char):04X}; write one line of printable text")
             else:
                 out[key] = float(value[key]) if kind == "num" else value[key]
         return out
@@ -455,10 +487,10 @@ class _Checker:
                 yield where, out
 
     def in_range(self, where: str, value: float, low: float, high: float | None = None) -> bool:
-        if value < low or (high is not None and value > high):
+        if not (low <= value and (high is None or value <= high)):  # written so that NaN fails
             self.add(
                 where,
-                f"{value:g} is outside {low:g}..{high:g}"
+                f"{_number(value)} is outside {low:g}..{high:g}"
                 if high is not None
                 else f"must be at least {low:g}",
             )
@@ -572,12 +604,16 @@ class _Checker:
             if s["case_kind"] == "承诺" and s["promised_days"] < 1:
                 ok = False
                 self.add(f"{where}.promised_days", "a 承诺 case needs promised_days of at least 1")
+            elif s["case_kind"] == "承诺":
+                ok &= self.in_range(f"{where}.promised_days", s["promised_days"], *_PROMISED_DAYS)
             elif s["case_kind"] == "即办" and s["promised_days"] != 0:
                 ok = False
                 self.add(f"{where}.promised_days", "a 即办 case is done on the spot: promised_days must be 0")
-            if s["minutes"] <= 0:
+            if not s["minutes"] > 0:  # NaN too
                 ok = False
                 self.add(f"{where}.minutes", "must be more than 0")
+            else:
+                ok &= self.in_range(f"{where}.minutes", s["minutes"], 0, _SERVICE_MINUTES_MAX)
             ok &= self.texts(f"{where}.materials", s["materials"])
             ok &= self.printable(f"{where}.name", s["name"])
             if ok:
@@ -598,6 +634,9 @@ class _Checker:
         for i, value in enumerate(values):
             if not isinstance(value, str) or not value.strip():
                 self.add(f"{where}[{i}]", "must be a non-empty string")
+                ok = False
+            elif char := _control_character(value):
+                self.add(f"{where}[{i}]", f"contains the control character U+{ord(char):04X}; write one line of printable text")
                 ok = False
             else:
                 ok &= self.printable(f"{where}[{i}]", value)
@@ -844,14 +883,6 @@ class _Checker:
         for key, (low, high) in _RULE_RANGES.items():
             if key in r:
                 ok &= self.in_range(f"rules.{key}", r[key], low, high)
-        for key in (
-            "secondary_penalty_minutes",
-            "backup_after_minutes",
-            "starvation_minutes",
-            "supplementary_rating_days",
-        ):
-            if key in r:
-                ok &= self.in_range(f"rules.{key}", r[key], 0)
         if "timezone" in r:
             try:
                 ZoneInfo(r["timezone"])
@@ -875,6 +906,9 @@ class _Checker:
             if len(levels) != 3 or not all(_has_kind(v, "num") and v >= 0 for v in levels):
                 self.add(where, "must be [warning, yellow, red]: three numbers, 0 or more")
                 continue
+            low, high = _DEADLINE_ALERT_RANGE if name == "deadline_days" else _ALERT_RANGE
+            if not all([self.in_range(f"{where}[{i}]", v, low, high) for i, v in enumerate(levels)]):
+                continue
             ordered = sorted(levels, reverse=name == "deadline_days")
             if list(levels) != ordered:
                 direction = "non-increasing (days left)" if name == "deadline_days" else "non-decreasing"
@@ -889,8 +923,8 @@ class _Checker:
         if a is None or a.keys() != spec.keys():
             return None
         ok = self.in_range("appointments.slot_minutes", a["slot_minutes"], 5, 480)
-        ok &= self.in_range("appointments.checkin_before_minutes", a["checkin_before_minutes"], 0)
-        ok &= self.in_range("appointments.checkin_after_minutes", a["checkin_after_minutes"], 0)
+        ok &= self.in_range("appointments.checkin_before_minutes", a["checkin_before_minutes"], *_CHECKIN_BEFORE_RANGE)
+        ok &= self.in_range("appointments.checkin_after_minutes", a["checkin_after_minutes"], *_CHECKIN_AFTER_RANGE)
         return Appointments(**a) if ok else None
 
     def sign_in_sessions(self, value: dict) -> SignInSessions | None:
@@ -911,7 +945,9 @@ class _Checker:
         priorities = {}
         for where, p in self.items(values, "priorities", spec):
             ok = self.unique(codes, p["code"], f"{where}.code", "priority code")
-            ok &= self.unique(ranks, p["rank"], f"{where}.rank", "rank")
+            ok &= self.in_range(f"{where}.rank", p["rank"], *_RANK_RANGE) and self.unique(
+                ranks, p["rank"], f"{where}.rank", "rank"
+            )
             if ok:
                 priorities[p["code"]] = PriorityClass(**p)
         required = ("green", "appointment", "normal")
@@ -1038,5 +1074,11 @@ class _Checker:
                 return None
         if not secret.strip():
             self.add(key, "the token is empty")
+            return None
+        if secret != secret.strip():  # never echo the secret itself
+            self.add(key, "the token has spaces around it; a presented token is stripped, so it would never match")
+            return None
+        if _control_character(secret):
+            self.add(key, "the token contains a control character; no HTTP header can carry it")
             return None
         return secret

@@ -660,3 +660,196 @@ def test_no_command_starts_on_a_bad_config(tmp_path, capsys, command):
     err = capsys.readouterr().err
     assert "nothing was started" in err
     assert f"{bad}:4: hall.colour: unknown key" in err
+
+
+# ---------------------------------------------------------------------------- ranges and text
+
+# Every numeric key written out once, each on a line of its own, so a test can spoil one.
+EVERY_NUMBER = BASE.replace('port = "loop://"\n', 'port = "loop://"\nbaudrate = 9600\n', 1).replace(
+    '[hours]\n', '[hours]\nweekdays = [1, 2, 3, 4, 5]\nlunch_windows = [1]\nstop_issuing_minutes = 30\n'
+).replace('prefix = "B"\n\n[[services]]', 'prefix = "B"\ncase_kind = "承诺"\npromised_days = 5\nminutes = 12\n\n[[services]]'
+          ) + GOOD_WINDOW + textwrap.dedent("""
+    [rules]
+    number_width = 3
+    recall_limit = 2
+    secondary_penalty_minutes = 5
+    backup_after_minutes = 10
+    starvation_minutes = 60
+    elderly_age = 60
+    rating_prompt_seconds = 30
+    supplementary_rating_days = 7
+    callback_working_days = 1
+    fix_working_days = 15
+    help_queue_length = 10
+
+    [rules.alerts]
+    wait_minutes = [15, 30, 45]
+    deadline_days = [3, 1, 0]
+
+    [appointments]
+    slot_minutes = 30
+    checkin_before_minutes = 60
+    checkin_after_minutes = 20
+
+    [sessions]
+    admin_idle_minutes = 15
+    supervisor_idle_minutes = 30
+    clerk_idle_minutes = 45
+
+    [[kiosks]]
+    id = "K1"
+    name = "大厅1号取号机"
+    printer = { url = "loop://", paper_mm = 80, baudrate = 115200 }
+
+    [[tokens]]
+    name = "w1"
+    role = "window"
+    token = "secret-w1"
+    window = 1
+    """)
+HUGE = "99999999999"  # what made every ticket page answer 500 as supplementary_rating_days
+
+# (line as written, what it becomes, the problem reported at that line)
+OUT_OF_RANGE = [
+    ("stop_issuing_minutes = 30", f"stop_issuing_minutes = {HUGE}", f"hours.stop_issuing_minutes: {HUGE} is outside 0..179"),
+    ("weekdays = [1, 2, 3, 4, 5]", f"weekdays = [1, {HUGE}]", f"hours.weekdays[1]: {HUGE} is not an ISO weekday 1..7 (1 = Monday)"),
+    ("lunch_windows = [1]", f"lunch_windows = [{HUGE}]", f"hours.lunch_windows[0]: no window {HUGE}"),
+    ("promised_days = 5", f"promised_days = {HUGE}", f"services[0].promised_days: {HUGE} is outside 1..365"),
+    ("minutes = 12", f"minutes = {HUGE}", f"services[0].minutes: {HUGE} is outside 0..480"),
+    ("minutes = 12", "minutes = inf", "services[0].minutes: inf is outside 0..480"),
+    ("minutes = 12", "minutes = 0", "services[0].minutes: must be more than 0"),
+    ("minutes = 12", "minutes = nan", "services[0].minutes: must be more than 0"),
+    ("baudrate = 9600", f"baudrate = {HUGE}", f"buses[0].baudrate: {HUGE} is outside 300..921600"),
+    ("number = 1", f"number = {HUGE}", f"windows[0].number: {HUGE} is outside 1..126"),
+    ("keypad = { bus = \"callers\", address = 1 }", f"keypad = {{ bus = \"callers\", address = {HUGE} }}",
+     f"windows[0].keypad.address: {HUGE} (0x{int(HUGE):02X}) is outside the keypad range 0x01..0x7E"),
+    ("evaluator = { bus = \"callers\", address = 0x81 }", f"evaluator = {{ bus = \"callers\", address = {HUGE} }}",
+     f"windows[0].evaluator.address: {HUGE} (0x{int(HUGE):02X}) is outside the evaluator range 0x81..0xFE"),
+    ("strip = { bus = \"strips\", address = 1 }", f"strip = {{ bus = \"strips\", address = {HUGE} }}",
+     f"windows[0].strip.address: {HUGE} (0x{int(HUGE):02X}) is outside the strip range 0x01..0xFE"),
+    ("rank = 2", f"rank = {HUGE}", f"priorities[2].rank: {HUGE} is outside 0..99"),
+    ("slot_minutes = 30", f"slot_minutes = {HUGE}", f"appointments.slot_minutes: {HUGE} is outside 5..480"),
+    ("checkin_before_minutes = 60", f"checkin_before_minutes = {HUGE}",
+     f"appointments.checkin_before_minutes: {HUGE} is outside 0..480"),
+    ("checkin_after_minutes = 20", f"checkin_after_minutes = {HUGE}",
+     f"appointments.checkin_after_minutes: {HUGE} is outside 0..240"),
+    ("wait_minutes = [15, 30, 45]", f"wait_minutes = [15, 30, {HUGE}]", f"rules.alerts.wait_minutes[2]: {HUGE} is outside 0..1440"),
+    ("deadline_days = [3, 1, 0]", f"deadline_days = [{HUGE}, 1, 0]", f"rules.alerts.deadline_days[0]: {HUGE} is outside 0..365"),
+    ("wait_minutes = [15, 30, 45]", "wait_minutes = [15, 30, nan]",
+     "rules.alerts.wait_minutes: must be [warning, yellow, red]: three numbers, 0 or more"),
+    ("printer = { url = \"loop://\", paper_mm = 80, baudrate = 115200 }",
+     f"printer = {{ url = \"loop://\", paper_mm = {HUGE}, baudrate = 115200 }}", "kiosks[0].printer.paper_mm: must be 58 or 80"),
+    ("printer = { url = \"loop://\", paper_mm = 80, baudrate = 115200 }",
+     f"printer = {{ url = \"loop://\", paper_mm = 80, baudrate = {HUGE} }}",
+     f"kiosks[0].printer.baudrate: {HUGE} is outside 300..921600"),
+    ("window = 1", f"window = {HUGE}", f"tokens[0].window: no window {HUGE}"),
+    ("secondary_penalty_minutes = 5", "secondary_penalty_minutes = nan", "rules.secondary_penalty_minutes: nan is outside 0..240"),
+] + [
+    (f"{key} = {value}", f"{key} = {HUGE}", f"sessions.{key}: {HUGE} is outside 1..720")
+    for key, value in [("admin_idle_minutes", 15), ("supervisor_idle_minutes", 30), ("clerk_idle_minutes", 45)]
+] + [
+    (f"{key} = {value}", f"{key} = {HUGE}", f"rules.{key}: {HUGE} is outside {low}..{high}")
+    for key, value, (low, high) in [
+        ("number_width", 3, (2, 5)), ("recall_limit", 2, (0, 10)), ("secondary_penalty_minutes", 5, (0, 240)),
+        ("backup_after_minutes", 10, (0, 480)), ("starvation_minutes", 60, (1, 1440)), ("elderly_age", 60, (50, 100)),
+        ("rating_prompt_seconds", 30, (5, 600)), ("supplementary_rating_days", 7, (1, 365)),
+        ("callback_working_days", 1, (1, 30)), ("fix_working_days", 15, (1, 90)), ("help_queue_length", 10, (1, 1000)),
+    ]
+]
+
+# Every number in hallq/model.py -> the key (or key prefix) that sets it; a new number needs a range and a line here.
+MODEL_NUMBERS = {
+    "Hours.weekdays": "hours.weekdays", "Hours.lunch_windows": "hours.lunch_windows",
+    "Hours.stop_issuing_minutes": "hours.stop_issuing_minutes",
+    "Service.promised_days": "services[0].promised_days", "Service.minutes": "services[0].minutes",
+    "DeviceRef.address": "windows[0].keypad.address", "Window.number": "windows[0].number",
+    "Bus.baudrate": "buses[0].baudrate", "Printer.paper_mm": "kiosks[0].printer.paper_mm",
+    "Printer.baudrate": "kiosks[0].printer.baudrate", "PriorityClass.rank": "priorities[2].rank",
+    "Appointments.slot_minutes": "appointments.slot_minutes",
+    "Appointments.checkin_before_minutes": "appointments.checkin_before_minutes",
+    "Appointments.checkin_after_minutes": "appointments.checkin_after_minutes",
+    "AlertLevels.warning": "rules.alerts.deadline_days[0]", "AlertLevels.yellow": "rules.alerts.wait_minutes[2]",
+    "AlertLevels.red": "rules.alerts.wait_minutes[2]", "Token.window": "tokens[0].window",
+    **{f"SignInSessions.{role}_idle_minutes": f"sessions.{role}_idle_minutes" for role in ("admin", "supervisor", "clerk")},
+    **{f"Rules.{key}": f"rules.{key}" for key in (
+        "number_width", "recall_limit", "secondary_penalty_minutes", "backup_after_minutes", "starvation_minutes",
+        "elderly_age", "rating_prompt_seconds", "supplementary_rating_days", "callback_working_days",
+        "fix_working_days", "help_queue_length")},
+}
+
+
+def test_the_full_config_of_every_number_loads():
+    hall = parse_config(EVERY_NUMBER)
+    assert hall.rules.supplementary_rating_days == 7 and hall.kiosks["K1"].printer.baudrate == 115200
+
+
+@pytest.mark.parametrize(("line", "spoilt", "problem"), OUT_OF_RANGE, ids=[p.split(":")[0] for *_, p in OUT_OF_RANGE])
+def test_every_number_out_of_its_range_is_reported_at_its_line(line, spoilt, problem):
+    assert EVERY_NUMBER.count(line) == 1
+    text = EVERY_NUMBER.replace(line, spoilt)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "hall.toml")
+    assert f"hall.toml:{line_with(text, spoilt)}: {problem}" in [str(p) for p in caught.value.problems]
+
+
+def test_every_number_in_the_model_has_a_range_tested():
+    import dataclasses
+    import types
+    import typing
+
+    import hallq.model as model
+
+    numbers = set()
+    for name, cls in vars(model).items():
+        if dataclasses.is_dataclass(cls):
+            for f, hint in typing.get_type_hints(cls).items():
+                union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+                if {int, float} & set(typing.get_args(hint) if union else (hint,)) or hint == tuple[int, ...]:
+                    numbers.add(f"{name}.{f}")
+    assert numbers == set(MODEL_NUMBERS)
+    tested = {p.split(":")[0] for *_, p in OUT_OF_RANGE}
+    assert {key for key in MODEL_NUMBERS.values() if not any(t.startswith(key) for t in tested)} == set()
+
+
+def test_check_config_names_the_file_line_and_key_of_a_number_out_of_range(tmp_path, capsys):
+    bad = tmp_path / "hall.toml"
+    text = EVERY_NUMBER.replace("supplementary_rating_days = 7", f"supplementary_rating_days = {HUGE}")
+    bad.write_text(text, encoding="utf-8")
+    assert main(["check-config", str(bad)]) == 1
+    line = line_with(text, "supplementary_rating_days")
+    assert f"{bad}:{line}: rules.supplementary_rating_days: {HUGE} is outside 1..365" in capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize(("line", "spoilt", "problem"), [
+    ('name = "测试政务服务中心"', 'name = "测试\\u0000中心"', "hall.name: contains the control character U+0000"),
+    ('name = "综合受理窗口"', 'name = "综合\\n受理窗口"', "windows[0].name: contains the control character U+000A"),
+    ('name = "居民身份证申领"', 'name = "居民身份证\\u001b申领"', "services[0].name: contains the control character U+001B"),
+    ('name = "大厅1号取号机"', 'name = "   "', "kiosks[0].name: must not be empty"),
+    ('port = "loop://"\nbaudrate', 'port = "loop://\\u0000"\nbaudrate', "buses[0].port: contains the control character U+0000"),
+    ('token = "secret-w1"', 'token = " secret-w1"', "tokens[0].token: the token has spaces around it"),
+    ('token = "secret-w1"', 'token = "secret-w1\\t"', "tokens[0].token: contains the control character U+0009"),
+    ('token = "secret-w1"', 'token = "secret\\u0007w1"', "tokens[0].token: contains the control character U+0007"),
+])
+def test_strings_are_one_line_of_printable_text(line, spoilt, problem):
+    assert EVERY_NUMBER.count(line) == 1
+    text = EVERY_NUMBER.replace(line, spoilt)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "hall.toml")
+    found = [str(p) for p in caught.value.problems]  # a refused window also leaves what needs it
+    assert any(f.startswith(f"hall.toml:{line_with(text, spoilt.splitlines()[0])}: {problem}") for f in found), found
+    assert not any("secret-w1" in f for f in found)
+
+
+def test_materials_and_tokens_from_the_environment_are_checked_too():
+    text = BASE.replace('prefix = "B"\n\n[[services]]', 'prefix = "B"\nmaterials = ["身份证\\u0000"]\n\n[[services]]')
+    assert problems_of(text + GOOD_WINDOW) == [
+        "services[0].materials[0]: contains the control character U+0000; write one line of printable text"]
+    assert problems_of(BASE + GOOD_WINDOW + TOKENS, environ={"HALLQ_TEST_ADMIN": "s3cret \n"}) == [
+        "tokens[0].token_env: the token has spaces around it; a presented token is stripped, so it would never match"]
+
+
+def test_the_notice_may_span_lines_but_holds_no_other_control_characters():
+    text = BASE.replace('name = "测试政务服务中心"', 'name = "测试政务服务中心"\nnotice = "请取号\\n依次办理"') + GOOD_WINDOW
+    assert parse_config(text).notice == "请取号\n依次办理"
+    assert problems_of(text.replace("\\n依次", "\\u0000依次")) == [
+        "hall.notice: contains the control character U+0000; write one line of printable text"]
