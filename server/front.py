@@ -24,11 +24,12 @@ import asyncio
 import io
 import json
 import logging
+import queue
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask
@@ -65,7 +66,7 @@ class Front:
         self.app = app
         self.engine = app.config["ENGINE"]
         self.workers, self.queue_limit, self.max_streams, self.max_body = workers, queue, max_streams, max_body
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hallq-worker")
+        self.pool = Workers(workers, self._call_app)
         self.running = 0
         self._waiting: dict[bool, deque[asyncio.Future]] = {True: deque(), False: deque()}  # write? -> FIFO
         self.streams = 0
@@ -103,7 +104,7 @@ class Front:
                 pass
         if self.feed is not None:
             self.feed.stop()
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.stop()
 
     # -- ASGI --------------------------------------------------------------------------------
 
@@ -193,7 +194,7 @@ class Front:
     async def _run(self, environ: dict, write: bool, limit: float | None) -> tuple[int, list, list[bytes]]:
         await self._admit(write, limit)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.pool, self._call_app, environ)
+            return await self.pool.run(environ)
         finally:
             self._release()
 
@@ -320,6 +321,52 @@ class Front:
             for task, writing in list(self._writing.items()):
                 if writing[0] and writing[0] < stuck:
                     task.cancel()
+
+
+class Workers:
+    """The threads that run the Flask app for the loop. The front admits at most as many requests
+    as there are threads, so a job never waits here. Each answer comes back with one
+    call_soon_threadsafe: run_in_executor's chained futures cost the loop about a tenth of its
+    time per request at 600 requests a second."""
+
+    def __init__(self, count: int, fn: Callable[[dict], Any]) -> None:
+        self.fn = fn
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads = [threading.Thread(target=self._serve, name=f"hallq-worker-{i}", daemon=True)
+                        for i in range(count)]
+        for t in self.threads:
+            t.start()
+
+    def run(self, job: dict) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self.jobs.put((loop, fut, job))
+        return fut
+
+    def stop(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+
+    def _serve(self) -> None:
+        while (item := self.jobs.get()) is not None:
+            loop, fut, job = item
+            try:
+                outcome, failed = self.fn(job), False
+            except BaseException as exc:  # handed to the request's coroutine, as run_in_executor would
+                outcome, failed = exc, True
+            try:
+                loop.call_soon_threadsafe(_settle, fut, outcome, failed)
+            except RuntimeError:  # the loop has ended
+                pass
+
+
+def _settle(fut: asyncio.Future, outcome: Any, failed: bool) -> None:
+    if fut.cancelled():
+        return
+    if failed:
+        fut.set_exception(outcome)
+    else:
+        fut.set_result(outcome)
 
 
 async def _until_disconnect(receive: Callable) -> None:

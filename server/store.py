@@ -344,10 +344,12 @@ class Store:
                 return
         conn.close()
 
-    def events_after(self, last_id: int, limit: int = 500) -> list[dict]:
+    def events_after(self, last_id: int, limit: int = 500, decode: bool = True) -> list[dict]:
+        """Events after `last_id` in order; `decode=False` leaves `data` as its JSON text."""
         rows = self.rows("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", [last_id, limit])
-        for r in rows:
-            r["data"] = json.loads(r["data"] or "{}")
+        if decode:
+            for r in rows:
+                r["data"] = json.loads(r["data"] or "{}")
         return rows
 
     def last_event_id(self) -> int:

@@ -144,7 +144,7 @@ class Feed:
             self._wake.clear()
             try:
                 while not self._stop.is_set():
-                    events = self.store.events_after(self.last_id, limit=self.batch)
+                    events = self.store.events_after(self.last_id, limit=self.batch, decode=False)
                     if not events:
                         break
                     self.last_id = events[-1]["id"]

@@ -275,3 +275,31 @@ def test_a_stream_ends_with_its_session_and_keeps_it_alive_meanwhile(tmp_path, m
     finally:
         server_.stop()
         stop_app(app)
+
+
+def test_events_go_out_as_stored_exactly_as_if_parsed_and_written_again(staffed):
+    """The feed sends an event's stored JSON as it is when it holds nothing to hide; the message is
+    the same as the one built from the parsed event, and secrets are still left out."""
+    from datetime import timedelta
+
+    from server.api.events import format_event
+    from server.errors import HallqError
+
+    engine = staffed
+    t = engine.issue("S101", phone="13812345678", name="张三")
+    engine.call_next(1)
+    engine.finish(1, "done")
+    engine.rate(5, "evaluator", window=1, comment="很好 \u00e9\u4e2d")
+    try:
+        engine.rate(4, "qr", ticket=t.id)  # refused: the event names the ticket id, which must not go out
+    except HallqError:
+        pass
+    engine.book("S101", engine.now() + timedelta(days=1), "13900001111")
+    raw = engine.store.events_after(0, decode=False)
+    parsed = engine.store.events_after(0)
+    assert {ev["type"] for ev in raw} >= {"rating.refused", "appointment.booked", "ticket.issued"}
+    for r, p in zip(raw, parsed, strict=True):
+        assert format_event(r) == format_event(p)
+        assert t.id not in format_event(r)
+    booked = next(ev for ev in raw if ev["type"] == "appointment.booked")
+    assert '"code"' not in format_event(booked)
