@@ -27,11 +27,9 @@ The bench does not care which server runs inside `hallq serve`: it only speaks H
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_server import free_port, sqlite_commit_rate  # noqa: E402
+from bench_server import Client, Server, sqlite_commit_rate  # noqa: E402
 
 from hallq.config import load_config  # noqa: E402
 from hallq.model import HallConfig  # noqa: E402
@@ -62,58 +60,6 @@ def bench_config(dst: Path) -> Path:
     text = re.sub(r"(?m)^number_width = .*$", "number_width = 5", text)
     dst.write_text(text, encoding="utf-8")
     return dst
-
-
-class Server:
-    """`hallq serve` on a free loopback port with a fresh database; stopped on exit."""
-
-    def __init__(self, config_path: Path, db: Path) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hallq.cli", "serve", "--config", str(config_path), "--db", str(db),
-             "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-
-    def __enter__(self) -> Server:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return self
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.__exit__()
-                    raise RuntimeError("hallq serve did not start") from None
-                time.sleep(0.1)
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime, in clock ticks (USER_HZ = 100)
-
-    def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-class Client:
-    """One keep-alive connection; records (operation, seconds) for every request."""
-
-    def __init__(self, port: int, token: str, timings: list) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        self.timings = timings
-
-    def post(self, op: str, path: str, body: dict) -> tuple[int, dict]:
-        t0 = time.perf_counter()
-        self.conn.request("POST", "/api/v1" + path, json.dumps(body), self.headers)
-        resp = self.conn.getresponse()
-        data = resp.read()
-        self.timings.append((op, time.perf_counter() - t0))
-        return resp.status, json.loads(data or b"{}")
 
 
 def sign_in(port: int, config: HallConfig, windows: list[int]) -> None:

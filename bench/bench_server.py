@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import re
 import shutil
@@ -51,11 +52,54 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Server:
+    """`hallq serve` on a free loopback port with a fresh database; stopped on exit."""
+
+    def __init__(self, config_path: Path, db: Path, repo: Path = ROOT) -> None:
+        """`repo`: the checkout whose hallq to run (another one, to compare in the same run)."""
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hallq.cli", "serve", "--config", str(config_path), "--db", str(db),
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def __enter__(self) -> Server:
+        return self.wait_ready()
+
+    def wait_ready(self) -> Server:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("hallq serve did not start") from None
+                time.sleep(0.1)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime, in clock ticks (USER_HZ = 100)
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 class Client:
     """One keep-alive HTTP connection; records (operation, seconds) for every request."""
 
-    def __init__(self, port: int, token: str, timings: list) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    def __init__(self, port: int, token: str, timings: list, timeout: float = 60) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.timings = timings
 
@@ -106,24 +150,10 @@ def main() -> int:
     config = load_config(config_path)
     services = sorted(config.services)
     staff = sorted(config.staff)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "hallq.cli", "serve", "--config", str(config_path), "--db", str(work / "hall.db"),
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    server = Server(config_path, work / "hall.db")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    print("hallq serve did not start", file=sys.stderr)
-                    return 1
-                time.sleep(0.1)
-        rss_start = rss_kib(server.pid)
+        port = server.wait_ready().port
+        rss_start = rss_kib(server.proc.pid)
 
         timings: list = []
         lock = threading.Lock()
@@ -177,7 +207,7 @@ def main() -> int:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - t0
-        rss_end = rss_kib(server.pid)
+        rss_end = rss_kib(server.proc.pid)
         commit_rate = sqlite_commit_rate(work, args.commits)
 
         ops = ["issue", "call-next", "finish", "rate", "login"]
@@ -206,11 +236,7 @@ def main() -> int:
         print(f"\ndatabase and commit test in {work.parent} (removed afterwards)")
         return 0 if not errors and done[0] == args.tickets else 1
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

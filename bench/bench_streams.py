@@ -18,8 +18,6 @@ import argparse
 import asyncio
 import http.client
 import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_server import free_port, round_the_clock  # noqa: E402
+from bench_server import Server, round_the_clock  # noqa: E402
 
 from server.simulate.report import percentile, table  # noqa: E402
 
@@ -220,34 +218,13 @@ def main() -> int:
         staff = sorted(config.staff)
         windows = {n: staff[i] for i, n in enumerate(sorted(config.windows)) if i < len(staff)}
         services = sorted(config.services)
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(args.repo)}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "hallq.cli", "serve", "--config", str(config_path), "--db", str(work / "hall.db"),
-             "--port", str(port)], cwd=args.repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        print("hallq serve did not start", file=sys.stderr)
-                        return 1
-                    time.sleep(0.1)
+        with Server(config_path, work / "hall.db", repo=args.repo) as server:
             rows = []
             for count in (int(c) for c in args.subscribers.split(",")):
-                rows += measure(port, count, windows, services, args.actions, args.rate)
+                rows += measure(server.port, count, windows, services, args.actions, args.rate)
             print(table(["subscribers", "what", "n", "p50 ms", "p99 ms", "max ms"], rows,
                         f"hallq serve ({args.repo}) on 127.0.0.1: {args.actions} tickets at {args.rate:g}/s issued "
                         f"and called by {len(windows)} windows, with N open event streams"))
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
     return 0
 
 
