@@ -31,7 +31,7 @@ def parse(value: str | None, received: float, default: float | None = DEFAULT_WR
     if value is None or not value.strip():
         return None if default is None else received + default
     text = value.strip()
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:  # '²'.isdigit() is True
         raise Invalid(f"{HEADER} must be a whole number of milliseconds", field=HEADER)
     ms = int(text)
     if not 1 <= ms <= MAX_SECONDS * 1000:
@@ -45,10 +45,6 @@ def set_deadline(deadline: float | None) -> contextvars.Token:
 
 def reset(token: contextvars.Token) -> None:
     _deadline.reset(token)
-
-
-def current() -> float | None:
-    return _deadline.get()
 
 
 def remaining() -> float | None:

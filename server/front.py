@@ -38,6 +38,7 @@ from . import deadline
 from .app import API, MAX_BODY_BYTES
 from .errors import HallqError
 from .health import health_view
+from .storage_faults import StorageError
 from .streams import Feed, Hub, encode
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,10 @@ class Front:
     """The ASGI application for one hall: `Front(create_app(...))`, served by uvicorn."""
 
     def __init__(self, app: Flask, workers: int = 16, queue: int = 256, max_streams: int = 2000,
-                 max_body: int = MAX_BODY_BYTES) -> None:
+                 max_body: int = MAX_BODY_BYTES, on_shutdown: Callable[[], None] | None = None) -> None:
+        """`on_shutdown`: run at the server's lifespan shutdown, after the streams and workers end."""
         self.app = app
+        self.on_shutdown = on_shutdown
         self.engine = app.config["ENGINE"]
         self.workers, self.queue_limit, self.max_streams, self.max_body = workers, queue, max_streams, max_body
         self.pool = Workers(workers, self._call_app)
@@ -95,13 +98,17 @@ class Front:
         self.feed = Feed(store, publish, last).start()
         self._beating = asyncio.ensure_future(self._heartbeat())
 
-    def close(self) -> None:
-        """End every stream and the reader (the server itself is stopped by its runner)."""
+    def end_streams(self) -> None:
+        """End every open stream (from any thread): a server stopping waits for open requests."""
         if self.hub is not None and self.loop is not None and not self.loop.is_closed():
             try:
                 self.loop.call_soon_threadsafe(self.hub.close)
             except RuntimeError:
                 pass
+
+    def close(self) -> None:
+        """End the streams, the reader and the workers (at lifespan shutdown; idempotent)."""
+        self.end_streams()
         if self.feed is not None:
             self.feed.stop()
         self.pool.stop()
@@ -153,6 +160,8 @@ class Front:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.close()
+                if self.on_shutdown is not None:
+                    self.on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -281,12 +290,17 @@ class Front:
                 (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
                 (b"x-accel-buffering", b"no")]})
             chunk = b"retry: 2000\n\n"
+            beats = hub.beats
             while not hub.closed:
+                if hub.beats != beats:  # every heartbeat, busy or not: the session still holds?
+                    beats = hub.beats
+                    if session_id is not None and self.sessions is not None:
+                        if not self.sessions.is_active(session_id):
+                            break  # signed out or timed out: the stream ends with the session
+                        self.sessions.touch(session_id)
                 got = hub.since(last)
-                if got is None:  # behind what the hub keeps: read the gap from the store
-                    events = await asyncio.get_running_loop().run_in_executor(
-                        None, self.engine.store.events_after, last, 500)
-                    got = (b"".join(encode(ev) for ev in events), events[-1]["id"]) if events else (b"", last)
+                if got is None:  # behind what the hub keeps: read the gap from the store, off the loop
+                    got = await asyncio.get_running_loop().run_in_executor(None, self._backlog, last)
                 more, last = got
                 chunk += more
                 if chunk:
@@ -294,22 +308,24 @@ class Front:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     writing[0], chunk = 0.0, b""
                     continue
-                beats = hub.beats
                 await hub.changed()
                 if hub.beats != beats and hub.last_id <= last:  # a heartbeat and nothing new
-                    if session_id is not None and self.sessions is not None:
-                        if not self.sessions.is_active(session_id):
-                            break  # signed out or timed out: the stream ends with the session
-                        self.sessions.touch(session_id)
                     chunk = b": keep-alive\n\n"
             await send({"type": "http.response.body", "body": b""})
-        except (asyncio.CancelledError, OSError):
-            pass  # the client went away, or stopped reading: it reconnects with Last-Event-ID
+        except (asyncio.CancelledError, OSError, StorageError):
+            # The client went away or stopped reading, or its backlog could not be read: it
+            # reconnects with Last-Event-ID (a 503 then, while the store is faulty).
+            pass
         finally:
             self.streams -= 1
             self._writing.pop(me, None)
             gone.remove_done_callback(went)
             gone.cancel()
+
+    def _backlog(self, last: int) -> tuple[bytes, int]:
+        """Up to 500 events after `last` as one write, for a stream behind what the hub holds."""
+        events = self.engine.store.events_after(last, 500, decode=False)
+        return (b"".join(encode(ev) for ev in events), events[-1]["id"]) if events else (b"", last)
 
     async def _heartbeat(self) -> None:
         """Every few seconds: wake the streams (keep-alives, session checks) and cancel any whose

@@ -41,22 +41,29 @@ def mask_name(name: str | None) -> str | None:
 # area code, and any other run of 7 or more digits (local numbers, old 15-digit IDs, bank cards).
 # Dates such as 2026-11-23 or 10:30 are shorter runs and stay as typed.
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+_D = "[0-9０-９]"  # digits as typed: Chinese input methods often give full-width ones
+_S = "[ \\-－.．]?"  # separators as typed, full-width ones too
 _NUMBER_IN_TEXT = re.compile(
-    r"(?<![0-9])(?:"
-    r"(?P<id>[0-9]{6}[ -]?[0-9]{8}[ -]?[0-9]{3}[0-9Xx])"
-    r"|(?P<cc>\+?86[ -]?)?(?P<mobile>1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4})"
-    r"|(?P<landline>0[0-9]{2,3}[ -][0-9]{7,8})"
-    r"|(?P<digits>[0-9]{7,})"
-    r")(?![0-9])"
+    rf"(?<![0-9０-９])(?:"
+    rf"(?P<id>{_D}{{6}}{_S}{_D}{{8}}{_S}{_D}{{3}}[0-9０-９Xx])"
+    rf"|(?P<cc>\+?86{_S})?(?P<mobile>[1１][3-9３-９]{_D}{_S}{_D}{{4}}{_S}{_D}{{4}})"
+    rf"|(?P<landline>[0０]{_D}{{2,3}}[ \-－]{_D}{{7,8}})"
+    rf"|(?P<digits>{_D}{{7,}})"
+    rf")(?![0-9０-９])"
 )
+
+
+def _plain(number: str) -> str:
+    """A matched number's digits only, in ASCII: the rest of the text is left as it was typed."""
+    return re.sub(r"[ \-－.．]", "", number.translate(_FULL_WIDTH_DIGITS))
 
 
 def _mask_match(m: re.Match) -> str:
     if m["id"]:
-        return mask_id_number(re.sub(r"[ -]", "", m["id"]))
+        return mask_id_number(_plain(m["id"]))
     if m["mobile"]:
-        return (m["cc"] or "") + mask_phone(m["mobile"])
-    return mask_phone(m["landline"] or m["digits"])
+        return (m["cc"] or "") + mask_phone(_plain(m["mobile"]))
+    return mask_phone(_plain(m["landline"] or m["digits"]))
 
 
 def mask_text(text: str | None) -> str | None:
@@ -64,4 +71,4 @@ def mask_text(text: str | None) -> str | None:
     "请回电138****5678". The ticket keeps the citizen's own phone for the call-back, so nothing is lost."""
     if not text:
         return text
-    return _NUMBER_IN_TEXT.sub(_mask_match, text.translate(_FULL_WIDTH_DIGITS))
+    return _NUMBER_IN_TEXT.sub(_mask_match, text)

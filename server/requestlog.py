@@ -136,9 +136,9 @@ class RequestLog:
         return rows[0]
 
     def finish(self, scope: str, key: str, fp: str, status: int, body: bytes, applied: bool) -> None:
-        """After running: keep the answer (never a 5xx/503: the retry runs, or finds the row) and
+        """After running: keep the answer (never a 5xx/503 or 429: the retry runs, or finds the row) and
         release waiting retries. An applied answer goes to its row with the next commit."""
-        if status < 500:
+        if status < 500 and status != 429:  # 429 says "later": the retry must run, not replay it
             self.remember(scope, key, Answer(fp, status, body))
             if applied:
                 self.store.later("UPDATE requests SET status = ?, body = ? WHERE scope = ? AND key = ?",

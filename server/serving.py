@@ -92,12 +92,8 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
-        if self.front.hub is not None and self.front.loop is not None:
-            try:
-                self.front.loop.call_soon_threadsafe(self.front.hub.close)
-            except RuntimeError:
-                pass
+        self.front.end_streams()  # first, or uvicorn would wait for them; its shutdown closes the rest
         self.server.should_exit = True
         self.thread.join(10)
-        self.front.close()
+        self.front.close()  # in case the loop ended without its lifespan shutdown
         self.sock.close()

@@ -10,13 +10,17 @@ own error code (`sqlite_errorcode`), never from the message text. Errors that ar
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 
 from .errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 # primary SQLite code -> (state, error code, what it means, Retry-After seconds)
 _KINDS: dict[int, tuple[str, str, str, float]] = {
@@ -44,7 +48,7 @@ class StorageError(Unavailable):
     def __init__(self, message: str, code: str, state: str, database: str, retry_after: float) -> None:
         super().__init__(message, code=code, retry_after=retry_after)
         self.state = state
-        self.database = database
+        self.database = database  # the file's name only: answers reach citizens' pages too
 
     def to_json(self) -> dict:
         return {**super().to_json(), "database": self.database}
@@ -62,12 +66,15 @@ def classify(exc: BaseException, database: str) -> StorageError | None:
         return None
     state, error, meaning, retry = kind
     name = getattr(exc, "sqlite_errorname", "") or str(code)
+    log.warning("storage fault on %s: %s (%s)", database, meaning, name)  # the full path: for the admin
+    database = Path(database).name
     return StorageError(f"{meaning}: database {database} ({name}); nothing was applied", error, state,
                         database, retry)
 
 
 def busy(database: str, waited: float) -> StorageError:
     """The write lock stayed taken (by another process, or by a write waiting for it) too long."""
+    database = Path(database).name
     return StorageError(f"another process holds the write lock of database {database}; waited {waited:.1f} s, "
                         "nothing was applied", "storage_busy", "busy", database, 2)
 
@@ -90,7 +97,7 @@ class StorageState:
     """What /health says about the database, kept in memory; thread-safe."""
 
     def __init__(self, database: str, now: Callable[[], datetime] | None = None) -> None:
-        self.database = database
+        self.database = Path(database).name  # /health is public: the file's name, not where it lives
         self.now = now or (lambda: datetime.now().astimezone())
         self._lock = threading.Lock()
         self._fault: Fault | None = None

@@ -89,6 +89,7 @@ class Store:
         self._readers_lock = threading.Lock()
         self._closed = False
         self._later: list[tuple[str, list]] = []  # bookkeeping written with the next commit
+        self._later_lock = threading.Lock()
         self._listeners: list[Callable[[list[dict]], None]] = []
         self._recovery: list[Callable[[Fault], None]] = []
         migrations.migrate(self.db)
@@ -110,7 +111,8 @@ class Store:
         try:
             deadline.check("the change")
             pending = requestlog.unwritten() if changes.action else None
-            later, self._later = self._later, []
+            with self._later_lock:
+                later, self._later = self._later, []
             conn = self.db.conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -137,12 +139,14 @@ class Store:
                 for sql, params in later:
                     try:
                         conn.execute(sql, params)
-                    except sqlite3.Error:  # never let bookkeeping sink the action itself
-                        pass
+                    except sqlite3.Error:  # never let bookkeeping sink the action itself…
+                        if not conn.in_transaction:  # …unless SQLite rolled it all back (disk full)
+                            raise
                 conn.execute("COMMIT")
             except BaseException as exc:
                 self._rollback()
-                self._later[:0] = later
+                with self._later_lock:
+                    self._later[:0] = later
                 err = classify(exc, self.path)
                 if err is None:
                     raise
@@ -269,7 +273,7 @@ class Store:
     def later(self, sql: str, params: list) -> None:
         """Bookkeeping that may wait (an answer kept for replay, a purge): written with the next
         commit, or by `flush`; losing it costs nothing the action needs."""
-        with self._lock:
+        with self._later_lock:  # not the write lock: a finishing request never waits for a commit
             self._later.append((sql, params))
             del self._later[:-LATER_LIMIT]
 
@@ -284,13 +288,20 @@ class Store:
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One statement as its own transaction, for a conditional UPDATE that the upserts of
-        `commit` cannot express (no events, no listeners); the number of rows it changed."""
-        with self._lock:
-            try:
-                return self.db.conn.execute(sql, list(params)).rowcount
-            except sqlite3.Error as exc:
-                self._raise_fault(exc)
-                raise
+        `commit` cannot express (no events, no listeners); the number of rows it changed. Waits for
+        the write lock like a commit does (`write_timeout`, or the request's deadline)."""
+        self._acquire()
+        try:
+            changed = self.db.conn.execute(sql, list(params)).rowcount
+        except sqlite3.Error as exc:
+            self._raise_fault(exc)
+            raise
+        finally:
+            self._lock.release()
+        recovered = self.state.succeeded()
+        if recovered is not None:
+            self._recovered(recovered)
+        return changed
 
     def next_number(self, prefix: str, day: str) -> int:
         """The number the next ticket of `prefix` would get today (read only; commit bumps it)."""

@@ -18,7 +18,7 @@ import threading
 from bisect import bisect_right
 from collections.abc import Callable
 
-from .api.events import format_event
+from .sse import format_event
 from .store import Store
 
 log = logging.getLogger(__name__)

@@ -266,11 +266,26 @@ def test_a_stream_ends_with_its_session_and_keeps_it_alive_meanwhile(tmp_path, m
         time.sleep(0.6)
         assert stream.sock.recv(65536).count(b"keep-alive") >= 1
         assert sessions._cache[sid].last_seen > seen
+        # A busy hall: events all the time, so no heartbeat finds the stream idle; it still ends.
+        busy = threading.Event()
+
+        def issue() -> None:
+            while not busy.is_set():
+                request(server_.port, "POST", "/api/v1/tickets", KIOSK, {"service": "S101"})
+                time.sleep(0.02)
+
+        issuer = threading.Thread(target=issue)
+        issuer.start()
+        time.sleep(0.3)
         assert browser.post("/logout", data={"csrf_token": csrf}).status_code == 302
         stream.sock.settimeout(5)
         tail = b""
-        while not tail.endswith(b"0\r\n\r\n"):  # the response's last chunk (a timeout fails the test)
-            tail += stream.sock.recv(65536)
+        try:
+            while not tail.endswith(b"0\r\n\r\n"):  # the response's last chunk (a timeout fails the test)
+                tail += stream.sock.recv(65536)
+        finally:
+            busy.set()
+            issuer.join()
         stream.close()
     finally:
         server_.stop()
@@ -282,8 +297,8 @@ def test_events_go_out_as_stored_exactly_as_if_parsed_and_written_again(staffed)
     the same as the one built from the parsed event, and secrets are still left out."""
     from datetime import timedelta
 
-    from server.api.events import format_event
     from server.errors import HallqError
+    from server.sse import format_event
 
     engine = staffed
     t = engine.issue("S101", phone="13812345678", name="张三")
@@ -303,3 +318,15 @@ def test_events_go_out_as_stored_exactly_as_if_parsed_and_written_again(staffed)
         assert t.id not in format_event(r)
     booked = next(ev for ev in raw if ev["type"] == "appointment.booked")
     assert '"code"' not in format_event(booked)
+
+
+def test_a_bad_deadline_header_is_a_4xx_naming_it(tmp_path):
+    with front(tmp_path) as (server, app):
+        for value in ("\xb9", "-5", "1e3", "9999999999"):  # '¹'.isdigit() is True in Python
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+                s.sendall(b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t-kiosk\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: 19\r\nConnection: close\r\n"
+                          b"Request-Timeout-Ms: " + value.encode("latin-1") + b"\r\n\r\n" + b'{"service": "S101"}')
+                answer = _read_all(s)
+            assert answer.startswith(b"HTTP/1.1 422") and b"Request-Timeout-Ms" in answer, (value, answer[:200])
+        assert app.config["ENGINE"].store.rows("SELECT COUNT(*) AS n FROM tickets")[0]["n"] == 0

@@ -188,3 +188,20 @@ def test_failed_check_ins_count_as_lookups(app, booked):
     assert app.config["ENGINE"].store.rows("SELECT state FROM appointments")[0]["state"] == "booked"
     # Plain tickets are not look-ups.
     assert client.post("/api/v1/tickets", headers=kiosk, json={"service": "S101"}).status_code == 201
+
+
+def test_a_refusal_that_says_later_is_not_replayed_to_the_retry(app, booked):
+    """A 429 means "try again later": the retry with the same key must run, not get the 429 again."""
+    from server.lookup_limit import LookupLimit
+
+    now = [0.0]
+    app.config["LOOKUP_LIMIT"] = LookupLimit(clock=lambda: now[0])
+    kiosk = {"Authorization": "Bearer t-kiosk"}
+    client = app.test_client()
+    for i in range(30):
+        client.post("/api/v1/tickets", headers=kiosk, json={"service": "S101", "appointment": f"{i:08d}"})
+    tap = {**kiosk, "Idempotency-Key": "check-in-tap-0001"}
+    assert client.post("/api/v1/tickets", headers=tap, json={"service": "S101", "appointment": booked}).status_code == 429
+    now[0] = 61.0
+    r = client.post("/api/v1/tickets", headers=tap, json={"service": "S101", "appointment": booked})
+    assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers

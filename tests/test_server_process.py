@@ -182,3 +182,22 @@ def test_secure_cookies_option(tmp_path):
     assert "Secure" not in plain.headers["Set-Cookie"]
     secure = create_app(config, tmp_path / "b.db", supervise=False, secure_cookies=True).test_client().get("/login")
     assert "; Secure" in secure.headers["Set-Cookie"]
+
+
+def test_a_stopped_server_writes_the_answers_it_keeps_for_retries(tmp_path):
+    """SIGTERM ends `hallq serve` cleanly: a keyed write's exact answer, kept to be written with the
+    next commit, reaches its row before the process goes (a retry after the restart gets it exactly)."""
+    config_path = all_day_config(TOWNSHIP, tmp_path / "town.toml")
+    config = load_config(config_path)
+    port, db = free_port(), tmp_path / "hall.db"
+    proc = start_serve(config_path, db, port)
+    try:
+        kiosk = ApiClient(f"http://127.0.0.1:{port}", token(config, "kiosk"))
+        kiosk.call("POST", "/tickets", {"service": sorted(config.services)[0]}, idempotency_key="stop-flush-0001")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    conn = sqlite3.connect(db)
+    status, body = conn.execute("SELECT status, body FROM requests WHERE key = 'stop-flush-0001'").fetchone()
+    conn.close()
+    assert status == 201 and '"code"' in body

@@ -200,3 +200,19 @@ def test_migration_masks_numbers_in_comments_stored_before(tmp_path):
     store = Store(path)
     assert store.rows("SELECT comment FROM ratings")[0]["comment"] == "请回电138****5678"
     assert migrations.current_version(store.db) >= 6
+
+
+def test_a_storage_fault_never_fails_a_signed_in_read(app, now):
+    """The session's last-seen write and the record of a session that ran out are bookkeeping: with
+    the database refusing writes, signed-in pages still read (before, they answered 503)."""
+    client = app.test_client()
+    sign_in(client, "clerk1")
+    store = app.config["ENGINE"].store
+    store.db.conn.execute("PRAGMA query_only = 1")  # SQLite itself now refuses every write
+    try:
+        now[0] += PERSIST_SECONDS + REVALIDATE_SECONDS  # the last-seen time is due to be written
+        assert client.get("/api/v1/windows").status_code == 200
+        now[0] += 31 * 60  # and now the session has run out: recorded later, refused now
+        assert client.get("/api/v1/windows").status_code == 401
+    finally:
+        store.db.conn.execute("PRAGMA query_only = 0")

@@ -115,12 +115,12 @@ def test_full_disk_answers_503_applies_nothing_and_the_hall_goes_on_once_space_i
 
         status, headers, body, _ = call(base, "POST", "/tickets", {"service": "S101"})
         assert status == 503, body
-        assert body["error"] == "storage_full" and str(db) in body["message"] and body["database"] == str(db)
+        assert body["error"] == "storage_full" and db.name in body["message"] and body["database"] == db.name and str(db.parent) not in body["message"]
         assert int(headers["Retry-After"]) >= 1
         status, _, health, took = call(base, "GET", "/health")
         assert status == 200 and took < 1.0
         assert health["ok"] is False
-        assert health["storage"]["state"] == "full" and health["storage"]["database"] == str(db)
+        assert health["storage"]["state"] == "full" and health["storage"]["database"] == db.name
         status, _, body, _ = call(base, "POST", "/windows/1/call-next", token=CALLER)
         assert status == 503 and body["error"] == "storage_full"
 
@@ -140,7 +140,7 @@ def test_full_disk_answers_503_applies_nothing_and_the_hall_goes_on_once_space_i
         alerts = call(base, "GET", "/alerts", token=SUP)[2]["alerts"]
         storage = [a for a in alerts if a["kind"] == "storage"]
         assert len(storage) == 1 and storage[0]["level"] == "red" and storage[0]["active"]
-        assert "磁盘已满" in storage[0]["message"] and str(db) in storage[0]["message"]
+        assert "磁盘已满" in storage[0]["message"] and db.name in storage[0]["message"]
         after = agree(db, engine)
         assert after["events"] > before["events"]
 
@@ -240,7 +240,7 @@ def test_outside_write_lock_reads_answer_writes_503_after_the_write_timeout(tmp_
             writer.join()
             assert reads >= 2
             status, headers, body, took = answer["r"]
-            assert status == 503 and body["error"] == "storage_busy" and str(db) in body["message"]
+            assert status == 503 and body["error"] == "storage_busy" and db.name in body["message"]
             assert 0.9 <= took < 4.0 and int(headers["Retry-After"]) >= 1
             status, _, health, took = call(base, "GET", "/health")
             assert took < 1.0 and health["ok"] is False and health["storage"]["state"] == "busy"

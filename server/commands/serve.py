@@ -44,15 +44,23 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from ..app import create_app
+    from ..app import create_app, stop_app
     from ..front import Front
     from ..serving import bind, raise_file_limit, run, uvicorn_config
 
     config = load_or_exit(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     files = raise_file_limit()
+    wanted = args.max_streams + args.threads + args.queue + 256
+    if files < wanted:
+        logging.getLogger("hallq.serve").warning(
+            "the open-file limit is %d: fewer than --max-streams %d plus requests need (%d); raise it "
+            "(ulimit -n, LimitNOFILE=) or lower --max-streams", files, args.max_streams, wanted)
     app = create_app(config, args.db, secure_cookies=args.secure_cookies, write_timeout=args.write_timeout)
-    front = Front(app, workers=args.threads, queue=args.queue, max_streams=args.max_streams)
+    # At shutdown (SIGTERM, Ctrl-C): the supervision and session threads end, and the answers kept
+    # for retries are written. Here, not after serve(): uvicorn re-raises the signal once it is done.
+    front = Front(app, workers=args.threads, queue=args.queue, max_streams=args.max_streams,
+                  on_shutdown=lambda: stop_app(app))
     # What start-up built (config, app, caches) lives as long as the process: keep it out of every
     # later collection, which a thousand streams' small objects make frequent.
     gc.freeze()

@@ -104,6 +104,7 @@ const hallq = (() => {
         if (last === null) last = String((await api("GET", "/api/v1/health")).last_event_id);
         const res = await fetch("/api/v1/events?once=1&last_event_id=" + encodeURIComponent(last),
                                 { credentials: "same-origin" });
+        if (res.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
         if (res.ok) {
           const ids = [...(await res.text()).matchAll(/^id: (\d+)$/gm)];
           if (ids.length) { last = ids[ids.length - 1][1]; soon(); }
