@@ -21,7 +21,7 @@ from . import allocation, deadline, hours
 from .allocation import Candidate
 from .clock import Clock, SystemClock
 from .errors import Conflict, Invalid, NotFound
-from .estimate import Busy, ServiceTimes, estimate_wait, estimate_waits
+from .estimate import Busy, ServiceTimes, WindowOptions, estimate_wait, estimate_waits
 from .privacy import mask_text
 from .store import Changes, Store
 from .tickets import (
@@ -68,6 +68,7 @@ class Engine:
         # Per-request work kept between requests (issue #11), each valid only while its input is:
         self._candidates: dict[str, tuple[Ticket, Candidate]] = {}  # per waiting ticket object
         self._fresh_day: str | None = None  # a day no live ticket is older than
+        self._options = WindowOptions()  # each matter's windows, for the estimates (config is fixed)
         self._load()
 
     # -- loading and time ------------------------------------------------------------------
@@ -197,7 +198,7 @@ class Engine:
     def _estimate(self, c: Candidate, now: datetime) -> tuple[int, float]:
         return estimate_wait(
             c, self._waiting(now), self.open_windows(), list(self.config.windows.values()),
-            self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours,
+            self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours, options=self._options,
         )
 
     def _actor(self, actor: str | None) -> str:
@@ -281,7 +282,7 @@ class Engine:
             c = self._candidate(t, now)
             ahead, minutes = estimate_wait(
                 c, self._waiting(now) + [c], self.open_windows(), list(self.config.windows.values()),
-                self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours,
+                self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours, options=self._options,
             )
             t.waiting_ahead, t.estimated_wait = ahead, round(minutes, 1)
             ch = Changes()
@@ -865,7 +866,7 @@ class Engine:
         queue view takes the lock once, not once per waiting ticket, and estimates after releasing it."""
         now, waiting, open_windows, busy, times = self.estimate_snapshot()
         estimates = estimate_waits(waiting, waiting, open_windows, list(self.config.windows.values()), busy, times,
-                                   now, rules=self.config.rules, hours=self.config.hours)
+                                   now, rules=self.config.rules, hours=self.config.hours, options=self._options)
         return {c.id: e for c, e in zip(waiting, estimates, strict=True)}
 
     def records_for(self, ticket_id: str) -> list[Record]:
@@ -890,7 +891,7 @@ class Engine:
                   for s in services]
         # All probes at once: those with the same windows share the replay of the queue.
         estimates = estimate_waits(probes, waiting, open_windows, list(self.config.windows.values()), busy, times,
-                                   now, rules=self.config.rules, hours=self.config.hours)
+                                   now, rules=self.config.rules, hours=self.config.hours, options=self._options)
         minutes_for = {s: minutes for s, (_, minutes) in zip(services, estimates, strict=True)}
         out = []
         for item in items:
