@@ -42,6 +42,7 @@ DEFAULT_WRITE_TIMEOUT = 5.0  # seconds a write waits for the write lock before a
 READ_TIMEOUT = 2.0  # readers wait only in rare cases (WAL recovery), never for a writer
 WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: a checkpoint every ~4 MB of WAL
 JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024  # the WAL is cut back to this after a checkpoint resets it
+BUSY_STEP_MS = 50  # SQLite's busy timeout is set in steps of this, rounded down (see Store._busy_timeout)
 
 
 @dataclass
@@ -85,6 +86,7 @@ class Store:
         self.db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         self._lock = threading.RLock()  # the write connection
+        self._busy_ms: int | None = None  # the write connection's busy timeout as last set; None: unknown
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
@@ -188,7 +190,7 @@ class Store:
             rest = budget - (time.monotonic() - start)
             if rest > 0:
                 try:
-                    self.db.conn.execute(f"PRAGMA busy_timeout={max(1, int(rest * 1000))}")
+                    self._busy_timeout(rest)
                     return by_deadline
                 except BaseException:
                     self._lock.release()
@@ -198,6 +200,18 @@ class Store:
             raise Expired("the request was not applied: the hall was busy until its deadline passed",
                           field=deadline.HEADER)
         raise busy(self.path, time.monotonic() - start)
+
+    def _busy_timeout(self, rest: float) -> None:
+        """Let SQLite wait for the write lock `rest` seconds at most, rounded down to a BUSY_STEP_MS
+        step (never longer than allowed), so that the PRAGMA — parsed anew each time, some 20 us —
+        runs only when the value changes, not on every commit."""
+        ms = max(1, int(rest * 1000))
+        if ms >= 2 * BUSY_STEP_MS:
+            ms -= ms % BUSY_STEP_MS
+        if ms != self._busy_ms:
+            self._busy_ms = None
+            self.db.conn.execute(f"PRAGMA busy_timeout={ms}")
+            self._busy_ms = ms
 
     def _rollback(self) -> None:
         conn = self.db.conn
@@ -238,6 +252,7 @@ class Store:
             return None
         with self._lock:
             conn = self.db.conn
+            self._busy_ms = None
             try:
                 if not wait:
                     conn.execute("PRAGMA busy_timeout=0")
