@@ -67,6 +67,9 @@ class Engine:
         self._next_record = 1
         # Per-request work kept between requests (issue #11), each valid only while its input is:
         self._candidates: dict[str, tuple[Ticket, Candidate]] = {}  # per waiting ticket object
+        # The waiting tickets in `tickets` order, each walk-in with its Candidate (None: an appointment,
+        # whose rank depends on the time); a new waiting ticket is appended, anything else rebuilds it.
+        self._queue: list[tuple[Ticket, Candidate | None]] | None = None
         self._fresh_day: str | None = None  # a day no live ticket is older than
         self._options = WindowOptions()  # each matter's windows, for the estimates (config is fixed)
         self._load()
@@ -138,6 +141,11 @@ class Engine:
         events = self.store.commit(ch)
         for t in tickets:
             self._candidates.pop(t.id, None)
+            old = self.tickets.get(t.id)
+            if old is not None and (old.state == WAITING or t.state == WAITING):
+                self._queue = None  # a waiting ticket changed in place or left: its place is not the end
+            elif old is None and t.state == WAITING and self._queue is not None:
+                self._queue.append((t, self._walk_in(t)))
             if t.state in LIVE_STATES:
                 self.tickets[t.id] = t
                 if self._fresh_day is not None and t.day < self._fresh_day:
@@ -170,18 +178,19 @@ class Engine:
         """Every waiting ticket as a Candidate. A ticket object is never changed once live (actions
         swap in changed copies), so its Candidate is reused until then — except an appointment's,
         whose rank changes at its slot's start."""
-        out = []
-        for t in self.tickets.values():
-            if t.state != WAITING:
-                continue
-            if t.slot_start is not None:
-                out.append(self._candidate(t, now))
-                continue
-            hit = self._candidates.get(t.id)
-            if hit is None or hit[0] is not t:
-                hit = self._candidates[t.id] = (t, self._candidate(t, now))
-            out.append(hit[1])
-        return out
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = [(t, self._walk_in(t)) for t in self.tickets.values() if t.state == WAITING]
+        return [c if c is not None else self._candidate(t, now) for t, c in queue]
+
+    def _walk_in(self, t: Ticket) -> Candidate | None:
+        """A walk-in's Candidate, the same at any time (kept per ticket object); None for an appointment."""
+        if t.slot_start is not None:
+            return None
+        hit = self._candidates.get(t.id)
+        if hit is None or hit[0] is not t:
+            hit = self._candidates[t.id] = (t, self._candidate(t, t.arrived_at))
+        return hit[1]
 
     def open_windows(self) -> list[Window]:
         """Windows staffed and not paused: the capacity the queue has now."""
