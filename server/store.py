@@ -19,6 +19,7 @@ because sqlite-utils' own insert/upsert commit by themselves and would split our
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import sqlite3
@@ -66,6 +67,7 @@ class Changes:
 LATER_LIMIT = 1000  # bookkeeping statements waiting for a commit; the oldest go first
 
 EVENT_COLUMNS = ("ts", "type", "actor", "window", "ticket_id", "ticket_code", "service", "data")
+INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
 
 
 class Store:
@@ -117,20 +119,12 @@ class Store:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 for table, row in changes.rows:
-                    cols = list(row)
-                    conn.execute(
-                        f"INSERT OR REPLACE INTO [{table}] ({', '.join(f'[{c}]' for c in cols)}) "
-                        f"VALUES ({', '.join('?' for _ in cols)})",
-                        [_sql_value(row[c]) for c in cols],
-                    )
+                    conn.execute(_upsert_sql(table, tuple(row)), [_sql_value(v) for v in row.values()])
                 written = []
                 for ev in changes.events:
                     row = {c: ev.get(c) for c in EVENT_COLUMNS}
                     row["data"] = json.dumps(ev.get("data") or {}, ensure_ascii=False, default=str)
-                    cur = conn.execute(
-                        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})",
-                        [_sql_value(row[c]) for c in EVENT_COLUMNS],
-                    )
+                    cur = conn.execute(INSERT_EVENT, [_sql_value(v) for v in row.values()])
                     written.append({"id": cur.lastrowid, **row, "data": ev.get("data") or {}})
                 if pending is not None:
                     marker = pending.row(written)
@@ -386,6 +380,13 @@ class Store:
         for conn in readers:
             conn.close()
         self.db.conn.close()
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_sql(table: str, cols: tuple[str, ...]) -> str:
+    """The upsert of one row with these columns: built once per shape, not on every commit."""
+    return (f"INSERT OR REPLACE INTO [{table}] ({', '.join(f'[{c}]' for c in cols)}) "
+            f"VALUES ({', '.join('?' for _ in cols)})")
 
 
 def _sql_value(value: Any) -> Any:
