@@ -67,9 +67,11 @@ class Engine:
         self._next_record = 1
         # Per-request work kept between requests (issue #11), each valid only while its input is:
         self._candidates: dict[str, tuple[Ticket, Candidate]] = {}  # per waiting ticket object
-        # The waiting tickets in `tickets` order, each walk-in with its Candidate (None: an appointment,
-        # whose rank depends on the time); a new waiting ticket is appended, anything else rebuilds it.
-        self._queue: list[tuple[Ticket, Candidate | None]] | None = None
+        # The waiting tickets by id in `tickets` order, each walk-in with its Candidate (None: an
+        # appointment, whose rank depends on the time). A new waiting ticket goes to the end, one that
+        # changes stays in its place, one that leaves is taken out; only a live ticket coming back to
+        # the queue (a transfer) has its old place in `tickets`, and the queue is rebuilt for it.
+        self._queue: dict[str, tuple[Ticket, Candidate | None]] | None = None
         self._fresh_day: str | None = None  # a day no live ticket is older than
         self._options = WindowOptions()  # each matter's windows, for the estimates (config is fixed)
         self._load()
@@ -142,10 +144,15 @@ class Engine:
         for t in tickets:
             self._candidates.pop(t.id, None)
             old = self.tickets.get(t.id)
-            if old is not None and (old.state == WAITING or t.state == WAITING):
-                self._queue = None  # a waiting ticket changed in place or left: its place is not the end
-            elif old is None and t.state == WAITING and self._queue is not None:
-                self._queue.append((t, self._walk_in(t)))
+            queue = self._queue
+            if queue is not None:
+                if t.state == WAITING:
+                    if old is None or old.state == WAITING:
+                        queue[t.id] = (t, self._walk_in(t))  # new: at the end; changed: in its place
+                    else:
+                        self._queue = None
+                elif old is not None and old.state == WAITING:
+                    del queue[t.id]
             if t.state in LIVE_STATES:
                 self.tickets[t.id] = t
                 if self._fresh_day is not None and t.day < self._fresh_day:
@@ -180,8 +187,8 @@ class Engine:
         whose rank changes at its slot's start."""
         queue = self._queue
         if queue is None:
-            queue = self._queue = [(t, self._walk_in(t)) for t in self.tickets.values() if t.state == WAITING]
-        return [c if c is not None else self._candidate(t, now) for t, c in queue]
+            queue = self._queue = {t.id: (t, self._walk_in(t)) for t in self.tickets.values() if t.state == WAITING}
+        return [c if c is not None else self._candidate(t, now) for t, c in queue.values()]
 
     def _walk_in(self, t: Ticket) -> Candidate | None:
         """A walk-in's Candidate, the same at any time (kept per ticket object); None for an appointment."""
