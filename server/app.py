@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from hallq.model import HallConfig
@@ -36,6 +37,16 @@ API = "/api/v1"
 MAX_BODY_BYTES = 64 * 1024  # also enforced by the front before reading (server/front.py)
 
 
+class _CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, but a request without the session cookie (every kiosk, caller
+    and display call) gets its new empty session without building the signing serializer first."""
+
+    def open_session(self, app: Flask, request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = None,
                engine: Engine | None = None, supervise: bool = True,
                supervision_seconds: float = 10.0, secure_cookies: bool = False,
@@ -47,6 +58,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     (when a TLS proxy is in front). `write_timeout`: seconds a write waits for the database's write
     lock (held by another process) before it answers 503 storage_busy."""
     app = Flask(__name__, static_folder=None)  # pages serve their own assets (server/web/static)
+    app.session_interface = _CookieSessions()
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     if engine is None:

@@ -21,7 +21,7 @@ from . import allocation, deadline, hours
 from .allocation import Candidate
 from .clock import Clock, SystemClock
 from .errors import Conflict, Invalid, NotFound
-from .estimate import Busy, ServiceTimes, estimate_wait, estimate_waits
+from .estimate import Busy, ServiceTimes, WindowOptions, estimate_wait, estimate_waits
 from .privacy import mask_text
 from .store import Changes, Store
 from .tickets import (
@@ -67,7 +67,13 @@ class Engine:
         self._next_record = 1
         # Per-request work kept between requests (issue #11), each valid only while its input is:
         self._candidates: dict[str, tuple[Ticket, Candidate]] = {}  # per waiting ticket object
+        # The waiting tickets by id in `tickets` order, each walk-in with its Candidate (None: an
+        # appointment, whose rank depends on the time). A new waiting ticket goes to the end, one that
+        # changes stays in its place, one that leaves is taken out; only a live ticket coming back to
+        # the queue (a transfer) has its old place in `tickets`, and the queue is rebuilt for it.
+        self._queue: dict[str, tuple[Ticket, Candidate | None]] | None = None
         self._fresh_day: str | None = None  # a day no live ticket is older than
+        self._options = WindowOptions()  # each matter's windows, for the estimates (config is fixed)
         self._load()
 
     # -- loading and time ------------------------------------------------------------------
@@ -137,6 +143,16 @@ class Engine:
         events = self.store.commit(ch)
         for t in tickets:
             self._candidates.pop(t.id, None)
+            old = self.tickets.get(t.id)
+            queue = self._queue
+            if queue is not None:
+                if t.state == WAITING:
+                    if old is None or old.state == WAITING:
+                        queue[t.id] = (t, self._walk_in(t))  # new: at the end; changed: in its place
+                    else:
+                        self._queue = None
+                elif old is not None and old.state == WAITING:
+                    del queue[t.id]
             if t.state in LIVE_STATES:
                 self.tickets[t.id] = t
                 if self._fresh_day is not None and t.day < self._fresh_day:
@@ -169,18 +185,19 @@ class Engine:
         """Every waiting ticket as a Candidate. A ticket object is never changed once live (actions
         swap in changed copies), so its Candidate is reused until then — except an appointment's,
         whose rank changes at its slot's start."""
-        out = []
-        for t in self.tickets.values():
-            if t.state != WAITING:
-                continue
-            if t.slot_start is not None:
-                out.append(self._candidate(t, now))
-                continue
-            hit = self._candidates.get(t.id)
-            if hit is None or hit[0] is not t:
-                hit = self._candidates[t.id] = (t, self._candidate(t, now))
-            out.append(hit[1])
-        return out
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = {t.id: (t, self._walk_in(t)) for t in self.tickets.values() if t.state == WAITING}
+        return [c if c is not None else self._candidate(t, now) for t, c in queue.values()]
+
+    def _walk_in(self, t: Ticket) -> Candidate | None:
+        """A walk-in's Candidate, the same at any time (kept per ticket object); None for an appointment."""
+        if t.slot_start is not None:
+            return None
+        hit = self._candidates.get(t.id)
+        if hit is None or hit[0] is not t:
+            hit = self._candidates[t.id] = (t, self._candidate(t, t.arrived_at))
+        return hit[1]
 
     def open_windows(self) -> list[Window]:
         """Windows staffed and not paused: the capacity the queue has now."""
@@ -197,7 +214,7 @@ class Engine:
     def _estimate(self, c: Candidate, now: datetime) -> tuple[int, float]:
         return estimate_wait(
             c, self._waiting(now), self.open_windows(), list(self.config.windows.values()),
-            self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours,
+            self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours, options=self._options,
         )
 
     def _actor(self, actor: str | None) -> str:
@@ -281,7 +298,7 @@ class Engine:
             c = self._candidate(t, now)
             ahead, minutes = estimate_wait(
                 c, self._waiting(now) + [c], self.open_windows(), list(self.config.windows.values()),
-                self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours,
+                self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours, options=self._options,
             )
             t.waiting_ahead, t.estimated_wait = ahead, round(minutes, 1)
             ch = Changes()
@@ -865,7 +882,7 @@ class Engine:
         queue view takes the lock once, not once per waiting ticket, and estimates after releasing it."""
         now, waiting, open_windows, busy, times = self.estimate_snapshot()
         estimates = estimate_waits(waiting, waiting, open_windows, list(self.config.windows.values()), busy, times,
-                                   now, rules=self.config.rules, hours=self.config.hours)
+                                   now, rules=self.config.rules, hours=self.config.hours, options=self._options)
         return {c.id: e for c, e in zip(waiting, estimates, strict=True)}
 
     def records_for(self, ticket_id: str) -> list[Record]:
@@ -890,7 +907,7 @@ class Engine:
                   for s in services]
         # All probes at once: those with the same windows share the replay of the queue.
         estimates = estimate_waits(probes, waiting, open_windows, list(self.config.windows.values()), busy, times,
-                                   now, rules=self.config.rules, hours=self.config.hours)
+                                   now, rules=self.config.rules, hours=self.config.hours, options=self._options)
         minutes_for = {s: minutes for s, (_, minutes) in zip(services, estimates, strict=True)}
         out = []
         for item in items:

@@ -40,6 +40,7 @@ class ServiceTimes:
         self.configured = dict(configured)
         self.keep = keep
         self._recent: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=keep))
+        self._means: dict[str, float] = {}  # mean() per matter until the next add(): a replay asks often
 
     def snapshot(self) -> ServiceTimes:
         """A copy to estimate from while the original goes on learning (outside the engine's lock)."""
@@ -51,8 +52,15 @@ class ServiceTimes:
     def add(self, service: str, minutes: float) -> None:
         if minutes > 0:
             self._recent[service].append(minutes)
+            self._means.pop(service, None)
 
     def mean(self, service: str) -> float:
+        got = self._means.get(service)
+        if got is None:
+            got = self._means[service] = self._mean(service)
+        return got
+
+    def _mean(self, service: str) -> float:
         recent = sorted(self._recent.get(service, ()))
         configured = self.configured.get(service, 10.0)
         if len(recent) < 3:
@@ -62,6 +70,25 @@ class ServiceTimes:
         cut = len(recent) // 10
         kept = recent[cut: len(recent) - cut] if cut else recent
         return sum(kept) / len(kept)
+
+
+class WindowOptions:
+    """Which of a set of windows take a matter, and whether as backup, as the replay asks for each
+    ticket ahead: worked out once per (windows, matter) rather than on every estimate. Valid for one
+    hall configuration (each window number always maps to the same `Window`): the engine keeps one."""
+
+    def __init__(self) -> None:
+        self._by: dict[tuple, list[tuple[int, bool]]] = {}
+
+    def get(self, windows: dict[int, Window], service: str) -> list[tuple[int, bool]]:
+        key = (tuple(windows), service)
+        got = self._by.get(key)
+        if got is None:
+            if len(self._by) > 10_000:  # staffing patterns come and go: keep it bounded
+                self._by.clear()
+            got = self._by[key] = [(n, w.services[service] == "backup") for n, w in windows.items()
+                                   if service in w.services]
+        return got
 
 
 @dataclass(frozen=True)
@@ -98,6 +125,7 @@ def estimate_wait(
     now: datetime,
     rules: Rules | None = None,
     hours: Hours | None = None,
+    options: WindowOptions | None = None,
 ) -> tuple[int, float]:
     """(people ahead, estimated minutes) for a ticket `new` that is, or would be, in `queue`.
 
@@ -107,7 +135,7 @@ def estimate_wait(
     first of its windows is free after that. `hours` (when given) lets a window closed for lunch
     or before opening count from the next session's start rather than from now.
     """
-    return estimate_waits([new], queue, open_windows, all_windows, busy, times, now, rules, hours)[0]
+    return estimate_waits([new], queue, open_windows, all_windows, busy, times, now, rules, hours, options)[0]
 
 
 def estimate_waits(
@@ -120,12 +148,15 @@ def estimate_waits(
     now: datetime,
     rules: Rules | None = None,
     hours: Hours | None = None,
+    options: WindowOptions | None = None,
 ) -> list[tuple[int, float]]:
     """`estimate_wait` for each of `news` against the same queue (the kiosk menu: one probe per
     matter), with the same figures. Probes whose windows are the same have the same tickets ahead
     and the same replay, so it is done once for them; only the last step (when the first of the
-    probe's own windows is free) is per probe."""
+    probe's own windows is free) is per probe. `options` (the caller's, kept between calls) saves
+    working out each matter's windows again."""
     rules = rules or Rules()
+    options = options or WindowOptions()
     queue = list(queue)
     busy = list(busy)
     if len(news) > 1:
@@ -153,14 +184,14 @@ def estimate_waits(
         if hit is None:
             ahead = ahead_of(new, queue, mine)
             hit = replays[key] = (len(ahead), _replay(ahead, windows, open_windows, busy, times, now, rules,
-                                                      reopen, means))
+                                                      reopen, means, options))
         out.append((hit[0], min(_start(w, new, hit[1], now, rules) for w in mine)))
     return out
 
 
 def _replay(ahead: list[Candidate], windows: dict[int, Window], open_windows: list[Window], busy: list[Busy],
             times: ServiceTimes, now: datetime, rules: Rules, reopen: datetime | None,
-            mean_for: dict[str, float]) -> dict[int, float]:
+            mean_for: dict[str, float], window_options: WindowOptions) -> dict[int, float]:
     """When each of `windows` is free (minutes from now) after serving `ahead` in call order."""
     closed_until = max(0.0, (reopen - now).total_seconds() / 60.0) if reopen is not None else 0.0
     opened = {w.number for w in open_windows}
@@ -173,7 +204,7 @@ def _replay(ahead: list[Candidate], windows: dict[int, Window], open_windows: li
             free[b.window] = max(mean - elapsed, mean * 0.15)
     # The same replay as one `_start` per (ticket, window), with what depends only on the matter
     # worked out once per matter: its windows (number, backup?) and its expected service time.
-    options_for: dict[str, list[tuple[int, bool]]] = {}
+    options_for: dict[str, list[tuple[int, bool]]] = {}  # this replay's, in front of window_options
     backup_after = rules.backup_after_minutes
     for c in sorted(ahead, key=lambda c: (c.rank, c.arrived, c.number)):
         if c.target_window is not None:
@@ -183,8 +214,7 @@ def _replay(ahead: list[Candidate], windows: dict[int, Window], open_windows: li
         else:
             options = options_for.get(c.service)
             if options is None:
-                options = options_for[c.service] = [
-                    (n, w.services[c.service] == "backup") for n, w in windows.items() if c.service in w.services]
+                options = options_for[c.service] = window_options.get(windows, c.service)
             if not options:
                 continue
         best, best_start, not_before = None, 0.0, None

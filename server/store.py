@@ -19,6 +19,7 @@ because sqlite-utils' own insert/upsert commit by themselves and would split our
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import sqlite3
@@ -42,6 +43,7 @@ DEFAULT_WRITE_TIMEOUT = 5.0  # seconds a write waits for the write lock before a
 READ_TIMEOUT = 2.0  # readers wait only in rare cases (WAL recovery), never for a writer
 WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: a checkpoint every ~4 MB of WAL
 JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024  # the WAL is cut back to this after a checkpoint resets it
+BUSY_STEP_MS = 50  # SQLite's busy timeout is set in steps of this, rounded down (see Store._busy_timeout)
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Changes:
 LATER_LIMIT = 1000  # bookkeeping statements waiting for a commit; the oldest go first
 
 EVENT_COLUMNS = ("ts", "type", "actor", "window", "ticket_id", "ticket_code", "service", "data")
+INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
 
 
 class Store:
@@ -85,6 +88,7 @@ class Store:
         self.db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         self._lock = threading.RLock()  # the write connection
+        self._busy_ms: int | None = None  # the write connection's busy timeout as last set; None: unknown
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
@@ -117,20 +121,12 @@ class Store:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 for table, row in changes.rows:
-                    cols = list(row)
-                    conn.execute(
-                        f"INSERT OR REPLACE INTO [{table}] ({', '.join(f'[{c}]' for c in cols)}) "
-                        f"VALUES ({', '.join('?' for _ in cols)})",
-                        [_sql_value(row[c]) for c in cols],
-                    )
+                    conn.execute(_upsert_sql(table, tuple(row)), [_sql_value(v) for v in row.values()])
                 written = []
                 for ev in changes.events:
                     row = {c: ev.get(c) for c in EVENT_COLUMNS}
                     row["data"] = json.dumps(ev.get("data") or {}, ensure_ascii=False, default=str)
-                    cur = conn.execute(
-                        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})",
-                        [_sql_value(row[c]) for c in EVENT_COLUMNS],
-                    )
+                    cur = conn.execute(INSERT_EVENT, [_sql_value(v) for v in row.values()])
                     written.append({"id": cur.lastrowid, **row, "data": ev.get("data") or {}})
                 if pending is not None:
                     marker = pending.row(written)
@@ -192,7 +188,7 @@ class Store:
             rest = budget - (time.monotonic() - start)
             if rest > 0:
                 try:
-                    self.db.conn.execute(f"PRAGMA busy_timeout={max(1, int(rest * 1000))}")
+                    self._busy_timeout(rest)
                     return by_deadline
                 except BaseException:
                     self._lock.release()
@@ -202,6 +198,18 @@ class Store:
             raise Expired("the request was not applied: the hall was busy until its deadline passed",
                           field=deadline.HEADER)
         raise busy(self.path, time.monotonic() - start)
+
+    def _busy_timeout(self, rest: float) -> None:
+        """Let SQLite wait for the write lock `rest` seconds at most, rounded down to a BUSY_STEP_MS
+        step (never longer than allowed), so that the PRAGMA — parsed anew each time, some 20 us —
+        runs only when the value changes, not on every commit."""
+        ms = max(1, int(rest * 1000))
+        if ms >= 2 * BUSY_STEP_MS:
+            ms -= ms % BUSY_STEP_MS
+        if ms != self._busy_ms:
+            self._busy_ms = None
+            self.db.conn.execute(f"PRAGMA busy_timeout={ms}")
+            self._busy_ms = ms
 
     def _rollback(self) -> None:
         conn = self.db.conn
@@ -242,6 +250,7 @@ class Store:
             return None
         with self._lock:
             conn = self.db.conn
+            self._busy_ms = None
             try:
                 if not wait:
                     conn.execute("PRAGMA busy_timeout=0")
@@ -382,6 +391,13 @@ class Store:
         for conn in readers:
             conn.close()
         self.db.conn.close()
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_sql(table: str, cols: tuple[str, ...]) -> str:
+    """The upsert of one row with these columns: built once per shape, not on every commit."""
+    return (f"INSERT OR REPLACE INTO [{table}] ({', '.join(f'[{c}]' for c in cols)}) "
+            f"VALUES ({', '.join('?' for _ in cols)})")
 
 
 def _sql_value(value: Any) -> Any:

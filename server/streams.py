@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 KEEP_EVENTS = 4096  # what the hub holds for streams a little behind; older gaps are read from the store
 WAKE_GAP_SECONDS = 0.05  # streams are woken at most this often: commits in between go out in one write
+READ_GAP_SECONDS = 0.01  # the feed reads at most this often: at a busy moment, several commits per read
 
 
 def encode(ev: dict) -> bytes:
@@ -114,8 +115,9 @@ class Feed:
     """The one reader: on every commit, the new events from the store, handed to `publish` in order."""
 
     def __init__(self, store: Store, publish: Callable[[list[tuple[int, bytes]]], None],
-                 last_id: int, batch: int = 1000) -> None:
+                 last_id: int, batch: int = 1000, gap: float = READ_GAP_SECONDS) -> None:
         self.store = store
+        self.gap = gap
         self.publish = publish
         self.last_id = last_id
         self.batch = batch
@@ -149,6 +151,15 @@ class Feed:
                         break
                     self.last_id = events[-1]["id"]
                     self.publish([(ev["id"], encode(ev)) for ev in events])
+                    if len(events) < self.batch:
+                        # All there was. A commit since the read set the wake after it was cleared
+                        # above, so the next wait returns at once: no second query to find nothing.
+                        # A lone commit is read at once; at a busy moment, waking (a thread switch)
+                        # and reading once per commit cost more than the read: the next read waits
+                        # a moment and takes every commit made meanwhile (the hub batches streams'
+                        # writes over a longer gap anyway).
+                        self._stop.wait(self.gap)
+                        break
             except Exception:  # a storage fault: the hall runs on; the next wake reads again
                 log.exception("event feed: reading new events failed")
                 self._stop.wait(1.0)

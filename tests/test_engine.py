@@ -638,3 +638,29 @@ def test_menu_estimates_do_not_hold_up_a_windows_call(staffed, monkeypatch):
         menu.join(10)
     entry = {m["item"].code: m for m in result["menu"]}["S101"]
     assert entry["waiting"] == 1  # the snapshot taken before the call
+
+
+def test_kept_waiting_queue_is_every_waiting_ticket_in_order_after_every_kind_of_change(staffed, clock):
+    """The engine keeps its waiting queue between actions (appending new tickets): after issues,
+    calls, parks, call-backs, transfers, no-shows, an appointment and a restart of the day it is
+    exactly what a scan of the live tickets gives, in the same order, with appointments ranked now."""
+    def check():
+        now = staffed.now()
+        assert staffed._waiting(now) == [staffed._candidate(t, now) for t in staffed.tickets.values()
+                                         if t.state == "waiting"]
+
+    slot = MONDAY_9AM.replace(hour=9, minute=30)
+    appt = staffed.book("S101", slot, "13900001111")
+    steps = [
+        lambda: staffed.issue("S101"), lambda: staffed.issue("S201"), lambda: staffed.issue("S101"),
+        lambda: staffed.issue("S301"), lambda: staffed.call_next(1), lambda: staffed.park(1),
+        lambda: staffed.issue("S101", appointment=appt["code"]), lambda: staffed.call_next(3),
+        lambda: staffed.transfer(3, to_window=1), lambda: staffed.call_back(1), lambda: staffed.finish(1),
+        lambda: staffed.call_next(2), lambda: staffed.transfer(2, to_service="S301"),
+        lambda: clock.advance(minutes=40), lambda: staffed.issue("S102"), lambda: staffed.call_next(1),
+        lambda: staffed.no_show(1), lambda: staffed.issue("S201"),
+        lambda: clock.set(MONDAY_9AM + timedelta(days=1)), lambda: staffed.issue("S101"),
+    ]
+    for step in steps:
+        step()
+        check()

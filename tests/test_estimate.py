@@ -16,7 +16,7 @@ from hallfactory import small_hall
 
 from hallq.config import load_config
 from server.allocation import Candidate
-from server.estimate import Busy, ServiceTimes, estimate_wait, estimate_waits
+from server.estimate import Busy, ServiceTimes, WindowOptions, estimate_wait, estimate_waits
 from server.simulate.arrivals import Assumptions, generate
 from server.simulate.model import simulate
 
@@ -129,3 +129,24 @@ def test_menu_in_a_busy_demo_hall_matches_one_estimate_per_matter(tmp_path):
         _, minutes = estimate_wait(probe, waiting, open_windows, list(config.windows.values()), busy, times, now,
                                    rules=config.rules, hours=config.hours)
         assert entry["estimated_wait_minutes"] == round(minutes, 1), service
+
+
+def test_kept_window_options_and_means_give_the_same_figures_and_follow_new_times(scene):
+    """What is kept between estimates (each matter's windows, the mean per matter) changes no figure,
+    also when the windows open change between calls, and a newly learnt service time counts at once."""
+    hall, queue, times, busy, open_windows = scene
+    kept = WindowOptions()
+    all_windows = list(hall.windows.values())
+    for windows in (open_windows, open_windows[:2], open_windows):
+        for service in SERVICES:
+            new = Candidate(id="new", service=service, rank=2, arrived=NOW, number=99)
+            fresh = ServiceTimes(times.configured)
+            for s, recent in times._recent.items():
+                for m in recent:
+                    fresh.add(s, m)
+            assert (estimate_wait(new, queue + [new], windows, all_windows, busy, times, NOW, options=kept)
+                    == estimate_wait(new, queue + [new], windows, all_windows, busy, fresh, NOW))
+    before = times.mean("S102")
+    times.add("S102", 60)
+    assert times.mean("S102") != before
+    assert times.mean("S102") == ServiceTimes.mean(times.snapshot(), "S102")

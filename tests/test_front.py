@@ -330,3 +330,42 @@ def test_a_bad_deadline_header_is_a_4xx_naming_it(tmp_path):
                 answer = _read_all(s)
             assert answer.startswith(b"HTTP/1.1 422") and b"Request-Timeout-Ms" in answer, (value, answer[:200])
         assert app.config["ENGINE"].store.rows("SELECT COUNT(*) AS n FROM tickets")[0]["n"] == 0
+
+
+def test_event_feed_reads_a_burst_of_commits_in_few_reads_and_a_lone_one_at_once(tmp_path):
+    """The feed thread reads a lone commit as soon as it is made, and during a burst takes every
+    commit made meanwhile in one read after a short gap, instead of waking and reading once per
+    commit: all events arrive, in order, each once, in far fewer batches than commits."""
+    from server.store import Changes, Store
+    from server.streams import Feed
+
+    store = Store(tmp_path / "feed.db")
+    batches: list[list[int]] = []
+    got = threading.Condition()
+
+    def publish(batch):
+        with got:
+            batches.append([event_id for event_id, _ in batch])
+            got.notify_all()
+
+    def commit(i):
+        ch = Changes()
+        ch.event(ts="2026-11-23T09:00:00+08:00", type="ticket.issued", actor="kiosk", data={"n": i})
+        return store.commit(ch)[0]["id"]
+
+    def seen():
+        return [event_id for batch in batches for event_id in batch]
+
+    feed = Feed(store, publish, store.last_event_id(), gap=0.05).start()
+    try:
+        first = commit(0)
+        with got:
+            assert got.wait_for(lambda: first in seen(), timeout=5)
+        ids = [commit(i) for i in range(1, 51)]
+        with got:
+            assert got.wait_for(lambda: ids[-1] in seen(), timeout=10)
+        assert seen() == [first, *ids]
+        assert len(batches) <= 26  # one per commit before: every commit woke the feed for its own read
+    finally:
+        feed.stop()
+        store.close()
