@@ -179,7 +179,7 @@ class Front:
                                  "message": f"the body is limited to {self.max_body // 1024} KiB"}, close=True)
         declared = headers.get("content-length")
         if declared is not None:
-            if not declared.strip().isdigit():
+            if not (declared.strip().isascii() and declared.strip().isdigit()):
                 raise _Refused(400, {"error": "bad_request", "field": "Content-Length",
                                      "message": "Content-Length must be a number of bytes"}, close=True)
             if int(declared) > self.max_body:
