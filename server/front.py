@@ -82,7 +82,8 @@ class Front:
     # -- lifecycle --------------------------------------------------------------------------
 
     def _start(self) -> None:
-        """On the first request, inside the loop: the hub and its reader."""
+        """Inside the loop, at lifespan startup (or at the first request under an ASGI server that
+        sends no lifespan events): the hub, its reader and the heartbeat."""
         self.loop = asyncio.get_running_loop()
         store = self.engine.store
         last = store.last_event_id()
