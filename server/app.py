@@ -20,6 +20,7 @@ from .clock import Clock
 from .commitments import Commitments
 from .engine import Engine
 from .errors import HallqError
+from .json_provider import FastJSONProvider
 from .lookup_limit import LookupLimit
 from .reports import start_refresh
 from .requestlog import RequestLog
@@ -59,8 +60,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     lock (held by another process) before it answers 503 storage_busy."""
     app = Flask(__name__, static_folder=None)  # pages serve their own assets (server/web/static)
     app.session_interface = _CookieSessions()
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
+    app.json = FastJSONProvider(app)
     if engine is None:
         engine = Engine(config, Store(db_path, write_timeout=write_timeout), clock)
     store = engine.store

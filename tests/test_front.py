@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
+from datetime import UTC
 
 import pytest
 from hallfactory import small_hall
@@ -369,3 +370,59 @@ def test_event_feed_reads_a_burst_of_commits_in_few_reads_and_a_lone_one_at_once
     finally:
         feed.stop()
         store.close()
+
+
+class _Recording(asyncio.Transport):
+    """A transport that keeps what it was asked to send, one entry per send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.sent.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_an_answers_head_and_body_leave_in_one_send_and_close_sends_what_is_held_first():
+    from server.serving import OneSend
+
+    async def scenario() -> tuple[list, list, bool]:
+        raw = _Recording()
+        t = OneSend(raw, asyncio.get_running_loop())
+        t.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+        t.write(b"{}")
+        assert raw.sent == []  # held until the loop turns
+        await asyncio.sleep(0)
+        first = list(raw.sent)
+        t.write(b"HTTP/1.1 503 Service Unavailable\r\n\r\n")
+        t.close()
+        return first, raw.sent[1:], raw.closed
+
+    first, then, closed = asyncio.run(scenario())
+    assert first == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+    assert then == [b"HTTP/1.1 503 Service Unavailable\r\n\r\n"] and closed
+
+
+def test_json_answers_are_the_same_through_the_fast_encoder_and_its_fallback(tmp_path):
+    """orjson where it can; Flask's own encoder where orjson would refuse or differ."""
+    from datetime import datetime
+
+    app = create_app(small_hall(), tmp_path / "j.db", supervise=False)
+    try:
+        with app.test_request_context():
+            plain = {"a": 1, "b": [1.5, None, True], "c": "云溪 A023", 3: "int key"}
+            answer = app.json.response(plain).get_data()
+            assert json.loads(answer) == {"a": 1, "b": [1.5, None, True], "c": "云溪 A023", "3": "int key"}
+            assert "云溪".encode() in answer  # UTF-8, not \u escapes
+            assert json.loads(app.json.response({"big": 2**70}).get_data()) == {"big": 2**70}
+            when = {"when": datetime(2026, 12, 1, 9, 30, tzinfo=UTC)}
+            assert app.json.dumps(when) == '{"when": "Tue, 01 Dec 2026 09:30:00 GMT"}'  # Flask's date format kept
+    finally:
+        stop_app(app)
