@@ -48,6 +48,7 @@ HEALTH_PATH = API + "/health"
 READ_QUEUE_SECONDS = 10.0  # a read waits for a worker no longer than this
 HEARTBEAT_SECONDS = 5.0  # also how often a stream checks that its session still holds
 SEND_TIMEOUT_SECONDS = 30.0  # a stream whose client reads nothing for this long is closed
+BODY_SECONDS = 10.0  # a body (at most 64 KiB) must arrive within this: no trickled uploads
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 STREAM_FROM = "x-hallq-stream-from"  # the Flask view's go-ahead for a stream, with its start id
 STREAM_SESSION = "x-hallq-session"
@@ -69,6 +70,7 @@ class Front:
         self.on_shutdown = on_shutdown
         self.engine = app.config["ENGINE"]
         self.workers, self.queue_limit, self.max_streams, self.max_body = workers, queue, max_streams, max_body
+        self.body_seconds = BODY_SECONDS
         self.pool = Workers(workers, self._call_app)
         self.running = 0
         self._waiting: dict[bool, deque[asyncio.Future]] = {True: deque(), False: deque()}  # write? -> FIFO
@@ -185,6 +187,15 @@ class Front:
                                      "message": "Content-Length must be a number of bytes"}, close=True)
             if int(declared) > self.max_body:
                 raise too_big
+        try:
+            async with asyncio.timeout(self.body_seconds):
+                return await self._read_body(receive, too_big)
+        except TimeoutError:
+            raise _Refused(408, {"error": "request_timeout", "field": "body",
+                                 "message": f"the body did not arrive within {self.body_seconds:g} s"},
+                           close=True) from None
+
+    async def _read_body(self, receive: Callable, too_big: _Refused) -> bytes:
         parts: list[bytes] = []
         size = 0
         while True:

@@ -11,9 +11,9 @@ import threading
 
 import uvicorn
 from flask import Flask
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .front import Front
+from .protocol import HallProtocol
 
 log = logging.getLogger(__name__)
 
@@ -29,43 +29,6 @@ def raise_file_limit() -> int:
         except (ValueError, OSError):
             pass
     return soft
-
-
-class OneSend:
-    """A transport whose writes of one event-loop turn leave as one send.
-
-    uvicorn writes an answer's head and its body separately, and uvloop sends each at once: two
-    system calls (and two packets) per answer, about a tenth of the server's CPU under issue load.
-    Held until the end of the turn, they go out together; close() sends what is held first."""
-
-    __slots__ = ("_transport", "_loop", "_held")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport, self._loop, self._held = transport, loop, []
-
-    def write(self, data: bytes) -> None:
-        if not self._held:
-            self._loop.call_soon(self.flush)
-        self._held.append(data)
-
-    def flush(self) -> None:
-        held, self._held = self._held, []
-        if held and not self._transport.is_closing():
-            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str):
-        return getattr(self._transport, name)
-
-
-class OneSendProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a OneSend transport."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(OneSend(transport, self.loop))  # type: ignore[arg-type]
 
 
 def run(coro) -> None:
@@ -85,7 +48,7 @@ def uvicorn_config(front: Front, trusted_proxy: str | None = None, max_connectio
     """The one uvicorn set-up. `trusted_proxy`: client address and scheme come from that proxy's
     X-Forwarded-For / X-Forwarded-Proto (so sign-in limits count real clients, not nginx)."""
     return uvicorn.Config(
-        front, http=OneSendProtocol, loop="none",  # the loop is ours: run()
+        front, http=HallProtocol, loop="none",  # the loop is ours: run()
         lifespan="on", ws="none", access_log=False,
         log_level="warning", proxy_headers=trusted_proxy is not None,
         forwarded_allow_ips=trusted_proxy or "", server_header=False, date_header=True,
@@ -111,11 +74,11 @@ class BackgroundServer:
     """The front on uvicorn in a thread of this process; `stop()` ends streams and frees the port."""
 
     def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
-                 max_streams: int = 2000) -> None:
+                 max_streams: int = 2000, max_connections: int | None = None) -> None:
         raise_file_limit()
         self.front = Front(app, workers=threads, max_streams=max_streams)
         self.sock = bind(host, port)
-        self.server = uvicorn.Server(uvicorn_config(self.front))
+        self.server = uvicorn.Server(uvicorn_config(self.front, max_connections=max_connections))
         self.thread = threading.Thread(target=self._run, name="uvicorn", daemon=True)
 
     @property

@@ -391,7 +391,7 @@ class _Recording(asyncio.Transport):
 
 
 def test_an_answers_head_and_body_leave_in_one_send_and_close_sends_what_is_held_first():
-    from server.serving import OneSend
+    from server.protocol import OneSend
 
     async def scenario() -> tuple[list, list, bool]:
         raw = _Recording()
@@ -426,3 +426,42 @@ def test_json_answers_are_the_same_through_the_fast_encoder_and_its_fallback(tmp
             assert app.json.dumps(when) == '{"when": "Tue, 01 Dec 2026 09:30:00 GMT"}'  # Flask's date format kept
     finally:
         stop_app(app)
+
+
+def test_over_the_connection_cap_a_new_connection_gets_json_503_with_retry_after(tmp_path):
+    with front(tmp_path, max_connections=3) as (server, app):
+        held = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(3)]
+        try:
+            time.sleep(0.2)  # the loop has accepted them
+            status, hdrs, body = request(server.port, "GET", "/api/v1/services", KIOSK)
+            assert status == 503 and body["error"] == "busy" and int(hdrs["retry-after"]) >= 1
+        finally:
+            for s in held:
+                s.close()
+        deadline_ = time.monotonic() + 5
+        while (status := request(server.port, "GET", "/api/v1/services", KIOSK)[0]) == 503 and time.monotonic() < deadline_:
+            time.sleep(0.05)
+        assert status == 200  # room again once they close
+
+
+def test_a_trickled_head_or_body_is_cut_off_and_the_hall_keeps_answering(tmp_path, monkeypatch):
+    from server.protocol import HallProtocol
+
+    monkeypatch.setattr(HallProtocol, "head_seconds", 0.5)
+    with front(tmp_path) as (server, app):
+        server.front.body_seconds = 0.5
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as silent, \
+                socket.create_connection(("127.0.0.1", server.port), timeout=5) as slow_head, \
+                socket.create_connection(("127.0.0.1", server.port), timeout=5) as slow_body:
+            slow_head.sendall(b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+            slow_body.sendall(b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KIOSK.encode()
+                              + b"\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"serv")
+            t0 = time.monotonic()
+            for s in (silent, slow_head):
+                answer = _read_all(s)  # ends: the server closed it
+                assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer
+            answer = _read_all(slow_body)
+            assert answer.startswith(b"HTTP/1.1 408") and b'"field": "body"' in answer
+            assert time.monotonic() - t0 < 4
+        assert request(server.port, "GET", "/api/v1/health")[0] == 200
+        assert app.config["ENGINE"].store.rows("SELECT COUNT(*) AS n FROM tickets")[0]["n"] == 0
