@@ -47,6 +47,11 @@ def reset(token: contextvars.Token) -> None:
     _deadline.reset(token)
 
 
+def current() -> float | None:
+    """The current request's monotonic deadline, or None."""
+    return _deadline.get()
+
+
 def remaining() -> float | None:
     """Seconds left before the current request's deadline; None when it has none."""
     d = _deadline.get()

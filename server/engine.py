@@ -1,9 +1,12 @@
 """The queue engine: tickets, windows, allocation and ratings, with no web and no serial in sight.
 
 Each public action takes the engine lock (a write waits for it no longer than its request's
-deadline, server/deadline.py, and then answers `Expired` having changed nothing), checks everything first, builds the new state on copies,
-writes it with its event rows in one store transaction, and only then swaps the copies in. A refused
-action raises a `HallqError` naming the field and changes nothing.
+deadline, server/deadline.py, and then answers `Expired` having changed nothing), checks everything
+first, builds the new state on copies, stages it with its event rows for the store's next group
+commit and swaps the copies in; it returns once that commit is durable, waiting after the lock is
+released (server/action_lock.py), so the next action runs during this one's disk sync. A failed
+commit fails the action and the memory is read back from the store. A refused action raises a
+`HallqError` naming the field and changes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from zoneinfo import ZoneInfo
 from hallq.model import Bundle, HallConfig, Service, Window
 
 from . import allocation, deadline, hours
+from .action_lock import ActionLock
 from .allocation import Candidate
 from .clock import Clock, SystemClock
 from .errors import Conflict, Invalid, NotFound
@@ -59,7 +63,11 @@ class Engine:
         self.store = store
         self.tz = ZoneInfo(config.rules.timezone)
         self.clock = clock or SystemClock(self.tz)
-        self._lock = threading.RLock()
+        # Group commit when the store is a file: an action waits for the disk after the lock
+        # (server/action_lock.py); an in-memory store (the simulator) commits at once.
+        self._grouped = not store.memory
+        self._lock = ActionLock(self._sync) if self._grouped else threading.RLock()
+        self._epoch = store.epoch
         self.tickets: dict[str, Ticket] = {}  # live tickets only
         self.windows: dict[int, WindowState] = {}
         self.counters: dict[tuple[str, str], int] = {}
@@ -79,6 +87,19 @@ class Engine:
     # -- loading and time ------------------------------------------------------------------
 
     def _load(self) -> None:
+        self._load_state()
+        recent = self.store.rows(
+            "SELECT service, COALESCE(started_at, called_at) AS s, ended_at AS e FROM records "
+            "WHERE [end] = 'finished' ORDER BY id DESC LIMIT 300"
+        )
+        for r in reversed(recent):
+            minutes = (datetime.fromisoformat(r["e"]) - datetime.fromisoformat(r["s"])).total_seconds() / 60
+            self.times.add(r["service"], minutes)
+
+    def _load_state(self) -> None:
+        """Live tickets, windows, counters and the next record id, as the store has them."""
+        self.tickets, self.windows, self.counters = {}, {}, {}
+        self._candidates, self._queue, self._fresh_day = {}, None, None
         for row in self.store.iter_table("tickets", "state IN (?, ?, ?, ?)", LIVE_STATES):
             t = from_row(Ticket, row)
             self.tickets[t.id] = t
@@ -92,13 +113,21 @@ class Engine:
             self.counters[(row["prefix"], row["day"])] = row["last"]
         rows = self.store.rows("SELECT COALESCE(MAX(id), 0) AS m FROM records")
         self._next_record = rows[0]["m"] + 1
-        recent = self.store.rows(
-            "SELECT service, COALESCE(started_at, called_at) AS s, ended_at AS e FROM records "
-            "WHERE [end] = 'finished' ORDER BY id DESC LIMIT 300"
-        )
-        for r in reversed(recent):
-            minutes = (datetime.fromisoformat(r["e"]) - datetime.fromisoformat(r["s"])).total_seconds() / 60
-            self.times.add(r["service"], minutes)
+
+    def _sync(self) -> None:
+        """At every outermost lock: a failed group commit threw away changes this memory already
+        holds (and those staged after them), so it is read again from the store."""
+        if self.store.epoch != self._epoch:
+            self.store.settle()  # the failed group and those staged behind it have all been answered
+            self._epoch = self.store.epoch
+            self._load_state()
+
+    def _rows(self, sql: str, params: list) -> list[dict]:
+        """A read of what actions wrote (appointments, records, ended tickets): after the changes
+        staged so far are durable, so it sees them."""
+        if self._grouped:
+            self.store.settle()
+        return self.store.rows(sql, params)
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(self.tz)
@@ -139,8 +168,11 @@ class Engine:
                 ch.event(ts=now.isoformat(), type="window.reset", actor="system", window=w.number, data={})
         self._commit(ch, new_tickets, new_windows)
 
-    def _commit(self, ch: Changes, tickets: Iterable[Ticket] = (), windows: Iterable[WindowState] = ()) -> list[dict]:
-        events = self.store.commit(ch)
+    def _commit(self, ch: Changes, tickets: Iterable[Ticket] = (), windows: Iterable[WindowState] = ()) -> None:
+        if self._grouped:  # durable before the request is answered: ActionLock waits at release
+            self._lock.staged(self.store.stage(ch, self._epoch))
+        else:
+            self.store.commit(ch)
         for t in tickets:
             self._candidates.pop(t.id, None)
             old = self.tickets.get(t.id)
@@ -161,7 +193,6 @@ class Engine:
                 self.tickets.pop(t.id, None)
         for w in windows:
             self.windows[w.number] = w
-        return events
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -321,7 +352,7 @@ class Engine:
                            field="service", code="hall_closed")
 
     def _check_in(self, code: str, item: Service | Bundle, now: datetime) -> tuple[dict, datetime]:
-        rows = self.store.rows("SELECT * FROM appointments WHERE code = ?", [code])
+        rows = self._rows("SELECT * FROM appointments WHERE code = ?", [code])
         if not rows:
             raise NotFound(f"no appointment {code!r}", field="appointment")
         row = rows[0]
@@ -366,7 +397,7 @@ class Engine:
 
     def find_appointments(self, phone: str, day: str | None = None) -> list[dict]:
         day = day or self.today()
-        return self.store.rows(
+        return self._rows(
             "SELECT * FROM appointments WHERE phone = ? AND day = ? AND state = 'booked' ORDER BY slot_start",
             [_clean_phone(phone), day],
         )
@@ -481,7 +512,7 @@ class Engine:
         return t
 
     def _record(self, record_id: int | None) -> Record:
-        rows = self.store.rows("SELECT * FROM records WHERE id = ?", [record_id])
+        rows = self._rows("SELECT * FROM records WHERE id = ?", [record_id])
         if not rows:
             raise NotFound(f"no service record {record_id}", field="record")
         return from_row(Record, rows[0])
@@ -837,7 +868,7 @@ class Engine:
             raise Invalid("only an evaluator reports a timed-out prompt", field="grade")
         if not ticket:
             raise Invalid("a rating outside the window names its ticket", field="ticket")
-        rows = self.store.rows(
+        rows = self._rows(
             "SELECT * FROM records WHERE ticket_id = ? AND [end] = 'finished' ORDER BY id DESC", [ticket]
         )
         if not rows:
@@ -858,7 +889,7 @@ class Engine:
         t = self.tickets.get(ticket_id)
         if t is not None:
             return t
-        rows = self.store.rows("SELECT * FROM tickets WHERE id = ?", [ticket_id])
+        rows = self._rows("SELECT * FROM tickets WHERE id = ?", [ticket_id])
         return from_row(Ticket, rows[0]) if rows else None
 
     def ticket(self, ticket_id: str) -> Ticket:
@@ -886,7 +917,7 @@ class Engine:
         return {c.id: e for c, e in zip(waiting, estimates, strict=True)}
 
     def records_for(self, ticket_id: str) -> list[Record]:
-        return [from_row(Record, r) for r in self.store.rows("SELECT * FROM records WHERE ticket_id = ? ORDER BY id", [ticket_id])]
+        return [from_row(Record, r) for r in self._rows("SELECT * FROM records WHERE ticket_id = ? ORDER BY id", [ticket_id])]
 
     def estimate_snapshot(self) -> tuple[datetime, list[Candidate], list[Window], list[Busy], ServiceTimes]:
         """What estimates need, taken consistently under the lock: the estimates themselves (tens of

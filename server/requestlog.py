@@ -42,7 +42,8 @@ class Pending:
     fingerprint: str
     endpoint: str | None
     created_at: str = field(default_factory=lambda: _utc_now().isoformat(timespec="seconds"))
-    applied: bool = False
+    staged: bool = False  # a change carrying it is waiting for its group commit
+    applied: bool = False  # that change is durable
 
     def row(self, events: list[dict]) -> dict:
         ticket = next((e["ticket_id"] for e in events if e.get("ticket_id")), None)
@@ -65,7 +66,7 @@ def end(token: contextvars.Token) -> None:
 def unwritten() -> Pending | None:
     """The current request's marker if no commit has carried it yet (the store asks at each commit)."""
     p = _pending.get()
-    return p if p is not None and not p.applied else None
+    return p if p is not None and not p.applied and not p.staged else None
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:

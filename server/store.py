@@ -1,8 +1,10 @@
 """The SQLite store: current state tables plus an append-only event log, one transaction per change.
 
-Every engine action ends in `Store.commit(changes)`: its row upserts and its event rows are written
-in one `BEGIN IMMEDIATE … COMMIT`, with WAL and `synchronous=FULL`, so a ticket the API acknowledged
-survives SIGKILL or power loss, and a half-done change is never visible.
+Every engine action ends in `Store.stage(changes)` (group commit): its row upserts and its event
+rows are written by the committer thread in one `BEGIN IMMEDIATE … COMMIT` with the other actions
+staged meanwhile, with WAL and `synchronous=FULL`, and the action is answered only after that
+commit, so a ticket the API acknowledged survives SIGKILL or power loss, and a half-done change is
+never visible. Other writers (sessions, cases, alerts) use `Store.commit`, which writes at once.
 
 Writes go through one connection; reads through connections of their own (a small pool), which WAL
 lets proceed while any writer — ours or another process's — holds the write lock, so views keep
@@ -64,6 +66,34 @@ class Changes:
         self.events.append(event)
 
 
+class Staged:
+    """One change waiting for its group commit (see `Store.stage`)."""
+
+    __slots__ = ("changes", "pending", "due", "epoch", "seq", "done", "events", "error")
+
+    def __init__(self, changes: Changes, pending: requestlog.Pending | None, due: float | None, epoch: int) -> None:
+        self.changes, self.pending, self.due, self.epoch = changes, pending, due, epoch
+        self.seq = 0
+        self.done = threading.Event()
+        self.events: list[dict] = []
+        self.error: BaseException | None = None
+
+    def succeed(self, events: list[dict]) -> None:
+        self.events = events
+        self.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.done.set()
+
+    def wait(self) -> list[dict]:
+        """The change's events once durable; raises what its commit raised."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error.with_traceback(None)
+        return self.events
+
+
 LATER_LIMIT = 1000  # bookkeeping statements waiting for a commit; the oldest go first
 
 EVENT_COLUMNS = ("ts", "type", "actor", "window", "ticket_id", "ticket_code", "service", "data")
@@ -96,6 +126,14 @@ class Store:
         self._later_lock = threading.Lock()
         self._listeners: list[Callable[[list[dict]], None]] = []
         self._recovery: list[Callable[[Fault], None]] = []
+        # Group commit (`stage`): the queue, its sequence numbers and the committer thread.
+        self._group = threading.Condition(threading.Lock())
+        self._queue: list[Staged] = []
+        self._staged_seq = self._done_seq = 0
+        self._committer: threading.Thread | None = None
+        self._closing = False
+        self.epoch = 0  # bumped by every failed group commit: the engine's memory must be reloaded
+        self._epoch_fault: BaseException | None = None
         migrations.migrate(self.db)
         self.checkpoint()  # a WAL left large by the last run gives its space back
         self._last_id = self.last_event_id()
@@ -103,7 +141,7 @@ class Store:
     # -- writing ---------------------------------------------------------------------------
 
     def commit(self, changes: Changes) -> list[dict]:
-        """Write all rows and events atomically; returns the events with their ids.
+        """Write all rows and events atomically, now; returns the events with their ids.
 
         Raises `StorageError` (503) when the database cannot take it, with nothing written: after
         waiting for the write lock at most `write_timeout` (`Expired` if the request's deadline
@@ -115,11 +153,27 @@ class Store:
         try:
             deadline.check("the change")
             pending = requestlog.unwritten() if changes.action else None
-            with self._later_lock:
-                later, self._later = self._later, []
-            conn = self.db.conn
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                written, = self._transaction([(changes, pending)])
+            except BaseException as exc:
+                raise self._failure(exc, by_deadline) from exc
+            recovered = self._succeeded(written, [pending])
+        finally:
+            self._lock.release()
+        self._after_commit(written, recovered)
+        return written
+
+    def _transaction(self, batch: list[tuple[Changes, requestlog.Pending | None]]) -> list[list[dict]]:
+        """One BEGIN IMMEDIATE … COMMIT for the changes of `batch`, in order, each with its marker,
+        and the waiting bookkeeping; the events each wrote. Holds the write lock (the caller's).
+        On any error everything is rolled back and the bookkeeping kept for the next commit."""
+        with self._later_lock:
+            later, self._later = self._later, []
+        conn = self.db.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            out = []
+            for changes, pending in batch:
                 for table, row in changes.rows:
                     conn.execute(_upsert_sql(table, tuple(row)), [_sql_value(v) for v in row.values()])
                 written = []
@@ -132,34 +186,45 @@ class Store:
                     marker = pending.row(written)
                     conn.execute(f"INSERT INTO requests ({', '.join(marker)}) VALUES ({', '.join('?' for _ in marker)})",
                                  list(marker.values()))
-                for sql, params in later:
-                    try:
-                        conn.execute(sql, params)
-                    except sqlite3.Error:  # never let bookkeeping sink the action itself…
-                        if not conn.in_transaction:  # …unless SQLite rolled it all back (disk full)
-                            raise
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                self._rollback()
-                with self._later_lock:
-                    self._later[:0] = later
-                err = classify(exc, self.path)
-                if err is None:
-                    raise
-                if err.state == "busy" and by_deadline:  # the client's deadline ended the wait, not ours
-                    raise Expired("the request was not applied: the database's write lock stayed taken until "
-                                  "its deadline passed", field=deadline.HEADER) from exc
-                self.state.failed(err)
-                raise err from exc
+                out.append(written)
+            for sql, params in later:
+                try:
+                    conn.execute(sql, params)
+                except sqlite3.Error:  # never let bookkeeping sink the action itself…
+                    if not conn.in_transaction:  # …unless SQLite rolled it all back (disk full)
+                        raise
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            with self._later_lock:
+                self._later[:0] = later
+            raise
+        return out
+
+    def _failure(self, exc: BaseException, by_deadline: bool) -> BaseException:
+        """What a failed transaction answers: its StorageError (recorded in `state`), `Expired`
+        when the client's deadline ended the wait for the lock, or `exc` itself (a bug)."""
+        err = classify(exc, self.path)
+        if err is None:
+            return exc
+        if err.state == "busy" and by_deadline:  # the client's deadline ended the wait, not ours
+            return Expired("the request was not applied: the database's write lock stayed taken until "
+                           "its deadline passed", field=deadline.HEADER)
+        self.state.failed(err)
+        return err
+
+    def _succeeded(self, written: list[dict], pendings: Iterable[requestlog.Pending | None]) -> Fault | None:
+        for pending in pendings:
             if pending is not None:
                 pending.applied = True
-            if written:
-                self._last_id = max(self._last_id, written[-1]["id"])
-            recovered = self.state.succeeded()
-            if recovered is not None:
-                self.checkpoint(wait=False)
-        finally:
-            self._lock.release()
+        if written:
+            self._last_id = max(self._last_id, written[-1]["id"])
+        recovered = self.state.succeeded()
+        if recovered is not None:
+            self.checkpoint(wait=False)
+        return recovered
+
+    def _after_commit(self, written: list[dict], recovered: Fault | None) -> None:
         token = deadline.set_deadline(None)
         try:
             for listener in list(self._listeners):
@@ -171,7 +236,108 @@ class Store:
             deadline.reset(token)
         if recovered is not None:
             self._recovered(recovered)
-        return written
+
+    # -- group commit ---------------------------------------------------------------------------
+
+    def stage(self, changes: Changes, epoch: int | None = None) -> Staged:
+        """Queue `changes` for the next group commit and return at once; `Staged.wait()` returns
+        when they are durable (or raises what the commit raised).
+
+        The engine stages under its lock and waits after releasing it: the disk sync and the SQL
+        of one action overlap the next action's work, and all the actions staged while one commit
+        runs share the next. Order is kept: changes are written in the order staged. A commit that
+        fails fails every change staged up to then and bumps `epoch`, so the engine, whose memory
+        ran ahead of the disk, reloads it (`Engine` checks at every lock). The deadline is checked
+        here, before anything is applied; the idempotency marker goes with the change. `epoch`:
+        the one the caller's memory was read in (a change computed before a failure is refused)."""
+        if self.memory:
+            raise RuntimeError("an in-memory store commits at once: use commit()")
+        deadline.check("the change")
+        pending = requestlog.unwritten() if changes.action else None
+        if pending is not None:
+            pending.staged = True
+        item = Staged(changes, pending, deadline.current(), self.epoch if epoch is None else epoch)
+        with self._group:
+            if self._closed:
+                raise RuntimeError("the store is closed")
+            self._staged_seq += 1
+            item.seq = self._staged_seq
+            self._queue.append(item)
+            if self._committer is None:
+                self._committer = threading.Thread(target=self._commit_groups, name="hallq-commit", daemon=True)
+                self._committer.start()
+            self._group.notify_all()
+        return item
+
+    def settle(self) -> None:
+        """Wait until everything staged so far is durable or failed (reads that must see it)."""
+        if self.memory:
+            return
+        with self._group:
+            target = self._staged_seq
+            while self._done_seq < target:
+                self._group.wait()
+
+    def _commit_groups(self) -> None:
+        while True:
+            with self._group:
+                while not self._queue and not self._closing:
+                    self._group.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+            try:
+                self._commit_group(batch)
+            except BaseException as exc:  # never leave a waiter waiting
+                log.exception("group commit failed")
+                for item in batch:
+                    if not item.done.is_set():
+                        item.fail(exc)
+            with self._group:
+                self._done_seq = max(self._done_seq, batch[-1].seq)
+                self._group.notify_all()
+
+    def _commit_group(self, batch: list[Staged]) -> None:
+        stale = [i for i in batch if i.epoch != self.epoch]
+        for item in stale:  # computed on memory that a failed commit has since invalidated
+            item.fail(self._epoch_fault)
+        live = [i for i in batch if i.epoch == self.epoch]
+        if not live:
+            return
+        dues = [i.due for i in live]
+        token = deadline.set_deadline(None if None in dues else min(dues))  # the lock waits for the soonest
+        try:
+            by_deadline = self._acquire()
+        except BaseException as exc:
+            deadline.reset(token)
+            self._fail_group(live, exc)  # busy (our own lock) or Expired, as commit() raises them
+            return
+        deadline.reset(token)
+        try:
+            try:
+                written = self._transaction([(i.changes, i.pending) for i in live])
+            except BaseException as exc:
+                self._fail_group(live, self._failure(exc, by_deadline))
+                return
+            events = [ev for w in written for ev in w]
+            recovered = self._succeeded(events, [i.pending for i in live])
+        finally:
+            self._lock.release()
+        self._after_commit(events, recovered)
+        for item, events in zip(live, written, strict=True):
+            item.succeed(events)
+
+    def _fail_group(self, live: list[Staged], err: BaseException) -> None:
+        """Nothing of the group was written: each change fails (`Expired` for those whose own
+        deadline has passed when the lock wait ran out), and the engine must reload."""
+        self._epoch_fault = err
+        self.epoch += 1
+        now = time.monotonic()
+        for item in live:
+            if isinstance(err, Expired) and item.due is not None and item.due > now:
+                item.fail(busy(self.path, self.write_timeout))
+            else:
+                item.fail(err)
 
     def _acquire(self) -> bool:
         """Take the write connection, waiting no longer than `write_timeout` or the request's
@@ -288,6 +454,7 @@ class Store:
 
     def flush(self) -> None:
         """Write the waiting bookkeeping now (at shutdown)."""
+        self.settle()
         with self._lock:
             if self._later:
                 try:
@@ -385,6 +552,14 @@ class Store:
         yield from self.rows(sql, params)
 
     def close(self) -> None:
+        with self._group:
+            self._closing = True
+            self._group.notify_all()
+            committer = self._committer
+        if committer is not None:
+            committer.join(30)  # what is staged is written first
+        with self._group:
+            self._closed = True
         with self._readers_lock:
             self._closed = True
             readers, self._readers = self._readers, []

@@ -71,6 +71,9 @@ class CountingLock:
     def __exit__(self, *exc):
         self.release()
 
+    def staged(self, item) -> None:  # the engine's lock also keeps what a hold staged for commit
+        self.lock.staged(item)
+
 
 def test_a_window_action_waits_for_the_engine_lock_once(live, monkeypatch):
     # Under load every acquisition of the engine's lock waits behind other actions' commits; the
