@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def device_rows(cfg: HallConfig) -> list[Row]:
-    """One row per configured device, windows in number order, then kiosk printers."""
+    """One row per configured device, windows in number order, then kiosk printers and ID card readers."""
     rows: list[Row] = []
     for number in sorted(cfg.windows):
         w = cfg.windows[number]
@@ -55,6 +55,8 @@ def device_rows(cfg: HallConfig) -> list[Row]:
     for kiosk in cfg.kiosks.values():
         if kiosk.printer is not None:
             rows.append(Row(kiosk.id, "printer", "-", "escpos", kiosk.printer.url, "-"))
+        if kiosk.id_reader is not None:
+            rows.append(Row(kiosk.id, "id_reader", "-", "idcard-sam", kiosk.id_reader.url, "-"))
     return rows
 
 
@@ -113,6 +115,21 @@ def probe(cfg: HallConfig, rows: list[Row], timeout: float = 0.1) -> None:
             row.status = f"offline ({st.detail})"
         else:
             row.status = "online" + (f" ({st.problem})" if st.problem else "")
+    for kiosk in cfg.kiosks.values():
+        if kiosk.id_reader is None:
+            continue
+        from drivers.idcard import Status
+        from drivers.idcard_reader import IdCardReader
+
+        row = next(r for r in rows if r.window == kiosk.id and r.role == "id_reader")
+        port = ReconnectingPort(kiosk.id_reader.url, LineSettings(baudrate=kiosk.id_reader.baudrate))
+        reader = IdCardReader(port, answer_timeout=max(timeout, 0.1), name=f"ID card reader {kiosk.id}")
+        try:
+            sam = reader.status() if port.open() else None
+        finally:
+            port.close()
+        row.status = ("online" if sam == Status.SUCCESS else "offline (no answer)" if sam is None
+                      else f"offline (SAM status 0x{int(sam):02X})")
 
 
 def format_table(rows: list[Row], with_status: bool) -> str:

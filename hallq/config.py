@@ -47,6 +47,7 @@ from hallq.model import (
     DeviceRef,
     HallConfig,
     Hours,
+    IdReader,
     Kiosk,
     Printer,
     PriorityClass,
@@ -967,13 +968,17 @@ class _Checker:
     # ------------------------------------------------------------------ kiosks, staff, tokens
 
     def kiosks(self, values: list[dict]) -> dict[str, Kiosk]:
-        spec = {"id": ("str", _REQUIRED), "name": ("str", _REQUIRED), "printer": ("table", None)}
+        spec = {"id": ("str", _REQUIRED), "name": ("str", _REQUIRED), "printer": ("table", None),
+                "id_reader": ("table", None)}
         kiosks = {}
         for where, k in self.items(values, "kiosks", spec):
             ok = self.unique(self.kiosk_paths, k["id"], f"{where}.id", "kiosk id")
             if k["printer"] is not None:
                 k["printer"] = self.printer(f"{where}.printer", k["printer"])
                 ok &= k["printer"] is not None
+            if k["id_reader"] is not None:
+                k["id_reader"] = self.id_reader(f"{where}.id_reader", k["id_reader"])
+                ok &= k["id_reader"] is not None
             if ok:
                 kiosks[k["id"]] = Kiosk(**k)
         return kiosks
@@ -989,6 +994,17 @@ class _Checker:
             self.add(f"{where}.paper_mm", "must be 58 or 80")
         return Printer(**p) if ok else None
 
+    def id_reader(self, where: str, value: dict) -> IdReader | None:
+        spec = {"url": ("str", _REQUIRED), **_defaults(IdReader, skip=("url",))}
+        r = self.table(value, where, spec)
+        if r is None or r.keys() != spec.keys():
+            return None
+        ok = self.in_range(f"{where}.baudrate", r["baudrate"], 9600, 115200)
+        if ok and r["baudrate"] not in (9600, 115200):
+            ok = False
+            self.add(f"{where}.baudrate", "must be 9600 or 115200 (the SAM module's line settings)")
+        return IdReader(**r) if ok else None
+
     def shared_ports(self, buses: dict[str, Bus], kiosks: dict[str, Kiosk]) -> None:
         """Two drivers cannot own one serial port; loop:// ports are private to each opener."""
         users: dict[str, str] = {}
@@ -997,6 +1013,11 @@ class _Checker:
             (f"{_parent(self.kiosk_paths[k.id])}.printer.url", k.printer.url)
             for k in kiosks.values()
             if k.printer
+        ]
+        ports += [
+            (f"{_parent(self.kiosk_paths[k.id])}.id_reader.url", k.id_reader.url)
+            for k in kiosks.values()
+            if k.id_reader
         ]
         for where, port in ports:
             if port.startswith("loop://"):

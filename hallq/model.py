@@ -101,10 +101,19 @@ class Printer:
 
 
 @dataclass(frozen=True)
+class IdReader:
+    """The kiosk's ID card reader (SAM module, datasheet id-card-reader-sam): a pyserial URL."""
+
+    url: str
+    baudrate: int = 115200  # some modules are set to 9600
+
+
+@dataclass(frozen=True)
 class Kiosk:
     id: str
     name: str
     printer: Printer | None = None
+    id_reader: IdReader | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hallq.client import ApiClient, ApiError, Unreachable, new_key
+from kiosk.idcard import CITIZEN, CardFlow, CardHolder
 from kiosk.printing import TicketOutput, ticket_print
 from kiosk.voice import Voice, spoken_code
 
@@ -113,6 +114,8 @@ class KioskApp:
         self.matter: dict | None = None
         self.appointment: dict | None = None
         self.id_number: str | None = None
+        self.card: CardHolder | None = None  # the ID card read for this citizen (kiosk/idcard.py)
+        self.cards = CardFlow(self)
         self.keypad: Keypad | None = None
         self.appointments: list[dict] = []
         self.issued: Issued | None = None
@@ -154,7 +157,7 @@ class KioskApp:
             self.large = self.green = False
             self.category, self.page = "", 0
             self.matter = self.appointment = self.issued = self.keypad = None
-            self.id_number = None
+            self.id_number = self.card = None
             self.appointments, self.message = [], ""
             self._go(START)
 
@@ -206,6 +209,8 @@ class KioskApp:
             self._go(START)
         elif self.screen == CONFIRM and self.appointment is None:
             self._go(MATTERS)
+        elif self.screen == CITIZEN:
+            self.home()
         elif self.screen == KEYPAD and self.keypad and self.keypad.purpose == "id" and self.matter:
             self.keypad = None
             self._go(CONFIRM)
@@ -217,6 +222,11 @@ class KioskApp:
 
     def _on_done(self) -> None:
         self.home()
+
+    def _on_card_menu(self) -> None:
+        """From the card's own page to the matters, the card kept for the ticket."""
+        self.category, self.page, self.matter, self.appointment = "", 0, None, None
+        self._go(START)
 
     def _on_matter(self, code: str) -> None:
         matter = self.menu.matter(code)
@@ -320,7 +330,9 @@ class KioskApp:
         elif self.green:
             body["priority"] = "green"
             body["priority_reason"] = "staff"
-        if self.id_number:
+        if self.card is not None:  # 身份证取号: the server masks both and keeps only the masked number
+            body["id_number"], body["name"] = self.card.id_number, self.card.name
+        elif self.id_number:
             body["id_number"] = self.id_number
         self.busy = True
         self._go(ISSUING)

@@ -102,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
     app = KioskApp(api, TicketOutput(printer), public_url=args.public_url or args.server, staff_pin=pin,
                    voice=voice, idle_seconds=args.idle_seconds,
                    checkin_window=(appts.checkin_before_minutes, appts.checkin_after_minutes))
+    reader = None
+    if kiosk.id_reader is not None:  # 身份证取号
+        from kiosk.idcard import ReaderLink
+
+        reader = ReaderLink(kiosk.id_reader, app.cards, api, kiosk.id).start()
     ui = KioskUI(app, font, size=PORTRAIT if args.portrait else LANDSCAPE, fullscreen=not args.windowed,
                  kiosk_name=kiosk.name).start()
     log.info("kiosk %s on %s, printer %s", kiosk.id, args.server, printer_cfg.url if printer_cfg else "none")
@@ -111,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         ui.close()
+        if reader is not None:
+            reader.close()
         voice.close()
         app.output.close()
         alerts.close()

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urljoin
 
 from drivers.printer import Paper, PrinterStatus, TicketPrinter
@@ -83,18 +85,20 @@ class PrinterAlerts:
     reach the staff), because only confirmed reports count as sent.
     """
 
-    def __init__(self, api: ApiClient, source: str, retry_seconds: float = 30.0) -> None:
+    def __init__(self, api: ApiClient, source: str, retry_seconds: float = 30.0,
+                 kinds: Callable[[Any], dict[str, tuple[str, str]]] | None = None) -> None:
         self.api = api
+        self.kinds = kinds or alert_kinds  # another device's states (the ID card reader's) reuse this
         self.source = source
         self.retry_seconds = retry_seconds
         self.reported: dict[str, tuple[str, str]] = {}
         self._wanted: dict[str, tuple[str, str]] = {}
         self.posts = 0
-        self._queue: queue.Queue[PrinterStatus | None] = queue.Queue()
+        self._queue: queue.Queue = queue.Queue()  # statuses, None to stop
         self._thread = threading.Thread(target=self._run, daemon=True, name="kiosk-alerts")
         self._thread.start()
 
-    def update(self, status: PrinterStatus) -> None:
+    def update(self, status: Any) -> None:
         self._queue.put(status)
 
     def close(self) -> None:
@@ -116,7 +120,7 @@ class PrinterAlerts:
             try:
                 if status is None:
                     return
-                self._wanted = alert_kinds(status)
+                self._wanted = self.kinds(status)
                 self._sync(self._wanted)
             finally:
                 self._queue.task_done()

@@ -31,6 +31,7 @@ from kiosk.app import (
     KioskApp,
     not_issuing_text,
 )
+from kiosk.idcard import CITIZEN
 
 BG = (243, 246, 250)
 INK = (28, 36, 48)
@@ -176,6 +177,10 @@ class Screens:
             buttons = []
         elif screen == TICKET:
             buttons = self._ticket(surf, app, body)
+        elif screen == CITIZEN:
+            from kiosk.idcard_screen import citizen_screen
+
+            buttons = citizen_screen(self, surf, app, body)
         else:
             buttons = self._message(surf, app, body)
         for b in buttons:
@@ -255,6 +260,9 @@ class Screens:
         y = self.title(surf, "请选择办理事项", body, large)
         if app.green:
             y = self.paragraph(surf, "绿色通道已开启：下一张号为优先号", 44, GREEN,
+                               pygame.Rect(body.left, y, body.width, 60)) + int(10 * self.u)
+        elif app.card is not None:
+            y = self.paragraph(surf, f"已读取身份证：{app.card.masked_name}，请选择事项", 44, GREEN,
                                pygame.Rect(body.left, y, body.width, 60)) + int(10 * self.u)
         actions = [("预约签到", ("keypad", "appointment"), "normal"),
                    ("标准字体" if large else "大字模式", ("large",), "green" if not large else "normal")]
@@ -349,7 +357,7 @@ class Screens:
         confirm = Button(pygame.Rect(body.left, body.bottom - action_h - gap - confirm_h, body.width, confirm_h),
                          label, ("confirm",), style=style)
         actions: list[tuple[str, tuple | None, str]] = [("返回", ("back",), "normal")]
-        if not (app.appointment or app.green or app.id_number):
+        if not (app.appointment or app.green or app.id_number or app.card):
             actions.append(("老年人凭身份证优先", ("keypad", "id"), "normal"))
         return [confirm, *self.bottom_row(body, actions, large)]
 

@@ -20,6 +20,7 @@ from .clock import Clock
 from .commitments import Commitments
 from .engine import Engine
 from .errors import HallqError
+from .idkeys import IdKeys
 from .json_provider import FastJSONProvider
 from .lookup_limit import LookupLimit
 from .reports import start_refresh
@@ -63,6 +64,8 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     app.json = FastJSONProvider(app)
     if engine is None:
         engine = Engine(config, Store(db_path, write_timeout=write_timeout), clock)
+    if str(db_path) != ":memory:":
+        engine.id_keys = IdKeys.for_database(db_path)  # ID numbers are matched, never stored
     store = engine.store
     store.state.now = engine.now  # fault times on the hall's clock
     app.secret_key = _secret_key(store)

@@ -11,6 +11,7 @@ commit fails the action and the memory is read back from the store. A refused ac
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 import threading
@@ -26,6 +27,7 @@ from .allocation import Candidate
 from .clock import Clock, SystemClock
 from .errors import Conflict, Invalid, NotFound
 from .estimate import Busy, ServiceTimes, WindowOptions, estimate_wait, estimate_waits
+from .idkeys import IdKeys
 from .privacy import mask_text
 from .store import Changes, Store
 from .tickets import (
@@ -82,6 +84,7 @@ class Engine:
         self._queue: dict[str, tuple[Ticket, Candidate | None]] | None = None
         self._fresh_day: str | None = None  # a day no live ticket is older than
         self._options = WindowOptions()  # each matter's windows, for the estimates (config is fixed)
+        self.id_keys = IdKeys.ephemeral()  # the app sets the database's own (server/idkeys.py)
         self._load()
 
     # -- loading and time ------------------------------------------------------------------
@@ -297,10 +300,12 @@ class Engine:
                 phone = phone or appt_row["phone"]
             elif priority == "appointment":
                 raise Invalid("appointment priority comes only with an appointment code", field="priority")
+            id_key = None
             if id_number is not None:
                 age = _age_from_id(id_number, now.date())
                 if priority is None and age >= self.config.rules.elderly_age:
                     priority, priority_reason = "green", "elderly"
+                id_key = self.id_keys.of(day, id_number)  # the number itself is never kept
                 id_number = _mask_id(id_number)
             priority = priority or "normal"
             if priority not in self.config.priorities:
@@ -324,7 +329,7 @@ class Engine:
                 prefix=prefix, number=number, day=day, matter=item.code, service=service,
                 priority=priority, priority_reason=priority_reason, issued_at=now, arrived_at=now,
                 queued_at=now, channel=channel, appointment=appointment, slot_start=slot_start,
-                phone=phone, id_number=id_number, name=name, request_id=request_id,
+                phone=phone, id_number=id_number, id_key=id_key, name=name, request_id=request_id,
             )
             c = self._candidate(t, now)
             ahead, minutes = estimate_wait(
@@ -369,8 +374,11 @@ class Engine:
             )
         return row, slot
 
-    def book(self, service: str, slot_start: datetime, phone: str, actor: str | None = None) -> dict:
-        """Record an appointment made elsewhere (the booking platform); returns it with its code."""
+    def book(self, service: str, slot_start: datetime, phone: str, actor: str | None = None,
+             id_number: str | None = None) -> dict:
+        """Record an appointment made elsewhere (the booking platform); returns it with its code.
+        One made with an ID number keeps it masked and as its key for the slot's day, so the card
+        checks it in at the kiosk."""
         with deadline.holding(self._lock, "the appointment"):
             now = self._begin()
             if self.config.matter(service) is None:
@@ -386,14 +394,40 @@ class Engine:
             row = {
                 "code": f"{secrets.randbelow(10**8):08d}", "phone": _clean_phone(phone), "service": service,
                 "day": slot_start.date().isoformat(), "slot_start": slot_start.isoformat(), "state": "booked",
-                "ticket_id": None, "created_at": now.isoformat(),
+                "ticket_id": None, "created_at": now.isoformat(), "id_number": None, "id_key": None,
             }
+            if id_number is not None:
+                _age_from_id(id_number, now.date())  # a well-formed number, or a 422 naming it
+                row["id_number"] = _mask_id(id_number)
+                row["id_key"] = self.id_keys.of(row["day"], id_number)
             ch = Changes()
             ch.put("appointments", row)
             self._event(ch, now, "appointment.booked", actor, None, code=row["code"], service=service,
                         slot_start=row["slot_start"])
             self._commit(ch)
             return row
+
+    def citizen_today(self, id_number: str) -> tuple[list[Ticket], list[dict]]:
+        """One citizen's tickets today and booked appointments today, found by their ID number's key
+        (the card on the kiosk's reader): only theirs, never anyone else's."""
+        _age_from_id(id_number, self.now().date())
+        day = self.today()
+        key = self.id_keys.of(day, id_number)
+        ids = self._rows("SELECT id FROM tickets WHERE id_key = ? AND day = ? ORDER BY issued_at", [key, day])
+        appointments = self._rows(
+            "SELECT * FROM appointments WHERE id_key = ? AND day = ? AND state = 'booked' ORDER BY slot_start",
+            [key, day])
+        return [self.ticket(r["id"]) for r in ids], appointments
+
+    def find_ticket(self, code: str, phone_last4: str) -> Ticket | None:
+        """Today's ticket `code` if it was taken with a phone ending in `phone_last4`, else None
+        (the citizen reopening their ticket page; a wrong code and wrong digits look the same)."""
+        rows = self._rows("SELECT id, phone FROM tickets WHERE day = ? AND code = ?",
+                               [self.today(), code.strip().upper()])
+        for r in rows:
+            if r["phone"] and hmac.compare_digest(r["phone"][-4:], phone_last4):
+                return self.ticket(r["id"])
+        return None
 
     def find_appointments(self, phone: str, day: str | None = None) -> list[dict]:
         day = day or self.today()

@@ -183,6 +183,17 @@ def _v6(db: sqlite_utils.Database) -> None:
                 db.execute(f"UPDATE [{table}] SET [{column}] = ? WHERE rowid = ?", [mask_text(text), rowid])
 
 
+def _v9(db: sqlite_utils.Database) -> None:
+    """ID card tickets and appointments (issue #17): the masked ID number and its per-day matching
+    key (server/idkeys.py) — never the number itself — so a card finds its citizen's appointment
+    and today's tickets."""
+    db.execute("ALTER TABLE tickets ADD COLUMN id_key TEXT")
+    db.execute("CREATE INDEX idx_tickets_id_key ON tickets (id_key) WHERE id_key IS NOT NULL")
+    db.execute("ALTER TABLE appointments ADD COLUMN id_number TEXT")
+    db.execute("ALTER TABLE appointments ADD COLUMN id_key TEXT")
+    db.execute("CREATE INDEX idx_appointments_id_key ON appointments (id_key) WHERE id_key IS NOT NULL")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -190,6 +201,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (4, _v4),
     (5, _v5),
     (6, _v6),
+    (9, _v9),
 ]
 
 

@@ -131,10 +131,29 @@ def document(config: HallConfig) -> dict:
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": _ok("the ticket", "Ticket"), **_errors(404)},
         }},
+        "/tickets/find": {"post": {
+            "summary": "Reopen a ticket page: today's ticket code and the last 4 digits of its phone give that one "
+                       "ticket with its id, or 404 (never a list); no token needed; 30 tries a minute per address "
+                       "and token (429, Retry-After)",
+            "requestBody": _body({"code": {"type": "string", "example": "A023"},
+                                  "phone_last4": {"type": "string", "pattern": "^[0-9]{4}$"}}, ["code", "phone_last4"]),
+            "responses": {"200": _ok("the ticket, with its id and page", "Ticket"), **_errors(400, 401, 403, 404, 422, 429)},
+        }},
+        "/citizens/today": {"post": {
+            "summary": "What an ID card opens at the kiosk: that citizen's tickets today and today's appointments "
+                       "made with the ID (masked); kiosk and admin tokens, counted like appointment look-ups",
+            "security": BEARER,
+            "requestBody": _body({"id_number": {"type": "string", "description": "resident ID from the card; "
+                                                "matched by a keyed hash, never stored"}}, ["id_number"]),
+            "responses": {"200": _ok("tickets and appointments"), **_errors(400, 401, 403, 422, 429)},
+        }},
         "/appointments": {
             "post": {"summary": "Record an appointment (from the booking platform)", "security": BEARER,
                      "requestBody": _body({"service": {"type": "string"}, "slot_start": {"type": "string", "format": "date-time"},
-                                           "phone": {"type": "string"}}, ["service", "slot_start", "phone"]),
+                                           "phone": {"type": "string"},
+                                           "id_number": {"type": "string", "description": "resident ID: the card checks "
+                                                         "it in at the kiosk; stored masked"}},
+                                          ["service", "slot_start", "phone"]),
                      "responses": {"201": _ok("the appointment with its code"), **_errors(400, 401, 403, 404, 422)}},
             "get": {"summary": "Today's booked appointments by phone number or by code (kiosk check-in); kiosk and "
                                "admin tokens only, 30 look-ups a minute per token and per address (429, Retry-After)",

@@ -43,6 +43,7 @@ class Ticket:
     slot_start: datetime | None = None
     phone: str | None = None
     id_number: str | None = None  # stored masked: only the age was needed
+    id_key: str | None = None  # the ID number's matching key for its day (server/idkeys.py)
     name: str | None = None
     target_window: int | None = None
     window: int | None = None

@@ -700,6 +700,7 @@ EVERY_NUMBER = BASE.replace('port = "loop://"\n', 'port = "loop://"\nbaudrate = 
     id = "K1"
     name = "大厅1号取号机"
     printer = { url = "loop://", paper_mm = 80, baudrate = 115200 }
+    id_reader = { url = "loop://", baudrate = 115200 }
 
     [[tokens]]
     name = "w1"
@@ -711,6 +712,10 @@ HUGE = "99999999999"  # what made every ticket page answer 500 as supplementary_
 
 # (line as written, what it becomes, the problem reported at that line)
 OUT_OF_RANGE = [
+    ('id_reader = { url = "loop://", baudrate = 115200 }', f'id_reader = {{ url = "loop://", baudrate = {HUGE} }}',
+     f"kiosks[0].id_reader.baudrate: {HUGE} is outside 9600..115200"),
+    ('id_reader = { url = "loop://", baudrate = 115200 }', 'id_reader = { url = "loop://", baudrate = 19200 }',
+     "kiosks[0].id_reader.baudrate: must be 9600 or 115200 (the SAM module's line settings)"),
     ("stop_issuing_minutes = 30", f"stop_issuing_minutes = {HUGE}", f"hours.stop_issuing_minutes: {HUGE} is outside 0..179"),
     ("weekdays = [1, 2, 3, 4, 5]", f"weekdays = [1, {HUGE}]", f"hours.weekdays[1]: {HUGE} is not an ISO weekday 1..7 (1 = Monday)"),
     ("lunch_windows = [1]", f"lunch_windows = [{HUGE}]", f"hours.lunch_windows[0]: no window {HUGE}"),
@@ -764,7 +769,7 @@ MODEL_NUMBERS = {
     "Service.promised_days": "services[0].promised_days", "Service.minutes": "services[0].minutes",
     "DeviceRef.address": "windows[0].keypad.address", "Window.number": "windows[0].number",
     "Bus.baudrate": "buses[0].baudrate", "Printer.paper_mm": "kiosks[0].printer.paper_mm",
-    "Printer.baudrate": "kiosks[0].printer.baudrate", "PriorityClass.rank": "priorities[2].rank",
+    "Printer.baudrate": "kiosks[0].printer.baudrate", "IdReader.baudrate": "kiosks[0].id_reader.baudrate", "PriorityClass.rank": "priorities[2].rank",
     "Appointments.slot_minutes": "appointments.slot_minutes",
     "Appointments.checkin_before_minutes": "appointments.checkin_before_minutes",
     "Appointments.checkin_after_minutes": "appointments.checkin_after_minutes",

@@ -81,3 +81,27 @@ def test_hallq_sim_process_prints_ports_and_stops_on_ctrl_c(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_sim_hall_has_the_kiosk_id_card_reader_with_cards_to_place(tmp_path):
+    import threading
+
+    from drivers.idcard_reader import IdCardReader
+    from drivers.sim import wait_for
+    from drivers.sim.cli import card_commands
+
+    cfg = load_config(DEMO)
+    hall = SimHall(cfg, directory=str(tmp_path / "ports"))
+    try:
+        out = tmp_path / "sim.toml"
+        out.write_text(rewrite_ports(DEMO.read_text(encoding="utf-8"), hall.ports), encoding="utf-8")
+        kiosk = load_config(out).kiosks["K1"]
+        assert kiosk.id_reader.url == hall.ports["idreader:K1"] and kiosk.printer.url == hall.ports["printer:K1"]
+        cards = []
+        with IdCardReader(kiosk.id_reader.url, on_card=cards.append, answer_timeout=0.5) as reader:
+            assert wait_for(lambda: reader.online, 5)
+            card_commands(hall, threading.Event(), ["card K1 1\n"])
+            assert wait_for(lambda: cards, 5)
+            assert cards[0].text.name == "王秀英"
+    finally:
+        hall.close()

@@ -15,6 +15,7 @@ import re
 import signal
 import threading
 
+from drivers.sim.idcard import DEMO_CARDS, IdCardReaderSim
 from drivers.sim.lsa0_strip import LsA0LineSim
 from drivers.sim.printer import PrinterSim
 from drivers.sim.pty import Endpoint, PtyEndpoint, TcpEndpoint
@@ -38,6 +39,7 @@ class SimHall:
         self.qb68: dict[str, Qb68LineSim] = {}
         self.strips: dict[str, LsA0LineSim] = {}
         self.printers: dict[str, PrinterSim] = {}
+        self.readers: dict[str, IdCardReaderSim] = {}
         self.rows: list[tuple[str, str, str]] = []
         if directory:
             os.makedirs(directory, exist_ok=True)
@@ -67,13 +69,18 @@ class SimHall:
             sim = self.printers[kiosk.id] = PrinterSim(endpoint(f"printer-{kiosk.id}"), f"printer-{kiosk.id}",
                                                        kiosk.printer.paper_mm)
             self.rows.append((f"printer:{kiosk.id}", "escpos", sim.path))
+        for kiosk in cfg.kiosks.values():
+            if kiosk.id_reader is None:
+                continue
+            reader = self.readers[kiosk.id] = IdCardReaderSim(endpoint(f"idreader-{kiosk.id}"), f"idreader-{kiosk.id}")
+            self.rows.append((f"idreader:{kiosk.id}", "idcard-sam", reader.path))
 
     @property
     def ports(self) -> dict[str, str]:
         return {name: path for name, _, path in self.rows}
 
     def close(self) -> None:
-        for sim in [*self.qb68.values(), *self.strips.values(), *self.printers.values()]:
+        for sim in [*self.qb68.values(), *self.strips.values(), *self.printers.values(), *self.readers.values()]:
             sim.close()
 
 
@@ -92,7 +99,13 @@ def rewrite_ports(text: str, ports: dict[str, str]) -> str:
             key = f"printer:{m.group(1)}" if m else ""
             if key in ports:
                 new = json.dumps(ports[key])
-                block = re.sub(r'(url\s*=\s*)"[^"]*"', lambda mm, new=new: mm.group(1) + new, block, count=1)
+                block = re.sub(r'(printer\s*=\s*\{[^}]*?url\s*=\s*)"[^"]*"', lambda mm, new=new: mm.group(1) + new,
+                               block, count=1)
+            key = f"idreader:{m.group(1)}" if m else ""
+            if key in ports:
+                new = json.dumps(ports[key])
+                block = re.sub(r'(id_reader\s*=\s*\{[^}]*?url\s*=\s*)"[^"]*"', lambda mm, new=new: mm.group(1) + new,
+                               block, count=1)
         out.append(block)
     return "".join(out)
 
@@ -117,6 +130,10 @@ def run(args: argparse.Namespace) -> int:
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        if hall.readers:
+            threading.Thread(target=card_commands, args=(hall, stop), daemon=True, name="sim-cards").start()
+            print("# ID card readers: type 'card K1 1' to place demo card 1 on kiosk K1's reader, "
+                  "'remove K1' to take it away, 'fault K1 silent|sam|ok'", flush=True)
         print("# running; Ctrl-C to stop", flush=True)
         rendered: dict[str, int] = {}
         while not stop.wait(0.5):
@@ -125,6 +142,32 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         hall.close()
+
+
+def card_commands(hall: SimHall, stop: threading.Event, lines=None) -> None:
+    """Place and remove the demo cards (made-up citizens) and switch reader faults from stdin."""
+    import sys
+
+    for line in lines if lines is not None else sys.stdin:
+        if stop.is_set():
+            return
+        words = line.split()
+        reader = hall.readers.get(words[1]) if len(words) > 1 else None
+        if reader is None:
+            if words:
+                print(f"# no reader {words[1] if len(words) > 1 else ''!r}; have {', '.join(hall.readers)}", flush=True)
+            continue
+        if words[0] == "card" and len(words) > 2 and words[2].isdigit() and 1 <= int(words[2]) <= len(DEMO_CARDS):
+            card = DEMO_CARDS[int(words[2]) - 1]
+            reader.place(card)
+            print(f"# card placed on {words[1]}: {card.name[0]}* born {card.birth_date[:4]}", flush=True)
+        elif words[0] == "remove":
+            reader.remove()
+        elif words[0] == "fault" and len(words) > 2:
+            reader.silent = words[2] == "silent"
+            reader.sam_failed = words[2] == "sam"
+        else:
+            print("# card KIOSK N | remove KIOSK | fault KIOSK silent|sam|ok", flush=True)
 
 
 def _render_new(hall: SimHall, directory: str, rendered: dict[str, int]) -> None:

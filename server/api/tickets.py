@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from flask import Blueprint, current_app, g, jsonify, request
 
 from ..auth import actor, current_token, require
-from ..errors import HallqError, Invalid, TooMany
+from ..errors import HallqError, Invalid, NotFound, TooMany
 from ..views import iso, menu_view, ticket_view
 from . import requests
 from .body import json_body
@@ -70,16 +71,50 @@ def show(ticket_id: str):
     return jsonify(ticket_view(engine(), engine().ticket(ticket_id), public=True, secret=True))
 
 
+@bp.post("/tickets/find")
+def find_ticket():
+    """The citizen reopens their ticket page (the browser was closed): today's ticket code and the
+    last 4 digits of the phone it was taken with give back that one ticket, or 404 — never a list,
+    and a wrong code and wrong digits answer alike. Every try counts against the look-up limit."""
+    _within_lookup_limit()
+    current_app.config["LOOKUP_LIMIT"].count(_lookup_keys())
+    data = json_body({"code": str, "phone_last4": str}, required=("code", "phone_last4"))
+    if not re.fullmatch(r"[0-9]{4}", data["phone_last4"]):
+        raise Invalid("phone_last4 must be the last 4 digits of the phone number", field="phone_last4")
+    if not re.fullmatch(r"[A-Za-z]{1,3}[0-9]{1,6}", data["code"].strip()):
+        raise Invalid("code must be a ticket number such as A023", field="code")
+    t = engine().find_ticket(data["code"], data["phone_last4"])
+    if t is None:
+        raise NotFound("no ticket of today with that number and phone (未找到该号码，请核对号码和手机尾号)",
+                       field="code")
+    return jsonify(ticket_view(engine(), t, public=True, secret=True))
+
+
+@bp.post("/citizens/today")
+@require("kiosk", "admin")
+def citizen_today():
+    """What a citizen's ID card opens at the kiosk: their own tickets today and today's booked
+    appointments made with that ID. Kiosk and admin only, counted like appointment look-ups."""
+    _within_lookup_limit()
+    current_app.config["LOOKUP_LIMIT"].count(_lookup_keys())
+    data = json_body({"id_number": str}, required=("id_number",))
+    tickets, appointments = engine().citizen_today(data["id_number"])
+    kiosk = g.token.role == "kiosk"
+    return jsonify({"tickets": [ticket_view(engine(), t, secret=kiosk) for t in tickets],
+                    "appointments": [_appointment(r) for r in appointments]})
+
+
 @bp.post("/appointments")
 @require("admin", "supervisor")
 def book():
-    data = json_body({"service": str, "slot_start": str, "phone": str}, required=("service", "slot_start", "phone"))
+    data = json_body({"service": str, "slot_start": str, "phone": str, "id_number": str},
+                     required=("service", "slot_start", "phone"))
     try:
         slot = datetime.fromisoformat(data["slot_start"])
     except ValueError as exc:
         raise Invalid("slot_start must be an ISO 8601 date-time, e.g. 2026-11-23T09:00", field="slot_start") from exc
     calendar_date(slot, "slot_start")  # the hall's time zone must not shift it past datetime's range
-    row = engine().book(data["service"], slot, data["phone"], actor=actor())
+    row = engine().book(data["service"], slot, data["phone"], actor=actor(), id_number=data.get("id_number"))
     return jsonify(_appointment(row)), 201
 
 
@@ -102,7 +137,9 @@ def find():
 
 
 def _lookup_keys() -> tuple[tuple[str, str], ...]:
-    return ("token", g.token.name), ("address", request.remote_addr or "")
+    token = getattr(g, "token", None)
+    address = ("address", request.remote_addr or "")
+    return (("token", token.name), address) if token is not None else (address,)
 
 
 def _within_lookup_limit() -> None:
@@ -120,4 +157,5 @@ def _appointment(row: dict) -> dict:
     matter = engine().config.matter(row["service"])
     slot = datetime.fromisoformat(row["slot_start"])
     return {"code": row["code"], "service": row["service"], "service_name": matter.name if matter else None,
-            "slot_start": iso(slot), "state": row["state"], "phone": mask_phone(row["phone"])}
+            "slot_start": iso(slot), "state": row["state"], "phone": mask_phone(row["phone"]),
+            "id_number": row.get("id_number")}

@@ -14,6 +14,13 @@ from ..views import ticket_view
 bp = Blueprint("citizen", __name__)
 
 
+@bp.get("/t")
+def find():
+    """找回我的号: a closed ticket page is reopened by the ticket's code and the phone's last 4 digits
+    (POST /api/v1/tickets/find, limited like appointment look-ups); an SMS link is /t/<id> itself."""
+    return render_template("ticket_find.html", hotline=current_app.config["ENGINE"].config.hotline)
+
+
 @bp.get("/t/<ticket_id>")
 def ticket(ticket_id: str):
     engine = current_app.config["ENGINE"]

@@ -5,6 +5,9 @@
   let ticket = JSON.parse($("ticket-data").textContent);
   const id = ticket.id;
   let grade = null, timer = null, lastState = ticket.state;
+  try {  // 找回我的号 (/t) offers this ticket again on this phone today
+    localStorage.setItem("hallq-ticket", JSON.stringify({ id, code: ticket.code, day: ticket.issued_at.slice(0, 10) }));
+  } catch (e) { /* private mode: nothing kept */ }
 
   async function get(path) {
     const res = await fetch(path, { headers: { Accept: "application/json" }, cache: "no-store" });
