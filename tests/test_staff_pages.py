@@ -117,3 +117,26 @@ def test_clerk_page_enables_what_applies_and_asks_first(hall, browser):
     expect(page.locator("h1")).to_contain_text("窗口签到")
     assert not any(w.number == 1 and w.staff for w in engine.window_states())
     ctx.close()
+
+
+def test_reports_page_defines_every_column_charts_hours_and_ranks(hall, browser):
+    from webhall import serve_one
+
+    base, app = hall
+    engine = app.config["ENGINE"]
+    for window, staff in ((2, "1002"), (4, "1004")):  # 6 services each: a day's ranking needs 5
+        for _ in range(6):
+            serve_one(engine, window, "S101" if window == 2 else "S301", staff)
+    ctx, page = signed_in(browser, base, "sup", viewport={"width": 1280, "height": 900})
+    page.goto("/reports?period=day&by=window")
+    headers = page.locator("#report-table thead th").all_inner_texts()
+    defined = set(page.locator("#report-legend dt").all_inner_texts())
+    assert {"接待", "办结", "过号", "转出", "挂起", "在办"} <= set(headers)
+    assert set(headers) - {"名称"} <= defined, set(headers) - defined
+    expect(page.locator("h2.red-list + table tbody tr td").first).to_have_text("1")  # ranked, not "暂不排名"
+    expect(page.locator("svg[aria-label^='各时段']")).to_have_count(4)
+    expect(page.locator("#hour-table tbody tr").first).to_be_visible()
+    shot(page, "staff-reports")
+    page.goto("/reports?period=day&by=department")
+    expect(page.locator("#report-table thead")).to_contain_text("本部门窗口接待")
+    ctx.close()
