@@ -1,7 +1,8 @@
 """`hallq display --config F [--server URL] [--portrait] [--windowed] [--mute]`: the hall's big screen.
 
 Shows the latest calls (ticket -> window, the newest large and flashing for a few seconds), how
-many wait per service, the date and clock, and the hall's notice scrolling along the bottom. It
+many wait per service and about how long (every service with someone waiting, a page at a time,
+turning every PAGE_SECONDS; estimates as large as the counts, legible from the seats), the date and clock, and the hall's notice scrolling along the bottom. It
 follows the event stream and reconnects by itself (a discreet "连接中断" while it cannot), and
 speaks each call unless muted (caller/voice.py). Drawing is a pure function of the board state,
 so tests render it headless and look at the picture.
@@ -14,6 +15,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,7 +27,7 @@ log = logging.getLogger("hallq.display")
 
 # Every fixed Chinese text drawn; tests check the chosen font has each glyph.
 LABELS = ("叫号信息", "等候人数", "请到", "号窗口", "人", "约", "分钟", "连接中断", "暂无叫号", "目前无人等候",
-          "号码", "窗口", "年月日星期一二三四五六日")
+          "号码", "窗口", "年月日星期一二三四五六日", "第页")
 
 BG = (10, 36, 72)
 PANEL = (18, 56, 104)
@@ -35,12 +37,25 @@ GOLD = (255, 210, 80)
 RED = (190, 30, 40)
 GREEN = (90, 220, 120)
 FLASH_SECONDS = 6.0
+PAGE_SECONDS = 8.0  # how long each page of the waiting list stays up
+WAIT_ROW = 0.075  # waiting list row height, of the screen's short side: 81 px and 48 px text at 1080p
 TICKER_SPEED = 0.12  # screen widths per second
 
 
+@dataclass(frozen=True)
+class Drawn:
+    """A text the waiting list put on screen: what, at which font size, its pixel height."""
+
+    text: str
+    size: int
+    height: int
+    color: tuple[int, int, int]
+
+
 def render(surface, fonts: FontCache, state: BoardState, hall_name: str, notice: str, now: datetime,
-           t: float) -> None:
-    """Draw the whole screen for `state` at wall time `now`; `t` (seconds) drives flashing and the ticker."""
+           t: float) -> list[Drawn]:
+    """Draw the whole screen for `state` at wall time `now`; `t` (seconds) drives flashing, the ticker
+    and the waiting list's pages. Returns the waiting list's texts as drawn (for tests and checks)."""
     import pygame
 
     w, h = surface.get_size()
@@ -85,7 +100,7 @@ def render(surface, fonts: FontCache, state: BoardState, hall_name: str, notice:
         wait_rect = pygame.Rect(calls_rect.right + margin, body_top, w - calls_rect.right - 2 * margin, body_bottom - body_top)
     title_size = int(unit * 0.045)
     _calls(surface, fonts, state, calls_rect, t, title_size)
-    _waiting(surface, fonts, state, wait_rect, title_size)
+    drawn = _waiting(surface, fonts, state, wait_rect, title_size, unit, t)
 
     # footer: the notice, scrolling right to left
     pygame.draw.rect(surface, PANEL, (0, h - foot_h, w, foot_h))
@@ -97,6 +112,7 @@ def render(surface, fonts: FontCache, state: BoardState, hall_name: str, notice:
         surface.blit(text, (w - offset, y))
         if w - offset + span < w:
             surface.blit(text, (w - offset + span, y))
+    return drawn
 
 
 def _panel_title(surface, fonts: FontCache, rect, title: str, size: int) -> int:
@@ -148,25 +164,37 @@ def _calls(surface, fonts: FontCache, state: BoardState, rect, t: float, title_s
         surface.blit(win, (x + col_w - 24 - win.get_width(), y + (row_h - win.get_height()) // 2))
 
 
-def _waiting(surface, fonts: FontCache, state: BoardState, rect, title_size: int) -> None:
+def _waiting(surface, fonts: FontCache, state: BoardState, rect, title_size: int, unit: int,
+             t: float) -> list[Drawn]:
+    """Every service with someone waiting, most waiting first, a page at a time."""
     top = _panel_title(surface, fonts, rect, "等候人数", title_size)
     if not state.waiting:
         empty = fonts.render("目前无人等候", int(min(rect.height, rect.width) * 0.07), DIM)
         surface.blit(empty, empty.get_rect(center=(rect.centerx, (top + rect.bottom) // 2)))
-        return
-    row_h = max(28, int(min(rect.height * 0.12, rect.width * 0.1)))
+        return []
+    row_h = max(28, int(unit * WAIT_ROW))
     rows = max(1, (rect.bottom - top - 10) // row_h)
-    size = int(row_h * 0.55)
-    for i, item in enumerate(state.waiting[:rows]):
+    pages = -(-len(state.waiting) // rows)
+    page = int(t // PAGE_SECONDS) % pages
+    if pages > 1:
+        mark = fonts.render(f"第{page + 1}/{pages}页", title_size, TEXT)
+        surface.blit(mark, (rect.right - 20 - mark.get_width(), rect.y + 12))
+    size = int(row_h * 0.6)
+    drawn = []
+    for i, item in enumerate(state.waiting[page * rows:(page + 1) * rows]):
         y = top + i * row_h
         count = fonts.render(f"{item.waiting}人", size, GOLD)
-        minutes = fonts.render(f"约{round(item.minutes)}分钟", int(size * 0.75), DIM)
+        minutes = fonts.render(f"约{round(item.minutes)}分钟", size, TEXT)
         right = rect.right - 20
         surface.blit(count, (right - count.get_width(), y + (row_h - count.get_height()) // 2))
-        mx = right - count.get_width() - 20 - minutes.get_width()
+        mx = right - count.get_width() - int(size * 0.5) - minutes.get_width()
         surface.blit(minutes, (mx, y + (row_h - minutes.get_height()) // 2))
-        name = fonts.render(item.name, size, TEXT, mx - rect.x - 40)
+        name = fonts.render(item.name, size, TEXT, mx - rect.x - 20 - int(size * 0.5))
         surface.blit(name, (rect.x + 20, y + (row_h - name.get_height()) // 2))
+        drawn += [Drawn(item.name, size, name.get_height(), TEXT),
+                  Drawn(f"约{round(item.minutes)}分钟", size, minutes.get_height(), TEXT),
+                  Drawn(f"{item.waiting}人", size, count.get_height(), GOLD)]
+    return drawn
 
 
 def glyph_problems(font_path: Path, texts: list[str]) -> set[str]:

@@ -358,6 +358,7 @@ _RULE_RANGES = {
     "callback_working_days": (1, 30),
     "fix_working_days": (1, 90),
     "help_queue_length": (1, 1000),
+    "service_level_minutes": (1, 240),
 }
 _ALERT_RANGE = (0, 1440)  # minutes: a day
 _DEADLINE_ALERT_RANGE = (0, 365)  # working days left on a 承诺件

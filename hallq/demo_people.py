@@ -156,8 +156,9 @@ class Clerk(threading.Thread):
             others = [w for w in self.config.windows_for(service.code) if w.number != self.window]
             if others:
                 self.clock.sleep(minutes * 30)
-                self.act("transfer", to_window=rng.choice(others).number)
-                return
+                if self.act("transfer", to_window=rng.choice(others).number):
+                    return
+                # refused (nobody signed in there): the clerk serves the citizen to the end instead
         self.clock.sleep(minutes * 60)
         roll = rng.random()
         outcome = "done"

@@ -156,6 +156,7 @@ class Rules:
     callback_working_days: int = 1  # 差评 call-back deadline
     fix_working_days: int = 15  # 差评 rectification deadline
     help_queue_length: int = 10  # 跨窗通办 threshold (people waiting for one window)
+    service_level_minutes: int = 15  # reports: the share of citizens called within this wait (服务水平)
     alerts: dict[str, AlertLevels] = field(default_factory=dict)
 
 

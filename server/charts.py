@@ -26,12 +26,14 @@ def nice_top(value: float) -> float:
 
 
 def bar_chart(title: str, labels: list[str], values: list[float | None], unit: str = "",
-              color: str = "#2f6fb0", width: int = 720, height: int = 240, limit: float | None = None) -> str:
-    """Vertical bars, one per label (days, months); `limit` draws a dashed target line."""
+              color: str = "#2f6fb0", width: int = 720, height: int = 240, limit: float | None = None,
+              top: float | None = None) -> str:
+    """Vertical bars, one per label (days, months, hours); `limit` draws a dashed target line; `top`
+    fixes the axis end (1.0 for a share)."""
     pad_l, pad_r, pad_t, pad_b = 48, 12, 34, 40
     plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
     nums = [v for v in values if v is not None]
-    top = nice_top(max(nums + ([limit] if limit else []) + [0]) * 1.05)
+    top = top or nice_top(max(nums + ([limit] if limit else []) + [0]) * 1.05)
     n = max(1, len(labels))
     slot = plot_w / n
     bar = max(2.0, slot * 0.7)

@@ -619,8 +619,13 @@ class Engine:
             return self._call(conf, w, parked[0], now, actor, "call_back")
 
     def transfer(self, window: int, to_window: int | None = None, to_service: str | None = None,
-                 actor: str | None = None) -> Result:
-        """Hand the current citizen on, keeping the original arrival time (no queuing from the back)."""
+                 actor: str | None = None, confirm_unstaffed: bool = False) -> Result:
+        """Hand the current citizen on, keeping the original arrival time (no queuing from the back).
+
+        A window with nobody signed in is refused (`target_unstaffed`) unless `confirm_unstaffed`: the
+        citizen would sit waiting for nobody. Transferring to the service instead puts them in the
+        pooled queue; the confirmation is for a clerk who knows a colleague is about to sign in there.
+        """
         with deadline.holding(self._lock, "transfer"):
             now = self._begin()
             conf, w, t = self._current(window)
@@ -635,6 +640,10 @@ class Engine:
                 if t.service not in target.services and target.kind != "complaint":
                     raise Conflict(f"window {to_window} does not handle {self._service(t.service).name}",
                                    field="to_window", code="service_not_handled")
+                if not self.windows[to_window].staff and not confirm_unstaffed:
+                    raise Conflict(f"window {to_window} has nobody signed in: the citizen would wait for nobody; "
+                                   f"transfer to the service instead, or send confirm_unstaffed: true",
+                                   field="to_window", code="target_unstaffed")
             else:
                 if to_service not in self.config.services:
                     raise NotFound(f"no service {to_service!r}", field="to_service")

@@ -90,6 +90,8 @@ ACTION_PROPS = {
     "code": {"type": "string", "example": "A023", "description": "ticket code"},
     "to_window": {"type": "integer"},
     "to_service": {"type": "string", "example": "S301"},
+    "confirm_unstaffed": {"type": "boolean", "default": False,
+                          "description": "transfer to a window with nobody signed in anyway (else 409 target_unstaffed)"},
     "outcome": {"type": "string", "enum": list(OUTCOMES), "description": ", ".join(f"{k}={v}" for k, v in OUTCOMES.items())},
     "reason": {"type": "string", "enum": list(PAUSE_REASONS)},
 }

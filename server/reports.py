@@ -3,9 +3,16 @@
 Figures per group (all from the store's tables):
 Only service records that have ended count (a call in progress shows on the board, not here).
 
+- received (接待) every service in the group: each time a citizen was called to a window (a new ticket,
+                a transfer in, a 一件事 step, a parked ticket called back). Each ends one way, so
+                received = served + no_shows + transfers + parked + open, per window and per day;
+- served / no_shows / transfers / parked   services that ended finished / no-show / transferred / 挂起;
+- open          services not ended yet (called or being served), or cut off at midnight;
 - tickets       tickets whose first call was in this group (a transferred ticket counts once, where it
-                was first called; for day and month groups: tickets issued), calls = every call;
-- served / no_shows / transfers   service records that ended finished / no-show / transferred;
+                was first called; for day and month groups: tickets issued), calls = every ended call;
+- desk_received / desk_served   (by department) services at the department's own windows, whatever
+                the matter: a 综合窗口's work is credited to its department as well as, in the other
+                columns, to the department that owns each matter;
 - mean_wait, p90_wait   minutes from arrival to the ticket's first call, in the first call's group
                 (counted in 0.1-minute steps);
 - mean_service  minutes from the start of service (or the call) to its end, finished services;
@@ -13,7 +20,8 @@ Only service records that have ended count (a call in progress shows on the boar
   grouped by the service rated and its time of service;
 - alerts, red_alerts    supervision alerts raised in the period (for the window, staff, service …).
 
-红黑榜 (honour and warning lists) rank windows or staff with at least `min_served` services by
+红黑榜 (honour and warning lists) rank windows or staff with at least `min_served` services (20, or 5
+per working day in a shorter period: `honour_min_served`) by
 
     score = 40 × rating + 30 × volume + 30 × discipline           (0–100)
 
@@ -47,11 +55,40 @@ DIMENSIONS = {"window": "窗口", "staff": "工作人员", "service": "事项", 
               "month": "月份"}
 PERIODS = {"day": "日", "week": "周", "month": "月", "year": "年"}
 COLUMNS = [
-    ("key", "编码"), ("name", "名称"), ("tickets", "接待人数"), ("calls", "叫号次数"), ("served", "办结"), ("no_shows", "过号"),
-    ("transfers", "转办"), ("mean_wait", "平均等候(分)"), ("p90_wait", "90%等候(分)"),
+    ("key", "编码"), ("name", "名称"), ("received", "接待"), ("served", "办结"), ("no_shows", "过号"),
+    ("transfers", "转出"), ("parked", "挂起"), ("open", "在办"), ("tickets", "首叫人数"),
+    ("desk_received", "本部门窗口接待"), ("desk_served", "本部门窗口办结"),
+    ("mean_wait", "平均等候(分)"), ("p90_wait", "90%等候(分)"),
     ("mean_service", "平均办理(分)"), ("ratings", "评价数"), ("good_rate", "好评率"), ("mean_score", "平均分"),
     ("bad", "差评"), ("alerts", "监察告警"), ("red_alerts", "红牌"),
 ]
+DESK_COLUMNS = ("desk_received", "desk_served")  # only in reports by department
+# What each column means, on the page under the table (every column defined where it is shown).
+LEGEND = {
+    "received": "每叫到窗口一次算一次接待：新号、转入、一件事的下一步、挂起后回呼各算一次",
+    "served": "接待中已办结的（即办、承诺件受理、一次性告知、办不成转反映窗口）",
+    "no_shows": "接待中叫号后群众未到、按过号处理的",
+    "transfers": "接待中转给其他窗口或其他事项的（在接收窗口另算一次接待）",
+    "parked": "接待中挂起、群众补材料的（回呼时再算一次接待）",
+    "open": "尚未结束的接待（已叫号或办理中；跨夜未结束的也算在此）。接待 = 办结 + 过号 + 转出 + 挂起 + 在办",
+    "tickets": "在本组第一次被叫号的群众人数（按日、按月分组时为当日取号人数）",
+    "desk_received": "本部门窗口（如综合受理部门的综合窗口）的接待，不论事项属于哪个部门",
+    "desk_served": "本部门窗口办结的，不论事项属于哪个部门（按部门分组时显示）",
+    "mean_wait": "从取号（预约签到）到第一次叫号的平均分钟数",
+    "p90_wait": "九成群众的等候不超过的分钟数",
+    "mean_service": "办结的接待从开始办理到办结的平均分钟数",
+    "ratings": "本期办理的服务收到的评价数（现场与补充评价）",
+    "good_rate": "（非常满意 + 满意 + 基本满意）÷ 评价数",
+    "mean_score": "非常满意10、满意8、基本满意6、不满意3、非常不满意0 的平均",
+    "bad": "不满意与非常不满意的评价数",
+    "alerts": "本期电子监察告警数（提醒、黄牌、红牌）",
+    "red_alerts": "其中红牌数",
+}
+
+
+def columns_for(dim: str) -> list[tuple[str, str]]:
+    """The columns a report by `dim` shows (the desk columns only by department)."""
+    return [c for c in COLUMNS if dim == "department" or c[0] not in DESK_COLUMNS]
 ALERT_POINTS = {"red": 3, "yellow": 2, "warning": 1}
 
 
@@ -84,7 +121,8 @@ def _group(dim: str, table: str) -> str:
     """SQL for the group key of `dim` in `table`."""
     if table == "record_facts" and dim != "all":
         return f"[{dim}]"  # every grouping is a column there, with its own covering index
-    time_column = {"record_facts": "day", "ratings": "served_at", "alerts": "raised_at", "tickets": "day"}[table]
+    time_column = {"record_facts": "day", "records": "day", "ratings": "served_at", "alerts": "raised_at",
+                   "tickets": "day"}[table]
     if dim == "day":
         return f"substr({time_column}, 1, 10)"
     if dim == "month":
@@ -114,8 +152,8 @@ def figures(store: Store, period: Period, dim: str) -> dict[str, dict]:
 
     def row(key) -> dict:
         key = "" if key is None else str(key)
-        return out.setdefault(key, {"key": key, "tickets": 0, "calls": 0, "served": 0, "no_shows": 0,
-                                    "transfers": 0, "mean_wait": None, "p90_wait": None, "mean_service": None,
+        return out.setdefault(key, {"key": key, "received": 0, "tickets": 0, "calls": 0, "served": 0, "no_shows": 0,
+                                    "transfers": 0, "parked": 0, "open": 0, "mean_wait": None, "p90_wait": None, "mean_service": None,
                                     "ratings": 0, "good_rate": None, "mean_score": None, "bad": 0, "alerts": 0,
                                     "red_alerts": 0, "alert_points": 0})
 
@@ -124,16 +162,24 @@ def figures(store: Store, period: Period, dim: str) -> dict[str, dict]:
     for r in store.rows(
         f"SELECT {_group(dim, 'record_facts')} AS k, first_wait_tenths AS b, COUNT(*) AS calls, "
         "SUM([end] = 'finished') AS served, SUM([end] = 'no_show') AS no_shows, "
-        "SUM([end] = 'transferred') AS transfers, SUM(service_minutes) AS service_sum "
+        "SUM([end] = 'transferred') AS transfers, SUM([end] = 'parked') AS parked, "
+        "SUM([end] = 'day_closed') AS [open], SUM(service_minutes) AS service_sum "
         f"FROM record_facts WHERE {plain}day >= ? AND {plain}day < ? GROUP BY k, b", [lo, hi],
     ):
         x = row(r["k"])
-        for name in ("calls", "served", "no_shows", "transfers"):
+        for name in ("calls", "served", "no_shows", "transfers", "parked", "open"):
             x[name] += r[name] or 0
+        x["received"] += r["calls"] or 0
         service[x["key"]] = service.get(x["key"], 0.0) + (r["service_sum"] or 0.0)
         if r["b"] is not None:
             x["tickets"] += r["calls"]
             waits.setdefault(x["key"], []).append((r["b"], r["calls"]))
+    # Services still in progress have no fact row yet (facts are of ended records): read them live.
+    for r in store.rows(f"SELECT {_group(dim, 'records')} AS k, COUNT(*) AS n FROM records "
+                        "WHERE day >= ? AND day < ? AND [end] IS NULL GROUP BY k", [lo, hi]):
+        x = row(r["k"])
+        x["open"] += r["n"]
+        x["received"] += r["n"]
     for key, total in service.items():
         out[key]["_service_sum"] = total
         if out[key]["served"]:
@@ -285,11 +331,45 @@ def report(store: Store, config: HallConfig, period: Period, dim: str) -> list[d
     if isinstance(store, Store):
         refresh_facts(store)
     found = figures(store, period, dim)
+    if dim == "department":
+        _desk_figures(store, config, period, found)
     label = names(config, dim)
     rows = []
     for key, x in found.items():
         rows.append({**x, "name": label.get(key, key or "（未登记）")})
     return sorted(rows, key=lambda r: (int(r["key"]) if dim == "window" and r["key"].isdigit() else 0, r["key"]))
+
+
+def _desk_figures(store, config: HallConfig, period: Period, found: dict[str, dict]) -> None:
+    """Add desk_received / desk_served to department rows: the services at each department's own
+    windows, whatever department owns the matter (so the 综合受理 department shows its windows' work)."""
+    lo, hi = period.start.isoformat(), period.end.isoformat()
+    desk: dict[str, list[int]] = {}
+    counts = store.rows("SELECT window, COUNT(*) AS n, SUM([end] = 'finished') AS served FROM record_facts "
+                        "WHERE day >= ? AND day < ? GROUP BY window", [lo, hi])
+    counts += store.rows("SELECT window, COUNT(*) AS n, 0 AS served FROM records "
+                         "WHERE day >= ? AND day < ? AND [end] IS NULL GROUP BY window", [lo, hi])
+    for r in counts:
+        w = config.windows.get(r["window"])
+        if w is None or not w.department:
+            continue
+        d = desk.setdefault(w.department, [0, 0])
+        d[0] += r["n"] or 0
+        d[1] += r["served"] or 0
+    for x in found.values():
+        x.setdefault("desk_received", 0)
+        x.setdefault("desk_served", 0)
+    for department, (received, served) in desk.items():
+        x = found.get(department)
+        if x is None:
+            x = found[department] = {**_empty(), "key": department, "alert_points": 0}
+        x["desk_received"], x["desk_served"] = received, served
+
+
+def _empty() -> dict:
+    empty = {name: 0 for name, _ in COLUMNS if name not in ("key", "name")}
+    empty.update(calls=0, mean_wait=None, p90_wait=None, mean_service=None, good_rate=None, mean_score=None)
+    return empty
 
 
 def fill(period: Period, dim: str, rows: list[dict]) -> list[dict]:
@@ -302,8 +382,7 @@ def fill(period: Period, dim: str, rows: list[dict]) -> list[dict]:
         if key not in keys:
             keys.append(key)
         day += timedelta(days=1)
-    empty = {name: 0 for name, _ in COLUMNS if name not in ("key", "name")}
-    empty.update(mean_wait=None, p90_wait=None, mean_service=None, good_rate=None, mean_score=None)
+    empty = _empty()
     return [found.get(k) or {**empty, "key": k, "name": k} for k in keys]
 
 
@@ -314,12 +393,13 @@ def public(row: dict) -> dict:
 
 def merge(rows: list[dict]) -> dict:
     """The hall's figures from the groups of one report, without reading the records again."""
-    total = {"key": "all", "tickets": 0, "calls": 0, "served": 0, "no_shows": 0, "transfers": 0, "mean_wait": None,
+    total = {"key": "all", "received": 0, "tickets": 0, "calls": 0, "served": 0, "no_shows": 0, "transfers": 0,
+             "parked": 0, "open": 0, "mean_wait": None,
              "p90_wait": None, "mean_service": None, "ratings": 0, "good_rate": None, "mean_score": None, "bad": 0}
     hist: dict[int, int] = {}
     service_sum = good = score_sum = 0.0
     for r in rows:
-        for name in ("calls", "served", "no_shows", "transfers", "ratings", "bad"):
+        for name in ("received", "calls", "served", "no_shows", "transfers", "parked", "open", "ratings", "bad"):
             total[name] += r[name]
         total["tickets"] += sum(count for _, count in r.get("_hist", ()))
         for b, count in r.get("_hist", ()):
@@ -381,8 +461,22 @@ def side_by_side(store: Store, jobs: list[Callable]) -> list:
         return list(pool.map(run, jobs))
 
 
-def honour_board(rows: list[dict], days: int, min_served: int = 20, size: int = 3) -> tuple[list[dict], list[dict]]:
-    """(红榜, 黑榜) from report rows by window or staff, scored as the module docstring says."""
+HONOUR_MIN_SERVED = 20  # services a window or person needs in a period to be ranked ...
+HONOUR_MIN_PER_DAY = 5  # ... or this many per working day, when that is fewer (a day's or a short week's list)
+
+
+def honour_min_served(days: int) -> int:
+    """The services needed to be ranked: 20, or 5 per working day in a shorter period (a county window
+    serves 15–25 a day, so a daily list of windows with 20 would often be empty)."""
+    return max(1, min(HONOUR_MIN_SERVED, HONOUR_MIN_PER_DAY * max(1, days)))
+
+
+def honour_board(rows: list[dict], days: int, min_served: int | None = None,
+                 size: int = 3) -> tuple[list[dict], list[dict]]:
+    """(红榜, 黑榜) from report rows by window or staff, scored as the module docstring says; ranked are
+    those with at least `min_served` services (default `honour_min_served(days)`)."""
+    if min_served is None:
+        min_served = honour_min_served(days)
     ranked = [r for r in rows if r["served"] >= min_served and r["key"]]
     if not ranked:
         return [], []

@@ -165,6 +165,8 @@ def test_park_call_back_call_specific_and_transfer(rig):
     assert kp.function(FunctionCode.PARK) == Result.ACCEPTED
     assert kp.function(FunctionCode.CALL_SPECIFIC, second) == Result.ACCEPTED
     assert rig.window(3)["current"]["code"] == second
+    assert kp.transfer("W1") == Result.REJECTED  # nobody is signed in there: the citizen would wait for nobody
+    rig.admin.window(1, "login", staff="1001")
     assert kp.transfer("W1") == Result.ACCEPTED  # window 1 handles S201 as secondary
     assert kp.function(FunctionCode.CALL_PARKED) == Result.ACCEPTED
     assert wait_for(lambda: rig.keypads[3].display == first, 3)

@@ -122,3 +122,27 @@ def test_board_keeps_the_halls_clock_not_this_pcs(tmp_path):
         board = HallBoard(ApiClient(base, "t-display"))
         assert board.load()
         assert abs((board.now() - app.config["ENGINE"].now()).total_seconds()) < 2
+
+
+def test_every_waiting_matter_is_paged_through_with_estimates_legible_from_the_seats():
+    """22 matters with people waiting (the issue's count): each appears on some page, and every
+    estimate is drawn as large as the counts, at least 40 px at 1080p, in bright text (not grey)."""
+    from caller.board import BoardState, Waiting
+    from caller.display import DIM, PAGE_SECONDS
+
+    waiting = [Waiting(f"S{i:03}", f"测试事项第{i}项", 30 - i, 5.0 + i) for i in range(22)]
+    state = BoardState(waiting=waiting, connected=True)
+    fonts = FontCache(find_cjk_font())
+    now = datetime(2026, 11, 23, 9, 41, 5, tzinfo=ZoneInfo("Asia/Shanghai"))
+    for size in ((1920, 1080), (1080, 1920)):
+        surface = pygame.Surface(size)
+        seen, estimates = [], []
+        for page in range(6):
+            drawn = render(surface, fonts, state, "测试县政务服务中心", NOTICE, now, page * PAGE_SECONDS + 0.5)
+            seen += [d.text for d in drawn if d.text.startswith("测试事项")]
+            estimates += [d for d in drawn if d.text.startswith("约")]
+        assert set(seen) == {w.name for w in waiting}, size
+        assert len(set(seen)) < len(seen)  # the pages came round again
+        assert all(d.size >= 40 and d.height >= 40 and d.color != DIM for d in estimates), size
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pygame.image.save(surface, str(ARTIFACTS / "waiting-pages.png"))

@@ -122,13 +122,13 @@ def test_exports_and_pages(app):
     text = r.get_data(as_text=True)
     assert text.startswith("\ufeff")
     lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert lines[0][:4] == ["编码", "名称", "接待人数", "叫号次数"]
-    assert lines[1][:5] == ["1", "1号 综合窗口1", "2", "2", "1"]
+    assert lines[0][:9] == ["编码", "名称", "接待", "办结", "过号", "转出", "挂起", "在办", "首叫人数"]
+    assert lines[1][:9] == ["1", "1号 综合窗口1", "2", "1", "1", "0", "0", "0", "2"]
     r = client.get(f"/reports/export.xlsx?period=day&date={DAY}&by=window")
     from openpyxl import load_workbook
 
     ws = load_workbook(io.BytesIO(r.data)).active
-    assert ws["A2"].value == "编码" and ws["B3"].value == "1号 综合窗口1" and ws["L3"].value == 100
+    assert ws["A2"].value == "编码" and ws["B3"].value == "1号 综合窗口1" and ws["N3"].value == 100
     page = client.get(f"/reports?period=week&date={DAY}&by=window").get_data(as_text=True)
     assert "<svg" in page and "好评率" in page and "红榜" in page
     r = client.get(f"/api/v1/reports?period=day&date={DAY}&by=staff")
@@ -161,7 +161,9 @@ def test_facts_follow_services_as_they_end(tmp_path):
     clock.advance(minutes=10)
     engine.finish(2)  # the later call ends first
     rows = {r["key"]: r for r in reports.report(store, config, period(), "window")}
-    assert "1" not in rows and rows["2"]["served"] == 1 and rows["2"]["mean_wait"] == 6.0
+    assert (rows["1"]["received"], rows["1"]["open"], rows["1"]["served"]) == (1, 1, 0)  # still at window 1
+    assert rows["1"]["mean_wait"] is None  # figures of ended services only
+    assert rows["2"]["served"] == 1 and rows["2"]["mean_wait"] == 6.0
     engine.finish(1)
     rows = {r["key"]: r for r in reports.report(store, config, period(), "window")}
     assert rows["1"]["served"] == 1 and rows["1"]["mean_wait"] == 4.0 and rows["1"]["mean_service"] == 12.0

@@ -6,7 +6,7 @@ from datetime import date
 
 from flask import Blueprint, current_app, jsonify, request
 
-from .. import reports
+from .. import hour_report, reports
 from ..auth import require
 from ..errors import Invalid
 from .inputs import calendar_date
@@ -42,6 +42,8 @@ def show():
                        "label": period.label},
             "by": by, "totals": reports.public(reports.totals(store, period, rows)),
             "rows": [reports.public(r) for r in rows]}
+    if (period.end - period.start).days <= hour_report.MAX_DAYS:
+        body["hours"] = hour_report.hourly(store, config, period, current_app.config["ENGINE"].now())
     if by in ("window", "staff"):
         top, bottom = reports.honour_board(rows, reports.working_days(store, period))
         body["honour"] = {"red": [reports.public(r) for r in top], "black": [reports.public(r) for r in bottom]}

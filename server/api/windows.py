@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, current_app, g, jsonify, request
 
 from ..auth import READ_ROLES, WINDOW_ROLES, actor, require
+from ..engine import INVITE_WITHIN_MINUTES
 from ..errors import Forbidden, NotFound
 from ..views import ticket_view, window_view
 from . import requests
@@ -23,7 +26,7 @@ ACTIONS: dict[str, tuple[dict, tuple[str, ...]]] = {
     "park": ({}, ()),
     "call-back": ({"code": str}, ()),
     "call": ({"code": str}, ("code",)),
-    "transfer": ({"to_window": int, "to_service": str}, ()),
+    "transfer": ({"to_window": int, "to_service": str, "confirm_unstaffed": bool}, ()),
     "finish": ({"outcome": str}, ()),
     "pause": ({"reason": str}, ()),
     "resume": ({}, ()),
@@ -54,7 +57,21 @@ def show(number: int):
                       "priority": t.priority, "issued_at": t.issued_at.isoformat()} for t in waiting]
     body["parked"] = [{"code": t.code, "service": t.service} for t in e.live_tickets()
                       if t.state == "parked" and t.parked_window == number]
+    body["last_service"] = _last_service(e, w)
     return jsonify(body)
+
+
+def _last_service(e, w) -> dict | None:
+    """The service last ended at the window, and whether INVITE-RATING still applies to it (so the
+    clerk's page enables that button only when the server would accept it)."""
+    if w.last_record is None:
+        return None
+    record = e._record(w.last_record)
+    ended = record.ended_at
+    invitable = (not w.current and bool(w.staff) and record.rating_state != "rated" and ended is not None
+                 and e.now() - ended <= timedelta(minutes=INVITE_WITHIN_MINUTES))
+    return {"code": record.ticket_code, "rating_state": record.rating_state,
+            "ended_at": ended.isoformat() if ended else None, "invitable": invitable}
 
 
 @bp.post("/windows/<int:number>/<action>")
@@ -81,7 +98,8 @@ def act(number: int, action: str):
         "park": lambda: e.park(number, actor=who),
         "call-back": lambda: e.call_back(number, data.get("code"), actor=who),
         "call": lambda: e.call(number, data["code"], actor=who),
-        "transfer": lambda: e.transfer(number, data.get("to_window"), data.get("to_service"), actor=who),
+        "transfer": lambda: e.transfer(number, data.get("to_window"), data.get("to_service"), actor=who,
+                                       confirm_unstaffed=bool(data.get("confirm_unstaffed"))),
         "finish": lambda: e.finish(number, data.get("outcome") or "done", actor=who),
         "pause": lambda: e.pause(number, data.get("reason") or "other", actor=who),
         "resume": lambda: e.resume(number, actor=who),

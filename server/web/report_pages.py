@@ -7,7 +7,7 @@ import io
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from .. import charts, reports
+from .. import charts, hour_report, reports
 from ..api.reports import report_args
 from .access import login_required
 
@@ -52,10 +52,37 @@ def show():
     if by in ("window", "staff", "service", "department") and served:
         svg.append(charts.hbar_chart(f"办结量（按{reports.DIMENSIONS[by]}）", [r["name"] for r in served],
                                      [r["served"] for r in served], color="#2f6fb0"))
-    honour = reports.honour_board(rows, reports.working_days(store, period)) if by in ("window", "staff") else None
-    return render_template("reports.html", **data, charts=svg, honour=honour, columns=reports.COLUMNS,
+    days = reports.working_days(store, period)
+    honour = reports.honour_board(rows, days) if by in ("window", "staff") else None
+    hours, hour_svg = _hours(store, config, period)
+    columns = reports.columns_for(by)
+    return render_template("reports.html", **data, charts=svg, honour=honour, columns=columns,
+                           honour_min=reports.honour_min_served(days), hours=hours, hour_charts=hour_svg,
+                           legend=[(label, reports.LEGEND[key]) for key, label in columns if key in reports.LEGEND],
+                           target=config.rules.service_level_minutes,
                            periods=reports.PERIODS, dimensions=reports.DIMENSIONS,
                            anchor=request.args.get("date") or current_app.config["ENGINE"].now().date().isoformat())
+
+
+def _hours(store, config, period) -> tuple[list[dict], list[str]]:
+    """The hour-of-day rows and their charts (periods of a month or less; a year is too long a read)."""
+    if (period.end - period.start).days > hour_report.MAX_DAYS:
+        return [], []
+    engine = current_app.config["ENGINE"]
+    hours = hour_report.hourly(store, config, period, engine.now())
+    if not any(h["arrivals"] or h["open_windows"] for h in hours):
+        return hours, []
+    labels = [h["label"] for h in hours]
+    per_day = "" if period.kind == "day" else "（日均）"
+    target = config.rules.service_level_minutes
+    return hours, [
+        charts.bar_chart(f"各时段到达人数{per_day}", labels, [h["arrivals"] for h in hours]),
+        charts.bar_chart("各时段平均等候（分钟，按到达时段）", labels, [h["mean_wait"] for h in hours], color="#d98c1f",
+                         limit=target),
+        charts.bar_chart(f"各时段开放窗口数{per_day}", labels, [h["open_windows"] for h in hours], color="#2f8f5b"),
+        charts.bar_chart(f"各时段服务水平（{target}分钟内叫号的比例）", labels, [h["service_level"] for h in hours],
+                         unit="%", color="#6b4fa3", top=1.0),
+    ]
 
 
 def _cell(key: str, value):
@@ -75,9 +102,10 @@ def export_csv():
     data = _data()
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow([label + ("(%)" if key == "good_rate" else "") for key, label in reports.COLUMNS])
+    columns = reports.columns_for(data["by"])
+    writer.writerow([label + ("(%)" if key == "good_rate" else "") for key, label in columns])
     for r in data["rows"]:
-        writer.writerow([_cell(key, r.get(key)) for key, _ in reports.COLUMNS])
+        writer.writerow([_cell(key, r.get(key)) for key, _ in columns])
     # UTF-8 with BOM: Excel on office PCs opens it as Chinese text instead of mojibake.
     return Response("\ufeff" + buf.getvalue(), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename={_filename(data, 'csv')}"})
@@ -96,12 +124,13 @@ def export_xlsx():
     hall = current_app.config["HALL"]
     ws.append([f"{hall.name} {data['period'].label} 按{reports.DIMENSIONS[data['by']]}统计"])
     ws["A1"].font = Font(bold=True, size=13)
-    ws.append([label + ("(%)" if key == "good_rate" else "") for key, label in reports.COLUMNS])
+    columns = reports.columns_for(data["by"])
+    ws.append([label + ("(%)" if key == "good_rate" else "") for key, label in columns])
     for cell in ws[2]:
         cell.font = Font(bold=True)
     for r in data["rows"]:
-        ws.append([_cell(key, r.get(key)) for key, _ in reports.COLUMNS])
-    for i, (key, _) in enumerate(reports.COLUMNS):
+        ws.append([_cell(key, r.get(key)) for key, _ in columns])
+    for i, (key, _) in enumerate(columns):
         ws.column_dimensions[chr(ord("A") + i)].width = 26 if key == "name" else 12
     ws.freeze_panes = "A3"
     out = io.BytesIO()

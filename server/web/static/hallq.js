@@ -15,6 +15,7 @@ const hallq = (() => {
     idempotency_key_reused: "请求重复，请刷新页面后重试",
     staff_elsewhere: "该工号已在其他窗口签到，请先在该窗口签退或请值班主任处理",
     window_taken: "该窗口已有其他人员签到，请其先签退或请值班主任处理",
+    target_unstaffed: "目标窗口无人签到，请改为转事项或确认后再转",
   };
   // Every write names itself (Idempotency-Key) and says how long we wait (Request-Timeout-Ms): the
   // server never applies it after we gave up, and the one retry after a network error gets the
