@@ -148,10 +148,10 @@ class Screens:
         surf.fill(BG)
         head = pygame.Rect(0, 0, w, int(120 * u))
         pygame.draw.rect(surf, BLUE, head)
-        hall = app.menu.hall.get("name") or "政务服务中心"
-        self.text(surf, hall, 50, WHITE, (int(40 * u), head.centery), "midleft", bold=True)
-        now = now or datetime.now()
-        self.text(surf, now.strftime("%H:%M"), 50, WHITE, (w - int(40 * u), head.centery), "midright")
+        self.text(surf, app.hall_display_name, 50, WHITE, (int(40 * u), head.centery), "midleft", bold=True)
+        now = now or app.hall_now()  # the hall's clock, as on its tickets; none before the server answers
+        if now is not None:
+            self.text(surf, now.strftime("%H:%M"), 50, WHITE, (w - int(40 * u), head.centery), "midright")
         foot = pygame.Rect(0, h - int(80 * u), w, int(80 * u))
         pygame.draw.rect(surf, WHITE, foot)
         pygame.draw.line(surf, LINE, foot.topleft, foot.topright, 2)
@@ -249,8 +249,13 @@ class Screens:
     def _start(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         large = app.large
         if not app.online:
-            self.text(surf, OFFLINE_TEXT, 80, RED, (body.centerx, body.centery - int(60 * self.u)), bold=True)
-            self.text(surf, "服务器连接中断，恢复后自动继续", 40, MUTED, (body.centerx, body.centery + int(60 * self.u)))
+            y = body.centery - int(200 * self.u)
+            y = self.paragraph(surf, app.hall_display_name, 60 if large else 50, INK,
+                               pygame.Rect(body.left, y, body.width, body.height)) + int(30 * self.u)
+            self.text(surf, OFFLINE_TEXT, 80, RED, (body.centerx, y), "midtop", bold=True)
+            y += int(130 * self.u)
+            self.paragraph(surf, "本机与排队系统的连接中断，恢复后自动继续", 44 if large else 40, MUTED,
+                           pygame.Rect(body.left, y, body.width, body.height))
             return []
         y = self.title(surf, "请选择办理事项", body, large)
         if app.green:
