@@ -128,8 +128,13 @@ def layout_ticket(p: Escpos, t: TicketPrint, layout: PaperLayout) -> None:
     _line(p, t.number)
     if t.marks:  # bold, double size, in 【】: a guide sees 优先 / 预约 / 一件事 from a step away
         _size(p, 2, 2)
-        for line in wrap("".join(f"【{m}】" for m in t.marks), cols // 2):
-            _line(p, line)
+        line = ""
+        for mark in (f"【{m}】" for m in t.marks):  # whole marks per line, never a lone 】
+            if line and text_width(line + mark) > cols // 2:
+                _line(p, line)
+                line = ""
+            line += mark
+        _line(p, line)
     _size(p, 1, 1)
     p.set(bold=False)
     for note in t.notes:
