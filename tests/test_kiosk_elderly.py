@@ -124,7 +124,10 @@ def every_screen(rig: Rig):
                          "slot_start": f"2026-12-01T{9 + i:02d}:00:00+08:00"} for i in range(3)]
     app._go("appointments")
     yield "appointments"
+    rig.tap(("appointment", "12345671"))
+    yield "confirm-appointment"
     app.home()
+    rig.ui.draw()
     for i, text in enumerate([*REFUSALS.values(), "没有找到您今天的预约，请核对后重试，或直接取号"]):
         app._show(text)
         yield f"message-{i}"
