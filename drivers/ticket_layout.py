@@ -36,6 +36,10 @@ class TicketPrint:
     qr_payload: str = ""  # e.g. the progress page URL; empty prints no QR
     materials: tuple[str, ...] = ()  # 所需材料, one entry per line
     footer: str = ""  # e.g. "监督电话：12345"
+    marks: tuple[str, ...] = ()  # printed large under the number: "优先", "预约", "一件事"
+    notes: tuple[str, ...] = ()  # lines under the marks, e.g. "一件事：3 个环节依次办理，无需重新取号"
+    wait_place: str = ""  # where to wait, e.g. "请在候号区就座，留意叫号屏和语音叫号"
+    no_show_rule: str = ""  # what 过号 means, e.g. "叫号 3 次未到按过号处理，过号后请重新取号"
 
 
 @dataclass(frozen=True)
@@ -122,11 +126,28 @@ def layout_ticket(p: Escpos, t: TicketPrint, layout: PaperLayout) -> None:
     _size(p, big, big)
     p.set(bold=True)
     _line(p, t.number)
+    if t.marks:  # bold, double size, in 【】: a guide sees 优先 / 预约 / 一件事 from a step away
+        _size(p, 2, 2)
+        line = ""
+        for mark in (f"【{m}】" for m in t.marks):  # whole marks per line, never a lone 】
+            if line and text_width(line + mark) > cols // 2:
+                _line(p, line)
+                line = ""
+            line += mark
+        _line(p, line)
     _size(p, 1, 1)
     p.set(bold=False)
+    for note in t.notes:
+        for line in wrap(note, cols):
+            _line(p, line)
     _line(p, f"前面还有 {t.waiting_ahead} 人等候")
     if t.wait_minutes is not None:
         _line(p, f"预计等待约 {t.wait_minutes} 分钟")
+    if t.wait_place:
+        p.set(bold=True)
+        for line in wrap(t.wait_place, cols):
+            _line(p, line)
+        p.set(bold=False)
     if t.qr_payload:
         _qr(p, t.qr_payload, layout)
         _line(p, "扫码查看排队进度")
@@ -137,6 +158,11 @@ def layout_ticket(p: Escpos, t: TicketPrint, layout: PaperLayout) -> None:
         for i, item in enumerate(t.materials, 1):
             for line in wrap(f"{i}. {item}", cols, indent="   "):
                 _line(p, line)
+    if t.no_show_rule:
+        p.set(bold=True)
+        for line in wrap("过号规则：" + t.no_show_rule, cols, indent=""):
+            _line(p, line)
+        p.set(bold=False)
     _line(p, "-" * cols)
     if t.footer:
         p.set(align="center")

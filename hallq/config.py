@@ -37,6 +37,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from hallq.model import (
     BUS_KINDS,
     CASE_KINDS,
+    DEFAULT_NO_SHOW_RULE,
+    DEFAULT_WAITING_AREA,
     ROLES,
     WEIGHTS,
     WINDOW_KINDS,
@@ -546,8 +548,13 @@ class _Checker:
             "name": ("str", _REQUIRED),
             "hotline": ("str", "12345"),
             "notice": ("str", ""),
+            "public_url": ("str", ""),
+            "waiting_area": ("str", DEFAULT_WAITING_AREA),
+            "no_show_rule": ("str", DEFAULT_NO_SHOW_RULE),
         }
         hall = self.table(top["hall"], "hall", hall_spec) if "hall" in top else None
+        if hall is not None:
+            self.ticket_texts(hall)
         services = self.services(top.get("services", []))
         bundles = self.bundles(top.get("bundles", []), services)
         buses = self.buses(top.get("buses", []))
@@ -570,6 +577,9 @@ class _Checker:
             name=hall["name"],
             hotline=hall["hotline"],
             notice=hall["notice"],
+            public_url=hall["public_url"].rstrip("/"),
+            waiting_area=hall["waiting_area"],
+            no_show_rule=hall["no_show_rule"],
             hours=hours,
             services=services,
             bundles=bundles,
@@ -643,6 +653,19 @@ class _Checker:
             else:
                 ok &= self.printable(f"{where}[{i}]", value)
         return ok
+
+    def ticket_texts(self, hall: dict) -> None:
+        """The hall's public URL (the ticket's QR code) and the lines every ticket prints."""
+        url = hall.get("public_url")
+        if url and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/[!-~]*)?", url):
+            self.add("hall.public_url", f"{url!r} is not an http:// or https:// address that citizens' phones can open "
+                                        '(e.g. "https://zwfw.example.gov.cn")')
+        for key in ("waiting_area", "no_show_rule"):
+            if key in hall:
+                self.printable(f"hall.{key}", hall[key])
+        rule = hall.get("no_show_rule", "")
+        if "{" in rule.replace("{calls}", "") or "}" in rule.replace("{calls}", ""):
+            self.add("hall.no_show_rule", "the only placeholder is {calls} (calls before 过号: rules.recall_limit + 1)")
 
     def printable(self, where: str, text: str) -> bool:
         trouble = _gbk_trouble(text)

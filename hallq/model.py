@@ -195,6 +195,10 @@ class Token:
     kiosk: str | None = None  # for role "kiosk": which kiosk uses it (alerts name their source)
 
 
+DEFAULT_WAITING_AREA = "请在候号区就座，留意叫号屏和语音叫号"
+DEFAULT_NO_SHOW_RULE = "叫号 {calls} 次未到按过号处理，过号后请重新取号"
+
+
 @dataclass(frozen=True)
 class HallConfig:
     code: str
@@ -214,10 +218,27 @@ class HallConfig:
     notice: str = ""  # hall display's scrolling line
     source: str = ""  # file it came from
     sessions: SignInSessions = field(default_factory=SignInSessions)  # web sign-in idle limits
+    # What the printed ticket says and where its QR code points (hall.public_url, hall.waiting_area,
+    # hall.no_show_rule); the kiosk refuses a loopback public URL (no citizen's phone reaches it).
+    public_url: str = ""
+    waiting_area: str = DEFAULT_WAITING_AREA
+    no_show_rule: str = DEFAULT_NO_SHOW_RULE
 
     def matter(self, code: str) -> Service | Bundle | None:
         """A service or a bundle by code: what a citizen can take a ticket for."""
         return self.services.get(code) or self.bundles.get(code)
+
+    def materials(self, code: str) -> tuple[str, ...]:
+        """一次告知 for a matter: a service's materials; for a "一件事" bundle every step's, in step
+        order, each once (the citizen brings the papers for the whole bundle in one go)."""
+        item = self.matter(code)
+        if isinstance(item, Bundle):
+            return tuple(dict.fromkeys(m for step in item.steps for m in self.services[step].materials))
+        return item.materials if item is not None else ()
+
+    def no_show_text(self) -> str:
+        """The 过号 rule as printed on tickets, with {calls} made the number of calls before 过号."""
+        return self.no_show_rule.replace("{calls}", str(self.rules.recall_limit + 1))
 
     def windows_for(self, service: str) -> list[Window]:
         return [w for w in self.windows.values() if service in w.services]

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from hallq.client import ApiClient, ApiError, Unreachable, new_key
 from kiosk.idcard import CITIZEN, CardFlow, CardHolder
@@ -93,8 +94,10 @@ class KioskApp:
         checkin_window: tuple[int, int] = (60, 20),
         clock: Callable[[], float] = time.monotonic,
         retry_seconds: float = 1.0,
+        hall_name: str = "",
     ) -> None:
         self.api = api
+        self.hall_name = hall_name  # from the config: named even before the server first answers
         self.retry_seconds = retry_seconds  # wait before the one retry of a ticket request
         self.output = output
         self.public_url = public_url
@@ -126,6 +129,7 @@ class KioskApp:
         self.touched_at = clock()
         self._lock = threading.RLock()
         self._worker: threading.Thread | None = None
+        self._hall_clock: tuple[datetime, float, float] | None = None  # (server time, our clock then, rate)
 
     # ------------------------------------------------------------------ menu
 
@@ -143,7 +147,25 @@ class KioskApp:
         with self._lock:
             self.menu = menu
             self.online = True
+            try:
+                self._hall_clock = (datetime.fromisoformat(menu.hall["now"]), self.clock(),
+                                    float(menu.hall.get("clock_rate", 1.0)))
+            except (KeyError, TypeError, ValueError):  # an older server: no clock rather than the PC's
+                self._hall_clock = None
         return True
+
+    def hall_now(self) -> datetime | None:
+        """The hall's time (the server's, in the hall's zone): the time its tickets are stamped with,
+        whatever this PC's clock says. None until the server has answered once."""
+        with self._lock:
+            if self._hall_clock is None:
+                return None
+            at, then, rate = self._hall_clock
+            return at + timedelta(seconds=(self.clock() - then) * rate)
+
+    @property
+    def hall_display_name(self) -> str:
+        return self.menu.hall.get("name") or self.hall_name or "政务服务中心"
 
     # ------------------------------------------------------------------ navigation
 

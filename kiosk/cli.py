@@ -11,10 +11,12 @@ says so (an ID number of someone at or above rules.elderly_age).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import sys
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 from hallq.config import load_or_exit
 from hallq.model import HallConfig, Kiosk
@@ -27,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kiosk", help="kiosk id from [[kiosks]] (default: the first)")
     parser.add_argument("--server", default="http://127.0.0.1:8080", help="server base URL")
     parser.add_argument("--public-url", help="base URL citizens' phones reach for the ticket page "
-                                             "(QR code); default: --server")
+                                             "(QR code); default: the config's hall.public_url")
+    parser.add_argument("--testing", action="store_true",
+                        help="a test machine: accept a loopback or missing public URL (the QR then opens --server)")
     parser.add_argument("--token", help="kiosk API token (default: HALLQ_KIOSK_TOKEN, else the config's "
                                         "kiosk token in the same position as this kiosk)")
     orient = parser.add_mutually_exclusive_group()
@@ -50,6 +54,34 @@ def pick_kiosk(config: HallConfig, kiosk_id: str | None) -> Kiosk:
     return next(iter(config.kiosks.values()))
 
 
+def is_loopback(url: str) -> bool:
+    """True for an address only this machine reaches (127.0.0.0/8, ::1, localhost, 0.0.0.0)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in ("", "localhost") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def pick_public_url(config: HallConfig, explicit: str | None, server: str, testing: bool) -> str:
+    """The base of every ticket's QR code: --public-url, else hall.public_url; a loopback address
+    (or none, which would fall back to --server) is refused unless `testing`: a printed QR code that
+    opens http://127.0.0.1/… works on no citizen's phone."""
+    url = explicit or config.public_url or server
+    if not testing and is_loopback(url):
+        where = "--public-url" if explicit else "hall.public_url"
+        said = f"is {url}" if explicit or config.public_url else f"is not set, so it would be --server {url}"
+        raise SystemExit(
+            f"hallq kiosk: {config.source}: {where} {said}, a loopback address: the QR code on every ticket "
+            f"would open {url.rstrip('/')}/t/… which no citizen's phone can reach. Set hall.public_url in "
+            f"{config.source} to the address phones reach (e.g. \"https://zwfw.example.gov.cn\"), or pass "
+            "--public-url; on a test machine pass --testing.")
+    return url
+
+
 def pick_token(config: HallConfig, kiosk: Kiosk, explicit: str | None) -> str | None:
     """--token, HALLQ_KIOSK_TOKEN, the kiosk token that names this kiosk (`kiosk = "K1"`), else the
     n-th kiosk-role token for the n-th kiosk."""
@@ -69,6 +101,7 @@ def pick_token(config: HallConfig, kiosk: Kiosk, explicit: str | None) -> str | 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_or_exit(args.config)
+    public_url = pick_public_url(config, args.public_url, args.server, args.testing)
     from drivers.printer import TicketPrinter
     from hallq.client import ApiClient
     from hallq.fonts import FontMissing, find_cjk_font
@@ -99,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     voice = Voice(enabled=not args.no_voice)
     appts = config.appointments
-    app = KioskApp(api, TicketOutput(printer), public_url=args.public_url or args.server, staff_pin=pin,
+    app = KioskApp(api, TicketOutput(printer), public_url=public_url, staff_pin=pin,
+                   hall_name=config.name,
                    voice=voice, idle_seconds=args.idle_seconds,
                    checkin_window=(appts.checkin_before_minutes, appts.checkin_after_minutes))
     reader = None

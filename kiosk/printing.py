@@ -29,9 +29,28 @@ def public_link(public_url: str, page: str) -> str:
     return urljoin(public_url.rstrip("/") + "/", page.lstrip("/"))
 
 
+def ticket_marks(ticket: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What sets this ticket apart, as (marks printed large, lines under them): 优先 for a priority
+    class ahead of appointments (绿色通道), 预约, 一件事 with its steps."""
+    marks, notes = [], []
+    priority = ticket.get("priority") or "normal"
+    if priority == "appointment":
+        marks.append("预约")
+        notes.append("预约号：在预约时段内优先叫号")
+    elif priority != "normal":
+        marks.append("优先")
+        notes.append("绿色通道：优先叫号办理")
+    step = ticket.get("step")
+    if step:
+        marks.append("一件事")
+        notes.append(f"一件事：{step['of']} 个环节依次办理，无需重新取号")
+    return tuple(marks), tuple(notes)
+
+
 def ticket_print(ticket: dict, hall: dict, materials: list[str], public_url: str) -> TicketPrint:
     """What goes on paper, all of it from the server's answer (never a locally made number)."""
     minutes = ticket.get("estimated_wait_minutes")
+    marks, notes = ticket_marks(ticket)
     return TicketPrint(
         hall_name=hall.get("name", ""),
         matter_name=ticket["matter"]["name"],
@@ -42,6 +61,10 @@ def ticket_print(ticket: dict, hall: dict, materials: list[str], public_url: str
         qr_payload=public_link(public_url, ticket["page"]),
         materials=tuple(materials),
         footer=f"监督电话：{hall['hotline']}" if hall.get("hotline") else "",
+        marks=marks,
+        notes=notes,
+        wait_place=hall.get("waiting_area", ""),
+        no_show_rule=hall.get("no_show_rule", ""),
     )
 
 

@@ -1,8 +1,10 @@
 """Drawing the kiosk's screens with pygame, in portrait (1080×1920) or landscape (1920×1080).
 
 `Screens.draw` paints the app's current screen and returns its buttons, so what a finger can hit
-is exactly what was drawn. Sizes scale with the short side of the display; elderly mode (适老化)
-uses bigger text and fewer, larger buttons. Every character drawn is recorded in `texts`, which
+is exactly what was drawn. Sizes scale with the short side of the display; elderly mode (适老化,
+after the 工信部 2021 rules) draws every text LARGE (1.5) times its standard size, with fewer, larger
+buttons; labels break between characters but never before closing punctuation (避头尾), wrap only
+when one line cannot hold them, and are never cut off; bold uses the font's real bold face. Every character drawn is recorded in `texts`, which
 the tests check against the font's glyphs — a missing glyph draws a box, not an error. Characters,
 not whole strings: a kiosk runs for months, and the strings include every clock minute, ticket
 code and the phone and ID numbers citizens type.
@@ -18,7 +20,7 @@ from pathlib import Path
 import pygame
 import qrcode
 
-from hallq.fonts import FontCache
+from hallq.fonts import FontCache, bold_face
 from kiosk.app import (
     APPOINTMENTS,
     CONFIRM,
@@ -37,17 +39,53 @@ BG = (243, 246, 250)
 INK = (28, 36, 48)
 MUTED = (96, 108, 124)
 BLUE = (11, 79, 156)
-GREEN = (22, 132, 74)
+GREEN = (16, 112, 60)  # white on it, and it on BG: >= 4.5:1
 RED = (190, 30, 45)
 WHITE = (255, 255, 255)
 LINE = (196, 206, 220)
-DISABLED = (214, 219, 226)
+DISABLED = (222, 226, 232)
+DISABLED_INK = (84, 94, 108)  # on DISABLED: >= 4.5:1
+LARGE = 1.5  # 大字模式: every text this many times its standard size
+
+NO_LINE_START = set("）)]】」』》〉、。，,.：:；;！!？?…·%")
+NO_LINE_END = set("（([【「『《〈")
+
+
+def _carried(line: str, nxt: str) -> int:
+    """How many characters at the end of `line` go down with `nxt` when the line breaks before it:
+    the one before a closing mark, a number before its unit ("0 | 分钟"), an opening mark."""
+    keep = 0
+    if nxt in NO_LINE_START:
+        keep = 1
+    if line[-1:].isdigit() and not nxt.isascii():
+        keep = max(keep, len(line) - len(line.rstrip("0123456789")))
+    elif keep and line[-1:].isdigit():
+        keep = len(line) - len(line.rstrip("0123456789"))
+    if keep == 0 and line[-1:] in NO_LINE_END:
+        keep = 1
+    while keep < len(line) and line[len(line) - keep - 1] in NO_LINE_END:
+        keep += 1
+    return keep if keep < len(line) else 0
 
 KEYPAD_TITLES = {
     "appointment": "请输入预约码（8位）或手机号码（11位）",
     "pin": "请输入工作人员密码",
     "id": "请输入身份证号码（18位）",
 }
+
+
+LABEL_SIZE, SUB_SIZE = 46, 30  # a button's label and its second line, standard mode
+PAGE_SIZE = 36  # "第 1/2 页"
+
+
+def masked_entry(purpose: str, entry: str) -> str:
+    """What the keypad's entry box shows: a PIN as dots, an ID number hidden but for its last four
+    (people stand behind the citizen), an appointment code or phone number as typed."""
+    if purpose == "pin":
+        return "●" * len(entry)
+    if purpose == "id":
+        return "*" * max(0, len(entry) - 4) + entry[-4:]
+    return entry
 
 
 @dataclass(frozen=True)
@@ -83,8 +121,10 @@ class Screens:
         self.kiosk_name = kiosk_name
         self.staff_button = staff_button
         self.texts: set[str] = set()  # characters drawn (bounded by the font, not by uptime)
-        self._fonts = FontCache(font_path)
+        self._fonts = FontCache(font_path, bold_face(font_path))
         self.u = min(size) / 1080
+        self.k = 1.0  # text and control scale: LARGE while the elderly mode is on
+        self.drawn: list[tuple[str, int, tuple, pygame.Rect]] = []  # this frame's texts: (text, px, colour, rect)
 
     @property
     def portrait(self) -> bool:
@@ -92,12 +132,22 @@ class Screens:
 
     # ------------------------------------------------------------------ text
 
-    def font(self, size: float) -> pygame.font.Font:
-        return self._fonts.get(max(12, int(size * self.u)))
+    def font(self, size: float, bold: bool = False) -> pygame.font.Font:
+        return self._fonts.get(self.px(size), bold)
 
-    def wrap(self, text: str, size: float, width: int) -> list[str]:
-        """Break Chinese text by character (ASCII words stay whole) to fit `width` pixels."""
-        font = self.font(size)
+    def px(self, size: float) -> int:
+        """Pixels for a standard-mode size (at 1080 px short side), in the current mode."""
+        return max(12, int(size * self.u * self.k))
+
+    def s(self, length: float) -> int:
+        """A layout length that grows with the text in the elderly mode."""
+        return int(length * self.u * self.k)
+
+    def wrap(self, text: str, size: float, width: int, bold: bool = False) -> list[str]:
+        """Break Chinese text by character (ASCII words stay whole) to fit `width` pixels; a closing
+        mark (）。，…) never starts a line and an opening one never ends one: the character before
+        goes down with it."""
+        font = self.font(size, bold)
         lines, line = [], ""
         for ch in text:
             if ch == "\n":
@@ -110,8 +160,9 @@ class Screens:
                     lines.append(line[:cut])
                     line = line[cut + 1:]
                 else:
-                    lines.append(line)
-                    line = ""
+                    keep = _carried(line, ch)
+                    lines.append(line[:len(line) - keep])
+                    line = line[len(line) - keep:]
             line += ch
         lines.append(line)
         return lines
@@ -119,19 +170,18 @@ class Screens:
     def text(self, surf: pygame.Surface, s: str, size: float, color, pos, anchor: str = "center",
              bold: bool = False) -> pygame.Rect:
         self.texts.update(s)
-        font = self.font(size)
-        font.set_bold(bold)
-        img = font.render(s, True, color)
-        font.set_bold(False)
+        img = self.font(size, bold).render(s, True, color)  # the bold face, never synthetic bold
         rect = img.get_rect(**{anchor: pos})
         surf.blit(img, rect)
+        if len(self.drawn) < 400:
+            self.drawn.append((s, self.px(size), color, rect))
         return rect
 
     def paragraph(self, surf, s: str, size: float, color, rect: pygame.Rect, center: bool = True,
                   max_lines: int = 99) -> int:
         """Wrapped text from the top of `rect`; returns the y below the last line."""
         y = rect.top
-        step = int(size * self.u * 1.35)
+        step = int(self.px(size) * 1.35)
         for line in self.wrap(s, size, rect.width)[:max_lines]:
             if center:
                 self.text(surf, line, size, color, (rect.centerx, y), "midtop")
@@ -146,14 +196,17 @@ class Screens:
         """Paint the current screen; the buttons drawn, for hit-testing the next tap."""
         w, h = self.size
         u = self.u
+        self.k = LARGE if app.large else 1.0
+        self.drawn = []
         surf.fill(BG)
-        head = pygame.Rect(0, 0, w, int(120 * u))
+        head = pygame.Rect(0, 0, w, max(int(120 * u), int(self.px(50) * 1.5)))
         pygame.draw.rect(surf, BLUE, head)
-        hall = app.menu.hall.get("name") or "政务服务中心"
-        self.text(surf, hall, 50, WHITE, (int(40 * u), head.centery), "midleft", bold=True)
-        now = now or datetime.now()
-        self.text(surf, now.strftime("%H:%M"), 50, WHITE, (w - int(40 * u), head.centery), "midright")
-        foot = pygame.Rect(0, h - int(80 * u), w, int(80 * u))
+        self.text(surf, app.hall_display_name, 50, WHITE, (int(40 * u), head.centery), "midleft", bold=True)
+        now = now or app.hall_now()  # the hall's clock, as on its tickets; none before the server answers
+        if now is not None:
+            self.text(surf, now.strftime("%H:%M"), 50, WHITE, (w - int(40 * u), head.centery), "midright")
+        foot_h = max(int(80 * u), int(self.px(30) * 1.7))
+        foot = pygame.Rect(0, h - foot_h, w, foot_h)
         pygame.draw.rect(surf, WHITE, foot)
         pygame.draw.line(surf, LINE, foot.topleft, foot.topright, 2)
         hotline = app.menu.hall.get("hotline")
@@ -173,7 +226,7 @@ class Screens:
         elif screen == APPOINTMENTS:
             buttons = self._appointments(surf, app, body)
         elif screen == ISSUING:
-            self.text(surf, "正在取号，请稍候…", 72 if app.large else 60, INK, body.center)
+            self.text(surf, "正在取号，请稍候…", 60, INK, body.center)
             buttons = []
         elif screen == TICKET:
             buttons = self._ticket(surf, app, body)
@@ -184,32 +237,36 @@ class Screens:
         else:
             buttons = self._message(surf, app, body)
         for b in buttons:
-            self.button(surf, b, app.large)
+            self.button(surf, b)
         return buttons
 
-    def button(self, surf: pygame.Surface, b: Button, large: bool) -> None:
+    def button(self, surf: pygame.Surface, b: Button) -> None:
         fill, ink, sub_ink = {
             "primary": (BLUE, WHITE, (220, 230, 245)),
             "green": (GREEN, WHITE, (220, 240, 228)),
             "quiet": (BG, INK, MUTED),
         }.get(b.style, (WHITE, INK, MUTED))
         if b.action is None and b.style != "quiet":
-            fill, ink, sub_ink = DISABLED, MUTED, MUTED
+            fill, ink, sub_ink = DISABLED, DISABLED_INK, DISABLED_INK
         radius = int(18 * self.u)
         pygame.draw.rect(surf, fill, b.rect, border_radius=radius)
         if b.style in ("normal", "quiet"):
             pygame.draw.rect(surf, LINE if b.style == "normal" else BG, b.rect, 2, border_radius=radius)
-        size = 60 if large else 46
-        sub_size = 40 if large else 30
-        lines = self.wrap(b.label, size, b.rect.width - int(30 * self.u))
-        if len(lines) > 2:
-            size = size * 0.8
-            lines = self.wrap(b.label, size, b.rect.width - int(30 * self.u))[:2]
-        line_h = int(size * self.u * 1.2)
-        block = line_h * len(lines) + (int(sub_size * self.u * 1.3) if b.sub else 0)
+        size, sub_size = LABEL_SIZE, SUB_SIZE
+        bold = b.style != "quiet"
+        room = b.rect.width - int(30 * self.u)
+        sub_h = int(self.px(sub_size) * 1.3) if b.sub else 0
+        # Shrink only when even three lines cannot hold the label: nothing is ever cut off.
+        while True:
+            lines = self.wrap(b.label, size, room, bold)
+            line_h = int(self.px(size) * 1.2)
+            if size <= 20 or (len(lines) <= 3 and line_h * len(lines) + sub_h <= b.rect.height - int(12 * self.u)):
+                break
+            size *= 0.9
+        block = line_h * len(lines) + sub_h
         y = b.rect.centery - block // 2
         for line in lines:
-            self.text(surf, line, size, ink, (b.rect.centerx, y), "midtop", bold=b.style != "quiet")
+            self.text(surf, line, size, ink, (b.rect.centerx, y), "midtop", bold=bold)
             y += line_h
         if b.sub:
             self.text(surf, b.sub, sub_size, sub_ink, (b.rect.centerx, y + int(4 * self.u)), "midtop")
@@ -230,34 +287,57 @@ class Screens:
             rects.append(pygame.Rect(area.left + c * (width + gap), area.top + r * (height + gap), width, height))
         return rects, page, pages
 
-    def bottom_row(self, body: pygame.Rect, items: list[tuple[str, tuple | None, str]], large: bool) -> list[Button]:
-        """A row of buttons along the bottom of the body: (label, action, style)."""
-        h = int((150 if large else 120) * self.u)
+    def bottom_row(self, body: pygame.Rect, items: list[tuple[str, tuple | None, str]]) -> list[Button]:
+        """A row of buttons along the bottom of `body`: (label, action, style). Each gets at least the
+        width its label needs on one line (a short label never wraps), the rest is shared equally."""
+        h = self.s(120)
         gap = int(24 * self.u)
         n = len(items)
-        width = (body.width - gap * (n - 1)) // n
-        return [Button(pygame.Rect(body.left + i * (width + gap), body.bottom - h, width, h), label, action,
-                       style=style) for i, (label, action, style) in enumerate(items)]
+        free = body.width - gap * (n - 1)
+        need = [self.font(LABEL_SIZE, style != "quiet").size(label)[0] + int(40 * self.u)
+                for label, _, style in items]
+        if sum(need) <= free:
+            extra = (free - sum(need)) // n
+            widths = [w + extra for w in need]
+        else:  # cannot happen with the kiosk's labels (the tests check); share by need
+            widths = [free * w // sum(need) for w in need]
+        out, x = [], body.left
+        for (label, action, style), width in zip(items, widths, strict=True):
+            out.append(Button(pygame.Rect(x, body.bottom - h, width, h), label, action, style=style))
+            x += width + gap
+        return out
 
-    def pager(self, page: int, pages: int) -> list[tuple[str, tuple | None, str]]:
-        if pages <= 1:
-            return []
-        return [("上一页", ("page", -1) if page > 0 else None, "normal"),
-                (f"第 {page + 1}/{pages} 页", None, "quiet"),
-                ("下一页", ("page", 1) if page < pages - 1 else None, "normal")]
+    def pager(self, surf, row: pygame.Rect, page: int, pages: int, lead: list | None = None) -> list[Button]:
+        """上一页 / 下一页 buttons in `row` (after the `lead` items), and "第 n/m 页" written above
+        them: a status, not a button, so it never has to squeeze between buttons."""
+        items = list(lead or [])
+        if pages > 1:
+            items += [("上一页", ("page", -1) if page > 0 else None, "normal"),
+                      ("下一页", ("page", 1) if page < pages - 1 else None, "normal")]
+            self.text(surf, f"第 {page + 1}/{pages} 页", PAGE_SIZE, INK,
+                      (row.centerx, row.bottom - self.s(120) - int(8 * self.u)), "midbottom")
+        return self.bottom_row(row, items) if items else []
 
-    def title(self, surf, s: str, body: pygame.Rect, large: bool, color=INK) -> int:
-        return self.paragraph(surf, s, 66 if large else 54, color, body) + int(20 * self.u)
+    def pager_height(self) -> int:
+        return self.s(120) + int(self.px(PAGE_SIZE) * 1.3) + int(16 * self.u)
+
+    def title(self, surf, s: str, body: pygame.Rect, color=INK) -> int:
+        return self.paragraph(surf, s, 54, color, body) + int(20 * self.u)
 
     # ------------------------------------------------------------------ screens
 
     def _start(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         large = app.large
         if not app.online:
-            self.text(surf, OFFLINE_TEXT, 80, RED, (body.centerx, body.centery - int(60 * self.u)), bold=True)
-            self.text(surf, "服务器连接中断，恢复后自动继续", 40, MUTED, (body.centerx, body.centery + int(60 * self.u)))
+            y = body.centery - int(240 * self.u)
+            y = self.paragraph(surf, app.hall_display_name, 50, INK,
+                               pygame.Rect(body.left, y, body.width, body.height)) + int(30 * self.u)
+            for line in self.wrap(OFFLINE_TEXT, 80, body.width, True):
+                y = self.text(surf, line, 80, RED, (body.centerx, y), "midtop", bold=True).bottom
+            self.paragraph(surf, "本机与排队系统的连接中断，恢复后自动继续", 40, MUTED,
+                           pygame.Rect(body.left, y + int(30 * self.u), body.width, body.height))
             return []
-        y = self.title(surf, "请选择办理事项", body, large)
+        y = self.title(surf, "请选择办理事项", body)
         if app.green:
             y = self.paragraph(surf, "绿色通道已开启：下一张号为优先号", 44, GREEN,
                                pygame.Rect(body.left, y, body.width, 60)) + int(10 * self.u)
@@ -268,24 +348,28 @@ class Screens:
                    ("标准字体" if large else "大字模式", ("large",), "green" if not large else "normal")]
         if self.staff_button:
             actions.append(("工作人员", ("keypad", "pin"), "quiet"))
-        row = self.bottom_row(body, actions, large)
+        row = self.bottom_row(body, actions)
         cats = app.menu.categories
-        cols = 2 if self.portrait else (2 if large else 3)
-        height = int((240 if large else 190) * self.u)
-        pager_h = int((150 if large else 120) * self.u) + int(24 * self.u)
+        cols = 2 if self.portrait else 3
+        height = self.s(190) if self.portrait or not large else self.s(140)
         area = pygame.Rect(body.left, y, body.width, row[0].rect.top - y - int(30 * self.u))
         rects, page, pages = self.grid(area, len(cats), cols, height, app.page)
         if pages > 1:
-            area.height -= pager_h
+            # Portrait: 上一页/下一页 in a row of their own; landscape has no height for one, so
+            # they join the action row.
+            area.height -= self.pager_height() - (0 if self.portrait else self.s(120)) + int(24 * self.u)
             rects, page, pages = self.grid(area, len(cats), cols, height, app.page)
         out = []
         for rect, cat in zip(rects, cats[page * self._per_page(area, cols, height):], strict=False):
             items = app.menu.in_category(cat)
             waiting = sum(i.get("waiting", 0) for i in items)
             out.append(Button(rect, cat, ("category", cat), sub=f"{len(items)} 项 · 等候 {waiting} 人"))
+        if pages > 1 and not self.portrait:
+            return out + self.pager(surf, body, page, pages, lead=actions)
         if pages > 1:
-            out += self.bottom_row(pygame.Rect(body.left, body.top, body.width, area.bottom + pager_h - body.top),
-                                   self.pager(page, pages), large)
+            pager_row = pygame.Rect(body.left, body.top, body.width,
+                                    area.bottom + self.pager_height() + int(24 * self.u) - body.top)
+            out += self.pager(surf, pager_row, page, pages)
         return out + row
 
     def _per_page(self, area: pygame.Rect, cols: int, height: int) -> int:
@@ -293,25 +377,26 @@ class Screens:
         return max(1, (area.height + gap) // (height + gap)) * cols
 
     def _matters(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
-        large = app.large
-        y = self.title(surf, app.category, body, large, BLUE)
+        y = self.title(surf, app.category, body, BLUE)
         items = app.menu.in_category(app.category)
         cols = 1 if self.portrait else 2
-        height = int((220 if large else 170) * self.u)
-        probe = pygame.Rect(body.left, y, body.width, body.bottom - y - int((150 if large else 120) * self.u)
-                            - int(30 * self.u))
+        height = self.s(170)
+        probe = pygame.Rect(body.left, y, body.width, body.bottom - y - self.s(120) - int(30 * self.u))
         rects, page, pages = self.grid(probe, len(items), cols, height, app.page)
+        if pages > 1:
+            probe.height = body.bottom - y - self.pager_height() - int(30 * self.u)
+            rects, page, pages = self.grid(probe, len(items), cols, height, app.page)
         per = self._per_page(probe, cols, height)
         out = [Button(rect, m["name"], ("matter", m["code"]), sub=wait_text(m))
                for rect, m in zip(rects, items[page * per:], strict=False)]
-        nav = [("返回", ("back",), "normal")] + self.pager(page, pages)
-        return out + self.bottom_row(body, nav, large)
+        return out + self.pager(surf, body, page, pages, lead=[("返回", ("back",), "normal")])
 
     def _confirm(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
-        large = app.large
         m = app.matter or {}
-        y = self.title(surf, m.get("name", ""), body, large, BLUE)
-        size = 50 if large else 40
+        # Landscape: what the matter is on the left, its materials (一次告知) on the right.
+        left = body if self.portrait else pygame.Rect(body.left, body.top, body.width // 2, body.height)
+        y = self.title(surf, m.get("name", ""), left, BLUE)
+        size = 40
         lines = [f"当前{wait_text(m)}"]
         if m.get("kind") == "bundle":
             lines.append(f"一件事：{len(m.get('steps', []))} 个环节依次办理，无需重复排队")
@@ -326,57 +411,69 @@ class Screens:
             lines.append("绿色通道：优先办理")
         elif app.id_number:
             lines.append("已输入身份证号，符合条件的老年人优先办理")
-        text_rect = pygame.Rect(body.left, y, body.width, body.height)
+        text_rect = pygame.Rect(left.left, y, left.width, body.height)
         for line in lines:
             y = self.paragraph(surf, line, size, INK, text_rect.move(0, y - text_rect.top))
         y += int(20 * self.u)
-        action_h = int((150 if large else 120) * self.u)
-        confirm_h = int((200 if large else 170) * self.u)
+        column = body
+        if not self.portrait:
+            column = pygame.Rect(left.right + int(30 * self.u), body.top, body.right - left.right - int(30 * self.u),
+                                 body.height)
+            y = body.top
+        action_h = self.s(120)
+        confirm_h = self.s(150) if self.portrait else self.s(110)
         gap = int(24 * self.u)
         materials = m.get("materials") or []
         box_bottom = body.bottom - action_h - confirm_h - 2 * gap
         if materials and box_bottom - y > 120 * self.u:
-            msize = 44 if large else 36
-            inner_w = body.width - int(40 * self.u)
-            needed = int(size * self.u * 1.35) + int(30 * self.u) + sum(
+            msize = 36
+            inner_w = column.width - int(40 * self.u)
+            needed = int(self.px(size) * 1.35) + int(30 * self.u) + sum(
                 len(self.wrap(f"{i}. {m}", msize, inner_w)) for i, m in enumerate(materials, 1)
-            ) * int(msize * self.u * 1.35) + int(20 * self.u)
-            box = pygame.Rect(body.left, y, body.width, min(box_bottom - y, needed))
+            ) * int(self.px(msize) * 1.35) + int(20 * self.u)
+            box = pygame.Rect(column.left, y, column.width, min(box_bottom - y, needed))
             pygame.draw.rect(surf, WHITE, box, border_radius=int(14 * self.u))
             pygame.draw.rect(surf, LINE, box, 2, border_radius=int(14 * self.u))
             inner = box.inflate(-int(40 * self.u), -int(30 * self.u))
             iy = self.paragraph(surf, "请备齐以下材料（一次告知）：", size, BLUE, inner, center=False)
+            step = int(self.px(msize) * 1.35)
             for i, item in enumerate(materials, 1):
-                if iy + msize * self.u * 1.35 > inner.bottom:
-                    self.text(surf, "……完整清单见号票", msize, MUTED, (inner.left, iy), "topleft")
+                rows = len(self.wrap(f"{i}. {item}", msize, inner.width))
+                if iy + (rows + 1) * step > inner.bottom and i < len(materials):
+                    self.text(surf, f"另有 {len(materials) - i + 1} 项，完整清单见号票", msize, MUTED, (inner.left, iy), "topleft")
                     break
                 iy = self.paragraph(surf, f"{i}. {item}", msize, INK,
                                     pygame.Rect(inner.left, iy, inner.width, inner.bottom - iy), center=False)
         label = "确认签到取号" if app.appointment else "确认取号"
         style = "green" if (app.green or app.appointment) else "primary"
-        confirm = Button(pygame.Rect(body.left, body.bottom - action_h - gap - confirm_h, body.width, confirm_h),
+        confirm = Button(pygame.Rect(column.left, body.bottom - action_h - gap - confirm_h, column.width, confirm_h),
                          label, ("confirm",), style=style)
         actions: list[tuple[str, tuple | None, str]] = [("返回", ("back",), "normal")]
         if not (app.appointment or app.green or app.id_number or app.card):
             actions.append(("老年人凭身份证优先", ("keypad", "id"), "normal"))
-        return [confirm, *self.bottom_row(body, actions, large)]
+        return [confirm, *self.bottom_row(body, actions)]
 
     def _keypad(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
-        large = app.large
         pad = app.keypad
         assert pad is not None
-        y = self.title(surf, KEYPAD_TITLES[pad.purpose], body, large)
-        shown = "●" * len(pad.entry) if pad.purpose == "pin" else pad.entry
-        entry = pygame.Rect(body.left, y, body.width, int(130 * self.u))
+        gap = int(24 * self.u)
+        action_h = self.s(120)
+        # Landscape: title and entry on the left, the keys on the right (4 rows need the height).
+        left = body if self.portrait else pygame.Rect(body.left, body.top, body.width * 9 // 20, body.height)
+        y = self.title(surf, KEYPAD_TITLES[pad.purpose], left)
+        entry = pygame.Rect(left.left, y, left.width, self.s(130))
         pygame.draw.rect(surf, WHITE, entry, border_radius=int(14 * self.u))
         pygame.draw.rect(surf, BLUE, entry, 3, border_radius=int(14 * self.u))
+        shown = masked_entry(pad.purpose, pad.entry)
         if shown:
-            self.text(surf, shown, 70, INK, entry.center, bold=True)
-        action_h = int((150 if large else 120) * self.u)
-        gap = int(24 * self.u)
-        side = min(body.width, int(900 * self.u))
-        area = pygame.Rect(body.centerx - side // 2, entry.bottom + gap * 2, side,
-                           body.bottom - action_h - gap * 2 - entry.bottom - gap * 2)
+            self.text(surf, shown, 56 if pad.purpose == "id" else 70, INK, entry.center, bold=True)
+        if self.portrait:
+            side = min(body.width, int(900 * self.u))
+            area = pygame.Rect(body.centerx - side // 2, entry.bottom + gap * 2, side,
+                               body.bottom - action_h - gap * 2 - entry.bottom - gap * 2)
+        else:
+            right = pygame.Rect(left.right + gap * 2, body.top, body.right - left.right - gap * 2, body.height)
+            area = pygame.Rect(right.left, right.top, right.width, right.height - action_h - gap * 2)
         key_h = min(int(200 * self.u), (area.height - 3 * gap) // 4)
         rects, _, _ = self.grid(pygame.Rect(area.left, area.top, area.width, 4 * key_h + 3 * gap), 12, 3, key_h, 0)
         labels = [*"123456789", "X" if pad.purpose == "id" else "清空", "0", "删除"]
@@ -386,64 +483,69 @@ class Screens:
             out.append(Button(rect, label, action))
         ready = bool(pad.entry) and (pad.purpose != "id" or len(pad.entry) == 18)
         return out + self.bottom_row(body, [("返回", ("back",), "normal"),
-                                            ("确定", ("enter",) if ready else None, "primary")], large)
+                                            ("确定", ("enter",) if ready else None, "primary")])
 
     def _appointments(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
-        y = self.title(surf, "请选择要签到的预约", body, app.large)
-        area = pygame.Rect(body.left, y, body.width, body.bottom - y - int(160 * self.u))
-        rects, _, _ = self.grid(area, len(app.appointments), 1, int(170 * self.u), 0)
+        y = self.title(surf, "请选择要签到的预约", body)
+        area = pygame.Rect(body.left, y, body.width, body.bottom - y - self.s(120) - int(40 * self.u))
+        rects, _, _ = self.grid(area, len(app.appointments), 1, self.s(170), 0)
         out = [Button(r, a.get("service_name") or a["service"], ("appointment", a["code"]),
                       sub=f"预约时段 {a.get('slot_start', '')[11:16]}")
                for r, a in zip(rects, app.appointments, strict=False)]
-        return out + self.bottom_row(body, [("返回首页", ("home",), "normal")], app.large)
+        return out + self.bottom_row(body, [("返回首页", ("home",), "normal")])
 
     def _ticket(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         issued = app.issued
         assert issued is not None
         t = issued.ticket
         u = self.u
-        done_h = int((150 if app.large else 120) * u)
-        content = pygame.Rect(body.left, body.top, body.width, body.height - done_h - int(30 * u))
+        gap = int(30 * u)
+        done_h = self.s(120)
         if self.portrait:
-            info, side_area = content, None
-        else:  # landscape: the QR code beside the number, where there is height for it
-            info = pygame.Rect(content.left, content.top, content.width * 3 // 5, content.height)
-            side_area = pygame.Rect(info.right, content.top, content.width - info.width, content.height)
-        y = info.top
-        self.text(surf, "您的号码", 48, MUTED, (info.centerx, y), "midtop")
-        y += int(70 * u)
-        r = self.text(surf, t["code"], 240, RED if t.get("priority") == "green" else BLUE, (info.centerx, y),
-                      "midtop", bold=True)
-        y = r.bottom + int(10 * u)
-        y = self.paragraph(surf, t["matter"]["name"], 50, INK, pygame.Rect(info.left, y, info.width, 200))
+            info = pygame.Rect(body.left, body.top, body.width, body.height - done_h - gap)
+            side = None
+            done = pygame.Rect(body.left, body.bottom - done_h, body.width, done_h)
+        else:  # landscape: number on the left, the rest on the right, 完成 under it: every pixel of height
+            info = pygame.Rect(body.left, body.top, body.width * 11 // 20, body.height)
+            side = pygame.Rect(info.right + gap, body.top, body.right - info.right - gap, body.height - done_h - gap)
+            done = pygame.Rect(side.left, body.bottom - done_h, side.width, done_h)
+        y = self.text(surf, "您的号码", 48, INK, (info.centerx, info.top), "midtop").bottom
+        r = self.text(surf, t["code"], 240 if self.portrait else 160, RED if t.get("priority") == "green" else BLUE,
+                      (info.centerx, y), "midtop", bold=True)
+        y = self.paragraph(surf, t["matter"]["name"], 50, INK, pygame.Rect(info.left, r.bottom + int(10 * u), info.width, 200))
         minutes = t.get("estimated_wait_minutes")
         line = f"前面还有 {t.get('waiting_ahead', 0)} 人等候"
         if minutes is not None:
             line += f"，预计等待约 {int(round(minutes))} 分钟"
         y = self.paragraph(surf, line, 44, INK, pygame.Rect(info.left, y, info.width, 200)) + int(20 * u)
+        if side is not None:
+            y = side.top
+        column = side or info
         if issued.printed is None:
-            self.text(surf, "正在打印号票…", 50, MUTED, (info.centerx, y), "midtop")
+            self.text(surf, "正在打印号票…", 50, INK, (column.centerx, y), "midtop")
             return []
         if issued.printed:
-            y = self.paragraph(surf, "请取走下方号票，留意叫号", 54, GREEN, pygame.Rect(info.left, y, info.width, 200))
-            limit, caption, color = int(300 * u), 34, MUTED
+            y = self.paragraph(surf, "请取走下方号票，留意叫号", 54, GREEN, pygame.Rect(column.left, y, column.width, 200))
+            limit, caption = int(300 * u), 34
         else:
-            y = self.paragraph(surf, issued.note, 52, RED, pygame.Rect(info.left, y, info.width, 300))
-            limit, caption, color = int(560 * u), 38, INK
-        area = side_area or pygame.Rect(content.left, y + int(10 * u), content.width, content.bottom - y)
-        side = min(area.width, area.height - int(70 * u), limit)
-        if side > 100 * u:
-            top = area.top if side_area is None else area.centery - (side + int(60 * u)) // 2
-            self.qr(surf, issued.link, pygame.Rect(area.centerx - side // 2, top, side, side))
-            self.text(surf, "扫码查看排队进度", caption, color, (area.centerx, top + side + int(10 * u)), "midtop")
-        return self.bottom_row(body, [("完成", ("done",), "primary")], app.large)
+            y = self.paragraph(surf, issued.note, 52, RED, pygame.Rect(column.left, y, column.width, 300))
+            limit, caption = int(560 * u), 38
+        cap_h = int(self.px(caption) * 1.4)
+        bottom = column.bottom
+        size = min(column.width, bottom - y - cap_h - int(20 * u), limit)
+        if size > 100 * u:
+            top = y + int(10 * u)
+            self.qr(surf, issued.link, pygame.Rect(column.centerx - size // 2, top, size, size))
+            self.text(surf, "扫码查看排队进度", caption, INK, (column.centerx, top + size + int(6 * u)), "midtop")
+        return self.bottom_row(pygame.Rect(done.left, body.top, done.width, done.bottom - body.top),
+                               [("完成", ("done",), "primary")])
 
     def _message(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         color = RED if app.message == OFFLINE_TEXT else INK
         lines = self.wrap(app.message, 64, body.width)
-        y = body.centery - len(lines) * int(64 * self.u * 1.35) // 2 - int(80 * self.u)
+        y = body.centery - len(lines) * int(self.px(64) * 1.35) // 2 - int(80 * self.u)
         self.paragraph(surf, app.message, 64, color, pygame.Rect(body.left, y, body.width, body.height))
-        return self.bottom_row(body, [("返回首页", ("home",), "primary")], app.large)
+        return self.bottom_row(body, [("返回首页", ("home",), "primary")])
 
     def qr(self, surf: pygame.Surface, payload: str, rect: pygame.Rect) -> None:
         """The QR code drawn square into `rect`, on white with a quiet zone, to scan or photograph."""

@@ -30,8 +30,9 @@ from .signin_guard import SignInGuard
 from .storage_faults import Fault
 from .store import DEFAULT_WRITE_TIMEOUT, Changes, Store
 from .supervision import AlertBoard, Checker
+from .web import citizen as citizen_pages
 from .web import register_pages
-from .web.access import chinese
+from .web.access import CHINESE, chinese
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,10 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
             # Keep what the exception says besides its HTML body, above all a 405's Allow (RFC 9110).
             headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
             return jsonify(body), exc.code, headers
+        if exc.code == 404 and (request.path == "/t" or request.path.startswith("/t/")):
+            return citizen_pages.missing_ticket()  # a cut-off QR link: the citizen's own page
+        if exc.code == 404:
+            return render_template("error.html", status=404, message=CHINESE["not_found"], detail=None), 404
         return exc
 
     return app

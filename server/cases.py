@@ -233,6 +233,7 @@ class CaseBook:
         case = self._fix_case(ticket_id) or rows[0]
         return {
             "case": True, "state": case["state"], "state_name": CASE_STATES[case["state"]],
+            "callback_due": case["callback_due"],  # the page tells the rater when the call-back comes
             "can_rate_fix": case["resolution"] in ("rectified", "explained") and case["fix_grade"] is None,
             "fix_grade": case["fix_grade"],
         }

@@ -69,7 +69,7 @@ def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = 
         if pos is not None:
             out["position"] = {"ahead": pos[0], "estimated_wait_minutes": round(pos[1], 1)}
     if public:
-        out["materials"] = list(service.materials)
+        out["materials"] = list(config.materials(t.matter))  # a bundle's: every step's, 一次告知
         out["rating"] = rating_view(engine, t)
     return out
 
@@ -126,6 +126,17 @@ def window_view(engine: Engine, w: WindowState, waiting: int | None = None) -> d
     return out
 
 
+def hall_view(engine: Engine) -> dict:
+    """The hall as kiosks show it: name, hotline, what every ticket says, and the hall's clock
+    (`now`, `clock_rate`: the server's time, so a kiosk whose PC clock is wrong, or the demo's fast
+    day, still shows the time printed on its tickets)."""
+    config = engine.config
+    return {"code": config.code, "name": config.name, "hotline": config.hotline,
+            "public_url": config.public_url, "waiting_area": config.waiting_area,
+            "no_show_rule": config.no_show_text(), "now": iso(engine.now()),
+            "clock_rate": float(getattr(engine.clock, "factor", 1.0))}
+
+
 def menu_view(engine: Engine) -> list[dict]:
     out = []
     for entry in engine.menu():
@@ -145,7 +156,7 @@ def menu_view(engine: Engine) -> list[dict]:
         if isinstance(item, Bundle):
             row["steps"] = list(item.steps)
         else:
-            row.update(department=item.department, case_kind=item.case_kind,
-                       promised_days=item.promised_days, materials=list(item.materials))
+            row.update(department=item.department, case_kind=item.case_kind, promised_days=item.promised_days)
+        row["materials"] = list(engine.config.materials(item.code))
         out.append(row)
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -143,7 +144,7 @@ def test_bad_rating_case_walked_to_closed_and_fix_rated(hall, browser):
     citizen.fill("#rate-comment", "窗口人员态度生硬，没有一次性告知所需材料")
     shot(citizen, "07-ticket-rating")
     citizen.click("#rate-submit")
-    expect(citizen.locator("#t-done")).to_have_text("感谢您的评价！")
+    expect(citizen.locator("#t-done")).to_contain_text("1 个工作日内回访核实")  # 差评: the call-back to come
 
     case = app.config["ENGINE"].store.rows("SELECT * FROM cases WHERE ticket_code = ?", [ticket.code])[0]
     expect(board.locator(f"[data-case='{case['id']}']")).to_contain_text("非常不满意", timeout=10000)
@@ -235,3 +236,26 @@ def test_alerts_reports_and_admin_pages(hall, browser):
     expect(admin.locator("body")).to_contain_text("社会保障卡申领")
     shot(admin, "13-admin")
     admin_ctx.close()
+
+
+def test_a_bad_evaluator_rating_tells_the_citizen_the_hall_will_call_back(hall, browser):
+    """非常不满意 on the evaluator: the ticket's page says who calls back and by when (回访核实)."""
+    from webhall import serve_one
+
+    base, app = hall
+    engine = app.config["ENGINE"]
+    ticket = serve_one(engine, window=4, service="S301", staff="1004")
+    assert engine.rate(1, "evaluator", window=4)["rated"] is True
+    cases = app.config["CASES"]
+    deadline = time.monotonic() + 10
+    while not cases.fix_status(ticket.id)["case"] and time.monotonic() < deadline:
+        time.sleep(0.05)  # the case opens from the commit feed
+    due = cases.fix_status(ticket.id)["callback_due"]
+    phone_ctx = browser.new_context(base_url=base, locale="zh-CN", timezone_id="Asia/Shanghai", viewport=PHONE, is_mobile=True)
+    citizen = phone_ctx.new_page()
+    citizen.goto(f"/t/{ticket.id}")
+    note = citizen.locator("#callback-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text(f"{due[:16].replace('T', ' ')} 前安排专人回访核实")
+    shot(citizen, "10-ticket-bad-rating-callback")
+    phone_ctx.close()

@@ -108,7 +108,7 @@ def test_citizen_rates_the_fix_once(app):
     book.rate_fix(t.id, 4)
     assert book.get(1)["fix_grade"] == 4
     assert book.fix_status(t.id) == {"case": True, "state": "rectified", "state_name": "已整改",
-                                     "can_rate_fix": False, "fix_grade": 4}
+                                     "can_rate_fix": False, "fix_grade": 4, "callback_due": book.get(1)["callback_due"]}
     with pytest.raises(Conflict):
         book.rate_fix(t.id, 5)
 

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from ..auth import actor, current_token, require
 from ..errors import HallqError, Invalid, NotFound, TooMany
-from ..views import iso, menu_view, ticket_view
+from ..views import hall_view, iso, menu_view, ticket_view
 from . import requests
 from .body import json_body
 from .inputs import calendar_date
@@ -24,8 +24,7 @@ def engine():
 @bp.get("/services")
 def services():
     """The kiosk menu: every matter with how many wait and the estimated wait for a new ticket."""
-    return jsonify({"hall": {"code": engine().config.code, "name": engine().config.name,
-                             "hotline": engine().config.hotline}, "services": menu_view(engine())})
+    return jsonify({"hall": hall_view(engine()), "services": menu_view(engine())})
 
 
 @bp.post("/tickets")

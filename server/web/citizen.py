@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
+from ..errors import NotFound
 from ..tickets import GRADES, RATING_REASONS
 from ..views import ticket_view
 
@@ -21,11 +22,20 @@ def find():
     return render_template("ticket_find.html", hotline=current_app.config["ENGINE"].config.hotline)
 
 
+def missing_ticket():
+    """The 404 a citizen sees (a mistyped or cut-off QR link): in Chinese, on the phone page, with
+    what to do next, and no staff sign-in link."""
+    return render_template("ticket_missing.html"), 404
+
+
 @bp.get("/t/<ticket_id>")
 def ticket(ticket_id: str):
     engine = current_app.config["ENGINE"]
-    t = engine.ticket(ticket_id)
+    try:
+        t = engine.ticket(ticket_id)
+    except NotFound:
+        return missing_ticket()
     data = ticket_view(engine, t, public=True, secret=True)
     data["case"] = current_app.config["CASES"].fix_status(ticket_id)
     return render_template("ticket.html", ticket=data, grades=GRADES, reasons=RATING_REASONS,
-                           hotline=engine.config.hotline)
+                           hotline=engine.config.hotline, callback_days=engine.config.rules.callback_working_days)

@@ -3,6 +3,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   let ticket = JSON.parse($("ticket-data").textContent);
+  const hall = JSON.parse($("hall-data").textContent);
   const id = ticket.id;
   let grade = null, timer = null, lastState = ticket.state;
   try {  // 找回我的号 (/t) offers this ticket again on this phone today
@@ -44,6 +45,8 @@
     $("rate-block").hidden = !r.can_rate;
     if (r.can_rate) $("rate-hint").textContent = `请对“${r.service}”的服务进行评价，可在 ${r.until.slice(0, 16).replace("T", " ")} 前评价。`;
     const c = t.case || {};
+    $("callback-block").hidden = !c.case;
+    if (c.case) $("callback-note").textContent = callbackText(c, t);
     $("fix-block").hidden = !c.can_rate_fix;
     if (c.can_rate_fix) $("fix-state").textContent = c.state_name;
     if (t.state !== lastState && t.state === "called" && navigator.vibrate) navigator.vibrate([300, 100, 300]);
@@ -59,6 +62,14 @@
     } catch (e) { /* keep the last view; try again on the next tick */ }
     const done = ticket.state === "finished" && !(ticket.rating || {}).can_rate && !(ticket.case || {}).can_rate_fix;
     timer = setTimeout(poll, done ? 30000 : 3000);
+  }
+
+  // 差评 → 回访核实: the rater is told who acts and by when (rules.callback_working_days).
+  function callbackText(c, t) {
+    const by = c.callback_due ? `${c.callback_due.slice(0, 16).replace("T", " ")} 前` : `${hall.callback_days} 个工作日内`;
+    const how = t.phone ? `将致电 ${t.phone} 与您联系` : `如需补充情况，请拨打监督电话 ${hall.hotline}`;
+    if (!c.state || c.state === "open") return `您的评价已收到。大厅将在 ${by}安排专人回访核实，${how}，并把处理结果告诉您。`;
+    return `您反映的问题处理进度：${c.state_name}。`;
   }
 
   function thanks(text) { $("t-done").hidden = false; $("t-done").textContent = text; }
@@ -78,7 +89,12 @@
       if ($("rate-comment").value.trim()) body.comment = $("rate-comment").value.trim();
     }
     $("rate-submit").disabled = true;
-    try { await post("/api/v1/ratings", body); thanks("感谢您的评价！"); clearTimeout(timer); poll(); }
+    try {
+      await post("/api/v1/ratings", body);
+      thanks(grade <= 2 ? `感谢您的评价。大厅将在 ${hall.callback_days} 个工作日内回访核实您反映的问题，并把处理结果告诉您。`
+        : "感谢您的评价！");
+      clearTimeout(timer); poll();
+    }
     catch (e) { thanks(e.message); $("rate-submit").disabled = false; }
   });
   for (const b of $("fix-grades").querySelectorAll("button")) {

@@ -1,0 +1,268 @@
+"""适老化 (工信部 2021: 《互联网网站适老化通用设计规范》 and the App rules) on every kiosk screen, in
+the standard and the elderly (大字) mode, portrait 1080×1920 and landscape: text in the elderly mode
+at least 1.5× the standard size, touch targets at least 60×60 px, text contrast at least 4.5:1, no
+label that wraps when it could fit, spills out of or is cut off in its button, no line that starts
+with closing punctuation (a lone "）"); ID numbers hidden while typed but for the last four; bold
+drawn with the font's real bold face, never pygame's synthetic bold.
+
+The kiosk is the real pygame loop headless against a real server for the demo county hall; what is
+checked is what `Screens` drew: its texts with their pixel size, colour and place, and its buttons.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pygame
+import pytest
+from kioskrig import Rig
+from liveserver import all_day_config, serve_app
+
+from hallq.config import load_config
+from kiosk.app import ISSUING, REFUSALS, START
+from kiosk.screens import NO_LINE_START, Screens
+from kiosk.ui import LANDSCAPE, PORTRAIT
+
+REPO = Path(__file__).resolve().parents[1]
+ID_NUMBER = "11010519491231002X"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from server.app import create_app
+
+    tmp = tmp_path_factory.mktemp("elderly")
+    config = load_config(all_day_config(REPO / "config" / "demo-hall.toml", tmp / "hall.toml"))
+    app = create_app(config, tmp / "hall.db", supervise=False)
+    with serve_app(app) as url:
+        yield url
+
+
+def luminance(c) -> float:
+    def ch(v: float) -> float:
+        v /= 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * ch(c[0]) + 0.7152 * ch(c[1]) + 0.0722 * ch(c[2])
+
+
+def contrast(a, b) -> float:
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def background(surf: pygame.Surface, rect: pygame.Rect):
+    """The colour behind a text: the commonest colour on the edge of its (padded) image."""
+    r = rect.clip(surf.get_rect())
+    edge = [surf.get_at((x, y))[:3] for x in range(r.left, r.right, 3) for y in (r.top, r.bottom - 1)]
+    edge += [surf.get_at((x, y))[:3] for y in range(r.top, r.bottom, 3) for x in (r.left, r.right - 1)]
+    return Counter(edge).most_common(1)[0][0] if edge else None  # off the screen: reported as such
+
+
+def frame(rig: Rig, large: bool):
+    """Draw the current screen in one mode: (texts drawn, buttons, surface copy)."""
+    rig.app.large = large
+    rig.ui.draw()
+    return list(rig.ui.screens.drawn), list(rig.ui.buttons), rig.ui.surface.copy()
+
+
+def every_screen(rig: Rig):
+    """Walk the kiosk through every screen; yields (name) with the rig showing it."""
+    app = rig.app
+    menu = app.menu
+    yield "start"
+    app.green = True
+    yield "start-green"
+    app.green = False
+    big = max(menu.categories, key=lambda c: len(menu.in_category(c)))
+    rig.tap_paged(("category", big))
+    yield "matters"
+    rig.tap(("page", 1))
+    yield "matters-page-2"
+    rig.tap(("page", -1))
+    rig.tap(("back",))
+    rig.tap_paged(("category", "一件事"))
+    rig.tap_paged(("matter", "B02"))
+    yield "confirm-bundle"
+    rig.tap(("keypad", "id"))
+    yield "keypad-id-empty"
+    for key in ID_NUMBER:
+        rig.tap(("key", key))
+    yield "keypad-id-typed"
+    rig.tap(("enter",))
+    yield "confirm-with-id"
+    app.home()
+    rig.ui.draw()
+    rig.tap_paged(("category", big))
+    longest = max(menu.in_category(big), key=lambda m: len(m["name"]))
+    rig.tap_paged(("matter", longest["code"]))
+    yield "confirm"
+    rig.tap(("confirm",))
+    rig.settle()
+    yield "ticket-printed"
+    rig.sim.paper = "out"
+    rig.tap(("done",))
+    rig.tap_paged(("category", big))
+    rig.tap_paged(("matter", longest["code"]))
+    rig.tap(("confirm",))
+    rig.settle()
+    yield "ticket-on-screen"
+    rig.sim.paper = "ok"
+    app.screen = ISSUING
+    yield "issuing"
+    app.home()
+    rig.ui.draw()
+    for purpose in ("appointment", "pin"):
+        rig.tap(("keypad", purpose))
+        for key in "1390000":
+            rig.tap(("key", key))
+        yield f"keypad-{purpose}"
+        app.home()
+        rig.ui.draw()
+    app.appointments = [{"code": f"1234567{i}", "service": longest["code"], "service_name": longest["name"],
+                         "slot_start": f"2026-12-01T{9 + i:02d}:00:00+08:00"} for i in range(3)]
+    app._go("appointments")
+    yield "appointments"
+    rig.tap(("appointment", "12345671"))
+    yield "confirm-appointment"
+    app.home()
+    rig.ui.draw()
+    for i, text in enumerate([*REFUSALS.values(), "没有找到您今天的预约，请核对后重试，或直接取号"]):
+        app._show(text)
+        yield f"message-{i}"
+    app.home()
+    app.online = False
+    yield "offline"
+    app.online = True
+    assert app.screen == START
+
+
+@pytest.mark.parametrize(("orientation", "size"), [("portrait", PORTRAIT), ("landscape", LANDSCAPE)])
+def test_every_screen_in_both_modes_meets_the_elderly_rules(demo, orientation, size):
+    rig = Rig(demo, size=size, token="demo-kiosk-1")
+    problems: list[str] = []
+    seen = 0
+    try:
+        for name in every_screen(rig):
+            seen += 1
+            standard = frame(rig, False)
+            large = frame(rig, True)
+            rig.ui.screenshot(Path(REPO / "test-artifacts" / "kiosk" / f"elderly-{orientation}-{name}.png"))
+            rig.app.large = False
+            rig.ui.draw()  # the taps that follow hit the standard screen
+            problems += check_sizes(name, standard[0], large[0])
+            for mode, (texts, buttons, surf) in (("standard", standard), ("large", large)):
+                where = f"{name} ({mode})"
+                problems += check_targets(where, buttons)
+                problems += check_contrast(where, texts, surf)
+                problems += check_labels(where, texts, buttons, surf.get_rect())
+                if name == "keypad-id-typed":
+                    problems += check_masked(where, texts)
+    finally:
+        rig.close()
+    assert seen >= 20
+    assert problems == [], "\n".join(problems)
+
+
+def check_sizes(name: str, standard: list, large: list) -> list[str]:
+    """Every text drawn in both modes is at least 1.5× as large in the elderly one."""
+    small = {}
+    for text, px, *_ in standard:
+        small[text] = min(px, small.get(text, px))
+    out = []
+    common = 0
+    for text, px, *_ in large:
+        if text in small:
+            common += 1
+            if px < 1.5 * small[text] - 1:  # pixel sizes are whole numbers
+                out.append(f"{name}: {text!r} is {px} px in the elderly mode, {small[text]} px standard")
+    if common == 0 and standard:
+        out.append(f"{name}: nothing drawn in both modes to compare")
+    return out
+
+
+def check_targets(where: str, buttons: list) -> list[str]:
+    return [f"{where}: button {b.label!r} is {b.rect.width}×{b.rect.height} px" for b in buttons
+            if b.action is not None and (b.rect.width < 60 or b.rect.height < 60)]
+
+
+def check_contrast(where: str, texts: list, surf: pygame.Surface) -> list[str]:
+    out = []
+    for text, _, colour, rect in texts:
+        if not text.strip():
+            continue
+        bg = background(surf, rect)
+        if bg is None:
+            continue
+        ratio = contrast(colour[:3], bg)
+        if ratio < 4.5:
+            out.append(f"{where}: {text!r} {colour} on {bg} has contrast {ratio:.2f}")
+    return out
+
+
+def check_labels(where: str, texts: list, buttons: list, screen: pygame.Rect) -> list[str]:
+    out = []
+    for text, _, _, rect in texts:
+        if not screen.contains(rect):
+            out.append(f"{where}: {text!r} goes off the screen")
+        if text[:1] in NO_LINE_START:
+            out.append(f"{where}: a line starts with {text[:1]!r}: {text!r}")
+    for b in buttons:
+        inside = [(rect, text) for text, _, _, rect in texts if b.rect.collidepoint(rect.center)]
+        lines = [text for rect, text in inside if text != b.sub]
+        if "".join(lines) != b.label:
+            out.append(f"{where}: button {b.label!r} shows {lines!r}")
+        if len(b.label) <= 10 and len(lines) > 1:
+            out.append(f"{where}: short label {b.label!r} wraps into {lines!r}")
+        for rect, text in inside:
+            # The text's ink, not its line box, must stay inside: allow the font's blank ascent room.
+            if rect.left < b.rect.left or rect.right > b.rect.right or \
+                    rect.top < b.rect.top - rect.height // 4 or rect.bottom > b.rect.bottom + rect.height // 4:
+                out.append(f"{where}: {text!r} spills out of its button {b.label!r} ({rect} in {b.rect})")
+    return out
+
+
+def check_masked(where: str, texts: list) -> list[str]:
+    shown = [text for text, *_ in texts if any(ch.isdigit() for ch in text) and "*" in text]
+    if shown != ["*" * 14 + ID_NUMBER[-4:]]:
+        return [f"{where}: the ID number shows as {shown!r}"]
+    leaked = [text for text, *_ in texts if ID_NUMBER[:6] in text]
+    return [f"{where}: the ID number is visible in {leaked!r}"] if leaked else []
+
+
+def test_bold_is_the_fonts_real_bold_face_never_synthetic():
+    from fontTools.ttLib import TTFont
+
+    from hallq.fonts import bold_face, find_cjk_font
+
+    pygame.font.init()
+    regular = find_cjk_font()
+    bold = bold_face(regular)
+    assert bold is not None, "bin/hallq installs fonts-noto-cjk, which has a bold weight"
+    assert TTFont(str(bold), lazy=True)["OS/2"].usWeightClass >= 700
+    screens = Screens(PORTRAIT, regular)
+    surf = pygame.Surface((200, 120))
+    for large in (1.0, 1.5):
+        screens.k = large
+        surf.fill((255, 255, 255))
+        rect = screens.text(surf, "删除", 46, (0, 0, 0), (0, 0), "topleft", bold=True)
+        want = pygame.font.Font(str(bold), screens.px(46)).render("删除", True, (0, 0, 0))
+        ref = pygame.Surface((200, 120))
+        ref.fill((255, 255, 255))
+        ref.blit(want, (0, 0))
+        assert rect.size == want.get_size()
+        assert pygame.image.tobytes(surf, "RGB") == pygame.image.tobytes(ref, "RGB")
+
+
+def test_a_font_without_a_bold_face_is_drawn_plain_not_smeared():
+    wqy = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+    if not wqy.is_file():
+        pytest.skip("fonts-wqy-microhei is not installed")
+    pygame.font.init()
+    screens = Screens(PORTRAIT, wqy)
+    a, b = pygame.Surface((200, 100)), pygame.Surface((200, 100))
+    for surf, bold in ((a, True), (b, False)):
+        surf.fill((255, 255, 255))
+        screens.text(surf, "删除", 46, (0, 0, 0), (0, 0), "topleft", bold=bold)
+    assert pygame.image.tobytes(a, "RGB") == pygame.image.tobytes(b, "RGB")
