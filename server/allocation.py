@@ -67,11 +67,23 @@ def scarcity(staffed: Iterable[Window] | None) -> dict[str, int] | None:
     """Per matter, how many of the staffed windows may take it; None when not known (all equal)."""
     if staffed is None:
         return None
-    out: dict[str, int] = {}
-    for w in staffed:
-        for s in w.services:
-            out[s] = out.get(s, 0) + 1
-    return out
+    staffed = list(staffed)
+    key = tuple(id(w) for w in staffed)  # config windows live as long as their hall: ids are stable
+    got = _SCARCITY.get(key)
+    if got is None:
+        if len(_SCARCITY) > 4096:  # staffing patterns come and go: keep it bounded
+            _SCARCITY.clear()
+            _SCARCITY_KEEP.clear()
+        got = _SCARCITY[key] = {}
+        for w in staffed:
+            for s in w.services:
+                got[s] = got.get(s, 0) + 1
+        _SCARCITY_KEEP[key] = staffed  # keeps the windows (and so their ids) alive with the entry
+    return got
+
+
+_SCARCITY: dict[tuple, dict[str, int]] = {}
+_SCARCITY_KEEP: dict[tuple, list[Window]] = {}
 
 
 def sort_key(window: Window, c: Candidate, now: datetime, rules: Rules,
@@ -96,7 +108,8 @@ def sort_key(window: Window, c: Candidate, now: datetime, rules: Rules,
             c.number, c.id)
 
 
-def _own_waiting(window: Window, candidates: list[Candidate]) -> bool:
+def own_waiting(window: Window, candidates: list[Candidate]) -> bool:
+    """For a protected window: whether any of its own citizens waits (else False)."""
     return protected(window) and any(
         (c.target_window == window.number) if c.target_window is not None
         else window.services.get(c.service) == "primary" for c in candidates)
@@ -108,7 +121,7 @@ def pick(window: Window, candidates: Iterable[Candidate], now: datetime, rules: 
     windows staffed now (for scarcity); without it every matter counts as equally scarce."""
     candidates = list(candidates)
     counts = scarcity(staffed)
-    own = _own_waiting(window, candidates)
+    own = own_waiting(window, candidates)
     best, best_key = None, None
     for c in candidates:
         key = sort_key(window, c, now, rules, counts, own)
@@ -122,7 +135,7 @@ def order(window: Window, candidates: Iterable[Candidate], now: datetime, rules:
     """Every ticket `window` may take now, in the order it would call them (its waiting list)."""
     candidates = list(candidates)
     counts = scarcity(staffed)
-    own = _own_waiting(window, candidates)
+    own = own_waiting(window, candidates)
     keyed = [(k, c) for c in candidates if (k := sort_key(window, c, now, rules, counts, own)) is not None]
     return [c for _, c in sorted(keyed, key=lambda kc: kc[0])]
 
