@@ -148,7 +148,9 @@ class Rules:
     recall_limit: int = 2  # recalls allowed; one more recall makes the ticket a no-show (过号)
     # Allocation: head starts in minutes added to a ticket's wait by window weight.
     secondary_penalty_minutes: float = 5.0
-    backup_after_minutes: float = 10.0  # backup windows help only with tickets waiting this long
+    # 办不成事/帮办代办 windows help other lines only with tickets waiting this long (0: at once,
+    # when none of their own citizens waits); no other window waits to help.
+    backup_after_minutes: float = 0.0
     starvation_minutes: float = 60.0  # any ticket waiting this long goes to the front
     elderly_age: int = 60
     rating_prompt_seconds: int = 30

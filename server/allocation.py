@@ -1,22 +1,28 @@
 """Which waiting citizen a free window takes next (pull allocation).
 
 Pure functions over plain values, so the server and the hall simulator run the very same policy.
-A ticket is never bound to a window at issue; when a window asks, it gets the best eligible ticket:
+A ticket is never bound to a window at issue; when a window asks, it gets the best ticket it may
+take (any matter it holds, primary, secondary or backup, and tickets transferred to it):
 
-1. its own lines first (matters it holds as primary or secondary, and tickets transferred to it);
-   a matter it holds as backup only when none of its own waits (跨窗通办), and only once that
-   ticket has waited `backup_after_minutes` — or at once when its line is long (more than
-   `help_queue_length` waiting);
-2. within that, 绿色通道 (rank 0) first;
-3. then anyone who has waited `starvation_minutes` or more, longest first (aging: nobody starves);
-4. then appointments inside their slot (rank 1) before walk-ins (rank 2);
-5. then by wait, where secondary matters get a `secondary_penalty_minutes` head start for the
-   window's primary ones.
+1. 绿色通道 (rank 0) first;
+2. then anyone who has waited `starvation_minutes` or more, longest first (aging: nobody starves);
+3. then appointments inside their slot (rank 1) before walk-ins (rank 2);
+4. then scarce tickets first: those that the fewest staffed windows can take (a ticket two windows
+   serve goes before one twenty windows serve, while one of its two is free to take it);
+5. then by wait, where secondary and backup matters get a `secondary_penalty_minutes` head start
+   for the window's primary ones.
 
-Rules 1–2 come from the hall simulator (bench/bench_allocation.py): with backup work ranked by wait
-alone, the 办不成事 window (backup for every matter) spent afternoons on other lines' old tickets
-while its own citizens waited two hours; with aging above every class, the lunch backlog went
-ahead of 绿色通道. Ties go to the earlier arrival, then the lower number: the order is total.
+Protected windows — the 办不成事反映 window (kind "complaint") and the 帮办代办 desk ("help") — stay
+free for their own citizens: they take their own lines (primary matters, tickets handed to them)
+before anything else, and another line's ticket only once it has waited `backup_after_minutes`.
+No other window waits to help: a backup matter is taken at once, like any other.
+
+Why (bench/bench_allocation.py, issue #12): the earlier rule "own lines before backup work, backup
+only after backup_after_minutes" left helper windows idle while thin lines waited, put 绿色通道
+behind that delay, and took scarce tickets no earlier than common ones; it lost to a plain pooled
+FCFS queue by up to 43% on halls it was not tuned for. Scarcity-first with the protection above
+is at or below every skill-respecting baseline on every hall in config/. Ties go to the earlier
+arrival, then the lower number: the order is total.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from datetime import datetime
 from hallq.model import Rules, Window
 
 NORMAL_RANK = 2
+PROTECTED_KINDS = frozenset({"complaint", "help"})  # 办不成事反映窗口, 帮办代办
 
 
 @dataclass(frozen=True)
@@ -51,50 +58,85 @@ def eligible_weight(window: Window, c: Candidate) -> str | None:
     return window.services.get(c.service)
 
 
-def long_lines(candidates: Iterable[Candidate], rules: Rules) -> frozenset[str]:
-    """Matters with more than `help_queue_length` tickets waiting: every backup window helps at once."""
-    counts: dict[str, int] = {}
-    for c in candidates:
-        if c.target_window is None:
-            counts[c.service] = counts.get(c.service, 0) + 1
-    return frozenset(s for s, n in counts.items() if n > rules.help_queue_length)
+def protected(window: Window) -> bool:
+    """Whether the window keeps itself for its own citizens (办不成事反映, 帮办代办)."""
+    return window.kind in PROTECTED_KINDS
+
+
+def scarcity(staffed: Iterable[Window] | None) -> dict[str, int] | None:
+    """Per matter, how many of the staffed windows may take it; None when not known (all equal)."""
+    if staffed is None:
+        return None
+    staffed = list(staffed)
+    key = tuple(id(w) for w in staffed)  # config windows live as long as their hall: ids are stable
+    got = _SCARCITY.get(key)
+    if got is None:
+        if len(_SCARCITY) > 4096:  # staffing patterns come and go: keep it bounded
+            _SCARCITY.clear()
+            _SCARCITY_KEEP.clear()
+        got = _SCARCITY[key] = {}
+        for w in staffed:
+            for s in w.services:
+                got[s] = got.get(s, 0) + 1
+        _SCARCITY_KEEP[key] = staffed  # keeps the windows (and so their ids) alive with the entry
+    return got
+
+
+_SCARCITY: dict[tuple, dict[str, int]] = {}
+_SCARCITY_KEEP: dict[tuple, list[Window]] = {}
 
 
 def sort_key(window: Window, c: Candidate, now: datetime, rules: Rules,
-             long: frozenset[str] = frozenset()) -> tuple | None:
-    """Smaller is better; None when the window may not take the ticket now. `long`: long_lines()."""
+             counts: dict[str, int] | None = None, own_waiting: bool = False) -> tuple | None:
+    """Smaller is better; None when the window may not take the ticket now. `counts`: scarcity();
+    `own_waiting`: for a protected window, whether any of its own citizens waits."""
     weight = eligible_weight(window, c)
     if weight is None:
         return None
     waited = (now - c.arrived).total_seconds() / 60.0
-    helping = weight == "backup" and c.target_window is None
-    if helping and waited < rules.backup_after_minutes and c.service not in long:
-        return None
+    helping = 0
+    if protected(window) and weight != "primary" and c.target_window is None:
+        if own_waiting or waited < rules.backup_after_minutes:
+            return None
+        helping = 1
     green = c.rank <= 0
     aged = not green and waited >= rules.starvation_minutes
-    head_start = rules.secondary_penalty_minutes if weight == "secondary" else 0.0
+    head_start = rules.secondary_penalty_minutes if weight != "primary" and c.target_window is None else 0.0
     tier = 0 if green else (1 if aged else 2)
-    return (1 if helping else 0, tier, -waited if aged else c.rank, -(waited - head_start), c.arrived,
+    scarce = 0 if c.target_window is not None or counts is None else counts.get(c.service, 0)
+    return (helping, tier, -waited if aged else c.rank, scarce, -(waited - head_start), c.arrived,
             c.number, c.id)
 
 
-def pick(window: Window, candidates: Iterable[Candidate], now: datetime, rules: Rules) -> Candidate | None:
-    """The ticket `window` should call next, or None when nobody eligible waits."""
+def own_waiting(window: Window, candidates: list[Candidate]) -> bool:
+    """For a protected window: whether any of its own citizens waits (else False)."""
+    return protected(window) and any(
+        (c.target_window == window.number) if c.target_window is not None
+        else window.services.get(c.service) == "primary" for c in candidates)
+
+
+def pick(window: Window, candidates: Iterable[Candidate], now: datetime, rules: Rules,
+         staffed: Iterable[Window] | None = None) -> Candidate | None:
+    """The ticket `window` should call next, or None when nobody eligible waits. `staffed`: the
+    windows staffed now (for scarcity); without it every matter counts as equally scarce."""
     candidates = list(candidates)
-    long = long_lines(candidates, rules)
+    counts = scarcity(staffed)
+    own = own_waiting(window, candidates)
     best, best_key = None, None
     for c in candidates:
-        key = sort_key(window, c, now, rules, long)
+        key = sort_key(window, c, now, rules, counts, own)
         if key is not None and (best_key is None or key < best_key):
             best, best_key = c, key
     return best
 
 
-def order(window: Window, candidates: Iterable[Candidate], now: datetime, rules: Rules) -> list[Candidate]:
+def order(window: Window, candidates: Iterable[Candidate], now: datetime, rules: Rules,
+          staffed: Iterable[Window] | None = None) -> list[Candidate]:
     """Every ticket `window` may take now, in the order it would call them (its waiting list)."""
     candidates = list(candidates)
-    long = long_lines(candidates, rules)
-    keyed = [(k, c) for c in candidates if (k := sort_key(window, c, now, rules, long)) is not None]
+    counts = scarcity(staffed)
+    own = own_waiting(window, candidates)
+    keyed = [(k, c) for c in candidates if (k := sort_key(window, c, now, rules, counts, own)) is not None]
     return [c for _, c in sorted(keyed, key=lambda kc: kc[0])]
 
 

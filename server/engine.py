@@ -483,7 +483,7 @@ class Engine:
         with deadline.holding(self._lock, "call-next"):
             now = self._begin()
             conf, w = self._free_window(window)
-            best = allocation.pick(conf, self._waiting(now), now, self.config.rules)
+            best = allocation.pick(conf, self._waiting(now), now, self.config.rules, self.open_windows())
             if best is None:
                 return Result(result="nothing_to_do", ticket=None, reason="nobody waiting for this window")
             return self._call(conf, w, self.tickets[best.id], now, actor, "next")
@@ -997,7 +997,8 @@ class Engine:
         with self._lock:
             conf, _ = self._window(window)
             now = self._begin()
-            return [self.tickets[c.id] for c in allocation.order(conf, self._waiting(now), now, self.config.rules)]
+            return [self.tickets[c.id] for c in allocation.order(conf, self._waiting(now), now, self.config.rules,
+                                                                 self.open_windows())]
 
     def live_tickets(self) -> list[Ticket]:
         with self._lock:

@@ -15,13 +15,15 @@ going far off when a line's primary window was on a break.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hallq.model import Hours, Rules, Window
 
+from . import allocation
 from .allocation import Candidate
 
 # How much of a window's time a matter can count on, by the window's weight for it: backup windows
@@ -151,23 +153,17 @@ def estimate_waits(
     options: WindowOptions | None = None,
 ) -> list[tuple[int, float]]:
     """`estimate_wait` for each of `news` against the same queue (the kiosk menu: one probe per
-    matter), with the same figures. Probes whose windows are the same have the same tickets ahead
-    and the same replay, so it is done once for them; only the last step (when the first of the
-    probe's own windows is free) is per probe. `options` (the caller's, kept between calls) saves
-    working out each matter's windows again."""
+    matter; the live queue view: every waiting ticket). Probes whose windows are the same share one
+    replay: a probe not in the queue joins it as a ghost that takes no time when called, so it
+    changes nobody else's turn."""
     rules = rules or Rules()
-    options = options or WindowOptions()
+    del options  # kept for callers; the replay works out each window's lines itself
     queue = list(queue)
     busy = list(busy)
-    if len(news) > 1:
-        # Sorted once for all probes; a stable sort keeps ties in queue order, so each probe's
-        # tickets ahead come out in the very order its own sort would give them.
-        queue.sort(key=lambda c: (c.rank, c.arrived, c.number))
     reopen = _next_opening(hours, now)
-    replays: dict[tuple, tuple[int, dict[int, float]]] = {}
-    means: dict[str, float] = {}
-    out = []
-    for new in news:
+    groups: dict[tuple, tuple[dict[int, Window], list[int]]] = {}
+    out: list[tuple[int, float] | None] = [None] * len(news)
+    for i, new in enumerate(news):
         windows = {w.number: w for w in open_windows}
         mine = [w for w in open_windows if new.service in w.services]
         if reopen is not None or not mine:
@@ -177,22 +173,60 @@ def estimate_waits(
                     windows[w.number] = w
             mine = [w for w in windows.values() if new.service in w.services]
         if not mine:
-            out.append((0, 0.0))
+            out[i] = (0, 0.0)
             continue
-        key = (tuple(windows), frozenset(w.number for w in mine), new.rank, new.arrived, new.number, new.id)
-        hit = replays.get(key)
-        if hit is None:
-            ahead = ahead_of(new, queue, mine)
-            hit = replays[key] = (len(ahead), _replay(ahead, windows, open_windows, busy, times, now, rules,
-                                                      reopen, means, options))
-        out.append((hit[0], min(_start(w, new, hit[1], now, rules) for w in mine)))
-    return out
+        groups.setdefault(tuple(windows), (windows, []))[1].append(i)
+    sorted_queue = sorted(queue, key=lambda c: (c.rank, c.arrived, c.number))
+    for windows, members in groups.values():
+        starts = _replay([news[i] for i in members], queue, windows, open_windows, busy, times, now, rules,
+                         reopen)
+        mine_numbers = {n for n, w in windows.items()}
+        for i, start in zip(members, starts, strict=True):
+            mine = [w for w in windows.values() if news[i].service in w.services and w.number in mine_numbers]
+            out[i] = (len(ahead_of(news[i], sorted_queue, mine)), start)
+    return [o if o is not None else (0, 0.0) for o in out]
 
 
-def _replay(ahead: list[Candidate], windows: dict[int, Window], open_windows: list[Window], busy: list[Busy],
-            times: ServiceTimes, now: datetime, rules: Rules, reopen: datetime | None,
-            mean_for: dict[str, float], window_options: WindowOptions) -> dict[int, float]:
-    """When each of `windows` is free (minutes from now) after serving `ahead` in call order."""
+class _Lines:
+    """The waiting tickets of a replay by line (matter, or the window a ticket is bound to), each in
+    the orders allocation can prefer within a line: 绿色通道 by arrival, the others by rank then
+    arrival, and the others by arrival alone (the longest waiting, for aging). The best ticket of a
+    window is among the heads of its lines, so a replay step looks at a few tickets, not the queue."""
+
+    def __init__(self, tickets: list[Candidate]) -> None:
+        by: dict[object, list[Candidate]] = defaultdict(list)
+        for c in tickets:
+            by[("to", c.target_window) if c.target_window is not None else c.service].append(c)
+        self.orders: dict[object, list[list[Candidate]]] = {}
+        self.pos: dict[tuple[object, int], int] = {}
+        for line, cs in by.items():
+            green = sorted((c for c in cs if c.rank <= 0), key=lambda c: (c.arrived, c.number))
+            rest = [c for c in cs if c.rank > 0]
+            self.orders[line] = [green, sorted(rest, key=lambda c: (c.rank, c.arrived, c.number)),
+                                 sorted(rest, key=lambda c: (c.arrived, c.number))]
+        self.gone: set[int] = set()
+
+    def heads(self, line: object) -> list[Candidate]:
+        out = []
+        for k, lst in enumerate(self.orders.get(line, ())):
+            i = self.pos.get((line, k), 0)
+            while i < len(lst) and id(lst[i]) in self.gone:
+                i += 1
+            self.pos[(line, k)] = i
+            if i < len(lst):
+                out.append(lst[i])
+        return out
+
+    def take(self, c: Candidate) -> None:
+        self.gone.add(id(c))
+
+
+def _replay(targets: list[Candidate], queue: list[Candidate], windows: dict[int, Window],
+            open_windows: list[Window], busy: list[Busy], times: ServiceTimes, now: datetime, rules: Rules,
+            reopen: datetime | None) -> list[float]:
+    """Minutes from now until each of `targets` is called, replaying the allocation the engine runs
+    (`allocation.pick`'s order, over the windows that will be staffed) on expected service times:
+    the window free soonest takes its best ticket, and so on until every target is called."""
     closed_until = max(0.0, (reopen - now).total_seconds() / 60.0) if reopen is not None else 0.0
     opened = {w.number for w in open_windows}
     free = {n: (0.0 if n in opened else closed_until) for n in windows}
@@ -201,45 +235,49 @@ def _replay(ahead: list[Candidate], windows: dict[int, Window], open_windows: li
             elapsed = (now - b.since).total_seconds() / 60.0
             mean = times.mean(b.service)
             # A service already past its mean is expected to end soon, not at once.
-            free[b.window] = max(mean - elapsed, mean * 0.15)
-    # The same replay as one `_start` per (ticket, window), with what depends only on the matter
-    # worked out once per matter: its windows (number, backup?) and its expected service time.
-    options_for: dict[str, list[tuple[int, bool]]] = {}  # this replay's, in front of window_options
-    backup_after = rules.backup_after_minutes
-    for c in sorted(ahead, key=lambda c: (c.rank, c.arrived, c.number)):
-        if c.target_window is not None:
-            if c.target_window not in windows:
-                continue
-            options = [(c.target_window, False)]  # a ticket bound to a window never waits as backup work
-        else:
-            options = options_for.get(c.service)
-            if options is None:
-                options = options_for[c.service] = window_options.get(windows, c.service)
-            if not options:
-                continue
-        best, best_start, not_before = None, 0.0, None
-        for n, backup in options:
-            at = free[n]
-            if backup:
-                if not_before is None:  # the same value for every backup window of this ticket
-                    not_before = backup_after - (now - c.arrived).total_seconds() / 60.0
-                at = max(at, not_before)
-            if best is None or at < best_start or (at == best_start and n < best):
-                best, best_start = n, at
-        mean = mean_for.get(c.service)
+            free[b.window] = max(free[b.window], max(mean - elapsed, mean * 0.15))
+    by_id = {c.id: c for c in queue}
+    want: dict[int, list[int]] = defaultdict(list)  # id() of the ticket in the replay -> targets
+    extra = []
+    for k, c in enumerate(targets):
+        real = by_id.get(c.id)  # the same ticket as a waiting one (maybe another Candidate object)
+        if real is None:
+            extra.append(c)
+            real = c
+        want[id(real)].append(k)
+    ghosts = {id(c) for c in extra}
+    lines = _Lines(queue + extra)
+    staffed = list(windows.values())
+    starts: list[float | None] = [None] * len(targets)
+    left = len(want)
+    line_keys = {n: [*w.services, ("to", n)] for n, w in windows.items()}
+    means: dict[str, float] = {}
+    heap = [(t, n) for n, t in free.items()]
+    heapq.heapify(heap)
+    while heap and left:
+        t, n = heapq.heappop(heap)
+        w = windows[n]
+        at = now + timedelta(minutes=t)
+        cands = [c for line in line_keys[n] for c in lines.heads(line)]
+        c = allocation.pick(w, cands, at, rules, staffed) if cands else None
+        if c is None:
+            if allocation.protected(w) and rules.backup_after_minutes > 0 and cands:
+                heapq.heappush(heap, (t + 1.0, n))  # may help once someone has waited long enough
+            continue
+        lines.take(c)
+        ks = want.get(id(c))
+        if ks:
+            for k in ks:
+                starts[k] = t
+            left -= 1
+        if id(c) in ghosts:
+            heapq.heappush(heap, (t, n))
+            continue
+        mean = means.get(c.service)
         if mean is None:
-            mean = mean_for[c.service] = times.mean(c.service)
-        free[best] = best_start + mean
-    return free
-
-
-def _start(window: Window, c: Candidate, free: dict[int, float], now: datetime, rules: Rules) -> float:
-    """When `window` could call `c`, in minutes from now."""
-    at = free[window.number]
-    if window.services.get(c.service) == "backup" and c.target_window is None:
-        waited = (now - c.arrived).total_seconds() / 60.0
-        at = max(at, rules.backup_after_minutes - waited)
-    return at
+            mean = means[c.service] = times.mean(c.service)
+        heapq.heappush(heap, (t + mean, n))
+    return [s if s is not None else max(free.values(), default=0.0) for s in starts]
 
 
 def _next_opening(hours: Hours | None, now: datetime) -> datetime | None:

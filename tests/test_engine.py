@@ -108,9 +108,10 @@ def test_estimate_grows_with_queue(staffed):
     second = staffed.issue("S301")
     third = staffed.issue("S301")
     assert (first.waiting_ahead, second.waiting_ahead, third.waiting_ahead) == (0, 1, 2)
-    assert first.estimated_wait < second.estimated_wait < third.estimated_wait
+    assert first.estimated_wait == second.estimated_wait == 0 < third.estimated_wait
     # Window 4 serves S301 (15 minutes a case) and takes the first at once; the complaint window
-    # (backup) takes the second once it has waited 10 minutes; the third goes to window 4 at 15.
+    # (backup, nobody of its own waiting) the second at once too (issue #12: no delay on help);
+    # the third goes to the first of them free, at 15.
     assert third.estimated_wait == pytest.approx(15, abs=0.1)
 
 
@@ -340,21 +341,49 @@ def test_appointment_check_in_window_and_single_use(staffed, clock):
         staffed.book("S101", slot + timedelta(minutes=7), "13900001111")
 
 
-def test_weights_primary_then_secondary_with_head_start(staffed, clock):
-    s201 = staffed.issue("S201")  # window 1: secondary
+def test_scarce_tickets_first_then_primary_with_head_start(staffed, clock):
+    # Issue #12: a ticket few staffed windows can take goes first. S201 has three (1, 3, 5), S101
+    # four (1, 2, 3, 5): window 1 takes S201 first though it holds it only as secondary.
+    s101 = staffed.issue("S101")
     clock.advance(minutes=3)
-    s101 = staffed.issue("S101")  # window 1: primary
-    # S201 waited 3 min longer, less than the 5-minute head start for secondary matters.
+    s201 = staffed.issue("S201")
+    assert staffed.call_next(1)["ticket"].id == s201.id
+    staffed.finish(1)
     assert staffed.call_next(1)["ticket"].id == s101.id
     staffed.finish(1)
-    assert staffed.call_next(1)["ticket"].id == s201.id
+    # Equally scarce (S102 and S202: three windows each): window 2's primary S202 has a 5-minute
+    # head start over its secondary S102, which waited only 3 minutes longer.
+    s102 = staffed.issue("S102")
+    clock.advance(minutes=3)
+    s202 = staffed.issue("S202")
+    assert staffed.call_next(2)["ticket"].id == s202.id
+    staffed.finish(2)
+    assert staffed.call_next(2)["ticket"].id == s102.id
 
 
-def test_backup_windows_help_only_after_a_while(staffed, clock):
-    t = staffed.issue("S101")  # window 3 is backup for S101
-    assert staffed.call_next(3)["result"] == "nothing_to_do"
-    clock.advance(minutes=11)
+def test_backup_windows_help_at_once_protected_windows_keep_to_their_own(staffed, clock, tmp_path):
+    from dataclasses import replace
+
+    t = staffed.issue("S101")  # window 3 is backup for S101: it helps at once (issue #12)
     assert staffed.call_next(3)["ticket"].id == t.id
+    helped = staffed.issue("S102")  # the complaint window 5 holds it as backup
+    clock.advance(minutes=5)
+    own = staffed.issue("S999")  # its own line
+    assert staffed.call_next(5)["ticket"].id == own.id  # despite the older ticket of another line
+    staffed.finish(5)
+    assert staffed.call_next(5)["ticket"].id == helped.id  # then helps, with nobody of its own waiting
+    # With rules.backup_after_minutes the protected windows (and only they) wait before helping.
+    hall = small_hall()
+    hall = replace(hall, rules=replace(hall.rules, backup_after_minutes=10))
+    e = Engine(hall, Store(tmp_path / "p.db"), clock)
+    for n, staff in ((3, "1003"), (5, "1005")):
+        e.login(n, staff)
+    e.issue("S101")
+    e.issue("S101")
+    assert e.call_next(3)["result"] == "accepted"  # an ordinary backup window: at once
+    assert e.call_next(5)["result"] == "nothing_to_do"
+    clock.advance(minutes=11)
+    assert e.call_next(5)["result"] == "accepted"
 
 
 def test_aging_puts_long_waiters_first_after_green(staffed, clock):
@@ -378,14 +407,6 @@ def test_own_lines_before_backup_work(staffed, clock):
     assert staffed.call_next(3)["ticket"].id == own.id  # despite the older backup ticket
     staffed.finish(3)
     assert staffed.call_next(3)["ticket"].id == helped.id
-
-
-def test_backup_windows_help_at_once_when_a_line_is_long(staffed):
-    for _ in range(10):
-        staffed.issue("S301")  # only window 4 holds it as primary; the complaint window as backup
-    assert staffed.call_next(5)["result"] == "nothing_to_do"  # 10 waiting: not long yet
-    staffed.issue("S301")
-    assert staffed.call_next(5)["ticket"].code == "C001"  # 11 > help_queue_length: 跨窗通办
 
 
 def test_at_lunch_only_matters_a_lunch_window_serves_are_issued(tmp_path, clock):

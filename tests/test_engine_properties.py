@@ -60,21 +60,23 @@ def apply(engine: Engine, clock: ManualClock, step: tuple, checks: list) -> None
 
 
 def check_call(window: int, ticket_id: str, waiting: list, now) -> None:
-    """The called ticket was eligible; the window served its own lines before helping others; and
-    within them nobody of a higher class (绿色通道, then aged, then appointment) was passed over."""
+    """The called ticket was eligible; a protected window (办不成事, 帮办代办) served its own lines
+    before helping others; and nobody of a higher class (绿色通道, then aged, then appointment)
+    was passed over."""
     conf = HALL.windows[window]
     rules = HALL.rules
-    long = allocation.long_lines(waiting, rules)
+    own = allocation.own_waiting(conf, waiting)
     chosen = next(c for c in waiting if c.id == ticket_id)
     assert chosen.service in conf.services or chosen.target_window == window
 
     def helping(c) -> bool:
-        return c.target_window is None and conf.services.get(c.service) == "backup"
+        return (allocation.protected(conf) and c.target_window is None
+                and conf.services.get(c.service) != "primary")
 
     def aged(c) -> bool:
         return c.rank > 0 and (now - c.arrived).total_seconds() / 60 >= rules.starvation_minutes
 
-    eligible = [c for c in waiting if allocation.sort_key(conf, c, now, rules, long) is not None]
+    eligible = [c for c in waiting if allocation.sort_key(conf, c, now, rules, None, own) is not None]
     assert chosen in eligible
     if helping(chosen):
         assert all(helping(c) for c in eligible), "helped another line while its own waited"

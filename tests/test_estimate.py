@@ -1,7 +1,8 @@
 """Pinned wait estimates: making `estimate_wait` faster must not change a single figure.
 
-The values were computed by the straightforward version (a scan of every window per ticket) and are
-compared exactly: a faster version gives the very same floats or it is a different estimate.
+The values are compared exactly: a faster version gives the very same floats or it is a different
+estimate. Re-pinned for issue #12, when the estimate started replaying the allocation's own order
+(`allocation.pick`: scarce tickets first, backup help at once) instead of plain call order.
 """
 
 from __future__ import annotations
@@ -47,12 +48,12 @@ def scene():
 
 
 @pytest.mark.parametrize(("service", "expected"), [
-    ("S101", (40, 131.0)),
-    ("S102", (39, 122.66666666666667)),
-    ("S201", (40, 131.0)),
-    ("S202", (40, 139.66666666666669)),
+    ("S101", (40, 130.0)),
+    ("S102", (39, 130.0)),
+    ("S201", (40, 130.0)),
+    ("S202", (40, 140.66666666666666)),
     ("S301", (39, 90.0)),
-    ("S999", (39, 122.66666666666667)),
+    ("S999", (39, 70.0)),
 ])
 def test_new_ticket_estimates_are_pinned(scene, service, expected):
     hall, queue, times, busy, open_windows = scene
@@ -65,7 +66,7 @@ def test_waiting_ticket_and_lunch_estimates_are_pinned(scene):
     hall, queue, times, busy, open_windows = scene
     all_windows = list(hall.windows.values())
     assert estimate_wait(queue[17], queue, open_windows, all_windows, busy, times, NOW,
-                         rules=hall.rules, hours=hall.hours) == (20, 82.66666666666667)
+                         rules=hall.rules, hours=hall.hours) == (20, 40.0)
     lunch = NOW.replace(hour=12, minute=30)  # windows closed until 14:30 count from then
     new = Candidate(id="new", service="S202", rank=2, arrived=lunch, number=99)
     assert estimate_wait(new, queue + [new], [hall.windows[1]], all_windows, [], times, lunch,
@@ -78,9 +79,9 @@ def test_simulated_day_estimates_are_pinned():
     run = simulate(config, generate(config, 2, 1, Assumptions(load=0.9)), "hallq")
     estimates = [(i.ahead, i.estimate) for i in run.issued]
     assert len(estimates) == 334
-    assert estimates[50] == (6, 3.9180320885214575) and estimates[150] == (16, 16.795027291951826)
+    assert estimates[50] == (7, 7.216420350000001) and estimates[150] == (20, 0.9604874082916666)
     assert hashlib.sha256(repr(estimates).encode()).hexdigest() == \
-        "309b1dad0a9ca3c041305d866c514194d5377ff5d92e641e9aeff27e637c6d6f"
+        "5223174680b50fe6821135721c69e49d5a43c2ea4bfcdca4100b4a374f5464d2"
 
 
 @pytest.mark.parametrize("at", [NOW, NOW.replace(hour=12, minute=30)])  # open, and closed for lunch

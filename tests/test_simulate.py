@@ -185,7 +185,7 @@ def test_cli_json_on_township(capsys):
     assert main(["simulate", "--config", TOWNSHIP, "--seed", "2", "--json"]) == 0
     body = json.loads(capsys.readouterr().out)
     policies = body["policies"]
-    assert list(policies) == ["separate", "bind", "pooled-fcfs", "hallq", "pooled"]
+    assert list(policies) == ["separate", "bind", "pooled-fcfs", "scarcity-fcfs", "lqf", "gcmu", "hallq", "pooled"]
     hallq = policies["hallq"]
     assert set(hallq["by_priority"]) == {"green", "appointment", "normal"}
     for key in ("mean", "p50", "p90", "p99", "max"):

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hallq.model import HallConfig, Window
-from server.allocation import Candidate, effective_rank
+from server.allocation import Candidate, effective_rank, protected
 from server.estimate import Busy, ServiceTimes, estimate_wait, naive_estimate
 from server.hours import issuing, next_issuing
 
@@ -132,8 +132,8 @@ class HallSim:
         self.run = Run(policy=self.policy.name, scenario=scenario)
         self.ranks = {code: p.rank for code, p in config.priorities.items()}
         self.backup_after = config.rules.backup_after_minutes
-        self._has_backup = {s: any(w.services.get(s) == "backup" for w in self.all_windows)
-                            for s in config.services}
+        self._protected_helps = {s: any(protected(w) and w.services.get(s, "primary") != "primary"
+                                        for w in self.all_windows) for s in config.services}
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -280,10 +280,10 @@ class HallSim:
         closing = self.run.closing[self.citizens[t.citizen].day]
         if now >= closing and any(w is t for w in self.waiting):
             self.recall_clerk(t, closing, now)
-        if isinstance(self.policy, Hallq) and self._has_backup.get(t.service):
+        if isinstance(self.policy, Hallq) and self._protected_helps.get(t.service):
             due = t.arrived + self.backup_after
             if due > now:
-                self.push(due + 1e-6, WAKE, t.service)  # backup windows may take it from then on
+                self.push(due + 1e-6, WAKE, t.service)  # protected windows may take it from then on
 
     def wake(self, service: str, now: float) -> None:
         idle = [d for d in self.desks.values()
@@ -331,6 +331,8 @@ class HallSim:
         if not desk.open:
             cut = desk.closing_at
             pool = [t for t in pool if self.citizens[t.citizen].arrival <= cut]
+        if pool:
+            self.policy.staffed = [d.conf for d in self.desks.values() if d.staffed_now]
         t = self.policy.choose(desk.conf, pool, now, self.at(now)) if pool else None
         if t is None:
             if not desk.open:  # 延时服务 done for this window

@@ -11,13 +11,24 @@ The baselines:
   as some open-source systems do, and waits for that window whatever happens elsewhere;
 - `pooled-fcfs`: one pooled queue over every skill a window has (any weight), priority first, then
   first come, first served;
+- `scarcity-fcfs`: the same pool, priority first, then the ticket that the fewest staffed windows
+  can take (scarce tickets first, while a window that can take them is free), then first come;
+- `lqf`: longest queue first — priority first, then the matter with the most tickets waiting
+  (among those the window may take), first come within it;
+- `gcmu`: generalised cμ (Mandelbaum & Stolyar 2004) for a quadratic cost of waiting: the ticket
+  with the largest wait × service rate (1 ÷ the matter's configured minutes), 绿色通道's wait
+  counted tenfold;
 - `pooled`: every window serves every matter, first come, first served — full flexibility, the
   lower bound the others are measured against (not a policy a real hall could run).
+
+All but `pooled` respect the skill matrix; the best of them on the same arrivals is the reference
+hallq's own policy is measured against (bench/bench_allocation.py).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -45,6 +56,9 @@ class Policy(ABC):
 
     def __init__(self, config: HallConfig) -> None:
         self.config = config
+        # Windows staffed now (not closed, not on a break), kept up to date by the simulator:
+        # scarcity is counted over them, as the engine counts it over its open windows.
+        self.staffed: list[Window] = list(config.windows.values())
 
     def can_serve(self, window: Window, service: str) -> bool:
         """Whether `window` could ever take `service` (to know whom to wake on an arrival)."""
@@ -71,7 +85,7 @@ class Hallq(Policy):
                 c = replace(c, rank=effective_rank(t.rank, _slot_dt(at, now, t.slot), at))
             by_id[c.id] = t
             cands.append(c)
-        best = pick(window, cands, at, self.config.rules)
+        best = pick(window, cands, at, self.config.rules, self.staffed)
         return by_id[best.id] if best else None
 
 
@@ -151,7 +165,56 @@ def _rank_now(t: Waiting, now: float) -> int:
     return NORMAL_RANK if t.slot is not None and now < t.slot else t.rank
 
 
+class ScarcityFcfs(_Keyed):
+    name = "scarcity-fcfs"
+
+    def choose(self, window, waiting, now, at):
+        scarcity: dict[str, int] = {}
+        for w in self.staffed:
+            for s in w.services:
+                scarcity[s] = scarcity.get(s, 0) + 1
+        best, best_key = None, None
+        for t in waiting:
+            if self.eligible(window, t):
+                k = (_rank_now(t, now), scarcity.get(t.service, 0), t.arrived, t.candidate.number, t.citizen)
+                if best_key is None or k < best_key:
+                    best, best_key = t, k
+        return best
+
+
+class LongestQueueFirst(_Keyed):
+    name = "lqf"
+
+    def choose(self, window, waiting, now, at):
+        lengths = Counter(t.service for t in waiting)
+        best, best_key = None, None
+        for t in waiting:
+            if self.eligible(window, t):
+                k = (_rank_now(t, now), -lengths[t.service], t.arrived, t.candidate.number, t.citizen)
+                if best_key is None or k < best_key:
+                    best, best_key = t, k
+        return best
+
+
+class GeneralisedCMu(_Keyed):
+    name = "gcmu"
+    GREEN_WEIGHT = 10.0
+
+    def choose(self, window, waiting, now, at):
+        best, best_key = None, None
+        for t in waiting:
+            if self.eligible(window, t):
+                weight = self.GREEN_WEIGHT if t.rank <= 0 else 1.0
+                index = weight * (now - t.arrived + 1e-3) / self.config.services[t.service].minutes
+                k = (-index, t.arrived, t.candidate.number, t.citizen)
+                if best_key is None or k < best_key:
+                    best, best_key = t, k
+        return best
+
+
 POLICIES: dict[str, type[Policy]] = {
-    p.name: p for p in (Separate, Bind, PooledFcfs, Hallq, Pooled)
+    p.name: p for p in (Separate, Bind, PooledFcfs, ScarcityFcfs, LongestQueueFirst, GeneralisedCMu, Hallq, Pooled)
 }
-BASELINES = ("separate", "bind", "pooled-fcfs", "hallq")
+BASELINES = ("separate", "bind", "pooled-fcfs", "scarcity-fcfs", "lqf", "gcmu", "hallq")
+# The skill-respecting baselines hallq is measured against ("best" = the lowest mean of these).
+REFERENCES = ("bind", "pooled-fcfs", "scarcity-fcfs", "lqf", "gcmu")
