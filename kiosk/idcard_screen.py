@@ -9,12 +9,11 @@ from kiosk.screens import BLUE, GREEN, INK, MUTED, Button, Screens
 
 def citizen_screen(s: Screens, surf: pygame.Surface, app, body: pygame.Rect) -> list[Button]:
     holder = app.card
-    large = app.large
-    y = s.title(surf, f"{holder.masked_name if holder else ''}，您好", body, large, BLUE)
+    y = s.title(surf, f"{holder.masked_name if holder else ''}，您好", body, BLUE)
     out: list[Button] = []
-    row_h = int((170 if large else 140) * s.u)
-    gap = int(20 * s.u)
-    bottom = body.bottom - int((150 if large else 120) * s.u) - int(30 * s.u)
+    row_h = s.s(140)  # sizes scale with 大字模式 in Screens
+    gap = s.s(20)
+    bottom = body.bottom - s.s(120) - s.s(30)
     appointments = holder.appointments if holder else []
     if appointments:
         y = s.paragraph(surf, "您今天的预约（点按签到取号）：", 44, INK, pygame.Rect(body.left, y, body.width, 60))
@@ -38,4 +37,4 @@ def citizen_screen(s: Screens, surf: pygame.Surface, app, body: pygame.Rect) -> 
             line += f"，请到{t['window']['name']}"
         y = s.paragraph(surf, line, 40, GREEN if t.get("window") else INK,
                         pygame.Rect(body.left, y, body.width, 200), center=False)
-    return out + s.bottom_row(body, [("返回首页", ("home",), "normal"), ("取号", ("card_menu",), "primary")], large)
+    return out + s.bottom_row(body, [("返回首页", ("home",), "normal"), ("取号", ("card_menu",), "primary")])

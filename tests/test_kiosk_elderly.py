@@ -128,6 +128,15 @@ def every_screen(rig: Rig):
     yield "confirm-appointment"
     app.home()
     rig.ui.draw()
+    from kiosk.idcard import CITIZEN, CardHolder  # the ID card's own page (身份证取号)
+    app.card = CardHolder("11010519491231002X", "欧阳建国", appointments=app.appointments[:1], tickets=[
+        {"code": "A012", "matter": {"name": longest["name"]}, "state_name": "等候中",
+         "position": {"ahead": 5}},
+        {"code": "B003", "matter": {"name": "企业设立登记"}, "state_name": "已叫号", "window": {"name": "3号窗口"}}])
+    app._go(CITIZEN)
+    yield "citizen-by-id-card"
+    app.home()
+    rig.ui.draw()
     for i, text in enumerate([*REFUSALS.values(), "没有找到您今天的预约，请核对后重试，或直接取号"]):
         app._show(text)
         yield f"message-{i}"
