@@ -147,6 +147,9 @@ class Rules:
     callback_working_days: int = 1  # 差评 call-back deadline
     fix_working_days: int = 15  # 差评 rectification deadline
     help_queue_length: int = 10  # 跨窗通办 threshold (people waiting for one window)
+    # 空岗 is counted from opening, but never from before the server ran: clerks could not sign in
+    # then. After a (re)start windows get this many minutes to sign in before the count begins.
+    unstaffed_grace_minutes: int = 10
     alerts: dict[str, AlertLevels] = field(default_factory=dict)
 
 

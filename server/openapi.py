@@ -186,6 +186,13 @@ def document(config: HallConfig) -> dict:
                      "responses": {"201": _ok("raised"), "200": _ok("cleared or unchanged"),
                                    **_errors(400, 401, 403, 404, 422)}},
         },
+        "/alerts/ack": {"post": {
+            "summary": "A supervisor acknowledges many alerts with one note (those cleared or acknowledged "
+                       "meanwhile come back in skipped, with the reason)", "security": BEARER,
+            "requestBody": _body({"alerts": {"type": "array", "minItems": 1, "maxItems": 500,
+                                             "items": dict(ROW_ID)},
+                                  "note": {"type": "string", "minLength": 1, "maxLength": 500}}, ["alerts", "note"]),
+            "responses": {"200": _ok("acked and skipped alerts"), **_errors(401, 403, 404, 422)}}},
         "/alerts/{id}/ack": {"post": {
             "summary": "A supervisor acknowledges an alert with a note", "security": BEARER,
             "parameters": [_path("id")], "requestBody": _body({"note": {"type": "string"}}, ["note"]),

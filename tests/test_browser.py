@@ -215,8 +215,8 @@ def test_alerts_reports_and_admin_pages(hall, browser):
     app.config["ALERTS"].report("printer_paper_low", "K1", "yellow", "大厅1号取号机打印纸将尽", True, "kiosk")
     item = board.locator("#alerts li", has_text="打印纸将尽")
     expect(item).to_contain_text("黄牌", timeout=10000)
-    item.locator("input").fill("已通知导服人员换纸")
-    item.locator("button").click()
+    item.locator(".ack-form input").fill("已通知导服人员换纸")
+    item.locator(".ack-form button").click()
     expect(board.locator("#alerts li", has_text="打印纸将尽")).to_contain_text("sup 已确认", timeout=10000)
     shot(board, "11-board-alert-acked")
 
@@ -235,3 +235,22 @@ def test_alerts_reports_and_admin_pages(hall, browser):
     expect(admin.locator("body")).to_contain_text("社会保障卡申领")
     shot(admin, "13-admin")
     admin_ctx.close()
+
+
+def test_the_board_acknowledges_many_alerts_with_one_note(hall, browser):
+    base, app = hall
+    board_alerts = app.config["ALERTS"]
+    for n in (1, 2, 3):
+        board_alerts.report("device_offline", f"strip:{n}", "red", f"{n}号窗口条屏离线（批量）", True, "caller", window=n)
+    ctx, board = signed_in(browser, base, "sup", viewport={"width": 1400, "height": 900})
+    expect(board.locator("#alerts li", has_text="条屏离线（批量）")).to_have_count(3, timeout=10000)
+    board.click("#ack-all")
+    expect(board.locator("#ack-many-count")).not_to_have_text("0")
+    board.fill("#ack-many-note", "条屏总线接头松动，已派人处理")
+    board.click("#ack-many button[type=submit]")
+    for n in (1, 2, 3):
+        expect(board.locator("#alerts li", has_text=f"{n}号窗口条屏离线")).to_contain_text(
+            "sup 已确认：条屏总线接头松动，已派人处理", timeout=10000)
+    shot(board, "11b-board-alerts-acked-together")
+    assert all(a["ack_note"] == "条屏总线接头松动，已派人处理" for a in board_alerts.active() if a["kind"] == "device_offline")
+    ctx.close()

@@ -681,6 +681,7 @@ EVERY_NUMBER = BASE.replace('port = "loop://"\n', 'port = "loop://"\nbaudrate = 
     callback_working_days = 1
     fix_working_days = 15
     help_queue_length = 10
+    unstaffed_grace_minutes = 10
 
     [rules.alerts]
     wait_minutes = [15, 30, 45]
@@ -754,6 +755,7 @@ OUT_OF_RANGE = [
         ("backup_after_minutes", 10, (0, 480)), ("starvation_minutes", 60, (1, 1440)), ("elderly_age", 60, (50, 100)),
         ("rating_prompt_seconds", 30, (5, 600)), ("supplementary_rating_days", 7, (1, 365)),
         ("callback_working_days", 1, (1, 30)), ("fix_working_days", 15, (1, 90)), ("help_queue_length", 10, (1, 1000)),
+        ("unstaffed_grace_minutes", 10, (0, 240)),
     ]
 ]
 
@@ -774,7 +776,7 @@ MODEL_NUMBERS = {
     **{f"Rules.{key}": f"rules.{key}" for key in (
         "number_width", "recall_limit", "secondary_penalty_minutes", "backup_after_minutes", "starvation_minutes",
         "elderly_age", "rating_prompt_seconds", "supplementary_rating_days", "callback_working_days",
-        "fix_working_days", "help_queue_length")},
+        "fix_working_days", "help_queue_length", "unstaffed_grace_minutes")},
 }
 
 
