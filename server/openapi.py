@@ -209,10 +209,13 @@ def document(config: HallConfig) -> dict:
             "security": BEARER, "parameters": [_path("id")],
             "responses": {"200": _ok("{case, phone}"), **_errors(401, 403, 404)}}},
         "/cases/{id}/{action}": {"post": {
-            "summary": "Move a case: call-back, rectify, explain, appeal, close, assign (each with a note)",
+            "summary": "Move a case: call-back (with contact and the citizen's answer), call-attempt, rectify, "
+                       "explain, appeal, close (only once the answer is recorded), assign; each with a note",
             "security": BEARER, "parameters": [_path("id"), {"name": "action", "in": "path", "required": True,
                                                              "schema": {"type": "string"}}],
-            "requestBody": _body({"note": {"type": "string"}, "owner": {"type": "string"}}, ["note"]),
+            "requestBody": _body({"note": {"type": "string"}, "owner": {"type": "string"},
+                                  "contact": {"type": "string", "enum": ["phone", "sms", "in_person", "online"]},
+                                  "answer": {"type": "string", "enum": ["satisfied", "dissatisfied"]}}, ["note"]),
             "responses": {"200": _ok("the case"), **_errors(401, 403, 404, 409, 422)}}},
         "/tickets/{id}/case": {"get": {
             "summary": "The citizen's view of the case their bad rating opened (public: the id is the key)",

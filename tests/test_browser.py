@@ -156,6 +156,9 @@ def test_bad_rating_case_walked_to_closed_and_fix_rated(hall, browser):
                                 ("rectify", "已约谈当事人，列入整改台账", "已整改"),
                                 ("close", "整改完成，群众表示认可", "已办结")]:
         page.select_option("#case-action", action)
+        if action == "call-back":  # the citizen's answer at 回访 is required
+            page.select_option("#case-contact", "phone")
+            page.select_option("#case-answer", "dissatisfied")
         page.fill("#case-note", note)
         page.click("#case-form button[type=submit]")
         expect(page.locator("#case-state")).to_have_text(state)
