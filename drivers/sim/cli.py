@@ -3,7 +3,9 @@
 Starts one simulated line per configured bus (all of its keypads, evaluators or strips answering
 on it) and one simulated printer per kiosk, prints where each one is, and runs until Ctrl-C.
 `--write-config OUT` writes a copy of the config with the ports replaced, so the real daemon and
-kiosk can be pointed at the simulators without editing anything by hand.
+kiosk can be pointed at the simulators without editing anything by hand. Faults (drivers/sim/faults.py)
+are injected with `--fault "paper-out K1"` at the start, then by typing the same commands on stdin or
+writing them to the FIFO made by `--control PATH` (`echo "silent keypad:3" > PATH`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import json
 import os
 import re
 import signal
+import sys
 import threading
 
+from drivers.sim.faults import FaultError, Faults
 from drivers.sim.lsa0_strip import LsA0LineSim
 from drivers.sim.printer import PrinterSim
 from drivers.sim.pty import Endpoint, PtyEndpoint, TcpEndpoint
@@ -29,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", help="directory for the pty links (default: a new temporary directory)")
     parser.add_argument("--png-dir", help="render every printed ticket to a PNG in this directory")
     parser.add_argument("--json", action="store_true", help="print the port list as JSON")
+    parser.add_argument("--fault", action="append", default=[], metavar="COMMAND",
+                        help='inject a fault at the start, e.g. "paper-out K1", "silent keypad:3", "noisy strip:2 3", '
+                             '"unplug bus:callers" (repeatable; the same commands work on stdin and --control)')
+    parser.add_argument("--control", metavar="FIFO",
+                        help="make a named pipe that takes fault commands, one a line (echo 'cover-open K1' > FIFO)")
 
 
 class SimHall:
@@ -102,7 +111,14 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_or_exit(args.config)
     hall = SimHall(cfg, tcp=args.tcp, directory=args.dir)
+    faults = Faults(hall, cfg)
     try:
+        for command in args.fault:
+            try:
+                print(f"# fault: {faults.apply(command)}", flush=True)
+            except FaultError as exc:
+                print(f"hallq sim: --fault {command!r}: {exc}", file=sys.stderr)
+                return 2
         if args.json:
             print(json.dumps([{"name": n, "kind": k, "port": p} for n, k, p in hall.rows], ensure_ascii=False))
         else:
@@ -117,7 +133,11 @@ def run(args: argparse.Namespace) -> int:
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        print("# running; Ctrl-C to stop", flush=True)
+        _listen(faults, sys.stdin, stop)
+        if args.control:
+            _control_fifo(faults, args.control, stop)
+        print("# running; Ctrl-C to stop; fault commands on stdin" + (f" or {args.control}" if args.control else "")
+              + " (try: list)", flush=True)
         rendered: dict[str, int] = {}
         while not stop.wait(0.5):
             if args.png_dir:
@@ -125,6 +145,48 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         hall.close()
+        if args.control and os.path.exists(args.control):
+            os.unlink(args.control)
+
+
+def _run_command(faults: Faults, line: str) -> None:
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return
+    try:
+        print(f"# fault: {faults.apply(line)}", flush=True)
+    except FaultError as exc:
+        print(f"# error: {exc}", flush=True)
+    except Exception as exc:  # a fault command must never stop the simulators
+        print(f"# error: {line!r} failed: {exc}", flush=True)
+
+
+def _listen(faults: Faults, stream, stop: threading.Event) -> None:
+    """Fault commands from a stream, in a daemon thread, until it ends (stdin at EOF: no more)."""
+
+    def run() -> None:
+        for line in stream:
+            if stop.is_set():
+                return
+            _run_command(faults, line)
+
+    if stream is not None:
+        threading.Thread(target=run, daemon=True, name="sim-faults").start()
+
+
+def _control_fifo(faults: Faults, path: str, stop: threading.Event) -> None:
+    """A named pipe any process can write commands to; reopened after each writer closes it."""
+    if os.path.exists(path):
+        os.unlink(path)
+    os.mkfifo(path, 0o600)
+
+    def run() -> None:
+        while not stop.is_set():
+            with open(path, encoding="utf-8") as fifo:  # blocks until a writer opens it
+                for line in fifo:
+                    _run_command(faults, line)
+
+    threading.Thread(target=run, daemon=True, name="sim-control").start()
 
 
 def _render_new(hall: SimHall, directory: str, rendered: dict[str, int]) -> None:
