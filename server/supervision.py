@@ -217,13 +217,16 @@ def _window(config: HallConfig, w: WindowState, tickets: dict[str, Ticket], cand
 def _deadlines(config: HallConfig, commitments: list[dict], now: datetime) -> list[Finding]:
     levels = thresholds(config, "deadline_days")
     out = []
+    days_left: dict = {}  # per deadline: counting working days walks the calendar day by day
     for row in commitments:
         deadline = deadline_date(row)
         if deadline is None:
             continue
         if row.get("due_error"):
             out.append(_calendar_finding(row["due_error"]))
-        left = working_days_left(now.date(), deadline)
+        if deadline not in days_left:
+            days_left[deadline] = working_days_left(now.date(), deadline, limit=max(0, int(levels.warning)))
+        left = days_left[deadline]
         level = level_for(left, levels, lower_is_worse=True)
         if level:
             service = config.services.get(row["service"])

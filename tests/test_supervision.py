@@ -144,7 +144,7 @@ def test_overdue_case_callback_raises_a_red_alert(app, clock):
     clock.set(datetime(2026, 11, 25, 0, 1, tzinfo=TZ))  # the call-back was due by the end of Tuesday
     found = findings(app)
     assert found["case:1:callback"].level == "red" and found["case:1:callback"].kind == "case_callback"
-    app.config["CASES"].act(1, "call-back", "sup", "已回访")
+    app.config["CASES"].act(1, "call-back", "sup", "已回访", contact="phone", answer="satisfied")
     assert "case:1:callback" not in findings(app)
 
 
