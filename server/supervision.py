@@ -202,6 +202,8 @@ def _window(config: HallConfig, w: WindowState, tickets: dict[str, Ticket], cand
     if not eligible:
         return []
     if w.paused:
+        if w.pause_reason == "lunch" and opening_start(config, w.number, now) is None:
+            return []  # the lunch break of a window that does not serve at lunch: no 空岗
         minutes = _minutes(w.paused_at, now)
         level = level_for(minutes, thresholds(config, "paused_minutes"))
         return [Finding(f"paused:{w.number}", "paused", level,

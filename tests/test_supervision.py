@@ -358,3 +358,19 @@ def test_a_supervisor_acknowledges_many_alerts_with_one_note(app, clock):
     assert r.status_code == 422 and r.json["field"] == "alerts"
     assert client.post("/api/v1/alerts/ack", json={"alerts": ids, "note": "x"},
                        headers={"Authorization": "Bearer t-caller"}).status_code == 403
+
+
+def test_a_lunch_pause_outside_the_windows_hours_is_no_alert(app, clock):
+    """Morning citizens still wait at 12:30 (延时服务 at other windows); window 4 paused for lunch in
+    the hall's lunch break is where it should be, not a red card."""
+    engine = app.config["ENGINE"]
+    staff_all(engine)
+    engine.issue("S301")
+    clock.set(datetime(2026, 11, 23, 12, 0, tzinfo=TZ))
+    engine.pause(4, "lunch")
+    clock.advance(minutes=70)
+    assert "paused:4" not in findings(app)
+    engine.resume(4)
+    engine.pause(4, "meeting")  # not lunch: people wait for this window
+    clock.advance(minutes=20)
+    assert findings(app)["paused:4"].level == "warning"
