@@ -253,6 +253,11 @@ class CallerDaemon:
         if ref is not None and ref[0] in self._outbox:
             self._outbox[ref[0]].put(("prompt", ref[1], code, staff_name))
 
+    def _cancel_prompt(self, window: int) -> None:
+        ref = self.evaluator_of.get(window)
+        if ref is not None and ref[0] in self._outbox:
+            self._outbox[ref[0]].put(("cancel", ref[1]))
+
     def _send_loop(self, bus: str) -> None:
         """Keypad displays and evaluator prompts go out here, off the key-handling thread."""
         box, master = self._outbox[bus], self.masters[bus]
@@ -263,6 +268,8 @@ class CallerDaemon:
             try:
                 if item[0] == "display":
                     master.display(item[1], item[2])
+                elif item[0] == "cancel":
+                    master.cancel_prompt(item[1])
                 else:
                     master.prompt_rating(item[1], item[2], item[3])
             except Exception:
@@ -356,6 +363,7 @@ class CallerDaemon:
             if kind == "ticket.called":
                 self._set_window(window, "called", code, blink=True)
                 self._say(code, window)
+                self._cancel_prompt(window)  # the next citizen is here: the last one's rating is over
             elif kind == "ticket.recalled":
                 self._set_window(window, "called", code)
                 if self.online:

@@ -274,7 +274,10 @@ class BusMaster:
     def _apply(self, event: Event) -> None:
         now = self.clock()
         prev = self._applied.get(event.addr)
-        if prev is not None and prev.seq == event.seq and prev.cmd == event.cmd and now - prev.at <= self.dedup_seconds:
+        # Datasheet §3: (ADDR, SEQ) alone identifies an event. A keypad that restarted and counts from
+        # SEQ 1 again within 10 s sends a different CMD under a used SEQ: still a duplicate, ACKed
+        # with the first result (and the resent frame's CMD, which is what the device waits for).
+        if prev is not None and prev.seq == event.seq and now - prev.at <= self.dedup_seconds:
             self.duplicates += 1
             log.debug("%s: duplicate %s, re-ACK %s", self.name, event, prev.result.name)
             self._send(Ack(event.addr, event.seq, event.cmd, prev.result))

@@ -344,7 +344,7 @@ DEFAULT_ALERTS: dict[str, tuple[float, float, float]] = {
     "idle_with_waiting_minutes": (3, 5, 10),
     "paused_minutes": (15, 30, 60),
     "unstaffed_minutes": (1, 5, 15),
-    "deadline_days": (3, 1, 0),  # days left before a 承诺件 deadline: fewer is worse
+    "deadline_days": (1, 0, 0),  # working days left on a 承诺件: fewer is worse; 1 = the day before
     "called_minutes": (3, 5, 10),
 }
 
@@ -361,6 +361,7 @@ _RULE_RANGES = {
     "fix_working_days": (1, 90),
     "help_queue_length": (1, 1000),
     "service_level_minutes": (1, 240),
+    "unstaffed_grace_minutes": (0, 240),
 }
 _ALERT_RANGE = (0, 1440)  # minutes: a day
 _DEADLINE_ALERT_RANGE = (0, 365)  # working days left on a 承诺件

@@ -1,8 +1,9 @@
 """Simulated citizens and clerks for `hallq demo`, acting only through the public HTTP API.
 
 They run on the demo's hall clock (`speed` hall seconds per real second) so a day passes in minutes
-and every live view moves. Behaviour follows a plausible county hall day: a morning peak, some
-绿色通道 and appointments, a few no-shows, parked tickets, transfers, breaks, lunch, ratings.
+and every live view moves. Behaviour follows a plausible county hall day: a crowd at the door at
+opening (DOOR_SHARE of the day's citizens came early), a morning peak, some 绿色通道 and
+appointments, a few no-shows, parked tickets, transfers, breaks, lunch, ratings.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ log = logging.getLogger("hallq.demo")
 # Relative arrival intensity by hour of the day: the morning peak real halls see.
 HOURLY_PROFILE = {8: 0.8, 9: 1.6, 10: 1.5, 11: 1.0, 12: 0.3, 13: 0.3, 14: 0.9, 15: 1.2, 16: 0.9, 17: 0.3}
 GRADE_WEIGHTS = [(5, 0.80), (4, 0.13), (3, 0.04), (2, 0.01), (1, 0.005), (0, 0.015)]
+DOOR_SHARE = 0.1  # of the day's citizens wait at the door before opening and take tickets in its first minutes
+DOOR_MINUTES = 4.0
+# After FINISH the citizen rates on the evaluator within RATE_DELAY seconds while the clerk files the
+# papers and presses CALL_NEXT within CLERK_PAUSE: a press after that call is refused (先评价后办事).
+RATE_DELAY = (3.0, 25.0)
+CLERK_PAUSE = (2.0, 30.0)
 REASONS = {"attitude": 1, "efficiency": 2, "competence": 3, "environment": 4}  # -> evaluator REASON byte
 FINISH_KEYS = {"done": 0, "accepted": 1, "cannot": 2, "informed": 3}  # -> keypad FINISH OUTCOME byte
 PAUSE_KEYS = {"break": 0, "meeting": 1, "lunch": 2, "other": 3}  # -> keypad PAUSE REASON byte
@@ -48,14 +55,29 @@ class Citizens(threading.Thread):
         super().__init__(name="demo-citizens", daemon=True)
         self.client, self.config, self.clock = client, config, clock
         self.rng = random.Random(seed)
-        self.per_hour = per_day / sum(HOURLY_PROFILE.values())
+        self.per_day = per_day
+        self.per_hour = per_day * (1 - DOOR_SHARE) / sum(HOURLY_PROFILE.values())
         matters = list(config.services.values()) + list(config.bundles.values())
         # Shorter matters are asked for more often (social security cards beat property transfers).
         self.matters = [(m.code, 1.0 / math.sqrt(getattr(m, "minutes", 20.0))) for m in matters
                         if getattr(m, "department", "") != "督查"]
         self.issued = 0
 
+    def door_crowd(self) -> None:
+        """Before opening on a working day: wait for the doors, then the early crowd takes tickets."""
+        now = self.clock.now()
+        hours = self.config.hours
+        if not hours.sessions or now.isoweekday() not in hours.weekdays or now.time() >= hours.sessions[0].start:
+            return
+        opening = datetime.combine(now.date(), hours.sessions[0].start, now.tzinfo)
+        offsets = sorted(self.rng.uniform(0, DOOR_MINUTES * 60) for _ in range(round(self.per_day * DOOR_SHARE)))
+        for offset in offsets:
+            if not self.clock.sleep((opening - self.clock.now()).total_seconds() + offset):
+                return
+            self.arrive()
+
     def run(self) -> None:
+        self.door_crowd()
         while not self.clock.stop.is_set():
             now = self.clock.now()
             rate = self.per_hour * HOURLY_PROFILE.get(now.hour, 0.05)  # per hall hour
@@ -112,7 +134,7 @@ class Clerk(threading.Thread):
         return len(s) > 1 and s[0].end <= now.time() < s[1].start and self.window not in self.config.hours.lunch_windows
 
     def run(self) -> None:
-        self.clock.sleep(self.rng.uniform(0, 300))  # staff arrive over the first minutes
+        self.clock.sleep(self.rng.uniform(0, 150))  # staff sign in over the minutes around opening
         self.act("login", staff=self.staff)
         while not self.clock.stop.is_set():
             now = self.clock.now()
@@ -169,11 +191,13 @@ class Clerk(threading.Thread):
         elif roll < 0.05:
             outcome = "cannot"
         if self.act("finish", outcome=outcome):
-            self.clock.sleep(rng.uniform(3, 15))
             grades, weights = zip(*GRADE_WEIGHTS, strict=True)
             grade = rng.choices(grades, weights)[0]
             reason = rng.choice(list(REASONS)) if grade in (1, 2) else None
-            self.citizen_rates(grade, reason)
+            delay = rng.uniform(*RATE_DELAY)
+            threading.Thread(target=lambda: self.clock.sleep(delay) and self.citizen_rates(grade, reason),
+                             name=f"demo-citizen-rates-{self.window}", daemon=True).start()
+            self.clock.sleep(rng.uniform(*CLERK_PAUSE))
 
     def citizen_rates(self, grade: int, reason: str | None) -> None:
         """The citizen presses a key on the window's evaluator (posted here when no daemon does)."""
@@ -235,8 +259,9 @@ class KeypadClerk(Clerk):
         from drivers import qb68
 
         ev = self.evaluator
-        if ev is None or ev.prompt is None or grade == 0:
+        if ev is None or grade == 0:
             return  # grade 0: the citizen walks away and the prompt times out by itself
+        # pressed even when the keys went dark (the window called the next citizen): the server refuses it
         ev.rate(qb68.Grade(grade), qb68.RatingReason(REASONS[reason]) if reason else None)
 
 

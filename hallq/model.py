@@ -159,6 +159,9 @@ class Rules:
     fix_working_days: int = 15  # 差评 rectification deadline
     help_queue_length: int = 10  # 跨窗通办 threshold (people waiting for one window)
     service_level_minutes: int = 15  # reports: the share of citizens called within this wait (服务水平)
+    # 空岗 is counted from opening, but never from before the server ran: clerks could not sign in
+    # then. After a (re)start windows get this many minutes to sign in before the count begins.
+    unstaffed_grace_minutes: int = 10
     alerts: dict[str, AlertLevels] = field(default_factory=dict)
 
 

@@ -1,7 +1,10 @@
 """差评 cases: every bad rating (不满意, 非常不满意) becomes a case that a named person walks to closed.
 
 open → called_back (回访核实) → rectified (整改) | explained (解释说明) | appealed (申诉复核) → closed.
-Each step records who, when and a note. The call-back is due `rules.callback_working_days` and the
+Each step records who, when and a note. The call-back also records the citizen's answer: how they
+were reached (电话, 短信, 当面, 网上) and whether they were satisfied with the explanation or the fix
+offered; a case has no call-back, and so cannot close, until somebody has spoken with the citizen
+(a call nobody answered is a `call-attempt`, kept in the steps, the case stays 待回访). The call-back is due `rules.callback_working_days` and the
 resolution `rules.fix_working_days` Chinese working days after the rating (see workdays.py); the
 supervision checker raises alerts for overdue steps. After a fix or an explanation the citizen may
 rate it once through the ticket page.
@@ -33,9 +36,12 @@ CASE_STATES = {
     "appealed": "已申诉", "closed": "已办结",
 }
 RESOLUTIONS = ("rectified", "explained", "appealed")
+CALLBACK_CONTACTS = {"phone": "电话", "sms": "短信", "in_person": "当面", "online": "网上"}
+CALLBACK_ANSWERS = {"satisfied": "满意", "dissatisfied": "不满意"}
 # action -> (states it may start from, state it leads to, Chinese name)
 CASE_ACTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
     "call-back": (("open",), "called_back", "回访核实"),
+    "call-attempt": (("open",), None, "回访未联系上"),
     "rectify": (("called_back",), "rectified", "整改"),
     "explain": (("called_back",), "explained", "解释说明"),
     "appeal": (("called_back",), "appealed", "申诉复核"),
@@ -172,8 +178,10 @@ class CaseBook:
     def steps(self, case_id: int) -> list[dict]:
         return self.store.rows("SELECT * FROM case_steps WHERE case_id = ? ORDER BY id", [case_id])
 
-    def act(self, case_id: int, action: str, by: str, note: str | None, owner: str | None = None) -> dict:
-        """Take one step; refuses a step the case's state does not allow, and a step without a note."""
+    def act(self, case_id: int, action: str, by: str, note: str | None, owner: str | None = None,
+            contact: str | None = None, answer: str | None = None) -> dict:
+        """Take one step; refuses a step the case's state does not allow, and a step without a note.
+        A call-back names how the citizen was reached (`contact`) and their `answer`."""
         if action not in CASE_ACTIONS:
             raise NotFound(f"no case action {action!r}; one of: {', '.join(CASE_ACTIONS)}", field="action")
         note = (note or "").strip()
@@ -182,15 +190,35 @@ class CaseBook:
         if len(note) > NOTE_LIMIT:
             raise Invalid(f"a note is limited to {NOTE_LIMIT} characters", field="note")
         note = mask_text(note)  # a call-back note may repeat the citizen's number; the ticket has it
+        if action != "call-back" and (contact is not None or answer is not None):
+            raise Invalid("contact and answer belong to the call-back (回访核实) only",
+                          field="contact" if contact is not None else "answer")
         with holding(self._lock, "the case step"):
             case = dict(self.get(case_id))
             allowed, to_state, name = CASE_ACTIONS[action]
+            legacy = action == "call-back" and case["state"] not in ("open", "closed") and not case.get("callback_answer")
+            if legacy:  # called back before answers were recorded (schema < 7): record it now
+                allowed, to_state = (case["state"],), case["state"]
+            if action == "close" and case["state"] in allowed and not case.get("callback_answer"):
+                raise Conflict("the citizen's answer at the call-back (回访) is not recorded: take the call-back "
+                               "step with how they were reached and whether they were satisfied", field="action",
+                               code="no_callback_answer")
             if case["state"] not in allowed:
                 raise Conflict(f"a case that is {CASE_STATES[case['state']]} cannot take the step {name}",
                                field="action", code="wrong_state")
+            if action == "call-back":
+                if contact not in CALLBACK_CONTACTS:
+                    raise Invalid(f"a call-back says how the citizen was reached: contact one of "
+                                  f"{', '.join(CALLBACK_CONTACTS)}", field="contact")
+                if answer not in CALLBACK_ANSWERS:
+                    raise Invalid("a call-back records the citizen's answer: answer one of "
+                                  f"{', '.join(CALLBACK_ANSWERS)}", field="answer")
+                note = f"{CALLBACK_CONTACTS[contact]}回访，群众表示{CALLBACK_ANSWERS[answer]}：{note}"
             now = self.now().isoformat()
             from_state = case["state"]
-            if action == "assign":
+            if to_state is None and action != "assign":  # a step that leaves the state as it is
+                to_state = from_state
+            elif action == "assign":
                 if not owner:
                     raise Invalid("name the new owner", field="owner")
                 user = self.store.rows("SELECT role, active FROM users WHERE username = ?", [owner])
@@ -201,7 +229,8 @@ class CaseBook:
             else:
                 case["state"] = to_state
                 if action == "call-back":
-                    case["called_back_at"] = now
+                    case["called_back_at"] = case["called_back_at"] if legacy else now
+                    case["callback_contact"], case["callback_answer"] = contact, answer
                 elif to_state in RESOLUTIONS:
                     case["resolution"], case["resolved_at"] = to_state, now
                 elif to_state == "closed":
@@ -301,9 +330,15 @@ def case_view(config: HallConfig, case: dict, steps: list[dict] | None = None) -
         "owner": case["owner"], "opened_at": case["opened_at"], "callback_due": case["callback_due"],
         "fix_due": case["fix_due"], "due_error": case["due_error"], "called_back_at": case["called_back_at"],
         "callback_by": last_day(case["callback_due"]), "fix_by": last_day(case["fix_due"]),
+        "callback_contact": case.get("callback_contact"),
+        "callback_contact_name": CALLBACK_CONTACTS.get(case.get("callback_contact") or ""),
+        "callback_answer": case.get("callback_answer"),
+        "callback_answer_name": CALLBACK_ANSWERS.get(case.get("callback_answer") or ""),
         "resolved_at": case["resolved_at"], "closed_at": case["closed_at"],
         "fix_grade": case["fix_grade"], "fix_grade_name": GRADES.get(case["fix_grade"] or 0),
-        "actions": [a for a, (allowed, _, _) in CASE_ACTIONS.items() if case["state"] in allowed],
+        "actions": [a for a, (allowed, _, _) in CASE_ACTIONS.items()
+                    if case["state"] in allowed and not (a == "close" and not case.get("callback_answer"))]
+                   + (["call-back"] if case["state"] not in ("open", "closed") and not case.get("callback_answer") else []),
     }
     if steps is not None:
         out["steps"] = [{k: s[k] for k in ("action", "from_state", "to_state", "by", "at")} | {"note": mask_text(s["note"])}

@@ -821,6 +821,7 @@ class Engine:
             record = self._record(w.last_record)
             if record.rating_state == "rated":
                 raise Conflict(f"{record.ticket_code} has already been rated", field="window", code="already_rated")
+            self._refuse_after_next_call(window, record)
             if now - record.ended_at > timedelta(minutes=INVITE_WITHIN_MINUTES):
                 raise Conflict("the last service ended too long ago to invite a rating", field="window",
                                code="nothing_to_rate")
@@ -891,6 +892,17 @@ class Engine:
             self._commit(ch)
             return Result(result="accepted", record=record.id, rated=True, grade=grade)
 
+    def _refuse_after_next_call(self, window: int, record: Record) -> None:
+        """先评价后办事 is forbidden (国办发〔2019〕51号): once the window has called its next citizen,
+        a press on its evaluator may be that citizen's, so it cannot rate the service before. The
+        citizen who was served keeps the 补充评价 through the ticket's QR code."""
+        later = self.store.rows("SELECT ticket_code FROM records WHERE window = ? AND id > ? ORDER BY id LIMIT 1",
+                                [window, record.id])
+        if later:
+            raise Conflict(f"window {window} has called its next citizen ({later[0]['ticket_code']}): the evaluator "
+                           f"can no longer rate {record.ticket_code}; that citizen may still rate through the "
+                           "ticket's QR code (补充评价)", field="window", code="next_called")
+
     def _due_record(self, channel: str, window: int | None, ticket: str | None, now: datetime, grade: int) -> Record:
         if channel == "evaluator":
             if window is None:
@@ -903,6 +915,7 @@ class Engine:
                 raise Conflict(f"{record.ticket_code} has already been rated", field="window", code="already_rated")
             if record.rating_state != "prompted":
                 raise Conflict("the evaluator was not prompted for a rating", field="window", code="not_due")
+            self._refuse_after_next_call(window, record)
             limit = self.config.rules.rating_prompt_seconds + PROMPT_GRACE_SECONDS
             if (now - record.prompted_at).total_seconds() > limit:
                 raise Conflict("the rating prompt has expired", field="window", code="prompt_expired")

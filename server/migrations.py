@@ -183,6 +183,13 @@ def _v6(db: sqlite_utils.Database) -> None:
                 db.execute(f"UPDATE [{table}] SET [{column}] = ? WHERE rowid = ?", [mask_text(text), rowid])
 
 
+def _v7(db: sqlite_utils.Database) -> None:
+    """The citizen's answer at a 差评 case's call-back (回访): how they were reached and whether they
+    were satisfied; a case cannot close without it (server/cases.py)."""
+    db.execute("ALTER TABLE cases ADD COLUMN callback_contact TEXT")
+    db.execute("ALTER TABLE cases ADD COLUMN callback_answer TEXT")
+
+
 def _v9(db: sqlite_utils.Database) -> None:
     """ID card tickets and appointments (issue #17): the masked ID number and its per-day matching
     key (server/idkeys.py) — never the number itself — so a card finds its citizen's appointment
@@ -201,6 +208,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (4, _v4),
     (5, _v5),
     (6, _v6),
+    (7, _v7),
     (9, _v9),
 ]
 

@@ -207,6 +207,13 @@ def document(config: HallConfig) -> dict:
                      "responses": {"201": _ok("raised"), "200": _ok("cleared or unchanged"),
                                    **_errors(400, 401, 403, 404, 422)}},
         },
+        "/alerts/ack": {"post": {
+            "summary": "A supervisor acknowledges many alerts with one note (those cleared or acknowledged "
+                       "meanwhile come back in skipped, with the reason)", "security": BEARER,
+            "requestBody": _body({"alerts": {"type": "array", "minItems": 1, "maxItems": 500,
+                                             "items": dict(ROW_ID)},
+                                  "note": {"type": "string", "minLength": 1, "maxLength": 500}}, ["alerts", "note"]),
+            "responses": {"200": _ok("acked and skipped alerts"), **_errors(401, 403, 404, 422)}}},
         "/alerts/{id}/ack": {"post": {
             "summary": "A supervisor acknowledges an alert with a note", "security": BEARER,
             "parameters": [_path("id")], "requestBody": _body({"note": {"type": "string"}}, ["note"]),
@@ -223,10 +230,13 @@ def document(config: HallConfig) -> dict:
             "security": BEARER, "parameters": [_path("id")],
             "responses": {"200": _ok("{case, phone}"), **_errors(401, 403, 404)}}},
         "/cases/{id}/{action}": {"post": {
-            "summary": "Move a case: call-back, rectify, explain, appeal, close, assign (each with a note)",
+            "summary": "Move a case: call-back (with contact and the citizen's answer), call-attempt, rectify, "
+                       "explain, appeal, close (only once the answer is recorded), assign; each with a note",
             "security": BEARER, "parameters": [_path("id"), {"name": "action", "in": "path", "required": True,
                                                              "schema": {"type": "string"}}],
-            "requestBody": _body({"note": {"type": "string"}, "owner": {"type": "string"}}, ["note"]),
+            "requestBody": _body({"note": {"type": "string"}, "owner": {"type": "string"},
+                                  "contact": {"type": "string", "enum": ["phone", "sms", "in_person", "online"]},
+                                  "answer": {"type": "string", "enum": ["satisfied", "dissatisfied"]}}, ["note"]),
             "responses": {"200": _ok("the case"), **_errors(401, 403, 404, 409, 422)}}},
         "/tickets/{id}/case": {"get": {
             "summary": "The citizen's view of the case their bad rating opened (public: the id is the key)",

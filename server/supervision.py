@@ -13,11 +13,17 @@ at one moment and says which conditions hold now, each with a level from `rules.
 - 差评 cases whose call-back or fix is overdue (red), and provisional deadlines for want of holiday
   data (warning: upgrade chinese-calendar).
 
-`AlertBoard.sync` turns those findings into rows and events: a new condition is raised
-(`alert.raised`), a worse level raises again and needs a new acknowledgement, a condition that no
-longer holds is cleared (`alert.cleared`). Devices report their own conditions (`report`, keyed by
-kind and source). A supervisor acknowledges an alert with a note (`alert.acked`); it stays on the
-board until the condition clears. A spell of failing storage (disk full, write lock held) is told
+`AlertBoard.sync` turns those findings into rows and events, one alert per condition: a new
+condition is raised (`alert.raised`), a worse level than the alert has reached raises again and
+needs a new acknowledgement (a lesser one only updates the text), a condition that no longer holds
+is cleared (`alert.cleared`). A finding that comes back while its condition is the one already
+alerted (a paused window whose queue emptied and refilled, the same citizen still waiting) reopens
+that alert with its acknowledgement (`alert.reopened`) instead of raising a new one. 空岗 is
+counted from opening but never from before the server ran (no clerk could sign in then), plus
+`rules.unstaffed_grace_minutes` after the start; 承诺件 alerts begin `rules.alerts.deadline_days`
+working days before the deadline (default the day before). Devices report their own conditions (`report`, keyed by
+kind and source). A supervisor acknowledges an alert with a note (`alert.acked`), or many at once with one
+note (`ack_many`); it stays on the board until the condition clears. A spell of failing storage (disk full, write lock held) is told
 once writes work again (`storage_fault`); nothing clears that one but the acknowledgement. `Checker`
 runs the loop in a background thread on the engine's clock, and while storage is faulty it first
 tries a small write, so a freed disk is noticed even when the hall writes nothing.
@@ -29,7 +35,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hallq.config import DEFAULT_ALERTS
 from hallq.model import AlertLevels, HallConfig
@@ -74,6 +80,7 @@ class Finding:
     staff: str | None = None
     service: str | None = None
     department: str | None = None
+    since: datetime | None = None  # when the condition began, if it can come and go while it lasts
 
 
 @dataclass
@@ -82,6 +89,7 @@ class Snapshot:
     tickets: list[Ticket]
     cases: list[dict] = field(default_factory=list)
     commitments: list[dict] = field(default_factory=list)
+    watching_since: datetime | None = None  # when the server began (nothing is known from before)
 
 
 def thresholds(config: HallConfig, name: str) -> AlertLevels:
@@ -131,7 +139,7 @@ def evaluate(config: HallConfig, snap: Snapshot, now: datetime) -> list[Finding]
     candidates = [_candidate(config, t, now) for t in waiting]
     by_id = {t.id: t for t in snap.tickets}
     for w in snap.windows:
-        findings += _window(config, w, by_id, candidates, now)
+        findings += _window(config, w, by_id, candidates, now, snap.watching_since)
     findings += _deadlines(config, snap.commitments, now)
     findings += _cases(snap.cases, now)
     return findings
@@ -149,14 +157,15 @@ def _waits(config: HallConfig, waiting: list[Ticket], now: datetime) -> list[Fin
         if level:
             service = config.services[code]
             over = sum(1 for m in waits if m >= levels.warning)
+            first = min(t.arrived_at for t in waiting if t.service == code)
             out.append(Finding(f"wait:{code}", "wait", level,
                                f"{service.name}：最长等候 {longest:.0f} 分钟，{over} 人超过 {levels.warning:g} 分钟",
-                               service=code, department=service.department))
+                               service=code, department=service.department, since=first))
     return out
 
 
 def _window(config: HallConfig, w: WindowState, tickets: dict[str, Ticket], candidates: list[Candidate],
-            now: datetime) -> list[Finding]:
+            now: datetime, watching_since: datetime | None = None) -> list[Finding]:
     conf = config.windows.get(w.number)
     if conf is None:
         return []
@@ -173,41 +182,53 @@ def _window(config: HallConfig, w: WindowState, tickets: dict[str, Ticket], cand
         level = level_for(minutes, thresholds(config, name))
         if level:
             return [Finding(f"{kind}:{w.number}", kind, level, f"{label} {current.code} {text} {minutes:.0f} 分钟",
-                            service=current.service, **base)]
+                            service=current.service, since=current.called_at, **base)]
         return []
     if not w.staff:
         start = opening_start(config, w.number, now)
         if start is None:
             return []
-        minutes = _minutes(max(start, w.since or start), now)
+        counted = [start, w.since or start]
+        if watching_since is not None:  # before that no clerk could sign in: not the window's 空岗
+            counted.append(watching_since + timedelta(minutes=config.rules.unstaffed_grace_minutes))
+        since = max(counted)
+        if since >= now:
+            return []
+        minutes = _minutes(since, now)
         level = level_for(minutes, thresholds(config, "unstaffed_minutes"))
         return [Finding(f"unstaffed:{w.number}", "unstaffed", level, f"{label}营业时间无人在岗 {minutes:.0f} 分钟",
-                        **base)] if level else []
+                        since=since, **base)] if level else []
     eligible = allocation.order(conf, candidates, now, config.rules)
     if not eligible:
         return []
     if w.paused:
+        if w.pause_reason == "lunch" and opening_start(config, w.number, now) is None:
+            return []  # the lunch break of a window that does not serve at lunch: no 空岗
         minutes = _minutes(w.paused_at, now)
         level = level_for(minutes, thresholds(config, "paused_minutes"))
         return [Finding(f"paused:{w.number}", "paused", level,
-                        f"{label}暂停 {minutes:.0f} 分钟，{len(eligible)} 人可由本窗口办理", **base)] if level else []
+                        f"{label}暂停 {minutes:.0f} 分钟，{len(eligible)} 人可由本窗口办理", since=w.paused_at,
+                        **base)] if level else []
     since = max([w.since or now] + [min(c.arrived for c in eligible)])
     minutes = _minutes(since, now)
     level = level_for(minutes, thresholds(config, "idle_with_waiting_minutes"))
     return [Finding(f"idle:{w.number}", "idle", level,
-                    f"{label}空闲 {minutes:.0f} 分钟未叫号，{len(eligible)} 人等候", **base)] if level else []
+                    f"{label}空闲 {minutes:.0f} 分钟未叫号，{len(eligible)} 人等候", since=since, **base)] if level else []
 
 
 def _deadlines(config: HallConfig, commitments: list[dict], now: datetime) -> list[Finding]:
     levels = thresholds(config, "deadline_days")
     out = []
+    days_left: dict = {}  # per deadline: counting working days walks the calendar day by day
     for row in commitments:
         deadline = deadline_date(row)
         if deadline is None:
             continue
         if row.get("due_error"):
             out.append(_calendar_finding(row["due_error"]))
-        left = working_days_left(now.date(), deadline)
+        if deadline not in days_left:
+            days_left[deadline] = working_days_left(now.date(), deadline, limit=max(0, int(levels.warning)))
+        left = days_left[deadline]
         level = level_for(left, levels, lower_is_worse=True)
         if level:
             service = config.services.get(row["service"])
@@ -253,6 +274,7 @@ class AlertBoard:
     def __init__(self, store: Store, now: Callable[[], datetime]) -> None:
         self.store = store
         self.now = now
+        self.started_at = now()  # supervision knows nothing of the hall before this
         self._lock = threading.RLock()
 
     def active(self) -> list[dict]:
@@ -278,7 +300,11 @@ class AlertBoard:
             counts = {"raised": 0, "cleared": 0}
             for key, f in wanted.items():
                 row = active.get(key)
-                if row is None or row["level"] != f.level:
+                if row is None:
+                    row = self._same_condition(key, f)
+                    if row is not None:
+                        self._reopen(ch, row, now)
+                if row is None or _worse(f.level, row["level"]):
                     counts["raised"] += 1
                 self._put(ch, f, row, now)
             for key, row in active.items():
@@ -289,9 +315,26 @@ class AlertBoard:
                 self.store.commit(ch)
             return counts
 
+    def _same_condition(self, key: str, f: Finding) -> dict | None:
+        """The cleared alert of this key whose condition `f` still is (it began before that alert
+        was raised), or None: then `f` is a condition of its own."""
+        if f.since is None:
+            return None
+        rows = self.store.rows("SELECT * FROM alerts WHERE [key] = ? AND active = 0 ORDER BY id DESC LIMIT 1", [key])
+        if not rows or rows[0]["kind"] not in CHECKER_KINDS:
+            return None
+        return rows[0] if f.since <= datetime.fromisoformat(rows[0]["raised_at"]) else None
+
+    def _reopen(self, ch: Changes, row: dict, now: str) -> None:
+        row.update(active=1, cleared_at=None, updated_at=now)
+        ch.put("alerts", row)
+        ch.event(ts=now, type="alert.reopened", actor="system", window=row["window"], service=row["service"],
+                 data={"alert": row["id"], "kind": row["kind"], "level": row["level"], "message": row["message"]})
+
     def _put(self, ch: Changes, f: Finding, row: dict | None, now: str, actor: str = "system") -> None:
-        """Insert a new alert or update a live one; a new level is a new raise and needs a new ack."""
-        if row is not None and row["level"] == f.level:
+        """Insert a new alert or update a live one; a level worse than the alert has reached is a new
+        raise and needs a new ack, a lesser one (a device may report one) only changes the text."""
+        if row is not None and not (_worse(f.level, row["level"]) or (actor != "system" and f.level != row["level"])):
             if row["message"] != f.message:
                 ch.put("alerts", {**row, "message": f.message, "updated_at": now})
             return
@@ -365,27 +408,70 @@ class AlertBoard:
 
     def ack(self, alert_id: int, by: str, note: str | None) -> dict:
         """A supervisor has seen the alert and says what is being done."""
-        note = (note or "").strip()
-        if not note:
-            raise Invalid("an acknowledgement needs a note (what is being done)", field="note")
-        if len(note) > 500:
-            raise Invalid("a note is limited to 500 characters", field="note")
+        note = _ack_note(note)
         with holding(self._lock, "the acknowledgement"):
             row = self.get(alert_id)
             if not row["active"]:
                 raise Conflict("this alert has cleared already", field="alert", code="cleared")
             if row["acked_at"]:
                 raise Conflict(f"acknowledged already by {row['acked_by']}", field="alert", code="already_acked")
-            now = self.now().isoformat()
-            row = {**row, "acked_by": by, "acked_at": now, "ack_note": note}
-            if row["kind"] in STORAGE_KINDS:  # nothing else would ever clear it
-                row.update(active=0, cleared_at=now, updated_at=now)
             ch = Changes()
-            ch.put("alerts", row)
-            ch.event(ts=now, type="alert.acked", actor=by, window=row["window"], service=row["service"],
-                     data={"alert": alert_id, "kind": row["kind"], "level": row["level"], "note": note})
+            row = self._acked(ch, row, by, note, self.now().isoformat())
             self.store.commit(ch)
             return row
+
+    def ack_many(self, alert_ids: list[int], by: str, note: str | None) -> dict:
+        """One note for many alerts (a morning's 空岗 cards, one cause): those still active and not
+        acknowledged are acknowledged in one transaction; the others are named with the reason."""
+        note = _ack_note(note)
+        if not alert_ids or len(alert_ids) > MAX_ACK_BATCH:
+            raise Invalid(f"alerts lists 1 to {MAX_ACK_BATCH} alert ids", field="alerts")
+        ids = list(dict.fromkeys(alert_ids))
+        with holding(self._lock, "the acknowledgement"):
+            marks = ",".join("?" for _ in ids)
+            rows = {r["id"]: r for r in self.store.rows(f"SELECT * FROM alerts WHERE id IN ({marks})", ids)}
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                raise NotFound(f"no alert {', '.join(map(str, missing))}", field="alerts")
+            now = self.now().isoformat()
+            ch = Changes()
+            acked, skipped = [], []
+            for i in ids:
+                row = rows[i]
+                if not row["active"]:
+                    skipped.append({"alert": i, "reason": "cleared"})
+                elif row["acked_at"]:
+                    skipped.append({"alert": i, "reason": "already_acked", "acked_by": row["acked_by"]})
+                else:
+                    acked.append(self._acked(ch, row, by, note, now))
+            if ch.rows:
+                self.store.commit(ch)
+            return {"acked": acked, "skipped": skipped}
+
+    def _acked(self, ch: Changes, row: dict, by: str, note: str, now: str) -> dict:
+        row = {**row, "acked_by": by, "acked_at": now, "ack_note": note}
+        if row["kind"] in STORAGE_KINDS:  # nothing else would ever clear it
+            row.update(active=0, cleared_at=now, updated_at=now)
+        ch.put("alerts", row)
+        ch.event(ts=now, type="alert.acked", actor=by, window=row["window"], service=row["service"],
+                 data={"alert": row["id"], "kind": row["kind"], "level": row["level"], "note": note})
+        return row
+
+
+MAX_ACK_BATCH = 500
+
+
+def _ack_note(note: str | None) -> str:
+    note = (note or "").strip()
+    if not note:
+        raise Invalid("an acknowledgement needs a note (what is being done)", field="note")
+    if len(note) > 500:
+        raise Invalid("a note is limited to 500 characters", field="note")
+    return note
+
+
+def _worse(level: str, than: str) -> bool:
+    return LEVELS.index(level) > LEVELS.index(than)
 
 
 def alert_view(row: dict) -> dict:
@@ -399,19 +485,20 @@ def alert_view(row: dict) -> dict:
     }
 
 
-def snapshot(engine, store: Store) -> Snapshot:
+def snapshot(engine, store: Store, watching_since: datetime | None = None) -> Snapshot:
     """What `evaluate` needs, read from the engine and the store."""
     return Snapshot(
         windows=engine.window_states(),
         tickets=list(engine.live_tickets()),
         cases=store.rows("SELECT * FROM cases WHERE state != 'closed'"),
         commitments=store.rows("SELECT * FROM commitments WHERE state = 'open'"),
+        watching_since=watching_since,
     )
 
 
 def check_once(engine, board: AlertBoard) -> dict[str, int]:
     now = engine.now()
-    return board.sync(evaluate(engine.config, snapshot(engine, board.store), now))
+    return board.sync(evaluate(engine.config, snapshot(engine, board.store, board.started_at), now))
 
 
 class Checker:

@@ -68,9 +68,11 @@ def due_at(start: datetime, days: int) -> datetime:
     return datetime.combine(last + timedelta(days=1), time(0, 0), start.tzinfo)
 
 
-def working_days_left(today: date, deadline: date) -> int:
+def working_days_left(today: date, deadline: date, limit: int | None = None) -> int:
     """Working days after `today` up to and including `deadline`; 0 on the deadline day itself
-    (or on a day off just before it), negative (working days overdue) once it has passed."""
+    (or on a day off just before it), negative (working days overdue) once it has passed. With
+    `limit`, counting a future deadline stops past it (the answer is then limit + 1): a caller that
+    only asks "is it near?" does not walk the calendar to a deadline months away."""
     if today == deadline:
         return 0
     step = 1 if deadline > today else -1
@@ -80,4 +82,6 @@ def working_days_left(today: date, deadline: date) -> int:
         day += timedelta(days=step)
         if is_working_day(day):
             count += 1
+            if limit is not None and step == 1 and count > limit:
+                return count
     return count * step

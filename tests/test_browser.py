@@ -157,6 +157,9 @@ def test_bad_rating_case_walked_to_closed_and_fix_rated(hall, browser):
                                 ("rectify", "已约谈当事人，列入整改台账", "已整改"),
                                 ("close", "整改完成，群众表示认可", "已办结")]:
         page.select_option("#case-action", action)
+        if action == "call-back":  # the citizen's answer at 回访 is required
+            page.select_option("#case-contact", "phone")
+            page.select_option("#case-answer", "dissatisfied")
         page.fill("#case-note", note)
         page.click("#case-form button[type=submit]")
         expect(page.locator("#case-state")).to_have_text(state)
@@ -216,8 +219,8 @@ def test_alerts_reports_and_admin_pages(hall, browser):
     app.config["ALERTS"].report("printer_paper_low", "K1", "yellow", "大厅1号取号机打印纸将尽", True, "kiosk")
     item = board.locator("#alerts li", has_text="打印纸将尽")
     expect(item).to_contain_text("黄牌", timeout=10000)
-    item.locator("input").fill("已通知导服人员换纸")
-    item.locator("button").click()
+    item.locator(".ack-form input").fill("已通知导服人员换纸")
+    item.locator(".ack-form button").click()
     expect(board.locator("#alerts li", has_text="打印纸将尽")).to_contain_text("sup 已确认", timeout=10000)
     shot(board, "11-board-alert-acked")
 
@@ -259,3 +262,22 @@ def test_a_bad_evaluator_rating_tells_the_citizen_the_hall_will_call_back(hall, 
     expect(note).to_contain_text(f"{due[:16].replace('T', ' ')} 前安排专人回访核实")
     shot(citizen, "10-ticket-bad-rating-callback")
     phone_ctx.close()
+
+
+def test_the_board_acknowledges_many_alerts_with_one_note(hall, browser):
+    base, app = hall
+    board_alerts = app.config["ALERTS"]
+    for n in (1, 2, 3):
+        board_alerts.report("device_offline", f"strip:{n}", "red", f"{n}号窗口条屏离线（批量）", True, "caller", window=n)
+    ctx, board = signed_in(browser, base, "sup", viewport={"width": 1400, "height": 900})
+    expect(board.locator("#alerts li", has_text="条屏离线（批量）")).to_have_count(3, timeout=10000)
+    board.click("#ack-all")
+    expect(board.locator("#ack-many-count")).not_to_have_text("0")
+    board.fill("#ack-many-note", "条屏总线接头松动，已派人处理")
+    board.click("#ack-many button[type=submit]")
+    for n in (1, 2, 3):
+        expect(board.locator("#alerts li", has_text=f"{n}号窗口条屏离线")).to_contain_text(
+            "sup 已确认：条屏总线接头松动，已派人处理", timeout=10000)
+    shot(board, "11b-board-alerts-acked-together")
+    assert all(a["ack_note"] == "条屏总线接头松动，已派人处理" for a in board_alerts.active() if a["kind"] == "device_offline")
+    ctx.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from callerrig import CallerRig
 
 from drivers.lsa0 import Color, Mode
 from drivers.qb68 import FunctionCode, Grade, Outcome, PauseReason, Rating, RatingReason, Result
 from drivers.sim import wait_for
+from hallq.client import ApiClient
 
 
 @pytest.fixture
@@ -78,6 +81,27 @@ def test_rating_before_finish_is_refused_and_not_stored(rig):
     assert ev.rate(Grade.VERY_SATISFIED) == Result.REJECTED  # serving, not finished
     assert rig.ratings() == []
     assert len(rig.events("rating.refused")) == 2  # logged as stray presses, never as ratings
+
+
+def test_evaluator_press_after_the_next_citizen_was_called_is_refused(rig):
+    """先评价后办事 is forbidden: once the window calls its next citizen, a press on the evaluator
+    (within the first citizen's prompt time) is refused and logged, the prompt is cancelled, and the
+    citizen served keeps the 补充评价 through the ticket's QR code."""
+    kp, ev = rig.keypads[3], rig.evaluators[3]
+    signed_in(rig)
+    first = rig.kiosk.post("/tickets", {"service": "S201"})
+    rig.issue("S201")
+    assert kp.call_next() == Result.ACCEPTED
+    assert kp.finish(Outcome.DONE) == Result.ACCEPTED
+    assert wait_for(lambda: ev.prompt is not None, 3)
+    assert kp.call_next() == Result.ACCEPTED  # the next citizen, not yet served
+    assert wait_for(lambda: ev.cancels == 1, 3)  # the evaluator's keys go dark
+    assert ev.rate(Grade.VERY_SATISFIED) == Result.REJECTED
+    assert rig.ratings() == []
+    assert [json.loads(e["data"])["reason"] for e in rig.events("rating.refused")] == ["next_called"]
+    assert kp.invite_rating() == Result.REJECTED  # nor can the clerk prompt again for the first one
+    rated = ApiClient(rig.base, timeout=3).post("/ratings", {"grade": 4, "channel": "qr", "ticket": first["id"]})
+    assert rated["rated"] is True and rig.ratings()[0]["ticket_code"] == first["code"]
 
 
 def test_keypad_cannot_rate(rig):

@@ -50,7 +50,7 @@ def test_good_and_middle_ratings_open_no_case(app):
 def test_walk_to_closed_records_who_when_and_note(app):
     bad_rating(app)
     book = app.config["CASES"]
-    book.act(1, "call-back", "sup", "电话回访，群众反映等候时态度生硬")
+    book.act(1, "call-back", "sup", "电话回访，群众反映等候时态度生硬", contact="phone", answer="satisfied")
     book.act(1, "rectify", "sup", "约谈窗口人员，列入整改台账")
     case = book.act(1, "close", "sup", "整改完成")
     assert case["state"] == "closed" and case["resolution"] == "rectified" and case["closed_at"]
@@ -64,7 +64,7 @@ def test_walk_to_closed_records_who_when_and_note(app):
 def test_other_resolutions(app, resolution):
     bad_rating(app)
     book = app.config["CASES"]
-    book.act(1, "call-back", "sup", "已回访")
+    book.act(1, "call-back", "sup", "已回访", contact="phone", answer="satisfied")
     case = book.act(1, resolution, "sup", "说明")
     assert case["state"] == {"explain": "explained", "appeal": "appealed"}[resolution]
     assert book.act(1, "close", "sup", "办结")["state"] == "closed"
@@ -86,7 +86,7 @@ def test_refusals(app):
     with pytest.raises(Invalid):
         book.act(1, "assign", "sup", "换人", owner="clerk1")  # clerks do not own cases
     assert book.act(1, "assign", "sup", "转管理员", owner="admin")["owner"] == "admin"
-    book.act(1, "call-back", "sup", "已回访")
+    book.act(1, "call-back", "sup", "已回访", contact="phone", answer="satisfied")
     book.act(1, "explain", "sup", "已解释")
     book.act(1, "close", "sup", "办结")
     with pytest.raises(Conflict):
@@ -100,7 +100,7 @@ def test_citizen_rates_the_fix_once(app):
     assert book.fix_status(t.id)["can_rate_fix"] is False
     with pytest.raises(Conflict):
         book.rate_fix(t.id, 5)  # nothing handled yet
-    book.act(1, "call-back", "sup", "已回访")
+    book.act(1, "call-back", "sup", "已回访", contact="phone", answer="satisfied")
     book.act(1, "rectify", "sup", "已整改")
     assert book.fix_status(t.id)["can_rate_fix"] is True
     with pytest.raises(Invalid):
@@ -116,7 +116,7 @@ def test_citizen_rates_the_fix_once(app):
 def test_appealed_case_is_not_offered_for_fix_rating(app):
     t = bad_rating(app)
     book = app.config["CASES"]
-    book.act(1, "call-back", "sup", "已回访")
+    book.act(1, "call-back", "sup", "已回访", contact="phone", answer="satisfied")
     book.act(1, "appeal", "sup", "恶意差评，申诉")
     assert book.fix_status(t.id)["can_rate_fix"] is False
 
@@ -245,3 +245,42 @@ def test_case_owner_sees_the_full_phone_for_the_call_back_and_each_look_is_logge
     sign_in(clerk, "clerk1")
     assert clerk.post(f"/api/v1/cases/{case['id']}/phone",
                       headers={"X-CSRF-Token": page_csrf(clerk, "/clerk")}).status_code == 403
+
+
+def test_a_case_cannot_close_without_the_citizens_answer_at_the_call_back(app):
+    """回访核实 is a conversation with the citizen: the call-back step records how they were reached
+    and whether they were satisfied, a call nobody answered keeps the case 待回访, and nothing closes
+    a case whose answer is missing (also one called back before answers were recorded)."""
+    bad_rating(app)
+    book = app.config["CASES"]
+    client = app.test_client()
+    sup = {"Authorization": "Bearer t-sup"}
+    r = client.post("/api/v1/cases/1/call-back", json={"note": "已回访"}, headers=sup)
+    assert r.status_code == 422 and r.json["field"] == "contact"
+    r = client.post("/api/v1/cases/1/call-back", json={"note": "已回访", "contact": "phone"}, headers=sup)
+    assert r.status_code == 422 and r.json["field"] == "answer"
+    r = client.post("/api/v1/cases/1/call-attempt", json={"note": "两次拨打无人接听"}, headers=sup)
+    assert r.status_code == 200 and r.json["state"] == "open" and "close" not in r.json["actions"]
+    with pytest.raises(Conflict):
+        book.act(1, "close", "sup", "直接办结")
+    r = client.post("/api/v1/cases/1/call-back", headers=sup,
+                    json={"note": "群众反映等候时态度生硬，已致歉", "contact": "phone", "answer": "dissatisfied"})
+    assert r.status_code == 200 and r.json["state"] == "called_back"
+    assert (r.json["callback_contact_name"], r.json["callback_answer_name"]) == ("电话", "不满意")
+    assert r.json["steps"][-1]["note"] == "电话回访，群众表示不满意：群众反映等候时态度生硬，已致歉"
+    book.act(1, "rectify", "sup", "约谈窗口人员")
+    assert book.act(1, "close", "sup", "办结")["state"] == "closed"
+    assert [s["action"] for s in book.steps(1)] == ["open", "call-attempt", "call-back", "rectify", "close"]
+    # A case called back by an older version, with no answer: it cannot close until one is recorded.
+    bad_rating(app)
+    book.act(2, "call-back", "sup", "已回访", contact="phone", answer="satisfied")
+    book.act(2, "explain", "sup", "已解释")
+    store = app.config["ENGINE"].store
+    store.db.execute("UPDATE cases SET callback_contact = NULL, callback_answer = NULL WHERE id = 2")
+    with pytest.raises(Conflict) as refused:
+        book.act(2, "close", "sup", "办结")
+    assert refused.value.code == "no_callback_answer"
+    assert "call-back" in case_view(app.config["HALL"], book.get(2))["actions"]
+    case = book.act(2, "call-back", "sup", "补记回访结果", contact="sms", answer="satisfied")
+    assert case["state"] == "explained" and case["callback_answer"] == "satisfied"
+    assert book.act(2, "close", "sup", "办结")["state"] == "closed"

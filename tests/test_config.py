@@ -682,6 +682,7 @@ EVERY_NUMBER = BASE.replace('port = "loop://"\n', 'port = "loop://"\nbaudrate = 
     fix_working_days = 15
     help_queue_length = 10
     service_level_minutes = 15
+    unstaffed_grace_minutes = 10
 
     [rules.alerts]
     wait_minutes = [15, 30, 45]
@@ -761,6 +762,7 @@ OUT_OF_RANGE = [
         ("rating_prompt_seconds", 30, (5, 600)), ("supplementary_rating_days", 7, (1, 365)),
         ("callback_working_days", 1, (1, 30)), ("fix_working_days", 15, (1, 90)), ("help_queue_length", 10, (1, 1000)),
         ("service_level_minutes", 15, (1, 240)),
+        ("unstaffed_grace_minutes", 10, (0, 240)),
     ]
 ]
 
@@ -781,7 +783,7 @@ MODEL_NUMBERS = {
     **{f"Rules.{key}": f"rules.{key}" for key in (
         "number_width", "recall_limit", "secondary_penalty_minutes", "backup_after_minutes", "starvation_minutes",
         "elderly_age", "rating_prompt_seconds", "supplementary_rating_days", "callback_working_days",
-        "fix_working_days", "help_queue_length", "service_level_minutes")},
+        "fix_working_days", "help_queue_length", "service_level_minutes", "unstaffed_grace_minutes")},
 }
 
 

@@ -105,3 +105,58 @@ def test_sim_hall_has_the_kiosk_id_card_reader_with_cards_to_place(tmp_path):
             assert cards[0].text.name == "王秀英"
     finally:
         hall.close()
+
+
+TOWNSHIP = ROOT / "config" / "township.toml"
+
+
+def _read_until(proc, marker: str, seconds: float = 10) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError(f"no {marker!r} in {lines}")
+
+
+def _probe(config: Path) -> dict[tuple[str, str], str]:
+    out = subprocess.run([sys.executable, "-m", "hallq.cli", "devices", "--config", str(config), "--probe"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60).stdout.splitlines()
+    rows = [line.split(None, 6) for line in out[1:]]
+    return {(r[0], r[1]): r[6] for r in rows if len(r) == 7}
+
+
+def test_hallq_sim_injects_faults_from_the_command_line_stdin_and_a_control_fifo(tmp_path):
+    """--fault at the start, then commands on stdin and on the --control FIFO; `hallq devices
+    --probe` (the real drivers) sees each fault, and a command naming nothing is refused, not fatal."""
+    out, fifo = tmp_path / "sim.toml", tmp_path / "sim.ctl"
+    proc = subprocess.Popen([sys.executable, "-m", "hallq.cli", "sim", "--config", str(TOWNSHIP), "--write-config",
+                             str(out), "--dir", str(tmp_path / "ports"), "--control", str(fifo),
+                             "--fault", "paper-near-end K1", "--fault", "silent keypad:2"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        lines = _read_until(proc, "running")
+        assert "# fault: paper-near-end K1\n" in lines and "# fault: silent keypad:2\n" in lines
+        status = _probe(out)
+        assert status[("K1", "printer")] == "online (paper near end)"
+        assert status[("2", "keypad")].startswith("offline") and status[("1", "keypad")].startswith("online")
+        proc.stdin.write("cover-open K1\nnoisy evaluator:1 2\nsilent warp-drive\n")
+        proc.stdin.flush()
+        lines = _read_until(proc, "# error")
+        assert "# fault: cover-open K1\n" in lines and "# fault: noisy evaluator:1 2\n" in lines
+        assert "warp-drive" in lines[-1]
+        fifo.write_text("answer keypad:2\nunplug bus:callers\n")
+        _read_until(proc, "unplug bus:callers")
+        status = _probe(out)
+        assert status[("K1", "printer")] == "online (cover open)"
+        assert status[("2", "keypad")].startswith("bus unavailable")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(5) == 0
+        assert not fifo.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -89,6 +89,26 @@ def test_same_seq_after_dedup_window_is_a_new_event(line):
         assert len(rec.events) == 2
 
 
+def test_restarted_keypad_reusing_a_seq_with_another_cmd_is_a_duplicate(line):
+    """Datasheet §3: (ADDR, SEQ) alone names an event. A keypad power-cycled right after CALL_NEXT
+    (SEQ 1) whose first press is RECALL (SEQ 1 again) within 10 s gets CALL_NEXT's result back, and
+    the RECALL is not applied; the keypad's next press (SEQ 2) is a new event."""
+    kp = line.add_keypad(3)
+    rec = Recorder()
+    now = [1000.0]
+    with start(line, rec, clock=lambda: now[0]) as bus:
+        assert kp.call_next() == Result.ACCEPTED
+        kp.restart()
+        rec.answer = Result.NOTHING_TO_DO
+        now[0] += 3
+        assert kp.recall() == Result.ACCEPTED  # the first answer again, ACK naming the RECALL
+        assert rec.events == [CallNext(3, 1)]
+        assert bus.duplicates == 1
+        now[0] += 1
+        assert kp.recall() == Result.NOTHING_TO_DO
+        assert rec.events == [CallNext(3, 1), qb68.Recall(3, 2)]
+
+
 def test_seq_wraps_from_255_to_1(line):
     kp = line.add_keypad(4)
     rec = Recorder()

@@ -57,7 +57,7 @@ def test_case_notes_are_masked_and_rows_written_before_masking_are_masked_in_vie
     engine, book = app.config["ENGINE"], app.config["CASES"]
     serve_one(engine)
     engine.rate(1, "evaluator", window=1)
-    book.act(1, "call-back", "sup", f"已回访，群众留的号码 {PHONE}")
+    book.act(1, "call-back", "sup", f"已回访，群众留的号码 {PHONE}", contact="phone", answer="satisfied")
     assert PHONE not in book.steps(1)[-1]["note"]
     # A comment and a note stored by an older version, unmasked.
     ch = Changes()

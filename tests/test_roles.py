@@ -117,7 +117,7 @@ def test_no_staff_member_rates_how_a_complaint_was_handled(app):
     engine, book = app.config["ENGINE"], app.config["CASES"]
     t = serve_one(engine)
     engine.rate(1, "evaluator", window=1)
-    book.act(1, "call-back", "sup", "已回访")
+    book.act(1, "call-back", "sup", "已回访", contact="phone", answer="satisfied")
     book.act(1, "rectify", "sup", "已整改")
     client = app.test_client()
     r = client.post(f"/api/v1/tickets/{t.id}/fix-rating", json={"grade": 5}, headers=SUP)

@@ -22,7 +22,8 @@ def app(tmp_path, clock):
 
 def findings(app) -> dict[str, Finding]:
     engine = app.config["ENGINE"]
-    return {f.key: f for f in evaluate(engine.config, snapshot(engine, engine.store), engine.now())}
+    snap = snapshot(engine, engine.store, app.config["ALERTS"].started_at)
+    return {f.key: f for f in evaluate(engine.config, snap, engine.now())}
 
 
 def check(app):
@@ -71,8 +72,10 @@ def test_wait_alert_rises_through_the_levels_and_clears_when_called(app, clock):
 
 
 def test_unstaffed_window_in_opening_hours_only(app, clock):
-    found = findings(app)  # 09:00, opened 08:30, nobody signed in anywhere
+    clock.advance(minutes=30)  # 09:30, opened 08:30, server up since 09:00 (+10 min grace), nobody signed in
+    found = findings(app)
     assert found["unstaffed:1"].level == "red" and found["unstaffed:1"].kind == "unstaffed"
+    assert found["unstaffed:1"].message == "1号窗口营业时间无人在岗 20 分钟"
     clock.set(datetime(2026, 11, 23, 12, 30, tzinfo=TZ))  # lunch break; no lunch windows in this hall
     assert not [k for k in findings(app) if k.startswith("unstaffed")]
     clock.set(datetime(2026, 11, 28, 10, 0, tzinfo=TZ))  # Saturday: closed
@@ -121,7 +124,9 @@ def test_committed_case_deadline(app, clock):
     [row] = app.config["COMMITMENTS"].open_ones()
     assert row["deadline"] == "2026-11-30"  # Mon 23 + 5 working days
     assert "deadline:" + str(row["record_id"]) not in findings(app)
-    clock.set(datetime(2026, 11, 26, 9, 0, tzinfo=TZ))  # Thursday: 2 working days left -> warning
+    clock.set(datetime(2026, 11, 26, 9, 0, tzinfo=TZ))  # Thursday: 2 working days left, not near yet
+    assert f"deadline:{row['record_id']}" not in findings(app)
+    clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=TZ))  # Friday: 1 working day left -> warning
     assert findings(app)[f"deadline:{row['record_id']}"].level == "warning"
     clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=TZ))  # due today -> red
     assert findings(app)[f"deadline:{row['record_id']}"].level == "red"
@@ -139,7 +144,7 @@ def test_overdue_case_callback_raises_a_red_alert(app, clock):
     clock.set(datetime(2026, 11, 25, 0, 1, tzinfo=TZ))  # the call-back was due by the end of Tuesday
     found = findings(app)
     assert found["case:1:callback"].level == "red" and found["case:1:callback"].kind == "case_callback"
-    app.config["CASES"].act(1, "call-back", "sup", "已回访")
+    app.config["CASES"].act(1, "call-back", "sup", "已回访", contact="phone", answer="satisfied")
     assert "case:1:callback" not in findings(app)
 
 
@@ -221,6 +226,7 @@ def test_checker_thread_runs_on_the_engine_clock(tmp_path):
 
     clock = ManualClock(MONDAY_9AM)
     app = create_app(small_hall(), tmp_path / "hall.db", clock=clock, supervision_seconds=0.05)
+    clock.advance(minutes=15)  # past the grace after the start
     try:
         deadline = datetime.now() + timedelta(seconds=5)
         while not app.config["ALERTS"].active() and datetime.now() < deadline:
@@ -250,3 +256,121 @@ def test_at_a_keypad_window_called_time_is_service_time(tmp_path, clock):
     found = findings(app)
     assert "called:3" not in found
     assert found["service:3"].level == "warning"  # service_minutes [20, 30, 45]
+
+
+def raised(app, key: str) -> list[dict]:
+    return [e for e in app.config["ENGINE"].store.events_after(0)
+            if e["type"] == "alert.raised" and app.config["ALERTS"].get(e["data"]["alert"])["key"] == key]
+
+
+def test_unstaffed_counts_from_the_server_start_plus_grace_not_from_opening(tmp_path):
+    """A server started at 16:06 knows nothing of 14:30–16:06 (no clerk could sign in): no
+    "无人在岗 96 分钟"; windows get rules.unstaffed_grace_minutes (10) to sign in, then it counts."""
+    clock = ManualClock(datetime(2026, 11, 23, 16, 6, tzinfo=TZ))
+    app = make_app(tmp_path / "late.db", clock=clock)
+    assert not [k for k in findings(app) if k.startswith("unstaffed")]
+    app.config["ENGINE"].login(2, "1002")
+    clock.advance(minutes=11)
+    found = findings(app)
+    assert found["unstaffed:1"].message == "1号窗口营业时间无人在岗 1 分钟" and found["unstaffed:1"].level == "warning"
+    assert "unstaffed:2" not in found
+    clock.advance(minutes=15)
+    assert findings(app)["unstaffed:1"].level == "red"
+
+
+def test_a_paused_window_whose_queue_empties_and_refills_keeps_one_alert(app, clock):
+    """One pause, one alert: while window 3 stays paused, the S202 queue empties (window 2 takes the
+    citizen) and refills; the alert reopens with its acknowledgement instead of a new red card."""
+    engine = app.config["ENGINE"]
+    staff_all(engine)
+    engine.pause(3, "meeting")
+    first = engine.issue("S202")  # windows 2 and 3 serve S202
+    clock.advance(minutes=16)
+    check(app)
+    alert = active(app)["paused:3"]
+    app.config["ALERTS"].ack(alert["id"], "sup", "已提醒3号窗口")
+    engine.call(2, first.code)
+    check(app)
+    assert "paused:3" not in active(app)
+    engine.issue("S202")
+    clock.advance(minutes=1)
+    check(app)
+    again = active(app)["paused:3"]
+    assert again["id"] == alert["id"] and again["acked_by"] == "sup"
+    assert len(raised(app, "paused:3")) == 1
+    assert engine.store.rows("SELECT COUNT(*) AS n FROM alerts WHERE [key] = 'paused:3'")[0]["n"] == 1
+    engine.resume(3)
+    check(app)
+    engine.pause(3, "other")  # a new pause is a new condition
+    engine.issue("S202")
+    clock.advance(minutes=16)
+    check(app)
+    assert active(app)["paused:3"]["id"] != alert["id"]
+
+
+def test_a_level_that_drops_and_returns_is_not_raised_again(app, clock):
+    """The longest S301 wait goes yellow, its citizen is called and the next longest is only a
+    warning, then it is yellow again: one raise per level reached, and the acknowledgement holds."""
+    engine = app.config["ENGINE"]
+    staff_all(engine)
+    engine.pause(4, "meeting")
+    first = engine.issue("S301")
+    clock.advance(minutes=10)
+    engine.issue("S301")
+    clock.advance(minutes=21)  # 31 and 21 minutes
+    check(app)
+    alert = active(app)["wait:S301"]
+    assert alert["level"] == "yellow"
+    app.config["ALERTS"].ack(alert["id"], "sup", "已安排")
+    engine.resume(4)
+    engine.call(4, first.code)
+    check(app)  # longest now 21 minutes: a warning, not a new raise
+    clock.advance(minutes=9)
+    check(app)  # 30 minutes: yellow, the level it had reached already
+    row = active(app)["wait:S301"]
+    assert row["id"] == alert["id"] and row["acked_by"] == "sup" and "30 分钟" in row["message"]
+    assert [e["data"]["level"] for e in raised(app, "wait:S301")] == ["yellow"]
+
+
+def test_a_supervisor_acknowledges_many_alerts_with_one_note(app, clock):
+    client = app.test_client()
+    sup = {"Authorization": "Bearer t-sup", "Idempotency-Key": "ack-many-0001"}
+    clock.advance(minutes=30)
+    check(app)  # five windows unstaffed
+    ids = sorted(a["id"] for a in app.config["ALERTS"].active())
+    assert len(ids) == 5
+    app.config["ALERTS"].ack(ids[0], "sup", "单独确认")
+    r = client.post("/api/v1/alerts/ack", json={"alerts": ids, "note": "早班人员已通知到岗"}, headers=sup)
+    assert r.status_code == 200, r.json
+    assert [a["id"] for a in r.json["acked"]] == ids[1:]
+    assert {a["ack_note"] for a in r.json["acked"]} == {"早班人员已通知到岗"}
+    assert r.json["skipped"] == [{"alert": ids[0], "reason": "already_acked", "acked_by": "sup"}]
+    again = client.post("/api/v1/alerts/ack", json={"alerts": ids, "note": "早班人员已通知到岗"}, headers=sup)
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json == r.json
+    acks = [e for e in app.config["ENGINE"].store.events_after(0) if e["type"] == "alert.acked"]
+    assert len(acks) == 5
+    bad = {"Authorization": "Bearer t-sup"}
+    assert client.post("/api/v1/alerts/ack", json={"alerts": [], "note": "x"}, headers=bad).json["field"] == "alerts"
+    assert client.post("/api/v1/alerts/ack", json={"alerts": ids, "note": " "}, headers=bad).json["field"] == "note"
+    r = client.post("/api/v1/alerts/ack", json={"alerts": [ids[0], 9999], "note": "x"}, headers=bad)
+    assert r.status_code == 404 and r.json["field"] == "alerts"
+    r = client.post("/api/v1/alerts/ack", json={"alerts": ["1"], "note": "x"}, headers=bad)
+    assert r.status_code == 422 and r.json["field"] == "alerts"
+    assert client.post("/api/v1/alerts/ack", json={"alerts": ids, "note": "x"},
+                       headers={"Authorization": "Bearer t-caller"}).status_code == 403
+
+
+def test_a_lunch_pause_outside_the_windows_hours_is_no_alert(app, clock):
+    """Morning citizens still wait at 12:30 (延时服务 at other windows); window 4 paused for lunch in
+    the hall's lunch break is where it should be, not a red card."""
+    engine = app.config["ENGINE"]
+    staff_all(engine)
+    engine.issue("S301")
+    clock.set(datetime(2026, 11, 23, 12, 0, tzinfo=TZ))
+    engine.pause(4, "lunch")
+    clock.advance(minutes=70)
+    assert "paused:4" not in findings(app)
+    engine.resume(4)
+    engine.pause(4, "meeting")  # not lunch: people wait for this window
+    clock.advance(minutes=20)
+    assert findings(app)["paused:4"].level == "warning"

@@ -202,7 +202,8 @@ def test_case_form_post_needs_csrf(app):
     r = client.post("/cases/1", data={"action": "call-back", "note": "已电话回访"})
     assert r.status_code == 400
     assert app.config["CASES"].get(1)["state"] == "open"
-    r = client.post("/cases/1", data={"action": "call-back", "note": "已电话回访", "csrf_token": token})
+    r = client.post("/cases/1", data={"action": "call-back", "note": "已电话回访", "contact": "phone",
+                                      "answer": "satisfied", "csrf_token": token})
     assert r.status_code == 302 and app.config["CASES"].get(1)["state"] == "called_back"
     r = client.post("/cases/1", data={"action": "close", "note": "办结", "csrf_token": token})
     assert r.status_code == 422 and "案件当前状态不能进行这一步" in r.get_data(as_text=True)

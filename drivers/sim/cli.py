@@ -3,7 +3,9 @@
 Starts one simulated line per configured bus (all of its keypads, evaluators or strips answering
 on it) and one simulated printer per kiosk, prints where each one is, and runs until Ctrl-C.
 `--write-config OUT` writes a copy of the config with the ports replaced, so the real daemon and
-kiosk can be pointed at the simulators without editing anything by hand.
+kiosk can be pointed at the simulators without editing anything by hand. Faults (drivers/sim/faults.py)
+are injected with `--fault "paper-out K1"` at the start, then by typing the same commands on stdin or
+writing them to the FIFO made by `--control PATH` (`echo "silent keypad:3" > PATH`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import json
 import os
 import re
 import signal
+import sys
 import threading
 
+from drivers.sim.faults import FaultError, Faults
 from drivers.sim.idcard import DEMO_CARDS, IdCardReaderSim
 from drivers.sim.lsa0_strip import LsA0LineSim
 from drivers.sim.printer import PrinterSim
@@ -30,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", help="directory for the pty links (default: a new temporary directory)")
     parser.add_argument("--png-dir", help="render every printed ticket to a PNG in this directory")
     parser.add_argument("--json", action="store_true", help="print the port list as JSON")
+    parser.add_argument("--fault", action="append", default=[], metavar="COMMAND",
+                        help='inject a fault at the start, e.g. "paper-out K1", "silent keypad:3", "noisy strip:2 3", '
+                             '"unplug bus:callers" (repeatable; the same commands work on stdin and --control)')
+    parser.add_argument("--control", metavar="FIFO",
+                        help="make a named pipe that takes fault commands, one a line (echo 'cover-open K1' > FIFO)")
 
 
 class SimHall:
@@ -115,7 +124,14 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_or_exit(args.config)
     hall = SimHall(cfg, tcp=args.tcp, directory=args.dir)
+    faults = Faults(hall, cfg)
     try:
+        for command in args.fault:
+            try:
+                print(f"# fault: {faults.apply(command)}", flush=True)
+            except FaultError as exc:
+                print(f"hallq sim: --fault {command!r}: {exc}", file=sys.stderr)
+                return 2
         if args.json:
             print(json.dumps([{"name": n, "kind": k, "port": p} for n, k, p in hall.rows], ensure_ascii=False))
         else:
@@ -130,11 +146,14 @@ def run(args: argparse.Namespace) -> int:
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        _listen(faults, sys.stdin, stop)
+        if args.control:
+            _control_fifo(faults, args.control, stop)
         if hall.readers:
-            threading.Thread(target=card_commands, args=(hall, stop), daemon=True, name="sim-cards").start()
             print("# ID card readers: type 'card K1 1' to place demo card 1 on kiosk K1's reader, "
                   "'remove K1' to take it away, 'fault K1 silent|sam|ok'", flush=True)
-        print("# running; Ctrl-C to stop", flush=True)
+        print("# running; Ctrl-C to stop; fault commands on stdin" + (f" or {args.control}" if args.control else "")
+              + " (try: list)", flush=True)
         rendered: dict[str, int] = {}
         while not stop.wait(0.5):
             if args.png_dir:
@@ -142,32 +161,82 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         hall.close()
+        if args.control and os.path.exists(args.control):
+            os.unlink(args.control)
+
+
+def _run_command(faults: Faults, line: str) -> None:
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return
+    words = line.split()
+    if words[0] in ("card", "remove") or (words[0] == "fault" and len(words) > 1 and words[1] in faults.hall.readers):
+        card_command(faults.hall, line)  # the ID card readers' own commands
+        return
+    try:
+        print(f"# fault: {faults.apply(line)}", flush=True)
+    except FaultError as exc:
+        print(f"# error: {exc}", flush=True)
+    except Exception as exc:  # a fault command must never stop the simulators
+        print(f"# error: {line!r} failed: {exc}", flush=True)
+
+
+def _listen(faults: Faults, stream, stop: threading.Event) -> None:
+    """Fault commands from a stream, in a daemon thread, until it ends (stdin at EOF: no more)."""
+
+    def run() -> None:
+        for line in stream:
+            if stop.is_set():
+                return
+            _run_command(faults, line)
+
+    if stream is not None:
+        threading.Thread(target=run, daemon=True, name="sim-faults").start()
+
+
+def _control_fifo(faults: Faults, path: str, stop: threading.Event) -> None:
+    """A named pipe any process can write commands to; reopened after each writer closes it."""
+    if os.path.exists(path):
+        os.unlink(path)
+    os.mkfifo(path, 0o600)
+
+    def run() -> None:
+        while not stop.is_set():
+            with open(path, encoding="utf-8") as fifo:  # blocks until a writer opens it
+                for line in fifo:
+                    _run_command(faults, line)
+
+    threading.Thread(target=run, daemon=True, name="sim-control").start()
 
 
 def card_commands(hall: SimHall, stop: threading.Event, lines=None) -> None:
-    """Place and remove the demo cards (made-up citizens) and switch reader faults from stdin."""
-    import sys
-
+    """Card commands from `lines` (default stdin), one a line, until they end or `stop` is set."""
     for line in lines if lines is not None else sys.stdin:
         if stop.is_set():
             return
-        words = line.split()
-        reader = hall.readers.get(words[1]) if len(words) > 1 else None
-        if reader is None:
-            if words:
-                print(f"# no reader {words[1] if len(words) > 1 else ''!r}; have {', '.join(hall.readers)}", flush=True)
-            continue
-        if words[0] == "card" and len(words) > 2 and words[2].isdigit() and 1 <= int(words[2]) <= len(DEMO_CARDS):
-            card = DEMO_CARDS[int(words[2]) - 1]
-            reader.place(card)
-            print(f"# card placed on {words[1]}: {card.name[0]}* born {card.birth_date[:4]}", flush=True)
-        elif words[0] == "remove":
-            reader.remove()
-        elif words[0] == "fault" and len(words) > 2:
-            reader.silent = words[2] == "silent"
-            reader.sam_failed = words[2] == "sam"
-        else:
-            print("# card KIOSK N | remove KIOSK | fault KIOSK silent|sam|ok", flush=True)
+        card_command(hall, line)
+
+
+def card_command(hall: SimHall, line: str) -> None:
+    """Place and remove the demo cards (made-up citizens) and switch reader faults:
+    `card KIOSK N`, `remove KIOSK`, `fault KIOSK silent|sam|ok`."""
+    words = line.split()
+    reader = hall.readers.get(words[1]) if len(words) > 1 else None
+    if reader is None:
+        if words:
+            print(f"# no reader {words[1] if len(words) > 1 else ''!r}; have {', '.join(hall.readers)}", flush=True)
+        return
+    if words[0] == "card" and len(words) > 2 and words[2].isdigit() and 1 <= int(words[2]) <= len(DEMO_CARDS):
+        card = DEMO_CARDS[int(words[2]) - 1]
+        reader.place(card)
+        print(f"# card placed on {words[1]}: {card.name[0]}* born {card.birth_date[:4]}", flush=True)
+    elif words[0] == "remove":
+        reader.remove()
+    elif words[0] == "fault" and len(words) > 2:
+        reader.silent = words[2] == "silent"
+        reader.sam_failed = words[2] == "sam"
+    else:
+        print("# card KIOSK N | remove KIOSK | fault KIOSK silent|sam|ok", flush=True)
 
 
 def _render_new(hall: SimHall, directory: str, rendered: dict[str, int]) -> None:

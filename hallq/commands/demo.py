@@ -3,7 +3,9 @@
 By default the window side runs as in a real hall: simulated keypads, evaluators and LED strips
 on ptys (drivers.sim), the caller daemon joining them to the server, clerks pressing keys and
 citizens pressing evaluator keys, and the hall display in a window when there is a screen.
-`--no-devices` runs the HTTP-only demo (clerks and ratings straight on the API).
+`--no-devices` runs the HTTP-only demo (clerks and ratings straight on the API). A fresh database
+starts with `--history-days` (default 30) of past working days played through the engine
+(hallq/demo_history.py), so reports, trends, 红黑榜 and the case ledger have data from the start.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "config" / "demo-hall.toml"
+DEMO_LEAD_MINUTES = 2  # the fast clock starts this long before opening: the door crowd comes in 12 s at ×10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--speed", type=float, default=10.0, help="hall seconds per real second (1 = real time)")
     parser.add_argument("--per-day", type=int, default=700, help="simulated citizens per day")
+    parser.add_argument("--history-days", type=int, default=30,
+                        help="calendar days of past hall days to seed a fresh database with (0: none)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--duration", type=float, default=0, help="stop after this many real seconds (0: run until Ctrl-C)")
     parser.add_argument("--no-devices", action="store_true",
@@ -79,16 +84,25 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     db = Path(args.db)
+    tz = ZoneInfo(config.rules.timezone)
+    history = None
     if not args.keep_db:
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
-    tz = ZoneInfo(config.rules.timezone)
+        if args.history_days > 0:
+            from hallq.demo_history import cached_history
+
+            db.parent.mkdir(parents=True, exist_ok=True)
+            print(f"hallq demo: the hall's last {args.history_days} days (played through the engine once a day, "
+                  "about a minute; then cached)…", flush=True)
+            history = cached_history(args.config, config, db, datetime.now(tz).date(), args.history_days,
+                                     args.per_day, args.seed)
     if args.speed == 1:
         clock = SystemClock(tz)
     else:
         today = datetime.now(tz).date()
         opening = datetime.combine(today, config.hours.sessions[0].start, tz)
-        clock = ScaledClock(opening - timedelta(minutes=5), args.speed)
+        clock = ScaledClock(opening - timedelta(minutes=DEMO_LEAD_MINUTES), args.speed)
     app = create_app(config, db, clock=clock)
     users = seed_users(app.config["ENGINE"].store, config)
     server = BackgroundServer(app, host=args.host, port=args.port)
@@ -112,6 +126,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"  web pages:  {base}/login   board {base}/board   clerk {base}/clerk   reports {base}/reports"
           f"   admin {base}/admin")
     print("  sign in as: " + ", ".join(f"{u}/{pw}" for u, pw, _ in users))
+    if history and history["days"]:
+        print(f"  history:    {history['days']} working days {history['first']} – {history['last']}, "
+              f"{history['tickets']} tickets; {history['ratings']} on-site ratings, "
+              f"{history['ratings_refused_next_called']} presses refused after the next call (先评价后办事)")
     if devices is not None:
         ports = "  ".join(f"{name} {path}" for name, kind, path in devices.rows if kind != "escpos")
         print(f"  devices:    simulated on ptys ({ports}); caller daemon running; clerks press keypad keys")

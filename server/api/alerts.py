@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import READ_ROLES, actor, require
-from ..errors import NotFound
+from ..errors import Invalid, NotFound
 from ..supervision import alert_view, day_start
 from .body import json_body
 
@@ -41,6 +41,19 @@ def report():
     if result["alert"] is not None:
         result["alert"] = alert_view(result["alert"])
     return jsonify(result), 201 if result["result"] == "accepted" and data["active"] else 200
+
+
+@bp.post("/alerts/ack")
+@require("supervisor", "admin")
+def ack_many():
+    """Many alerts, one note: {"alerts": [ids], "note": ...}; alerts that cleared or were acknowledged
+    meanwhile are listed in "skipped" with the reason, the rest acknowledged together."""
+    data = json_body({"alerts": list, "note": str}, required=("alerts", "note"))
+    ids = data["alerts"]
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+        raise Invalid("alerts must be a list of alert ids (positive integers)", field="alerts")
+    result = board().ack_many(ids, actor(), data["note"])
+    return jsonify({"acked": [alert_view(r) for r in result["acked"]], "skipped": result["skipped"]})
 
 
 @bp.post("/alerts/<int:alert_id>/ack")

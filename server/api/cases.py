@@ -55,8 +55,9 @@ def phone(case_id: int):
 @bp.post("/cases/<int:case_id>/<action>")
 @require(*CASE_ROLES)
 def act(case_id: int, action: str):
-    data = json_body({"note": str, "owner": str}, required=("note",))
-    case = book().act(case_id, action, actor(), data["note"], owner=data.get("owner"))
+    data = json_body({"note": str, "owner": str, "contact": str, "answer": str}, required=("note",))
+    case = book().act(case_id, action, actor(), data["note"], owner=data.get("owner"),
+                      contact=data.get("contact"), answer=data.get("answer"))
     return jsonify(case_view(hall(), case, book().steps(case_id)))
 
 

@@ -30,10 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--password-env", help="read the password from this environment variable")
     add.add_argument("username")
     lst = sub.add_parser("list", help="list users")
+    lst.add_argument("--config", help="hall configuration (accepted like every hallq command; not needed here)")
     lst.add_argument("--db", required=True)
     for name in ("passwd", "disable", "enable"):
         p = sub.add_parser(name, help={"passwd": "set a new password", "disable": "stop a user signing in",
                                        "enable": "let a disabled user sign in again"}[name])
+        p.add_argument("--config", help="hall configuration (accepted like every hallq command; not needed here)")
         p.add_argument("--db", required=True)
         if name == "passwd":
             p.add_argument("--password-env", help="read the password from this environment variable")

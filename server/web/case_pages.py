@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
-from ..cases import CASE_ACTIONS, CASE_STATES, case_view
+from ..cases import CALLBACK_ANSWERS, CALLBACK_CONTACTS, CASE_ACTIONS, CASE_STATES, case_view
 from ..csrf import check_csrf
 from ..errors import HallqError
 from ..users import list_users
@@ -44,12 +44,17 @@ def show(case_id: int):
     elif request.method == "POST":
         check_csrf()
         try:
-            _book().act(case_id, request.form.get("action", ""), f"web:{g.user.username}",
-                        request.form.get("note"), owner=request.form.get("owner") or None)
+            action = request.form.get("action", "")
+            callback = action == "call-back"  # the answer fields belong to the call-back only
+            _book().act(case_id, action, f"web:{g.user.username}", request.form.get("note"),
+                        owner=request.form.get("owner") or None,
+                        contact=(request.form.get("contact") or None) if callback else None,
+                        answer=(request.form.get("answer") or None) if callback else None)
             return redirect(url_for("case_pages.show", case_id=case_id))
         except HallqError as exc:
             error = chinese(exc)
     case = case_view(current_app.config["HALL"], _book().get(case_id), _book().steps(case_id))
     owners = [u.username for u in list_users(_book().store) if u.role in ("supervisor", "admin") and u.active]
     return render_template("case.html", case=case, actions={a: CASE_ACTIONS[a][2] for a in case["actions"]},
-                           owners=owners, error=error, states=CASE_STATES, full_phone=full_phone), (422 if error else 200)
+                           owners=owners, error=error, states=CASE_STATES, full_phone=full_phone,
+                           contacts=CALLBACK_CONTACTS, answers=CALLBACK_ANSWERS), (422 if error else 200)

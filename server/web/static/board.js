@@ -45,13 +45,23 @@
       : [el("tr", {}, el("td", { colspan: 3, class: "muted" }, "无人等候"))]));
   }
 
+  const picked = new Set();  // alerts ticked for one note; kept across redraws
   function alerts(list) {
     $("alert-count").textContent = list.length;
-    const typing = document.activeElement && $("alerts").contains(document.activeElement) && document.activeElement.value;
+    const typing = document.activeElement && $("alerts-panel").contains(document.activeElement) && document.activeElement.value;
     if (typing) return;  // do not wipe a note being typed; the next refresh after it is sent redraws
+    const open = list.filter((a) => !a.acked_at).map((a) => a.id);
+    for (const id of [...picked]) if (!open.includes(id)) picked.delete(id);
+    const count = () => { $("ack-many-count").textContent = picked.size; $("ack-many").hidden = open.length < 2; };
     $("alerts").replaceChildren(...(list.length ? list.map((a) => {
-      const li = el("li", { class: `${a.level}` + (a.acked_at ? " acked" : ""), "data-alert": a.id },
-        el("span", { class: `lv ${a.level}` }, `【${a.level_name}】`), `${a.kind_name}：${a.message}`,
+      const li = el("li", { class: `${a.level}` + (a.acked_at ? " acked" : ""), "data-alert": a.id });
+      if (!a.acked_at) {
+        const box = el("input", { type: "checkbox", class: "pick", "aria-label": "选中此告警" });
+        box.checked = picked.has(a.id);
+        box.addEventListener("change", () => { if (box.checked) picked.add(a.id); else picked.delete(a.id); count(); });
+        li.append(box);
+      }
+      li.append(el("span", { class: `lv ${a.level}` }, `【${a.level_name}】`), `${a.kind_name}：${a.message}`,
         el("div", { class: "muted" }, `${hallq.hhmm(a.raised_at)} 起` + (a.acked_at ? ` · ${a.acked_by} 已确认：${a.ack_note}` : "")));
       if (!a.acked_at) {
         const input = el("input", { placeholder: "处理说明", "aria-label": "处理说明" });
@@ -66,7 +76,26 @@
       }
       return li;
     }) : [el("li", { class: "muted" }, "暂无告警")]));
+    count();
   }
+
+  // 批量确认: tick several alerts (or all), one note for all of them.
+  $("ack-all").addEventListener("click", () => {
+    const boxes = [...$("alerts").querySelectorAll("li[data-alert] input.pick")];
+    const all = boxes.some((b) => !b.checked);
+    for (const b of boxes) { b.checked = all; b.dispatchEvent(new Event("change")); }
+  });
+  $("ack-many").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const input = $("ack-many-note");
+    if (!picked.size) { input.placeholder = "请先勾选告警"; return; }
+    try {
+      const res = await hallq.api("POST", "/api/v1/alerts/ack", { alerts: [...picked], note: input.value });
+      picked.clear(); input.value = "";
+      input.placeholder = `已确认 ${res.acked.length} 条` + (res.skipped.length ? `，${res.skipped.length} 条已消除或已确认` : "");
+    } catch (e) { input.placeholder = e.message; input.value = ""; }
+    refresh();
+  });
 
   function cases(list) {
     $("case-count").textContent = list.length;
