@@ -71,6 +71,8 @@ class Issued:
     estimate: float
     naive: float
     called: float | None = None
+    low: float = 0.0  # the range printed beside the estimate
+    high: float = 0.0
 
 
 @dataclass
@@ -249,15 +251,16 @@ class HallSim:
         new = self._candidate_now(t, now, at)
         open_windows = [d.conf for d in self.desks.values() if d.staffed_now]
         busy = [Busy(d.number, d.current.service, self.at(d.since)) for d in self.desks.values() if d.current]
-        ahead, minutes = estimate_wait(new, queue + [new], open_windows, self.all_windows, busy, self.times, at,
-                                       rules=self.config.rules, hours=self.config.hours)
+        est = estimate_wait(new, queue + [new], open_windows, self.all_windows, busy, self.times, at,
+                            rules=self.config.rules, hours=self.config.hours)
         # The naive estimate counts the ticket's own line: same matter, called before it.
         line = sum(1 for c in queue if c.service == t.service and (c.rank, c.arrived, c.number) < (
             new.rank, new.arrived, new.number))
         serving = [w for w in open_windows if t.service in w.services] or [
             w for w in self.all_windows if t.service in w.services]
         naive = naive_estimate(line, self.times.mean(t.service), len(serving))
-        return Issued(citizen=t.citizen, arrival=now, service=t.service, ahead=ahead, estimate=minutes, naive=naive)
+        return Issued(citizen=t.citizen, arrival=now, service=t.service, ahead=est.ahead, estimate=est.minutes,
+                      naive=naive, low=est.low, high=est.high)
 
     def _candidate_now(self, t: Waiting, now: float, at: datetime) -> Candidate:
         if t.slot is None:
