@@ -692,7 +692,16 @@ class Engine:
             elif isinstance(item, Bundle) and outcome in ("done", "accepted") and t.step + 1 < len(item.steps):
                 t.step += 1
                 t.service, t.state, t.queued_at, t.window, t.target_window = item.steps[t.step], WAITING, now, None, None
-                next_event = ("ticket.next_step", {"step": t.step + 1, "steps": len(item.steps)})
+                # The next step gets its own estimate now (the one printed was for the first step);
+                # this window is about to be free, so it does not count as busy.
+                c = self._candidate(t, now)
+                est = estimate_wait(c, self._waiting(now) + [c], self.open_windows(), list(self.config.windows.values()),
+                                    [b for b in self._busy() if b.window != window], self.times, now,
+                                    rules=self.config.rules, hours=self.config.hours, options=self._options)
+                t.waiting_ahead, t.estimated_wait = est.ahead, round(est.minutes, 1)
+                next_event = ("ticket.next_step", {"step": t.step + 1, "steps": len(item.steps),
+                                                   "waiting_ahead": est.ahead,
+                                                   "estimated_wait_minutes": t.estimated_wait})
             else:
                 t.state, t.finished_at = FINISHED, now
                 next_event = None

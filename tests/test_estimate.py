@@ -157,3 +157,69 @@ def test_kept_window_options_and_means_give_the_same_figures_and_follow_new_time
     times.add("S102", 60)
     assert times.mean("S102") != before
     assert times.mean("S102") == ServiceTimes.mean(times.snapshot(), "S102")
+
+
+def _engine(tmp_path, at: datetime):
+    from server.clock import ManualClock
+    from server.engine import Engine
+    from server.store import Store
+
+    clock = ManualClock(at)
+    return Engine(small_hall(), Store(tmp_path / "hall.db"), clock), clock
+
+
+def test_nobody_on_duty_is_said_not_zero_minutes_and_closed_windows_say_when_they_open(tmp_path):
+    """Issue #12: "前面还有 5 人，预计等候约 0 分钟" before anyone had signed in. With people ahead and
+    nobody at the matter's windows the estimate says nobody is on duty; at lunch, when they open."""
+    from server.views import menu_view, ticket_view
+
+    engine, clock = _engine(tmp_path, datetime(2026, 3, 2, 11, 50, tzinfo=TZ))  # a Monday, nobody signed in
+    for _ in range(5):
+        engine.issue("S301")
+    t = engine.issue("S301")
+    pos = ticket_view(engine, t, position=t.issue_estimate)["position"]
+    assert pos["ahead"] == 5 and pos["on_duty"] is False
+    assert pos["wait_text"] == "暂无窗口办理，请咨询导办人员" and "0 分钟" not in pos["wait_text"]
+    clock.advance(minutes=20)  # 12:10: lunch, the 不动产 window opens at 14:30
+    pos = ticket_view(engine, engine.ticket(t.id))["position"]
+    assert pos["on_duty"] and pos["opens_at"] == "2026-03-02T14:30:00+08:00"
+    assert pos["estimate_low"] >= 140 and pos["wait_text"].startswith("窗口 14:30 开始办理，预计等候约 ")
+    menu = {row["code"]: row for row in menu_view(engine)}
+    assert menu["S301"]["wait_short"].startswith("14:30 开始 · 约 ")
+
+
+def test_a_bundles_next_step_gets_its_own_estimate(tmp_path):
+    """一件事: the estimate printed was for the first step; reaching the second, the ticket gets one
+    for that step's line (3 ahead at the 税务 window), and the next-step event says it."""
+    engine, clock = _engine(tmp_path, datetime(2026, 3, 2, 9, 0, tzinfo=TZ))
+    engine.login(1, "1001")  # takes S201 (secondary), not S202
+    engine.login(2, "1002")  # S202 primary
+    for _ in range(3):
+        engine.issue("S202")
+    clock.advance(minutes=1)
+    bundle = engine.issue("B01")
+    assert (bundle.waiting_ahead, bundle.estimated_wait) == (0, 0.0)  # window 1 takes its first step at once
+    engine.call_next(2)  # one 税务 ticket at window 2, two still waiting
+    engine.call_next(1)
+    clock.advance(minutes=12)
+    t = engine.finish(1)["ticket"]
+    assert t.service == "S202" and t.state == "waiting"
+    assert t.waiting_ahead == 2 and t.estimated_wait > 5
+    event = engine._rows("SELECT data FROM events WHERE type = 'ticket.next_step'", [])[-1]["data"]
+    assert '"waiting_ahead": 2' in event and '"estimated_wait_minutes"' in event
+
+
+def test_service_times_are_learnt_without_bias_on_skewed_durations():
+    """A trimmed mean of log-normal (CV 0.7) durations is ~10% low; the learnt mean is within 3%."""
+    import math
+    import random
+
+    rng = random.Random(5)
+    sigma2 = math.log(1 + 0.7 ** 2)
+    errors = []
+    for _ in range(400):
+        times = ServiceTimes({"S": 10.0})
+        for _ in range(30):
+            times.add("S", rng.lognormvariate(math.log(10.0) - sigma2 / 2, math.sqrt(sigma2)))
+        errors.append(times.mean("S") / 10.0 - 1)
+    assert abs(sum(errors) / len(errors)) < 0.03
