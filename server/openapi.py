@@ -289,7 +289,7 @@ def document(config: HallConfig) -> dict:
                     "estimated_wait_minutes": {"type": "number", "description": "point estimate"},
                     "estimate_low": {"type": "number", "description": "80% range: low end, minutes"},
                     "estimate_high": {"type": "number", "description": "80% range: high end, minutes"},
-                    "opens_at": {"type": ["string", "null"], "format": "date-time",
+                    "opens_at": {"type": "string", "nullable": True, "format": "date-time",
                                  "description": "the matter's windows are closed now and the first opens then"},
                     "on_duty": {"type": "boolean", "description": "false: no window for the matter is staffed"},
                     "wait_text": {"type": "string", "example": "预计等候约 5–15 分钟"},
