@@ -26,7 +26,7 @@ from hallq.fonts import FontCache
 log = logging.getLogger("hallq.display")
 
 # Every fixed Chinese text drawn; tests check the chosen font has each glyph.
-LABELS = ("叫号信息", "等候人数", "请到", "号窗口", "人", "约", "分钟", "连接中断", "暂无叫号", "目前无人等候",
+LABELS = ("叫号信息", "等候人数", "请到", "号窗口", "人", "约", "分钟", "–·暂无窗口即将叫号开始", "连接中断", "暂无叫号", "目前无人等候",
           "号码", "窗口", "年月日星期一二三四五六日", "第页")
 
 BG = (10, 36, 72)
