@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hallq.client import ApiClient, ApiError, Unreachable
+from hallq.waits import wait_text
 
 log = logging.getLogger("hallq.display")
 
@@ -36,7 +37,7 @@ class Waiting:
     code: str
     name: str
     waiting: int
-    minutes: float
+    wait: str  # the estimate as worded for citizens, short form (hallq/waits.py)
 
 
 @dataclass
@@ -115,7 +116,7 @@ class HallBoard:
 
     def _waiting(self) -> list[Waiting]:
         services = self.client.get("/services")["services"]
-        rows = [Waiting(s["code"], s["name"], int(s["waiting"]), float(s.get("estimated_wait_minutes") or 0))
+        rows = [Waiting(s["code"], s["name"], int(s["waiting"]), wait_text(s, short=True))
                 for s in services if s.get("kind", "service") == "service" and s.get("waiting")]
         rows.sort(key=lambda w: (-w.waiting, w.code))
         return rows

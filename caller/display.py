@@ -26,7 +26,7 @@ from hallq.fonts import FontCache
 log = logging.getLogger("hallq.display")
 
 # Every fixed Chinese text drawn; tests check the chosen font has each glyph.
-LABELS = ("叫号信息", "等候人数", "请到", "号窗口", "人", "约", "分钟", "连接中断", "暂无叫号", "目前无人等候",
+LABELS = ("叫号信息", "等候人数", "请到", "号窗口", "人", "约", "分钟", "–·暂无窗口即将叫号开始", "连接中断", "暂无叫号", "目前无人等候",
           "号码", "窗口", "年月日星期一二三四五六日", "第页")
 
 BG = (10, 36, 72)
@@ -184,7 +184,7 @@ def _waiting(surface, fonts: FontCache, state: BoardState, rect, title_size: int
     for i, item in enumerate(state.waiting[page * rows:(page + 1) * rows]):
         y = top + i * row_h
         count = fonts.render(f"{item.waiting}人", size, GOLD)
-        minutes = fonts.render(f"约{round(item.minutes)}分钟", size, TEXT)
+        minutes = fonts.render(item.wait, size, TEXT)
         right = rect.right - 20
         surface.blit(count, (right - count.get_width(), y + (row_h - count.get_height()) // 2))
         mx = right - count.get_width() - int(size * 0.5) - minutes.get_width()
@@ -192,7 +192,7 @@ def _waiting(surface, fonts: FontCache, state: BoardState, rect, title_size: int
         name = fonts.render(item.name, size, TEXT, mx - rect.x - 20 - int(size * 0.5))
         surface.blit(name, (rect.x + 20, y + (row_h - name.get_height()) // 2))
         drawn += [Drawn(item.name, size, name.get_height(), TEXT),
-                  Drawn(f"约{round(item.minutes)}分钟", size, minutes.get_height(), TEXT),
+                  Drawn(item.wait, size, minutes.get_height(), TEXT),
                   Drawn(f"{item.waiting}人", size, count.get_height(), GOLD)]
     return drawn
 

@@ -31,7 +31,7 @@ class TicketPrint:
     matter_name: str  # "社会保障卡申领"
     number: str  # ticket code, "A023"
     waiting_ahead: int  # people before this ticket
-    wait_minutes: int | None  # estimated wait; None when unknown
+    wait_text: str  # the estimated wait as worded for citizens (hallq/waits.py); '' when unknown
     issued_at: datetime
     qr_payload: str = ""  # e.g. the progress page URL; empty prints no QR
     materials: tuple[str, ...] = ()  # 所需材料, one entry per line
@@ -141,8 +141,8 @@ def layout_ticket(p: Escpos, t: TicketPrint, layout: PaperLayout) -> None:
         for line in wrap(note, cols):
             _line(p, line)
     _line(p, f"前面还有 {t.waiting_ahead} 人等候")
-    if t.wait_minutes is not None:
-        _line(p, f"预计等待约 {t.wait_minutes} 分钟")
+    for line in wrap(t.wait_text, cols) if t.wait_text else ():
+        _line(p, line)
     if t.wait_place:
         p.set(bold=True)
         for line in wrap(t.wait_place, cols):

@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 from drivers.printer import Paper, PrinterStatus, TicketPrinter
 from drivers.ticket_layout import TicketPrint
 from hallq.client import ApiClient
+from hallq.waits import wait_text
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,13 @@ def ticket_marks(ticket: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def ticket_print(ticket: dict, hall: dict, materials: list[str], public_url: str) -> TicketPrint:
     """What goes on paper, all of it from the server's answer (never a locally made number)."""
-    minutes = ticket.get("estimated_wait_minutes")
     marks, notes = ticket_marks(ticket)
     return TicketPrint(
         hall_name=hall.get("name", ""),
         matter_name=ticket["matter"]["name"],
         number=ticket["code"],
         waiting_ahead=int(ticket.get("waiting_ahead") or 0),
-        wait_minutes=None if minutes is None else int(round(minutes)),
+        wait_text=wait_text(ticket["position"]) if ticket.get("position") else "",
         issued_at=datetime.fromisoformat(ticket["issued_at"]),
         qr_payload=public_link(public_url, ticket["page"]),
         materials=tuple(materials),

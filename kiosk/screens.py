@@ -21,6 +21,7 @@ import pygame
 import qrcode
 
 from hallq.fonts import FontCache, bold_face
+from hallq.waits import wait_text as worded_wait
 from kiosk.app import (
     APPOINTMENTS,
     CONFIRM,
@@ -108,9 +109,9 @@ def hit(buttons: list[Button], x: int, y: int) -> tuple | None:
 def wait_text(item: dict) -> str:
     if item.get("issuing") is False:
         return not_issuing_text(item)
-    minutes = item.get("estimated_wait_minutes")
     text = f"等候 {item.get('waiting', 0)} 人"
-    return text + (f" · 约 {int(round(minutes))} 分钟" if minutes is not None else "")
+    wait = worded_wait(item, short=True)
+    return text + (f" · {wait}" if wait else "")
 
 
 class Screens:
@@ -513,10 +514,10 @@ class Screens:
         r = self.text(surf, t["code"], 240 if self.portrait else 160, RED if t.get("priority") == "green" else BLUE,
                       (info.centerx, y), "midtop", bold=True)
         y = self.paragraph(surf, t["matter"]["name"], 50, INK, pygame.Rect(info.left, r.bottom + int(10 * u), info.width, 200))
-        minutes = t.get("estimated_wait_minutes")
         line = f"前面还有 {t.get('waiting_ahead', 0)} 人等候"
-        if minutes is not None:
-            line += f"，预计等待约 {int(round(minutes))} 分钟"
+        wait = worded_wait(t["position"]) if t.get("position") else ""
+        if wait:
+            line += f"，{wait}"
         y = self.paragraph(surf, line, 44, INK, pygame.Rect(info.left, y, info.width, 200)) + int(20 * u)
         if side is not None:
             y = side.top

@@ -26,7 +26,7 @@ from .action_lock import ActionLock
 from .allocation import Candidate
 from .clock import Clock, SystemClock
 from .errors import Conflict, Invalid, NotFound
-from .estimate import Busy, ServiceTimes, WindowOptions, estimate_wait, estimate_waits
+from .estimate import Busy, Estimate, ServiceTimes, WindowOptions, estimate_wait, estimate_waits
 from .idkeys import IdKeys
 from .privacy import mask_text
 from .store import Changes, Store
@@ -245,7 +245,7 @@ class Engine:
                 out.append(Busy(window=w.number, service=t.service, since=t.called_at))
         return out
 
-    def _estimate(self, c: Candidate, now: datetime) -> tuple[int, float]:
+    def _estimate(self, c: Candidate, now: datetime) -> Estimate:
         return estimate_wait(
             c, self._waiting(now), self.open_windows(), list(self.config.windows.values()),
             self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours, options=self._options,
@@ -332,11 +332,13 @@ class Engine:
                 phone=phone, id_number=id_number, id_key=id_key, name=name, request_id=request_id,
             )
             c = self._candidate(t, now)
-            ahead, minutes = estimate_wait(
+            est = estimate_wait(
                 c, self._waiting(now) + [c], self.open_windows(), list(self.config.windows.values()),
                 self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours, options=self._options,
             )
-            t.waiting_ahead, t.estimated_wait = ahead, round(minutes, 1)
+            ahead = est.ahead
+            t.waiting_ahead, t.estimated_wait = ahead, round(est.minutes, 1)
+            t.issue_estimate = est  # not a column: only for the issuing answer (the printed ticket)
             ch = Changes()
             ch.put("counters", {"prefix": prefix, "day": day, "last": number})
             ch.put("tickets", to_row(t))
@@ -690,7 +692,16 @@ class Engine:
             elif isinstance(item, Bundle) and outcome in ("done", "accepted") and t.step + 1 < len(item.steps):
                 t.step += 1
                 t.service, t.state, t.queued_at, t.window, t.target_window = item.steps[t.step], WAITING, now, None, None
-                next_event = ("ticket.next_step", {"step": t.step + 1, "steps": len(item.steps)})
+                # The next step gets its own estimate now (the one printed was for the first step);
+                # this window is about to be free, so it does not count as busy.
+                c = self._candidate(t, now)
+                est = estimate_wait(c, self._waiting(now) + [c], self.open_windows(), list(self.config.windows.values()),
+                                    [b for b in self._busy() if b.window != window], self.times, now,
+                                    rules=self.config.rules, hours=self.config.hours, options=self._options)
+                t.waiting_ahead, t.estimated_wait = est.ahead, round(est.minutes, 1)
+                next_event = ("ticket.next_step", {"step": t.step + 1, "steps": len(item.steps),
+                                                   "waiting_ahead": est.ahead,
+                                                   "estimated_wait_minutes": t.estimated_wait})
             else:
                 t.state, t.finished_at = FINISHED, now
                 next_event = None
@@ -956,16 +967,16 @@ class Engine:
                 raise NotFound("no such ticket", field="id")
             return t
 
-    def position(self, t: Ticket) -> tuple[int, float] | None:
-        """(people ahead, estimated minutes) now, for a waiting ticket."""
+    def position(self, t: Ticket) -> Estimate | None:
+        """The estimate now, for a waiting ticket."""
         with self._lock:
             if t.state != WAITING:
                 return None
             now = self._begin()
             return self._estimate(self._candidate(t, now), now)
 
-    def positions(self) -> dict[str, tuple[int, float]]:
-        """(people ahead, estimated minutes) for every waiting ticket, from one snapshot: the live
+    def positions(self) -> dict[str, Estimate]:
+        """The estimate for every waiting ticket, from one snapshot: the live
         queue view takes the lock once, not once per waiting ticket, and estimates after releasing it."""
         now, waiting, open_windows, busy, times = self.estimate_snapshot()
         estimates = estimate_waits(waiting, waiting, open_windows, list(self.config.windows.values()), busy, times,
@@ -995,12 +1006,13 @@ class Engine:
         # All probes at once: those with the same windows share the replay of the queue.
         estimates = estimate_waits(probes, waiting, open_windows, list(self.config.windows.values()), busy, times,
                                    now, rules=self.config.rules, hours=self.config.hours, options=self._options)
-        minutes_for = {s: minutes for s, (_, minutes) in zip(services, estimates, strict=True)}
+        for_service = dict(zip(services, estimates, strict=True))
         out = []
         for item in items:
             service = item.steps[0] if isinstance(item, Bundle) else item.code
             out.append({"item": item, "service": service, "waiting": counts.get(service, 0),
-                        "estimated_wait_minutes": round(minutes_for[service], 1),
+                        "estimated_wait_minutes": round(for_service[service].minutes, 1),
+                        "estimate": for_service[service],
                         "issuing": hours.issuing(self.config, item.code, now),
                         "next_issuing": hours.next_issuing(self.config, item.code, now)})
         return out

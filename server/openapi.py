@@ -291,7 +291,19 @@ def document(config: HallConfig) -> dict:
                 "Ticket": {"type": "object", "properties": {
                     "id": {"type": "string"}, "code": {"type": "string"}, "state": {"type": "string"},
                     "waiting_ahead": {"type": "integer"}, "estimated_wait_minutes": {"type": "number"},
-                    "issued_at": {"type": "string", "format": "date-time"}}},
+                    "issued_at": {"type": "string", "format": "date-time"},
+                    "position": {"$ref": "#/components/schemas/Position"}}},
+                # A waiting ticket's place and wait; each /services row carries the same estimate fields.
+                "Position": {"type": "object", "properties": {
+                    "ahead": {"type": "integer"},
+                    "estimated_wait_minutes": {"type": "number", "description": "point estimate"},
+                    "estimate_low": {"type": "number", "description": "80% range: low end, minutes"},
+                    "estimate_high": {"type": "number", "description": "80% range: high end, minutes"},
+                    "opens_at": {"type": "string", "nullable": True, "format": "date-time",
+                                 "description": "the matter's windows are closed now and the first opens then"},
+                    "on_duty": {"type": "boolean", "description": "false: no window for the matter is staffed"},
+                    "wait_text": {"type": "string", "example": "预计等候约 5–15 分钟"},
+                    "wait_short": {"type": "string", "example": "约 5–15 分钟"}}},
             },
         },
     }

@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from hallq.model import Bundle
+from hallq.waits import estimate_fields
 
 from .engine import Engine
+from .estimate import Estimate
 from .privacy import mask_name, mask_phone
 from .tickets import OUTCOMES, PAUSE_REASONS, WAITING, Ticket, WindowState
 
@@ -24,10 +26,10 @@ def iso(value: datetime | None) -> str | None:
 
 
 def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = False,
-                position: tuple[int, float] | None = None) -> dict:
+                position: Estimate | None = None) -> dict:
     """A ticket as clients see it; `public` adds what the citizen's own page needs (position, rating).
 
-    `position`: (ahead, minutes) already known for a waiting ticket — the issuing call passes what it
+    `position`: the estimate already known for a waiting ticket — the issuing call passes what it
     printed on the ticket a moment ago, instead of estimating the whole queue a second time.
 
     The id is the citizen's secret (it opens the ticket page and 补充评价), so it is included only
@@ -67,11 +69,17 @@ def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = 
     if t.state == WAITING:
         pos = position if position is not None else engine.position(t)
         if pos is not None:
-            out["position"] = {"ahead": pos[0], "estimated_wait_minutes": round(pos[1], 1)}
+            out["position"] = position_view(pos)
     if public:
         out["materials"] = list(config.materials(t.matter))  # a bundle's: every step's, 一次告知
         out["rating"] = rating_view(engine, t)
     return out
+
+
+def position_view(e: Estimate) -> dict:
+    """A waiting ticket's place and estimate: the range and its Chinese wording (hallq/waits.py)."""
+    return {"ahead": e.ahead, "estimated_wait_minutes": round(e.minutes, 1),
+            **estimate_fields(e.low, e.high, e.opens_at, e.on_duty)}
 
 
 def rating_view(engine: Engine, t: Ticket) -> dict:
@@ -149,6 +157,8 @@ def menu_view(engine: Engine) -> list[dict]:
             "kind": "bundle" if isinstance(item, Bundle) else "service",
             "waiting": entry["waiting"],
             "estimated_wait_minutes": entry["estimated_wait_minutes"],
+            **estimate_fields(entry["estimate"].low, entry["estimate"].high, entry["estimate"].opens_at,
+                              entry["estimate"].on_duty),
             # False at lunch for matters no lunch window serves, and outside hours: grey it out.
             "issuing": entry["issuing"],
             "next_issuing": iso(entry["next_issuing"]),

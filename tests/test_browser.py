@@ -94,6 +94,8 @@ def test_call_next_reaches_the_board_and_the_citizen_live(hall, browser):
     expect(citizen.locator("#t-code")).to_have_text(ticket.code)
     expect(citizen.locator("#t-state")).to_have_text("等候中")
     expect(citizen.locator("#t-materials")).to_contain_text("居民身份证")
+    # Nobody is signed in yet: the page says so (hallq/waits.py), never "约 0 分钟" (issue #12).
+    expect(citizen.locator("#t-position")).to_have_text("前面还有 0 人，暂无窗口办理，请咨询导办人员")
     shot(citizen, "02-ticket-waiting")
 
     clerk_ctx, clerk = signed_in(browser, base, "clerk1", viewport={"width": 1280, "height": 860})

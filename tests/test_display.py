@@ -130,7 +130,7 @@ def test_every_waiting_matter_is_paged_through_with_estimates_legible_from_the_s
     from caller.board import BoardState, Waiting
     from caller.display import DIM, PAGE_SECONDS
 
-    waiting = [Waiting(f"S{i:03}", f"测试事项第{i}项", 30 - i, 5.0 + i) for i in range(22)]
+    waiting = [Waiting(f"S{i:03}", f"测试事项第{i}项", 30 - i, f"约 {i}–{2 * i + 5} 分钟") for i in range(22)]
     state = BoardState(waiting=waiting, connected=True)
     fonts = FontCache(find_cjk_font())
     now = datetime(2026, 11, 23, 9, 41, 5, tzinfo=ZoneInfo("Asia/Shanghai"))

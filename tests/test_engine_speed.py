@@ -42,7 +42,10 @@ def test_issuing_estimates_the_queue_once_and_answers_with_what_it_printed(live,
     t = kiosk.post("/tickets", {"service": "S101"})
     assert calls == ["S101"]  # not once more for the answer's position
     assert t["waiting_ahead"] == 5 and t["estimated_wait_minutes"] > 0
-    assert t["position"] == {"ahead": t["waiting_ahead"], "estimated_wait_minutes": t["estimated_wait_minutes"]}
+    pos = t["position"]
+    assert (pos["ahead"], pos["estimated_wait_minutes"]) == (t["waiting_ahead"], t["estimated_wait_minutes"])
+    assert 0 < pos["estimate_low"] <= pos["estimated_wait_minutes"] <= pos["estimate_high"]
+    assert pos["wait_text"].startswith("预计等候约 ") and pos["on_duty"] and pos["opens_at"] is None
     assert ApiClient(url).get(f"/tickets/{t['id']}")["position"] == t["position"]  # nothing moved since
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from hallq.cli import main
+from hallq.config import load_config
 from hallq.model import (
     Appointments,
     HallConfig,
@@ -26,6 +29,7 @@ from server.simulate.model import simulate
 from server.simulate.whatif import cross_trained
 
 TOWNSHIP = "config/township.toml"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def erlang_c_wait(c: int, arrival_rate: float, mean_service: float) -> float:
@@ -202,4 +206,32 @@ def test_cli_plot_writes_png(tmp_path, capsys):
                  "--plot", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = capsys.readouterr().out
-    assert "Wait by priority class" in text and str(out) in text
+    assert "按优先类别的等候" in text and f"图已写入 {out}" in text
+    assert "平均等候" in text and "est MAE" not in text  # the director's words, in Chinese
+
+
+def test_days_are_working_days():
+    """`--days 7` is seven days the hall opens: day 6 and 7 were a weekend in which every citizen
+    was turned away (issue #12)."""
+    config = load_config(TOWNSHIP)
+    run = simulate(config, generate(config, 3, 7), "hallq", estimates=False)
+    per_day = Counter(v.day for v in run.visits)
+    assert sorted(per_day) == list(range(7)) and min(per_day.values()) > 0.6 * max(per_day.values())
+    assert len(run.balked) < 0.05 * len(run.scenario.citizens)
+
+
+def test_cli_service_distribution_and_a_closed_pipe(tmp_path):
+    """`--service exponential` reaches the scenario; `simulate | head` ends without a traceback."""
+    import subprocess
+    import sys
+
+    args = ["simulate", "--config", TOWNSHIP, "--policy", "hallq"]
+    cmd = f"{sys.executable} -m hallq.cli {' '.join(args)} --service exponential --json | head -c 300"
+    done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert '"service": "exponential"' in done.stdout and done.stderr == ""
+    # ~100 kB of JSON: more than a pipe holds, so the write really meets the closed pipe.
+    cmd = f"{sys.executable} -m hallq.cli simulate --config config/reformed-hall.toml --json | head -c 100"
+    done = subprocess.run(["bash", "-c", "set -o pipefail; " + cmd], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    assert done.stdout.startswith("{") and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0

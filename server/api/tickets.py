@@ -54,7 +54,7 @@ def issue():
     # citizen get the number but not the id, which would let them rate in the citizen's name.
     kiosk = g.token.role == "kiosk"
     # A new ticket's position is what was printed on it a moment ago: estimated once, not twice.
-    body = ticket_view(engine(), t, secret=kiosk, position=(t.waiting_ahead, t.estimated_wait))
+    body = ticket_view(engine(), t, secret=kiosk, position=getattr(t, "issue_estimate", None))
     return jsonify(body), 201, ({"Location": f"/api/v1/tickets/{t.id}"} if kiosk else {})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 
 from hallq.config import load_or_exit
@@ -24,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", action="append", choices=[*POLICIES, "all"],
                         help="policy to run (repeatable); default all: separate, bind, pooled-fcfs, hallq "
                              "and the fully pooled lower bound `pooled`")
-    parser.add_argument("--days", type=int, default=1, help="days to simulate (default 1)")
+    parser.add_argument("--days", type=int, default=1,
+                        help="working days to simulate (default 1; the hall's weekdays, weekends skipped)")
     parser.add_argument("--day-profile", default="county",
                         help="arrival intensity by hour: county (morning peak), flat, 8=0.8,9=1.6,… or a "
                              ".json/.toml file of hour -> weight")
@@ -35,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--green-share", type=float, default=0.08, help="share of 绿色通道 tickets")
     parser.add_argument("--appointment-share", type=float, default=0.05, help="share of appointment tickets")
     parser.add_argument("--no-show-share", type=float, default=0.04, help="share of citizens who never come")
+    parser.add_argument("--service", choices=["lognormal", "exponential"], default="lognormal",
+                        help="distribution of service times around each matter's minutes (default lognormal)")
     parser.add_argument("--service-cv", type=float, default=0.7,
                         help="coefficient of variation of the log-normal service times")
     parser.add_argument("--break-minutes", type=float, default=10.0, help="each clerk's break per session")
@@ -74,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     assumptions = Assumptions(
         per_day=args.per_day, load=args.load, profile=profile, green_share=args.green_share,
         appointment_share=args.appointment_share, no_show_share=args.no_show_share,
-        service_cv=args.service_cv, break_minutes=args.break_minutes, balk_share=args.balk_share,
+        service=args.service, service_cv=args.service_cv, break_minutes=args.break_minutes, balk_share=args.balk_share,
         return_minutes=args.return_minutes,
     )
     chosen = args.policy or ["all"]
@@ -84,20 +88,26 @@ def run(args: argparse.Namespace) -> int:
     if show:
         print(file=sys.stderr)
     meta = {"config": args.config, "hall": config.code, "seed": args.seed, "days": args.days,
+            "service": args.service,
             "per_day": tickets_per_day(config, assumptions), "load": offered_load(config, assumptions),
             "profile": args.day_profile, "cross_trained": args.cross_train,
             "kept_own": keep_own}
     if args.plot:
         from .plot import plot
 
-        plot(summaries, args.plot, f"{config.code}: seed {args.seed}, {args.days} day(s)")
+        plot(summaries, args.plot, f"{config.name}：随机种子 {args.seed}，{args.days} 个工作日")
     if args.json:
         body = _jsonable({"meta": meta, "policies": summaries})
-        print(json.dumps(body, ensure_ascii=False, indent=1, allow_nan=False))
+        text = json.dumps(body, ensure_ascii=False, indent=1, allow_nan=False)
     else:
-        print(render(config, summaries, meta))
-        if args.plot:
-            print(f"\nplot written to {args.plot}")
+        text = render(config, summaries, meta) + (f"\n\n图已写入 {args.plot}" if args.plot else "")
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `hallq simulate … | head`: the reader has what it wanted. Point stdout at /dev/null so the
+        # interpreter's own flush at exit does not raise again, and end quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -24,7 +24,7 @@ import heapq
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hallq.model import HallConfig, Window
@@ -71,6 +71,8 @@ class Issued:
     estimate: float
     naive: float
     called: float | None = None
+    low: float = 0.0  # the range printed beside the estimate
+    high: float = 0.0
 
 
 @dataclass
@@ -127,7 +129,10 @@ class HallSim:
         self.waiting: list[Waiting] = []
         self.events: list[tuple] = []
         self._seq = 0
-        self.base = datetime(2026, 3, 2, tzinfo=ZoneInfo(config.rules.timezone))  # a Monday
+        self.tz = ZoneInfo(config.rules.timezone)
+        # Simulated day d is the hall's d-th working day from Monday 2026-03-02 (hours.weekdays):
+        # `--days 7` is seven working days, not a week whose weekend turns every citizen away.
+        self.dates = working_days(date(2026, 3, 2), config.hours.weekdays, scenario.days + 1)
         self.issued: dict[int, Issued] = {}
         self.run = Run(policy=self.policy.name, scenario=scenario)
         self.ranks = {code: p.rank for code, p in config.priorities.items()}
@@ -138,7 +143,9 @@ class HallSim:
     # -- plumbing ---------------------------------------------------------------------------
 
     def at(self, minutes: float) -> datetime:
-        return self.base + timedelta(minutes=minutes)
+        day = min(max(int(minutes // DAY), 0), len(self.dates) - 1)
+        start = datetime(self.dates[day].year, self.dates[day].month, self.dates[day].day, tzinfo=self.tz)
+        return start + timedelta(minutes=minutes - day * DAY)
 
     def push(self, when: float, kind: int, data=None) -> None:
         self._seq += 1
@@ -249,15 +256,16 @@ class HallSim:
         new = self._candidate_now(t, now, at)
         open_windows = [d.conf for d in self.desks.values() if d.staffed_now]
         busy = [Busy(d.number, d.current.service, self.at(d.since)) for d in self.desks.values() if d.current]
-        ahead, minutes = estimate_wait(new, queue + [new], open_windows, self.all_windows, busy, self.times, at,
-                                       rules=self.config.rules, hours=self.config.hours)
+        est = estimate_wait(new, queue + [new], open_windows, self.all_windows, busy, self.times, at,
+                            rules=self.config.rules, hours=self.config.hours)
         # The naive estimate counts the ticket's own line: same matter, called before it.
         line = sum(1 for c in queue if c.service == t.service and (c.rank, c.arrived, c.number) < (
             new.rank, new.arrived, new.number))
         serving = [w for w in open_windows if t.service in w.services] or [
             w for w in self.all_windows if t.service in w.services]
         naive = naive_estimate(line, self.times.mean(t.service), len(serving))
-        return Issued(citizen=t.citizen, arrival=now, service=t.service, ahead=ahead, estimate=minutes, naive=naive)
+        return Issued(citizen=t.citizen, arrival=now, service=t.service, ahead=est.ahead, estimate=est.minutes,
+                      naive=naive, low=est.low, high=est.high)
 
     def _candidate_now(self, t: Waiting, now: float, at: datetime) -> Candidate:
         if t.slot is None:
@@ -367,6 +375,16 @@ class HallSim:
             if t.step + 1 < len(c.steps):
                 self.join(self._waiting_for(c, t.step + 1, now), now)
         self.serve_next(desk, now)
+
+
+def working_days(first: date, weekdays: tuple[int, ...], n: int) -> list[date]:
+    """The first `n` days from `first` on that the hall opens (ISO weekdays in `weekdays`)."""
+    out, d = [], first
+    while len(out) < n:
+        if d.isoweekday() in (weekdays or (1, 2, 3, 4, 5)):
+            out.append(d)
+        d += timedelta(days=1)
+    return out
 
 
 def simulate(config: HallConfig, scenario: Scenario, policy: str | Policy,

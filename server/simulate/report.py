@@ -12,6 +12,11 @@ from .arrivals import DAY, _m
 from .model import Run, Visit
 
 BIN_MINUTES = 10
+# The policies as a hall director calls them (the code names stay in --policy and --json).
+POLICY_NAMES = {"separate": "分部门排队", "bind": "取号即定窗口", "pooled-fcfs": "统一排队·先到先办",
+                "scarcity-fcfs": "稀缺事项优先", "lqf": "最长队优先", "gcmu": "广义cμ", "hallq": "hallq（本系统）",
+                "pooled": "全员通办（下限）"}
+SERVICE_NAMES = {"lognormal": "对数正态", "exponential": "指数分布"}
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -171,34 +176,35 @@ def _width(s: str) -> int:
 def render(config: HallConfig, summaries: dict[str, dict], meta: dict) -> str:
     """The human report of `hallq simulate`."""
     out = [
-        f"{config.name} — seed {meta['seed']}, {meta['days']} day(s), about {meta['per_day']:.0f} tickets a day, "
-        f"offered load {meta['load']:.2f}, profile {meta['profile']}"
-        + (" — what if cross-trained: every window takes every matter" if meta.get("cross_trained") else "")
-        + (f" except {', '.join(meta['kept_own'])}" if meta.get("kept_own") else ""),
+        f"{config.name} — 随机种子 {meta['seed']}，{meta['days']} 个工作日，每日约 {meta['per_day']:.0f} 张号，"
+        f"负荷 {meta['load']:.2f}，到达曲线 {meta['profile']}"
+        + (f"，办理时长 {SERVICE_NAMES.get(meta['service'], meta['service'])}" if meta.get("service") else "")
+        + ("——假如窗口全部通办（每个窗口都办所有事项）" if meta.get("cross_trained") else "")
+        + (f"，{'、'.join(meta['kept_own'])} 除外" if meta.get("kept_own") else ""),
         "",
     ]
     rows = []
     for name, s in summaries.items():
         w, e = s["wait"], s["estimates"]
-        rows.append([name, w["n"], w["mean"], w["p50"], w["p90"], w["p99"], w["max"],
+        rows.append([POLICY_NAMES.get(name, name), w["n"], w["mean"], w["p50"], w["p90"], w["p99"], w["max"],
                      f"{100 * s['utilisation']['mean']:.0f}%", s["after_closing"]["served"],
                      s["after_closing"]["mean_overtime_minutes"], e["mae"], e["p80"], e["naive_mae"]])
-    out.append(table(["policy", "visits", "mean", "p50", "p90", "p99", "max", "util", "after close",
-                      "overtime", "est MAE", "est p80", "naive MAE"], rows,
-                     "Wait in minutes (every stay in the queue), utilisation, 延时服务, ticket estimates"))
+    out.append(table(["叫号规则", "人次", "平均等候", "中位数", "90%分位", "99%分位", "最长", "窗口利用率", "延时服务人次",
+                      "平均延时", "预计误差", "误差80%分位", "简单估算误差"], rows,
+                     "等候时间（分钟，每次排队都计入）、窗口利用率、延时服务、号票上的预计等候"))
     out.append("")
     rows = []
     for name, s in summaries.items():
         for code, p in s["by_priority"].items():
-            rows.append([name, f"{p['name']} ({code})", p["n"], p["mean"], p["p50"], p["p90"], p["p99"], p["max"]])
-    out.append(table(["policy", "class", "n", "mean", "p50", "p90", "p99", "max"], rows, "Wait by priority class"))
+            rows.append([POLICY_NAMES.get(name, name), f"{p['name']} ({code})", p["n"], p["mean"], p["p50"], p["p90"], p["p99"], p["max"]])
+    out.append(table(["叫号规则", "类别", "人次", "平均等候", "中位数", "90%分位", "99%分位", "最长"], rows, "按优先类别的等候"))
     out.append("")
     if len(summaries) == 1:
         (name, s), = summaries.items()
         rows = [[code, p["name"], p["n"], p["mean"], p["p50"], p["p90"], p["p99"], p["max"]]
                 for code, p in s["by_service"].items()]
-        out.append(table(["service", "name", "n", "mean", "p50", "p90", "p99", "max"], rows,
-                         f"Wait by service ({name})"))
+        out.append(table(["事项", "名称", "人次", "平均等候", "中位数", "90%分位", "99%分位", "最长"], rows,
+                         f"按事项的等候（{POLICY_NAMES.get(name, name)}）"))
     else:
         names = list(summaries)
         codes = sorted({c for s in summaries.values() for c in s["by_service"]})
@@ -210,16 +216,15 @@ def render(config: HallConfig, summaries: dict[str, dict], meta: dict) -> str:
                 p = summaries[n]["by_service"].get(code)
                 row += [p["mean"], p["p90"]] if p else [math.nan, math.nan]
             rows.append(row)
-        headers = ["service", "name", "n"] + [h for n in names for h in (f"{n} mean", "p90")]
-        out.append(table(headers, rows, "Wait by service: mean and p90 per policy"))
+        headers = ["事项", "名称", "人次"] + [h for n in names for h in (f"{POLICY_NAMES.get(n, n)} 平均", "90%分位")]
+        out.append(table(headers, rows, "按事项的等候：各叫号规则的平均与90%分位"))
     away = next(iter(summaries.values()))["turned_away"] if summaries else None
     if away and (away["returned"] or away["balked"]):
         out.append("")
-        out.append(f"Not issued on arrival (at lunch, no lunch window for the matter; the same for every policy): "
-                   f"{away['returned']} came back, {away['mean_minutes_away']:.0f} min later on average "
-                   f"(their waits count from the ticket); {away['balked']} went home")
+        out.append(f"到达时未能取号（午间无窗口办理该事项；各叫号规则相同）：{away['returned']} 人稍后返回"
+                   f"（平均晚 {away['mean_minutes_away']:.0f} 分钟，等候从取号算起），{away['balked']} 人离开")
     unserved = {n: s["unserved"] for n, s in summaries.items() if s["unserved"]}
     if unserved:
         out.append("")
-        out.append(f"WARNING: tickets never called: {unserved}")
+        out.append(f"警告：有号未被叫到：{unserved}")
     return "\n".join(out)

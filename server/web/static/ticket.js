@@ -35,7 +35,7 @@
     const pos = $("t-position");
     if (t.state === "waiting" && t.position) {
       pos.replaceChildren("前面还有 ", Object.assign(document.createElement("b"), { textContent: t.position.ahead }),
-        " 人，预计等候约 ", Object.assign(document.createElement("b"), { textContent: Math.round(t.position.estimated_wait_minutes) }), " 分钟");
+        " 人，", Object.assign(document.createElement("b"), { textContent: t.position.wait_text }));
     } else if (t.state === "parked") pos.textContent = "已挂起：补齐材料后请回到原窗口，无需重新取号";
     else if (t.state === "no_show") pos.textContent = "已过号，如需办理请重新取号或咨询导办人员";
     else if (t.state === "finished") pos.textContent = "已办结" + (t.outcome_name ? `（${t.outcome_name}）` : "") + "，感谢您的耐心";
