@@ -276,9 +276,100 @@ class _Lines:
         self.gone.add(id(c))
 
 
+class _Picker:
+    """`allocation.pick` over the heads of a window's lines, for a window that is not protected,
+    without looking at every line on every step.
+
+    For such a window a ticket's sort key depends on the time only through its tier (绿色通道,
+    aged past `starvation_minutes`, the rest); within a tier the order is fixed, and within a line
+    the window's scarcity and head start are the same for every ticket. So each window keeps, per
+    order, a heap of its lines keyed by their current head; a line whose head was taken (by any
+    window) is refreshed when it reaches the top, and its key only grows. The answer is the one
+    `allocation.pick` gives over the same heads (tests/test_estimate.py checks it on random halls)."""
+
+    def __init__(self, lines: _Lines, windows: dict[int, Window], staffed: list[Window], now: datetime,
+                 rules: Rules) -> None:
+        self.gone = lines.gone
+        self.windows = windows
+        self.starve = rules.starvation_minutes
+        self.penalty = rules.secondary_penalty_minutes
+        self.counts = allocation.scarcity(staffed) or {}
+        tickets = [c for orders in lines.orders.values() for c in orders[0] + orders[1]]
+        # Per ticket: arrival in minutes from now, and its place in (arrived, number, id) order,
+        # which ends every sort key (so keys never tie and compare in a few steps).
+        self.minute = {id(c): (c.arrived - now).total_seconds() / 60.0 for c in tickets}
+        self.rank = {id(c): i for i, c in enumerate(sorted(tickets, key=lambda c: (c.arrived, c.number, c.id)))}
+        # Per line and order: [tickets, position of the first not taken].
+        self.cursors = {line: [[lst, 0] for lst in orders] for line, orders in lines.orders.items()}
+        self.heaps: dict[tuple[int, int], list] = {}  # (window, order) -> [(key, id(head), cursor, scarce, hs)]
+        greens = sorted((c for orders in lines.orders.values() for c in orders[0]), key=lambda c: self.minute[id(c)])
+        rest = sorted((c for orders in lines.orders.values() for c in orders[2]), key=lambda c: self.minute[id(c)])
+        self._green, self._oldest = [greens, 0], [rest, 0]  # whether orders 0 and 2 can matter now
+
+    def _key(self, c: Candidate, k: int, scarce: int, hs: float) -> tuple:
+        # allocation.sort_key's order at one time: -(waited - head start) is a + hs - t.
+        a = self.minute[id(c)]
+        if k == 2:  # aged: the longest waiting first
+            return (a, scarce, a + hs, self.rank[id(c)])
+        return (c.rank, scarce, a + hs, self.rank[id(c)])
+
+    def _first(self, cursor: list) -> Candidate | None:
+        lst, i = cursor
+        gone = self.gone
+        n = len(lst)
+        while i < n and id(lst[i]) in gone:
+            i += 1
+        cursor[1] = i
+        return lst[i] if i < n else None
+
+    def _heap(self, n: int, k: int) -> list:
+        heap = self.heaps.get((n, k))
+        if heap is None:
+            heap = []
+            w = self.windows[n]
+            lines = [(line, self.counts.get(line, 0), 0.0 if weight == "primary" else self.penalty)
+                     for line, weight in w.services.items()]
+            lines.append((("to", n), 0, 0.0))  # bound to this window: no head start, not scarce
+            for line, scarce, hs in lines:
+                orders = self.cursors.get(line)
+                if orders is not None:
+                    c = self._first(orders[k])
+                    if c is not None:
+                        heap.append((self._key(c, k, scarce, hs), id(c), orders[k], scarce, hs))
+            heapq.heapify(heap)
+            self.heaps[(n, k)] = heap
+        return heap
+
+    def _top(self, n: int, k: int) -> Candidate | None:
+        heap = self._heap(n, k)
+        while heap:
+            _, cid, cursor, scarce, hs = heap[0]
+            c = self._first(cursor)
+            if c is None:
+                heapq.heappop(heap)
+            elif id(c) == cid:
+                return c
+            else:
+                heapq.heapreplace(heap, (self._key(c, k, scarce, hs), id(c), cursor, scarce, hs))
+        return None
+
+    def pick(self, n: int, t: float) -> Candidate | None:
+        """The ticket window `n` takes at `t` minutes from now, or None."""
+        if self._first(self._green) is not None:
+            c = self._top(n, 0)
+            if c is not None:
+                return c
+        oldest = self._first(self._oldest)
+        if oldest is not None and t - self.minute[id(oldest)] >= self.starve:
+            c = self._top(n, 2)
+            if c is not None and t - self.minute[id(c)] >= self.starve:
+                return c
+        return self._top(n, 1)
+
+
 def _replay(targets: list[Candidate], queue: list[Candidate], windows: dict[int, Window],
             open_windows: list[Window], busy: list[Busy], times: ServiceTimes, now: datetime, rules: Rules,
-            reopen: datetime | None) -> list[float]:
+            reopen: datetime | None, fast_pick: bool = True) -> list[float]:
     """Minutes from now until each of `targets` is called, replaying the allocation the engine runs
     (`allocation.pick`'s order, over the windows that will be staffed) on expected service times:
     the window free soonest takes its best ticket, and so on until every target is called."""
@@ -306,15 +397,20 @@ def _replay(targets: list[Candidate], queue: list[Candidate], windows: dict[int,
     starts: list[float | None] = [None] * len(targets)
     left = len(want)
     line_keys = {n: [*w.services, ("to", n)] for n, w in windows.items()}
+    fast = _Picker(lines, windows, staffed, now, rules) if fast_pick else None
     means: dict[str, float] = {}
     heap = [(t, n) for n, t in free.items()]
     heapq.heapify(heap)
     while heap and left:
         t, n = heapq.heappop(heap)
         w = windows[n]
-        at = now + timedelta(minutes=t)
-        cands = [c for line in line_keys[n] for c in lines.heads(line)]
-        c = allocation.pick(w, cands, at, rules, staffed) if cands else None
+        if fast is not None and not allocation.protected(w):
+            c = fast.pick(n, t)
+            cands = None
+        else:
+            at = now + timedelta(minutes=t)
+            cands = [c for line in line_keys[n] for c in lines.heads(line)]
+            c = allocation.pick(w, cands, at, rules, staffed) if cands else None
         if c is None:
             if allocation.protected(w) and rules.backup_after_minutes > 0 and cands:
                 heapq.heappush(heap, (t + 1.0, n))  # may help once someone has waited long enough

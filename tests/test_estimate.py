@@ -223,3 +223,44 @@ def test_service_times_are_learnt_without_bias_on_skewed_durations():
             times.add("S", rng.lognormvariate(math.log(10.0) - sigma2 / 2, math.sqrt(sigma2)))
         errors.append(times.mean("S") / 10.0 - 1)
     assert abs(sum(errors) / len(errors)) < 0.03
+
+
+@pytest.mark.parametrize("hall_file", sorted(p.name for p in (Path(__file__).parent.parent / "config").glob("*.toml")))
+def test_the_fast_replay_picks_exactly_as_allocation_pick_does(hall_file):
+    """The estimate's replay keeps each window's lines in heaps instead of asking allocation.pick
+    over every line's heads on every step (issue #11: the estimate is most of an issue's CPU). On
+    random queues in every hall — 绿色通道, appointments, tickets bound to a window, tickets old
+    enough to age, busy and closed windows, protected windows — both give the same call times."""
+    import random
+
+    from server.estimate import _replay
+
+    cfg = load_config(Path(__file__).parent.parent / "config" / hall_file)
+    windows_all = sorted(cfg.windows.values(), key=lambda w: w.number)
+    rules = cfg.rules
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    times = ServiceTimes({code: s.minutes for code, s in cfg.services.items()})
+    rnd = random.Random(hall_file)
+    for trial in range(30):
+        open_windows = [w for w in windows_all if rnd.random() < 0.8] or windows_all[:1]
+        windows = {w.number: w for w in open_windows}
+        if trial % 3 == 0:  # some closed windows counted from a reopening
+            for w in windows_all:
+                windows.setdefault(w.number, w)
+        services = sorted({s for w in windows.values() for s in w.services})
+        queue = []
+        for i in range(rnd.randint(1, 150)):
+            rank = rnd.choice([0, 1, 2, 2, 2, 2])
+            target = rnd.choice(list(windows)) if rnd.random() < 0.05 else None
+            service = rnd.choice(services)
+            queue.append(Candidate(id=f"t{i}", service=service, rank=rank,
+                                   arrived=now - timedelta(minutes=rnd.uniform(0, 130)), number=i,
+                                   target_window=target))
+        probes = [Candidate(id="_probe", service=s, rank=2, arrived=now, number=10**9)
+                  for s in rnd.sample(services, min(3, len(services)))]
+        targets = rnd.sample(queue, min(5, len(queue))) + probes
+        busy = [Busy(window=n, service=rnd.choice(list(w.services)), since=now - timedelta(minutes=rnd.uniform(0, 30)))
+                for n, w in windows.items() if rnd.random() < 0.5]
+        reopen = now + timedelta(minutes=30) if trial % 3 == 0 else None
+        args = (targets, queue, windows, open_windows, busy, times, now, rules, reopen)
+        assert _replay(*args, fast_pick=True) == _replay(*args, fast_pick=False), (hall_file, trial)
