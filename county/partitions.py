@@ -55,5 +55,5 @@ class Partitions:
     def existing(self) -> list[str]:
         with psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT) as conn:
             rows = conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                                "WHERE i.inhparent = 'events'::regclass ORDER BY 1").fetchall()
+                                "WHERE i.inhparent = 'events'::regclass AND c.relkind = 'r' ORDER BY 1").fetchall()
         return [r[0] for r in rows]
