@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kiosk": ("kiosk.cli", "run the touch ticket kiosk (pygame) against the server's API"),
     "caller": ("caller.cli", "run the window devices: keypads, evaluators and LED strips, joined to the server"),
     "display": ("caller.display", "the hall's big screen: latest calls, waiting counts, clock and notice; speaks calls"),
+    "county": ("county.cli", "the county server (PostgreSQL): halls ship their event logs to it; its registry"),
+    "ship": ("server.commands.ship", "ship this hall's event log to the county server (store-and-forward)"),
     "simulate": ("server.simulate.cli", "simulate hall days: allocation policies, waits and ticket estimates"),
 }
 

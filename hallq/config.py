@@ -46,6 +46,7 @@ from hallq.model import (
     Appointments,
     Bundle,
     Bus,
+    CountyLink,
     DeviceRef,
     HallConfig,
     Hours,
@@ -541,6 +542,7 @@ class _Checker:
                 "kiosks": ("tables", []),
                 "staff": ("tables", []),
                 "tokens": ("tables", []),
+                "county": ("table", None),
             },
         )
         assert top is not None  # tomllib always returns a table
@@ -571,6 +573,7 @@ class _Checker:
         self.shared_ports(buses, kiosks)
         staff = self.staff(top.get("staff", []))
         tokens = self.tokens(top.get("tokens", []), set(kiosks or {}))
+        county = self.county(top["county"]) if top.get("county") is not None else None
         if self.problems:  # every None above came with a problem
             return None
         return HallConfig(
@@ -594,6 +597,7 @@ class _Checker:
             tokens=tokens,
             source=self.source,
             sessions=sessions,
+            county=county,
         )
 
     # ------------------------------------------------------------------ matters
@@ -1106,6 +1110,16 @@ class _Checker:
             if ok:
                 tokens.append(Token(t["name"], t["role"], secret, t["window"], t["kiosk"]))
         return tuple(tokens)
+
+    def county(self, value: dict) -> CountyLink | None:
+        """`[county]`: url (http or https) and exactly one of token / token_env."""
+        c = self.table(value, "county", {"url": ("str", _REQUIRED), "token": ("str", None), "token_env": ("str", None)})
+        if c is None or "url" not in c:
+            return None
+        ok = self.matches("county.url", c["url"], r"https?://[^\s/?#]+(/[^\s?#]*)?",
+                          "an http:// or https:// base URL of the county server")
+        secret = self.secret("county", c)
+        return CountyLink(c["url"].rstrip("/"), secret) if ok and secret is not None else None
 
     def secret(self, where: str, t: dict) -> str | None:
         if (t["token"] is None) == (t["token_env"] is None):

@@ -200,6 +200,15 @@ class Token:
     kiosk: str | None = None  # for role "kiosk": which kiosk uses it (alerts name their source)
 
 
+@dataclass(frozen=True)
+class CountyLink:
+    """Where this hall ships its event log (`[county]`): the county server's base URL and the hall's
+    token there (`hallq county hall add` prints it). The hall serves citizens whether it answers or not."""
+
+    url: str  # "http://10.1.0.2:8090"
+    token: str
+
+
 DEFAULT_WAITING_AREA = "请在候号区就座，留意叫号屏和语音叫号"
 DEFAULT_NO_SHOW_RULE = "叫号 {calls} 次未到按过号处理，过号后请重新取号"
 
@@ -228,6 +237,7 @@ class HallConfig:
     public_url: str = ""
     waiting_area: str = DEFAULT_WAITING_AREA
     no_show_rule: str = DEFAULT_NO_SHOW_RULE
+    county: CountyLink | None = None  # [county]: ship the event log there (server/shipper.py)
 
     def matter(self, code: str) -> Service | Bundle | None:
         """A service or a bundle by code: what a citizen can take a ticket for."""

@@ -61,21 +61,34 @@ def today(engine: Engine) -> dict:
     }
 
 
-def replay(events: list[dict]) -> dict:
-    """Today's counts rebuilt from the event log alone: the log is the evidence, the tables a cache.
+def event_day(ev: dict) -> str:
+    """The hall's local day an event counts for, as the hall itself decided it: the date of its
+    timestamp, written on the hall's clock in the hall's time zone; a ticket closed at midnight
+    (`ticket.expired`) counts for the day it was issued, which the event names. Never the time the
+    event reached anyone else (the county stamps receipt time apart), so a late or skewed arrival
+    cannot move a figure to another day."""
+    data = ev["data"]
+    if ev["type"] == "ticket.expired" and isinstance(data, dict) and data.get("day"):
+        return data["day"]
+    return ev["ts"][:10]
 
-    Used to check that the two agree (tests) and by anyone auditing a day from the events.
-    """
-    issued: set[str] = set()
-    first_wait: dict[str, float] = {}
-    out = {"issued": 0, "finished": 0, "no_shows": 0, "services_done": 0, "transfers": 0, "ratings": 0,
-           "bad_ratings": 0}
-    for ev in events:
-        kind, data, ticket = ev["type"], ev["data"], ev["ticket_id"]
+
+class _Figures:
+    """One day's counts as the event log tells them; additive parts (counts, wait totals), so days,
+    halls and periods add up."""
+
+    def __init__(self) -> None:
+        self.issued: set[str] = set()
+        self.first_wait: dict[str, float] = {}
+        self.out = {"issued": 0, "finished": 0, "no_shows": 0, "services_done": 0, "transfers": 0,
+                    "ratings": 0, "bad_ratings": 0, "cases_opened": 0, "cases_closed": 0}
+
+    def add(self, ev: dict) -> None:
+        kind, data, ticket, out = ev["type"], ev["data"], ev["ticket_id"], self.out
         if kind == "ticket.issued":
-            issued.add(ticket)
-        elif kind == "ticket.called" and ticket not in first_wait:
-            first_wait[ticket] = data["waited_minutes"]
+            self.issued.add(ticket)
+        elif kind == "ticket.called" and ticket not in self.first_wait:
+            self.first_wait[ticket] = data["waited_minutes"]
         elif kind == "ticket.finished":
             out["services_done"] += 1
             out["finished"] += data["state"] == "finished"
@@ -86,7 +99,39 @@ def replay(events: list[dict]) -> dict:
         elif kind == "rating.recorded":
             out["ratings"] += 1
             out["bad_ratings"] += bool(data["bad"])
-    out["issued"] = len(issued)
-    waits = list(first_wait.values())
-    out["mean_wait_minutes"] = round(mean(waits), 1) if waits else None
-    return out
+        elif kind == "case.opened":
+            out["cases_opened"] += 1
+        elif kind == "case.updated" and data.get("action") == "close":
+            out["cases_closed"] += 1
+
+    def result(self) -> dict:
+        out = dict(self.out, issued=len(self.issued))
+        waits = list(self.first_wait.values())
+        out["waits"] = len(waits)
+        out["wait_minutes_total"] = round(sum(waits), 1)
+        out["mean_wait_minutes"] = round(mean(waits), 1) if waits else None
+        return out
+
+
+def replay(events: list[dict]) -> dict:
+    """Counts rebuilt from the event log alone: the log is the evidence, the tables a cache.
+
+    Used to check that the two agree (tests) and by anyone auditing a day from the events.
+    """
+    figures = _Figures()
+    for ev in events:
+        figures.add(ev)
+    return figures.result()
+
+
+def replay_days(events: list[dict]) -> dict[str, dict]:
+    """`replay` for each local day of the hall (`event_day`): the figures the hall derives from its
+    own log, and the county from the copy it was shipped (county/figures.py), by this one rule."""
+    days: dict[str, _Figures] = {}
+    for ev in events:
+        day = event_day(ev)
+        figures = days.get(day)
+        if figures is None:
+            figures = days[day] = _Figures()
+        figures.add(ev)
+    return {day: days[day].result() for day in sorted(days)}

@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from hallfactory import small_hall  # noqa: E402
+from pgrig import pg_url  # noqa: E402,F401  (a fresh PostgreSQL database per test)
 
 from server.clock import ManualClock  # noqa: E402
 from server.engine import Engine  # noqa: E402

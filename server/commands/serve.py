@@ -65,10 +65,15 @@ def run(args: argparse.Namespace) -> int:
             "the open-file limit is %d: fewer than --max-streams %d plus requests need (%d); raise it "
             "(ulimit -n, LimitNOFILE=) or lower --max-streams", files, args.max_streams, wanted)
     app = create_app(config, args.db, secure_cookies=args.secure_cookies, write_timeout=args.write_timeout)
+    shipper = None
+    if config.county is not None:  # the event log up to the county, read-only, in a thread of its own
+        from ..shipper import Shipper
+
+        shipper = Shipper(args.db, config.county.url, config.county.token).start()
     # At shutdown (SIGTERM, Ctrl-C): the supervision and session threads end, and the answers kept
     # for retries are written. Here, not after serve(): uvicorn re-raises the signal once it is done.
     front = Front(app, workers=args.threads, queue=args.queue, max_streams=args.max_streams,
-                  on_shutdown=lambda: stop_app(app))
+                  on_shutdown=lambda: (shipper and shipper.stop(), stop_app(app)))
     # What start-up built (config, app, caches) lives as long as the process: keep it out of every
     # later collection, which a thousand streams' small objects make frequent.
     gc.freeze()

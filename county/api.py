@@ -1,0 +1,75 @@
+"""The county's HTTP API: halls ship their event logs in; readers take figures out.
+
+Each hall authenticates with its own token (`hallq county hall add`), which names the hall: a hall
+can write only its own log. Readers (`hallq county token add`) see every hall's figures.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, current_app, jsonify, request
+
+from server.errors import Forbidden, Invalid, NotFound
+
+from . import figures, ingest, registry
+
+bp = Blueprint("county", __name__)
+
+
+def _caller(*roles: str) -> registry.Caller:
+    who = registry.caller(current_app.config["DB"], request.headers.get("Authorization"))
+    if who.role not in roles:
+        raise Forbidden(f"a {' or '.join(roles)} token is needed", field="Authorization")
+    return who
+
+
+@bp.get("/health")
+def health():
+    return jsonify({"ok": True})
+
+
+@bp.get("/ingest")
+def mark():
+    """The county's high-water mark for the calling hall: where its shipper resumes."""
+    hall = _caller("hall").hall
+    return jsonify({"hall": hall, "high_water": ingest.high_water(current_app.config["DB"], hall)})
+
+
+@bp.post("/ingest")
+def post_events():
+    """A batch of the calling hall's events; answers the high-water mark after it."""
+    hall = _caller("hall").hall
+    after, events = ingest.parse(hall, request.get_json(silent=True))
+    done = ingest.apply(current_app.config["DB"], current_app.config["PARTITIONS"], hall, after, events)
+    return jsonify({"hall": hall, "high_water": done.high_water, "applied": done.applied, "skipped": done.skipped})
+
+
+@bp.get("/halls")
+def halls():
+    _caller("reader")
+    return jsonify({"halls": registry.halls(current_app.config["DB"])})
+
+
+def _day(name: str, default: date | None = None) -> date:
+    raw = request.args.get(name)
+    if raw is None and default is not None:
+        return default
+    try:
+        value = date.fromisoformat(raw or "")
+    except ValueError:
+        raise Invalid("a date YYYY-MM-DD", field=name) from None
+    if not 2000 <= value.year <= 2099:
+        raise Invalid("dates lie in 2000..2099", field=name)
+    return value
+
+
+@bp.get("/halls/<code>/figures")
+def hall_figures(code: str):
+    """Figures per local day of one hall, `from`..`to` (default: the whole log)."""
+    _caller("reader")
+    db = current_app.config["DB"]
+    if code not in {h["code"] for h in registry.halls(db)}:
+        raise NotFound(f"no hall {code}", field="code")
+    first, last = _day("from", date(2000, 1, 1)), _day("to", date(2099, 12, 31))
+    return jsonify({"hall": code, "days": figures.by_day(db, code, first, last)})

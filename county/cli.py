@@ -1,0 +1,65 @@
+"""`hallq county`: the county server and its registry.
+
+    hallq county serve --db postgresql:///county [--host H --port P]
+    hallq county hall add --db URL CODE NAME [--token T]      prints the hall's shipping token
+    hallq county token add --db URL NAME [--token T]          a reader token (every hall's figures)
+    hallq county halls --db URL                               halls, high-water marks, last ingest
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
+    serve = sub.add_parser("serve", help="run the county server")
+    serve.add_argument("--db", required=True, help="PostgreSQL URL, e.g. postgresql:///county")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8090)
+    serve.add_argument("--threads", type=int, default=8, help="worker threads for requests")
+    hall = sub.add_parser("hall", help="register a hall")
+    hall_sub = hall.add_subparsers(dest="action", required=True)
+    add = hall_sub.add_parser("add", help="register a hall and print its token")
+    add.add_argument("--db", required=True)
+    add.add_argument("code")
+    add.add_argument("name")
+    add.add_argument("--token", help="use this token instead of a new random one")
+    token = sub.add_parser("token", help="reader tokens")
+    token_sub = token.add_subparsers(dest="action", required=True)
+    tadd = token_sub.add_parser("add", help="make a reader token and print it")
+    tadd.add_argument("--db", required=True)
+    tadd.add_argument("name")
+    tadd.add_argument("--token")
+    halls = sub.add_parser("halls", help="list the halls and their replication state")
+    halls.add_argument("--db", required=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from server.errors import HallqError
+
+    from . import registry
+    from .db import Database
+
+    if args.what == "serve":
+        from .serve import serve
+
+        return serve(args.db, args.host, args.port, args.threads)
+    db = Database(args.db)
+    try:
+        db.migrate()
+        if args.what == "hall":
+            print(registry.add_hall(db, args.code, args.name, args.token))
+        elif args.what == "token":
+            print(registry.add_reader(db, args.name, args.token))
+        else:
+            for h in registry.halls(db):
+                print(json.dumps(h, ensure_ascii=False, default=str))
+    except HallqError as exc:
+        print(f"hallq county: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    return 0

@@ -1,0 +1,89 @@
+"""Versioned schema migrations for the county's PostgreSQL: each step once, in order, in its own
+transaction, under an advisory lock (two county processes starting together migrate once).
+
+Add a new function to MIGRATIONS for every schema change; never edit a step that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+
+LOCK_KEY = 0x68616C6C71  # "hallq": the advisory lock migrations hold
+
+
+def _v1(conn: psycopg.Connection) -> None:
+    """Halls and their tokens, the shipped event logs partitioned by the halls' local month."""
+    conn.execute("""
+        CREATE TABLE halls (
+            code text PRIMARY KEY,
+            name text NOT NULL,
+            high_water bigint NOT NULL DEFAULT 0,       -- the last event id applied: what the hall resumes after
+            registered_at timestamptz NOT NULL DEFAULT now(),
+            last_ingest_at timestamptz,                 -- the county's clock, never the hall's
+            last_event_ts text                          -- the hall's own stamp of its newest event
+        )""")
+    conn.execute("""
+        CREATE TABLE tokens (
+            token_hash bytea PRIMARY KEY,               -- sha256 of a random 256-bit token; the token is never stored
+            name text NOT NULL UNIQUE,
+            role text NOT NULL CHECK (role IN ('hall', 'reader')),
+            hall text REFERENCES halls (code),
+            created_at timestamptz NOT NULL DEFAULT now(),
+            CHECK ((role = 'hall') = (hall IS NOT NULL))
+        )""")
+    # One row per event of every hall. Partitioned by month of the hall's local day: reports read a
+    # period's partitions only, and old months can be detached and archived whole. (hall, event_id)
+    # is unique: the key holds `day` too (PostgreSQL wants the partition key in a unique index), and
+    # the day of an event is a function of the event (server.stats.event_day), and ingest applies
+    # only ids above the hall's high-water mark under that hall's row lock (county/ingest.py).
+    conn.execute("""
+        CREATE TABLE events (
+            hall text NOT NULL REFERENCES halls (code),
+            event_id bigint NOT NULL,
+            day date NOT NULL,                          -- the hall's local day (server.stats.event_day)
+            ts text NOT NULL,                           -- the hall's own timestamp, as written, with its offset
+            received_at timestamptz NOT NULL DEFAULT now(),  -- the county's clock
+            type text NOT NULL,
+            actor text,
+            window_number integer,
+            ticket text,                                -- a pseudonym of the ticket id (the id is the citizen's secret)
+            ticket_code text,
+            service text,
+            data jsonb NOT NULL,
+            PRIMARY KEY (hall, day, event_id)
+        ) PARTITION BY RANGE (day)""")
+    conn.execute("CREATE INDEX events_hall_id ON events (hall, event_id)")
+    conn.execute("""
+        CREATE TABLE ingests (
+            id bigserial PRIMARY KEY,
+            hall text NOT NULL REFERENCES halls (code),
+            after_id bigint NOT NULL,
+            high_water bigint NOT NULL,
+            applied integer NOT NULL,
+            skipped integer NOT NULL,
+            received_at timestamptz NOT NULL DEFAULT now()
+        )""")
+    conn.execute("CREATE INDEX ingests_hall ON ingests (hall, id)")
+
+
+MIGRATIONS: list[Callable[[psycopg.Connection], None]] = [_v1]
+
+
+def migrate(conn: psycopg.Connection) -> int:
+    """Bring the schema to the newest version; returns it. `conn` is in autocommit mode."""
+    conn.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL, "
+                     "applied_at timestamptz NOT NULL DEFAULT now())")
+        row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+        version = int(row[0])
+        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            with conn.transaction():
+                step(conn)
+                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", [number])
+            version = number
+        return version
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])

@@ -1,0 +1,113 @@
+"""The county server against real PostgreSQL: ingest is ordered, idempotent by (hall, event id) and
+answers its high-water mark; months become partitions; figures are the hall's own replay, by the
+hall's local day, whatever the receipt time."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import psycopg
+import pytest
+
+from county import registry
+from county.app import create_app, stop_app
+from county.serve import BackgroundCounty
+from server import stats
+
+
+@pytest.fixture
+def county(pg_url):
+    app = create_app(pg_url)
+    server = BackgroundCounty(app).start()
+    yield server.url, app.config["DB"], pg_url
+    server.stop()
+    stop_app(app)
+
+
+def call(base: str, method: str, path: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def ev(i: int, ts: str, kind: str = "ticket.issued", ticket: str | None = None, **data) -> dict:
+    return {"id": i, "ts": ts, "type": kind, "ticket": ticket or f"t{i}", "data": data}
+
+
+def test_ingest_applies_each_event_once_in_order_and_answers_the_mark(county):
+    base, db, _ = county
+    town = registry.add_hall(db, "T1", "青石镇便民服务中心")
+    other = registry.add_hall(db, "T2", "白沙镇便民服务中心")
+    reader = registry.add_reader(db, "county-office")
+    batch = [ev(i, f"2026-11-30T09:{i:02d}:00+08:00") for i in (1, 2, 5)]  # ids need not be contiguous
+    assert call(base, "GET", "/api/v1/ingest", town) == (200, {"hall": "T1", "high_water": 0})
+    assert call(base, "POST", "/api/v1/ingest", town, {"after": 0, "events": batch})[1]["applied"] == 3
+    # The answer was lost and the hall sends the same batch, plus one more: only the new one applies.
+    status, answer = call(base, "POST", "/api/v1/ingest", town, {"after": 0, "events": batch + [ev(6, "2026-11-30T10:00:00+08:00")]})
+    assert (status, answer["high_water"], answer["applied"], answer["skipped"]) == (200, 6, 1, 3)
+    # The hall believes the county holds more than it does (a county restored from a backup): gap, with the mark.
+    status, answer = call(base, "POST", "/api/v1/ingest", town, {"after": 9, "events": [ev(10, "2026-11-30T10:01:00+08:00")]})
+    assert (status, answer["error"], answer["high_water"]) == (409, "gap", 6)
+    # Out of order, no offset, a day outside 2000..2099: refused whole, naming the field.
+    for bad, field in ([ev(8, "2026-11-30T10:00:00+08:00"), ev(7, "2026-11-30T10:00:00+08:00")], "events[1].id"), \
+                      ([ev(7, "2026-11-30T10:00:00")], "events[0].ts"), ([ev(7, "1999-12-31T10:00:00+08:00")], "events[0].ts"):
+        status, answer = call(base, "POST", "/api/v1/ingest", town, {"after": 6, "events": bad})
+        assert (status, answer["field"]) == (422, field)
+    # Another hall's ids are its own; a hall's token writes only its own log; readers cannot write.
+    assert call(base, "POST", "/api/v1/ingest", other, {"after": 0, "events": batch})[1]["applied"] == 3
+    assert call(base, "POST", "/api/v1/ingest", reader, {"after": 0, "events": batch})[0] == 403
+    assert call(base, "POST", "/api/v1/ingest", "wrong", {"after": 0, "events": batch})[0] == 401
+    assert call(base, "GET", "/api/v1/halls/T1/figures", town)[0] == 403
+    with psycopg.connect(county[2]) as conn:
+        rows = conn.execute("SELECT hall, count(*), count(DISTINCT event_id) FROM events GROUP BY hall ORDER BY hall").fetchall()
+        assert rows == [("T1", 4, 4), ("T2", 3, 3)]
+        # The token is kept only as its hash.
+        assert conn.execute("SELECT count(*) FROM tokens WHERE token_hash = %s", [town.encode()]).fetchone()[0] == 0
+    halls = {h["code"]: h for h in call(base, "GET", "/api/v1/halls", reader)[1]["halls"]}
+    assert (halls["T1"]["high_water"], halls["T2"]["high_water"]) == (6, 5)
+
+
+def test_figures_follow_the_halls_local_day_not_the_receipt_time_and_months_are_partitions(county):
+    base, db, url = county
+    token = registry.add_hall(db, "V1", "石桥村便民服务站")
+    reader = registry.add_reader(db, "county-office")
+    # A hall whose clock says 2031 (skewed), one day across a month end, a ticket closed at midnight
+    # that belongs to the day it was issued, and a 差评 with its case.
+    events = [
+        ev(1, "2026-01-31T16:00:00+08:00", ticket="a"),
+        ev(2, "2026-01-31T16:05:00+08:00", "ticket.called", ticket="a", waited_minutes=5.0),
+        ev(3, "2026-01-31T16:09:00+08:00", "ticket.finished", ticket="a", state="finished"),
+        ev(4, "2026-01-31T16:10:00+08:00", "rating.recorded", ticket="a", bad=True),
+        ev(5, "2026-01-31T16:10:00+08:00", "case.opened", ticket=None, case=1),
+        ev(6, "2026-01-31T17:00:00+08:00", ticket="b"),
+        ev(7, "2026-02-01T00:00:01+08:00", "ticket.expired", ticket="b", day="2026-01-31"),
+        ev(8, "2026-02-01T08:40:00+08:00", ticket="c"),
+        ev(9, "2026-02-01T08:52:30+08:00", "ticket.called", ticket="c", waited_minutes=12.5),
+        ev(10, "2031-05-05T09:00:00+08:00", ticket="d"),
+    ]
+    assert call(base, "POST", "/api/v1/ingest", token, {"after": 0, "events": events})[1]["high_water"] == 10
+    status, answer = call(base, "GET", "/api/v1/halls/V1/figures", reader)
+    assert status == 200
+    hall_own = stats.replay_days([{**e, "ticket_id": e["ticket"]} for e in events])
+    assert answer["days"] == hall_own
+    jan31 = answer["days"]["2026-01-31"]
+    assert (jan31["issued"], jan31["finished"], jan31["no_shows"], jan31["ratings"], jan31["bad_ratings"],
+            jan31["cases_opened"], jan31["mean_wait_minutes"]) == (2, 1, 1, 1, 1, 1, 5.0)
+    assert set(answer["days"]) == {"2026-01-31", "2026-02-01", "2031-05-05"}
+    assert call(base, "GET", "/api/v1/halls/V1/figures?from=2026-02-01&to=2026-12-31", reader)[1]["days"] == {
+        "2026-02-01": hall_own["2026-02-01"]}
+    with psycopg.connect(url) as conn:
+        parts = conn.execute("SELECT c.relname, count(e.*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                             "LEFT JOIN events e ON e.tableoid = c.oid WHERE c.relkind = 'r' GROUP BY 1 ORDER BY 1").fetchall()
+        assert parts == [("events_202601", 7), ("events_202602", 2), ("events_203105", 1)]
+        # Receipt is the county's clock, kept beside the hall's own stamp and day.
+        row = conn.execute("SELECT ts, day, received_at > now() - interval '1 minute' FROM events "
+                           "WHERE event_id = 10").fetchone()
+        assert (row[0], row[1].isoformat(), row[2]) == ("2031-05-05T09:00:00+08:00", "2031-05-05", True)
