@@ -13,11 +13,13 @@ import uvicorn
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 
-from server.serving import bind, run
+from server.protocol import HallProtocol
+from server.serving import bind, run, run_until_stopped
 
 
 def _config(app: Flask, threads: int) -> uvicorn.Config:
-    return uvicorn.Config(WSGIMiddleware(app, workers=threads), loop="none", lifespan="off", ws="none",
+    # The hall's connection protocol: head and body timeouts, one send per answer.
+    return uvicorn.Config(WSGIMiddleware(app, workers=threads), http=HallProtocol, loop="none", lifespan="off", ws="none",
                           access_log=False, log_level="warning", server_header=False,
                           timeout_keep_alive=30, timeout_graceful_shutdown=2)
 
@@ -30,9 +32,10 @@ def serve(db_url: str, host: str, port: int, threads: int = 8) -> int:
     sock = bind(host, port)
     print(f"hallq county: serving on http://{host}:{sock.getsockname()[1]}/", flush=True)
     try:
-        run(uvicorn.Server(_config(app, threads)).serve(sockets=[sock]))
+        run_until_stopped(uvicorn.Server(_config(app, threads)).serve(sockets=[sock]))
     finally:
         stop_app(app)
+    print("hallq county: stopped", flush=True)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import signal
 import socket
 import threading
 
@@ -42,6 +43,17 @@ def run(coro) -> None:
         factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(coro)
+
+
+def run_until_stopped(coro) -> None:
+    """`run(coro)` in the foreground until SIGTERM or Ctrl-C. uvicorn shuts down gracefully on
+    either and then raises the signal again for the handler it found: let that end the run quietly,
+    with status 0, instead of a traceback or death by the signal."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        run(coro)
+    except KeyboardInterrupt:
+        pass
 
 
 def uvicorn_config(front: Front, trusted_proxy: str | None = None, max_connections: int | None = None) -> uvicorn.Config:

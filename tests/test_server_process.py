@@ -201,3 +201,14 @@ def test_a_stopped_server_writes_the_answers_it_keeps_for_retries(tmp_path):
     status, body = conn.execute("SELECT status, body FROM requests WHERE key = 'stop-flush-0001'").fetchone()
     conn.close()
     assert status == 201 and '"code"' in body
+    assert proc.returncode == 0  # a clean exit, not death by the signal uvicorn raises again
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_stop_the_server_cleanly(tmp_path, sig):
+    config_path = all_day_config(TOWNSHIP, tmp_path / "town.toml")
+    port = free_port()
+    proc = start_serve(config_path, tmp_path / "hall.db", port)
+    proc.send_signal(sig)
+    out = proc.stdout.read().decode()
+    assert proc.wait(20) == 0 and "Traceback" not in out and "hallq: stopped" in out, out

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..app import create_app, stop_app
     from ..front import Front
-    from ..serving import bind, raise_file_limit, run, uvicorn_config
+    from ..serving import bind, raise_file_limit, run_until_stopped, uvicorn_config
 
     config = load_or_exit(args.config)
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
@@ -82,5 +82,6 @@ def run(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn_config(front, args.trusted_proxy, max(files - 64, 256)))
     sock = bind(args.host, args.port)
     print(f"hallq: serving {config.name} on http://{args.host}:{args.port}/ (database {args.db})", flush=True)
-    run(server.serve(sockets=[sock]))
+    run_until_stopped(server.serve(sockets=[sock]))
+    print("hallq: stopped", flush=True)
     return 0
