@@ -853,3 +853,23 @@ def test_the_notice_may_span_lines_but_holds_no_other_control_characters():
     assert parse_config(text).notice == "请取号\n依次办理"
     assert problems_of(text.replace("\\n依次", "\\u0000依次")) == [
         "hall.notice: contains the control character U+0000; write one line of printable text"]
+
+
+def test_a_faulty_table_hides_no_other_problem_in_it():
+    """One pass finds everything: a window missing its name still has its unknown service reported,
+    and a service with a bad prefix still has its duplicate code reported."""
+    text = BASE + GOOD_WINDOW.replace('name = "综合受理窗口"\n', "").replace('S102 = "primary"', 'S102 = "primary", S301 = "primary"')
+    assert problems_of(text) == ["windows[0].name: required key is missing", "windows[0].services.S301: unknown service"]
+
+
+def test_the_schema_gives_every_number_a_label_a_unit_and_its_range():
+    """The admin forms and the OpenAPI document are drawn from hallq/schema.py: each number there
+    says what it is in Chinese, its unit, and its bounds."""
+    from hallq.schema import HallFile
+
+    defs = HallFile.model_json_schema()["$defs"]
+    rules = defs["RulesSection"]["properties"]
+    assert rules["supplementary_rating_days"] == {
+        "default": 7, "maximum": 365, "minimum": 1, "title": "补充评价期限", "type": "integer", "unit": "天"}
+    assert defs["ServiceSection"]["properties"]["minutes"]["exclusiveMinimum"] == 0
+    assert defs["AlertsSection"]["properties"]["deadline_days"]["unit"] == "工作日"
