@@ -1,5 +1,9 @@
 """The OpenAPI 3 description of /api/v1, built from the same tables the routes use.
 
+Every request body and the main answers are the pydantic models of server/api/schemas.py, turned
+into OpenAPI 3.0 schemas here (`nullable` instead of null types, one `example`), so a body's fields,
+types and bounds are written once for the check and for the document.
+
 Answers every route can give come from app-wide rules and are added to every operation by
 `_refusals`, so no route can answer a status its description lacks: 400 (a query parameter or body
 that is not Unicode text, a body that is not JSON), 401/403 (any call with a token), 404 (a path
@@ -8,11 +12,14 @@ failing; with Retry-After)."""
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+
 from hallq.model import HallConfig
 
+from .api import schemas
 from .api.inputs import SQLITE_INT_MAX
 from .api.windows import ACTIONS
-from .tickets import OUTCOMES, PAUSE_REASONS, RATING_CHANNELS, RATING_REASONS
 
 ERROR = {"$ref": "#/components/responses/Error"}
 UNAVAILABLE = {"$ref": "#/components/responses/Unavailable"}
@@ -20,11 +27,47 @@ ROW_ID = {"type": "integer", "format": "int64", "minimum": 0, "maximum": SQLITE_
 BEARER = [{"bearer": []}]
 
 
-def _body(props: dict, required: list[str]) -> dict:
-    schema = {"type": "object", "additionalProperties": False, "properties": props}
-    if required:
-        schema["required"] = required
-    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+class _OpenAPI30(GenerateJsonSchema):
+    """JSON Schema as OpenAPI 3.0 reads it: an optional field is `nullable`, not a union with null."""
+
+    def nullable_schema(self, schema):
+        inner = self.generate_inner(schema["schema"])
+        return {"allOf": [inner], "nullable": True} if "$ref" in inner else {**inner, "nullable": True}
+
+
+def _openapi30(node):
+    """What 3.0 spells differently from JSON Schema 2020-12, everywhere in a generated schema."""
+    if isinstance(node, list):
+        return [_openapi30(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _openapi30(v) for k, v in node.items() if k not in ("title", "examples", "const")}
+    if "examples" in node:
+        out["example"] = node["examples"][0]
+    if "const" in node:
+        out["enum"] = [node["const"]]
+    if isinstance(node.get("exclusiveMinimum"), int | float) and not isinstance(node["exclusiveMinimum"], bool):
+        out["minimum"], out["exclusiveMinimum"] = node["exclusiveMinimum"], True
+    return out
+
+
+def _components(models: list[type[BaseModel]]) -> dict:
+    _, top = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}",
+                                schema_generator=_OpenAPI30)
+    return {name: _openapi30(schema) for name, schema in top.get("$defs", {}).items()}
+
+
+def _body(model: type[BaseModel]) -> dict:
+    """A request body, its schema inline (as clients and tests read it)."""
+    required = any(f.is_required() for f in model.model_fields.values())
+    return {"required": required, "content": {"application/json": {"schema": _components([model])[model.__name__]}}}
+
+
+def _ticket_body(config: HallConfig) -> dict:
+    """A ticket's priority is one of this hall's classes."""
+    body = _body(schemas.TicketRequest)
+    body["content"]["application/json"]["schema"]["properties"]["priority"]["enum"] = list(config.priorities)
+    return body
 
 
 def _ok(description: str, ref: str | None = None) -> dict:
@@ -85,15 +128,6 @@ EVENT = {"type": "object", "required": ["data"], "properties": {
     "data": {"type": "string"}, "retry": {"type": "integer"}}}
 
 
-ACTION_PROPS = {
-    "staff": {"type": "string", "pattern": "^[0-9]{1,8}$", "description": "staff number (工号)"},
-    "code": {"type": "string", "example": "A023", "description": "ticket code"},
-    "to_window": {"type": "integer"},
-    "to_service": {"type": "string", "example": "S301"},
-    "outcome": {"type": "string", "enum": list(OUTCOMES), "description": ", ".join(f"{k}={v}" for k, v in OUTCOMES.items())},
-    "reason": {"type": "string", "enum": list(PAUSE_REASONS)},
-}
-
 ACTION_HELP = {
     "login": "clerk signs in (staff number)", "logout": "clerk signs out",
     "call-next": "take the best eligible waiting ticket (pull allocation)",
@@ -107,23 +141,18 @@ ACTION_HELP = {
 }
 
 
+def _schemas(config: HallConfig) -> dict:
+    """The answers' models."""
+    return _components(list(schemas.ANSWERS))
+
+
 def document(config: HallConfig) -> dict:
     paths: dict[str, dict] = {
         "/services": {"get": {"summary": "Menu: services and 一件事 bundles with waiting count and estimated wait",
                               "responses": {"200": _ok("the menu")}}},
         "/tickets": {"post": {
             "summary": "Issue a ticket", "security": BEARER,
-            "requestBody": _body({
-                "service": {"type": "string", "example": "S301", "description": "service or bundle code"},
-                "priority": {"type": "string", "enum": list(config.priorities)},
-                "priority_reason": {"type": "string", "example": "elderly"},
-                "appointment": {"type": "string", "description": "appointment code to check in"},
-                "phone": {"type": "string"}, "channel": {"type": "string", "default": "kiosk"},
-                "id_number": {"type": "string", "description": "resident ID: sets 绿色通道 for the elderly; stored masked"},
-                "name": {"type": "string"},
-                "request_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$",
-                               "description": "the Idempotency-Key of older kiosks, in the body"},
-            }, ["service"]),
+            "requestBody": _ticket_body(config),
             "responses": {"201": _ok("the new ticket, with its secret id", "Ticket"), **_errors(400, 401, 403, 404, 409, 422, 429)},
         }},
         "/tickets/{id}": {"get": {
@@ -133,8 +162,7 @@ def document(config: HallConfig) -> dict:
         }},
         "/appointments": {
             "post": {"summary": "Record an appointment (from the booking platform)", "security": BEARER,
-                     "requestBody": _body({"service": {"type": "string"}, "slot_start": {"type": "string", "format": "date-time"},
-                                           "phone": {"type": "string"}}, ["service", "slot_start", "phone"]),
+                     "requestBody": _body(schemas.AppointmentRequest),
                      "responses": {"201": _ok("the appointment with its code"), **_errors(400, 401, 403, 404, 422)}},
             "get": {"summary": "Today's booked appointments by phone number or by code (kiosk check-in); kiosk and "
                                "admin tokens only, 30 look-ups a minute per token and per address (429, Retry-After)",
@@ -151,12 +179,7 @@ def document(config: HallConfig) -> dict:
             "summary": "Rate a service (好差评). evaluator: caller-daemon token, names the window; qr/web: "
                        "the ticket's id, no token and no staff session (补充评价); kiosk: kiosk token. No staff "
                        "token or session enters a grade (403). grade 0 = prompt timed out.",
-            "requestBody": _body({
-                "grade": {"type": "integer", "minimum": 0, "maximum": 5},
-                "channel": {"type": "string", "enum": list(RATING_CHANNELS)},
-                "window": {"type": "integer"}, "ticket": {"type": "string"},
-                "reason": {"type": "string", "enum": list(RATING_REASONS)}, "comment": {"type": "string", "maxLength": 500},
-            }, ["grade", "channel"]),
+            "requestBody": _body(schemas.RatingRequest),
             "responses": {"201": _ok("rating recorded"), "200": _ok("timeout recorded as not rated"),
                           **_errors(400, 403, 404, 409, 422)},
         }},
@@ -177,18 +200,13 @@ def document(config: HallConfig) -> dict:
                     "parameters": [_query("all", "string", ["1"])], "responses": {"200": _ok("alerts"), **_errors(401)}},
             "post": {"summary": "A device or kiosk raises (active: true) or clears (active: false) its own condition",
                      "security": BEARER,
-                     "requestBody": _body({
-                         "kind": {"type": "string", "example": "device_offline"},
-                         "source": {"type": "string", "example": "strip:3"},
-                         "level": {"type": "string", "enum": ["warning", "yellow", "red"], "default": "red"},
-                         "message": {"type": "string"}, "active": {"type": "boolean"}, "window": {"type": "integer"},
-                     }, ["kind", "source", "active"]),
+                     "requestBody": _body(schemas.AlertReport),
                      "responses": {"201": _ok("raised"), "200": _ok("cleared or unchanged"),
                                    **_errors(400, 401, 403, 404, 422)}},
         },
         "/alerts/{id}/ack": {"post": {
             "summary": "A supervisor acknowledges an alert with a note", "security": BEARER,
-            "parameters": [_path("id")], "requestBody": _body({"note": {"type": "string"}}, ["note"]),
+            "parameters": [_path("id")], "requestBody": _body(schemas.Note),
             "responses": {"200": _ok("the alert"), **_errors(401, 403, 404, 422)}}},
         "/cases": {"get": {
             "summary": "好差评 cases (bad ratings)", "security": BEARER,
@@ -205,7 +223,7 @@ def document(config: HallConfig) -> dict:
             "summary": "Move a case: call-back, rectify, explain, appeal, close, assign (each with a note)",
             "security": BEARER, "parameters": [_path("id"), {"name": "action", "in": "path", "required": True,
                                                              "schema": {"type": "string"}}],
-            "requestBody": _body({"note": {"type": "string"}, "owner": {"type": "string"}}, ["note"]),
+            "requestBody": _body(schemas.CaseAction),
             "responses": {"200": _ok("the case"), **_errors(401, 403, 404, 409, 422)}}},
         "/tickets/{id}/case": {"get": {
             "summary": "The citizen's view of the case their bad rating opened (public: the id is the key)",
@@ -213,7 +231,7 @@ def document(config: HallConfig) -> dict:
         "/tickets/{id}/fix-rating": {"post": {
             "summary": "The citizen rates how their case was handled (no token, no staff session)",
             "parameters": [_path("id", "string")],
-            "requestBody": _body({"grade": {"type": "integer", "minimum": 1, "maximum": 5}}, ["grade"]),
+            "requestBody": _body(schemas.FixRating),
             "responses": {"201": _ok("the case, with the fix rated"), **_errors(403, 404, 409, 422)}}},
         "/commitments": {"get": {"summary": "承诺件 and their working-day deadlines", "security": BEARER,
                                  "responses": {"200": _ok("commitments"), **_errors(401, 403)}}},
@@ -227,14 +245,14 @@ def document(config: HallConfig) -> dict:
                            _query("by", "string", ["window", "staff", "service", "department", "day", "month"])],
             "responses": {"200": _ok("the report"), **_errors(401, 403, 422)}}},
     }
-    for action, (allowed, required) in ACTIONS.items():
+    for action, model in ACTIONS.items():
         op = {
             "summary": ACTION_HELP[action], "security": BEARER,
             "parameters": [_path("n")],
             "responses": {"200": _ok("result: accepted or nothing_to_do"), **_errors(400, 401, 403, 404, 409, 422)},
         }
-        if allowed:
-            op["requestBody"] = _body({k: ACTION_PROPS[k] for k in allowed}, list(required))
+        if model.model_fields:
+            op["requestBody"] = _body(model)
         paths[f"/windows/{{n}}/{action}"] = {"post": op}
     _writes_take_keys_and_deadlines(paths)
     for item in paths.values():
@@ -254,13 +272,6 @@ def document(config: HallConfig) -> dict:
                                 "headers": {"Retry-After": {"required": True, "description": "seconds",
                                                             "schema": {"type": "integer", "minimum": 1}}},
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["error", "message"], "properties": {
-                    "error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}},
-                "Ticket": {"type": "object", "properties": {
-                    "id": {"type": "string"}, "code": {"type": "string"}, "state": {"type": "string"},
-                    "waiting_ahead": {"type": "integer"}, "estimated_wait_minutes": {"type": "number"},
-                    "issued_at": {"type": "string", "format": "date-time"}}},
-            },
+            "schemas": _schemas(config),
         },
     }

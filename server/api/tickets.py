@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from ..auth import actor, current_token, require
 from ..errors import HallqError, Invalid, TooMany
 from ..views import iso, menu_view, ticket_view
-from . import requests
+from . import requests, schemas
 from .body import json_body
 from .inputs import calendar_date
 
@@ -30,11 +30,7 @@ def services():
 @bp.post("/tickets")
 @require("kiosk", "admin", "supervisor", "window", "caller")
 def issue():
-    data = json_body(
-        {"service": str, "priority": str, "appointment": str, "phone": str, "channel": str,
-         "id_number": str, "name": str, "priority_reason": str, "request_id": str},
-        required=("service",),
-    )
+    data = json_body(schemas.TicketRequest)
     fields = dict(
         priority=data.get("priority"), appointment=data.get("appointment"), phone=data.get("phone"),
         channel=data.get("channel") or "kiosk", id_number=data.get("id_number"), name=data.get("name"),
@@ -73,7 +69,7 @@ def show(ticket_id: str):
 @bp.post("/appointments")
 @require("admin", "supervisor")
 def book():
-    data = json_body({"service": str, "slot_start": str, "phone": str}, required=("service", "slot_start", "phone"))
+    data = json_body(schemas.AppointmentRequest)
     try:
         slot = datetime.fromisoformat(data["slot_start"])
     except ValueError as exc:
