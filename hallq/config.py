@@ -330,7 +330,8 @@ def check_hall(data: dict, source: str = "<string>", locator: _Locator | None = 
             check.add(*_translate(err), flag=True)
     check.run()
     if check.problems:
-        raise ConfigError(sorted(dict.fromkeys(check.problems), key=_order))
+        order = _order if locator is not None else _key_order  # no file: in the document's key order
+        raise ConfigError(sorted(dict.fromkeys(check.problems), key=order))
     assert checked is not None
     return _build(checked, check.secrets, source)
 
@@ -338,6 +339,17 @@ def check_hall(data: dict, source: str = "<string>", locator: _Locator | None = 
 def _order(p: Problem) -> tuple:
     """File order; problems on one line in key order (a line with no number keeps the order found)."""
     return (p.line or 0, p.key if p.line else "")
+
+
+_SECTIONS = {name: i for i, name in enumerate(HallFile.model_fields)}
+
+
+def _key_order(p: Problem) -> tuple:
+    """Sections in the file's order, then indexes as numbers (windows[2] before windows[10])."""
+    parts = re.split(r"(\d+)", p.key)
+    head = re.match(r"[a-z_]+", p.key)
+    return (_SECTIONS.get(head.group(0) if head else "", -1),
+            [int(x) if x.isdigit() else x for x in parts])
 
 
 def _number(value: float) -> str:

@@ -183,6 +183,16 @@ def _v6(db: sqlite_utils.Database) -> None:
                 db.execute(f"UPDATE [{table}] SET [{column}] = ? WHERE rowid = ?", [mask_text(text), rowid])
 
 
+def _v8(db: sqlite_utils.Database) -> None:
+    """The hall's configuration, versioned (server/config_versions.py): every change made in the
+    browser or imported is a numbered row with who, when, a note, the whole hall and the diff."""
+    db.execute(
+        """CREATE TABLE config_versions (
+            version INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, note TEXT NOT NULL,
+            document TEXT NOT NULL, diff TEXT NOT NULL)"""
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -190,6 +200,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (4, _v4),
     (5, _v5),
     (6, _v6),
+    (8, _v8),  # 7 is another branch's
 ]
 
 

@@ -35,13 +35,26 @@ class _OpenAPI30(GenerateJsonSchema):
         return {"allOf": [inner], "nullable": True} if "$ref" in inner else {**inner, "nullable": True}
 
 
+_KEYWORDS = {"type", "properties", "required", "additionalProperties", "items", "enum", "default", "description",
+             "minimum", "maximum", "exclusiveMinimum", "minLength", "maxLength", "minItems", "maxItems", "pattern",
+             "format", "nullable", "allOf", "anyOf", "oneOf", "$ref", "$defs"}
+
+
 def _openapi30(node):
-    """What 3.0 spells differently from JSON Schema 2020-12, everywhere in a generated schema."""
+    """What 3.0 spells differently from JSON Schema 2020-12, everywhere in a generated schema; hallq's
+    own keywords (unit, means …) become extensions (x-unit)."""
     if isinstance(node, list):
         return [_openapi30(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _openapi30(v) for k, v in node.items() if k not in ("title", "examples", "const")}
+    out = {}
+    for k, v in node.items():
+        if k in ("title", "examples", "const"):
+            continue
+        if k in ("properties", "$defs") and isinstance(v, dict):
+            out[k] = {name: _openapi30(sub) for name, sub in v.items()}
+        else:
+            out[k if k in _KEYWORDS else f"x-{k}"] = _openapi30(v)
     if "examples" in node:
         out["example"] = node["examples"][0]
     if "const" in node:
@@ -139,6 +152,38 @@ ACTION_HELP = {
     "finish": "end the service with an outcome; prompts the evaluator", "pause": "pause with a reason",
     "resume": "resume after a pause", "invite-rating": "prompt the evaluator again for the last service",
 }
+
+
+def _config_paths() -> dict:
+    """The live configuration (server/api/config.py): admin only."""
+    version = _ok("the new version (201), or the latest one when nothing changed (200)", "ConfigVersion")
+    writes = {"201": version, "200": version, **_errors(401, 403, 404, 409, 422)}
+    return {
+        "/config": {
+            "get": {"summary": "The running hall, in the TOML file's shape (no tokens), and its version",
+                    "security": BEARER, "responses": {"200": _ok("the hall", "CurrentConfig"), **_errors(401, 403)}},
+            "post": {"summary": "Change the whole hall live: checked like the file (422 lists every problem), applied "
+                                "between two engine actions, recorded as the next version with who, when and the diff; "
+                                "409 when a matter or window in use would go, or `based_on` is not the latest",
+                     "security": BEARER, "requestBody": _body(schemas.ConfigChange), "responses": dict(writes)}},
+        "/config/schema": {"get": {"summary": "The JSON schema of a hall: labels, units, ranges (the admin forms)",
+                                   "security": BEARER, "responses": {"200": _ok("JSON schema"), **_errors(401, 403)}}},
+        "/config/versions": {"get": {"summary": "Every version, newest first, with who, when, note and diff",
+                                     "security": BEARER, "responses": {"200": _ok("versions"), **_errors(401, 403)}}},
+        "/config/versions/{number}": {"get": {
+            "summary": "One version with its whole hall", "security": BEARER, "parameters": [_path("number")],
+            "responses": {"200": _ok("the version"), **_errors(401, 403, 404)}}},
+        "/config/versions/{number}/restore": {"post": {
+            "summary": "Make an older version the running one (recorded as a new version)", "security": BEARER,
+            "parameters": [_path("number")], "requestBody": _body(schemas.Restore), "responses": dict(writes)}},
+        "/config/export": {"get": {
+            "summary": "The running hall as a TOML file (tokens are not included)", "security": BEARER,
+            "responses": {"200": {"description": "TOML", "content": {"application/toml": {"schema": {"type": "string"}}}},
+                          **_errors(401, 403)}}},
+        "/config/import": {"post": {
+            "summary": "A whole hall as TOML text: checked with the line of every problem, applied like a change",
+            "security": BEARER, "requestBody": _body(schemas.ConfigImport), "responses": dict(writes)}},
+    }
 
 
 def _schemas(config: HallConfig) -> dict:
@@ -245,6 +290,7 @@ def document(config: HallConfig) -> dict:
                            _query("by", "string", ["window", "staff", "service", "department", "day", "month"])],
             "responses": {"200": _ok("the report"), **_errors(401, 403, 422)}}},
     }
+    paths.update(_config_paths())
     for action, model in ACTIONS.items():
         op = {
             "summary": ACTION_HELP[action], "security": BEARER,

@@ -117,6 +117,14 @@ class ConfigChange(Body):
                                                           "change came first)")
 
 
+class ConfigImport(Body):
+    """A whole hall as the text of a TOML file (its tokens are not imported: they stay in the file)."""
+
+    toml: str = Field(..., max_length=60_000)
+    note: str | None = Field(None, max_length=500)
+    based_on: int | None = Field(None, ge=1)
+
+
 class Restore(Body):
     note: str | None = Field(None, max_length=500)
 
@@ -152,4 +160,4 @@ class CurrentConfig(BaseModel):
     hall: HallFile
 
 
-ANSWERS = (Error, Ticket, ConfigVersion)
+ANSWERS = (Error, Ticket, ConfigVersion, CurrentConfig)
