@@ -186,6 +186,29 @@ def _config_paths() -> dict:
     }
 
 
+def _user_paths() -> dict:
+    """Web users (server/api/users.py): admin only."""
+    name = _path("username", "string")
+    user = {"200": _ok("the user"), **_errors(401, 403, 404, 422)}
+    return {
+        "/users": {
+            "get": {"summary": "Web users, with minutes still locked after failed sign-ins", "security": BEARER,
+                    "responses": {"200": _ok("users"), **_errors(401, 403)}},
+            "post": {"summary": "Add a web user (a clerk needs a staff number of the hall)", "security": BEARER,
+                     "requestBody": _body(schemas.UserAdd),
+                     "responses": {"201": _ok("the user"), **_errors(401, 403, 409, 422)}}},
+        "/users/{username}/password": {"post": {
+            "summary": "Reset a password; every session of the user ends", "security": BEARER, "parameters": [name],
+            "requestBody": _body(schemas.Password), "responses": dict(user)}},
+        "/users/{username}/active": {"post": {
+            "summary": "Disable (ends every session) or enable a user", "security": BEARER, "parameters": [name],
+            "requestBody": _body(schemas.Active), "responses": dict(user)}},
+        "/users/{username}/unlock": {"post": {
+            "summary": "Let a name locked by failed sign-ins try again now", "security": BEARER, "parameters": [name],
+            "responses": dict(user)}},
+    }
+
+
 def _schemas(config: HallConfig) -> dict:
     """The answers' models."""
     return _components(list(schemas.ANSWERS))
@@ -291,6 +314,7 @@ def document(config: HallConfig) -> dict:
             "responses": {"200": _ok("the report"), **_errors(401, 403, 422)}}},
     }
     paths.update(_config_paths())
+    paths.update(_user_paths())
     for action, model in ACTIONS.items():
         op = {
             "summary": ACTION_HELP[action], "security": BEARER,

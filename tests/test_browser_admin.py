@@ -129,3 +129,24 @@ def test_a_clerk_or_supervisor_gets_403(hall, browser):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=10)
     assert err.value.code == 403 and json.loads(err.value.read())["error"] == "forbidden"
+
+
+def test_web_users_added_disabled_and_unlocked_from_the_page(hall, admin):
+    base, app = hall
+    guard = app.config["SIGNIN_GUARD"]
+    for _ in range(5):
+        guard.failed("clerk2", "127.0.0.1")
+    admin.click("#tab-users")
+    row = admin.locator('#users tr[data-user="clerk2"]')
+    expect(row).to_contain_text("锁定中")
+    row.locator("button.unlock").click()
+    expect(admin.locator("#message")).to_have_text("已解锁 clerk2")
+    assert guard.wait_minutes("clerk2", "") == 0
+    admin.fill("#new-username", "c1005")
+    admin.fill("#new-password", "c1005-pass")
+    admin.select_option("#new-staff", "1005")
+    admin.click("#add-user")
+    expect(admin.locator('#users tr[data-user="c1005"]')).to_contain_text("窗口人员")
+    admin.locator('#users tr[data-user="c1005"] button.toggle').click()
+    expect(admin.locator('#users tr[data-user="c1005"]')).to_contain_text("已停用")
+    shot(admin, "23-admin-users")

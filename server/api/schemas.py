@@ -117,6 +117,22 @@ class ConfigChange(Body):
                                                           "change came first)")
 
 
+class UserAdd(Body):
+    username: str = Field(..., pattern="^[A-Za-z0-9_.-]{2,32}$")
+    password: str = Field(..., min_length=8, max_length=200)
+    role: Literal["admin", "supervisor", "clerk"]
+    staff: str | None = Field(None, description="a clerk's staff number (工号)")
+    window: int | None = None
+
+
+class Password(Body):
+    password: str = Field(..., min_length=8, max_length=200)
+
+
+class Active(Body):
+    active: bool
+
+
 class ConfigImport(Body):
     """A whole hall as the text of a TOML file (its tokens are not imported: they stay in the file)."""
 

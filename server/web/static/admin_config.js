@@ -174,6 +174,7 @@
       $(`tab-${id}`)?.classList.toggle("on", id === tab);
     }
     if (tab === "versions") { versions(main); return; }
+    if (tab === "users") { users(main); return; }
     const [, , keys] = TABS.find(([id]) => id === tab);
     for (const key of keys) {
       const node = resolve(schema.properties[key]);
@@ -194,6 +195,35 @@
         el("td", {}, v.version === version ? "当前" : el("button", { type: "button", class: "restore", onclick: () => restore(v.version) }, "恢复此版"))));
     }
     main.append(el("section", {}, el("h2", {}, "版本记录"), table));
+  }
+
+  // Web users (not part of the configuration): add, reset a password, disable or enable, unlock.
+  async function users(main) {
+    const data = await api("GET", "/api/v1/users");
+    const act = async (path, body, done) => {
+      try { await api("POST", path, body); $("message").textContent = done; render(); }
+      catch (e) { $("message").textContent = `未完成：${e.data?.message || e.message}`; }
+    };
+    const table = el("table", { class: "list", id: "users" }, el("tr", {}, ["用户名", "角色", "工号", "状态", ""].map((h) => el("th", {}, h))));
+    for (const u of data.users) {
+      const name = encodeURIComponent(u.username);
+      table.append(el("tr", { "data-user": u.username }, el("td", {}, u.username), el("td", {}, u.role_name), el("td", {}, u.staff || "—"),
+        el("td", {}, u.active ? "启用" : "已停用", u.locked_minutes ? `，登录失败锁定中（还剩 ${u.locked_minutes} 分钟）` : ""),
+        el("td", {},
+          el("button", { type: "button", class: "reset", onclick: () => {
+            const pw = prompt(`为 ${u.username} 设置新密码（至少 8 位）`);
+            if (pw) act(`/api/v1/users/${name}/password`, { password: pw }, `已重置 ${u.username} 的密码，其登录已全部退出`);
+          } }, "重置密码"), " ",
+          el("button", { type: "button", class: "toggle", onclick: () => act(`/api/v1/users/${name}/active`, { active: !u.active },
+            u.active ? `已停用 ${u.username}` : `已启用 ${u.username}`) }, u.active ? "停用" : "启用"), " ",
+          u.locked_minutes ? el("button", { type: "button", class: "unlock", onclick: () => act(`/api/v1/users/${name}/unlock`, {}, `已解锁 ${u.username}`) }, "解锁") : null)));
+    }
+    const f = { username: el("input", { id: "new-username", placeholder: "用户名" }), password: el("input", { id: "new-password", type: "password", placeholder: "初始密码（至少 8 位）" }),
+      role: el("select", { id: "new-role" }, [["clerk", "窗口人员"], ["supervisor", "值班长"], ["admin", "管理员"]].map(([v, n]) => el("option", { value: v }, n))),
+      staff: el("select", { id: "new-staff" }, el("option", { value: "" }, "（无工号）"), doc.staff.map((s) => el("option", { value: s.number }, `${s.number} ${s.name}`))) };
+    const add = el("button", { type: "button", id: "add-user", onclick: () => act("/api/v1/users", { username: f.username.value, password: f.password.value,
+      role: f.role.value, staff: f.staff.value || null }, `已添加 ${f.username.value}`) }, "添加用户");
+    main.append(el("section", {}, el("h2", {}, "网页用户"), table, el("p", { class: "savebar" }, f.username, f.password, f.role, f.staff, add)));
   }
 
   function clearErrors() {
@@ -266,7 +296,7 @@
     }
   }
 
-  for (const [id] of [...TABS, ["versions"]]) {
+  for (const [id] of [...TABS, ["versions"], ["users"]]) {
     $(`tab-${id}`).addEventListener("click", (e) => { e.preventDefault(); tab = id; render(); });
   }
   $("save").addEventListener("click", save);
