@@ -3,7 +3,8 @@
 Pure state plus one follower thread, no drawing: the latest calls (newest first, a recall moves a
 call back to the top), how many wait for each service, and whether the server is reachable. On
 every (re)connection it takes a snapshot (GET /queue, GET /services) and skips the events the
-snapshot already covers, so a reconnection never re-announces an old call.
+snapshot already covers, so a reconnection never re-announces an old call. The hall's name and
+notice come from GET /services too, again on every config.changed event (changed in the browser).
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ class BoardState:
     waiting: list[Waiting] = field(default_factory=list)  # most waiting first, only services with someone
     connected: bool = False
     newest_at: float = 0.0  # monotonic time of the newest call, for highlighting it a while
+    hall_name: str | None = None  # as the server has it now (None: not read yet)
+    notice: str | None = None
 
     def snapshot(self) -> BoardState:
-        return BoardState(list(self.calls), list(self.waiting), self.connected, self.newest_at)
+        return BoardState(list(self.calls), list(self.waiting), self.connected, self.newest_at, self.hall_name,
+                          self.notice)
 
 
 class HallBoard:
@@ -114,7 +118,12 @@ class HallBoard:
         return datetime.now(self.tz) + self.clock_offset
 
     def _waiting(self) -> list[Waiting]:
-        services = self.client.get("/services")["services"]
+        menu = self.client.get("/services")
+        hall = menu.get("hall") or {}
+        with self._lock:
+            self.state.hall_name = hall.get("name", self.state.hall_name)
+            self.state.notice = hall.get("notice", self.state.notice)
+        services = menu["services"]
         rows = [Waiting(s["code"], s["name"], int(s["waiting"]), float(s.get("estimated_wait_minutes") or 0))
                 for s in services if s.get("kind", "service") == "service" and s.get("waiting")]
         rows.sort(key=lambda w: (-w.waiting, w.code))

@@ -251,7 +251,9 @@ def show(board: HallBoard, font: Path, hall_name: str, notice: str, tz: ZoneInfo
                 pygame.quit()
                 return 0
         t = time.monotonic() - started
-        render(surface, fonts, board.snapshot(), hall_name, notice, board.now().astimezone(tz), t)
+        state = board.snapshot()  # name and notice as last read from the server (changed live)
+        render(surface, fonts, state, state.hall_name or hall_name, notice if state.notice is None else state.notice,
+               board.now().astimezone(tz), t)
         pygame.display.flip()
         if args.duration and t >= args.duration:
             if args.screenshot:

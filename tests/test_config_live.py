@@ -190,3 +190,45 @@ def test_the_document_round_trips_through_toml():
     again = parse_config(to_toml(document_of(hall)))
     assert document_of(again) == document_of(hall)
     assert tomllib.loads(to_toml(document_of(hall)))["rules"]["alerts"]["deadline_days"] == [3.0, 1.0, 0.0]
+
+
+def wait_for(condition, seconds: float = 15.0) -> bool:
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_the_kiosk_and_the_hall_display_learn_a_change_from_the_event_stream(tmp_path):
+    """Not at their next periodic refresh (an hour away here): from config.changed, within seconds."""
+    import kioskrig  # noqa: F401  (headless pygame)
+    from liveserver import serve_app
+
+    from caller.board import HallBoard
+    from hallq.fonts import find_cjk_font
+    from kiosk.app import KioskApp
+    from kiosk.printing import TicketOutput
+    from kiosk.ui import KioskUI
+
+    app = create_app(small_hall(all_day=True), tmp_path / "stream.db", supervise=False)
+    with serve_app(app) as base:
+        kiosk = KioskApp(ApiClient(base, KIOSK), TicketOutput(None), public_url=base)
+        ui = KioskUI(kiosk, find_cjk_font(), size=(540, 960), fullscreen=False, refresh_seconds=3600).start()
+        board = HallBoard(ApiClient(base, "t-display"), refresh_seconds=0.1).follow()
+        try:
+            assert wait_for(lambda: board.snapshot().notice == "")
+            assert kiosk.menu.matter("S101")["materials"] == ["居民身份证"]
+            admin = api(base, ADMIN)
+            hall = admin.get("/config")["hall"]
+            service(hall, "S101")["materials"] = ["居民身份证", "社保卡申领表"]
+            hall["hall"]["notice"] = "今日延时服务至19:00"
+            admin.post("/config", {"hall": hall})
+            assert wait_for(lambda: kiosk.menu.matter("S101")["materials"] == ["居民身份证", "社保卡申领表"])
+            assert wait_for(lambda: board.snapshot().notice == "今日延时服务至19:00")
+        finally:
+            board.stop()
+            ui.close()

@@ -23,8 +23,9 @@ def engine():
 @bp.get("/services")
 def services():
     """The kiosk menu: every matter with how many wait and the estimated wait for a new ticket."""
-    return jsonify({"hall": {"code": engine().config.code, "name": engine().config.name,
-                             "hotline": engine().config.hotline}, "services": menu_view(engine())})
+    config = engine().config
+    return jsonify({"hall": {"code": config.code, "name": config.name, "hotline": config.hotline,
+                             "notice": config.notice}, "services": menu_view(engine())})
 
 
 @bp.post("/tickets")
