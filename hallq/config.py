@@ -32,6 +32,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -52,6 +53,7 @@ from hallq.model import (
     Service,
     Session,
     SignInSessions,
+    SpecialDay,
     Staff,
     Token,
     Window,
@@ -649,15 +651,12 @@ class _Checks:
                 self.add(f"{where}.address", f'0x{address:02X} on bus "{bus}" is already used by {self.first_at(taken)}')
             addresses.setdefault((bus, address), where)
 
-    def hours(self) -> None:
-        hours = self.data.get("hours")
-        if not isinstance(hours, dict):
-            return
-        sessions = hours.get("sessions")
-        parsed = []
+    def sessions(self, sessions: object, path: str) -> list | None:
+        """Each pair in order, none overlapping the one before; the parsed pairs, or None."""
+        parsed: list | None = []
         if isinstance(sessions, list):
             for i, pair in enumerate(sessions):
-                where = f"hours.sessions[{i}]"
+                where = f"{path}[{i}]"
                 times = [schema.parse_time(v) for v in pair] if isinstance(pair, list) and len(pair) == 2 else None
                 if not times or None in times:
                     parsed = None
@@ -669,6 +668,24 @@ class _Checks:
                     self.add(where, f"starts before the previous session ends ({parsed[-1][1]:%H:%M})")
                 if parsed is not None:
                     parsed.append((start, end))
+        return parsed
+
+    def hours(self) -> None:
+        hours = self.data.get("hours")
+        if not isinstance(hours, dict):
+            return
+        parsed = self.sessions(hours.get("sessions"), "hours.sessions")
+        days: dict = {}
+        for where, day in _tables(hours, "special_days"):
+            where = f"hours.{where}"
+            when = day.get("date")
+            when = when.isoformat() if isinstance(when, date) else when  # TOML date or "YYYY-MM-DD"
+            if isinstance(when, str) and not self.bad(f"{where}.date"):
+                self.unique(days, when, f"{where}.date", "special day")
+            if day.get("kind") == "closed" and day.get("sessions"):
+                self.add(f"{where}.sessions", "a closed day has no sessions")
+            elif day.get("sessions") is not None:
+                self.sessions(day["sessions"], f"{where}.sessions")
         for key, what in (("weekdays", "weekday"), ("lunch_windows", "lunch window")):
             seen: dict = {}
             values = hours.get(key)
@@ -808,6 +825,10 @@ def _copy(cls: type, section: BaseModel, **given: object):
     return cls(**values)
 
 
+def _sessions(pairs: list) -> tuple[Session, ...]:
+    return tuple(Session(a, b) for a, b in pairs)
+
+
 def _device(ref: BaseModel | None) -> DeviceRef | None:
     return DeviceRef(ref.bus, ref.address) if ref is not None else None
 
@@ -822,7 +843,9 @@ def _build(f: HallFile, secrets: list[str], source: str) -> HallConfig:
               for name in type(f.rules.alerts).model_fields}
     return HallConfig(
         code=f.hall.code, name=f.hall.name, hotline=f.hall.hotline, notice=f.hall.notice,
-        hours=_copy(Hours, f.hours, sessions=tuple(Session(a, b) for a, b in f.hours.sessions)),
+        hours=_copy(Hours, f.hours, sessions=_sessions(f.hours.sessions), special_days=tuple(
+            SpecialDay(date.fromisoformat(d.date), d.kind, _sessions(d.sessions) if d.sessions else None, d.note)
+            for d in f.hours.special_days)),
         services={s.code: _copy(Service, s) for s in f.services},
         bundles={b.code: _copy(Bundle, b) for b in f.bundles},
         windows=windows,

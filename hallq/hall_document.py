@@ -35,6 +35,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _pairs(sessions) -> list[list[str]]:
+    return [[f"{s.start:%H:%M}", f"{s.end:%H:%M}"] for s in sessions]
+
+
 def document_of(config: HallConfig) -> dict:
     """The hall's document (no tokens), every key written out, in the file's shape."""
     rules = _plain(config.rules)
@@ -48,8 +52,10 @@ def document_of(config: HallConfig) -> dict:
     kiosks = [{k: v for k, v in _plain(k).items() if v is not None} for k in config.kiosks.values()]
     return {
         "hall": {"code": config.code, "name": config.name, "hotline": config.hotline, "notice": config.notice},
-        "hours": {**_plain(config.hours), "sessions": [[f"{s.start:%H:%M}", f"{s.end:%H:%M}"]
-                                                        for s in config.hours.sessions]},
+        "hours": {**_plain(config.hours), "sessions": _pairs(config.hours.sessions),
+                  "special_days": [{"date": d.date.isoformat(), "kind": d.kind, "note": d.note,
+                                    **({"sessions": _pairs(d.sessions)} if d.sessions else {})}
+                                   for d in config.hours.special_days]},
         "rules": rules,
         "appointments": _plain(config.appointments),
         "sessions": _plain(config.sessions),

@@ -140,6 +140,33 @@ class HallSection(Section):
     notice: FreeText = text("", "大屏滚动通知", multiline=True)
 
 
+def _date_text(value: Any) -> Any:
+    """A TOML date (date = 2026-10-08) reads like the string "2026-10-08"."""
+    from datetime import date
+
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _real_date(value: str) -> str:
+    from datetime import date
+
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise problem(f"{value!r} is not a date like 2026-10-08 (YYYY-MM-DD)") from None
+    return value
+
+
+class SpecialDaySection(Section):
+    date: Annotated[str, BeforeValidator(_date_text), AfterValidator(_real_date)] = text(
+        ..., "日期（YYYY-MM-DD）", r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                                                           "a date like 2026-10-08 (YYYY-MM-DD)")
+    kind: Literal["closed", "open", "extended", "staggered"] = Field(
+        ..., title="类型（闭厅 / 调休上班 / 延时服务 / 错时服务）")
+    sessions: list[TimePair] | None = Field(None, title="当日开放时段（不填为平日时段）")
+    note: Line = text("", "说明（如：国庆调休）")
+
+
 class HoursSection(Section):
     sessions: list[TimePair] = Field(..., min_length=1, title="开放时段")
     weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(list(Hours.weekdays), min_length=1,
@@ -147,6 +174,8 @@ class HoursSection(Section):
     lunch_windows: list[int] = Field([], title="午间服务窗口")
     # Its upper bound is the last session's length, checked in hallq/config.py.
     stop_issuing_minutes: int = num(Hours.stop_issuing_minutes, 0, None, "闭厅前停止取号", "分钟")
+    official_holidays: bool = Field(Hours.official_holidays, title="法定节假日闭厅、调休日开放（按国家日历）")
+    special_days: list[SpecialDaySection] = Field([], title="特殊日期（节假日、调休、延时服务、错时服务）")
 
 
 class ServiceSection(Section):

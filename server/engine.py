@@ -359,7 +359,8 @@ class Engine:
 
     def _check_open(self, matter: str, now: datetime) -> None:
         if not hours.issuing(self.config, matter, now):
-            sessions = "、".join(f"{s.start:%H:%M}–{s.end:%H:%M}" for s in self.config.hours.sessions)
+            today = hours.day_sessions(self.config.hours, now.date())
+            sessions = "、".join(f"{s.start:%H:%M}–{s.end:%H:%M}" for s in today) or "closed today"
             back = hours.next_issuing(self.config, matter, now)
             when = f"; tickets for it again from {back:%H:%M}" if back else ""
             raise Conflict(f"the hall is not issuing tickets for {matter} now (hours {sessions}{when})",

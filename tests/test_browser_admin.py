@@ -150,3 +150,23 @@ def test_web_users_added_disabled_and_unlocked_from_the_page(hall, admin):
     admin.locator('#users tr[data-user="c1005"] button.toggle').click()
     expect(admin.locator('#users tr[data-user="c1005"]')).to_contain_text("已停用")
     shot(admin, "23-admin-users")
+
+
+def test_a_special_day_and_an_alert_threshold_with_their_units(hall, admin):
+    base, app = hall
+    admin.click("#tab-hall")
+    admin.click('button[data-add="hours.special_days"]')
+    day = admin.locator('details[data-path="hours.special_days[0]"]')
+    day.locator('input[data-path="hours.special_days[0].date"]').fill("2026-12-31")
+    day.locator('select[data-path="hours.special_days[0].kind"]').select_option("extended")
+    day.locator('textarea[data-path="hours.special_days[0].sessions"]').fill("08:30-12:00\n14:30-19:00")
+    admin.click("#tab-rules")
+    expect(admin.locator("label.row", has_text="群众等候时长（分钟）")).to_be_visible()
+    admin.locator('input[data-path="rules.alerts.wait_minutes[1]"]').fill("25")
+    shot(admin, "24-admin-config-rules")
+    save(admin, "元旦前延时服务")
+    expect(admin.locator("#message")).to_contain_text("立即生效")
+    config = app.config["ENGINE"].config
+    [special] = config.hours.special_days
+    assert (special.kind, special.sessions[-1].end.hour) == ("extended", 19)
+    assert config.rules.alerts["wait_minutes"].yellow == 25

@@ -10,6 +10,7 @@
     primary: "主办", secondary: "兼办", backup: "后备", "即办": "即办件", "承诺": "承诺件",
     admin: "管理员", supervisor: "值班主任", kiosk: "取号机", caller: "呼叫守护进程", window: "窗口", display: "大屏",
     qb68: "QB-68 呼叫器/评价器总线", "ls-a0": "LS-A0 条屏总线",
+    closed: "闭厅（节假日）", open: "调休上班", extended: "延时服务", staggered: "错时服务",
   };
   const TABS = [
     ["hall", "大厅与开放时间", ["hall", "hours"]], ["services", "事项", ["services"]],
@@ -25,7 +26,10 @@
   const $ = (id) => document.getElementById(id);
 
   function resolve(node) {
-    while (node && node.$ref) node = schema.$defs[node.$ref.split("/").pop()];
+    while (node && node.$ref) {  // what the field says of itself (title, default) wins over its type's
+      const { $ref, ...own } = node;
+      node = { ...schema.$defs[$ref.split("/").pop()], ...own };
+    }
     if (node && node.anyOf) {
       const inner = node.anyOf.find((n) => n.type !== "null");
       return { ...resolve(inner), nullable: true, default: node.default };
@@ -118,6 +122,11 @@
         continue;
       }
       let field;
+      if (sr.type === "array" && sr.items && resolve(sr.items).properties) {
+        obj[key] = obj[key] || [];
+        box.append(cards(sub, obj[key], here, sr.title || key, "h3"));
+        continue;
+      }
       if (sr.type === "object" && sr.additionalProperties && key === "services") {
         field = skills(obj[key] || {}, here, (v) => { obj[key] = v; });
       } else if (sr.properties === undefined && sr.type === "object") {  // a device or printer: { bus, address }
@@ -142,16 +151,21 @@
   }
 
   function list(key) {
-    const node = resolve(schema.properties[key]);
+    doc[key] = doc[key] || [];
+    return cards(schema.properties[key], doc[key], key, SECTION_NAMES[key], "h2");
+  }
+
+  // An array of tables (matters, windows, a day's special days …): one card each, add and remove.
+  function cards(schemaNode, values, key, title, heading) {
+    const node = resolve(schemaNode);
     const item = resolve(node.items);
-    const values = doc[key] = doc[key] || [];
-    const box = el("section", { class: "items", "data-path": key }, el("h2", {}, `${SECTION_NAMES[key]}（${values.length}）`));
+    const box = el("section", { class: "items", "data-path": key }, el(heading, {}, `${title}（${values.length}）`));
     values.forEach((value, i) => {
       const path = `${key}[${i}]`;
-      const name = value.name || value.code || value.number || value.id || `第${i + 1}项`;
+      const name = value.name || value.code || value.number || value.id || value.date || `第${i + 1}项`;
       const card = el("details", { class: "card", "data-path": path, open: opened.has(path) ? "open" : null,
         ontoggle: (e) => { if (e.target.open) opened.add(path); else opened.delete(path); } },
-        el("summary", {}, `${value.code || value.number || value.id || ""} ${name}`));
+        el("summary", {}, `${value.code || value.number || value.id || ""} ${name} ${value.note || ""}`));
       const plain = { ...item, properties: Object.fromEntries(Object.entries(item.properties)
         .filter(([k, v]) => !(resolve(v).properties && resolve(v).nullable))) };
       card.append(form(plain, value, path));
@@ -163,7 +177,7 @@
     });
     box.append(el("button", { type: "button", class: "add", "data-add": key,
       onclick: () => { values.push(defaults(item)); opened.add(`${key}[${values.length - 1}]`); changed(); render(); } },
-      `添加${SECTION_NAMES[key]}`));
+      `添加${title}`));
     return box;
   }
 
