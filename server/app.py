@@ -96,6 +96,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
         app.config["HALL"] = new
         case_book.config = new
         commitments.config = new
+        app.config["SESSIONS"].limits = new.sessions  # idle limits of web sign-ins
 
     app.config.update(HALL=config, ENGINE=engine, CASES=case_book, CONFIG_VERSIONS=versions, ON_RECONFIGURE=reconfigured,
                       COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard(),

@@ -197,6 +197,10 @@ class Engine:
             if config.matter(t.matter) is None or t.service not in config.services:
                 raise Conflict(f"{t.code} still holds a ticket for {t.matter}: remove the matter once nobody waits "
                                "for it (now ends no ticket)", field=f"services[{t.service}]", code="in_use")
+            for number in (t.parked_window, t.target_window):
+                if number is not None and number not in config.windows:
+                    raise Conflict(f"{t.code} waits for window {number}: keep the window until it is served",
+                                   field=f"windows[{number}]", code="in_use")
             if t.priority not in config.priorities:
                 raise Conflict(f"{t.code} still has priority {t.priority}", field=f"priorities[{t.priority}]",
                                code="in_use")

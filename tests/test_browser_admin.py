@@ -98,7 +98,8 @@ def test_a_bad_value_gets_its_message_at_the_field(hall, admin):
     field = card.locator('input[data-path="services[1].minutes"]')
     expect(field).to_have_class("bad")
     message = card.locator('label.row:has(input[data-path="services[1].minutes"]) small.err')
-    expect(message).to_have_text("must be more than 0")
+    expect(message).to_have_text("须大于 0")
+    expect(admin.locator("#problems")).to_contain_text("services[1].minutes：must be more than 0")
     expect(admin.locator("#message")).to_contain_text("未保存")
     shot(admin, "21-admin-config-bad-value")
 
