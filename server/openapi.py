@@ -22,6 +22,7 @@ from .api.inputs import SQLITE_INT_MAX
 from .api.windows import ACTIONS
 
 ERROR = {"$ref": "#/components/responses/Error"}
+BAD_REQUEST = {"$ref": "#/components/responses/BadRequest"}
 UNAVAILABLE = {"$ref": "#/components/responses/Unavailable"}
 ROW_ID = {"type": "integer", "format": "int64", "minimum": 0, "maximum": SQLITE_INT_MAX}
 BEARER = [{"bearer": []}]
@@ -100,7 +101,7 @@ def _query(name: str, kind: str, enum: list[str] | None = None) -> dict:
 
 
 def _errors(*codes: int) -> dict:
-    return {str(c): ERROR for c in codes}
+    return {str(c): BAD_REQUEST if c == 400 else ERROR for c in codes}
 
 
 WRITE_HEADERS = [
@@ -131,7 +132,7 @@ def _refusals(op: dict) -> None:
     if "requestBody" in op:
         codes += [413, 422]
     for code in codes:
-        op["responses"].setdefault(str(code), ERROR)
+        op["responses"].setdefault(str(code), BAD_REQUEST if code == 400 else ERROR)
     op["responses"].setdefault("503", UNAVAILABLE)
 
 
@@ -314,7 +315,6 @@ def document(config: HallConfig) -> dict:
             "responses": {"200": _ok("the report"), **_errors(401, 403, 422)}}},
     }
     paths.update(_config_paths())
-    paths.update(_user_paths())
     for action, model in ACTIONS.items():
         op = {
             "summary": ACTION_HELP[action], "security": BEARER,
@@ -324,6 +324,7 @@ def document(config: HallConfig) -> dict:
         if model.model_fields:
             op["requestBody"] = _body(model)
         paths[f"/windows/{{n}}/{action}"] = {"post": op}
+    paths.update(_user_paths())
     _writes_take_keys_and_deadlines(paths)
     for item in paths.values():
         for op in item.values():
@@ -336,6 +337,10 @@ def document(config: HallConfig) -> dict:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "responses": {
+                "BadRequest": {"description": "refused; `field` names the culprit. A request the HTTP parser cannot read "
+                                              "(a garbled header) never reaches hallq: the server's plain-text 400",
+                               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+                                           "text/plain": {"schema": {"type": "string"}}}},
                 "Error": {"description": "refused; `field` names the culprit", "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Error"}}}},
                 "Unavailable": {"description": "not applied: deadline passed, overloaded or storage failing; retry later",
