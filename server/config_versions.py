@@ -121,16 +121,25 @@ class ConfigBook:
         except ConfigError as exc:
             raise ConfigInvalid(exc) from None
         document = document_of(config)  # every key written out, as the versions keep it
-        latest = self.latest()
-        if based_on is not None and latest is not None and latest["version"] != based_on:
-            raise Conflict(f"version {latest['version']} was saved by {latest['actor']} after version {based_on}, "
-                           "which this change was made from: reload and make it again", field="based_on",
-                           code="stale")
-        if latest is not None and latest["document"] == document:
-            return {**latest, "document": None, "unchanged": True}
-        ch, row = self._changes(document, actor, note, latest)
-        engine.reconfigure(config, ch, then=(lambda: then(config)) if then else None)
-        return row
+        made: dict = {}
+
+        def changes() -> Changes:
+            """Under the engine's lock: the version before is the one this change follows."""
+            latest = self.latest()
+            if based_on is not None and latest is not None and latest["version"] != based_on:
+                raise Conflict(f"version {latest['version']} was saved by {latest['actor']} after version {based_on}, "
+                               "which this change was made from: reload and make it again", field="based_on",
+                               code="stale")
+            if latest is not None and latest["document"] == document:
+                raise _Unchanged(latest)
+            ch, made["row"] = self._changes(document, actor, note, latest)
+            return ch
+
+        try:
+            engine.reconfigure(config, changes, then=(lambda: then(config)) if then else None)
+        except _Unchanged as same:
+            return {**same.latest, "document": None, "unchanged": True}
+        return made["row"]
 
     def _changes(self, document: dict, actor: str, note: str, latest: dict | None,
                  digest: str | None = None) -> tuple[Changes, dict]:
@@ -158,6 +167,12 @@ class ConfigBook:
         ch = Changes()
         ch.put("settings", {"key": DIGEST_KEY, "value": digest})
         self.store.commit(ch)
+
+
+class _Unchanged(Exception):
+    def __init__(self, latest: dict) -> None:
+        super().__init__("unchanged")
+        self.latest = latest
 
 
 def _decode(row: dict) -> dict:

@@ -165,15 +165,17 @@ class Engine:
 
     # -- a new configuration, live --------------------------------------------------------
 
-    def reconfigure(self, config: HallConfig, ch: Changes, then: Callable[[], None] | None = None) -> list[dict]:
+    def reconfigure(self, config: HallConfig, ch: Changes | Callable[[], Changes],
+                    then: Callable[[], None] | None = None) -> list[dict]:
         """Run on `config` from the next action on: between two actions (under the engine's lock),
         written with `ch` (the version row and its event) in one transaction, or not at all.
         Tickets keep their code, matter and arrival; what they reference must still exist, so a
         change that removes a matter someone waits for, or a window someone works at, is refused
-        (409) until they are done. `then` runs under the same lock after the swap."""
+        (409) until they are done. `ch` may be a function that makes the changes under the lock (the
+        next version number). `then` runs under the same lock after the swap."""
         with deadline.holding(self._lock, "the configuration"):
             self._still_serves(config)
-            events = self.store.commit(ch)
+            events = self.store.commit(ch() if callable(ch) else ch)
             self.config = config
             self.times.configured = {code: s.minutes for code, s in config.services.items()}
             self.times._means.clear()

@@ -232,3 +232,44 @@ def test_the_kiosk_and_the_hall_display_learn_a_change_from_the_event_stream(tmp
         finally:
             board.stop()
             ui.close()
+
+
+def test_a_change_lands_between_two_actions_while_tickets_are_issued(tmp_path):
+    """Issuing from four threads while the configuration changes 20 times: every issue sees one
+    whole configuration (no error, no number twice), and the last change is what runs."""
+    import dataclasses
+    import threading
+
+    from server.config_versions import ConfigBook
+    from server.engine import Engine
+    from server.store import Store
+
+    hall = small_hall(all_day=True)
+    engine = Engine(hall, Store(tmp_path / "race.db"))
+    book = ConfigBook(engine.store, engine.now)
+    book.start(hall)
+    errors: list[BaseException] = []
+    codes: list[str] = []
+
+    def issue() -> None:
+        try:
+            for _ in range(25):
+                codes.append(engine.issue("S101").code)
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=issue) for _ in range(4)]
+    for t in threads:
+        t.start()
+    from hallq.hall_document import document_of
+
+    for i in range(20):
+        doc = document_of(engine.config)
+        service(doc, "S101")["materials"] = ["居民身份证", f"第{i}版材料"]
+        book.change(engine, doc, "admin", f"change {i}")
+    for t in threads:
+        t.join(30)
+    assert errors == [] and len(codes) == 100 and len(set(codes)) == 100
+    assert engine.config.services["S101"].materials == ("居民身份证", "第19版材料")
+    assert [v["version"] for v in book.versions(limit=1)] == [21]
+    assert dataclasses.replace(engine.config, services=hall.services).windows == hall.windows
