@@ -48,10 +48,12 @@ class BoardState:
     newest_at: float = 0.0  # monotonic time of the newest call, for highlighting it a while
     hall_name: str | None = None  # as the server has it now (None: not read yet)
     notice: str | None = None
+    media: tuple[str, ...] = ()  # paths of the pictures shown in turn (GET /api/v1/media/…)
+    media_seconds: int = 15
 
     def snapshot(self) -> BoardState:
         return BoardState(list(self.calls), list(self.waiting), self.connected, self.newest_at, self.hall_name,
-                          self.notice)
+                          self.notice, self.media, self.media_seconds)
 
 
 class HallBoard:
@@ -123,11 +125,25 @@ class HallBoard:
         with self._lock:
             self.state.hall_name = hall.get("name", self.state.hall_name)
             self.state.notice = hall.get("notice", self.state.notice)
+            self.state.media = tuple(hall.get("media") or ())
+            self.state.media_seconds = int(hall.get("media_seconds") or 15)
         services = menu["services"]
         rows = [Waiting(s["code"], s["name"], int(s["waiting"]), float(s.get("estimated_wait_minutes") or 0))
                 for s in services if s.get("kind", "service") == "service" and s.get("waiting")]
         rows.sort(key=lambda w: (-w.waiting, w.code))
         return rows
+
+    def picture(self, path: str) -> bytes | None:
+        """The bytes of one display picture (a path from `state.media`), or None when unavailable."""
+        import urllib.request
+
+        server = self.client.base.removesuffix("/api/v1")
+        try:
+            with urllib.request.urlopen(server + path, timeout=self.client.timeout) as answer:
+                return answer.read()
+        except (OSError, ValueError) as exc:
+            log.info("picture %s not loaded: %s", path, exc)
+            return None
 
     def refresh_waiting(self) -> None:
         try:

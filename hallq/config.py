@@ -338,6 +338,12 @@ def check_hall(data: dict, source: str = "<string>", locator: _Locator | None = 
     return _build(checked, check.secrets, source)
 
 
+def media_folder(source: str) -> Path | None:
+    """Where a hall's display pictures are: media/ beside its config file (None: not from a file)."""
+    path = Path(source)
+    return path.parent / "media" if source.endswith(".toml") and path.is_file() else None
+
+
 def _order(p: Problem) -> tuple:
     """File order; problems on one line in key order (a line with no number keeps the order found)."""
     return (p.line or 0, p.key if p.line else "")
@@ -463,6 +469,8 @@ def _translate(err: dict) -> tuple[str, str]:
         if "le" in bounds:
             return path, f"{_number(value)} is outside {low:g}..{bounds['le']:g}"
         return path, f"must be at least {low:g}"
+    if kind == "string_pattern_mismatch" and pattern.startswith("hall.media[]"):
+        return path, f"{value!r} is not a picture's file name (letters, digits, '-', '_', '.'; .png, .jpg or .jpeg)"
     if kind == "string_pattern_mismatch":
         means = (info.json_schema_extra or {}).get("means", "") if info else ""
         return path, f"{value!r} is not {means or 'written as expected'}"
@@ -534,6 +542,7 @@ class _Checks:
     def run(self) -> None:
         if not isinstance(self.data, dict):
             return
+        self.media()
         self.matters()
         self.buses()
         self.windows()
@@ -546,6 +555,17 @@ class _Checks:
             if _str(s, "number") is not None:
                 self.unique(staff, s["number"], f"{where}.number", "staff number")
         self.tokens()
+
+    def media(self) -> None:
+        """Pictures for the hall display must be in media/ beside the file (checked for a file only)."""
+        hall = self.data.get("hall")
+        names = hall.get("media") if isinstance(hall, dict) else None
+        folder = media_folder(self.source)
+        if not isinstance(names, list) or folder is None:
+            return
+        for i, name in enumerate(names):
+            if isinstance(name, str) and not self.bad(f"hall.media[{i}]") and not (folder / name).is_file():
+                self.add(f"hall.media[{i}]", f"no file {folder / name}")
 
     def matters(self) -> None:
         for key in ("services", "bundles"):
@@ -843,6 +863,7 @@ def _build(f: HallFile, secrets: list[str], source: str) -> HallConfig:
               for name in type(f.rules.alerts).model_fields}
     return HallConfig(
         code=f.hall.code, name=f.hall.name, hotline=f.hall.hotline, notice=f.hall.notice,
+        media=tuple(f.hall.media), media_seconds=f.hall.media_seconds,
         hours=_copy(Hours, f.hours, sessions=_sessions(f.hours.sessions), special_days=tuple(
             SpecialDay(date.fromisoformat(d.date), d.kind, _sessions(d.sessions) if d.sessions else None, d.note)
             for d in f.hours.special_days)),

@@ -51,7 +51,8 @@ def document_of(config: HallConfig) -> dict:
         windows.append(row)
     kiosks = [{k: v for k, v in _plain(k).items() if v is not None} for k in config.kiosks.values()]
     return {
-        "hall": {"code": config.code, "name": config.name, "hotline": config.hotline, "notice": config.notice},
+        "hall": {"code": config.code, "name": config.name, "hotline": config.hotline, "notice": config.notice,
+                 "media": list(config.media), "media_seconds": config.media_seconds},
         "hours": {**_plain(config.hours), "sessions": _pairs(config.hours.sessions),
                   "special_days": [{"date": d.date.isoformat(), "kind": d.kind, "note": d.note,
                                     **({"sessions": _pairs(d.sessions)} if d.sessions else {})}

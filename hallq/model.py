@@ -219,6 +219,8 @@ class HallConfig:
     tokens: tuple[Token, ...]
     hotline: str = "12345"
     notice: str = ""  # hall display's scrolling line
+    media: tuple[str, ...] = ()  # pictures the hall display shows in turn: files in media/ beside the config
+    media_seconds: int = 15  # how long each picture stays
     source: str = ""  # file it came from
     sessions: SignInSessions = field(default_factory=SignInSessions)  # web sign-in idle limits
 

@@ -29,6 +29,7 @@ from pydantic_core import PydanticCustomError
 from hallq.model import (
     Appointments,
     Bus,
+    HallConfig,
     Hours,
     Printer,
     Rules,
@@ -138,6 +139,9 @@ class HallSection(Section):
     name: Text = text(..., "中心名称")
     hotline: Line = text("12345", "服务热线")
     notice: FreeText = text("", "大屏滚动通知", multiline=True)
+    media: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.(png|jpg|jpeg)$")]] = Field(
+        [], title="大屏轮播图片（配置文件旁 media 文件夹中的 PNG/JPEG 文件名）")
+    media_seconds: int = num(HallConfig.media_seconds, 3, 600, "每张图片显示", "秒")
 
 
 def _date_text(value: Any) -> Any:

@@ -264,6 +264,12 @@ def document(config: HallConfig) -> dict:
                           **_errors(400, 401)},
         }},
         "/health": {"get": {"summary": "Liveness", "responses": {"200": _ok("ok")}}},
+        "/media/{name}": {"get": {
+            "summary": "A picture the hall display shows in turn (hall.media; public, like the display)",
+            "parameters": [_path("name", "string")],
+            "responses": {"200": {"description": "the picture", "content": {
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}, **_errors(404)}}},
         "/alerts": {
             "get": {"summary": "Active 电子监察 alerts, worst first (?all=1 adds today's cleared ones)", "security": BEARER,
                     "parameters": [_query("all", "string", ["1"])], "responses": {"200": _ok("alerts"), **_errors(401)}},

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, send_file
+
+from hallq.config import media_folder
 
 from ..auth import actor, current_token, require
-from ..errors import HallqError, Invalid, TooMany
+from ..errors import HallqError, Invalid, NotFound, TooMany
 from ..views import iso, menu_view, ticket_view
 from . import requests, schemas
 from .body import json_body
@@ -25,7 +27,19 @@ def services():
     """The kiosk menu: every matter with how many wait and the estimated wait for a new ticket."""
     config = engine().config
     return jsonify({"hall": {"code": config.code, "name": config.name, "hotline": config.hotline,
-                             "notice": config.notice}, "services": menu_view(engine())})
+                             "notice": config.notice, "media": [f"/api/v1/media/{name}" for name in config.media],
+                             "media_seconds": config.media_seconds}, "services": menu_view(engine())})
+
+
+@bp.get("/media/<name>")
+def media(name: str):
+    """A picture the hall display shows (public, like the display itself): only names the hall lists,
+    from media/ beside its config file."""
+    config = engine().config
+    folder = media_folder(config.source)
+    if name not in config.media or folder is None or not (folder / name).is_file():
+        raise NotFound(f"no picture {name!r} on this hall's display", field="name")
+    return send_file(folder / name, mimetype="image/png" if name.endswith(".png") else "image/jpeg", max_age=60)
 
 
 @bp.post("/tickets")
