@@ -861,9 +861,9 @@ def _build(f: HallFile, secrets: list[str], source: str) -> HallConfig:
                                   evaluator=_device(w.evaluator), strip=_device(w.strip))
     alerts = {name: AlertLevels(*(float(v) for v in getattr(f.rules.alerts, name)))
               for name in type(f.rules.alerts).model_fields}
+    hall = {k: tuple(v) if isinstance(v, list) else v for k, v in f.hall}  # [hall] keys are HallConfig's own
     return HallConfig(
-        code=f.hall.code, name=f.hall.name, hotline=f.hall.hotline, notice=f.hall.notice,
-        media=tuple(f.hall.media), media_seconds=f.hall.media_seconds,
+        **hall,
         hours=_copy(Hours, f.hours, sessions=_sessions(f.hours.sessions), special_days=tuple(
             SpecialDay(date.fromisoformat(d.date), d.kind, _sessions(d.sessions) if d.sessions else None, d.note)
             for d in f.hours.special_days)),

@@ -14,7 +14,7 @@ from datetime import time
 from typing import Any
 
 from hallq.model import HallConfig
-from hallq.schema import DEFAULT_ALERTS
+from hallq.schema import DEFAULT_ALERTS, HallSection
 
 # Arrays of tables, each element named by this key in diffs ("services[S301].materials").
 IDENTITY = {"services": "code", "bundles": "code", "priorities": "code", "buses": "name", "windows": "number",
@@ -51,8 +51,7 @@ def document_of(config: HallConfig) -> dict:
         windows.append(row)
     kiosks = [{k: v for k, v in _plain(k).items() if v is not None} for k in config.kiosks.values()]
     return {
-        "hall": {"code": config.code, "name": config.name, "hotline": config.hotline, "notice": config.notice,
-                 "media": list(config.media), "media_seconds": config.media_seconds},
+        "hall": {key: _plain(getattr(config, key)) for key in HallSection.model_fields},
         "hours": {**_plain(config.hours), "sessions": _pairs(config.hours.sessions),
                   "special_days": [{"date": d.date.isoformat(), "kind": d.kind, "note": d.note,
                                     **({"sessions": _pairs(d.sessions)} if d.sessions else {})}

@@ -9,10 +9,15 @@ engine's frozen dataclasses (hallq/model.py) from a checked file.
 
 Defaults are the engine model's (`Rules.recall_limit` …), so they too are written once.
 
-Adding a numeric config key: add the field with its default to the dataclass in hallq/model.py,
-then one line here in the matching section, e.g.
+Adding a config key to an existing table: the field with its default in the dataclass of
+hallq/model.py (for [hall]: HallConfig), then one line here in the matching section, e.g.
     help_queue_length: int = num(Rules.help_queue_length, 1, 1000, "跨窗通办阈值", "人")
-hallq/config.py copies every section field of the same name into the dataclass by itself.
+hallq/config.py copies every field of the same name into the dataclass, hallq/hall_document.py
+writes it back for the live configuration, and the admin form shows it with its label and unit.
+A number also needs its line in tests/test_config.py (MODEL_NUMBERS, OUT_OF_RANGE). A check that
+spans keys is a method of hallq/config.py `_Checks`. A new alert threshold is one `levels(...)`
+line in AlertsSection. A whole new table: a Section class, its field in HallFile, and one line
+each in hallq/config.py `_build` and hallq/hall_document.py `document_of`.
 """
 
 from __future__ import annotations
