@@ -3,7 +3,8 @@
 Pure state plus one follower thread, no drawing: the latest calls (newest first, a recall moves a
 call back to the top), how many wait for each service, and whether the server is reachable. On
 every (re)connection it takes a snapshot (GET /queue, GET /services) and skips the events the
-snapshot already covers, so a reconnection never re-announces an old call.
+snapshot already covers, so a reconnection never re-announces an old call. The hall's name and
+notice come from GET /services too, again on every config.changed event (changed in the browser).
 """
 
 from __future__ import annotations
@@ -46,9 +47,14 @@ class BoardState:
     waiting: list[Waiting] = field(default_factory=list)  # most waiting first, only services with someone
     connected: bool = False
     newest_at: float = 0.0  # monotonic time of the newest call, for highlighting it a while
+    hall_name: str | None = None  # as the server has it now (None: not read yet)
+    notice: str | None = None
+    media: tuple[str, ...] = ()  # paths of the pictures shown in turn (GET /api/v1/media/…)
+    media_seconds: int = 15
 
     def snapshot(self) -> BoardState:
-        return BoardState(list(self.calls), list(self.waiting), self.connected, self.newest_at)
+        return BoardState(list(self.calls), list(self.waiting), self.connected, self.newest_at, self.hall_name,
+                          self.notice, self.media, self.media_seconds)
 
 
 class HallBoard:
@@ -115,11 +121,30 @@ class HallBoard:
         return datetime.now(self.tz) + self.clock_offset
 
     def _waiting(self) -> list[Waiting]:
-        services = self.client.get("/services")["services"]
+        menu = self.client.get("/services")
+        hall = menu.get("hall") or {}
+        with self._lock:
+            self.state.hall_name = hall.get("name", self.state.hall_name)
+            self.state.notice = hall.get("notice", self.state.notice)
+            self.state.media = tuple(hall.get("media") or ())
+            self.state.media_seconds = int(hall.get("media_seconds") or 15)
+        services = menu["services"]
         rows = [Waiting(s["code"], s["name"], int(s["waiting"]), wait_text(s, short=True))
                 for s in services if s.get("kind", "service") == "service" and s.get("waiting")]
         rows.sort(key=lambda w: (-w.waiting, w.code))
         return rows
+
+    def picture(self, path: str) -> bytes | None:
+        """The bytes of one display picture (a path from `state.media`), or None when unavailable."""
+        import urllib.request
+
+        server = self.client.base.removesuffix("/api/v1")
+        try:
+            with urllib.request.urlopen(server + path, timeout=self.client.timeout) as answer:
+                return answer.read()
+        except (OSError, ValueError) as exc:
+            log.info("picture %s not loaded: %s", path, exc)
+            return None
 
     def refresh_waiting(self) -> None:
         try:

@@ -53,9 +53,10 @@ class Drawn:
 
 
 def render(surface, fonts: FontCache, state: BoardState, hall_name: str, notice: str, now: datetime,
-           t: float) -> list[Drawn]:
+           t: float, picture=None) -> list[Drawn]:
     """Draw the whole screen for `state` at wall time `now`; `t` (seconds) drives flashing, the ticker
-    and the waiting list's pages. Returns the waiting list's texts as drawn (for tests and checks)."""
+    and the waiting list's pages. `picture` (a pygame Surface): the hall's picture of the moment, below
+    the waiting counts. Returns the waiting list's texts as drawn (for tests and checks)."""
     import pygame
 
     w, h = surface.get_size()
@@ -99,6 +100,14 @@ def render(surface, fonts: FontCache, state: BoardState, hall_name: str, notice:
         calls_rect = pygame.Rect(margin, body_top, int(w * 0.6) - margin, body_bottom - body_top)
         wait_rect = pygame.Rect(calls_rect.right + margin, body_top, w - calls_rect.right - 2 * margin, body_bottom - body_top)
     title_size = int(unit * 0.045)
+    if picture is not None:  # the lower part of the waiting panel shows the picture, scaled to fit
+        frame = pygame.Rect(wait_rect.x, wait_rect.y + int(wait_rect.height * 0.55), wait_rect.width,
+                            wait_rect.height - int(wait_rect.height * 0.55))
+        wait_rect = pygame.Rect(wait_rect.x, wait_rect.y, wait_rect.width, frame.y - wait_rect.y - margin)
+        scale = min(frame.width / picture.get_width(), frame.height / picture.get_height())
+        shown = pygame.transform.smoothscale(picture, (max(1, int(picture.get_width() * scale)),
+                                                       max(1, int(picture.get_height() * scale))))
+        surface.blit(shown, shown.get_rect(center=frame.center))
     _calls(surface, fonts, state, calls_rect, t, title_size)
     drawn = _waiting(surface, fonts, state, wait_rect, title_size, unit, t)
 
@@ -253,6 +262,24 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
+def picture_now(board: HallBoard, state: BoardState, cache: dict, t: float):
+    """The picture of the moment (each shown `media_seconds` in turn), loaded once; None without any."""
+    if not state.media:
+        return None
+    import io
+
+    import pygame
+
+    path = state.media[int(t // max(1, state.media_seconds)) % len(state.media)]
+    if path not in cache:
+        data = board.picture(path)
+        try:
+            cache[path] = pygame.image.load(io.BytesIO(data)) if data else None
+        except pygame.error:
+            cache[path] = None
+    return cache[path]
+
+
 def show(board: HallBoard, font: Path, hall_name: str, notice: str, tz: ZoneInfo, args: argparse.Namespace) -> int:
     import pygame
 
@@ -271,6 +298,7 @@ def show(board: HallBoard, font: Path, hall_name: str, notice: str, tz: ZoneInfo
     pygame.display.set_caption(hall_name)
     pygame.mouse.set_visible(bool(args.windowed))
     fonts = FontCache(font)
+    pictures: dict[str, object] = {}  # path -> Surface (None: could not be loaded)
     started = time.monotonic()
     ticker = pygame.time.Clock()
     while True:
@@ -279,7 +307,9 @@ def show(board: HallBoard, font: Path, hall_name: str, notice: str, tz: ZoneInfo
                 pygame.quit()
                 return 0
         t = time.monotonic() - started
-        render(surface, fonts, board.snapshot(), hall_name, notice, board.now().astimezone(tz), t)
+        state = board.snapshot()  # name, notice and pictures as last read from the server (changed live)
+        render(surface, fonts, state, state.hall_name or hall_name, notice if state.notice is None else state.notice,
+               board.now().astimezone(tz), t, picture_now(board, state, pictures, t))
         pygame.display.flip()
         if args.duration and t >= args.duration:
             if args.screenshot:

@@ -4,7 +4,9 @@ Nothing in hallq starts on a bad config, so the loader checks the whole file and
 problem at once, each with file, line and key path (`config/x.toml:57: windows[3].services.S301:
 unknown service`), instead of making an operator fix one error per restart.
 
-Rules beyond plain types (see config/demo-hall.toml for the schema):
+Keys, types, defaults and ranges are declared once, in hallq/schema.py (pydantic); this module
+turns pydantic's errors into those lines (the TOML key path and its line), and checks what spans
+several keys, on the raw file so that one mistake hides no other:
 - a window serves a service only with weight primary, secondary or backup, and every service must
   have at least one primary or secondary window (backup windows only help with long waits, so a
   service with backup windows alone would always wait);
@@ -13,9 +15,8 @@ Rules beyond plain types (see config/demo-hall.toml for the schema):
 - devices sit on a bus of the right kind (keypads and evaluators on qb68, strips on ls-a0), in
   their role's address range, one device per address and bus;
 - secrets can come from the environment (`token_env`); a missing variable is a problem;
-- every number has a range (`_RULE_RANGES` and the checks next to each table), NaN never passes;
-  every string is one line of printable text (no control characters); tokens have no spaces
-  around them (a presented token is stripped, so such a token could never match).
+- codes, numbers and names are unique; references name something declared.
+The admin API checks a hall sent as JSON with the same code (`check_hall`, no line numbers).
 """
 
 from __future__ import annotations
@@ -27,21 +28,17 @@ import os
 import re
 import sys
 import tomllib
-import unicodedata
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import time
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import BaseModel, ValidationError
+
+from hallq import schema
 from hallq.model import (
-    BUS_KINDS,
-    CASE_KINDS,
-    DEFAULT_NO_SHOW_RULE,
-    DEFAULT_WAITING_AREA,
-    ROLES,
-    WEIGHTS,
-    WINDOW_KINDS,
     AlertLevels,
     Appointments,
     Bundle,
@@ -58,10 +55,14 @@ from hallq.model import (
     Service,
     Session,
     SignInSessions,
+    SpecialDay,
     Staff,
     Token,
     Window,
 )
+from hallq.schema import DEFAULT_ALERTS, DEVICES, HallFile
+
+__all__ = ["DEFAULT_ALERTS", "ConfigError", "Problem", "check_hall", "load_config", "load_or_exit", "parse_config"]
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,7 @@ def parse_config(text: str, source: str = "<string>", environ: Mapping[str, str]
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(exc, text, source)]) from None
-    check = _Checker(source, _Locator(text), os.environ if environ is None else environ)
-    hall = check.hall_config(data)
-    if check.problems or hall is None:
-        raise ConfigError(sorted(check.problems, key=lambda p: p.line or 0))
-    return hall
+    return check_hall(data, source, _Locator(text), environ)
 
 
 def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str, source: str) -> Problem:
@@ -319,58 +316,50 @@ def _unescape(raw: str) -> str:
 
 # --------------------------------------------------------------------------- checks
 
-_REQUIRED = object()
-_KIND_NAMES = {
-    "str": "a string",
-    "int": "an integer",
-    "num": "a number",
-    "bool": "true or false",
-    "array": "an array",
-    "table": "a table",
-    "tables": "an array of tables",
-}
-
-# Window devices: the bus kind they need and their address range (datasheets, section 1).
-_DEVICES = {
-    "keypad": ("qb68", 0x01, 0x7E),
-    "evaluator": ("qb68", 0x81, 0xFE),
-    "strip": ("ls-a0", 0x01, 0xFE),
-}
 _COMPLAINT_WINDOW_REQUIRED_FROM = 10  # windows; a county hall needs its 办不成事反映窗口
 _STRIP_TEXT_BYTES = 64  # LS-A0 SET_IDLE limit, in GBK bytes
+_THREE_LEVELS = "must be [warning, yellow, red]: three numbers, 0 or more"
 
-DEFAULT_ALERTS: dict[str, tuple[float, float, float]] = {
-    "wait_minutes": (15, 30, 45),
-    "service_minutes": (20, 30, 45),
-    "idle_with_waiting_minutes": (3, 5, 10),
-    "paused_minutes": (15, 30, 60),
-    "unstaffed_minutes": (1, 5, 15),
-    "deadline_days": (1, 0, 0),  # working days left on a 承诺件: fewer is worse; 1 = the day before
-    "called_minutes": (3, 5, 10),
-}
 
-_RULE_RANGES = {
-    "number_width": (2, 5),
-    "recall_limit": (0, 10),
-    "secondary_penalty_minutes": (0, 240),
-    "backup_after_minutes": (0, 480),
-    "starvation_minutes": (1, 1440),
-    "elderly_age": (50, 100),
-    "rating_prompt_seconds": (5, 600),
-    "supplementary_rating_days": (1, 365),
-    "callback_working_days": (1, 30),
-    "fix_working_days": (1, 90),
-    "help_queue_length": (1, 1000),
-    "service_level_minutes": (1, 240),
-    "unstaffed_grace_minutes": (0, 240),
-}
-_ALERT_RANGE = (0, 1440)  # minutes: a day
-_DEADLINE_ALERT_RANGE = (0, 365)  # working days left on a 承诺件
-_PROMISED_DAYS = (1, 365)  # working days a 承诺件 may take
-_SERVICE_MINUTES_MAX = 480  # expected service time: at most a working day
-_RANK_RANGE = (0, 99)
-_CHECKIN_BEFORE_RANGE = (0, 480)
-_CHECKIN_AFTER_RANGE = (0, 240)
+def check_hall(data: dict, source: str = "<string>", locator: _Locator | None = None,
+               environ: Mapping[str, str] | None = None) -> HallConfig:
+    """Check a hall (the TOML file's data, or the same shape as JSON) and build the HallConfig;
+    raises ConfigError with every problem. `environ` (default os.environ) feeds `token_env`."""
+    check = _Checks(data, source, locator, os.environ if environ is None else environ)
+    checked = None
+    try:
+        checked = HallFile.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            check.add(*_translate(err), flag=True)
+    check.run()
+    if check.problems:
+        order = _order if locator is not None else _key_order  # no file: in the document's key order
+        raise ConfigError(sorted(dict.fromkeys(check.problems), key=order))
+    assert checked is not None
+    return _build(checked, check.secrets, source, check.county_secret)
+
+
+def media_folder(source: str) -> Path | None:
+    """Where a hall's display pictures are: media/ beside its config file (None: not from a file)."""
+    path = Path(source)
+    return path.parent / "media" if source.endswith(".toml") and path.is_file() else None
+
+
+def _order(p: Problem) -> tuple:
+    """File order; problems on one line in key order (a line with no number keeps the order found)."""
+    return (p.line or 0, p.key if p.line else "")
+
+
+_SECTIONS = {name: i for i, name in enumerate(HallFile.model_fields)}
+
+
+def _key_order(p: Problem) -> tuple:
+    """Sections in the file's order, then indexes as numbers (windows[2] before windows[10])."""
+    parts = re.split(r"(\d+)", p.key)
+    head = re.match(r"[a-z_]+", p.key)
+    return (_SECTIONS.get(head.group(0) if head else "", -1),
+            [int(x) if x.isdigit() else x for x in parts])
 
 
 def _number(value: float) -> str:
@@ -378,130 +367,173 @@ def _number(value: float) -> str:
     return str(value) if isinstance(value, int) else f"{value:.15g}"
 
 
-_FREE_TEXT = {"hall.notice"}  # may span lines (tabs, line breaks); every other string is one line
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out = f"{out}[{part}]" if isinstance(part, int) else _join(out, str(part))
+    return out
 
 
-def _control_character(text: str, allowed: str = "") -> str | None:
-    """The first control character (NUL, newline, ESC …) in `text` not in `allowed`, or None."""
-    return next((c for c in text if unicodedata.category(c) == "Cc" and c not in allowed), None)
+def _bare(annotation: object) -> object:
+    """The type under Annotated[...] and `X | None`."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0]
+        else:
+            return annotation
 
 
-def _has_kind(value: object, kind: str) -> bool:
-    """TOML booleans are Python ints; a bool never counts as a number here."""
-    if isinstance(value, bool):
-        return kind == "bool"
-    if kind == "int":
-        return isinstance(value, int)
-    if kind == "num":
-        return isinstance(value, int | float)
-    if kind == "tables":
-        return isinstance(value, list) and all(isinstance(item, dict) for item in value)
-    return isinstance(value, {"str": str, "bool": bool, "array": list, "table": dict}[kind])
+def _is_model(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def _defaults(cls: type, skip: tuple[str, ...] = ()) -> dict[str, tuple[str, object]]:
-    """A key spec from a model dataclass's defaults, so config and model cannot drift apart."""
-    kinds = {bool: "bool", int: "int", float: "num", str: "str"}
-    return {
-        f.name: (kinds[type(f.default)], f.default) for f in dataclasses.fields(cls) if f.name not in skip
-    }
+def _field_at(loc: tuple):
+    """(FieldInfo or None, bare annotation, the model holding the last key) at a pydantic location."""
+    annotation: object = HallFile
+    info = None
+    holder = None
+    for part in loc:
+        annotation = _bare(annotation)
+        origin = typing.get_origin(annotation)
+        if _is_model(annotation):
+            holder = annotation
+            info = annotation.model_fields.get(str(part))
+            if info is None:
+                return None, None, holder
+            annotation = info.annotation
+        elif origin in (list, tuple):
+            info, annotation = None, typing.get_args(annotation)[0]
+        elif origin is dict:
+            info, annotation = None, typing.get_args(annotation)[1]
+        else:
+            return None, None, holder
+    return info, _bare(annotation), holder
 
 
-def _parse_time(value: object) -> time | None:
-    if isinstance(value, time):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value):
-        return time(int(value[:2]), int(value[3:]))
-    return None
+def _bounds(info) -> dict:
+    found = {}
+    for meta in getattr(info, "metadata", ()):
+        for name in ("ge", "gt", "le"):
+            if getattr(meta, name, None) is not None:
+                found[name] = getattr(meta, name)
+    return found
 
 
-def _gbk_trouble(text: str) -> str | None:
-    """Strips and ticket printers only know GBK; a rare character would be dropped or print as ?."""
-    try:
-        text.encode("gbk")
-    except UnicodeEncodeError as exc:
-        return f"character {text[exc.start]!r} is not in GBK (LED strips and printers cannot show it)"
-    return None
+def _translate(err: dict) -> tuple[str, str]:
+    """pydantic's error -> (TOML key path, the message an operator reads)."""
+    kind, loc, value = err["type"], tuple(err["loc"]), err.get("input")
+    path = _path(loc)
+    pattern = re.sub(r"\[\d+\]", "[]", path)
+    info, annotation, holder = _field_at(loc)
+    if kind == "hallq":
+        return path, err["msg"]
+    if pattern.startswith("hours.weekdays[]"):
+        return path, f"{value!r} is not an ISO weekday 1..7 (1 = Monday)"
+    if pattern.startswith("hours.lunch_windows[]"):
+        return path, "must be a window number"
+    if re.fullmatch(r"rules\.alerts\.\w+(\[\])?", pattern) and kind != "extra_forbidden":
+        return _path(loc[:3]), _THREE_LEVELS
+    if kind == "missing":
+        if _is_model(annotation):
+            return path, f"required table [{path}] is missing"
+        if typing.get_origin(annotation) is list and _is_model(_bare(typing.get_args(annotation)[0])):
+            return path, f"at least one [[{path}]] is required"
+        return path, "required key is missing"
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), list(holder.model_fields) if holder else [], n=1)
+        return path, f'unknown key (did you mean "{close[0]}"?)' if close else "unknown key"
+    if kind == "too_short":
+        if pattern == "hours.sessions":
+            return path, 'at least one session, e.g. [["08:30", "12:00"]]'
+        if pattern == "hours.weekdays":
+            return path, "the hall must open on at least one day"
+        return path, "must not be empty"
+    if kind == "literal_error":
+        allowed = typing.get_args(annotation)
+        if all(isinstance(a, str) for a in allowed):
+            what = "weight " if re.fullmatch(r"windows\[\]\.services\..+", pattern) else ""
+            return path, f"{what}{value!r} is not one of {', '.join(allowed)}"
+        return path, f"must be {' or '.join(str(a) for a in allowed)}"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than"):
+        bounds = _bounds(info)
+        if loc[-1] == "address" and str(loc[-2]) in DEVICES:
+            _, low, high = DEVICES[str(loc[-2])]
+            return path, f"{value} (0x{value:02X}) is outside the {loc[-2]} range 0x{low:02X}..0x{high:02X}"
+        if pattern == "services[].promised_days" and kind == "less_than_equal":
+            return path, f"{_number(value)} is outside 1..{bounds['le']:g}"
+        if "gt" in bounds and (schema.is_nan(value) or value <= bounds["gt"]):
+            return path, f"must be more than {bounds['gt']:g}"
+        low = bounds.get("ge", bounds.get("gt"))
+        if "le" in bounds:
+            return path, f"{_number(value)} is outside {low:g}..{bounds['le']:g}"
+        return path, f"must be at least {low:g}"
+    if kind == "string_pattern_mismatch" and pattern.startswith("hall.media[]"):
+        return path, f"{value!r} is not a picture's file name (letters, digits, '-', '_', '.'; .png, .jpg or .jpeg)"
+    if kind == "string_pattern_mismatch":
+        means = (info.json_schema_extra or {}).get("means", "") if info else ""
+        return path, f"{value!r} is not {means or 'written as expected'}"
+    if kind == "list_type":
+        if typing.get_origin(annotation) is list and _is_model(_bare(typing.get_args(annotation)[0])):
+            return path, f"must be an array of tables (written [[{loc[-1]}]])"
+        return path, "must be an array"
+    names = {"int_type": "an integer", "float_type": "a number", "string_type": "a string",
+             "bool_type": "true or false", "model_type": "a table", "dict_type": "a table"}
+    if kind in names:
+        return path, f"must be {names[kind]}"
+    return path, err["msg"]
 
 
-class _Checker:
-    """Walks the parsed TOML, builds model objects and collects a Problem for everything wrong."""
+def _str(table: object, key: str) -> str | None:
+    value = table.get(key) if isinstance(table, dict) else None
+    return value if isinstance(value, str) else None
 
-    def __init__(self, source: str, locator: _Locator, environ: Mapping[str, str]):
-        self.source = source
-        self.locator = locator
-        self.environ = environ
+
+def _int(table: object, key: str) -> int | None:
+    value = table.get(key) if isinstance(table, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _tables(data: dict, key: str) -> list[tuple[str, dict]]:
+    values = data.get(key)
+    if not isinstance(values, list):
+        return []
+    return [(f"{key}[{i}]", v) for i, v in enumerate(values) if isinstance(v, dict)]
+
+
+class _Checks:
+    """What spans several keys, checked on the raw data, skipping values pydantic already refused."""
+
+    def __init__(self, data: dict, source: str, locator: _Locator | None, environ: Mapping[str, str]):
+        self.data, self.source, self.locator, self.environ = data, source, locator, environ
         self.problems: list[Problem] = []
+        self.flagged: set[str] = set()
+        self.secrets: list[str] = []
+        self.county_secret: str | None = None
         # Paths of what was declared, faulty or not, so one mistake is not reported again as a
         # missing reference elsewhere.
         self.codes: dict[str, str] = {}  # service and bundle codes (one namespace) -> "services[i].code"
-        self.bus_paths: dict[str, str] = {}  # bus name -> "buses[i].name"
-        self.kiosk_paths: dict[str, str] = {}  # kiosk id -> "kiosks[i].id"
-        self.window_paths: dict[int, str] = {}  # window number -> "windows[i].number"
-        self.served: set[str] = set()  # services some window serves with a weight other than backup
+        self.bus_paths: dict[str, str] = {}
+        self.kiosk_paths: dict[str, str] = {}
+        self.window_paths: dict[int, str] = {}
+        self.served: set[str] = set()
 
-    def add(self, key: str, message: str) -> None:
-        self.problems.append(Problem(self.source, self.locator.line_of(key), key, message))
+    def add(self, key: str, message: str, flag: bool = False) -> None:
+        line = self.locator.line_of(key) if self.locator else None
+        self.problems.append(Problem(self.source, line, key, message))
+        if flag:
+            self.flagged.add(key)
+
+    def bad(self, path: str) -> bool:
+        """Whether pydantic refused `path` or something inside it."""
+        return any(f == path or f.startswith((path + ".", path + "[")) for f in self.flagged)
 
     def first_at(self, path: str) -> str:
-        line = self.locator.line_of(path)
+        line = self.locator.line_of(path) if self.locator else None
         return f"{path}, line {line}" if line else path
-
-    def table(self, value: object, path: str, spec: dict[str, tuple[str, object]]) -> dict | None:
-        """Check one table against {key: (kind, default or _REQUIRED)}; a dict of the keys that
-        are present and well typed (defaults filled in), or None if `value` is not a table."""
-        if not isinstance(value, dict):
-            self.add(path, "must be a table")
-            return None
-        for key in value:
-            if key not in spec:
-                close = difflib.get_close_matches(key, list(spec), n=1)
-                self.add(
-                    _join(path, key), f'unknown key (did you mean "{close[0]}"?)' if close else "unknown key"
-                )
-        out = {}
-        for key, (kind, default) in spec.items():
-            where = _join(path, key)
-            if key not in value:
-                if default is _REQUIRED:
-                    missing = {
-                        "table": f"required table [{where}] is missing",
-                        "tables": f"at least one [[{where}]] is required",
-                    }
-                    self.add(where, missing.get(kind, "required key is missing"))
-                else:
-                    out[key] = default
-            elif not _has_kind(value[key], kind):
-                hint = f" (written [[{key}]])" if kind == "tables" else ""
-                self.add(where, f"must be {_KIND_NAMES[kind]}{hint}")
-            elif default is _REQUIRED and kind in ("str", "tables") and not (
-                value[key].strip() if kind == "str" else value[key]
-            ):
-                self.add(where, "must not be empty")
-            elif kind == "str" and (char := _control_character(value[key], "\t\r\n" if where in _FREE_TEXT else "")):
-                self.add(where, f"contains the control character U+{ord(char):04X}; write one line of printable text")
-            else:
-                out[key] = float(value[key]) if kind == "num" else value[key]
-        return out
-
-    def items(self, values: list[dict], path: str, spec: dict[str, tuple[str, object]]):
-        """(path, checked table) for each element of an array of tables that has all its keys."""
-        for i, value in enumerate(values):
-            where = f"{path}[{i}]"
-            out = self.table(value, where, spec)
-            if out is not None and out.keys() == spec.keys():
-                yield where, out
-
-    def in_range(self, where: str, value: float, low: float, high: float | None = None) -> bool:
-        if not (low <= value and (high is None or value <= high)):  # written so that NaN fails
-            self.add(
-                where,
-                f"{_number(value)} is outside {low:g}..{high:g}"
-                if high is not None
-                else f"must be at least {low:g}",
-            )
-            return False
-        return True
 
     def unique(self, seen: dict, value: object, where: str, what: str) -> bool:
         if value in seen:
@@ -510,627 +542,287 @@ class _Checker:
         seen[value] = where
         return True
 
-    def matches(self, where: str, value: str, pattern: str, description: str) -> bool:
-        if not re.fullmatch(pattern, value):
-            self.add(where, f"{value!r} is not {description}")
-            return False
-        return True
+    def run(self) -> None:
+        if not isinstance(self.data, dict):
+            return
+        self.media()
+        self.matters()
+        self.buses()
+        self.windows()
+        self.hours()
+        self.alerts()
+        self.priorities()
+        self.kiosks_and_ports()
+        staff: dict = {}
+        for where, s in _tables(self.data, "staff"):
+            if _str(s, "number") is not None:
+                self.unique(staff, s["number"], f"{where}.number", "staff number")
+        self.tokens()
+        if isinstance(self.data.get("county"), dict):
+            self.county_secret = self.secret("county", self.data["county"])
 
-    def one_of(self, where: str, value: str, allowed: tuple[str, ...]) -> bool:
-        if value not in allowed:
-            self.add(where, f"{value!r} is not one of {', '.join(allowed)}")
-            return False
-        return True
+    def media(self) -> None:
+        """Pictures for the hall display must be in media/ beside the file (checked for a file only)."""
+        hall = self.data.get("hall")
+        names = hall.get("media") if isinstance(hall, dict) else None
+        folder = media_folder(self.source)
+        if not isinstance(names, list) or folder is None:
+            return
+        for i, name in enumerate(names):
+            if isinstance(name, str) and not self.bad(f"hall.media[{i}]") and not (folder / name).is_file():
+                self.add(f"hall.media[{i}]", f"no file {folder / name}")
 
-    # ------------------------------------------------------------------ the whole file
-
-    def hall_config(self, data: dict) -> HallConfig | None:
-        top = self.table(
-            data,
-            "",
-            {
-                "hall": ("table", _REQUIRED),
-                "hours": ("table", _REQUIRED),
-                "rules": ("table", {}),
-                "appointments": ("table", {}),
-                "sessions": ("table", {}),
-                "priorities": ("tables", []),  # priorities() names the classes that are missing
-                "services": ("tables", _REQUIRED),
-                "bundles": ("tables", []),
-                "buses": ("tables", []),
-                "windows": ("tables", _REQUIRED),
-                "kiosks": ("tables", []),
-                "staff": ("tables", []),
-                "tokens": ("tables", []),
-                "county": ("table", None),
-            },
-        )
-        assert top is not None  # tomllib always returns a table
-        hall_spec = {
-            "code": ("str", _REQUIRED),
-            "name": ("str", _REQUIRED),
-            "hotline": ("str", "12345"),
-            "notice": ("str", ""),
-            "public_url": ("str", ""),
-            "waiting_area": ("str", DEFAULT_WAITING_AREA),
-            "no_show_rule": ("str", DEFAULT_NO_SHOW_RULE),
-        }
-        hall = self.table(top["hall"], "hall", hall_spec) if "hall" in top else None
-        if hall is not None:
-            self.ticket_texts(hall)
-        services = self.services(top.get("services", []))
-        bundles = self.bundles(top.get("bundles", []), services)
-        buses = self.buses(top.get("buses", []))
-        windows = self.windows(top.get("windows", []), services, buses)
-        if "windows" in top:  # otherwise the missing windows were reported, not each service
-            self.coverage(services)
-        hours = self.hours(top["hours"]) if "hours" in top else None
-        rules = self.rules(top.get("rules", {}))
-        appointments = self.appointments(top.get("appointments", {}))
-        sessions = self.sign_in_sessions(top.get("sessions", {}))
-        priorities = self.priorities(top.get("priorities", []))
-        kiosks = self.kiosks(top.get("kiosks", []))
-        self.shared_ports(buses, kiosks)
-        staff = self.staff(top.get("staff", []))
-        tokens = self.tokens(top.get("tokens", []), set(kiosks or {}))
-        county = self.county(top["county"]) if top.get("county") is not None else None
-        if self.problems:  # every None above came with a problem
-            return None
-        return HallConfig(
-            code=hall["code"],
-            name=hall["name"],
-            hotline=hall["hotline"],
-            notice=hall["notice"],
-            public_url=hall["public_url"].rstrip("/"),
-            waiting_area=hall["waiting_area"],
-            no_show_rule=hall["no_show_rule"],
-            hours=hours,
-            services=services,
-            bundles=bundles,
-            windows=windows,
-            priorities=priorities,
-            appointments=appointments,
-            rules=rules,
-            buses=buses,
-            kiosks=kiosks,
-            staff=staff,
-            tokens=tokens,
-            source=self.source,
-            sessions=sessions,
-            county=county,
-        )
-
-    # ------------------------------------------------------------------ matters
-
-    def services(self, values: list[dict]) -> dict[str, Service]:
-        spec = {
-            "code": ("str", _REQUIRED),
-            "name": ("str", _REQUIRED),
-            "category": ("str", _REQUIRED),
-            "department": ("str", _REQUIRED),
-            "prefix": ("str", _REQUIRED),
-            "case_kind": ("str", "即办"),
-            "promised_days": ("int", 0),
-            "minutes": ("num", 10.0),
-            "materials": ("array", []),
-        }
-        services = {}
-        for where, s in self.items(values, "services", spec):
-            ok = self.code_and_prefix(where, s)
-            ok &= self.one_of(f"{where}.case_kind", s["case_kind"], CASE_KINDS)
-            if s["case_kind"] == "承诺" and s["promised_days"] < 1:
-                ok = False
+    def matters(self) -> None:
+        for key in ("services", "bundles"):
+            for where, m in _tables(self.data, key):
+                if _str(m, "code") is not None:
+                    self.unique(self.codes, m["code"], f"{where}.code", "code")
+        for where, s in _tables(self.data, "services"):
+            kind, days = _str(s, "case_kind") or "即办", _int(s, "promised_days")
+            if self.bad(f"{where}.promised_days") or self.bad(f"{where}.case_kind"):
+                continue
+            days = 0 if "promised_days" not in s else days
+            if days is not None and kind == "承诺" and days < 1:
                 self.add(f"{where}.promised_days", "a 承诺 case needs promised_days of at least 1")
-            elif s["case_kind"] == "承诺":
-                ok &= self.in_range(f"{where}.promised_days", s["promised_days"], *_PROMISED_DAYS)
-            elif s["case_kind"] == "即办" and s["promised_days"] != 0:
-                ok = False
+            elif days is not None and kind == "即办" and days != 0:
                 self.add(f"{where}.promised_days", "a 即办 case is done on the spot: promised_days must be 0")
-            if not s["minutes"] > 0:  # NaN too
-                ok = False
-                self.add(f"{where}.minutes", "must be more than 0")
-            else:
-                ok &= self.in_range(f"{where}.minutes", s["minutes"], 0, _SERVICE_MINUTES_MAX)
-            ok &= self.texts(f"{where}.materials", s["materials"])
-            ok &= self.printable(f"{where}.name", s["name"])
-            if ok:
-                s["materials"] = tuple(s["materials"])
-                services[s["code"]] = Service(**s)
-        return services
-
-    def code_and_prefix(self, where: str, matter: dict) -> bool:
-        ok = self.matches(
-            f"{where}.code", matter["code"], r"[A-Z][0-9A-Z]{1,7}", "a code like S301 (A-Z, 0-9)"
-        )
-        ok &= self.unique(self.codes, matter["code"], f"{where}.code", "code")
-        ok &= self.matches(f"{where}.prefix", matter["prefix"], r"[A-Z]{1,2}", "one or two letters A-Z")
-        return ok
-
-    def texts(self, where: str, values: list) -> bool:
-        ok = True
-        for i, value in enumerate(values):
-            if not isinstance(value, str) or not value.strip():
-                self.add(f"{where}[{i}]", "must be a non-empty string")
-                ok = False
-            elif char := _control_character(value):
-                self.add(f"{where}[{i}]", f"contains the control character U+{ord(char):04X}; write one line of printable text")
-                ok = False
-            else:
-                ok &= self.printable(f"{where}[{i}]", value)
-        return ok
-
-    def ticket_texts(self, hall: dict) -> None:
-        """The hall's public URL (the ticket's QR code) and the lines every ticket prints."""
-        url = hall.get("public_url")
-        if url and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/[!-~]*)?", url):
-            self.add("hall.public_url", f"{url!r} is not an http:// or https:// address that citizens' phones can open "
-                                        '(e.g. "https://zwfw.example.gov.cn")')
-        for key in ("waiting_area", "no_show_rule"):
-            if key in hall:
-                self.printable(f"hall.{key}", hall[key])
-        rule = hall.get("no_show_rule", "")
-        if "{" in rule.replace("{calls}", "") or "}" in rule.replace("{calls}", ""):
-            self.add("hall.no_show_rule", "the only placeholder is {calls} (calls before 过号: rules.recall_limit + 1)")
-
-    def printable(self, where: str, text: str) -> bool:
-        trouble = _gbk_trouble(text)
-        if trouble:
-            self.add(where, trouble)
-        return trouble is None
-
-    def bundles(self, values: list[dict], services: dict[str, Service]) -> dict[str, Bundle]:
-        spec = {
-            "code": ("str", _REQUIRED),
-            "name": ("str", _REQUIRED),
-            "category": ("str", _REQUIRED),
-            "prefix": ("str", _REQUIRED),
-            "steps": ("array", _REQUIRED),
-        }
-        bundles = {}
-        for where, b in self.items(values, "bundles", spec):
-            ok = self.code_and_prefix(where, b) & self.printable(f"{where}.name", b["name"])
-            if len(b["steps"]) < 2:
-                ok = False
+        for where, b in _tables(self.data, "bundles"):
+            steps = b.get("steps")
+            if not isinstance(steps, list) or self.bad(f"{where}.steps"):
+                continue
+            if len(steps) < 2:
                 self.add(f"{where}.steps", "a bundle needs at least 2 steps")
-            for i, step in enumerate(b["steps"]):
-                ok &= step in services
+            for i, step in enumerate(steps):
                 if not self.codes.get(step, "").startswith("services"):  # a faulty one was reported
                     self.add(f"{where}.steps[{i}]", f"unknown service {step}")
-                elif step in b["steps"][:i]:
-                    ok = False
+                elif step in steps[:i]:
                     self.add(f"{where}.steps[{i}]", f"{step} is already a step of this bundle")
-            if ok:
-                bundles[b["code"]] = Bundle(**{**b, "steps": tuple(b["steps"])})
-        return bundles
 
-    # ------------------------------------------------------------------ devices and windows
+    def buses(self) -> None:
+        self.bus_kinds: dict[str, str | None] = {}
+        for where, b in _tables(self.data, "buses"):
+            name = _str(b, "name")
+            if name is not None and self.unique(self.bus_paths, name, f"{where}.name", "bus name"):
+                self.bus_kinds[name] = None if self.bad(f"{where}.kind") else _str(b, "kind")
 
-    def buses(self, values: list[dict]) -> dict[str, Bus]:
-        spec = {
-            "name": ("str", _REQUIRED),
-            "kind": ("str", _REQUIRED),
-            "port": ("str", _REQUIRED),
-            "baudrate": ("int", 9600),
-        }
-        buses = {}
-        for where, b in self.items(values, "buses", spec):
-            ok = self.unique(self.bus_paths, b["name"], f"{where}.name", "bus name")
-            ok &= self.one_of(f"{where}.kind", b["kind"], BUS_KINDS)
-            ok &= self.in_range(f"{where}.baudrate", b["baudrate"], 300, 921600)
-            if ok:
-                buses[b["name"]] = Bus(**b)
-        return buses
-
-    def windows(
-        self,
-        values: list[dict],
-        services: dict[str, Service],
-        buses: dict[str, Bus],
-    ) -> dict[int, Window]:
-        spec = {
-            "number": ("int", _REQUIRED),
-            "name": ("str", _REQUIRED),
-            "kind": ("str", _REQUIRED),
-            "department": ("str", ""),
-            "idle_text": ("str", None),
-            "services": ("table", {}),
-            "keypad": ("table", None),
-            "evaluator": ("table", None),
-            "strip": ("table", None),
-        }
-        addresses: dict[tuple[str, int], str] = {}
+    def windows(self) -> None:
+        windows = _tables(self.data, "windows")
         complaint = None
-        windows = {}
-        for where, w in self.items(values, "windows", spec):
-            ok = self.in_range(f"{where}.number", w["number"], 1, 0x7E)
-            ok &= self.unique(self.window_paths, w["number"], f"{where}.number", "window number")
-            ok &= self.one_of(f"{where}.kind", w["kind"], WINDOW_KINDS)
-            if w["kind"] == "complaint":
+        addresses: dict[tuple[str, int], str] = {}
+        for where, w in windows:
+            number, kind = _int(w, "number"), _str(w, "kind")
+            if number is not None:
+                self.unique(self.window_paths, number, f"{where}.number", "window number")
+            if kind == "complaint":
                 if complaint:
-                    ok = False
-                    self.add(
-                        f"{where}.kind",
-                        f"a second complaint window (the first is {self.first_at(complaint)})",
-                    )
+                    self.add(f"{where}.kind", f"a second complaint window (the first is {self.first_at(complaint)})")
                 complaint = complaint or where
-            if w["idle_text"] is None:
-                w["idle_text"] = f"{w['number']}号窗口 {w['department']}".strip()
-            ok &= self.strip_text(f"{where}.idle_text", w["idle_text"])
-            ok &= self.weights(f"{where}.services", w["services"], w["kind"], services)
-            self.served.update(code for code, weight in w["services"].items() if weight != "backup")
-            for role in _DEVICES:
-                if w[role] is not None:
-                    w[role] = self.device(f"{where}.{role}", role, w[role], buses, addresses)
-                    ok &= w[role] is not None
-            if ok:
-                windows[w["number"]] = Window(**w)
-        if complaint is None and len(values) >= _COMPLAINT_WINDOW_REQUIRED_FROM:
-            self.add(
-                "windows",
-                f"a hall with {_COMPLAINT_WINDOW_REQUIRED_FROM} or more windows needs one complaint window "
-                '(kind = "complaint", 办不成事反映窗口)',
-            )
-        return windows
+            idle = w.get("idle_text", f"{number}号窗口 {_str(w, 'department') or ''}".strip())
+            if isinstance(idle, str) and not self.bad(f"{where}.idle_text"):
+                self.strip_text(f"{where}.idle_text", idle)
+            self.weights(where, w, kind)
+            for role in DEVICES:
+                if isinstance(w.get(role), dict):
+                    self.device(f"{where}.{role}", role, w[role], addresses)
+        if complaint is None and len(windows) >= _COMPLAINT_WINDOW_REQUIRED_FROM:
+            self.add("windows", f"a hall with {_COMPLAINT_WINDOW_REQUIRED_FROM} or more windows needs one complaint "
+                                'window (kind = "complaint", 办不成事反映窗口)')
+        if isinstance(self.data.get("windows"), list) and "windows" not in self.flagged:
+            # otherwise the missing windows were reported, not each service
+            for where, s in _tables(self.data, "services"):
+                code = _str(s, "code")
+                if code and self.codes.get(code) == f"{where}.code" and not self.bad(where) and code not in self.served:
+                    self.add(f"{where}.code", f"{code} has no window serving it as primary or secondary")
 
-    def strip_text(self, where: str, text: str) -> bool:
-        if not self.printable(where, text):
-            return False
-        size = len(text.encode("gbk"))
-        if size > _STRIP_TEXT_BYTES:
-            self.add(where, f"{size} bytes in GBK; an LED strip takes at most {_STRIP_TEXT_BYTES}")
-            return False
-        return True
+    def strip_text(self, where: str, text: str) -> None:
+        trouble = schema.gbk_trouble(text)
+        if trouble:
+            self.add(where, trouble)
+        elif len(text.encode("gbk")) > _STRIP_TEXT_BYTES:
+            self.add(where, f"{len(text.encode('gbk'))} bytes in GBK; an LED strip takes at most {_STRIP_TEXT_BYTES}")
 
-    def weights(self, where: str, table: dict, kind: str, services: dict[str, Service]) -> bool:
-        if not table and kind != "help":
-            self.add(where, "a window needs at least one service (only help desks may have none)")
-            return False
-        ok = True
+    def weights(self, where: str, w: dict, kind: str | None) -> None:
+        table = w.get("services", {})
+        if not isinstance(table, dict) or self.bad(f"{where}.services") and not table:
+            return
+        if not table and kind is not None and kind != "help":
+            self.add(f"{where}.services", "a window needs at least one service (only help desks may have none)")
         for code, weight in table.items():
             if self.codes.get(code, "").startswith("bundles"):
-                ok = False
-                self.add(f"{where}.{code}", "is a bundle; list its step services instead")
-            elif code not in services and code not in self.codes:
-                ok = False
-                self.add(f"{where}.{code}", "unknown service")
-            if not isinstance(weight, str) or weight not in WEIGHTS:
-                ok = False
-                self.add(f"{where}.{code}", f"weight {weight!r} is not one of {', '.join(WEIGHTS)}")
-        return ok
+                self.add(f"{where}.services.{code}", "is a bundle; list its step services instead")
+            elif code not in self.codes:
+                self.add(f"{where}.services.{code}", "unknown service")
+            if weight != "backup":  # a wrong weight was reported; the service is not also uncovered
+                self.served.add(code)
 
-    def device(
-        self, where: str, role: str, value: dict, buses: dict[str, Bus], addresses: dict
-    ) -> DeviceRef | None:
-        """A window device: its bus must exist and be of the right kind, its address in range and free."""
-        ref = self.table(value, where, {"bus": ("str", _REQUIRED), "address": ("int", _REQUIRED)})
-        if ref is None or len(ref) < 2:
-            return None
-        bus_kind, low, high = _DEVICES[role]
-        ok = True
-        bus = buses.get(ref["bus"])
-        if bus is None:
-            ok = False
-            if ref["bus"] not in self.bus_paths:  # a bus with its own problems was reported already
-                self.add(f"{where}.bus", f'unknown bus "{ref["bus"]}"')
-        elif bus.kind != bus_kind:
-            ok = False
-            self.add(f"{where}.bus", f'bus "{bus.name}" is {bus.kind}; a {role} needs a {bus_kind} bus')
-        address = ref["address"]
-        if not low <= address <= high:
-            ok = False
-            self.add(
-                f"{where}.address",
-                f"{address} (0x{address:02X}) is outside the {role} range 0x{low:02X}..0x{high:02X}",
-            )
-        elif ok:
-            taken = addresses.get((bus.name, address))
+    def device(self, where: str, role: str, ref: dict, addresses: dict) -> None:
+        """A window device: its bus must exist and be of the right kind, its address free."""
+        bus, address = _str(ref, "bus"), _int(ref, "address")
+        if bus is None or self.bad(f"{where}.bus"):
+            return
+        if bus not in self.bus_paths:
+            self.add(f"{where}.bus", f'unknown bus "{bus}"')
+            return
+        need = DEVICES[role][0]
+        kind = self.bus_kinds.get(bus)
+        if kind is None:  # a bus with its own problems was reported already
+            return
+        if kind != need:
+            self.add(f"{where}.bus", f'bus "{bus}" is {kind}; a {role} needs a {need} bus')
+            return
+        if address is not None and not self.bad(f"{where}.address"):
+            taken = addresses.get((bus, address))
             if taken:
-                ok = False
-                self.add(
-                    f"{where}.address",
-                    f'0x{address:02X} on bus "{bus.name}" is already used by {self.first_at(taken)}',
-                )
-            addresses[(bus.name, address)] = taken or where
-        return DeviceRef(**ref) if ok else None
+                self.add(f"{where}.address", f'0x{address:02X} on bus "{bus}" is already used by {self.first_at(taken)}')
+            addresses.setdefault((bus, address), where)
 
-    def coverage(self, services: dict[str, Service]) -> None:
-        """Backup windows help only with long waits, so each service needs a primary or secondary window."""
-        for code in services:
-            if code not in self.served:
-                self.add(self.codes[code], f"{code} has no window serving it as primary or secondary")
+    def sessions(self, sessions: object, path: str) -> list | None:
+        """Each pair in order, none overlapping the one before; the parsed pairs, or None."""
+        parsed: list | None = []
+        if isinstance(sessions, list):
+            for i, pair in enumerate(sessions):
+                where = f"{path}[{i}]"
+                times = [schema.parse_time(v) for v in pair] if isinstance(pair, list) and len(pair) == 2 else None
+                if not times or None in times:
+                    parsed = None
+                    continue
+                start, end = times
+                if start >= end:
+                    self.add(where, f"ends ({end:%H:%M}) before it starts ({start:%H:%M})")
+                elif parsed and start < parsed[-1][1]:
+                    self.add(where, f"starts before the previous session ends ({parsed[-1][1]:%H:%M})")
+                if parsed is not None:
+                    parsed.append((start, end))
+        return parsed
 
-    # ------------------------------------------------------------------ hours and rules
+    def hours(self) -> None:
+        hours = self.data.get("hours")
+        if not isinstance(hours, dict):
+            return
+        parsed = self.sessions(hours.get("sessions"), "hours.sessions")
+        days: dict = {}
+        for where, day in _tables(hours, "special_days"):
+            where = f"hours.{where}"
+            when = day.get("date")
+            when = when.isoformat() if isinstance(when, date) else when  # TOML date or "YYYY-MM-DD"
+            if isinstance(when, str) and not self.bad(f"{where}.date"):
+                self.unique(days, when, f"{where}.date", "special day")
+            if day.get("kind") == "closed" and day.get("sessions"):
+                self.add(f"{where}.sessions", "a closed day has no sessions")
+            elif day.get("sessions") is not None:
+                self.sessions(day["sessions"], f"{where}.sessions")
+        for key, what in (("weekdays", "weekday"), ("lunch_windows", "lunch window")):
+            seen: dict = {}
+            values = hours.get(key)
+            for i, value in enumerate(values if isinstance(values, list) else []):
+                where = f"hours.{key}[{i}]"
+                if self.bad(where) or not isinstance(value, int) or isinstance(value, bool):
+                    continue
+                if key == "lunch_windows" and value not in self.window_paths:
+                    self.add(where, f"no window {value}")
+                else:
+                    self.unique(seen, value, where, what)
+        stop = _int(hours, "stop_issuing_minutes")
+        if parsed and stop is not None and not self.bad("hours.stop_issuing_minutes") and not self.bad("hours"):
+            start, end = parsed[-1]
+            length = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+            if not 0 <= stop <= length - 1:
+                self.add("hours.stop_issuing_minutes", f"{stop} is outside 0..{length - 1}")
 
-    def hours(self, value: dict) -> Hours | None:
-        spec = {
-            "sessions": ("array", _REQUIRED),
-            "weekdays": ("array", [1, 2, 3, 4, 5]),
-            "lunch_windows": ("array", []),
-            "stop_issuing_minutes": ("int", 0),
-        }
-        h = self.table(value, "hours", spec)
-        if h is None or h.keys() != spec.keys():
-            return None
-        sessions = self.sessions(h["sessions"])
-        ok = sessions is not None
-        if not h["weekdays"]:
-            ok = False
-            self.add("hours.weekdays", "the hall must open on at least one day")
-        seen: dict = {}
-        for i, day in enumerate(h["weekdays"]):
-            where = f"hours.weekdays[{i}]"
-            if not _has_kind(day, "int") or not 1 <= day <= 7:
-                ok = False
-                self.add(where, f"{day!r} is not an ISO weekday 1..7 (1 = Monday)")
-            else:
-                ok &= self.unique(seen, day, where, "weekday")
-        seen = {}
-        for i, number in enumerate(h["lunch_windows"]):
-            where = f"hours.lunch_windows[{i}]"
-            if not _has_kind(number, "int"):
-                ok = False
-                self.add(where, "must be a window number")
-            elif number not in self.window_paths:
-                ok = False
-                self.add(where, f"no window {number}")
-            else:
-                ok &= self.unique(seen, number, where, "lunch window")
-        if ok and sessions:
-            last = sessions[-1]
-            length = (last.end.hour * 60 + last.end.minute) - (last.start.hour * 60 + last.start.minute)
-            ok &= self.in_range("hours.stop_issuing_minutes", h["stop_issuing_minutes"], 0, length - 1)
-        if not ok:
-            return None
-        return Hours(sessions, tuple(h["weekdays"]), tuple(h["lunch_windows"]), h["stop_issuing_minutes"])
-
-    def sessions(self, values: list) -> tuple[Session, ...] | None:
-        if not values:
-            self.add("hours.sessions", 'at least one session, e.g. [["08:30", "12:00"]]')
-            return None
-        sessions = []
-        problems = len(self.problems)
-        for i, value in enumerate(values):
-            where = f"hours.sessions[{i}]"
-            times = [_parse_time(v) for v in value] if isinstance(value, list) and len(value) == 2 else None
-            if not times or None in times:
-                self.add(where, 'must be a pair of times like ["08:30", "12:00"] (HH:MM)')
-                continue
-            start, end = times
-            if start >= end:
-                self.add(where, f"ends ({end:%H:%M}) before it starts ({start:%H:%M})")
-            elif sessions and start < sessions[-1].end:
-                self.add(where, f"starts before the previous session ends ({sessions[-1].end:%H:%M})")
-            sessions.append(Session(start, end))
-        return tuple(sessions) if len(self.problems) == problems else None
-
-    def rules(self, value: dict) -> Rules | None:
-        spec = _defaults(Rules, skip=("alerts",))
-        spec["alerts"] = ("table", {})
-        r = self.table(value, "rules", spec)
-        if r is None:
-            return None
-        ok = r.keys() == spec.keys()
-        for key, (low, high) in _RULE_RANGES.items():
-            if key in r:
-                ok &= self.in_range(f"rules.{key}", r[key], low, high)
-        if "timezone" in r:
-            try:
-                ZoneInfo(r["timezone"])
-            except (ZoneInfoNotFoundError, ValueError):
-                ok = False
-                self.add("rules.timezone", f"unknown time zone {r['timezone']!r} (e.g. Asia/Shanghai)")
-        alerts = self.alerts(r.get("alerts", {}))
-        if not ok or alerts is None:
-            return None
-        return Rules(**{**r, "alerts": alerts})
-
-    def alerts(self, value: dict) -> dict[str, AlertLevels] | None:
-        values = self.table(
-            value, "rules.alerts", {name: ("array", list(levels)) for name, levels in DEFAULT_ALERTS.items()}
-        )
-        if values is None or len(values) < len(DEFAULT_ALERTS):
-            return None
-        alerts = {}
-        for name, levels in values.items():
+    def alerts(self) -> None:
+        rules = self.data.get("rules")
+        alerts = rules.get("alerts") if isinstance(rules, dict) else None
+        if not isinstance(alerts, dict):
+            return
+        for name, levels in alerts.items():
             where = f"rules.alerts.{name}"
-            if len(levels) != 3 or not all(_has_kind(v, "num") and v >= 0 for v in levels):
-                self.add(where, "must be [warning, yellow, red]: three numbers, 0 or more")
+            if name not in DEFAULT_ALERTS or self.bad(where) or not isinstance(levels, list):
                 continue
-            low, high = _DEADLINE_ALERT_RANGE if name == "deadline_days" else _ALERT_RANGE
-            if not all([self.in_range(f"{where}[{i}]", v, low, high) for i, v in enumerate(levels)]):
+            if any(schema.is_nan(v) or v < 0 for v in levels):
+                self.add(where, _THREE_LEVELS)
                 continue
-            ordered = sorted(levels, reverse=name == "deadline_days")
-            if list(levels) != ordered:
+            low, high = schema.ALERT_DAYS if name == "deadline_days" else schema.ALERT_MINUTES
+            out = [i for i, v in enumerate(levels) if not low <= v <= high]
+            for i in out:
+                self.add(f"{where}[{i}]", f"{_number(levels[i])} is outside {low}..{high}")
+            if not out and list(levels) != sorted(levels, reverse=name == "deadline_days"):
                 direction = "non-increasing (days left)" if name == "deadline_days" else "non-decreasing"
                 self.add(where, f"levels must be {direction}: warning, yellow, red")
-                continue
-            alerts[name] = AlertLevels(*(float(v) for v in levels))
-        return alerts if len(alerts) == len(DEFAULT_ALERTS) else None
 
-    def appointments(self, value: dict) -> Appointments | None:
-        spec = _defaults(Appointments)
-        a = self.table(value, "appointments", spec)
-        if a is None or a.keys() != spec.keys():
-            return None
-        ok = self.in_range("appointments.slot_minutes", a["slot_minutes"], 5, 480)
-        ok &= self.in_range("appointments.checkin_before_minutes", a["checkin_before_minutes"], *_CHECKIN_BEFORE_RANGE)
-        ok &= self.in_range("appointments.checkin_after_minutes", a["checkin_after_minutes"], *_CHECKIN_AFTER_RANGE)
-        return Appointments(**a) if ok else None
-
-    def sign_in_sessions(self, value: dict) -> SignInSessions | None:
-        """Idle minutes per role, whole minutes from 1 up to the 12-hour lifetime of every sign-in."""
-        spec = _defaults(SignInSessions)
-        s = self.table(value, "sessions", spec)
-        if s is None:
-            return None
-        ok = s.keys() == spec.keys()
-        for key in s:
-            ok &= self.in_range(f"sessions.{key}", s[key], 1, 720)
-        return SignInSessions(**s) if ok else None
-
-    def priorities(self, values: list[dict]) -> dict[str, PriorityClass]:
-        spec = {"code": ("str", _REQUIRED), "name": ("str", _REQUIRED), "rank": ("int", _REQUIRED)}
+    def priorities(self) -> None:
         codes: dict[str, str] = {}
         ranks: dict[int, str] = {}
-        priorities = {}
-        for where, p in self.items(values, "priorities", spec):
-            ok = self.unique(codes, p["code"], f"{where}.code", "priority code")
-            ok &= self.in_range(f"{where}.rank", p["rank"], *_RANK_RANGE) and self.unique(
-                ranks, p["rank"], f"{where}.rank", "rank"
-            )
-            if ok:
-                priorities[p["code"]] = PriorityClass(**p)
+        valid: dict[str, int] = {}
+        for where, p in _tables(self.data, "priorities"):
+            code, rank = _str(p, "code"), _int(p, "rank")
+            ok = code is not None and self.unique(codes, code, f"{where}.code", "priority code")
+            if rank is not None and not self.bad(f"{where}.rank"):
+                ok &= self.unique(ranks, rank, f"{where}.rank", "rank")
+            if ok and not self.bad(where):
+                valid[code] = rank
         required = ("green", "appointment", "normal")
         missing = [code for code in required if code not in codes]
         if missing:
-            self.add(
-                "priorities", f"missing priority class {', '.join(missing)} (needed: {', '.join(required)})"
-            )
-        elif all(code in priorities for code in required):
-            ranks_in_order = [priorities[code].rank for code in required]
+            self.add("priorities", f"missing priority class {', '.join(missing)} (needed: {', '.join(required)})")
+        elif all(code in valid for code in required):
+            ranks_in_order = [valid[code] for code in required]
             if ranks_in_order != sorted(ranks_in_order):
-                self.add(
-                    "priorities", "ranks must order green < appointment < normal (lower rank is served first)"
-                )
-        return priorities
+                self.add("priorities", "ranks must order green < appointment < normal (lower rank is served first)")
 
-    # ------------------------------------------------------------------ kiosks, staff, tokens
-
-    def kiosks(self, values: list[dict]) -> dict[str, Kiosk]:
-        spec = {"id": ("str", _REQUIRED), "name": ("str", _REQUIRED), "printer": ("table", None),
-                "id_reader": ("table", None)}
-        kiosks = {}
-        for where, k in self.items(values, "kiosks", spec):
-            ok = self.unique(self.kiosk_paths, k["id"], f"{where}.id", "kiosk id")
-            if k["printer"] is not None:
-                k["printer"] = self.printer(f"{where}.printer", k["printer"])
-                ok &= k["printer"] is not None
-            if k["id_reader"] is not None:
-                k["id_reader"] = self.id_reader(f"{where}.id_reader", k["id_reader"])
-                ok &= k["id_reader"] is not None
-            if ok:
-                kiosks[k["id"]] = Kiosk(**k)
-        return kiosks
-
-    def printer(self, where: str, value: dict) -> Printer | None:
-        spec = {"url": ("str", _REQUIRED), **_defaults(Printer, skip=("url",))}
-        p = self.table(value, where, spec)
-        if p is None or p.keys() != spec.keys():
-            return None
-        ok = self.in_range(f"{where}.baudrate", p["baudrate"], 300, 921600)
-        if p["paper_mm"] not in (58, 80):
-            ok = False
-            self.add(f"{where}.paper_mm", "must be 58 or 80")
-        return Printer(**p) if ok else None
-
-    def id_reader(self, where: str, value: dict) -> IdReader | None:
-        spec = {"url": ("str", _REQUIRED), **_defaults(IdReader, skip=("url",))}
-        r = self.table(value, where, spec)
-        if r is None or r.keys() != spec.keys():
-            return None
-        ok = self.in_range(f"{where}.baudrate", r["baudrate"], 9600, 115200)
-        if ok and r["baudrate"] not in (9600, 115200):
-            ok = False
-            self.add(f"{where}.baudrate", "must be 9600 or 115200 (the SAM module's line settings)")
-        return IdReader(**r) if ok else None
-
-    def shared_ports(self, buses: dict[str, Bus], kiosks: dict[str, Kiosk]) -> None:
-        """Two drivers cannot own one serial port; loop:// ports are private to each opener."""
+    def kiosks_and_ports(self) -> None:
+        for where, k in _tables(self.data, "kiosks"):
+            if _str(k, "id") is not None:
+                self.unique(self.kiosk_paths, k["id"], f"{where}.id", "kiosk id")
+        # Two drivers cannot own one serial port; loop:// ports are private to each opener.
+        ports = [(f"{where}.port", _str(b, "port")) for where, b in _tables(self.data, "buses")]
+        ports += [(f"{where}.printer.url", _str(k.get("printer"), "url")) for where, k in _tables(self.data, "kiosks")]
+        ports += [(f"{where}.id_reader.url", _str(k.get("id_reader"), "url")) for where, k in _tables(self.data, "kiosks")]
         users: dict[str, str] = {}
-        ports = [(f"{_parent(self.bus_paths[b.name])}.port", b.port) for b in buses.values()]
-        ports += [
-            (f"{_parent(self.kiosk_paths[k.id])}.printer.url", k.printer.url)
-            for k in kiosks.values()
-            if k.printer
-        ]
-        ports += [
-            (f"{_parent(self.kiosk_paths[k.id])}.id_reader.url", k.id_reader.url)
-            for k in kiosks.values()
-            if k.id_reader
-        ]
         for where, port in ports:
-            if port.startswith("loop://"):
+            if port is None or port.startswith("loop://") or self.bad(where):
                 continue
             if port in users:
                 self.add(where, f"{port} is already used by {self.first_at(users[port])}")
             users.setdefault(port, where)
 
-    def staff(self, values: list[dict]) -> dict[str, Staff]:
-        spec = {"number": ("str", _REQUIRED), "name": ("str", _REQUIRED), "department": ("str", "")}
-        numbers: dict[str, str] = {}
-        staff = {}
-        for where, s in self.items(values, "staff", spec):
-            ok = self.matches(
-                f"{where}.number", s["number"], r"[0-9]{1,8}", "1 to 8 ASCII digits (typed on the keypad)"
-            )
-            ok &= self.unique(numbers, s["number"], f"{where}.number", "staff number")
-            if ok:
-                staff[s["number"]] = Staff(**s)
-        return staff
-
-    def tokens(self, values: list[dict], kiosk_ids: set[str]) -> tuple[Token, ...]:
-        spec = {
-            "name": ("str", _REQUIRED),
-            "role": ("str", _REQUIRED),
-            "token": ("str", None),
-            "token_env": ("str", None),
-            "window": ("int", None),
-            "kiosk": ("str", None),
-        }
+    def tokens(self) -> None:
         names: dict[str, str] = {}
         secrets: dict[str, str] = {}
-        tokens = []
-        for where, t in self.items(values, "tokens", spec):
-            ok = self.unique(names, t["name"], f"{where}.name", "token name")
-            ok &= self.one_of(f"{where}.role", t["role"], ROLES)
+        for where, t in _tables(self.data, "tokens"):
+            if _str(t, "name") is not None:
+                self.unique(names, t["name"], f"{where}.name", "token name")
             secret = self.secret(where, t)
-            key = f"{where}.token" if t["token"] is not None else f"{where}.token_env"
-            if secret is None:
-                ok = False
-            elif secret in secrets:  # never echo the secret itself
-                ok = False
-                self.add(key, f"same token as {self.first_at(secrets[secret])}")
-            else:
-                secrets[secret] = key
-            if t["role"] == "window" and t["window"] is None:
-                ok = False
+            key = f"{where}.token" if t.get("token") is not None else f"{where}.token_env"
+            if secret is not None:
+                if secret in secrets:  # never echo the secret itself
+                    self.add(key, f"same token as {self.first_at(secrets[secret])}")
+                secrets.setdefault(secret, key)
+            self.secrets.append(secret or "")
+            role, window, kiosk = _str(t, "role"), t.get("window"), t.get("kiosk")
+            if role == "window" and window is None:
                 self.add(f"{where}.window", 'required for role "window"')
-            elif t["role"] != "window" and t["window"] is not None:
-                ok = False
+            elif role is not None and role != "window" and window is not None:
                 self.add(f"{where}.window", 'only allowed for role "window"')
-            elif t["window"] is not None and t["window"] not in self.window_paths:
-                ok = False
-                self.add(f"{where}.window", f"no window {t['window']}")
-            if t["kiosk"] is not None and t["role"] != "kiosk":
-                ok = False
+            elif _int(t, "window") is not None and window not in self.window_paths:
+                self.add(f"{where}.window", f"no window {window}")
+            if kiosk is not None and role is not None and role != "kiosk":
                 self.add(f"{where}.kiosk", 'only allowed for role "kiosk"')
-            elif t["kiosk"] is not None and t["kiosk"] not in kiosk_ids:
-                ok = False
-                self.add(f"{where}.kiosk", f"no kiosk {t['kiosk']!r}")
-            if ok:
-                tokens.append(Token(t["name"], t["role"], secret, t["window"], t["kiosk"]))
-        return tuple(tokens)
-
-    def county(self, value: dict) -> CountyLink | None:
-        """`[county]`: url (http or https) and exactly one of token / token_env."""
-        c = self.table(value, "county", {"url": ("str", _REQUIRED), "token": ("str", None), "token_env": ("str", None)})
-        if c is None or "url" not in c:
-            return None
-        ok = self.matches("county.url", c["url"], r"https?://[^\s/?#]+(/[^\s?#]*)?",
-                          "an http:// or https:// base URL of the county server")
-        secret = self.secret("county", c)
-        return CountyLink(c["url"].rstrip("/"), secret) if ok and secret is not None else None
+            elif isinstance(kiosk, str) and kiosk not in self.kiosk_paths:
+                self.add(f"{where}.kiosk", f"no kiosk {kiosk!r}")
 
     def secret(self, where: str, t: dict) -> str | None:
-        if (t["token"] is None) == (t["token_env"] is None):
+        token, env = t.get("token"), t.get("token_env")
+        if self.bad(f"{where}.token") or self.bad(f"{where}.token_env"):
+            return None
+        if (token is None) == (env is None):
             self.add(where, "needs exactly one of token or token_env")
             return None
-        if t["token"] is not None:
-            secret, key = t["token"], f"{where}.token"
+        if token is not None:
+            secret, key = token, f"{where}.token"
         else:
-            secret, key = self.environ.get(t["token_env"]), f"{where}.token_env"
+            secret, key = self.environ.get(env), f"{where}.token_env"
             if secret is None:
-                self.add(key, f"environment variable {t['token_env']} is not set")
+                self.add(key, f"environment variable {env} is not set")
                 return None
         if not secret.strip():
             self.add(key, "the token is empty")
@@ -1138,7 +830,61 @@ class _Checker:
         if secret != secret.strip():  # never echo the secret itself
             self.add(key, "the token has spaces around it; a presented token is stripped, so it would never match")
             return None
-        if _control_character(secret):
+        if schema._control_character(secret):
             self.add(key, "the token contains a control character; no HTTP header can carry it")
             return None
         return secret
+
+
+# --------------------------------------------------------------------------- building the engine's model
+
+
+def _copy(cls: type, section: BaseModel, **given: object):
+    """A model dataclass from the schema section of the same keys (lists become tuples)."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in given:
+            values[f.name] = given[f.name]
+        elif f.name in type(section).model_fields:
+            value = getattr(section, f.name)
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**values)
+
+
+def _sessions(pairs: list) -> tuple[Session, ...]:
+    return tuple(Session(a, b) for a, b in pairs)
+
+
+def _device(ref: BaseModel | None) -> DeviceRef | None:
+    return DeviceRef(ref.bus, ref.address) if ref is not None else None
+
+
+def _build(f: HallFile, secrets: list[str], source: str, county_secret: str | None = None) -> HallConfig:
+    windows = {}
+    for w in f.windows:
+        idle = w.idle_text if w.idle_text is not None else f"{w.number}号窗口 {w.department}".strip()
+        windows[w.number] = _copy(Window, w, services=dict(w.services), idle_text=idle, keypad=_device(w.keypad),
+                                  evaluator=_device(w.evaluator), strip=_device(w.strip))
+    alerts = {name: AlertLevels(*(float(v) for v in getattr(f.rules.alerts, name)))
+              for name in type(f.rules.alerts).model_fields}
+    hall = {k: tuple(v) if isinstance(v, list) else v for k, v in f.hall}  # [hall] keys are HallConfig's own
+    return HallConfig(
+        **hall,
+        hours=_copy(Hours, f.hours, sessions=_sessions(f.hours.sessions), special_days=tuple(
+            SpecialDay(date.fromisoformat(d.date), d.kind, _sessions(d.sessions) if d.sessions else None, d.note)
+            for d in f.hours.special_days)),
+        services={s.code: _copy(Service, s) for s in f.services},
+        bundles={b.code: _copy(Bundle, b) for b in f.bundles},
+        windows=windows,
+        priorities={p.code: _copy(PriorityClass, p) for p in f.priorities},
+        appointments=_copy(Appointments, f.appointments),
+        rules=_copy(Rules, f.rules, alerts=alerts),
+        buses={b.name: _copy(Bus, b) for b in f.buses},
+        kiosks={k.id: _copy(Kiosk, k, printer=_copy(Printer, k.printer) if k.printer else None,
+                            id_reader=_copy(IdReader, k.id_reader) if k.id_reader else None) for k in f.kiosks},
+        staff={s.number: _copy(Staff, s) for s in f.staff},
+        tokens=tuple(Token(t.name, t.role, secret, t.window, t.kiosk) for t, secret in zip(f.tokens, secrets, strict=True)),
+        source=source,
+        sessions=_copy(SignInSessions, f.sessions),
+        county=CountyLink(f.county.url.rstrip("/"), county_secret) if f.county and county_secret else None,
+    )

@@ -8,7 +8,7 @@ them from a file and reports every problem with the file, line and key path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time
 
 WEIGHTS = ("primary", "secondary", "backup")
 WINDOW_KINDS = ("comprehensive", "domain", "complaint", "help")
@@ -25,6 +25,21 @@ class Session:
     end: time
 
 
+SPECIAL_DAY_KINDS = ("closed", "open", "extended", "staggered")  # 闭厅 | 调休上班 | 延时服务 | 错时服务
+
+
+@dataclass(frozen=True)
+class SpecialDay:
+    """A day that differs from the usual week: closed (a holiday), open (调休 make-up working day),
+    延时服务 (extended hours) or 错时服务 (staggered hours, e.g. a weekend or lunch service).
+    `sessions` None: the usual sessions."""
+
+    date: date
+    kind: str
+    sessions: tuple[Session, ...] | None = None
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class Hours:
     sessions: tuple[Session, ...]
@@ -33,6 +48,8 @@ class Hours:
     # Closing rule: citizens holding a ticket at closing are still served (延时服务);
     # only issuing new tickets stops, `stop_issuing_minutes` before the last session ends.
     stop_issuing_minutes: int = 0
+    special_days: tuple[SpecialDay, ...] = ()
+    official_holidays: bool = False  # closed on 法定节假日, open on 调休 working days (chinese-calendar)
 
 
 @dataclass(frozen=True)
@@ -230,6 +247,8 @@ class HallConfig:
     tokens: tuple[Token, ...]
     hotline: str = "12345"
     notice: str = ""  # hall display's scrolling line
+    media: tuple[str, ...] = ()  # pictures the hall display shows in turn: files in media/ beside the config
+    media_seconds: int = 15  # how long each picture stays
     source: str = ""  # file it came from
     sessions: SignInSessions = field(default_factory=SignInSessions)  # web sign-in idle limits
     # What the printed ticket says and where its QR code points (hall.public_url, hall.waiting_area,

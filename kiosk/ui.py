@@ -3,11 +3,14 @@
 `KioskUI.step()` handles pending events and draws one frame, so tests drive the real loop
 headless (SDL_VIDEODRIVER=dummy) with synthetic finger events, and `run()` is just steps at 30 fps.
 The menu's waiting counts are refreshed on a background thread; a server that stops answering
-turns the start screen into "暂停取号，请到服务台" until it answers again.
+turns the start screen into "暂停取号，请到服务台" until it answers again. A second thread follows
+the event stream and reads the menu again at once when the hall's configuration changes
+(config.changed: a matter's materials, a new matter), so the next ticket prints what was saved.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from kiosk.app import KioskApp
 from kiosk.screens import Button, Screens, hit
 from kiosk.touch import Tap, TapFilter
 
+log = logging.getLogger(__name__)
 PORTRAIT = (1080, 1920)
 LANDSCAPE = (1920, 1080)
 
@@ -39,16 +43,37 @@ class KioskUI:
         self.refresh_seconds = refresh_seconds
         self._stop = threading.Event()
         self._refresher = threading.Thread(target=self._refresh_loop, daemon=True, name="kiosk-menu")
+        self._follower = threading.Thread(target=self._follow_loop, daemon=True, name="kiosk-events")
 
     def start(self) -> KioskUI:
+        self._since = self._last_event()  # before the menu is read: no change can fall in between
         self.app.refresh_menu()
         self._refresher.start()
+        self._follower.start()
         self.draw()
         return self
 
     def _refresh_loop(self) -> None:
         while not self._stop.wait(self.refresh_seconds):
             self.app.refresh_menu()
+
+    def _follow_loop(self) -> None:
+        """config.changed on the event stream: the menu is read again now, not at the next refresh."""
+        while not self._stop.is_set():
+            try:
+                for event in self.app.api.events(self._since, retry_seconds=5.0, stop=self._stop):
+                    self._since = event.get("id", self._since)
+                    if event.get("type") == "config.changed":
+                        self.app.refresh_menu()
+            except Exception as exc:  # e.g. a token refused the stream: the periodic refresh remains
+                log.warning("event stream not followed: %s", exc)
+                self._stop.wait(60.0)
+
+    def _last_event(self) -> int | None:
+        try:
+            return int(self.app.api.get("/health")["last_event_id"])
+        except Exception:  # offline at start: follow from whenever the stream connects
+            return None
 
     def draw(self) -> None:
         self.buttons = self.screens.draw(self.surface, self.app)

@@ -15,9 +15,12 @@ from werkzeug.exceptions import HTTPException
 from hallq.model import HallConfig
 
 from .api import alerts, cases, events, inputs, ratings, reports, requests, status, tickets, windows
+from .api import config as config_api
+from .api import users as users_api
 from .cases import CaseBook
 from .clock import Clock
 from .commitments import Commitments
+from .config_versions import ConfigBook
 from .engine import Engine
 from .errors import HallqError
 from .idkeys import IdKeys
@@ -70,6 +73,8 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     store = engine.store
     store.state.now = engine.now  # fault times on the hall's clock
     app.secret_key = _secret_key(store)
+    versions = ConfigBook(store, engine.now)
+    config = _running(versions, config, engine)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True,
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=12), SESSION_COOKIE_SECURE=secure_cookies)
     case_book = CaseBook(config, store, engine.now)
@@ -89,13 +94,22 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
         commitments.catch_up(since=fault.since - timedelta(hours=1))  # what failed just before it, too
 
     store.on_recovered(storage_recovered)
-    app.config.update(HALL=config, ENGINE=engine, CASES=case_book,
+
+    def reconfigured(new: HallConfig) -> None:
+        """Under the engine's lock, right after it swapped: every other holder of the hall too."""
+        app.config["HALL"] = new
+        case_book.config = new
+        commitments.config = new
+        app.config["SESSIONS"].limits = new.sessions  # idle limits of web sign-ins
+
+    app.config.update(HALL=config, ENGINE=engine, CASES=case_book, CONFIG_VERSIONS=versions, ON_RECONFIGURE=reconfigured,
                       COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard(),
                       LOOKUP_LIMIT=LookupLimit(),
                       SESSIONS=SessionBook(store, config.sessions,
                                            app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()))
     requests.install(app, RequestLog(store))  # deadlines and idempotency keys for every write
-    for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp):
+    for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp, config_api.bp,
+               users_api.bp):
         app.register_blueprint(bp, url_prefix=API)
     register_pages(app)
     app.url_value_preprocessor(inputs.check_path)  # before any view, API or page, sees a path value
@@ -139,6 +153,18 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
         return exc
 
     return app
+
+
+def _running(versions: ConfigBook, config: HallConfig, engine: Engine) -> HallConfig:
+    """The file's hall if it changed since the last start, else the latest saved version."""
+    running = versions.start(config)
+    if running is not config:
+        try:
+            engine.reconfigure(running, Changes(action=False))
+        except HallqError as exc:
+            log.warning("the saved configuration cannot run now (%s); running %s", exc.message, config.source)
+            return engine.config
+    return running
 
 
 def _secret_key(store: Store) -> str:

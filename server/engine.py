@@ -15,7 +15,7 @@ import hmac
 import re
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -197,6 +197,57 @@ class Engine:
         for w in windows:
             self.windows[w.number] = w
 
+    # -- a new configuration, live --------------------------------------------------------
+
+    def reconfigure(self, config: HallConfig, ch: Changes | Callable[[], Changes],
+                    then: Callable[[], None] | None = None) -> list[dict]:
+        """Run on `config` from the next action on: between two actions (under the engine's lock),
+        written with `ch` (the version row and its event) in one transaction, or not at all.
+        Tickets keep their code, matter and arrival; what they reference must still exist, so a
+        change that removes a matter someone waits for, or a window someone works at, is refused
+        (409) until they are done. `ch` may be a function that makes the changes under the lock (the
+        next version number). `then` runs under the same lock after the swap."""
+        with deadline.holding(self._lock, "the configuration"):
+            self._still_serves(config)
+            events = self.store.commit(ch() if callable(ch) else ch)
+            self.config = config
+            self.times.configured = {code: s.minutes for code, s in config.services.items()}
+            self.times._means.clear()
+            self._options = WindowOptions()
+            self._candidates.clear()
+            self._queue = None
+            for number in list(self.windows):
+                if number not in config.windows:
+                    del self.windows[number]  # unstaffed (checked above): nothing to keep
+            for number in config.windows:
+                self.windows.setdefault(number, WindowState(number=number))
+            if then is not None:
+                then()
+            return events
+
+    def _still_serves(self, config: HallConfig) -> None:
+        if config.rules.timezone != self.config.rules.timezone:
+            raise Conflict("the time zone changes only with a restart (every day and counter depends on it)",
+                           field="rules.timezone", code="needs_restart")
+        for t in self.tickets.values():
+            if config.matter(t.matter) is None or t.service not in config.services:
+                raise Conflict(f"{t.code} still holds a ticket for {t.matter}: remove the matter once nobody waits "
+                               "for it (now ends no ticket)", field=f"services[{t.service}]", code="in_use")
+            for number in (t.parked_window, t.target_window):
+                if number is not None and number not in config.windows:
+                    raise Conflict(f"{t.code} waits for window {number}: keep the window until it is served",
+                                   field=f"windows[{number}]", code="in_use")
+            if t.priority not in config.priorities:
+                raise Conflict(f"{t.code} still has priority {t.priority}", field=f"priorities[{t.priority}]",
+                               code="in_use")
+        for w in self.windows.values():
+            if w.number not in config.windows and (w.staff or w.current or w.paused):
+                raise Conflict(f"window {w.number} is still signed in or serving: sign it out first",
+                               field=f"windows[{w.number}]", code="in_use")
+            if w.staff and w.staff not in config.staff:
+                raise Conflict(f"staff {w.staff} is still signed in at window {w.number}",
+                               field=f"staff[{w.staff}]", code="in_use")
+
     # -- lookups ---------------------------------------------------------------------------
 
     def _window(self, number: int) -> tuple[Window, WindowState]:
@@ -352,7 +403,8 @@ class Engine:
 
     def _check_open(self, matter: str, now: datetime) -> None:
         if not hours.issuing(self.config, matter, now):
-            sessions = "、".join(f"{s.start:%H:%M}–{s.end:%H:%M}" for s in self.config.hours.sessions)
+            today = hours.day_sessions(self.config.hours, now.date())
+            sessions = "、".join(f"{s.start:%H:%M}–{s.end:%H:%M}" for s in today) or "closed today"
             back = hours.next_issuing(self.config, matter, now)
             when = f"; tickets for it again from {back:%H:%M}" if back else ""
             raise Conflict(f"the hall is not issuing tickets for {matter} now (hours {sessions}{when})",

@@ -6,27 +6,57 @@ as primary or secondary are issued: a citizen given a ticket nobody will call un
 off than one told to come back. Citizens already holding tickets are always served (延时服务). A "一件事" bundle is issued at
 lunch only when lunch windows serve every one of its steps: otherwise its citizen would be stranded
 after the first.
+
+Which sessions a day has (`day_sessions`): a special day's own (闭厅 none, 调休上班 / 延时服务 /
+错时服务 theirs or the usual ones); with `official_holidays`, none on 法定节假日 and the usual ones
+on a 调休 working day at a weekend (chinese-calendar); else the usual ones on opening weekdays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 
-from hallq.model import Bundle, HallConfig
+from hallq.model import Bundle, HallConfig, Hours, Session
+
+
+def day_sessions(hours: Hours, day: date) -> tuple[Session, ...]:
+    """The opening sessions of `day` (none: closed)."""
+    if not hours.special_days and not hours.official_holidays:  # the engine's usual case: no lookup
+        return hours.sessions if day.isoweekday() in hours.weekdays else ()
+    return _day_sessions(hours, day)
+
+
+@lru_cache(maxsize=512)
+def _day_sessions(hours: Hours, day: date) -> tuple[Session, ...]:
+    for special in hours.special_days:
+        if special.date == day:
+            return () if special.kind == "closed" else (special.sessions or hours.sessions)
+    if hours.official_holidays:
+        import chinese_calendar
+
+        try:
+            off, holiday = chinese_calendar.get_holiday_detail(day)
+        except NotImplementedError:  # a year the package has no data for: the usual week
+            off, holiday = day.isoweekday() >= 6, None
+        if off and holiday is not None:
+            return ()  # 法定节假日
+        if not off and day.isoweekday() >= 6:
+            return hours.sessions  # 调休: a weekend that is a working day
+    return hours.sessions if day.isoweekday() in hours.weekdays else ()
 
 
 def in_session(config: HallConfig, now: datetime) -> bool:
     t = now.time()
-    return now.isoweekday() in config.hours.weekdays and any(s.start <= t < s.end for s in config.hours.sessions)
+    return any(s.start <= t < s.end for s in day_sessions(config.hours, now.date()))
 
 
 def at_lunch(config: HallConfig, now: datetime) -> bool:
     """Between two sessions of an opening day."""
-    s = config.hours.sessions
+    s = day_sessions(config.hours, now.date())
     t = now.time()
-    return (now.isoweekday() in config.hours.weekdays and len(s) > 1 and s[0].start <= t < s[-1].end
-            and not in_session(config, now))
+    return len(s) > 1 and s[0].start <= t < s[-1].end and not in_session(config, now)
 
 
 def lunch_services(config: HallConfig) -> set[str]:
@@ -50,9 +80,10 @@ def steps_of(config: HallConfig, matter: str | Sequence[str]) -> tuple[str, ...]
 def issuing(config: HallConfig, matter: str | Sequence[str], now: datetime) -> bool:
     """Whether a ticket for `matter` (service or bundle code, or a bundle's steps) is handed out now."""
     hours = config.hours
-    if now.isoweekday() not in hours.weekdays or not hours.sessions:
+    sessions = day_sessions(hours, now.date())
+    if not sessions:
         return False
-    last_end = datetime.combine(now.date(), hours.sessions[-1].end, now.tzinfo)
+    last_end = datetime.combine(now.date(), sessions[-1].end, now.tzinfo)
     if now >= last_end - timedelta(minutes=hours.stop_issuing_minutes):
         return False
     if in_session(config, now):
@@ -64,7 +95,7 @@ def next_issuing(config: HallConfig, matter: str | Sequence[str], now: datetime)
     """The next moment today a ticket for `matter` is handed out, or None (not again today)."""
     if issuing(config, matter, now):
         return now
-    for s in config.hours.sessions:
+    for s in day_sessions(config.hours, now.date()):
         start = datetime.combine(now.date(), s.start, now.tzinfo)
         if start > now and issuing(config, matter, start):
             return start

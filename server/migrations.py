@@ -190,6 +190,16 @@ def _v7(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE cases ADD COLUMN callback_answer TEXT")
 
 
+def _v8(db: sqlite_utils.Database) -> None:
+    """The hall's configuration, versioned (server/config_versions.py): every change made in the
+    browser or imported is a numbered row with who, when, a note, the whole hall and the diff."""
+    db.execute(
+        """CREATE TABLE config_versions (
+            version INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, note TEXT NOT NULL,
+            document TEXT NOT NULL, diff TEXT NOT NULL)"""
+    )
+
+
 def _v9(db: sqlite_utils.Database) -> None:
     """ID card tickets and appointments (issue #17): the masked ID number and its per-day matching
     key (server/idkeys.py) — never the number itself — so a card finds its citizen's appointment
@@ -209,6 +219,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (5, _v5),
     (6, _v6),
     (7, _v7),
+    (8, _v8),
     (9, _v9),
 ]
 

@@ -1,5 +1,9 @@
 """The OpenAPI 3 description of /api/v1, built from the same tables the routes use.
 
+Every request body and the main answers are the pydantic models of server/api/schemas.py, turned
+into OpenAPI 3.0 schemas here (`nullable` instead of null types, one `example`), so a body's fields,
+types and bounds are written once for the check and for the document.
+
 Answers every route can give come from app-wide rules and are added to every operation by
 `_refusals`, so no route can answer a status its description lacks: 400 (a query parameter or body
 that is not Unicode text, a body that is not JSON), 401/403 (any call with a token), 404 (a path
@@ -8,23 +12,76 @@ failing; with Retry-After)."""
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+
 from hallq.model import HallConfig
 
+from .api import schemas
 from .api.inputs import SQLITE_INT_MAX
 from .api.windows import ACTIONS
-from .tickets import OUTCOMES, PAUSE_REASONS, RATING_CHANNELS, RATING_REASONS
 
 ERROR = {"$ref": "#/components/responses/Error"}
+BAD_REQUEST = {"$ref": "#/components/responses/BadRequest"}
 UNAVAILABLE = {"$ref": "#/components/responses/Unavailable"}
 ROW_ID = {"type": "integer", "format": "int64", "minimum": 0, "maximum": SQLITE_INT_MAX}
 BEARER = [{"bearer": []}]
 
 
-def _body(props: dict, required: list[str]) -> dict:
-    schema = {"type": "object", "additionalProperties": False, "properties": props}
-    if required:
-        schema["required"] = required
-    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+class _OpenAPI30(GenerateJsonSchema):
+    """JSON Schema as OpenAPI 3.0 reads it: an optional field is `nullable`, not a union with null."""
+
+    def nullable_schema(self, schema):
+        inner = self.generate_inner(schema["schema"])
+        return {"allOf": [inner], "nullable": True} if "$ref" in inner else {**inner, "nullable": True}
+
+
+_KEYWORDS = {"type", "properties", "required", "additionalProperties", "items", "enum", "default", "description",
+             "minimum", "maximum", "exclusiveMinimum", "minLength", "maxLength", "minItems", "maxItems", "pattern",
+             "format", "nullable", "allOf", "anyOf", "oneOf", "$ref", "$defs"}
+
+
+def _openapi30(node):
+    """What 3.0 spells differently from JSON Schema 2020-12, everywhere in a generated schema; hallq's
+    own keywords (unit, means …) become extensions (x-unit)."""
+    if isinstance(node, list):
+        return [_openapi30(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for k, v in node.items():
+        if k in ("title", "examples", "const"):
+            continue
+        if k in ("properties", "$defs") and isinstance(v, dict):
+            out[k] = {name: _openapi30(sub) for name, sub in v.items()}
+        else:
+            out[k if k in _KEYWORDS else f"x-{k}"] = _openapi30(v)
+    if "examples" in node:
+        out["example"] = node["examples"][0]
+    if "const" in node:
+        out["enum"] = [node["const"]]
+    if isinstance(node.get("exclusiveMinimum"), int | float) and not isinstance(node["exclusiveMinimum"], bool):
+        out["minimum"], out["exclusiveMinimum"] = node["exclusiveMinimum"], True
+    return out
+
+
+def _components(models: list[type[BaseModel]]) -> dict:
+    _, top = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}",
+                                schema_generator=_OpenAPI30)
+    return {name: _openapi30(schema) for name, schema in top.get("$defs", {}).items()}
+
+
+def _body(model: type[BaseModel]) -> dict:
+    """A request body, its schema inline (as clients and tests read it)."""
+    required = any(f.is_required() for f in model.model_fields.values())
+    return {"required": required, "content": {"application/json": {"schema": _components([model])[model.__name__]}}}
+
+
+def _ticket_body(config: HallConfig) -> dict:
+    """A ticket's priority is one of this hall's classes."""
+    body = _body(schemas.TicketRequest)
+    body["content"]["application/json"]["schema"]["properties"]["priority"]["enum"] = list(config.priorities)
+    return body
 
 
 def _ok(description: str, ref: str | None = None) -> dict:
@@ -44,7 +101,7 @@ def _query(name: str, kind: str, enum: list[str] | None = None) -> dict:
 
 
 def _errors(*codes: int) -> dict:
-    return {str(c): ERROR for c in codes}
+    return {str(c): BAD_REQUEST if c == 400 else ERROR for c in codes}
 
 
 WRITE_HEADERS = [
@@ -75,7 +132,7 @@ def _refusals(op: dict) -> None:
     if "requestBody" in op:
         codes += [413, 422]
     for code in codes:
-        op["responses"].setdefault(str(code), ERROR)
+        op["responses"].setdefault(str(code), BAD_REQUEST if code == 400 else ERROR)
     op["responses"].setdefault("503", UNAVAILABLE)
 
 
@@ -84,17 +141,6 @@ EVENT = {"type": "object", "required": ["data"], "properties": {
     "id": {"type": "string", "pattern": "^[0-9]+$"}, "event": {"type": "string"},
     "data": {"type": "string"}, "retry": {"type": "integer"}}}
 
-
-ACTION_PROPS = {
-    "staff": {"type": "string", "pattern": "^[0-9]{1,8}$", "description": "staff number (工号)"},
-    "code": {"type": "string", "example": "A023", "description": "ticket code"},
-    "to_window": {"type": "integer"},
-    "to_service": {"type": "string", "example": "S301"},
-    "confirm_unstaffed": {"type": "boolean", "default": False,
-                          "description": "transfer to a window with nobody signed in anyway (else 409 target_unstaffed)"},
-    "outcome": {"type": "string", "enum": list(OUTCOMES), "description": ", ".join(f"{k}={v}" for k, v in OUTCOMES.items())},
-    "reason": {"type": "string", "enum": list(PAUSE_REASONS)},
-}
 
 ACTION_HELP = {
     "login": "clerk signs in (staff number)", "logout": "clerk signs out",
@@ -109,23 +155,73 @@ ACTION_HELP = {
 }
 
 
+def _config_paths() -> dict:
+    """The live configuration (server/api/config.py): admin only."""
+    version = _ok("the new version (201), or the latest one when nothing changed (200)", "ConfigVersion")
+    writes = {"201": version, "200": version, **_errors(401, 403, 404, 409, 422)}
+    return {
+        "/config": {
+            "get": {"summary": "The running hall, in the TOML file's shape (no tokens), and its version",
+                    "security": BEARER, "responses": {"200": _ok("the hall", "CurrentConfig"), **_errors(401, 403)}},
+            "post": {"summary": "Change the whole hall live: checked like the file (422 lists every problem), applied "
+                                "between two engine actions, recorded as the next version with who, when and the diff; "
+                                "409 when a matter or window in use would go, or `based_on` is not the latest",
+                     "security": BEARER, "requestBody": _body(schemas.ConfigChange), "responses": dict(writes)}},
+        "/config/schema": {"get": {"summary": "The JSON schema of a hall: labels, units, ranges (the admin forms)",
+                                   "security": BEARER, "responses": {"200": _ok("JSON schema"), **_errors(401, 403)}}},
+        "/config/versions": {"get": {"summary": "Every version, newest first, with who, when, note and diff",
+                                     "security": BEARER, "responses": {"200": _ok("versions"), **_errors(401, 403)}}},
+        "/config/versions/{number}": {"get": {
+            "summary": "One version with its whole hall", "security": BEARER, "parameters": [_path("number")],
+            "responses": {"200": _ok("the version"), **_errors(401, 403, 404)}}},
+        "/config/versions/{number}/restore": {"post": {
+            "summary": "Make an older version the running one (recorded as a new version)", "security": BEARER,
+            "parameters": [_path("number")], "requestBody": _body(schemas.Restore), "responses": dict(writes)}},
+        "/config/export": {"get": {
+            "summary": "The running hall as a TOML file (tokens are not included)", "security": BEARER,
+            "responses": {"200": {"description": "TOML", "content": {"application/toml": {"schema": {"type": "string"}}}},
+                          **_errors(401, 403)}}},
+        "/config/import": {"post": {
+            "summary": "A whole hall as TOML text: checked with the line of every problem, applied like a change",
+            "security": BEARER, "requestBody": _body(schemas.ConfigImport), "responses": dict(writes)}},
+    }
+
+
+def _user_paths() -> dict:
+    """Web users (server/api/users.py): admin only."""
+    name = _path("username", "string")
+    user = {"200": _ok("the user"), **_errors(401, 403, 404, 422)}
+    return {
+        "/users": {
+            "get": {"summary": "Web users, with minutes still locked after failed sign-ins", "security": BEARER,
+                    "responses": {"200": _ok("users"), **_errors(401, 403)}},
+            "post": {"summary": "Add a web user (a clerk needs a staff number of the hall)", "security": BEARER,
+                     "requestBody": _body(schemas.UserAdd),
+                     "responses": {"201": _ok("the user"), **_errors(401, 403, 409, 422)}}},
+        "/users/{username}/password": {"post": {
+            "summary": "Reset a password; every session of the user ends", "security": BEARER, "parameters": [name],
+            "requestBody": _body(schemas.Password), "responses": dict(user)}},
+        "/users/{username}/active": {"post": {
+            "summary": "Disable (ends every session) or enable a user", "security": BEARER, "parameters": [name],
+            "requestBody": _body(schemas.Active), "responses": dict(user)}},
+        "/users/{username}/unlock": {"post": {
+            "summary": "Let a name locked by failed sign-ins try again now", "security": BEARER, "parameters": [name],
+            "responses": dict(user)}},
+    }
+
+
+def _schemas(config: HallConfig) -> dict:
+    """The answers' models."""
+    return _components(list(schemas.ANSWERS))
+
+
 def document(config: HallConfig) -> dict:
     paths: dict[str, dict] = {
         "/services": {"get": {"summary": "Menu: services and 一件事 bundles with waiting count and estimated wait",
                               "responses": {"200": _ok("the menu")}}},
         "/tickets": {"post": {
             "summary": "Issue a ticket", "security": BEARER,
-            "requestBody": _body({
-                "service": {"type": "string", "example": "S301", "description": "service or bundle code"},
-                "priority": {"type": "string", "enum": list(config.priorities)},
-                "priority_reason": {"type": "string", "example": "elderly"},
-                "appointment": {"type": "string", "description": "appointment code to check in"},
-                "phone": {"type": "string"}, "channel": {"type": "string", "default": "kiosk"},
-                "id_number": {"type": "string", "description": "resident ID: sets 绿色通道 for the elderly; stored masked"},
-                "name": {"type": "string"},
-                "request_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$",
-                               "description": "the Idempotency-Key of older kiosks, in the body"},
-            }, ["service"]),
+            "requestBody": _ticket_body(config),
             "responses": {"201": _ok("the new ticket, with its secret id", "Ticket"), **_errors(400, 401, 403, 404, 409, 422, 429)},
         }},
         "/tickets/{id}": {"get": {
@@ -137,25 +233,19 @@ def document(config: HallConfig) -> dict:
             "summary": "Reopen a ticket page: today's ticket code and the last 4 digits of its phone give that one "
                        "ticket with its id, or 404 (never a list); no token needed; 30 tries a minute per address "
                        "and token (429, Retry-After)",
-            "requestBody": _body({"code": {"type": "string", "example": "A023"},
-                                  "phone_last4": {"type": "string", "pattern": "^[0-9]{4}$"}}, ["code", "phone_last4"]),
+            "requestBody": _body(schemas.FindTicket),
             "responses": {"200": _ok("the ticket, with its id and page", "Ticket"), **_errors(400, 401, 403, 404, 422, 429)},
         }},
         "/citizens/today": {"post": {
             "summary": "What an ID card opens at the kiosk: that citizen's tickets today and today's appointments "
                        "made with the ID (masked); kiosk and admin tokens, counted like appointment look-ups",
             "security": BEARER,
-            "requestBody": _body({"id_number": {"type": "string", "description": "resident ID from the card; "
-                                                "matched by a keyed hash, never stored"}}, ["id_number"]),
+            "requestBody": _body(schemas.CitizenToday),
             "responses": {"200": _ok("tickets and appointments"), **_errors(400, 401, 403, 422, 429)},
         }},
         "/appointments": {
             "post": {"summary": "Record an appointment (from the booking platform)", "security": BEARER,
-                     "requestBody": _body({"service": {"type": "string"}, "slot_start": {"type": "string", "format": "date-time"},
-                                           "phone": {"type": "string"},
-                                           "id_number": {"type": "string", "description": "resident ID: the card checks "
-                                                         "it in at the kiosk; stored masked"}},
-                                          ["service", "slot_start", "phone"]),
+                     "requestBody": _body(schemas.AppointmentRequest),
                      "responses": {"201": _ok("the appointment with its code"), **_errors(400, 401, 403, 404, 422)}},
             "get": {"summary": "Today's booked appointments by phone number or by code (kiosk check-in); kiosk and "
                                "admin tokens only, 30 look-ups a minute per token and per address (429, Retry-After)",
@@ -172,12 +262,7 @@ def document(config: HallConfig) -> dict:
             "summary": "Rate a service (好差评). evaluator: caller-daemon token, names the window; qr/web: "
                        "the ticket's id, no token and no staff session (补充评价); kiosk: kiosk token. No staff "
                        "token or session enters a grade (403). grade 0 = prompt timed out.",
-            "requestBody": _body({
-                "grade": {"type": "integer", "minimum": 0, "maximum": 5},
-                "channel": {"type": "string", "enum": list(RATING_CHANNELS)},
-                "window": {"type": "integer"}, "ticket": {"type": "string"},
-                "reason": {"type": "string", "enum": list(RATING_REASONS)}, "comment": {"type": "string", "maxLength": 500},
-            }, ["grade", "channel"]),
+            "requestBody": _body(schemas.RatingRequest),
             "responses": {"201": _ok("rating recorded"), "200": _ok("timeout recorded as not rated"),
                           **_errors(400, 403, 404, 409, 422)},
         }},
@@ -193,30 +278,29 @@ def document(config: HallConfig) -> dict:
                           **_errors(400, 401)},
         }},
         "/health": {"get": {"summary": "Liveness", "responses": {"200": _ok("ok")}}},
+        "/media/{name}": {"get": {
+            "summary": "A picture the hall display shows in turn (hall.media; public, like the display)",
+            "parameters": [_path("name", "string")],
+            "responses": {"200": {"description": "the picture", "content": {
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}, **_errors(404)}}},
         "/alerts": {
             "get": {"summary": "Active 电子监察 alerts, worst first (?all=1 adds today's cleared ones)", "security": BEARER,
                     "parameters": [_query("all", "string", ["1"])], "responses": {"200": _ok("alerts"), **_errors(401)}},
             "post": {"summary": "A device or kiosk raises (active: true) or clears (active: false) its own condition",
                      "security": BEARER,
-                     "requestBody": _body({
-                         "kind": {"type": "string", "example": "device_offline"},
-                         "source": {"type": "string", "example": "strip:3"},
-                         "level": {"type": "string", "enum": ["warning", "yellow", "red"], "default": "red"},
-                         "message": {"type": "string"}, "active": {"type": "boolean"}, "window": {"type": "integer"},
-                     }, ["kind", "source", "active"]),
+                     "requestBody": _body(schemas.AlertReport),
                      "responses": {"201": _ok("raised"), "200": _ok("cleared or unchanged"),
                                    **_errors(400, 401, 403, 404, 422)}},
         },
         "/alerts/ack": {"post": {
             "summary": "A supervisor acknowledges many alerts with one note (those cleared or acknowledged "
                        "meanwhile come back in skipped, with the reason)", "security": BEARER,
-            "requestBody": _body({"alerts": {"type": "array", "minItems": 1, "maxItems": 500,
-                                             "items": dict(ROW_ID)},
-                                  "note": {"type": "string", "minLength": 1, "maxLength": 500}}, ["alerts", "note"]),
+            "requestBody": _body(schemas.AlertsAck),
             "responses": {"200": _ok("acked and skipped alerts"), **_errors(401, 403, 404, 422)}}},
         "/alerts/{id}/ack": {"post": {
             "summary": "A supervisor acknowledges an alert with a note", "security": BEARER,
-            "parameters": [_path("id")], "requestBody": _body({"note": {"type": "string"}}, ["note"]),
+            "parameters": [_path("id")], "requestBody": _body(schemas.Note),
             "responses": {"200": _ok("the alert"), **_errors(401, 403, 404, 422)}}},
         "/cases": {"get": {
             "summary": "好差评 cases (bad ratings)", "security": BEARER,
@@ -234,9 +318,7 @@ def document(config: HallConfig) -> dict:
                        "explain, appeal, close (only once the answer is recorded), assign; each with a note",
             "security": BEARER, "parameters": [_path("id"), {"name": "action", "in": "path", "required": True,
                                                              "schema": {"type": "string"}}],
-            "requestBody": _body({"note": {"type": "string"}, "owner": {"type": "string"},
-                                  "contact": {"type": "string", "enum": ["phone", "sms", "in_person", "online"]},
-                                  "answer": {"type": "string", "enum": ["satisfied", "dissatisfied"]}}, ["note"]),
+            "requestBody": _body(schemas.CaseAction),
             "responses": {"200": _ok("the case"), **_errors(401, 403, 404, 409, 422)}}},
         "/tickets/{id}/case": {"get": {
             "summary": "The citizen's view of the case their bad rating opened (public: the id is the key)",
@@ -244,7 +326,7 @@ def document(config: HallConfig) -> dict:
         "/tickets/{id}/fix-rating": {"post": {
             "summary": "The citizen rates how their case was handled (no token, no staff session)",
             "parameters": [_path("id", "string")],
-            "requestBody": _body({"grade": {"type": "integer", "minimum": 1, "maximum": 5}}, ["grade"]),
+            "requestBody": _body(schemas.FixRating),
             "responses": {"201": _ok("the case, with the fix rated"), **_errors(403, 404, 409, 422)}}},
         "/commitments": {"get": {"summary": "承诺件 and their working-day deadlines", "security": BEARER,
                                  "responses": {"200": _ok("commitments"), **_errors(401, 403)}}},
@@ -258,15 +340,17 @@ def document(config: HallConfig) -> dict:
                            _query("by", "string", ["window", "staff", "service", "department", "day", "month"])],
             "responses": {"200": _ok("the report"), **_errors(401, 403, 422)}}},
     }
-    for action, (allowed, required) in ACTIONS.items():
+    paths.update(_config_paths())
+    for action, model in ACTIONS.items():
         op = {
             "summary": ACTION_HELP[action], "security": BEARER,
             "parameters": [_path("n")],
             "responses": {"200": _ok("result: accepted or nothing_to_do"), **_errors(400, 401, 403, 404, 409, 422)},
         }
-        if allowed:
-            op["requestBody"] = _body({k: ACTION_PROPS[k] for k in allowed}, list(required))
+        if model.model_fields:
+            op["requestBody"] = _body(model)
         paths[f"/windows/{{n}}/{action}"] = {"post": op}
+    paths.update(_user_paths())
     _writes_take_keys_and_deadlines(paths)
     for item in paths.values():
         for op in item.values():
@@ -279,31 +363,16 @@ def document(config: HallConfig) -> dict:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "responses": {
+                "BadRequest": {"description": "refused; `field` names the culprit. A request the HTTP parser cannot read "
+                                              "(a garbled header) never reaches hallq: the server's plain-text 400",
+                               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+                                           "text/plain": {"schema": {"type": "string"}}}},
                 "Error": {"description": "refused; `field` names the culprit", "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Error"}}}},
                 "Unavailable": {"description": "not applied: deadline passed, overloaded or storage failing; retry later",
                                 "headers": {"Retry-After": {"required": True, "description": "seconds",
                                                             "schema": {"type": "integer", "minimum": 1}}},
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["error", "message"], "properties": {
-                    "error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}},
-                "Ticket": {"type": "object", "properties": {
-                    "id": {"type": "string"}, "code": {"type": "string"}, "state": {"type": "string"},
-                    "waiting_ahead": {"type": "integer"}, "estimated_wait_minutes": {"type": "number"},
-                    "issued_at": {"type": "string", "format": "date-time"},
-                    "position": {"$ref": "#/components/schemas/Position"}}},
-                # A waiting ticket's place and wait; each /services row carries the same estimate fields.
-                "Position": {"type": "object", "properties": {
-                    "ahead": {"type": "integer"},
-                    "estimated_wait_minutes": {"type": "number", "description": "point estimate"},
-                    "estimate_low": {"type": "number", "description": "80% range: low end, minutes"},
-                    "estimate_high": {"type": "number", "description": "80% range: high end, minutes"},
-                    "opens_at": {"type": "string", "nullable": True, "format": "date-time",
-                                 "description": "the matter's windows are closed now and the first opens then"},
-                    "on_duty": {"type": "boolean", "description": "false: no window for the matter is staffed"},
-                    "wait_text": {"type": "string", "example": "预计等候约 5–15 分钟"},
-                    "wait_short": {"type": "string", "example": "约 5–15 分钟"}}},
-            },
+            "schemas": _schemas(config),
         },
     }

@@ -49,6 +49,10 @@ class SignInGuard:
         with self._lock:
             self._failures.pop(("user", username), None)
 
+    def unlock(self, username: str) -> None:
+        """An administrator lets a locked name try again at once (its failures are forgotten)."""
+        self.succeeded(username)
+
     def _wait(self, key: tuple[str, str], limit: int, now: float) -> float:
         times = self._failures.get(key)
         if times is None:

@@ -46,6 +46,7 @@ from .cases import last_day, overdue_steps
 from .commitments import deadline_date
 from .deadline import holding
 from .errors import Conflict, Invalid, NotFound
+from .hours import day_sessions
 from .storage_faults import STATE_NAMES, Fault, StorageError
 from .store import Changes, Store
 from .tickets import CALLED, SERVING, WAITING, Ticket, WindowState
@@ -114,14 +115,15 @@ def _minutes(since: datetime | None, now: datetime) -> float:
 def opening_start(config: HallConfig, window: int, now: datetime) -> datetime | None:
     """When the present opening period began, or None outside opening hours (for this window)."""
     hours = config.hours
-    if now.isoweekday() not in hours.weekdays or not hours.sessions:
+    sessions = day_sessions(hours, now.date())
+    if not sessions:
         return None
     t = now.time()
-    for s in hours.sessions:
+    for s in sessions:
         if s.start <= t < s.end:
             return datetime.combine(now.date(), s.start, now.tzinfo)
-    if window in hours.lunch_windows and hours.sessions[0].start <= t < hours.sessions[-1].end:
-        return datetime.combine(now.date(), hours.sessions[0].start, now.tzinfo)
+    if window in hours.lunch_windows and sessions[0].start <= t < sessions[-1].end:
+        return datetime.combine(now.date(), sessions[0].start, now.tzinfo)
     return None
 
 

@@ -142,7 +142,8 @@ def hall_view(engine: Engine) -> dict:
     return {"code": config.code, "name": config.name, "hotline": config.hotline,
             "public_url": config.public_url, "waiting_area": config.waiting_area,
             "no_show_rule": config.no_show_text(), "now": iso(engine.now()),
-            "clock_rate": float(getattr(engine.clock, "factor", 1.0))}
+            "clock_rate": float(getattr(engine.clock, "factor", 1.0)), "notice": config.notice,
+            "media": [f"/api/v1/media/{name}" for name in config.media], "media_seconds": config.media_seconds}
 
 
 def menu_view(engine: Engine) -> list[dict]:

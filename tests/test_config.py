@@ -665,7 +665,8 @@ def test_no_command_starts_on_a_bad_config(tmp_path, capsys, command):
 # ---------------------------------------------------------------------------- ranges and text
 
 # Every numeric key written out once, each on a line of its own, so a test can spoil one.
-EVERY_NUMBER = BASE.replace('port = "loop://"\n', 'port = "loop://"\nbaudrate = 9600\n', 1).replace(
+EVERY_NUMBER = BASE.replace('name = "测试政务服务中心"\n', 'name = "测试政务服务中心"\nmedia_seconds = 15\n', 1).replace(
+    'port = "loop://"\n', 'port = "loop://"\nbaudrate = 9600\n', 1).replace(
     '[hours]\n', '[hours]\nweekdays = [1, 2, 3, 4, 5]\nlunch_windows = [1]\nstop_issuing_minutes = 30\n'
 ).replace('prefix = "B"\n\n[[services]]', 'prefix = "B"\ncase_kind = "承诺"\npromised_days = 5\nminutes = 12\n\n[[services]]'
           ) + GOOD_WINDOW + textwrap.dedent("""
@@ -715,9 +716,10 @@ HUGE = "99999999999"  # what made every ticket page answer 500 as supplementary_
 # (line as written, what it becomes, the problem reported at that line)
 OUT_OF_RANGE = [
     ('id_reader = { url = "loop://", baudrate = 115200 }', f'id_reader = {{ url = "loop://", baudrate = {HUGE} }}',
-     f"kiosks[0].id_reader.baudrate: {HUGE} is outside 9600..115200"),
+     "kiosks[0].id_reader.baudrate: must be 9600 or 115200"),
     ('id_reader = { url = "loop://", baudrate = 115200 }', 'id_reader = { url = "loop://", baudrate = 19200 }',
-     "kiosks[0].id_reader.baudrate: must be 9600 or 115200 (the SAM module's line settings)"),
+     "kiosks[0].id_reader.baudrate: must be 9600 or 115200"),
+    ("media_seconds = 15", f"media_seconds = {HUGE}", f"hall.media_seconds: {HUGE} is outside 3..600"),
     ("stop_issuing_minutes = 30", f"stop_issuing_minutes = {HUGE}", f"hours.stop_issuing_minutes: {HUGE} is outside 0..179"),
     ("weekdays = [1, 2, 3, 4, 5]", f"weekdays = [1, {HUGE}]", f"hours.weekdays[1]: {HUGE} is not an ISO weekday 1..7 (1 = Monday)"),
     ("lunch_windows = [1]", f"lunch_windows = [{HUGE}]", f"hours.lunch_windows[0]: no window {HUGE}"),
@@ -768,6 +770,7 @@ OUT_OF_RANGE = [
 
 # Every number in hallq/model.py -> the key (or key prefix) that sets it; a new number needs a range and a line here.
 MODEL_NUMBERS = {
+    "HallConfig.media_seconds": "hall.media_seconds",
     "Hours.weekdays": "hours.weekdays", "Hours.lunch_windows": "hours.lunch_windows",
     "Hours.stop_issuing_minutes": "hours.stop_issuing_minutes",
     "Service.promised_days": "services[0].promised_days", "Service.minutes": "services[0].minutes",
@@ -862,3 +865,23 @@ def test_the_notice_may_span_lines_but_holds_no_other_control_characters():
     assert parse_config(text).notice == "请取号\n依次办理"
     assert problems_of(text.replace("\\n依次", "\\u0000依次")) == [
         "hall.notice: contains the control character U+0000; write one line of printable text"]
+
+
+def test_a_faulty_table_hides_no_other_problem_in_it():
+    """One pass finds everything: a window missing its name still has its unknown service reported,
+    and a service with a bad prefix still has its duplicate code reported."""
+    text = BASE + GOOD_WINDOW.replace('name = "综合受理窗口"\n', "").replace('S102 = "primary"', 'S102 = "primary", S301 = "primary"')
+    assert problems_of(text) == ["windows[0].name: required key is missing", "windows[0].services.S301: unknown service"]
+
+
+def test_the_schema_gives_every_number_a_label_a_unit_and_its_range():
+    """The admin forms and the OpenAPI document are drawn from hallq/schema.py: each number there
+    says what it is in Chinese, its unit, and its bounds."""
+    from hallq.schema import HallFile
+
+    defs = HallFile.model_json_schema()["$defs"]
+    rules = defs["RulesSection"]["properties"]
+    assert rules["supplementary_rating_days"] == {
+        "default": 7, "maximum": 365, "minimum": 1, "title": "补充评价期限", "type": "integer", "unit": "天"}
+    assert defs["ServiceSection"]["properties"]["minutes"]["exclusiveMinimum"] == 0
+    assert defs["AlertsSection"]["properties"]["deadline_days"]["unit"] == "工作日"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import READ_ROLES, actor, require
-from ..errors import Invalid, NotFound
+from ..errors import NotFound
 from ..supervision import alert_view, day_start
+from . import schemas
 from .body import json_body
 
 bp = Blueprint("alerts", __name__)
@@ -32,8 +33,7 @@ def list_alerts():
 def report():
     """A device raises ({"active": true}) or clears ({"active": false}) its own condition, keyed by
     kind and source, e.g. {"kind": "device_offline", "source": "strip:3", "level": "red", ...}."""
-    data = json_body({"kind": str, "source": str, "level": str, "message": str, "active": bool, "window": int},
-                     required=("kind", "source", "active"))
+    data = json_body(schemas.AlertReport)
     if data.get("window") is not None and data["window"] not in current_app.config["HALL"].windows:
         raise NotFound(f"no window {data['window']} in this hall", field="window")
     result = board().report(data["kind"], data["source"], data.get("level") or "red", data.get("message") or "",
@@ -48,10 +48,8 @@ def report():
 def ack_many():
     """Many alerts, one note: {"alerts": [ids], "note": ...}; alerts that cleared or were acknowledged
     meanwhile are listed in "skipped" with the reason, the rest acknowledged together."""
-    data = json_body({"alerts": list, "note": str}, required=("alerts", "note"))
+    data = json_body(schemas.AlertsAck)
     ids = data["alerts"]
-    if not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
-        raise Invalid("alerts must be a list of alert ids (positive integers)", field="alerts")
     result = board().ack_many(ids, actor(), data["note"])
     return jsonify({"acked": [alert_view(r) for r in result["acked"]], "skipped": result["skipped"]})
 
@@ -59,5 +57,5 @@ def ack_many():
 @bp.post("/alerts/<int:alert_id>/ack")
 @require("supervisor", "admin")
 def ack(alert_id: int):
-    data = json_body({"note": str}, required=("note",))
+    data = json_body(schemas.Note)
     return jsonify(alert_view(board().ack(alert_id, actor(), data["note"])))

@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, jsonify, request
 from ..auth import actor, citizen_only, require
 from ..cases import CASE_STATES, case_view
 from ..errors import Invalid
+from . import schemas
 from .body import json_body
 
 bp = Blueprint("cases", __name__)
@@ -48,14 +49,14 @@ def show_case(case_id: int):
 @require(*CASE_ROLES)
 def phone(case_id: int):
     """The full number for the call-back; the look is logged (case.phone_viewed)."""
-    json_body({})
+    json_body(schemas.NoBody)
     return jsonify({"case": case_id, "phone": book().reveal_phone(case_id, actor())})
 
 
 @bp.post("/cases/<int:case_id>/<action>")
 @require(*CASE_ROLES)
 def act(case_id: int, action: str):
-    data = json_body({"note": str, "owner": str, "contact": str, "answer": str}, required=("note",))
+    data = json_body(schemas.CaseAction)
     case = book().act(case_id, action, actor(), data["note"], owner=data.get("owner"),
                       contact=data.get("contact"), answer=data.get("answer"))
     return jsonify(case_view(hall(), case, book().steps(case_id)))
@@ -71,7 +72,7 @@ def ticket_case(ticket_id: str):
 @bp.post("/tickets/<ticket_id>/fix-rating")
 def rate_fix(ticket_id: str):
     citizen_only("a rating of how a bad rating was handled")
-    data = json_body({"grade": int}, required=("grade",))
+    data = json_body(schemas.FixRating)
     current_app.config["ENGINE"].ticket(ticket_id)
     book().rate_fix(ticket_id, data["grade"])
     return jsonify(book().fix_status(ticket_id)), 201
@@ -87,5 +88,5 @@ def commitments():
 @bp.post("/commitments/<int:record_id>/done")
 @require(*CASE_ROLES)
 def commitment_done(record_id: int):
-    json_body({})
+    json_body(schemas.NoBody)
     return jsonify(current_app.config["COMMITMENTS"].done(record_id, actor()))

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify
 
 from ..auth import citizen_only, current_token
 from ..errors import Forbidden
-from . import requests
+from . import requests, schemas
 from .body import json_body
 
 bp = Blueprint("ratings", __name__)
@@ -20,10 +20,7 @@ CHANNEL_ROLES = {"evaluator": ("caller",), "kiosk": ("kiosk",), "qr": None, "web
 
 @bp.post("/ratings")
 def rate():
-    data = json_body(
-        {"grade": int, "channel": str, "window": int, "ticket": str, "reason": str, "comment": str},
-        required=("grade", "channel"),
-    )
+    data = json_body(schemas.RatingRequest)
     channel = data["channel"]
     token = current_token()
     roles = CHANNEL_ROLES.get(channel, ())

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, send_file
+
+from hallq.config import media_folder
 
 from ..auth import actor, current_token, require
 from ..errors import HallqError, Invalid, NotFound, TooMany
 from ..views import hall_view, iso, menu_view, ticket_view
-from . import requests
+from . import requests, schemas
 from .body import json_body
 from .inputs import calendar_date
 
@@ -27,14 +29,21 @@ def services():
     return jsonify({"hall": hall_view(engine()), "services": menu_view(engine())})
 
 
+@bp.get("/media/<name>")
+def media(name: str):
+    """A picture the hall display shows (public, like the display itself): only names the hall lists,
+    from media/ beside its config file."""
+    config = engine().config
+    folder = media_folder(config.source)
+    if name not in config.media or folder is None or not (folder / name).is_file():
+        raise NotFound(f"no picture {name!r} on this hall's display", field="name")
+    return send_file(folder / name, mimetype="image/png" if name.endswith(".png") else "image/jpeg", max_age=60)
+
+
 @bp.post("/tickets")
 @require("kiosk", "admin", "supervisor", "window", "caller")
 def issue():
-    data = json_body(
-        {"service": str, "priority": str, "appointment": str, "phone": str, "channel": str,
-         "id_number": str, "name": str, "priority_reason": str, "request_id": str},
-        required=("service",),
-    )
+    data = json_body(schemas.TicketRequest)
     fields = dict(
         priority=data.get("priority"), appointment=data.get("appointment"), phone=data.get("phone"),
         channel=data.get("channel") or "kiosk", id_number=data.get("id_number"), name=data.get("name"),
@@ -77,7 +86,7 @@ def find_ticket():
     and a wrong code and wrong digits answer alike. Every try counts against the look-up limit."""
     _within_lookup_limit()
     current_app.config["LOOKUP_LIMIT"].count(_lookup_keys())
-    data = json_body({"code": str, "phone_last4": str}, required=("code", "phone_last4"))
+    data = json_body(schemas.FindTicket)
     if not re.fullmatch(r"[0-9]{4}", data["phone_last4"]):
         raise Invalid("phone_last4 must be the last 4 digits of the phone number", field="phone_last4")
     if not re.fullmatch(r"[A-Za-z]{1,3}[0-9]{1,6}", data["code"].strip()):
@@ -96,7 +105,7 @@ def citizen_today():
     appointments made with that ID. Kiosk and admin only, counted like appointment look-ups."""
     _within_lookup_limit()
     current_app.config["LOOKUP_LIMIT"].count(_lookup_keys())
-    data = json_body({"id_number": str}, required=("id_number",))
+    data = json_body(schemas.CitizenToday)
     tickets, appointments = engine().citizen_today(data["id_number"])
     kiosk = g.token.role == "kiosk"
     return jsonify({"tickets": [ticket_view(engine(), t, secret=kiosk) for t in tickets],
@@ -106,8 +115,7 @@ def citizen_today():
 @bp.post("/appointments")
 @require("admin", "supervisor")
 def book():
-    data = json_body({"service": str, "slot_start": str, "phone": str, "id_number": str},
-                     required=("service", "slot_start", "phone"))
+    data = json_body(schemas.AppointmentRequest)
     try:
         slot = datetime.fromisoformat(data["slot_start"])
     except ValueError as exc:

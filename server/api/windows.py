@@ -10,27 +10,27 @@ from ..auth import READ_ROLES, WINDOW_ROLES, actor, require
 from ..engine import INVITE_WITHIN_MINUTES
 from ..errors import Forbidden, NotFound
 from ..views import ticket_view, window_view
-from . import requests
+from . import requests, schemas
 from .body import json_body
 
 bp = Blueprint("windows", __name__)
 
-# action -> (allowed body fields, required fields)
-ACTIONS: dict[str, tuple[dict, tuple[str, ...]]] = {
-    "login": ({"staff": str}, ("staff",)),
-    "logout": ({}, ()),
-    "call-next": ({}, ()),
-    "recall": ({}, ()),
-    "start": ({}, ()),
-    "no-show": ({}, ()),
-    "park": ({}, ()),
-    "call-back": ({"code": str}, ()),
-    "call": ({"code": str}, ("code",)),
-    "transfer": ({"to_window": int, "to_service": str, "confirm_unstaffed": bool}, ()),
-    "finish": ({"outcome": str}, ()),
-    "pause": ({"reason": str}, ()),
-    "resume": ({}, ()),
-    "invite-rating": ({}, ()),
+# action -> its body (server/api/schemas.py)
+ACTIONS: dict[str, type[schemas.Body]] = {
+    "login": schemas.Login,
+    "logout": schemas.NoBody,
+    "call-next": schemas.NoBody,
+    "recall": schemas.NoBody,
+    "start": schemas.NoBody,
+    "no-show": schemas.NoBody,
+    "park": schemas.NoBody,
+    "call-back": schemas.CallBack,
+    "call": schemas.Call,
+    "transfer": schemas.Transfer,
+    "finish": schemas.Finish,
+    "pause": schemas.Pause,
+    "resume": schemas.NoBody,
+    "invite-rating": schemas.NoBody,
 }
 
 
@@ -79,8 +79,7 @@ def _last_service(e, w) -> dict | None:
 def act(number: int, action: str):
     if action not in ACTIONS:
         raise NotFound(f"no window action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
-    allowed, required = ACTIONS[action]
-    data = json_body(allowed, required)
+    data = json_body(ACTIONS[action])
     user = getattr(g, "user", None)
     if user is not None and user.role == "clerk" and action == "login" and data["staff"] != user.staff:
         raise Forbidden("a clerk signs in only with their own staff number", field="staff")

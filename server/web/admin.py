@@ -1,4 +1,5 @@
-"""The admin view: the hall's configuration, read only (it is edited in the TOML file), and users."""
+"""The admin pages: an overview of the hall's configuration and users, and the configuration editor
+(its forms are drawn by admin_config.js from the hall's JSON schema, saved through /api/v1/config)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,9 @@ def show():
     config = current_app.config["HALL"]
     return render_template("admin.html", config=config, users=list_users(current_app.config["ENGINE"].store),
                            user_roles=USER_ROLES, calendar_version=calendar_version())
+
+
+@bp.get("/admin/config")
+@login_required("admin")
+def edit():
+    return render_template("admin_config.html")

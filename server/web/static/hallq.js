@@ -79,7 +79,8 @@ const hallq = (() => {
     "ticket.parked", "ticket.transferred", "ticket.finished", "ticket.next_step", "ticket.to_complaint",
     "ticket.expired", "window.login", "window.logout", "window.paused", "window.resumed", "window.reset",
     "rating.recorded", "rating.invited", "rating.timed_out", "case.opened", "case.updated", "case.fix_rated",
-    "alert.raised", "alert.cleared", "alert.reopened", "alert.acked", "commitment.opened", "commitment.done"];
+    "alert.raised", "alert.cleared", "alert.reopened", "alert.acked", "commitment.opened", "commitment.done",
+    "config.changed"];
   const POLL_MS = 5000, STREAM_RETRY_MS = 60000;
   // Re-run `refresh` on every event of the live stream (debounced); show the connection state.
   // A stream the server refuses (at capacity it answers 503, which ends an EventSource for good)

@@ -1,0 +1,118 @@
+"""The hall's configuration, live: read it, change it, its versions, restore one, TOML out and in.
+
+Admin only (a bearer admin token, or a signed-in admin with the CSRF token). A change is the whole
+hall in the TOML file's shape (GET /config gives it, the admin pages send it back edited); it is
+checked like the file, applied between two engine actions and recorded as the next version.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from hallq.config import ConfigError, parse_config
+from hallq.hall_document import document_of, to_toml
+from hallq.model import HallConfig
+from hallq.schema import HallFile
+
+from ..auth import actor, require
+from ..config_versions import ConfigInvalid
+from . import schemas
+from .body import json_body
+
+bp = Blueprint("config", __name__)
+
+
+def book():
+    return current_app.config["CONFIG_VERSIONS"]
+
+
+def engine():
+    return current_app.config["ENGINE"]
+
+
+def apply(document: dict, note: str, based_on: int | None) -> tuple[dict, int]:
+    """Check, apply live, record; the new version (201) or the unchanged latest one (200)."""
+    row = book().change(engine(), document, actor(), note, based_on, then=current_app.config["ON_RECONFIGURE"])
+    if row.get("unchanged"):
+        return {"version": row["version"], "at": row["at"], "actor": row["actor"], "note": row["note"],
+                "diff": []}, 200
+    return row, 201
+
+
+@bp.get("/config")
+@require("admin")
+def show():
+    latest = book().latest()
+    return jsonify({"version": latest["version"] if latest else 0, "hall": document_of(engine().config)})
+
+
+@bp.post("/config")
+@require("admin")
+def change():
+    data = json_body(schemas.ConfigChange)
+    body, status = apply(data["hall"], data.get("note", ""), data.get("based_on"))
+    return jsonify(body), status
+
+
+@bp.get("/config/schema")
+@require("admin")
+def json_schema():
+    """The JSON schema of a hall (labels, units, ranges): what the admin forms are drawn from."""
+    return jsonify(HallFile.model_json_schema())
+
+
+@bp.get("/config/versions")
+@require("admin")
+def versions():
+    return jsonify({"versions": book().versions()})
+
+
+@bp.get("/config/versions/<int:number>")
+@require("admin")
+def version(number: int):
+    return jsonify(book().version(number))
+
+
+@bp.post("/config/versions/<int:number>/restore")
+@require("admin")
+def restore(number: int):
+    data = json_body(schemas.Restore)
+    old = book().version(number)
+    body, status = apply(old["document"], data.get("note") or f"restored version {number}", None)
+    return jsonify(body), status
+
+
+@bp.get("/config/export")
+@require("admin")
+def export():
+    """The running hall as a TOML file (tokens stay where they are: in the file or the environment)."""
+    config: HallConfig = engine().config
+    latest = book().latest()
+    text = to_toml(document_of(config), f"{config.name} — configuration version {latest['version'] if latest else 0}\n"
+                                        "exported by hallq; tokens are not included")
+    return Response(text, mimetype="application/toml",
+                    headers={"Content-Disposition": f'attachment; filename="{config.code}.toml"'})
+
+
+@bp.post("/config/import")
+@require("admin")
+def import_toml():
+    """A whole hall as TOML text ({"toml": ...}); checked with file, line and key of every problem."""
+    data = json_body(schemas.ConfigImport)
+    try:
+        parsed = parse_config(data["toml"], "import.toml", environ={})
+    except ConfigError as exc:
+        problems = [p for p in exc.problems if not p.key.startswith("tokens")]  # tokens are not imported
+        if problems:
+            raise ConfigInvalid(ConfigError(problems)) from None
+        parsed = parse_config(_without_tokens(data["toml"]), "import.toml")
+    body, status = apply(document_of(parsed), data.get("note") or "imported from TOML", data.get("based_on"))
+    return jsonify(body), status
+
+
+def _without_tokens(text: str) -> str:
+    import tomllib
+
+    from hallq.hall_document import to_toml as write
+
+    return write({k: v for k, v in tomllib.loads(text).items() if k != "tokens"})

@@ -1,0 +1,219 @@
+"""Every JSON body the API takes and the main ones it answers, declared once (pydantic v2).
+
+`body.json_body(Model)` checks a request against its model; server/openapi.py draws the document's
+schemas from the same classes. Optional fields may also be sent as null (= not given), as clients
+of hallq always could. Domain checks (is S301 a service of this hall, is the window staffed) stay in
+the engine: these models say only what shape a request has.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hallq.schema import HallFile
+
+from ..cases import CALLBACK_ANSWERS, CALLBACK_CONTACTS
+from ..tickets import OUTCOMES, PAUSE_REASONS, RATING_CHANNELS, RATING_REASONS
+
+KEY_PATTERN = "^[A-Za-z0-9_-]{8,64}$"
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused by name, nothing is coerced ("3" is not 3)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class NoBody(Body):
+    """Calls that take no fields (an empty body or {})."""
+
+
+class TicketRequest(Body):
+    service: str = Field(..., description="service or bundle code", examples=["S301"])
+    priority: str | None = Field(None, description="a priority class of the hall")
+    priority_reason: str | None = Field(None, examples=["elderly"])
+    appointment: str | None = Field(None, description="appointment code to check in")
+    phone: str | None = None
+    channel: str | None = Field(None, description="default kiosk")
+    id_number: str | None = Field(None, description="resident ID: sets 绿色通道 for the elderly; stored masked")
+    name: str | None = None
+    request_id: str | None = Field(None, pattern=KEY_PATTERN,
+                                   description="the Idempotency-Key of older kiosks, in the body")
+
+
+class AppointmentRequest(Body):
+    service: str
+    slot_start: str = Field(..., json_schema_extra={"format": "date-time"})
+    phone: str
+    id_number: str | None = Field(None, description="resident ID: its card checks the appointment in; stored masked")
+
+
+class RatingRequest(Body):
+    grade: int = Field(..., ge=0, le=5)
+    channel: Literal[RATING_CHANNELS]  # type: ignore[valid-type]
+    window: int | None = None
+    ticket: str | None = None
+    reason: Literal[tuple(RATING_REASONS)] | None = None  # type: ignore[valid-type]
+    comment: str | None = Field(None, max_length=500)
+
+
+class AlertReport(Body):
+    kind: str = Field(..., examples=["device_offline"])
+    source: str = Field(..., examples=["strip:3"])
+    level: Literal["warning", "yellow", "red"] | None = Field(None, description="default red")
+    message: str | None = None
+    active: bool
+    window: int | None = None
+
+
+class Note(Body):
+    note: str
+
+
+class CaseAction(Body):
+    note: str
+    owner: str | None = None
+    contact: Literal[tuple(CALLBACK_CONTACTS)] | None = Field(  # type: ignore[valid-type]
+        None, description="回访: how the citizen was reached")
+    answer: Literal[tuple(CALLBACK_ANSWERS)] | None = Field(  # type: ignore[valid-type]
+        None, description="回访: whether the citizen was satisfied")
+
+
+class FindTicket(Body):
+    """找回我的号: today's ticket code and the last 4 digits of its phone."""
+
+    code: str = Field(..., examples=["A023"])
+    phone_last4: str = Field(..., pattern="^[0-9]{4}$")
+
+
+class CitizenToday(Body):
+    id_number: str = Field(..., description="resident ID from the card; matched by a keyed hash, never stored")
+
+
+class AlertsAck(Body):
+    """Many alerts, one note."""
+
+    alerts: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(..., min_length=1, max_length=500)
+    note: str = Field(..., min_length=1, max_length=500)
+
+
+class FixRating(Body):
+    grade: int = Field(..., ge=1, le=5)
+
+
+STAFF = Field(..., pattern="^[0-9]{1,8}$", description="staff number (工号)")
+
+
+class Login(Body):
+    staff: str = STAFF
+
+
+class CallBack(Body):
+    code: str | None = Field(None, description="ticket code; default the oldest parked here", examples=["A023"])
+
+
+class Call(Body):
+    code: str = Field(..., description="ticket code", examples=["A023"])
+
+
+class Transfer(Body):
+    to_window: int | None = None
+    to_service: str | None = Field(None, examples=["S301"])
+    confirm_unstaffed: bool | None = Field(None, description="send the citizen to a window nobody is signed in at")
+
+
+class Finish(Body):
+    outcome: Literal[tuple(OUTCOMES)] | None = Field(  # type: ignore[valid-type]
+        None, description=", ".join(f"{k}={v}" for k, v in OUTCOMES.items()))
+
+
+class Pause(Body):
+    reason: Literal[tuple(PAUSE_REASONS)] | None = None  # type: ignore[valid-type]
+
+
+class ConfigChange(Body):
+    """A new configuration of the whole hall, in the TOML file's shape, with a note for the audit."""
+
+    hall: dict[str, Any] = Field(..., description="the hall, as hallq/schema.py HallFile")
+    note: str | None = Field(None, max_length=500)
+    based_on: int | None = Field(None, ge=1, description="the version this change was made from (409 if another "
+                                                          "change came first)")
+
+
+class UserAdd(Body):
+    username: str = Field(..., pattern="^[A-Za-z0-9_.-]{2,32}$")
+    password: str = Field(..., min_length=8, max_length=200)
+    role: Literal["admin", "supervisor", "clerk"]
+    staff: str | None = Field(None, description="a clerk's staff number (工号)")
+    window: int | None = None
+
+
+class Password(Body):
+    password: str = Field(..., min_length=8, max_length=200)
+
+
+class Active(Body):
+    active: bool
+
+
+class ConfigImport(Body):
+    """A whole hall as the text of a TOML file (its tokens are not imported: they stay in the file)."""
+
+    toml: str = Field(..., max_length=60_000)
+    note: str | None = Field(None, max_length=500)
+    based_on: int | None = Field(None, ge=1)
+
+
+class Restore(Body):
+    note: str | None = Field(None, max_length=500)
+
+
+# --------------------------------------------------------------------------- answers
+
+
+class Error(BaseModel):
+    error: str
+    message: str
+    field: str | None = None
+
+
+class Position(BaseModel):
+    """A waiting ticket's place and wait; each /services row carries the same estimate fields."""
+
+    ahead: int | None = None
+    estimated_wait_minutes: float | None = Field(None, description="point estimate")
+    estimate_low: float | None = Field(None, description="80% range: low end, minutes")
+    estimate_high: float | None = Field(None, description="80% range: high end, minutes")
+    opens_at: str | None = Field(None, json_schema_extra={"format": "date-time"},
+                                 description="the matter's windows are closed now and the first opens then")
+    on_duty: bool | None = Field(None, description="false: no window for the matter is staffed")
+    wait_text: str | None = Field(None, examples=["预计等候约 5–15 分钟"])
+    wait_short: str | None = Field(None, examples=["约 5–15 分钟"])
+
+
+class Ticket(BaseModel):
+    id: str | None = None
+    code: str
+    state: str
+    waiting_ahead: int | None = None
+    estimated_wait_minutes: float | None = None
+    issued_at: str = Field(..., json_schema_extra={"format": "date-time"})
+    position: Position | None = None
+
+
+class ConfigVersion(BaseModel):
+    version: int
+    at: str = Field(..., json_schema_extra={"format": "date-time"})
+    actor: str
+    note: str
+    diff: list[str] = Field(..., description="one line per changed key path: key: old -> new")
+
+
+class CurrentConfig(BaseModel):
+    version: int
+    hall: HallFile
+
+
+ANSWERS = (Error, Ticket, Position, ConfigVersion, CurrentConfig)

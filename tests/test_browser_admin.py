@@ -1,0 +1,173 @@
+"""The configuration editor in headless Chromium against the app on the front: a change saved in the
+browser applies with no restart (the next ticket and the kiosk's menu show it, a new window calls
+at once), a bad value is shown at its field, an older version is restored, and only admins get in.
+
+Screenshots go to test-artifacts/ like the other browser tests."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect, sync_playwright  # noqa: E402  (after test_browser's skip)
+from test_browser import CHROMIUM, LAUNCH_ARGS, shot, signed_in  # noqa: F401  (skips without chromium)
+from webhall import make_app
+
+from hallq.client import ApiClient
+from kiosk.app import KioskApp
+
+
+@pytest.fixture(scope="module")
+def hall(tmp_path_factory):
+    from liveserver import serve_app
+
+    app = make_app(tmp_path_factory.mktemp("admin") / "hall.db", all_day=True)
+    with serve_app(app) as url:
+        yield url, app
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def admin(hall, browser):
+    base, _ = hall
+    ctx, page = signed_in(browser, base, "admin", viewport={"width": 1400, "height": 900})
+    page.on("dialog", lambda d: d.accept())
+    page.goto("/admin/config")
+    expect(page.locator("#version")).to_contain_text("当前第")
+    yield page
+    ctx.close()
+
+
+def save(page, note: str) -> None:
+    page.fill("#note", note)
+    page.click("#save")
+
+
+def test_changed_materials_reach_the_next_ticket_and_the_kiosk(hall, admin):
+    base, app = hall
+    kiosk = KioskApp(ApiClient(base, "t-kiosk"), output=None, public_url=base)
+    admin.click("#tab-services")
+    card = admin.locator('details[data-path="services[0]"]')
+    card.locator("summary").click()
+    card.locator('textarea[data-path="services[0].materials"]').fill("居民身份证\n户口簿原件")
+    save(admin, "S101 增加户口簿")
+    expect(admin.locator("#message")).to_contain_text("立即生效")
+    shot(admin, "20-admin-config-saved")
+    ticket = ApiClient(base, "t-kiosk").post("/tickets", {"service": "S101"})
+    citizen = admin.context.new_page()
+    citizen.goto(f"/t/{ticket['id']}")
+    expect(citizen.locator("#t-materials")).to_contain_text("户口簿原件")
+    citizen.close()
+    assert kiosk.refresh_menu()
+    assert kiosk.menu.matter("S101")["materials"] == ["居民身份证", "户口簿原件"]
+
+
+def test_a_new_window_with_a_skill_calls_that_matter_at_once(hall, admin):
+    base, _ = hall
+    waiting = ApiClient(base, "t-kiosk").post("/tickets", {"service": "S301"})
+    admin.click("#tab-windows")
+    admin.click('button[data-add="windows"]')
+    card = admin.locator('details[data-path="windows[5]"]')
+    card.locator('input[data-path="windows[5].number"]').fill("6")
+    card.locator('input[data-path="windows[5].name"]').fill("不动产二号窗口")
+    card.locator('select[data-path="windows[5].kind"]').select_option("domain")
+    card.locator('select[data-path="windows[5].services.S301"]').select_option("primary")
+    save(admin, "加开不动产窗口")
+    expect(admin.locator("#message")).to_contain_text("立即生效")
+    caller = ApiClient(base, "t-caller")
+    caller.window(6, "login", staff="1006")
+    assert caller.window(6, "call-next")["ticket"]["code"] == waiting["code"]
+    caller.window(6, "finish")
+    caller.window(6, "logout")  # a window in use cannot be removed: the restore below needs it free
+
+
+def test_a_bad_value_gets_its_message_at_the_field(hall, admin):
+    admin.click("#tab-services")
+    card = admin.locator('details[data-path="services[1]"]')
+    card.locator("summary").click()
+    card.locator('input[data-path="services[1].minutes"]').fill("0")
+    save(admin, "错误示例")
+    field = card.locator('input[data-path="services[1].minutes"]')
+    expect(field).to_have_class("bad")
+    message = card.locator('label.row:has(input[data-path="services[1].minutes"]) small.err')
+    expect(message).to_have_text("须大于 0")
+    expect(admin.locator("#problems")).to_contain_text("services[1].minutes：must be more than 0")
+    expect(admin.locator("#message")).to_contain_text("未保存")
+    shot(admin, "21-admin-config-bad-value")
+
+
+def test_restore_an_older_version(hall, admin):
+    base, app = hall
+    admin.click("#tab-versions")
+    row = admin.locator('#versions tr[data-version="1"]')
+    row.locator("button.restore").click()
+    expect(admin.locator("#message")).to_contain_text("已恢复第 1 版")
+    shot(admin, "22-admin-config-versions")
+    assert app.config["ENGINE"].config.services["S101"].materials == ("居民身份证",)
+
+
+def test_a_clerk_or_supervisor_gets_403(hall, browser):
+    base, _ = hall
+    for user in ("sup", "clerk1"):
+        ctx, page = signed_in(browser, base, user)
+        assert page.goto("/admin/config").status == 403
+        answer = page.evaluate("""async () => {
+            const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+            const r = await fetch('/api/v1/config', {method: 'POST', credentials: 'same-origin',
+              headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}, body: JSON.stringify({hall: {}})});
+            return r.status; }""")
+        assert answer == 403
+        ctx.close()
+    request = urllib.request.Request(f"{base}/api/v1/config", headers={"Authorization": "Bearer t-sup"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=10)
+    assert err.value.code == 403 and json.loads(err.value.read())["error"] == "forbidden"
+
+
+def test_web_users_added_disabled_and_unlocked_from_the_page(hall, admin):
+    base, app = hall
+    guard = app.config["SIGNIN_GUARD"]
+    for _ in range(5):
+        guard.failed("clerk2", "127.0.0.1")
+    admin.click("#tab-users")
+    row = admin.locator('#users tr[data-user="clerk2"]')
+    expect(row).to_contain_text("锁定中")
+    row.locator("button.unlock").click()
+    expect(admin.locator("#message")).to_have_text("已解锁 clerk2")
+    assert guard.wait_minutes("clerk2", "") == 0
+    admin.fill("#new-username", "c1005")
+    admin.fill("#new-password", "c1005-pass")
+    admin.select_option("#new-staff", "1005")
+    admin.click("#add-user")
+    expect(admin.locator('#users tr[data-user="c1005"]')).to_contain_text("窗口人员")
+    admin.locator('#users tr[data-user="c1005"] button.toggle').click()
+    expect(admin.locator('#users tr[data-user="c1005"]')).to_contain_text("已停用")
+    shot(admin, "23-admin-users")
+
+
+def test_a_special_day_and_an_alert_threshold_with_their_units(hall, admin):
+    base, app = hall
+    admin.click("#tab-hall")
+    admin.click('button[data-add="hours.special_days"]')
+    day = admin.locator('details[data-path="hours.special_days[0]"]')
+    day.locator('input[data-path="hours.special_days[0].date"]').fill("2026-12-31")
+    day.locator('select[data-path="hours.special_days[0].kind"]').select_option("extended")
+    day.locator('textarea[data-path="hours.special_days[0].sessions"]').fill("08:30-12:00\n14:30-19:00")
+    admin.click("#tab-rules")
+    expect(admin.locator("label.row", has_text="群众等候时长（分钟）")).to_be_visible()
+    admin.locator('input[data-path="rules.alerts.wait_minutes[1]"]').fill("25")
+    shot(admin, "24-admin-config-rules")
+    save(admin, "元旦前延时服务")
+    expect(admin.locator("#message")).to_contain_text("立即生效")
+    config = app.config["ENGINE"].config
+    [special] = config.hours.special_days
+    assert (special.kind, special.sessions[-1].end.hour) == ("extended", 19)
+    assert config.rules.alerts["wait_minutes"].yellow == 25
