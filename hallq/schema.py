@@ -48,7 +48,7 @@ from hallq.model import (
 
 def problem(message: str) -> PydanticCustomError:
     """A refusal whose message is shown as it is (hallq/config.py and the API keep it verbatim)."""
-    return PydanticCustomError("hallq", message.replace("{", "{{").replace("}", "}}"))
+    return PydanticCustomError("hallq", message)  # no context: braces in it stay as written
 
 
 def _control_character(text: str, allowed: str = "") -> str | None:
