@@ -25,6 +25,7 @@ import difflib
 import json
 import os
 import re
+import string
 import sys
 import tomllib
 import unicodedata
@@ -57,6 +58,7 @@ from hallq.model import (
     Service,
     Session,
     SignInSessions,
+    Sms,
     Staff,
     Token,
     Window,
@@ -369,6 +371,24 @@ _SERVICE_MINUTES_MAX = 480  # expected service time: at most a working day
 _RANK_RANGE = (0, 99)
 _CHECKIN_BEFORE_RANGE = (0, 480)
 _CHECKIN_AFTER_RANGE = (0, 240)
+_DAYS_AHEAD_RANGE = (1, 90)
+_SLOT_CAPACITY_RANGE = (0, 1000)
+_NEAR_AHEAD_RANGE = (1, 50)
+_SMS_PLACEHOLDERS = {
+    "near_text": ("code", "ahead", "service"),
+    "call_text": ("code", "window", "window_name", "service"),
+    "reminder_text": ("date", "time", "service", "appointment", "hall"),
+}
+
+
+def _unknown_placeholder(template: str, names: tuple[str, ...]) -> str | None:
+    """What is wrong with an SMS template's {placeholders}, or None."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        return f"is not a valid template ({exc})"
+    bad = next((f for f in fields if f not in names), None)
+    return None if bad is None else f"unknown placeholder {{{bad}}}"
 
 
 def _number(value: float) -> str:
@@ -531,6 +551,7 @@ class _Checker:
                 "hours": ("table", _REQUIRED),
                 "rules": ("table", {}),
                 "appointments": ("table", {}),
+                "sms": ("table", {}),
                 "sessions": ("table", {}),
                 "priorities": ("tables", []),  # priorities() names the classes that are missing
                 "services": ("tables", _REQUIRED),
@@ -563,7 +584,8 @@ class _Checker:
             self.coverage(services)
         hours = self.hours(top["hours"]) if "hours" in top else None
         rules = self.rules(top.get("rules", {}))
-        appointments = self.appointments(top.get("appointments", {}))
+        appointments = self.appointments(top.get("appointments", {}), services, bundles)
+        sms = self.sms(top.get("sms", {}))
         sessions = self.sign_in_sessions(top.get("sessions", {}))
         priorities = self.priorities(top.get("priorities", []))
         kiosks = self.kiosks(top.get("kiosks", []))
@@ -593,6 +615,7 @@ class _Checker:
             tokens=tokens,
             source=self.source,
             sessions=sessions,
+            sms=sms,
         )
 
     # ------------------------------------------------------------------ matters
@@ -942,15 +965,59 @@ class _Checker:
             alerts[name] = AlertLevels(*(float(v) for v in levels))
         return alerts if len(alerts) == len(DEFAULT_ALERTS) else None
 
-    def appointments(self, value: dict) -> Appointments | None:
-        spec = _defaults(Appointments)
+    def appointments(self, value: dict, services: dict | None, bundles: dict | None) -> Appointments | None:
+        spec = {**_defaults(Appointments, skip=("capacities",)), "capacities": ("table", {})}
         a = self.table(value, "appointments", spec)
         if a is None or a.keys() != spec.keys():
             return None
         ok = self.in_range("appointments.slot_minutes", a["slot_minutes"], 5, 480)
         ok &= self.in_range("appointments.checkin_before_minutes", a["checkin_before_minutes"], *_CHECKIN_BEFORE_RANGE)
         ok &= self.in_range("appointments.checkin_after_minutes", a["checkin_after_minutes"], *_CHECKIN_AFTER_RANGE)
+        ok &= self.in_range("appointments.days_ahead", a["days_ahead"], *_DAYS_AHEAD_RANGE)
+        ok &= self.in_range("appointments.slot_capacity", a["slot_capacity"], *_SLOT_CAPACITY_RANGE)
+        for code, number in a["capacities"].items():
+            where = f"appointments.capacities.{code}"
+            if services is not None and code not in services and code not in (bundles or {}):
+                ok = False
+                self.add(where, "unknown service or bundle")
+            elif not _has_kind(number, "int"):
+                ok = False
+                self.add(where, "must be a whole number (appointments per slot; 0: not bookable online)")
+            else:
+                ok &= self.in_range(where, number, *_SLOT_CAPACITY_RANGE)
         return Appointments(**a) if ok else None
+
+    def sms(self, value: dict) -> Sms | None:
+        """[sms]: texts with only the placeholders each one can fill, the gateway's settings."""
+        spec = _defaults(Sms)
+        s = self.table(value, "sms", spec)
+        if s is None or s.keys() != spec.keys():
+            return None
+        ok = self.in_range("sms.near_ahead", s["near_ahead"], *_NEAR_AHEAD_RANGE)
+        ok &= self.in_range("sms.reminder_hour", s["reminder_hour"], 0, 23)
+        ok &= self.in_range("sms.cmpp_port", s["cmpp_port"], 1, 65535)
+        ok &= self.one_of("sms.gateway", s["gateway"], ("cmpp", "http"))
+        for key, names in _SMS_PLACEHOLDERS.items():
+            unknown = _unknown_placeholder(s[key], names)
+            if unknown is not None:
+                ok = False
+                self.add(f"sms.{key}", f"{unknown}; it may use {', '.join('{' + n + '}' for n in names)}")
+        for key, size in (("cmpp_sp_id", 6), ("cmpp_service_id", 10), ("cmpp_src_id", 21)):
+            if not re.fullmatch(rf"[0-9A-Za-z]{{0,{size}}}", s[key]):
+                ok = False
+                self.add(f"sms.{key}", f"must be at most {size} ASCII letters or digits (a CMPP field)")
+        try:
+            json.loads(s["http_body"])
+        except ValueError:
+            ok = False
+            self.add("sms.http_body", 'must be a JSON object, e.g. {"mobile": "{phone}", "content": "{text}"}')
+        if s["enabled"] and s["gateway"] == "http" and not s["http_url"].startswith(("http://", "https://")):
+            ok = False
+            self.add("sms.http_url", "the HTTP SMS platform's address (http:// or https://) is required for gateway \"http\"")
+        if s["enabled"] and s["gateway"] == "cmpp" and not s["cmpp_sp_id"]:
+            ok = False
+            self.add("sms.cmpp_sp_id", "the SP code (企业代码) is required for gateway \"cmpp\"")
+        return Sms(**s) if ok else None
 
     def sign_in_sessions(self, value: dict) -> SignInSessions | None:
         """Idle minutes per role, whole minutes from 1 up to the 12-hour lifetime of every sign-in."""
