@@ -429,7 +429,7 @@ class Engine:
             raise Conflict(f"the {slot_start:%H:%M} slot for {service} on {slot_start:%Y-%m-%d} is full "
                            f"({capacity} per slot)", field="slot_start", code="slot_full")
 
-    def _booked(self, code: str, phone_last4: str | None) -> dict:
+    def appointment_for(self, code: str, phone_last4: str | None) -> dict:
         rows = self._rows("SELECT * FROM appointments WHERE code = ?", [code])
         if not rows or (phone_last4 is not None and not hmac.compare_digest(rows[0]["phone"][-4:], phone_last4)):
             raise NotFound("no appointment with that code and phone (未找到该预约，请核对预约码和手机尾号)",
@@ -442,7 +442,7 @@ class Engine:
         """The citizen cancels (by code and the phone's last 4 digits): the slot is free again."""
         with deadline.holding(self._lock, "the appointment"):
             now = self._begin()
-            row = {**self._booked(code, phone_last4), "state": "cancelled"}
+            row = {**self.appointment_for(code, phone_last4), "state": "cancelled"}
             ch = Changes()
             ch.put("appointments", row)
             self._event(ch, now, "appointment.cancelled", actor, None, code=code, service=row["service"],
@@ -455,7 +455,7 @@ class Engine:
         """The citizen changes the slot, keeping the code (and the ID key only for the same day)."""
         with deadline.holding(self._lock, "the appointment"):
             now = self._begin()
-            row = dict(self._booked(code, phone_last4))
+            row = dict(self.appointment_for(code, phone_last4))
             if slot_start.tzinfo is None:
                 slot_start = slot_start.replace(tzinfo=self.tz)
             slot_start = slot_start.astimezone(self.tz)
