@@ -66,3 +66,22 @@ def test_book_fill_a_slot_change_and_cancel(hall, browser):  # noqa: F811
     assert answer.status == 400
     assert engine.store.rows("SELECT COUNT(*) AS n FROM appointments")[0]["n"] == before
     ctx.close()
+
+
+def test_the_ticket_page_link_stops_sms(hall, browser):  # noqa: F811
+    base, app = hall
+    engine = app.config["ENGINE"]
+    ticket = engine.issue("S101", phone="13812345678", sms=True)
+    plain = engine.issue("S101", phone="13812345679")
+    ctx = browser.new_context(base_url=base, locale="zh-CN", timezone_id="Asia/Shanghai", viewport=PHONE, is_mobile=True)
+    page = ctx.new_page()
+    page.goto(f"/t/{plain.id}")
+    expect(page.locator("#t-code")).to_have_text(plain.code)
+    expect(page.locator("#sms-block")).to_have_count(0)  # no consent, no link
+    page.goto(f"/t/{ticket.id}")
+    expect(page.locator("#sms-note")).to_contain_text("138****5678")
+    page.click("#sms-optout")
+    expect(page.locator("#sms-note")).to_have_text("已退订，本号不再发送短信。")
+    assert engine.ticket(ticket.id).sms is False
+    assert all(t["code"] != ticket.code for t in engine.sms_watch())
+    ctx.close()
