@@ -102,3 +102,24 @@ def test_no_shows_are_counted_in_reports(rig):
     clock.set(datetime(2026, 12, 1, 11, 0, tzinfo=TZ))
     body = ApiClient(url, "t-sup").get("/reports?period=day&date=2026-12-01")
     assert body["appointments"] == {"booked": 3, "checked_in": 1, "cancelled": 1, "no_show": 1}
+
+
+def test_the_booking_forms_are_limited_per_address(rig):
+    import http.cookiejar
+    import re
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    engine, clock, url = rig
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    page = opener.open(f"{url}/book/manage", timeout=5).read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"csrf_token": token, "code": "12345678", "phone_last4": "0000"}).encode()
+    statuses = []
+    for _ in range(31):  # walking through codes: 30 tries a minute per address
+        try:
+            statuses.append(opener.open(f"{url}/book/manage", data=form, timeout=5).status)
+        except urllib.error.HTTPError as exc:
+            statuses.append(exc.code)
+    assert statuses[:30] == [404] * 30 and statuses[30] == 429
