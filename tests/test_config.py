@@ -118,7 +118,8 @@ def test_demo_hall_loads_as_a_county_hall():
     assert all(s.promised_days >= 1 for s in hall.services.values() if s.case_kind == "承诺")
     assert {b.name for b in hall.bundles.values()} >= {"开办企业一件事", "新生儿出生一件事"}
     assert 40 <= len(hall.staff) <= 50
-    assert {t.role for t in hall.tokens} == {"kiosk", "caller", "display", "supervisor", "admin", "window"}
+    assert {t.role for t in hall.tokens} == {"kiosk", "caller", "display", "supervisor", "admin", "window",
+                                              "notifier"}
     assert hall.hours.sessions[0].start == time(8, 30) and hall.hours.sessions[-1].end == time(17, 30)
 
 
