@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("drivers.devices_cli", "list configured devices and their live status"),
     "kiosk": ("kiosk.cli", "run the touch ticket kiosk (pygame) against the server's API"),
     "caller": ("caller.cli", "run the window devices: keypads, evaluators and LED strips, joined to the server"),
+    "notify": ("notifier.cli", "send SMS 即将到号, call and appointment reminder messages through the [sms] gateway"),
     "display": ("caller.display", "the hall's big screen: latest calls, waiting counts, clock and notice; speaks calls"),
     "county": ("county.cli", "the county server (PostgreSQL): halls ship their event logs to it; its registry"),
     "ship": ("server.commands.ship", "ship this hall's event log to the county server (store-and-forward)"),

@@ -55,6 +55,7 @@ from hallq.model import (
     Service,
     Session,
     SignInSessions,
+    Sms,
     SpecialDay,
     Staff,
     Token,
@@ -558,8 +559,25 @@ class _Checks:
             if _str(s, "number") is not None:
                 self.unique(staff, s["number"], f"{where}.number", "staff number")
         self.tokens()
+        self.sms_and_appointments()
         if isinstance(self.data.get("county"), dict):
             self.county_secret = self.secret("county", self.data["county"])
+
+    def sms_and_appointments(self) -> None:
+        """The SMS gateway's settings that its kind needs; per-matter booking capacities name matters."""
+        sms = self.data.get("sms")
+        if isinstance(sms, dict) and sms.get("enabled") is True:
+            gateway = sms.get("gateway", Sms.gateway)
+            if gateway == "http" and not str(sms.get("http_url", "")).startswith(("http://", "https://")):
+                self.add("sms.http_url", 'the HTTP SMS platform\'s address (http:// or https://) is required for gateway "http"')
+            if gateway == "cmpp" and not sms.get("cmpp_sp_id"):
+                self.add("sms.cmpp_sp_id", 'the SP code (企业代码) is required for gateway "cmpp"')
+        appointments = self.data.get("appointments")
+        capacities = appointments.get("capacities") if isinstance(appointments, dict) else None
+        if isinstance(capacities, dict):
+            for code in capacities:
+                if code not in self.codes and not self.bad(f"appointments.capacities.{code}"):
+                    self.add(f"appointments.capacities.{code}", "unknown service or bundle")
 
     def media(self) -> None:
         """Pictures for the hall display must be in media/ beside the file (checked for a file only)."""
@@ -877,7 +895,8 @@ def _build(f: HallFile, secrets: list[str], source: str, county_secret: str | No
         bundles={b.code: _copy(Bundle, b) for b in f.bundles},
         windows=windows,
         priorities={p.code: _copy(PriorityClass, p) for p in f.priorities},
-        appointments=_copy(Appointments, f.appointments),
+        appointments=_copy(Appointments, f.appointments, capacities=dict(f.appointments.capacities)),
+        sms=_copy(Sms, f.sms),
         rules=_copy(Rules, f.rules, alerts=alerts),
         buses={b.name: _copy(Bus, b) for b in f.buses},
         kiosks={k.id: _copy(Kiosk, k, printer=_copy(Printer, k.printer) if k.printer else None,

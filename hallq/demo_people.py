@@ -96,6 +96,7 @@ class Citizens(threading.Thread):
             body["priority"], body["priority_reason"] = "green", self.rng.choice(["elderly", "disabled", "pregnant"])
         if self.rng.random() < 0.3:
             body["phone"] = "13" + "".join(str(self.rng.randrange(10)) for _ in range(9))
+            body["sms"] = self.rng.random() < 0.7  # most who give a number agree to SMS 即将到号
         try:
             self.client.post("/tickets", body)
             self.issued += 1

@@ -3,7 +3,8 @@ HallConfig, to TOML text, and the differences between two versions.
 
 The live configuration (server/config_versions.py) stores each version as such a document, exports
 it as TOML (the file stays the format for set-up and backups) and shows what a change changed.
-Tokens are not part of it: they stay in the file or the environment, never in the database.
+Tokens are not part of it, nor the SMS gateway's secret or the county link (the hall's token there):
+they stay in the file or the environment, never in the database.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def document_of(config: HallConfig) -> dict:
         "windows": windows,
         "kiosks": kiosks,
         "staff": [_plain(s) for s in config.staff.values()],
+        "sms": {k: v for k, v in _plain(config.sms).items() if k != "cmpp_secret"},  # secrets stay out
     }
 
 

@@ -13,7 +13,7 @@ from datetime import date, time
 WEIGHTS = ("primary", "secondary", "backup")
 WINDOW_KINDS = ("comprehensive", "domain", "complaint", "help")
 CASE_KINDS = ("即办", "承诺")
-ROLES = ("admin", "supervisor", "kiosk", "caller", "window", "display")
+ROLES = ("admin", "supervisor", "kiosk", "caller", "window", "display", "notifier")
 BUS_KINDS = ("qb68", "ls-a0")
 
 
@@ -147,6 +147,46 @@ class Appointments:
     slot_minutes: int = 30
     checkin_before_minutes: int = 60
     checkin_after_minutes: int = 20
+    # The booking page (/book): how many days ahead a citizen may book (1 = tomorrow), and how many
+    # appointments one slot takes per matter; `capacities` sets it per matter (0: not bookable online).
+    days_ahead: int = 7
+    slot_capacity: int = 2
+    capacities: dict[str, int] = field(default_factory=dict)
+
+    def capacity(self, matter: str) -> int:
+        return self.capacities.get(matter, self.slot_capacity)
+
+
+DEFAULT_NEAR_TEXT = "您的 {code} 号前面还有 {ahead} 人，请回到大厅等候"
+DEFAULT_CALL_TEXT = "请 {code} 号到 {window} 号窗口办理"
+DEFAULT_REMINDER_TEXT = "您已预约{date} {time}的{service}，预约码{appointment}，请按时到大厅取号机签到。回复TD退订"
+DEFAULT_HTTP_BODY = '{"mobile": "{phone}", "content": "{text}"}'
+
+
+@dataclass(frozen=True)
+class Sms:
+    """SMS to citizens who gave a phone number and agreed (notifier/, `hallq notify`): 即将到号 when
+    `near_ahead` people remain ahead, the call itself, and the reminder the day before an appointment
+    (sent from `reminder_hour`). Through a CMPP 2.0 gateway or an HTTP SMS platform; the CMPP shared
+    secret comes from the environment (HALLQ_CMPP_SECRET) when set there."""
+
+    enabled: bool = False
+    near_ahead: int = 3
+    near_text: str = DEFAULT_NEAR_TEXT
+    call_text: str = DEFAULT_CALL_TEXT
+    reminder_text: str = DEFAULT_REMINDER_TEXT
+    reminder_hour: int = 16
+    gateway: str = "cmpp"  # cmpp | http
+    cmpp_host: str = "127.0.0.1"
+    cmpp_port: int = 7890
+    cmpp_sp_id: str = ""
+    cmpp_secret: str = ""
+    cmpp_src_id: str = ""
+    cmpp_service_id: str = ""
+    http_url: str = ""
+    http_body: str = DEFAULT_HTTP_BODY
+    http_ok_field: str = "code"
+    http_ok_value: str = "0"
 
 
 @dataclass(frozen=True)
@@ -257,6 +297,7 @@ class HallConfig:
     waiting_area: str = DEFAULT_WAITING_AREA
     no_show_rule: str = DEFAULT_NO_SHOW_RULE
     county: CountyLink | None = None  # [county]: ship the event log there (server/shipper.py)
+    sms: Sms = field(default_factory=Sms)
 
     def matter(self, code: str) -> Service | Bundle | None:
         """A service or a bundle by code: what a citizen can take a ticket for."""

@@ -32,6 +32,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from hallq.model import (
+    ROLES,
     Appointments,
     Bus,
     HallConfig,
@@ -41,6 +42,7 @@ from hallq.model import (
     Rules,
     Service,
     SignInSessions,
+    Sms,
 )
 
 # --------------------------------------------------------------------------- building blocks
@@ -298,6 +300,70 @@ class AppointmentsSection(Section):
     slot_minutes: int = num(Appointments.slot_minutes, 5, 480, "预约时段长度", "分钟")
     checkin_before_minutes: int = num(Appointments.checkin_before_minutes, 0, 480, "可提前签到", "分钟")
     checkin_after_minutes: int = num(Appointments.checkin_after_minutes, 0, 240, "可迟到签到", "分钟")
+    days_ahead: int = num(Appointments.days_ahead, 1, 90, "可提前预约", "天")
+    slot_capacity: int = num(Appointments.slot_capacity, 0, 1000, "每时段每事项可约人数", "人")
+    capacities: dict[str, Annotated[int, Field(ge=0, le=1000)]] = Field(
+        {}, title="按事项的每时段可约人数（0：不可网上预约）", json_schema_extra={"unit": "人"})
+
+
+_SMS_PLACEHOLDERS = {
+    "near_text": ("code", "ahead", "service"),
+    "call_text": ("code", "window", "window_name", "service"),
+    "reminder_text": ("date", "time", "service", "appointment", "hall"),
+}
+
+
+def _template(names: tuple[str, ...]) -> Any:
+    """An SMS text that may use only `names` as {placeholders}."""
+
+    def check(value: str) -> str:
+        import string
+
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+        except ValueError as exc:
+            raise problem(f"is not a valid template ({exc})") from None
+        bad = next((f for f in fields if f not in names), None)
+        if bad is not None:
+            raise problem(f"unknown placeholder {{{bad}}}; it may use {', '.join('{' + n + '}' for n in names)}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _json_object(value: str) -> str:
+    import json
+
+    try:
+        json.loads(value)
+    except ValueError:
+        raise problem('must be a JSON object, e.g. {"mobile": "{phone}", "content": "{text}"}') from None
+    return value
+
+
+def _cmpp_field(size: int) -> Any:
+    return Field(pattern=rf"^[0-9A-Za-z]{{0,{size}}}$", description=f"at most {size} ASCII letters or digits (a CMPP field)")
+
+
+class SmsSection(Section):
+    enabled: bool = Field(Sms.enabled, title="发送短信")
+    near_ahead: int = num(Sms.near_ahead, 1, 50, "前面还剩几人时发即将到号短信", "人")
+    near_text: Annotated[Line, _template(_SMS_PLACEHOLDERS["near_text"])] = text(Sms.near_text, "即将到号短信")
+    call_text: Annotated[Line, _template(_SMS_PLACEHOLDERS["call_text"])] = text(Sms.call_text, "叫号短信")
+    reminder_text: Annotated[Line, _template(_SMS_PLACEHOLDERS["reminder_text"])] = text(
+        Sms.reminder_text, "预约前一天提醒短信")
+    reminder_hour: int = num(Sms.reminder_hour, 0, 23, "提醒短信发送时刻", "时")
+    gateway: Literal["cmpp", "http"] = Field(Sms.gateway, title="短信网关（cmpp 或 http）")
+    cmpp_host: Line = text(Sms.cmpp_host, "CMPP 网关地址")
+    cmpp_port: int = num(Sms.cmpp_port, 1, 65535, "CMPP 网关端口")
+    cmpp_sp_id: Annotated[str, _cmpp_field(6)] = text(Sms.cmpp_sp_id, "企业代码（SP_Id）")
+    cmpp_secret: Line = text(Sms.cmpp_secret, "CMPP 共享密钥（宜用环境变量 HALLQ_CMPP_SECRET）", secret=True)
+    cmpp_src_id: Annotated[str, _cmpp_field(21)] = text(Sms.cmpp_src_id, "短信源号码（Src_Id）")
+    cmpp_service_id: Annotated[str, _cmpp_field(10)] = text(Sms.cmpp_service_id, "业务代码（Service_Id）")
+    http_url: Line = text(Sms.http_url, "HTTP 短信平台地址")
+    http_body: Annotated[Line, AfterValidator(_json_object)] = text(Sms.http_body, "HTTP 请求体模板（JSON）")
+    http_ok_field: Line = text(Sms.http_ok_field, "成功标志字段")
+    http_ok_value: Line = text(Sms.http_ok_value, "成功标志取值")
 
 
 class SessionsSection(Section):
@@ -371,7 +437,7 @@ class StaffSection(Section):
 
 class TokenSection(Section):
     name: Text = text(..., "令牌名称")
-    role: Literal["admin", "supervisor", "kiosk", "caller", "window", "display"] = Field(..., title="角色")
+    role: Literal[ROLES] = Field(..., title="角色")  # type: ignore[valid-type]
     token: Line | None = text(None, "令牌", secret=True)
     token_env: Line | None = text(None, "令牌所在环境变量")
     window: int | None = Field(None, title="只可操作的窗口（role = window）")
@@ -402,6 +468,7 @@ class HallFile(Section):
     staff: list[StaffSection] = []
     tokens: list[TokenSection] = []
     county: CountySection | None = None
+    sms: SmsSection = Field(default_factory=SmsSection)
 
 
 def is_nan(value: object) -> bool:

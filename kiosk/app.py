@@ -54,12 +54,12 @@ class Issued:
 
 @dataclass
 class Keypad:
-    purpose: str  # "appointment" | "pin" | "id"
+    purpose: str  # "appointment" | "pin" | "id" | "sms" (the phone for SMS 即将到号, given with consent)
     entry: str = ""
 
     @property
     def max_len(self) -> int:
-        return {"appointment": 11, "pin": 8, "id": 18}[self.purpose]
+        return {"appointment": 11, "pin": 8, "id": 18, "sms": 11}[self.purpose]
 
 
 @dataclass
@@ -117,6 +117,7 @@ class KioskApp:
         self.matter: dict | None = None
         self.appointment: dict | None = None
         self.id_number: str | None = None
+        self.sms_phone: str | None = None  # given on the confirm screen for SMS 即将到号 (consent)
         self.card: CardHolder | None = None  # the ID card read for this citizen (kiosk/idcard.py)
         self.cards = CardFlow(self)
         self.keypad: Keypad | None = None
@@ -179,7 +180,7 @@ class KioskApp:
             self.large = self.green = False
             self.category, self.page = "", 0
             self.matter = self.appointment = self.issued = self.keypad = None
-            self.id_number = self.card = None
+            self.id_number = self.card = self.sms_phone = None
             self.appointments, self.message = [], ""
             self._go(START)
 
@@ -233,7 +234,7 @@ class KioskApp:
             self._go(MATTERS)
         elif self.screen == CITIZEN:
             self.home()
-        elif self.screen == KEYPAD and self.keypad and self.keypad.purpose == "id" and self.matter:
+        elif self.screen == KEYPAD and self.keypad and self.keypad.purpose in ("id", "sms") and self.matter:
             self.keypad = None
             self._go(CONFIRM)
         else:
@@ -305,6 +306,11 @@ class KioskApp:
                 return
             self.id_number, self.keypad = pad.entry, None
             self._go(CONFIRM)
+        elif pad.purpose == "sms":
+            if not (len(pad.entry) == 11 and pad.entry.startswith("1")):
+                return
+            self.sms_phone, self.keypad = pad.entry, None  # typed under a consent title: consent given
+            self._go(CONFIRM)
         else:
             self._find_appointments(pad.entry)
 
@@ -356,6 +362,8 @@ class KioskApp:
             body["id_number"], body["name"] = self.card.id_number, self.card.name
         elif self.id_number:
             body["id_number"] = self.id_number
+        if self.sms_phone:
+            body["phone"], body["sms"] = self.sms_phone, True
         self.busy = True
         self._go(ISSUING)
         self._worker = threading.Thread(target=self._issue, args=(body, self.matter), daemon=True,

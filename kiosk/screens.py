@@ -72,6 +72,7 @@ KEYPAD_TITLES = {
     "appointment": "请输入预约码（8位）或手机号码（11位）",
     "pin": "请输入工作人员密码",
     "id": "请输入身份证号码（18位）",
+    "sms": "输入手机号，同意接收到号短信",
 }
 
 
@@ -425,7 +426,9 @@ class Screens:
         confirm_h = self.s(150) if self.portrait else self.s(110)
         gap = int(24 * self.u)
         materials = m.get("materials") or []
-        box_bottom = body.bottom - action_h - confirm_h - 2 * gap
+        # 短信提醒 (optional, with consent): the appointment's phone and consent came with the booking.
+        sms_h = 0 if app.appointment else self.s(100)
+        box_bottom = body.bottom - action_h - confirm_h - 2 * gap - (sms_h + gap if sms_h else 0)
         if materials and box_bottom - y > 120 * self.u:
             msize = 36
             inner_w = column.width - int(40 * self.u)
@@ -452,7 +455,13 @@ class Screens:
         actions: list[tuple[str, tuple | None, str]] = [("返回", ("back",), "normal")]
         if not (app.appointment or app.green or app.id_number or app.card):
             actions.append(("老年人凭身份证优先", ("keypad", "id"), "normal"))
-        return [confirm, *self.bottom_row(body, actions)]
+        extra = []
+        if sms_h:
+            phone = app.sms_phone
+            label = f"短信提醒：{phone[:3]}****{phone[-4:]}" if phone else "到号短信提醒（可选）"
+            extra.append(Button(pygame.Rect(column.left, confirm.rect.top - gap - sms_h, column.width, sms_h), label,
+                                ("keypad", "sms")))
+        return [confirm, *extra, *self.bottom_row(body, actions)]
 
     def _keypad(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         pad = app.keypad

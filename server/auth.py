@@ -26,7 +26,7 @@ from .csrf import check_csrf
 from .errors import Forbidden, Unauthorized
 from .users import User
 
-READ_ROLES = ("admin", "supervisor", "kiosk", "caller", "window", "display")
+READ_ROLES = ("admin", "supervisor", "kiosk", "caller", "window", "display", "notifier")
 WINDOW_ROLES = ("admin", "supervisor", "caller", "window")
 
 

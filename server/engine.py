@@ -332,8 +332,11 @@ class Engine:
         priority_reason: str | None = None,
         actor: str | None = None,
         request_id: str | None = None,
+        sms: bool = False,
     ) -> Ticket:
-        """Issue a ticket for a service or a 一件事 bundle and put it in the waiting pool."""
+        """Issue a ticket for a service or a 一件事 bundle and put it in the waiting pool. `sms`: the
+        citizen agreed to SMS (即将到号, the call) at `phone`; an appointment made with that consent
+        brings it along."""
         with deadline.holding(self._lock, "the ticket"):
             now = self._begin()
             day = self.today(now)
@@ -348,6 +351,7 @@ class Engine:
             if appointment is not None:
                 appt_row, slot_start = self._check_in(appointment, item, now)
                 priority = "appointment"
+                sms = sms or (bool(appt_row.get("sms")) and phone in (None, appt_row["phone"]))
                 phone = phone or appt_row["phone"]
             elif priority == "appointment":
                 raise Invalid("appointment priority comes only with an appointment code", field="priority")
@@ -365,6 +369,8 @@ class Engine:
                 raise Invalid(f"unknown channel {channel!r}", field="channel")
             if name is not None and not (1 <= len(name) <= 40):
                 raise Invalid("name must be 1–40 characters", field="name")
+            if sms and phone is None:
+                raise Invalid("SMS needs the phone number to send to", field="sms")
             self._check_open(item.code, now)
             prefix = item.prefix
             number = self.counters.get((prefix, day), 0) + 1
@@ -380,7 +386,7 @@ class Engine:
                 prefix=prefix, number=number, day=day, matter=item.code, service=service,
                 priority=priority, priority_reason=priority_reason, issued_at=now, arrived_at=now,
                 queued_at=now, channel=channel, appointment=appointment, slot_start=slot_start,
-                phone=phone, id_number=id_number, id_key=id_key, name=name, request_id=request_id,
+                phone=phone, id_number=id_number, id_key=id_key, name=name, request_id=request_id, sms=bool(sms),
             )
             c = self._candidate(t, now)
             est = estimate_wait(
@@ -429,7 +435,7 @@ class Engine:
         return row, slot
 
     def book(self, service: str, slot_start: datetime, phone: str, actor: str | None = None,
-             id_number: str | None = None) -> dict:
+             id_number: str | None = None, sms: bool = False, days_ahead: int | None = None) -> dict:
         """Record an appointment made elsewhere (the booking platform); returns it with its code.
         One made with an ID number keeps it masked and as its key for the slot's day, so the card
         checks it in at the kiosk."""
@@ -445,10 +451,12 @@ class Engine:
                 raise Invalid(f"slot_start must fall on a {step}-minute slot boundary", field="slot_start")
             if slot_start < now - timedelta(minutes=self.config.appointments.checkin_after_minutes):
                 raise Invalid("slot_start is in the past", field="slot_start")
+            self._check_slot(service, slot_start, now, days_ahead)
             row = {
                 "code": f"{secrets.randbelow(10**8):08d}", "phone": _clean_phone(phone), "service": service,
                 "day": slot_start.date().isoformat(), "slot_start": slot_start.isoformat(), "state": "booked",
                 "ticket_id": None, "created_at": now.isoformat(), "id_number": None, "id_key": None,
+                "sms": 1 if sms else 0,
             }
             if id_number is not None:
                 _age_from_id(id_number, now.date())  # a well-formed number, or a 422 naming it
@@ -460,6 +468,124 @@ class Engine:
                         slot_start=row["slot_start"])
             self._commit(ch)
             return row
+
+    def _check_slot(self, service: str, slot_start: datetime, now: datetime, days_ahead: int | None,
+                    moving: str | None = None) -> None:
+        """A slot still has room for `service` (the appointment `moving` there does not count itself);
+        `days_ahead`: the booking page's limit (the booking platform's API has none)."""
+        if days_ahead is not None and slot_start.date() > now.date() + timedelta(days=days_ahead):
+            raise Invalid(f"appointments can be booked at most {days_ahead} days ahead", field="slot_start")
+        capacity = self.config.appointments.capacity(service)
+        taken = self._rows(
+            "SELECT COUNT(*) AS n FROM appointments WHERE service = ? AND slot_start = ? AND state IN "
+            "('booked', 'checked_in') AND code != ?", [service, slot_start.isoformat(), moving or ""])[0]["n"]
+        if taken >= capacity:
+            raise Conflict(f"the {slot_start:%H:%M} slot for {service} on {slot_start:%Y-%m-%d} is full "
+                           f"({capacity} per slot)", field="slot_start", code="slot_full")
+
+    def appointment_for(self, code: str, phone_last4: str | None) -> dict:
+        rows = self._rows("SELECT * FROM appointments WHERE code = ?", [code])
+        if not rows or (phone_last4 is not None and not hmac.compare_digest(rows[0]["phone"][-4:], phone_last4)):
+            raise NotFound("no appointment with that code and phone (未找到该预约，请核对预约码和手机尾号)",
+                           field="appointment")
+        if rows[0]["state"] != "booked":
+            raise Conflict(f"appointment {code} is already {rows[0]['state']}", field="appointment")
+        return rows[0]
+
+    def cancel_appointment(self, code: str, phone_last4: str | None = None, actor: str | None = None) -> dict:
+        """The citizen cancels (by code and the phone's last 4 digits): the slot is free again."""
+        with deadline.holding(self._lock, "the appointment"):
+            now = self._begin()
+            row = {**self.appointment_for(code, phone_last4), "state": "cancelled"}
+            ch = Changes()
+            ch.put("appointments", row)
+            self._event(ch, now, "appointment.cancelled", actor, None, code=code, service=row["service"],
+                        slot_start=row["slot_start"])
+            self._commit(ch)
+            return row
+
+    def move_appointment(self, code: str, slot_start: datetime, phone_last4: str | None = None,
+                         actor: str | None = None, days_ahead: int | None = None) -> dict:
+        """The citizen changes the slot, keeping the code (and the ID key only for the same day)."""
+        with deadline.holding(self._lock, "the appointment"):
+            now = self._begin()
+            row = dict(self.appointment_for(code, phone_last4))
+            if slot_start.tzinfo is None:
+                slot_start = slot_start.replace(tzinfo=self.tz)
+            slot_start = slot_start.astimezone(self.tz)
+            step = self.config.appointments.slot_minutes
+            if (slot_start.hour * 60 + slot_start.minute) % step or slot_start.second:
+                raise Invalid(f"slot_start must fall on a {step}-minute slot boundary", field="slot_start")
+            if slot_start < now:
+                raise Invalid("slot_start is in the past", field="slot_start")
+            self._check_slot(row["service"], slot_start, now, days_ahead, moving=code)
+            if slot_start.date().isoformat() != row["day"]:
+                row["id_key"] = None  # the key is per day; the card no longer finds a moved appointment
+            row.update(day=slot_start.date().isoformat(), slot_start=slot_start.isoformat())
+            ch = Changes()
+            ch.put("appointments", row)
+            self._event(ch, now, "appointment.moved", actor, None, code=code, service=row["service"],
+                        slot_start=row["slot_start"])
+            self._commit(ch)
+            return row
+
+    # -- SMS (the notifier reads these through the API; sending is never done here) ------------
+
+    def sms_watch(self) -> list[dict]:
+        """Every live ticket of today whose citizen agreed to SMS: code, phone, state, people ahead,
+        window. What the notifier needs to decide what is due, and nothing of anyone else."""
+        positions = self.positions()
+        with self._lock:
+            self._begin()
+            live = [t for t in self.tickets.values() if t.sms and t.phone]
+        out = []
+        for t in sorted(live, key=lambda t: t.issued_at):
+            pos = positions.get(t.id)
+            out.append({"day": t.day, "code": t.code, "phone": t.phone, "state": t.state,
+                        "service": self.config.services[t.service].name,
+                        "ahead": pos[0] if pos is not None and t.state == WAITING else None,
+                        "issued_ahead": t.waiting_ahead,
+                        "window": t.window if t.state in ("called", "serving") else None,
+                        "window_name": self.config.windows[t.window].name if t.window in self.config.windows else None})
+        return out
+
+    def sms_reminders(self, day: str) -> list[dict]:
+        """Booked appointments of `day` whose citizen agreed to SMS (the reminder the day before)."""
+        return self._rows("SELECT code, phone, service, day, slot_start FROM appointments "
+                          "WHERE day = ? AND state = 'booked' AND sms = 1 ORDER BY slot_start", [day])
+
+    def sms_opt_out(self, ticket_id: str | None = None, phone: str | None = None, actor: str | None = None) -> int:
+        """No more SMS: for one ticket (the link on its page), or for a phone (the citizen replied TD):
+        its live tickets and booked appointments. Returns how many were switched off."""
+        with deadline.holding(self._lock, "the ticket"):
+            now = self._begin()
+            if ticket_id is not None:
+                t = self._ticket_any(ticket_id)
+                if t is None:
+                    raise NotFound("no such ticket", field="id")
+                tickets = [t] if t.sms else []
+                appointments: list[dict] = []
+            else:
+                phone = _clean_phone(phone or "")
+                tickets = [t for t in self.tickets.values() if t.sms and t.phone == phone]
+                appointments = self._rows("SELECT * FROM appointments WHERE phone = ? AND state = 'booked' AND sms = 1",
+                                          [phone])
+            changed = []
+            ch = Changes()
+            for t in tickets:
+                t = copy(t)
+                t.sms = False
+                ch.put("tickets", to_row(t))
+                changed.append(t)
+            for row in appointments:
+                ch.put("appointments", {**row, "sms": 0})
+            if not changed and not appointments:
+                return 0
+            self._event(ch, now, "sms.opted_out", actor, changed[0] if len(changed) == 1 else None,
+                        how="ticket_page" if ticket_id is not None else "reply", tickets=len(changed),
+                        appointments=len(appointments))
+            self._commit(ch, [t for t in changed if t.id in self.tickets])
+            return len(changed) + len(appointments)
 
     def citizen_today(self, id_number: str) -> tuple[list[Ticket], list[dict]]:
         """One citizen's tickets today and booked appointments today, found by their ID number's key

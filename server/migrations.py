@@ -211,6 +211,16 @@ def _v9(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_appointments_id_key ON appointments (id_key) WHERE id_key IS NOT NULL")
 
 
+def _v11(db: sqlite_utils.Database) -> None:
+    """SMS 即将到号 and reminders (issue #17): whether the citizen agreed to SMS at the ticket's or
+    appointment's phone (cleared when they opt out), and the slot index the booking page counts
+    capacity with."""
+    db.execute("ALTER TABLE tickets ADD COLUMN sms INTEGER")
+    db.execute("ALTER TABLE appointments ADD COLUMN sms INTEGER")
+    db.execute("CREATE INDEX idx_appointments_slot ON appointments (service, slot_start)")
+    db.execute("CREATE INDEX idx_appointments_day ON appointments (day)")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -221,6 +231,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (7, _v7),
     (8, _v8),
     (9, _v9),
+    (11, _v11),
 ]
 
 

@@ -246,13 +246,28 @@ def document(config: HallConfig) -> dict:
         "/appointments": {
             "post": {"summary": "Record an appointment (from the booking platform)", "security": BEARER,
                      "requestBody": _body(schemas.AppointmentRequest),
-                     "responses": {"201": _ok("the appointment with its code"), **_errors(400, 401, 403, 404, 422)}},
+                     "responses": {"201": _ok("the appointment with its code"), **_errors(400, 401, 403, 404, 409, 422)}},
             "get": {"summary": "Today's booked appointments by phone number or by code (kiosk check-in); kiosk and "
                                "admin tokens only, 30 look-ups a minute per token and per address (429, Retry-After)",
                     "security": BEARER,
                     "parameters": [_query("phone", "string"), _query("code", "string")],
                     "responses": {"200": _ok("appointments"), **_errors(401, 403, 422, 429)}},
         },
+        "/sms/watch": {"get": {"summary": "Today's live tickets whose citizen agreed to SMS, with the full phone, "
+                                          "state, people ahead and window (notifier and admin tokens)",
+                               "security": BEARER, "responses": {"200": _ok("tickets"), **_errors(401, 403)}}},
+        "/sms/reminders": {"get": {"summary": "Booked appointments of a day whose citizen agreed to SMS (the reminder "
+                                              "the day before; notifier and admin tokens)", "security": BEARER,
+                                   "parameters": [{**_query("day", "string"), "required": True}],
+                                   "responses": {"200": _ok("appointments"), **_errors(401, 403, 422)}}},
+        "/sms/opt-out": {"post": {"summary": "The citizen replied TD: no more SMS to that phone (notifier and admin)",
+                                  "security": BEARER, "requestBody": _body(schemas.Phone),
+                                  "responses": {"200": _ok("how many tickets and appointments were switched off"),
+                                                **_errors(401, 403, 422)}}},
+        "/tickets/{id}/sms-opt-out": {"post": {
+            "summary": "The link on the ticket page: no more SMS for this ticket (the id is the key; no token)",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _ok("switched off"), **_errors(404)}}},
         "/windows": {"get": {"summary": "Every window's state", "security": BEARER,
                              "responses": {"200": _ok("windows"), **_errors(401)}}},
         "/windows/{n}": {"get": {"summary": "One window with its waiting list in call order", "security": BEARER,

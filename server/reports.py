@@ -41,7 +41,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from hallq.model import HallConfig
 
@@ -428,6 +428,18 @@ def totals(store: Store, period: Period, rows: list[dict] | None = None) -> dict
                         "WHERE raised_at >= ? AND raised_at < ?", [lo, hi])[0]
     total.update(alerts=alerts["n"], red_alerts=alerts["red"])
     return total
+
+
+def appointment_figures(store: Store, period: Period, now: datetime, checkin_after_minutes: int) -> dict:
+    """Appointments for slots in the period: made (cancelled ones apart), checked in, cancelled, and
+    no-shows (爽约): still booked when the slot's check-in window closed."""
+    rows = store.rows("SELECT state, slot_start FROM appointments WHERE day >= ? AND day < ?",
+                      [period.start.isoformat(), period.end.isoformat()])
+    late = timedelta(minutes=checkin_after_minutes)
+    no_show = sum(1 for r in rows if r["state"] == "booked" and datetime.fromisoformat(r["slot_start"]) + late < now)
+    cancelled = sum(1 for r in rows if r["state"] == "cancelled")
+    return {"booked": len(rows) - cancelled, "checked_in": sum(1 for r in rows if r["state"] == "checked_in"),
+            "cancelled": cancelled, "no_show": no_show}
 
 
 class ReadOnly:

@@ -57,6 +57,7 @@ class Ticket:
     estimated_wait: float = 0.0
     record_id: int | None = None  # the open service record while called/serving
     request_id: str | None = None  # the issuing kiosk's idempotency key
+    sms: bool = False  # the citizen agreed to SMS at `phone` (即将到号, the call); off after opting out
 
 
 @dataclass

@@ -56,6 +56,7 @@ def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = 
         "outcome_name": OUTCOMES.get(t.outcome or ""),
         "phone": mask_phone(t.phone),
         "name": mask_name(t.name),
+        "sms": bool(t.sms),
     }
     if secret:
         out["id"] = t.id

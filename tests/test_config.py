@@ -118,7 +118,8 @@ def test_demo_hall_loads_as_a_county_hall():
     assert all(s.promised_days >= 1 for s in hall.services.values() if s.case_kind == "承诺")
     assert {b.name for b in hall.bundles.values()} >= {"开办企业一件事", "新生儿出生一件事"}
     assert 40 <= len(hall.staff) <= 50
-    assert {t.role for t in hall.tokens} == {"kiosk", "caller", "display", "supervisor", "admin", "window"}
+    assert {t.role for t in hall.tokens} == {"kiosk", "caller", "display", "supervisor", "admin", "window",
+                                              "notifier"}
     assert hall.hours.sessions[0].start == time(8, 30) and hall.hours.sessions[-1].end == time(17, 30)
 
 
@@ -693,6 +694,14 @@ EVERY_NUMBER = BASE.replace('name = "测试政务服务中心"\n', 'name = "测�
     slot_minutes = 30
     checkin_before_minutes = 60
     checkin_after_minutes = 20
+    days_ahead = 7
+    slot_capacity = 2
+    capacities = { S101 = 4 }
+
+    [sms]
+    near_ahead = 3
+    reminder_hour = 16
+    cmpp_port = 7890
 
     [sessions]
     admin_idle_minutes = 15
@@ -742,6 +751,14 @@ OUT_OF_RANGE = [
      f"appointments.checkin_before_minutes: {HUGE} is outside 0..480"),
     ("checkin_after_minutes = 20", f"checkin_after_minutes = {HUGE}",
      f"appointments.checkin_after_minutes: {HUGE} is outside 0..240"),
+    ("days_ahead = 7", f"days_ahead = {HUGE}", f"appointments.days_ahead: {HUGE} is outside 1..90"),
+    ("slot_capacity = 2", f"slot_capacity = {HUGE}", f"appointments.slot_capacity: {HUGE} is outside 0..1000"),
+    ("capacities = { S101 = 4 }", f"capacities = {{ S101 = {HUGE} }}",
+     f"appointments.capacities.S101: {HUGE} is outside 0..1000"),
+    ("capacities = { S101 = 4 }", "capacities = { S999 = 4 }", "appointments.capacities.S999: unknown service or bundle"),
+    ("near_ahead = 3", f"near_ahead = {HUGE}", f"sms.near_ahead: {HUGE} is outside 1..50"),
+    ("reminder_hour = 16", f"reminder_hour = {HUGE}", f"sms.reminder_hour: {HUGE} is outside 0..23"),
+    ("cmpp_port = 7890", f"cmpp_port = {HUGE}", f"sms.cmpp_port: {HUGE} is outside 1..65535"),
     ("wait_minutes = [15, 30, 45]", f"wait_minutes = [15, 30, {HUGE}]", f"rules.alerts.wait_minutes[2]: {HUGE} is outside 0..1440"),
     ("deadline_days = [3, 1, 0]", f"deadline_days = [{HUGE}, 1, 0]", f"rules.alerts.deadline_days[0]: {HUGE} is outside 0..365"),
     ("wait_minutes = [15, 30, 45]", "wait_minutes = [15, 30, nan]",
@@ -780,6 +797,8 @@ MODEL_NUMBERS = {
     "Appointments.slot_minutes": "appointments.slot_minutes",
     "Appointments.checkin_before_minutes": "appointments.checkin_before_minutes",
     "Appointments.checkin_after_minutes": "appointments.checkin_after_minutes",
+    "Appointments.days_ahead": "appointments.days_ahead", "Appointments.slot_capacity": "appointments.slot_capacity",
+    "Sms.near_ahead": "sms.near_ahead", "Sms.reminder_hour": "sms.reminder_hour", "Sms.cmpp_port": "sms.cmpp_port",
     "AlertLevels.warning": "rules.alerts.deadline_days[0]", "AlertLevels.yellow": "rules.alerts.wait_minutes[2]",
     "AlertLevels.red": "rules.alerts.wait_minutes[2]", "Token.window": "tokens[0].window",
     **{f"SignInSessions.{role}_idle_minutes": f"sessions.{role}_idle_minutes" for role in ("admin", "supervisor", "clerk")},
@@ -788,6 +807,20 @@ MODEL_NUMBERS = {
         "elderly_age", "rating_prompt_seconds", "supplementary_rating_days", "callback_working_days",
         "fix_working_days", "help_queue_length", "service_level_minutes", "unstaffed_grace_minutes")},
 }
+
+
+def test_sms_templates_take_only_their_own_placeholders_and_a_gateway_needs_its_address():
+    text = EVERY_NUMBER.replace("near_ahead = 3", 'near_ahead = 3\nnear_text = "{code} 还有 {people} 人"\nenabled = true\n'
+                                'gateway = "http"')
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "hall.toml")
+    found = [str(p) for p in caught.value.problems]
+    assert f"hall.toml:{line_with(text, 'near_text')}: sms.near_text: unknown placeholder {{people}}; it may use " \
+        "{code}, {ahead}, {service}" in found
+    assert any("sms.http_url: the HTTP SMS platform's address" in f for f in found), found
+    hall = parse_config(EVERY_NUMBER)
+    assert hall.sms.near_text.format(code="A023", ahead=3, service="") == "您的 A023 号前面还有 3 人，请回到大厅等候"
+    assert hall.appointments.capacity("S101") == 4 and hall.appointments.capacity("S102") == 2
 
 
 def test_the_full_config_of_every_number_loads():

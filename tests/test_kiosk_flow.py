@@ -215,3 +215,23 @@ def test_several_appointments_offer_a_choice(rig, server):
     rig.shot("12-appointments")
     rig.tap(("appointment", rig.app.appointments[1]["code"]))
     assert rig.app.matter["code"] == "S202"
+
+
+def test_phone_for_sms_given_with_consent_on_the_confirm_screen(rig):
+    rig.tap(("category", "社保医保"))
+    rig.tap(("matter", "S101"))
+    rig.tap(("keypad", "sms"))
+    for key in "1381234567":
+        rig.tap(("key", key))
+    rig.tap(("enter",))  # ten digits are no phone number: nothing happens
+    assert rig.app.screen != CONFIRM
+    rig.tap(("key", "8"))
+    rig.tap(("enter",))
+    assert rig.app.screen == CONFIRM and rig.app.sms_phone == "13812345678"
+    rig.shot("13-confirm-sms")
+    rig.tap(("confirm",))
+    rig.settle()
+    t = rig.app.issued.ticket
+    assert t["sms"] is True and t["phone"] == "138****5678"
+    rig.app.home()
+    assert rig.app.sms_phone is None  # the next citizen starts without it

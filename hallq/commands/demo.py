@@ -118,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         devices, daemon = start_devices(config, base, caller, args.speed)
     start_people(base, config, clock.now, args.speed, stop, clerk_token=caller, kiosk_token=kiosk,
                  rate_token=caller, per_day=args.per_day, seed=args.seed, devices=devices)
+    sms_sim, notifier = start_sms(config, base, args.db)
     if not args.no_display:
         display = start_display(args, base)
     print(f"hallq demo: {config.name} at {base}/  (hall clock ×{args.speed:g}, starts {clock.now():%H:%M})")
@@ -130,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  history:    {history['days']} working days {history['first']} – {history['last']}, "
               f"{history['tickets']} tickets; {history['ratings']} on-site ratings, "
               f"{history['ratings_refused_next_called']} presses refused after the next call (先评价后办事)")
+    if sms_sim is not None:
+        print(f"  SMS:        simulated CMPP gateway 127.0.0.1:{sms_sim.cmpp_port}; messages it received: {sms_sim.url}/")
     if devices is not None:
         ports = "  ".join(f"{name} {path}" for name, kind, path in devices.rows if kind != "escpos")
         print(f"  devices:    simulated on ptys ({ports}); caller daemon running; clerks press keypad keys")
@@ -148,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
         daemon.stop()
     if devices is not None:
         devices.close()
+    if notifier is not None:
+        notifier.stop()
+        sms_sim.stop()
     stop_app(app)
     server.stop()
     print("hallq demo: stopped.")
@@ -169,6 +175,28 @@ def start_devices(config, base: str, caller_token: str, speed: float):
     daemon = CallerDaemon(config, base, caller_token, ports=devices.ports).start()
     daemon.wait_online(10)
     return devices, daemon
+
+
+def start_sms(config, base: str, db: str):
+    """A simulated SMS gateway (CMPP 2.0, with the page of what it received, served by the simulator
+    itself) and the notifier sending to it, when the hall has [sms] enabled and a notifier token."""
+    import dataclasses
+
+    from drivers.sim.smsgw import SmsGatewaySim
+    from notifier.daemon import Notifier
+
+    notifier_token = token(config, "notifier")
+    if not config.sms.enabled or not notifier_token:
+        return None, None
+    sms = config.sms
+    sim = SmsGatewaySim(sp_id=sms.cmpp_sp_id, secret=sms.cmpp_secret or "demo").start()
+    local = dataclasses.replace(config, sms=dataclasses.replace(sms, gateway="cmpp", cmpp_host="127.0.0.1",
+                                                                cmpp_port=sim.cmpp_port,
+                                                                cmpp_secret=sms.cmpp_secret or "demo"))
+    outbox = Path(db).with_name("demo-sms-outbox.db")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(outbox) + suffix).unlink(missing_ok=True)
+    return sim, Notifier(local, base, notifier_token, str(outbox)).start()
 
 
 def start_display(args: argparse.Namespace, base: str) -> subprocess.Popen | None:

@@ -29,7 +29,7 @@ def list_alerts():
 
 
 @bp.post("/alerts")
-@require("caller", "kiosk", "admin")
+@require("caller", "kiosk", "notifier", "admin")
 def report():
     """A device raises ({"active": true}) or clears ({"active": false}) its own condition, keyed by
     kind and source, e.g. {"kind": "device_offline", "source": "strip:3", "level": "red", ...}."""

@@ -42,6 +42,8 @@ def show():
                        "label": period.label},
             "by": by, "totals": reports.public(reports.totals(store, period, rows)),
             "rows": [reports.public(r) for r in rows]}
+    body["appointments"] = reports.appointment_figures(store, period, current_app.config["ENGINE"].now(),
+                                                       config.appointments.checkin_after_minutes)
     if (period.end - period.start).days <= hour_report.MAX_DAYS:
         body["hours"] = hour_report.hourly(store, config, period, current_app.config["ENGINE"].now())
     if by in ("window", "staff"):

@@ -41,6 +41,7 @@ class TicketRequest(Body):
     name: str | None = None
     request_id: str | None = Field(None, pattern=KEY_PATTERN,
                                    description="the Idempotency-Key of older kiosks, in the body")
+    sms: bool | None = Field(None, description="the citizen agreed to SMS at `phone` (即将到号 and the call); needs phone")
 
 
 class AppointmentRequest(Body):
@@ -48,6 +49,8 @@ class AppointmentRequest(Body):
     slot_start: str = Field(..., json_schema_extra={"format": "date-time"})
     phone: str
     id_number: str | None = Field(None, description="resident ID: its card checks the appointment in; stored masked")
+    sms: bool | None = Field(None, description="the citizen agreed to SMS (the reminder the day before, then 即将到号 "
+                                               "and the call)")
 
 
 class RatingRequest(Body):
@@ -79,6 +82,10 @@ class CaseAction(Body):
         None, description="回访: how the citizen was reached")
     answer: Literal[tuple(CALLBACK_ANSWERS)] | None = Field(  # type: ignore[valid-type]
         None, description="回访: whether the citizen was satisfied")
+
+
+class Phone(Body):
+    phone: str
 
 
 class FindTicket(Body):

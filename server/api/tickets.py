@@ -47,7 +47,7 @@ def issue():
     fields = dict(
         priority=data.get("priority"), appointment=data.get("appointment"), phone=data.get("phone"),
         channel=data.get("channel") or "kiosk", id_number=data.get("id_number"), name=data.get("name"),
-        priority_reason=data.get("priority_reason"), actor=actor(),
+        priority_reason=data.get("priority_reason"), actor=actor(), sms=bool(data.get("sms")),
     )
     if data.get("appointment") is not None:
         _within_lookup_limit()
@@ -121,7 +121,8 @@ def book():
     except ValueError as exc:
         raise Invalid("slot_start must be an ISO 8601 date-time, e.g. 2026-11-23T09:00", field="slot_start") from exc
     calendar_date(slot, "slot_start")  # the hall's time zone must not shift it past datetime's range
-    row = engine().book(data["service"], slot, data["phone"], actor=actor(), id_number=data.get("id_number"))
+    row = engine().book(data["service"], slot, data["phone"], actor=actor(), id_number=data.get("id_number"),
+                        sms=bool(data.get("sms")))
     return jsonify(_appointment(row)), 201
 
 

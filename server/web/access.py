@@ -28,6 +28,8 @@ CHINESE = {
     "storage_unavailable": "无法打开数据库，本次操作未保存，请通知管理员。",
     "storage_error": "数据库出错，本次操作未保存，请通知管理员。",
     "expired": "系统繁忙，操作未执行，请稍后重试。",
+    "slot_full": "该时段已约满，请选择其他时段。",
+    "too_many_lookups": "操作过于频繁，请稍后再试。",
 }
 
 

@@ -23,8 +23,10 @@ def _data(trend_by: str | None = None) -> dict:
     if trend_by:
         jobs.append(lambda s: reports.report(s, config, period, trend_by))
     rows, *trend = reports.side_by_side(store, jobs)
+    appointments = reports.appointment_figures(store, period, current_app.config["ENGINE"].now(),
+                                               config.appointments.checkin_after_minutes)
     return {"period": period, "by": by, "rows": rows, "totals": reports.totals(store, period, rows),
-            "trend": reports.fill(period, trend_by, trend[0]) if trend else []}
+            "appointments": appointments, "trend": reports.fill(period, trend_by, trend[0]) if trend else []}
 
 
 @bp.get("/reports")

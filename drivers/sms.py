@@ -1,0 +1,28 @@
+"""What every SMS gateway adapter (CMPP, HTTP) offers its user: send a text to a phone and learn
+whether it was taken; nothing about tickets."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class SendFailed(Exception):
+    """The gateway did not take the message. `retry`: worth trying again later (the gateway is
+    down, slow or throttling) rather than refused for good (a bad number, a rejected text)."""
+
+    def __init__(self, reason: str, retry: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+
+
+class Gateway(Protocol):
+    online: bool
+
+    def send(self, phone: str, text: str) -> str:
+        """Hand the text over; returns the gateway's message id (several ids joined by ',' for a
+        long message). Raises SendFailed."""
+        ...
+
+    def close(self) -> None:
+        ...

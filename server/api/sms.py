@@ -1,0 +1,63 @@
+"""What the SMS notifier (notifier/, `hallq notify`) reads and reports, and the citizen's opt-out.
+
+The notifier holds a `notifier` token: it reads which citizens who agreed to SMS are due a message
+(their phone numbers in full — it must send to them — and nothing of anyone else), and reports a
+citizen's TD reply. Every read of full numbers needs that token (or admin)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..auth import actor, require
+from ..errors import Invalid
+from ..views import iso
+from . import schemas
+from .body import json_body
+from .inputs import calendar_date
+
+bp = Blueprint("sms", __name__)
+
+
+def engine():
+    return current_app.config["ENGINE"]
+
+
+@bp.get("/sms/watch")
+@require("notifier", "admin")
+def watch():
+    """Today's live tickets whose citizen agreed to SMS: code, phone, state, people ahead, window."""
+    return jsonify({"now": iso(engine().now()), "tickets": engine().sms_watch()})
+
+
+@bp.get("/sms/reminders")
+@require("notifier", "admin")
+def reminders():
+    """Booked appointments of ?day=YYYY-MM-DD whose citizen agreed to SMS (reminders the day before)."""
+    from datetime import date
+
+    raw = request.args.get("day") or ""
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError as exc:
+        raise Invalid("day must be a date, e.g. 2026-12-02", field="day") from exc
+    calendar_date(day, "day")
+    config = engine().config
+    rows = engine().sms_reminders(day.isoformat())
+    for r in rows:
+        matter = config.matter(r["service"])
+        r["service_name"] = matter.name if matter else r["service"]
+    return jsonify({"day": day.isoformat(), "appointments": rows})
+
+
+@bp.post("/sms/opt-out")
+@require("notifier", "admin")
+def opt_out_phone():
+    """The citizen replied TD: no more SMS to that phone for its live tickets and booked appointments."""
+    data = json_body(schemas.Phone)
+    return jsonify({"result": "accepted", "switched_off": engine().sms_opt_out(phone=data["phone"], actor=actor())})
+
+
+@bp.post("/tickets/<ticket_id>/sms-opt-out")
+def opt_out_ticket(ticket_id: str):
+    """The link on the ticket page: no more SMS for this ticket (the id is the key; no token)."""
+    return jsonify({"result": "accepted", "switched_off": engine().sms_opt_out(ticket_id=ticket_id, actor="citizen")})
