@@ -460,7 +460,9 @@ def _translate(err: dict) -> tuple[str, str]:
             return path, f"{what}{value!r} is not one of {', '.join(allowed)}"
         return path, f"must be {' or '.join(str(a) for a in allowed)}"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than"):
-        bounds = _bounds(info)
+        bounds = _bounds(info) or {k: v for k, v in (err.get("ctx") or {}).items() if k in ("ge", "gt", "le")}
+        if kind == "less_than_equal" and "le" in bounds and not any(k in bounds for k in ("ge", "gt")):
+            bounds["ge"] = 0  # a value inside a table (appointments.capacities): its item's own bounds
         if loc[-1] == "address" and str(loc[-2]) in DEVICES:
             _, low, high = DEVICES[str(loc[-2])]
             return path, f"{value} (0x{value:02X}) is outside the {loc[-2]} range 0x{low:02X}..0x{high:02X}"

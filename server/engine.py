@@ -543,7 +543,7 @@ class Engine:
             pos = positions.get(t.id)
             out.append({"day": t.day, "code": t.code, "phone": t.phone, "state": t.state,
                         "service": self.config.services[t.service].name,
-                        "ahead": pos[0] if pos is not None and t.state == WAITING else None,
+                        "ahead": pos.ahead if pos is not None and t.state == WAITING else None,
                         "issued_ahead": t.waiting_ahead,
                         "window": t.window if t.state in ("called", "serving") else None,
                         "window_name": self.config.windows[t.window].name if t.window in self.config.windows else None})
