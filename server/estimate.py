@@ -305,6 +305,8 @@ class _Picker:
         greens = sorted((c for orders in lines.orders.values() for c in orders[0]), key=lambda c: self.minute[id(c)])
         rest = sorted((c for orders in lines.orders.values() for c in orders[2]), key=lambda c: self.minute[id(c)])
         self._green, self._oldest = [greens, 0], [rest, 0]  # whether orders 0 and 2 can matter now
+        # The earliest replay time at which any ticket can be aged (the oldest only gets younger).
+        self._ages_from = (self.minute[id(rest[0])] + self.starve) if rest else float("inf")
 
     def _key(self, c: Candidate, k: int, scarce: int, hs: float) -> tuple:
         # allocation.sort_key's order at one time: -(waited - head start) is a + hs - t.
@@ -341,24 +343,32 @@ class _Picker:
         return heap
 
     def _top(self, n: int, k: int) -> Candidate | None:
-        heap = self._heap(n, k)
+        heap = self.heaps.get((n, k)) or self._heap(n, k)
+        gone = self.gone
         while heap:
             _, cid, cursor, scarce, hs = heap[0]
-            c = self._first(cursor)
-            if c is None:
+            lst, i = cursor
+            end = len(lst)
+            while i < end and id(lst[i]) in gone:
+                i += 1
+            cursor[1] = i
+            if i == end:
                 heapq.heappop(heap)
-            elif id(c) == cid:
+                continue
+            c = lst[i]
+            if id(c) == cid:
                 return c
-            else:
-                heapq.heapreplace(heap, (self._key(c, k, scarce, hs), id(c), cursor, scarce, hs))
+            heapq.heapreplace(heap, (self._key(c, k, scarce, hs), id(c), cursor, scarce, hs))
         return None
 
     def pick(self, n: int, t: float) -> Candidate | None:
         """The ticket window `n` takes at `t` minutes from now, or None."""
-        if self._first(self._green) is not None:
+        if self._green[0] and self._first(self._green) is not None:
             c = self._top(n, 0)
             if c is not None:
                 return c
+        if t < self._ages_from:  # nobody can have waited long enough to be aged yet
+            return self._top(n, 1)
         oldest = self._first(self._oldest)
         if oldest is not None and t - self.minute[id(oldest)] >= self.starve:
             c = self._top(n, 2)
@@ -401,10 +411,11 @@ def _replay(targets: list[Candidate], queue: list[Candidate], windows: dict[int,
     means: dict[str, float] = {}
     heap = [(t, n) for n, t in free.items()]
     heapq.heapify(heap)
+    protected = {n for n, w in windows.items() if allocation.protected(w)}
     while heap and left:
         t, n = heapq.heappop(heap)
         w = windows[n]
-        if fast is not None and not allocation.protected(w):
+        if fast is not None and n not in protected:
             c = fast.pick(n, t)
             cands = None
         else:
