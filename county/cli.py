@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     except HallqError as exc:
         print(f"hallq county: {exc.message}", file=sys.stderr)
         return 1
+    except (OSError, ValueError) as exc:  # an unreadable catalogue file, bad TOML or JSON
+        print(f"hallq county: {exc}", file=sys.stderr)
+        return 1
     finally:
         db.close()
     return 0

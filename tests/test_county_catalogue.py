@@ -144,3 +144,31 @@ def test_a_release_reaches_online_and_returning_halls_overrides_stay_forbidden_o
     finally:
         for p in procs:
             stop(p)
+
+
+def test_the_county_refuses_a_catalogue_that_lets_a_level_override_what_三级四同_fixes(pg_url):
+    from county.app import create_app, stop_app
+    from county.serve import BackgroundCounty
+
+    app = create_app(pg_url)
+    server = BackgroundCounty(app).start()
+    try:
+        db = app.config["DB"]
+        publisher = registry.add_reader(db, "bureau-catalogue", role="catalogue")
+        reader = registry.add_reader(db, "bureau")
+        matter = {"code": "S001", "name": "政策咨询", "category": "综合咨询", "case_kind": "即办", "promised_days": 0,
+                  "minutes": 6, "materials": []}
+        for body, field in (({"overridable": {"village": ["name"]}, "matters": [matter]}, "overridable.village[0]"),
+                            ({"matters": [{**matter, "materials": "身份证"}]}, "matters[0].materials"),
+                            ({"matters": [matter, matter]}, "matters")):
+            with pytest.raises(ApiError) as refused:
+                ApiClient(server.url, publisher).post("/catalogue/releases", body)
+            assert (refused.value.status, refused.value.body["field"]) == (422, field)
+        with pytest.raises(ApiError) as refused:
+            ApiClient(server.url, reader).post("/catalogue/releases", {"matters": [matter]})
+        assert refused.value.status == 403
+        assert ApiClient(server.url, publisher).post("/catalogue/releases", {"matters": [matter]}) == {"release": 1}
+        assert ApiClient(server.url, reader).get("/catalogue/releases")["releases"][0]["matters"] == 1
+    finally:
+        server.stop()
+        stop_app(app)
