@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from server.errors import Forbidden, Invalid, NotFound
 
-from . import figures, ingest, registry
+from . import catalogue, figures, ingest, registry
 
 bp = Blueprint("county", __name__)
 
@@ -73,3 +73,41 @@ def hall_figures(code: str):
         raise NotFound(f"no hall {code}", field="code")
     first, last = _day("from", date(2000, 1, 1)), _day("to", date(2099, 12, 31))
     return jsonify({"hall": code, "days": figures.by_day(db, code, first, last)})
+
+
+# -- the catalogue (county/catalogue.py) --------------------------------------------------------
+
+
+@bp.post("/catalogue/releases")
+def publish_release():
+    """Publish a catalogue (the whole of it) as the next release; 201 with its number."""
+    who = _caller("catalogue")
+    number = catalogue.publish(current_app.config["DB"], catalogue.parse(request.get_json(silent=True)), who.name)
+    return jsonify({"release": number}), 201
+
+
+@bp.get("/catalogue/releases")
+def list_releases():
+    _caller("reader", "catalogue")
+    return jsonify({"releases": catalogue.releases(current_app.config["DB"])})
+
+
+@bp.get("/catalogue/latest")
+def latest_release():
+    """The newest release as the calling hall applies it (its level's overridable fields)."""
+    hall = _caller("hall").hall
+    return jsonify(catalogue.for_hall(current_app.config["DB"], hall))
+
+
+@bp.post("/catalogue/status")
+def catalogue_status():
+    """The calling hall reports the release it runs and its overrides."""
+    hall = _caller("hall").hall
+    return jsonify(catalogue.report(current_app.config["DB"], hall, request.get_json(silent=True)))
+
+
+@bp.get("/catalogue/drift")
+def catalogue_drift():
+    """Which hall runs which release with which overrides (data for the county's drift page)."""
+    _caller("reader", "catalogue")
+    return jsonify(catalogue.drift(current_app.config["DB"]))

@@ -4,6 +4,8 @@
     hallq county hall add --db URL CODE NAME [--token T]      prints the hall's shipping token
     hallq county token add --db URL NAME [--token T]          a reader token (every hall's figures)
     hallq county halls --db URL                               halls, high-water marks, last ingest
+    hallq county catalogue publish --db URL FILE [--by NAME]  a catalogue (TOML/JSON) as the next release
+    hallq county catalogue drift --db URL                     which hall runs which release, its overrides
 """
 
 from __future__ import annotations
@@ -27,12 +29,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("code")
     add.add_argument("name")
     add.add_argument("--token", help="use this token instead of a new random one")
+    add.add_argument("--level", choices=("county", "township", "village"), default="township",
+                     help="the hall's level: which catalogue fields it may override")
     token = sub.add_parser("token", help="reader tokens")
     token_sub = token.add_subparsers(dest="action", required=True)
     tadd = token_sub.add_parser("add", help="make a reader token and print it")
     tadd.add_argument("--db", required=True)
     tadd.add_argument("name")
     tadd.add_argument("--token")
+    tadd.add_argument("--role", choices=("reader", "catalogue"), default="reader",
+                      help="reader: every hall's figures; catalogue: publishes catalogue releases")
+    cat = sub.add_parser("catalogue", help="the matter catalogue (通用目录) releases")
+    cat_sub = cat.add_subparsers(dest="action", required=True)
+    pub = cat_sub.add_parser("publish", help="publish a catalogue file as the next release")
+    pub.add_argument("--db", required=True)
+    pub.add_argument("file", help="the catalogue, TOML or .json")
+    pub.add_argument("--by", default="cli", help="who publishes (kept with the release)")
+    dr = cat_sub.add_parser("drift", help="which hall runs which release with which overrides")
+    dr.add_argument("--db", required=True)
     halls = sub.add_parser("halls", help="list the halls and their replication state")
     halls.add_argument("--db", required=True)
 
@@ -40,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from server.errors import HallqError
 
-    from . import registry
+    from . import catalogue, registry
     from .db import Database
 
     if args.what == "serve":
@@ -51,14 +65,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         db.migrate()
         if args.what == "hall":
-            print(registry.add_hall(db, args.code, args.name, args.token))
+            print(registry.add_hall(db, args.code, args.name, args.token, args.level))
         elif args.what == "token":
-            print(registry.add_reader(db, args.name, args.token))
+            print(registry.add_reader(db, args.name, args.token, args.role))
+        elif args.what == "catalogue" and args.action == "publish":
+            print(f"release {catalogue.publish(db, catalogue.read_file(args.file), args.by)}")
+        elif args.what == "catalogue":
+            print(json.dumps(catalogue.drift(db), ensure_ascii=False, indent=1))
         else:
             for h in registry.halls(db):
                 print(json.dumps(h, ensure_ascii=False, default=str))
     except HallqError as exc:
         print(f"hallq county: {exc.message}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:  # an unreadable catalogue file, bad TOML or JSON
+        print(f"hallq county: {exc}", file=sys.stderr)
         return 1
     finally:
         db.close()

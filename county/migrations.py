@@ -68,7 +68,32 @@ def _v1(conn: psycopg.Connection) -> None:
     conn.execute("CREATE INDEX ingests_hall ON ingests (hall, id)")
 
 
-MIGRATIONS: list[Callable[[psycopg.Connection], None]] = [_v1]
+def _v2(conn: psycopg.Connection) -> None:
+    """The catalogue (county/catalogue.py): releases, each hall's level and the release it reports
+    running with its overrides; a token role that may publish releases."""
+    conn.execute("ALTER TABLE halls ADD COLUMN level text NOT NULL DEFAULT 'township' "
+                 "CHECK (level IN ('county', 'township', 'village'))")
+    conn.execute("ALTER TABLE tokens DROP CONSTRAINT tokens_role_check")
+    conn.execute("ALTER TABLE tokens ADD CONSTRAINT tokens_role_check CHECK (role IN ('hall', 'reader', 'catalogue'))")
+    conn.execute("""
+        CREATE TABLE catalogue_releases (
+            number integer PRIMARY KEY,                 -- 1, 2, 3 … without gaps
+            note text NOT NULL DEFAULT '',
+            published_by text NOT NULL,
+            published_at timestamptz NOT NULL DEFAULT now(),
+            matters jsonb NOT NULL,                     -- [{code, name, category, case_kind, promised_days, minutes, materials}]
+            overridable jsonb NOT NULL                  -- {level: [minutes | windows | hours]}
+        )""")
+    conn.execute("""
+        CREATE TABLE hall_catalogue (
+            hall text PRIMARY KEY REFERENCES halls (code),
+            release integer NOT NULL,                   -- 0: the hall runs no release yet
+            overrides jsonb NOT NULL,
+            reported_at timestamptz NOT NULL DEFAULT now()   -- the county's clock
+        )""")
+
+
+MIGRATIONS: list[Callable[[psycopg.Connection], None]] = [_v1, _v2]
 
 
 def migrate(conn: psycopg.Connection) -> int:

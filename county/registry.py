@@ -17,12 +17,13 @@ from server.errors import Conflict, Invalid, Unauthorized
 
 from .db import Database
 
+LEVELS = ("county", "township", "village")  # 县/区中心, 乡镇/街道中心, 村/社区服务站
 HALL_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 @dataclass(frozen=True)
 class Caller:
-    role: str  # "hall" | "reader"
+    role: str  # "hall" | "reader" | "catalogue"
     name: str
     hall: str | None
 
@@ -35,14 +36,17 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def add_hall(db: Database, code: str, name: str, token: str | None = None) -> str:
-    """Register a hall with its shipping token (made here unless given); returns the token."""
+def add_hall(db: Database, code: str, name: str, token: str | None = None, level: str = "township") -> str:
+    """Register a hall (county | township | village centre) with its shipping token (made here
+    unless given); returns the token."""
     if not HALL_CODE.match(code):
         raise Invalid(f"hall code {code!r}: 1-32 of A-Z a-z 0-9 _ -", field="code")
+    if level not in LEVELS:
+        raise Invalid(f"level {level!r}: one of {', '.join(LEVELS)}", field="level")
     token = token or new_token()
     try:
         with db.connection() as conn:
-            conn.execute("INSERT INTO halls (code, name) VALUES (%s, %s)", [code, name])
+            conn.execute("INSERT INTO halls (code, name, level) VALUES (%s, %s, %s)", [code, name, level])
             conn.execute("INSERT INTO tokens (token_hash, name, role, hall) VALUES (%s, %s, 'hall', %s)",
                          [token_hash(token), f"hall:{code}", code])
     except psycopg.errors.UniqueViolation:
@@ -50,13 +54,16 @@ def add_hall(db: Database, code: str, name: str, token: str | None = None) -> st
     return token
 
 
-def add_reader(db: Database, name: str, token: str | None = None) -> str:
-    """A token that reads every hall's figures (the county's staff tools); returns it."""
+def add_reader(db: Database, name: str, token: str | None = None, role: str = "reader") -> str:
+    """A token that reads every hall's figures (the county's staff tools), or (role "catalogue")
+    publishes catalogue releases; returns it."""
+    if role not in ("reader", "catalogue"):
+        raise Invalid(f"role {role!r}: reader or catalogue", field="role")
     token = token or new_token()
     try:
         with db.connection() as conn:
-            conn.execute("INSERT INTO tokens (token_hash, name, role) VALUES (%s, %s, 'reader')",
-                         [token_hash(token), name])
+            conn.execute("INSERT INTO tokens (token_hash, name, role) VALUES (%s, %s, %s)",
+                         [token_hash(token), name, role])
     except psycopg.errors.UniqueViolation:
         raise Conflict(f"a token named {name!r} exists already (or that token is in use)", field="name") from None
     return token
@@ -76,7 +83,7 @@ def caller(db: Database, authorization: str | None) -> Caller:
 
 def halls(db: Database) -> list[dict]:
     with db.connection() as conn:
-        cur = conn.execute("SELECT code, name, high_water, registered_at, last_ingest_at, last_event_ts "
+        cur = conn.execute("SELECT code, name, level, high_water, registered_at, last_ingest_at, last_event_ts "
                            "FROM halls ORDER BY code")
         cols = [c.name for c in cur.description]
         rows = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]

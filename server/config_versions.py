@@ -117,13 +117,18 @@ class ConfigBook:
         return dataclasses.replace(config, tokens=running.tokens, source=running.source, county=running.county, sms=sms)
 
     def change(self, engine, document: dict, actor: str, note: str, based_on: int | None = None,
-               then: Callable[[HallConfig], None] | None = None) -> dict:
-        """Check `document`, apply it live and record it as the next version; the version's row."""
+               then: Callable[[HallConfig], None] | None = None, guard: Callable[[dict], None] | None = None,
+               settings: dict[str, str] | None = None) -> dict:
+        """Check `document`, apply it live and record it as the next version; the version's row.
+        `guard` may refuse the checked document (the county catalogue's locks); `settings` are
+        written in the same transaction (the catalogue release the version applies)."""
         try:
             config = self.build(document, engine.config)
         except ConfigError as exc:
             raise ConfigInvalid(exc) from None
         document = document_of(config)  # every key written out, as the versions keep it
+        if guard is not None:
+            guard(document)
         made: dict = {}
 
         def changes() -> Changes:
@@ -136,11 +141,18 @@ class ConfigBook:
             if latest is not None and latest["document"] == document:
                 raise _Unchanged(latest)
             ch, made["row"] = self._changes(document, actor, note, latest)
+            for key, value in (settings or {}).items():
+                ch.put("settings", {"key": key, "value": value})
             return ch
 
         try:
             engine.reconfigure(config, changes, then=(lambda: then(config)) if then else None)
         except _Unchanged as same:
+            if settings:
+                ch = Changes()
+                for key, value in settings.items():
+                    ch.put("settings", {"key": key, "value": value})
+                self.store.commit(ch)
             return {**same.latest, "document": None, "unchanged": True}
         return made["row"]
 

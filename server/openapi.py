@@ -165,7 +165,8 @@ def _config_paths() -> dict:
                     "security": BEARER, "responses": {"200": _ok("the hall", "CurrentConfig"), **_errors(401, 403)}},
             "post": {"summary": "Change the whole hall live: checked like the file (422 lists every problem), applied "
                                 "between two engine actions, recorded as the next version with who, when and the diff; "
-                                "409 when a matter or window in use would go, or `based_on` is not the latest",
+                                "409 when a matter or window in use would go, or `based_on` is not the latest; 403 "
+                                "county_catalogue when it changes what the county's catalogue release fixes",
                      "security": BEARER, "requestBody": _body(schemas.ConfigChange), "responses": dict(writes)}},
         "/config/schema": {"get": {"summary": "The JSON schema of a hall: labels, units, ranges (the admin forms)",
                                    "security": BEARER, "responses": {"200": _ok("JSON schema"), **_errors(401, 403)}}},

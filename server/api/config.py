@@ -14,6 +14,7 @@ from hallq.hall_document import document_of, to_toml
 from hallq.model import HallConfig
 from hallq.schema import HallFile
 
+from .. import catalogue
 from ..auth import actor, require
 from ..config_versions import ConfigInvalid
 from . import schemas
@@ -32,7 +33,9 @@ def engine():
 
 def apply(document: dict, note: str, based_on: int | None) -> tuple[dict, int]:
     """Check, apply live, record; the new version (201) or the unchanged latest one (200)."""
-    row = book().change(engine(), document, actor(), note, based_on, then=current_app.config["ON_RECONFIGURE"])
+    running = catalogue.applied(book().store)
+    row = book().change(engine(), document, actor(), note, based_on, then=current_app.config["ON_RECONFIGURE"],
+                        guard=lambda checked: catalogue.check(checked, running))
     if row.get("unchanged"):
         return {"version": row["version"], "at": row["at"], "actor": row["actor"], "note": row["note"],
                 "diff": []}, 200
