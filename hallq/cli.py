@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "display": ("caller.display", "the hall's big screen: latest calls, waiting counts, clock and notice; speaks calls"),
     "county": ("county.cli", "the county server (PostgreSQL): halls ship their event logs to it; its registry"),
     "ship": ("server.commands.ship", "ship this hall's event log to the county server (store-and-forward)"),
+    "audit": ("server.commands.audit", "verify the SM3 chain over ratings, case steps and events; purge by retention"),
+    "province": ("province.cli", "forward ratings and 差评 case steps to the provincial 好差评 platform; reconcile"),
     "simulate": ("server.simulate.cli", "simulate hall days: allocation policies, waits and ticket estimates"),
 }
 

@@ -289,6 +289,8 @@ class HallConfig:
     notice: str = ""  # hall display's scrolling line
     media: tuple[str, ...] = ()  # pictures the hall display shows in turn: files in media/ beside the config
     media_seconds: int = 15  # how long each picture stays
+    # Ratings, case steps and events are kept this long, then purged (`hallq audit purge`); 网络安全法 art. 21: ≥ 6.
+    records_retention_months: int = 12
     source: str = ""  # file it came from
     sessions: SignInSessions = field(default_factory=SignInSessions)  # web sign-in idle limits
     # What the printed ticket says and where its QR code points (hall.public_url, hall.waiting_area,

@@ -164,6 +164,7 @@ class HallSection(Section):
     media: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.(png|jpg|jpeg)$")]] = Field(
         [], title="大屏轮播图片（配置文件旁 media 文件夹中的 PNG/JPEG 文件名）")
     media_seconds: int = num(HallConfig.media_seconds, 3, 600, "每张图片显示", "秒")
+    records_retention_months: int = num(HallConfig.records_retention_months, 6, 120, "评价与日志保存期（网络安全法不少于6个月）", "月")
     # What every ticket prints and where its QR code points (a citizen's phone must reach it).
     public_url: Annotated[str, AfterValidator(_public_url)] = text(HallConfig.public_url, "公网地址（号票二维码）")
     waiting_area: Annotated[str, AfterValidator(_one_line), AfterValidator(_printable)] = text(

@@ -221,6 +221,16 @@ def _v11(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_appointments_day ON appointments (day)")
 
 
+def _v13(db: sqlite_utils.Database) -> None:
+    """The tamper-evident record (issue #16): the SM3 chain over ratings, 差评 case steps and the
+    event log, its purge anchors, and the genesis links of every row already stored
+    (server/audit_chain.py)."""
+    from . import audit_chain
+
+    audit_chain.create_schema(db.conn)
+    audit_chain.link_all(db.conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -232,6 +242,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (8, _v8),
     (9, _v9),
     (11, _v11),
+    (13, _v13),
 ]
 
 

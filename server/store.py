@@ -35,7 +35,7 @@ from typing import Any
 
 import sqlite_utils
 
-from . import deadline, migrations, requestlog
+from . import audit_chain, deadline, migrations, requestlog
 from .errors import Expired
 from .storage_faults import Fault, StorageError, StorageState, busy, classify
 
@@ -173,14 +173,20 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             out = []
+            chain: audit_chain.Linker | None = None  # ratings, case steps and events are SM3-chained
             for changes, pending in batch:
                 for table, row in changes.rows:
-                    conn.execute(_upsert_sql(table, tuple(row)), [_sql_value(v) for v in row.values()])
+                    cur = conn.execute(_upsert_sql(table, tuple(row)), [_sql_value(v) for v in row.values()])
+                    if table in audit_chain.CHAINED:
+                        chain = chain or audit_chain.Linker(conn)
+                        chain.add_stored(table, cur.lastrowid)
                 written = []
                 for ev in changes.events:
                     row = {c: ev.get(c) for c in EVENT_COLUMNS}
                     row["data"] = json.dumps(ev.get("data") or {}, ensure_ascii=False, default=str)
                     cur = conn.execute(INSERT_EVENT, [_sql_value(v) for v in row.values()])
+                    chain = chain or audit_chain.Linker(conn)
+                    chain.add_stored("events", cur.lastrowid)
                     written.append({"id": cur.lastrowid, **row, "data": ev.get("data") or {}})
                 if pending is not None:
                     marker = pending.row(written)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -61,12 +62,14 @@ CHECKER_KINDS = {
     "paused": "暂停服务", "unstaffed": "窗口空岗", "deadline": "承诺件临期", "case_callback": "差评回访逾期",
     "case_fix": "差评整改逾期", "calendar": "节假日数据缺失",
 }
+AUDIT_SECONDS = 600.0  # how often the checker walks the whole SM3 chain (server/audit_chain.py)
 DEVICE_KINDS = {
     "device_offline": "设备离线", "printer_paper_low": "打印纸将尽", "printer_paper_out": "打印机缺纸",
     "printer_error": "打印机故障",
 }
 STORAGE_KINDS = {"storage": "存储故障"}  # cleared by the acknowledgement: the condition is over when raised
-KIND_NAMES = {**CHECKER_KINDS, **DEVICE_KINDS, **STORAGE_KINDS}
+AUDIT_KINDS = {"audit": "记录被篡改"}  # the SM3 chain does not verify: raised and cleared by check_audit
+KIND_NAMES = {**CHECKER_KINDS, **DEVICE_KINDS, **STORAGE_KINDS, **AUDIT_KINDS}
 
 
 @dataclass(frozen=True)
@@ -390,6 +393,19 @@ class AlertBoard:
             rows = self.store.rows("SELECT * FROM alerts WHERE [key] = ? ORDER BY id DESC LIMIT 1", [key])
             return {"result": "accepted" if ch.rows else "nothing_to_do", "alert": rows[0] if rows else None}
 
+    def audit(self, message: str) -> None:
+        """Raise the broken-chain alert with `message`, or clear it when `message` is empty."""
+        with self._lock:
+            now = self.now().isoformat()
+            rows = self.store.rows("SELECT * FROM alerts WHERE [key] = 'audit' AND active = 1")
+            ch = Changes()
+            if message:
+                self._put(ch, Finding("audit", "audit", "red", message), rows[0] if rows else None, now)
+            elif rows:
+                self._clear(ch, rows[0], now, "system")
+            if ch.rows:
+                self.store.commit(ch)
+
     def storage_fault(self, fault: Fault) -> dict:
         """Raise the alert for a spell of failing storage that has just ended (it could not be written
         while it lasted): red for a full disk or an unusable file, yellow for a write lock held by
@@ -503,6 +519,17 @@ def check_once(engine, board: AlertBoard) -> dict[str, int]:
     return board.sync(evaluate(engine.config, snapshot(engine, board.store, board.started_at), now))
 
 
+def check_audit(engine, board: AlertBoard) -> list:
+    """Verify the SM3 chain now and raise (or clear) the alert; the problems found."""
+    from .audit_chain import verify
+
+    problems = [] if board.store.memory else verify(board.store.path)
+    more = f"（另有 {len(problems) - 1} 处）" if len(problems) > 1 else ""
+    message = f"记录校验失败：{problems[0]}{more}"[:200] if problems else ""
+    board.audit(message)
+    return problems
+
+
 class Checker:
     """Runs `check_once` every `interval` seconds in a daemon thread until stopped."""
 
@@ -522,10 +549,14 @@ class Checker:
 
     def _run(self) -> None:
         store = self.engine.store
+        audited = float("-inf")
         while not self._stop.is_set():
             try:
                 if store.state.ok or store.probe():
                     check_once(self.engine, self.board)
+                    if time.monotonic() - audited >= AUDIT_SECONDS:
+                        audited = time.monotonic()
+                        check_audit(self.engine, self.board)
             except StorageError as exc:  # said on /health already; no traceback every 10 s
                 log.warning("supervision check skipped: %s", exc.message)
             except Exception:

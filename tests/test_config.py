@@ -666,7 +666,7 @@ def test_no_command_starts_on_a_bad_config(tmp_path, capsys, command):
 # ---------------------------------------------------------------------------- ranges and text
 
 # Every numeric key written out once, each on a line of its own, so a test can spoil one.
-EVERY_NUMBER = BASE.replace('name = "测试政务服务中心"\n', 'name = "测试政务服务中心"\nmedia_seconds = 15\n', 1).replace(
+EVERY_NUMBER = BASE.replace('name = "测试政务服务中心"\n', 'name = "测试政务服务中心"\nmedia_seconds = 15\nrecords_retention_months = 12\n', 1).replace(
     'port = "loop://"\n', 'port = "loop://"\nbaudrate = 9600\n', 1).replace(
     '[hours]\n', '[hours]\nweekdays = [1, 2, 3, 4, 5]\nlunch_windows = [1]\nstop_issuing_minutes = 30\n'
 ).replace('prefix = "B"\n\n[[services]]', 'prefix = "B"\ncase_kind = "承诺"\npromised_days = 5\nminutes = 12\n\n[[services]]'
@@ -729,6 +729,8 @@ OUT_OF_RANGE = [
     ('id_reader = { url = "loop://", baudrate = 115200 }', 'id_reader = { url = "loop://", baudrate = 19200 }',
      "kiosks[0].id_reader.baudrate: must be 9600 or 115200"),
     ("media_seconds = 15", f"media_seconds = {HUGE}", f"hall.media_seconds: {HUGE} is outside 3..600"),
+    ("records_retention_months = 12", "records_retention_months = 5",
+     "hall.records_retention_months: 5 is outside 6..120"),
     ("stop_issuing_minutes = 30", f"stop_issuing_minutes = {HUGE}", f"hours.stop_issuing_minutes: {HUGE} is outside 0..179"),
     ("weekdays = [1, 2, 3, 4, 5]", f"weekdays = [1, {HUGE}]", f"hours.weekdays[1]: {HUGE} is not an ISO weekday 1..7 (1 = Monday)"),
     ("lunch_windows = [1]", f"lunch_windows = [{HUGE}]", f"hours.lunch_windows[0]: no window {HUGE}"),
@@ -788,6 +790,7 @@ OUT_OF_RANGE = [
 # Every number in hallq/model.py -> the key (or key prefix) that sets it; a new number needs a range and a line here.
 MODEL_NUMBERS = {
     "HallConfig.media_seconds": "hall.media_seconds",
+    "HallConfig.records_retention_months": "hall.records_retention_months",
     "Hours.weekdays": "hours.weekdays", "Hours.lunch_windows": "hours.lunch_windows",
     "Hours.stop_issuing_minutes": "hours.stop_issuing_minutes",
     "Service.promised_days": "services[0].promised_days", "Service.minutes": "services[0].minutes",

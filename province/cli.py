@@ -1,0 +1,66 @@
+"""`hallq province forward|reconcile|sim`: the provincial 好差评 platform link (docs/province.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    f = sub.add_parser("forward", help="forward ratings and 差评 case steps through the outbox until stopped")
+    r = sub.add_parser("reconcile", help="counts per day and hall, hallq vs platform, differences listed")
+    for p in (f, r):
+        p.add_argument("--config", required=True, help="hall configuration (hall code, matter names)")
+        p.add_argument("--db", required=True, help="the hall's SQLite database (read only)")
+        p.add_argument("--outbox", required=True, help="the forwarder's own SQLite outbox")
+        p.add_argument("--url", required=True, help="the platform's base URL")
+    f.add_argument("--mapping", help="field mapping (TOML, docs/province.md); default: the national shape")
+    f.add_argument("--once", action="store_true", help="one round, then exit")
+    r.add_argument("--day", required=True, help="YYYY-MM-DD")
+    s = sub.add_parser("sim", help="run the platform simulator (faults via POST /faults)")
+    s.add_argument("--port", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .simulator import Platform
+
+    if args.action == "sim":
+        platform = Platform()
+        print(f"hallq province sim: {platform.start(args.port)}", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            platform.stop()
+        return 0
+    from hallq.config import load_or_exit
+
+    config = load_or_exit(args.config)
+    if args.action == "reconcile":
+        from .reconcile import reconcile
+
+        result = reconcile(args.db, config.code, args.day, args.url, args.outbox)
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return 0 if result["matches"] else 1
+    from .forwarder import Forwarder
+    from .mapping import load
+
+    forwarder = Forwarder(args.db, args.outbox, args.url, config.code, load(args.mapping),
+                          names={c: s.name for c, s in config.services.items()})
+    if args.once:
+        print(json.dumps(forwarder.step()))
+        forwarder.close()
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: forwarder.halt())
+    try:
+        forwarder.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        forwarder.close()
+    return 0

@@ -1,0 +1,204 @@
+"""Forward every rating, 差评 case step and outcome to the provincial 好差评 platform.
+
+A hall-side process like server/shipper.py: it reads the hall's event log read-only (never a lock
+the hall waits on), turns each `rating.recorded`, `case.opened`, `case.updated` and `case.fix_rated`
+event into a record, and keeps it in an outbox of its own (SQLite) until the platform has it. A
+record's id is `<hall code>-<event id>`: the same on every retry, so the platform stores it once.
+Outages, timeouts and 5xx/429 are retried with back-off (doubling from 2 s to 10 min, jittered);
+a 4xx is a rejection, kept in the outbox with the platform's reason (`hallq province rejected`)
+and never resent by itself.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import random
+import sqlite3
+import threading
+import time
+import urllib.parse
+from datetime import datetime
+from pathlib import Path
+
+from .mapping import Mapping
+
+log = logging.getLogger(__name__)
+
+KINDS = {"rating.recorded": "rating", "case.opened": "case_step", "case.updated": "case_step",
+         "case.fix_rated": "case_step"}
+FIRST_BACKOFF, MAX_BACKOFF = 2.0, 600.0
+TIMEOUT = 10.0  # seconds for one request: a slow platform is a failed attempt, not a stuck forwarder
+BATCH = 200
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY, event_id INTEGER NOT NULL, kind TEXT NOT NULL, hall TEXT NOT NULL, day TEXT NOT NULL,
+    body TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL DEFAULT 0, error TEXT, sent_at TEXT, reason TEXT);
+CREATE INDEX IF NOT EXISTS idx_records_due ON records (state, next_at);
+CREATE INDEX IF NOT EXISTS idx_records_day ON records (day, hall);
+CREATE TABLE IF NOT EXISTS cursor (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+"""
+
+
+def record_of(hall: str, event: dict, hall_db: sqlite3.Connection, names: dict[str, str]) -> dict | None:
+    """hallq's side of one forwarded record (province/mapping.py SOURCE_FIELDS), or None."""
+    kind = KINDS.get(event["type"])
+    if kind is None:
+        return None
+    data = json.loads(event["data"] or "{}")
+    rec = {"id": f"{hall}-{event['id']}", "kind": kind, "hall": hall, "at": event["ts"], "day": event["ts"][:10],
+           "window": event["window"], "ticket": event["ticket_code"], "matter_code": event["service"],
+           "matter_name": names.get(event["service"] or "")}
+    if kind == "rating":
+        row = _one(hall_db, "SELECT * FROM ratings WHERE record_id = ?", data.get("record"))
+        if row is None:
+            return None
+        rec.update(unit=row["department"], staff=row["staff"], rater=row["phone"], grade=row["grade"],
+                   tags=row["reason"], text=row["comment"], channel=row["channel"],
+                   case_number=row.get("case_number") or row.get("business_number"))
+        return rec
+    case = _one(hall_db, "SELECT * FROM cases WHERE id = ?", data.get("case"))
+    if case is None:
+        return None
+    step = _one(hall_db, "SELECT * FROM case_steps WHERE case_id = ? AND at = ? ORDER BY id DESC LIMIT 1",
+                case["id"], event["ts"])
+    rec.update(case=case["id"], unit=case["department"], staff=case["staff"], grade=data.get("grade", case["grade"]),
+               action=step["action"] if step else data.get("action", "open"), state=case["state"],
+               note=step["note"] if step else None, outcome=case["resolution"], tags=case["reason"])
+    return rec
+
+
+def _one(conn: sqlite3.Connection, sql: str, *params) -> dict | None:
+    row = conn.execute(sql, params).fetchone()
+    return dict(row) if row is not None else None
+
+
+class Forwarder:
+    def __init__(self, hall_db: str | Path, outbox: str | Path, url: str, hall: str, mapping: Mapping,
+                 names: dict[str, str] | None = None, token: str = "", clock=time.time) -> None:
+        self.hall_db_path, self.hall, self.mapping = str(hall_db), hall, mapping
+        self.names = names or {}
+        self.base = urllib.parse.urlsplit(url)
+        self.token, self.clock = token, clock
+        self.out = sqlite3.connect(str(outbox), check_same_thread=False, isolation_level=None)
+        self.out.row_factory = sqlite3.Row
+        self.out.execute("PRAGMA journal_mode=WAL")
+        self.out.executescript(SCHEMA)
+        self._hall: sqlite3.Connection | None = None
+        self._stop = threading.Event()
+        self.state, self.error = "starting", None
+        self._hold_until, self._backoff = 0.0, FIRST_BACKOFF  # the platform as a whole is away
+
+    # -- hall's log -> outbox -------------------------------------------------------------------
+
+    def collect(self) -> int:
+        """Put the records of new hall events in the outbox; how many."""
+        if self._hall is None:
+            self._hall = sqlite3.connect(Path(self.hall_db_path).resolve().as_uri() + "?mode=ro", uri=True,
+                                         check_same_thread=False)
+            self._hall.row_factory = sqlite3.Row
+        last = self.out.execute("SELECT v FROM cursor WHERE k = 'event'").fetchone()
+        last = last[0] if last else 0
+        events = self._hall.execute("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", [last, BATCH * 5]).fetchall()
+        added = 0
+        self.out.execute("BEGIN IMMEDIATE")
+        try:
+            for ev in events:
+                rec = record_of(self.hall, dict(ev), self._hall, self.names)
+                if rec is not None:
+                    body = json.dumps(self.mapping.apply(rec), ensure_ascii=False)
+                    self.out.execute("INSERT OR IGNORE INTO records (id, event_id, kind, hall, day, body) VALUES (?, ?, ?, ?, ?, ?)",
+                                     [rec["id"], ev["id"], rec["kind"], self.hall, rec["day"], body])
+                    added += 1
+                last = ev["id"]
+            self.out.execute("INSERT OR REPLACE INTO cursor (k, v) VALUES ('event', ?)", [last])
+            self.out.execute("COMMIT")
+        except BaseException:
+            self.out.execute("ROLLBACK")
+            raise
+        return added
+
+    # -- outbox -> platform ---------------------------------------------------------------------
+
+    def send_due(self) -> dict[str, int]:
+        counts = {"sent": 0, "rejected": 0, "retry": 0}
+        if self.clock() < self._hold_until:
+            return counts
+        due = self.out.execute("SELECT * FROM records WHERE state = 'pending' AND next_at <= ? ORDER BY event_id LIMIT ?",
+                               [self.clock(), BATCH]).fetchall()
+        for row in due:
+            try:
+                status, answer = self._post(row["id"], row["body"])
+            except (OSError, http.client.HTTPException) as exc:
+                self._retry(row, f"link: {exc}")
+                counts["retry"] += 1
+                break  # the platform is away: the rest waits too
+            if status in (200, 201) or (status == 409 and answer.get("error") == "duplicate"):
+                self.out.execute("UPDATE records SET state = 'sent', sent_at = ?, error = NULL, attempts = attempts + 1 "
+                                 "WHERE id = ?", [datetime.now().astimezone().isoformat(), row["id"]])
+                counts["sent"] += 1
+                self._backoff = FIRST_BACKOFF
+            elif status >= 500 or status == 429:
+                self._retry(row, f"platform answered {status}")
+                counts["retry"] += 1
+                break
+            else:
+                reason = answer.get("message") or answer.get("error") or f"HTTP {status}"
+                self.out.execute("UPDATE records SET state = 'rejected', reason = ?, attempts = attempts + 1 WHERE id = ?",
+                                 [str(reason)[:500], row["id"]])
+                counts["rejected"] += 1
+        return counts
+
+    def _retry(self, row: sqlite3.Row, error: str) -> None:
+        wait = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** row["attempts"]) * random.uniform(0.5, 1.0)
+        self.out.execute("UPDATE records SET attempts = attempts + 1, next_at = ?, error = ? WHERE id = ?",
+                         [self.clock() + wait, error, row["id"]])
+        self._hold_until = self.clock() + self._backoff * random.uniform(0.5, 1.0)
+        self._backoff = min(MAX_BACKOFF, self._backoff * 2)
+        self.state, self.error = "offline", error
+
+    def _post(self, record_id: str, body: str) -> tuple[int, dict]:
+        cls = http.client.HTTPSConnection if self.base.scheme == "https" else http.client.HTTPConnection
+        conn = cls(self.base.netloc, timeout=TIMEOUT)
+        try:
+            conn.request("POST", self.base.path.rstrip("/") + "/records", body.encode("utf-8"),
+                         {"Content-Type": "application/json", "Idempotency-Key": record_id,
+                          "Authorization": f"Bearer {self.token}"})
+            resp = conn.getresponse()
+            raw = resp.read()
+        finally:
+            conn.close()
+        try:
+            answer = json.loads(raw or b"{}")
+        except ValueError:
+            answer = {}
+        return resp.status, answer if isinstance(answer, dict) else {}
+
+    def step(self) -> dict[str, int]:
+        added = self.collect()
+        counts = self.send_due()
+        if counts["sent"] and not counts["retry"]:
+            self.state, self.error = "forwarding", None
+        return {"collected": added, **counts}
+
+    def run(self, idle: float = 1.0) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except sqlite3.Error as exc:  # the hall's file busy or away: try again shortly
+                log.warning("province forwarder: %s", exc)
+            self._stop.wait(idle)
+
+    def halt(self) -> None:
+        self._stop.set()
+
+    def rejected(self) -> list[dict]:
+        return [dict(r) for r in self.out.execute("SELECT id, day, kind, reason FROM records WHERE state = 'rejected' ORDER BY event_id")]
+
+    def close(self) -> None:
+        if self._hall is not None:
+            self._hall.close()
+        self.out.close()

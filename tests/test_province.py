@@ -1,0 +1,101 @@
+"""The provincial 好差评 platform link: every rating and 差评 case step reaches the simulated
+platform once, through outages, slow answers and rejections; the reconciliation lists differences."""
+
+import sqlite3
+
+import pytest
+from webhall import make_app, serve_one
+
+from province import forwarder as fw
+from province.forwarder import Forwarder
+from province.mapping import load
+from province.reconcile import reconcile
+from province.simulator import Platform
+
+
+@pytest.fixture
+def hall(tmp_path):
+    app = make_app(tmp_path / "hall.db")
+    engine = app.config["ENGINE"]
+    serve_one(engine)
+    engine.rate(2, "evaluator", window=1, reason="attitude")  # a rating and a case opened
+    serve_one(engine)
+    engine.rate(5, "evaluator", window=1)
+    app.config["CASES"].act(1, "call-back", "sup", "已回访", contact="phone", answer="satisfied")
+    yield tmp_path / "hall.db", engine.config.code, engine.now().date().isoformat()
+    engine.store.close()
+
+
+@pytest.fixture
+def platform():
+    p = Platform()
+    url = p.start()
+    yield p, url
+    p.stop()
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_records_survive_an_outage_and_slow_answers_and_arrive_once(hall, platform, tmp_path, monkeypatch):
+    db, code, day = hall
+    p, url = platform
+    clock = Clock()
+    f = Forwarder(db, tmp_path / "outbox.db", url, code, load(None), clock=clock)
+    p.outage = True
+    got = f.step()
+    assert got["collected"] == 4 and got["sent"] == 0 and got["retry"] == 1  # 2 ratings, open + call-back
+    assert f.send_due() == {"sent": 0, "rejected": 0, "retry": 0}  # backing off: nothing is due yet
+    p.outage = False
+    monkeypatch.setattr(fw, "TIMEOUT", 0.3)
+    p.slow_seconds = 1.0  # slower than the forwarder waits: a failed attempt, retried later
+    clock.t += 5
+    assert f.send_due()["retry"] == 1
+    p.slow_seconds = 0
+    clock.t += 1000
+    assert f.send_due()["sent"] == 4
+    assert len(p.records) == 4
+    kinds = sorted(r["type"] for r in p.records.values())
+    assert kinds == ["case_step", "case_step", "rating", "rating"]
+    rating = next(r for r in p.records.values() if r["type"] == "rating" and r["satisfaction"] == "2")
+    assert rating["badTags"] == "attitude" and rating["channel"] == "1" and rating["windowNo"] == 1
+    assert rating["taskCode"] == "S101" and rating["deptCode"] == code
+    # the same id on a resend is stored once (the platform answers 409 duplicate)
+    conn = sqlite3.connect(tmp_path / "outbox.db", isolation_level=None)
+    conn.execute("UPDATE records SET state = 'pending', next_at = 0")
+    conn.close()
+    assert f.send_due()["sent"] == 4 and len(p.records) == 4
+    assert reconcile(db, code, day, url, tmp_path / "outbox.db")["matches"]
+    f.close()
+
+
+def test_rejected_records_are_kept_with_the_reason_and_reconciliation_lists_them(hall, platform, tmp_path):
+    db, code, day = hall
+    p, url = platform
+    p.require = ["raterId"]  # this province wants the rater; the two ratings from the hall have no phone
+    f = Forwarder(db, tmp_path / "outbox.db", url, code, load(None))
+    assert f.step()["rejected"] == 4
+    [reason] = {r["reason"] for r in f.rejected()}
+    assert reason == "缺少字段 raterId"
+    result = reconcile(db, code, day, url, tmp_path / "outbox.db")
+    assert not result["matches"]
+    assert {r["kind"]: (r["hallq"], r["platform"]) for r in result["rows"]} == {"rating": (2, 0), "case_step": (2, 0)}
+    assert {m["outbox"] for m in result["missing_on_platform"]} == {"rejected"}
+    f.close()
+
+
+def test_a_province_mapping_renames_fields_and_codes(tmp_path):
+    path = tmp_path / "zj.toml"
+    path.write_text('[fields]\nbjbh = "case_number"\npjid = "id"\nmyd = "grade"\n[grades]\n5 = "A"\n'
+                    '[constants]\nareaCode = "330000"\n', encoding="utf-8")
+    m = load(path)
+    assert m.apply({"id": "h-1", "grade": 5, "case_number": "BJ001"}) == {
+        "areaCode": "330000", "bjbh": "BJ001", "pjid": "h-1", "myd": "A"}
+    path.write_text('[fields]\nx = "colour"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown hallq field"):
+        load(path)
