@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 import psycopg
 from flask import Flask, jsonify, request
@@ -11,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from server.errors import HallqError
 from server.json_provider import FastJSONProvider
 
-from . import api
+from . import api, web
 from .db import Database
 from .partitions import Partitions
 
@@ -28,8 +29,11 @@ def create_app(db_url: str, migrate: bool = True) -> Flask:
     db = Database(db_url)
     if migrate:
         db.migrate()
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, DB=db, PARTITIONS=Partitions(db_url))
+    # CSRF_SECRET only keys the per-session CSRF HMAC: a restart asks open pages to reload, no more.
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, DB=db, PARTITIONS=Partitions(db_url),
+                      CSRF_SECRET=secrets.token_bytes(32))
     app.register_blueprint(api.bp, url_prefix=API)
+    app.register_blueprint(web.bp)
 
     @app.errorhandler(HallqError)
     def refused(exc: HallqError):

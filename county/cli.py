@@ -6,6 +6,8 @@
     hallq county halls --db URL                               halls, high-water marks, last ingest
     hallq county catalogue publish --db URL FILE [--by NAME]  a catalogue (TOML/JSON) as the next release
     hallq county catalogue drift --db URL                     which hall runs which release, its overrides
+    hallq county user add --db URL USERNAME ROLE [--name N]   a county web user (password from stdin)
+    hallq county demo [--db URL]                              county + 3 township halls + 1 village station
 """
 
 from __future__ import annotations
@@ -49,6 +51,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dr.add_argument("--db", required=True)
     halls = sub.add_parser("halls", help="list the halls and their replication state")
     halls.add_argument("--db", required=True)
+    user = sub.add_parser("user", help="county web users (director 局长, supervisor, auditor)")
+    user_sub = user.add_subparsers(dest="action", required=True)
+    uadd = user_sub.add_parser("add", help="add a web user; the password is read from stdin")
+    uadd.add_argument("--db", required=True)
+    uadd.add_argument("username")
+    uadd.add_argument("role", choices=["director", "supervisor", "auditor"])
+    uadd.add_argument("--name", default="", help="the name shown on the pages")
+    from .demo import add_arguments as demo_arguments
+
+    demo_arguments(sub.add_parser("demo", help="a county server with three township halls and a village station"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,11 +73,21 @@ def run(args: argparse.Namespace) -> int:
         from .serve import serve
 
         return serve(args.db, args.host, args.port, args.threads)
+    if args.what == "demo":
+        from .demo import run as demo
+
+        return demo(args)
     db = Database(args.db)
     try:
         db.migrate()
         if args.what == "hall":
             print(registry.add_hall(db, args.code, args.name, args.token, args.level))
+        elif args.what == "user":
+            from .users import add_user
+
+            password = sys.stdin.readline().rstrip("\n")
+            add_user(db, args.username, args.name, args.role, password)
+            print(f"county user {args.username} ({args.role}) added")
         elif args.what == "token":
             print(registry.add_reader(db, args.name, args.token, args.role))
         elif args.what == "catalogue" and args.action == "publish":

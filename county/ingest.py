@@ -17,7 +17,9 @@ from datetime import date, datetime
 from server.errors import Conflict, HallqError, Invalid
 from server.stats import event_day
 
+from . import live, rollup
 from .db import Database
+from .figures import COUNTED
 from .partitions import Partitions, month_of
 
 MAX_BATCH = 5000  # events per request; the shipper sends 500
@@ -42,6 +44,12 @@ class Event:
     id: int
     day: date
     row: tuple
+    data: dict
+
+    def as_dict(self) -> dict:
+        """The event as county/live.py folds it."""
+        r = self.row
+        return {"type": r[4], "ts": r[3], "window": r[6], "ticket": r[7], "service": r[9], "data": self.data}
 
 
 @dataclass(frozen=True)
@@ -103,14 +111,14 @@ def parse(hall: str, body: object) -> tuple[int, list[Event]]:
             raise Invalid("the hall's day must lie in 2000..2099", field=f"{where}.ts")
         texts = [_text(ev.get(k), f"{where}.{k}") for k in TEXT_FIELDS]
         row = (hall, eid, day, ts, kind, texts[0], window, texts[1], texts[2], texts[3], data_text)
-        out.append(Event(eid, day, row))
+        out.append(Event(eid, day, row, data))
         last = eid
     return after, out
 
 
 def high_water(db: Database, hall: str) -> int:
     with db.connection() as conn:
-        row = conn.execute("SELECT high_water FROM halls WHERE code = %s", [hall]).fetchone()
+        row = conn.execute("UPDATE halls SET last_contact_at = now() WHERE code = %s RETURNING high_water", [hall]).fetchone()
     if row is None:
         raise HallqError(f"hall {hall} is not registered", field="hall")
     return int(row[0])
@@ -128,6 +136,10 @@ def apply(db: Database, partitions: Partitions, hall: str, after: int, events: l
                 for e in new:
                     copy.write_row(e.row)
             mark = new[-1].id
+            # The figures of the days this batch touches, and the live state, in the same transaction:
+            # a batch applied is a batch counted, once.
+            rollup.refresh(conn, hall, {e.day for e in new if e.row[4] in COUNTED})
+            live.update(conn, hall, [e.as_dict() for e in new])
             conn.execute("UPDATE halls SET high_water = %s, last_ingest_at = now(), last_event_ts = %s "
                          "WHERE code = %s", [mark, new[-1].row[3], hall])
         else:

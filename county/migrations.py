@@ -93,7 +93,53 @@ def _v2(conn: psycopg.Connection) -> None:
         )""")
 
 
-MIGRATIONS: list[Callable[[psycopg.Connection], None]] = [_v1, _v2]
+def _v3(conn: psycopg.Connection) -> None:
+    """Figures per hall, day and dimension kept inside the ingest transaction (reports read thousands
+    of rows, not millions of events); each hall's live state; the county's web users and sessions."""
+    conn.execute("ALTER TABLE halls ADD COLUMN last_contact_at timestamptz")  # any request of its shipper
+    # dim: 'hall' (the whole day, = server.stats.replay), 'service', 'department', 'staff'.
+    conn.execute("""
+        CREATE TABLE day_figures (
+            hall text NOT NULL REFERENCES halls (code),
+            day date NOT NULL,
+            dim text NOT NULL,
+            key text NOT NULL,
+            name text NOT NULL DEFAULT '',
+            issued integer NOT NULL, finished integer NOT NULL, no_shows integer NOT NULL,
+            services_done integer NOT NULL, transfers integer NOT NULL,
+            waits integer NOT NULL, wait_minutes_total double precision NOT NULL,
+            ratings integer NOT NULL, good_ratings integer NOT NULL, bad_ratings integer NOT NULL,
+            cases_opened integer NOT NULL, cases_closed integer NOT NULL,
+            PRIMARY KEY (hall, day, dim, key)
+        )""")
+    conn.execute("CREATE INDEX day_figures_dim_day ON day_figures (dim, day)")
+    conn.execute("""
+        CREATE TABLE hall_live (
+            hall text PRIMARY KEY REFERENCES halls (code),
+            state jsonb NOT NULL,                        -- county/live.py: waiting, windows, alerts, estimates
+            updated_at timestamptz NOT NULL DEFAULT now()
+        )""")
+    conn.execute("""
+        CREATE TABLE county_users (
+            username text PRIMARY KEY,
+            name text NOT NULL,
+            role text NOT NULL CHECK (role IN ('director', 'supervisor', 'auditor')),
+            password_hash text NOT NULL,
+            active boolean NOT NULL DEFAULT true,
+            created_at timestamptz NOT NULL DEFAULT now()
+        )""")
+    conn.execute("""
+        CREATE TABLE county_sessions (
+            sid_hash bytea PRIMARY KEY,                 -- sha256 of the cookie's random session id
+            username text NOT NULL REFERENCES county_users (username),
+            address text NOT NULL DEFAULT '',
+            opened_at timestamptz NOT NULL DEFAULT now(),
+            seen_at timestamptz NOT NULL DEFAULT now(),
+            ended_at timestamptz
+        )""")
+
+
+MIGRATIONS: list[Callable[[psycopg.Connection], None]] = [_v1, _v2, _v3]
 
 
 def migrate(conn: psycopg.Connection) -> int:

@@ -310,10 +310,13 @@ class Engine:
         if t is not None:
             data.setdefault("code", t.code)
             data.setdefault("service_name", self.config.services[t.service].name)
+            data.setdefault("department", self.config.services[t.service].department)  # county reports by 部门
             data.setdefault("priority", t.priority)
             data.setdefault("state", t.state)
         if window is not None and window in self.config.windows:
             data.setdefault("window_name", self.config.windows[window].name)
+        if data.get("staff"):
+            data.setdefault("staff_name", self._staff_name(data["staff"]))  # the county names staff across halls
         ch.event(ts=now.isoformat(), type=type_, actor=self._actor(actor), window=window,
                  ticket_id=t.id if t else None, ticket_code=t.code if t else None,
                  service=t.service if t else None, data=data)

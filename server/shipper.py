@@ -25,6 +25,7 @@ import logging
 import random
 import sqlite3
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # events per request: ~150 KB, one county transaction
 IDLE_SECONDS = 0.5  # how often a caught-up shipper looks for new events
+HEARTBEAT_SECONDS = 15.0  # a caught-up shipper asks the county's mark this often: the county sees the link up
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
 REQUEST_TIMEOUT = 15.0  # seconds for one request to the county
@@ -74,6 +76,7 @@ class Shipper:
         self._thread: threading.Thread | None = None
         self._conn: http.client.HTTPConnection | None = None
         self._db: sqlite3.Connection | None = None
+        self._heard = time.monotonic()  # last answer from the county
 
     # -- the hall's log, read-only -----------------------------------------------------------
 
@@ -118,8 +121,17 @@ class Shipper:
             if status != 200:
                 raise self._refusal(status, answer)
             self.high_water = int(answer["high_water"])
+            self._heard = time.monotonic()
         rows = self._events_after(self.high_water)
         if not rows:
+            if time.monotonic() - self._heard >= HEARTBEAT_SECONDS:  # nothing to send: say the link is up
+                status, answer = self._request("GET")
+                if status != 200:
+                    raise self._refusal(status, answer)
+                self._heard = time.monotonic()
+                if int(answer["high_water"]) != self.high_water:
+                    self.high_water = int(answer["high_water"])
+                    return 0
             self.state = "caught_up"
             return 0
         status, answer = self._request("POST", {"after": self.high_water, "events": [county_form(r) for r in rows]})
@@ -130,6 +142,7 @@ class Shipper:
         if status != 200:
             raise self._refusal(status, answer)
         self.high_water = int(answer["high_water"])
+        self._heard = time.monotonic()
         self.shipped += answer["applied"]
         self.state = "shipping"
         return int(answer["applied"])

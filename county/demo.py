@@ -1,0 +1,188 @@
+"""`hallq county demo`: a county server and four halls on one machine, each hall its own process and
+SQLite with simulated citizens (`hallq demo --no-devices`), each shipping through `hallq ship` over
+its own link — a relay in this process that you can cut and restore by typing `cut CODE` /
+`restore CODE`, to watch a hall keep serving offline and catch up by itself.
+
+Needs a PostgreSQL this user may create a database on (as root: bin/hallq's set-up starts one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# (code at the county, config). The fourth stands in for a village station until a village config ships.
+HALLS = [("QINGSHI", "township.toml"), ("TAOYUAN", "township-centre.toml"), ("LIUXI", "small-township.toml"),
+         ("STATION", "small-township.toml")]
+DEMO_USER = ("juzhang", "director-demo")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", default="postgresql:///hallq_county_demo",
+                        help="county database (dropped and made fresh each run)")
+    parser.add_argument("--port", type=int, default=8090, help="the county server's port")
+    parser.add_argument("--hall-port", type=int, default=8101, help="the first hall's port (the others follow)")
+    parser.add_argument("--speed", type=float, default=10.0)
+    parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C / quit)")
+
+
+class Link:
+    """A TCP relay hall → county that can be cut (connections dropped, new ones refused) and restored."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target, self.up = target, True
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            self.open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self.up = False
+        for s in self.open:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.open = []
+
+
+def _wait(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"hallq county demo: {' '.join(proc.args[:5])} ended")
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"hallq county demo: {url} did not answer")
+
+
+def run(args: argparse.Namespace) -> int:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from . import registry, users
+    from .db import Database
+
+    params = conninfo_to_dict(args.db)
+    name = params.get("dbname", "hallq_county_demo")
+    with psycopg.connect(make_conninfo(**{**params, "dbname": "postgres"}), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db = Database(args.db)
+    db.migrate()
+    users.add_user(db, DEMO_USER[0], "县政务服务局局长", "director", DEMO_USER[1])
+    work = REPO / "var" / "county-demo"
+    work.mkdir(parents=True, exist_ok=True)
+    py = [sys.executable, "-m", "hallq.cli"]
+    procs: list[subprocess.Popen] = []
+    links: dict[str, Link] = {}
+    county = subprocess.Popen([*py, "county", "serve", "--db", args.db, "--port", str(args.port)], cwd=REPO)
+    procs.append(county)
+    try:
+        _wait(f"http://127.0.0.1:{args.port}/api/v1/health", county)
+        for i, (code, config_name) in enumerate(HALLS):
+            text = (REPO / "config" / config_name).read_text(encoding="utf-8")
+            link = links[code] = Link(("127.0.0.1", args.port))
+            hall_name = "石桥村便民服务站" if code == "STATION" else text.split('name = "', 1)[1].split('"', 1)[0]
+            if code == "STATION":
+                text = text.replace("柳溪乡便民服务中心", hall_name, 1)
+            token = registry.add_hall(db, code, hall_name)
+            config = work / f"{code}.toml"
+            config.write_text(text + f'\n[county]\nurl = "http://127.0.0.1:{link.port}"\ntoken = "{token}"\n',
+                              encoding="utf-8")
+            hall_db, port = work / f"{code}.db", args.hall_port + i
+            hall = subprocess.Popen([*py, "demo", "--config", str(config), "--db", str(hall_db), "--port", str(port),
+                                     "--no-devices", "--no-display", "--history-days", "0", "--speed", str(args.speed),
+                                     "--per-day", "300"], cwd=REPO, stdout=subprocess.DEVNULL)
+            procs.append(hall)
+            _wait(f"http://127.0.0.1:{port}/api/v1/health", hall)
+            procs.append(subprocess.Popen([*py, "ship", "--config", str(config), "--db", str(hall_db)], cwd=REPO))
+            print(f"  hall {code:8} {hall_name}: http://127.0.0.1:{port}/   (link via :{link.port})", flush=True)
+        base = f"http://127.0.0.1:{args.port}"
+        print(f"hallq county demo: county pages {base}/county/  (sign in {DEMO_USER[0]}/{DEMO_USER[1]}); "
+              f"public wait page {base}/wait", flush=True)
+        print("  type: cut CODE | restore CODE | links | quit", flush=True)
+        _control(links, args.duration)
+    finally:
+        for link in links.values():
+            link.cut()
+            link.sock.close()
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        db.close()
+    print("hallq county demo: stopped.")
+    return 0
+
+
+def _control(links: dict[str, Link], duration: float) -> None:
+    lines: list[str] = []
+    threading.Thread(target=lambda: [lines.append(x) for x in sys.stdin], daemon=True).start()
+    deadline = time.monotonic() + duration if duration else None
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            if not lines:
+                time.sleep(0.2)
+                continue
+            words = lines.pop(0).split()
+            if not words:
+                continue
+            if words[0] == "quit":
+                return
+            if words[0] == "links":
+                print("  " + "  ".join(f"{c}:{'up' if lk.up else 'CUT'}" for c, lk in links.items()), flush=True)
+            elif words[0] in ("cut", "restore") and len(words) == 2 and words[1] in links:
+                link = links[words[1]]
+                link.cut() if words[0] == "cut" else setattr(link, "up", True)
+                print(f"  link {words[1]}: {'cut — the hall keeps serving' if words[0] == 'cut' else 'restored — it catches up'}",
+                      flush=True)
+            else:
+                print(f"  ? cut CODE | restore CODE | links | quit   (codes: {' '.join(links)})", flush=True)
+    except KeyboardInterrupt:
+        pass
