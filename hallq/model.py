@@ -214,6 +214,10 @@ class Rules:
     supplementary_rating_days: int = 7  # 补充评价 window after the service
     callback_working_days: int = 1  # 差评 call-back deadline
     fix_working_days: int = 15  # 差评 rectification deadline
+    # 好差评 province profile (hallq/rating_profiles.py); "own" takes the keys above and below.
+    rating_profile: str = "own"
+    follow_up_ratings: int = 1  # 追评: times the citizen may rate how a 差评 was handled ("own")
+    default_rating_days: int = 0  # "own": unrated this many natural days -> 基本满意 (0: never)
     help_queue_length: int = 10  # 跨窗通办 threshold (people waiting for one window)
     service_level_minutes: int = 15  # reports: the share of citizens called within this wait (服务水平)
     # 空岗 is counted from opening, but never from before the server ran: clerks could not sign in

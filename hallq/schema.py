@@ -44,6 +44,7 @@ from hallq.model import (
     SignInSessions,
     Sms,
 )
+from hallq.rating_profiles import PROFILE_NAMES
 
 # --------------------------------------------------------------------------- building blocks
 
@@ -423,6 +424,10 @@ class RulesSection(Section):
     supplementary_rating_days: int = num(Rules.supplementary_rating_days, 1, 365, "补充评价期限", "天")
     callback_working_days: int = num(Rules.callback_working_days, 1, 30, "差评回访时限", "工作日")
     fix_working_days: int = num(Rules.fix_working_days, 1, 90, "差评整改时限", "工作日")
+    rating_profile: Literal[PROFILE_NAMES] = Field(  # type: ignore[valid-type]
+        Rules.rating_profile, title="好差评省份规则（own 为本中心自定）")
+    follow_up_ratings: int = num(Rules.follow_up_ratings, 0, 3, "追评次数（自定规则）", "次")
+    default_rating_days: int = num(Rules.default_rating_days, 0, 30, "未评价视为基本满意（自定规则，0 不启用）", "天")
     help_queue_length: int = num(Rules.help_queue_length, 1, 1000, "跨窗通办阈值（单窗等候人数）", "人")
     service_level_minutes: int = num(Rules.service_level_minutes, 1, 240, "服务水平：在此时间内叫号", "分钟")
     unstaffed_grace_minutes: int = num(Rules.unstaffed_grace_minutes, 0, 240, "服务器启动后签到宽限（之后计空岗）",

@@ -15,8 +15,10 @@ from werkzeug.exceptions import HTTPException
 from hallq.model import HallConfig
 
 from .api import alerts, cases, events, inputs, ratings, reports, requests, sms, status, tickets, windows
+from .api import appeals as appeals_api
 from .api import config as config_api
 from .api import users as users_api
+from .appeals import AppealBook
 from .cases import CaseBook
 from .clock import Clock
 from .commitments import Commitments
@@ -103,13 +105,13 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
         app.config["SESSIONS"].limits = new.sessions  # idle limits of web sign-ins
 
     app.config.update(HALL=config, ENGINE=engine, CASES=case_book, CONFIG_VERSIONS=versions, ON_RECONFIGURE=reconfigured,
-                      COMMITMENTS=commitments, ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard(),
+                      COMMITMENTS=commitments, APPEALS=AppealBook(store, engine.now), ALERTS=board, CHECKER=None, SIGNIN_GUARD=SignInGuard(),
                       LOOKUP_LIMIT=LookupLimit(),
                       SESSIONS=SessionBook(store, config.sessions,
                                            app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()))
     requests.install(app, RequestLog(store))  # deadlines and idempotency keys for every write
     for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp, config_api.bp,
-               users_api.bp, sms.bp):
+               users_api.bp, sms.bp, appeals_api.bp):
         app.register_blueprint(bp, url_prefix=API)
     register_pages(app)
     app.url_value_preprocessor(inputs.check_path)  # before any view, API or page, sees a path value

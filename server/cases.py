@@ -4,10 +4,11 @@ open → called_back (回访核实) → rectified (整改) | explained (解释�
 Each step records who, when and a note. The call-back also records the citizen's answer: how they
 were reached (电话, 短信, 当面, 网上) and whether they were satisfied with the explanation or the fix
 offered; a case has no call-back, and so cannot close, until somebody has spoken with the citizen
-(a call nobody answered is a `call-attempt`, kept in the steps, the case stays 待回访). The call-back is due `rules.callback_working_days` and the
-resolution `rules.fix_working_days` Chinese working days after the rating (see workdays.py); the
-supervision checker raises alerts for overdue steps. After a fix or an explanation the citizen may
-rate it once through the ticket page.
+(a call nobody answered is a `call-attempt`, kept in the steps, the case stays 待回访). The call-back and
+the resolution are due as the hall's province profile says (hallq/rating_profiles.py: working days,
+see workdays.py, or natural days); the supervision checker raises alerts for overdue steps. After a
+fix or an explanation the citizen may rate it (追评) through the ticket page as many times as the
+profile allows (once by default, never when it allows none).
 
 Cases open from the store's commit feed (`rating.recorded` with bad=True), so the engine knows nothing
 about them; `catch_up` opens any a stopped server missed.
@@ -18,9 +19,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from hallq.model import HallConfig
+from hallq.rating_profiles import Profile, profile_of
 
 from .deadline import holding
 from .errors import Conflict, Invalid, NotFound
@@ -82,8 +84,7 @@ class CaseBook:
         with self._lock:
             for case in self.store.rows("SELECT * FROM cases WHERE due_error IS NOT NULL AND state != 'closed'"):
                 rated = datetime.fromisoformat(case["rated_at"])
-                callback_due, callback_note = _due(rated, rules.callback_working_days)
-                fix_due, fix_note = _due(rated, rules.fix_working_days)
+                callback_due, callback_note, fix_due, fix_note = _deadlines(rated, profile_of(rules))
                 note = callback_note or fix_note
                 if note == case["due_error"] and (callback_due, fix_due) == (case["callback_due"], case["fix_due"]):
                     continue
@@ -116,8 +117,7 @@ class CaseBook:
             now = self.now()
             rated = datetime.fromisoformat(rating["rated_at"])
             rules = self.config.rules
-            callback_due, callback_error = _due(rated, rules.callback_working_days)
-            fix_due, fix_error = _due(rated, rules.fix_working_days)
+            callback_due, callback_error, fix_due, fix_error = _deadlines(rated, profile_of(rules))
             due_error = callback_error or fix_error
             if due_error:
                 log.warning("case for %s has a provisional deadline: %s", rating["ticket_code"], due_error)
@@ -263,9 +263,15 @@ class CaseBook:
         return {
             "case": True, "state": case["state"], "state_name": CASE_STATES[case["state"]],
             "callback_due": case["callback_due"],  # the page tells the rater when the call-back comes
-            "can_rate_fix": case["resolution"] in ("rectified", "explained") and case["fix_grade"] is None,
+            "can_rate_fix": case["resolution"] in ("rectified", "explained") and self._follow_ups_left(case) > 0,
             "fix_grade": case["fix_grade"],
         }
+
+    def _follow_ups_left(self, case: dict) -> int:
+        """追评 the profile still allows on this case."""
+        done = self.store.rows("SELECT COUNT(*) AS n FROM case_steps WHERE case_id = ? AND action = 'fix-rated'",
+                               [case["id"]])[0]["n"]
+        return profile_of(self.config.rules).follow_ups - max(done, case["fix_grade"] is not None)
 
     def rate_fix(self, ticket_id: str, grade: int) -> dict:
         """The citizen rates how the bad rating was handled (once)."""
@@ -275,7 +281,10 @@ class CaseBook:
             case = self._fix_case(ticket_id)
             if case is None:
                 raise Conflict("there is no handled complaint on this ticket to rate", field="ticket", code="not_due")
-            if case["fix_grade"] is not None:
+            if self._follow_ups_left(case) <= 0:
+                if profile_of(self.config.rules).follow_ups == 0:
+                    raise Conflict("this hall's 好差评 rules take no rating of the handling (追评)", field="ticket",
+                                   code="not_due")
                 raise Conflict("the handling has been rated already", field="ticket", code="already_rated")
             now = self.now().isoformat()
             case = {**case, "fix_grade": grade, "fix_rated_at": now}
@@ -291,8 +300,17 @@ class CaseBook:
             return case
 
 
-def _due(start: datetime, days: int) -> tuple[str, str | None]:
-    """(deadline, note): the note says why the deadline is provisional (no holiday data yet)."""
+def _deadlines(rated: datetime, profile: Profile) -> tuple[str, str | None, str, str | None]:
+    """(call-back due, its note, fix due, its note) under the hall's province profile."""
+    return (*_due(rated, profile.callback_days, profile.callback_working),
+            *_due(rated, profile.fix_days, profile.fix_working))
+
+
+def _due(start: datetime, days: int, working: bool = True) -> tuple[str, str | None]:
+    """(deadline, note): the note says why the deadline is provisional (no holiday data yet). In
+    natural days (浙江's "within 1 day"), the midnight after the N-th day, with no calendar to lack."""
+    if not working:
+        return datetime.combine(start.date() + timedelta(days=days + 1), time(0, 0), start.tzinfo).isoformat(), None
     due = due_at(start, days)
     return due.isoformat(), gap_note(start.date(), due.date())
 

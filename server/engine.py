@@ -12,6 +12,7 @@ commit fails the action and the memory is read back from the store. A refused ac
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import secrets
 import threading
@@ -1035,6 +1036,7 @@ class Engine:
         reason: str | None = None,
         comment: str | None = None,
         actor: str | None = None,
+        tags: list[str] | None = None,
     ) -> Result:
         """Take a rating. On site (channel evaluator) only for the service just finished and prompted
         at that window; later (qr/web/kiosk, 补充评价) for the ticket's last unrated service within the
@@ -1050,6 +1052,12 @@ class Engine:
                     raise Invalid(f"reason must be one of {', '.join(RATING_REASONS)}", field="reason")
                 if grade not in (1, 2):
                     reason = None  # reasons belong to bad ratings only; a stray reason key is dropped
+            for tag in tags or ():
+                if tag not in RATING_REASONS:
+                    raise Invalid(f"tags are of {', '.join(RATING_REASONS)}", field="tags")
+            # The 差评 option tags (GB/T 39734), several allowed; `reason` is the first of them.
+            tags = list(dict.fromkeys(([reason] if reason else []) + list(tags or ()))) if grade in (1, 2) else []
+            reason = tags[0] if tags else None
             if comment is not None and len(comment) > 500:
                 raise Invalid("comment is limited to 500 characters", field="comment")
             try:
@@ -1076,6 +1084,7 @@ class Engine:
                 "staff": record.staff, "phone": t.phone if t else None,
                 "served_at": record.ended_at.isoformat(), "rated_at": now.isoformat(), "channel": channel,
                 "grade": grade, "reason": reason, "comment": mask_text(comment),  # numbers typed in: masked
+                "tags": json.dumps(tags) if tags else None,
             }
             ch.put("ratings", rating)
             self._event(ch, now, "rating.recorded", actor, t, window=record.window, record=record.id,
@@ -1083,6 +1092,38 @@ class Engine:
                         reason=reason, staff=record.staff)
             self._commit(ch)
             return Result(result="accepted", record=record.id, rated=True, grade=grade)
+
+    def rate_by_default(self, grade: int, after_days: int, since: str = "", limit: int = 500) -> int:
+        """A province's default rating (广东: a service not rated within 7 natural days counts as
+        基本满意): finished services ended more than `after_days` ago (and at or after `since`, so a
+        caller that runs it often reads only the newest) with no rating get `grade`, channel "default";
+        returns how many. Not the citizen's rating: 未评价率 still counts them."""
+        with deadline.holding(self._lock, "the default ratings"):
+            now = self._begin()
+            cutoff = (now - timedelta(days=after_days)).isoformat()
+            rows = self._rows(
+                "SELECT * FROM records WHERE ended_at >= ? AND ended_at < ? AND [end] = 'finished' AND "
+                "(rating_state IS NULL OR rating_state != 'rated') ORDER BY id LIMIT ?", [since, cutoff, limit])
+            if not rows:
+                return 0
+            ch = Changes()
+            for row in rows:
+                record = from_row(Record, row)
+                record.rating_state, record.grade = "rated", grade
+                ch.put("records", to_row(record))
+                t = self._ticket_any(record.ticket_id)
+                ch.put("ratings", {
+                    "record_id": record.id, "ticket_id": record.ticket_id, "ticket_code": record.ticket_code,
+                    "service": record.service, "department": record.department, "window": record.window,
+                    "staff": record.staff, "phone": t.phone if t else None, "served_at": record.ended_at.isoformat(),
+                    "rated_at": now.isoformat(), "channel": "default", "grade": grade, "reason": None,
+                    "comment": None, "tags": None,
+                })
+                self._event(ch, now, "rating.recorded", "system", t, window=record.window, record=record.id,
+                            grade=grade, grade_name=GRADES[grade], bad=grade <= 2, channel="default",
+                            reason=None, staff=record.staff)
+            self._commit(ch)
+            return len(rows)
 
     def _refuse_after_next_call(self, window: int, record: Record) -> None:
         """先评价后办事 is forbidden (国办发〔2019〕51号): once the window has called its next citizen,

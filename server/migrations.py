@@ -221,6 +221,33 @@ def _v11(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_appointments_day ON appointments (day)")
 
 
+def _v12(db: sqlite_utils.Database) -> None:
+    """好差评 to GB/T 39734 (issue #16): the 差评 option tags of each rating; the 办件编号 the business
+    system attaches to a service (server/rating_record.py); 申诉复核 appeals (server/appeals.py); and
+    `scored_ratings`, the ratings every score and 红黑榜 reads: all but those an upheld appeal took
+    out (they stay in `ratings`, the record)."""
+    db.execute("ALTER TABLE ratings ADD COLUMN tags TEXT")
+    db.execute(
+        """CREATE TABLE case_numbers (
+            record_id INTEGER PRIMARY KEY, case_number TEXT NOT NULL, attached_by TEXT NOT NULL,
+            attached_at TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX idx_case_numbers_number ON case_numbers (case_number)")
+    db.execute(
+        """CREATE TABLE appeals (
+            id INTEGER PRIMARY KEY, rating_id INTEGER NOT NULL, record_id INTEGER NOT NULL,
+            window INTEGER, staff TEXT, reason TEXT NOT NULL, evidence TEXT, evidence_ref TEXT,
+            filed_by TEXT NOT NULL, filed_at TEXT NOT NULL, state TEXT NOT NULL,
+            decided_by TEXT, decided_at TEXT, decision_note TEXT)"""
+    )
+    db.execute("CREATE INDEX idx_appeals_record ON appeals (record_id)")
+    db.execute("CREATE INDEX idx_appeals_state ON appeals (state)")
+    db.execute(
+        "CREATE VIEW scored_ratings AS SELECT * FROM ratings r WHERE NOT EXISTS "
+        "(SELECT 1 FROM appeals a WHERE a.record_id = r.record_id AND a.state = 'upheld')"
+    )
+
+
 def _v13(db: sqlite_utils.Database) -> None:
     """The tamper-evident record (issue #16): the SM3 chain over ratings, 差评 case steps and the
     event log, its purge anchors, and the genesis links of every row already stored
@@ -242,6 +269,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (8, _v8),
     (9, _v9),
     (11, _v11),
+    (12, _v12),
     (13, _v13),
 ]
 

@@ -188,6 +188,41 @@ def _config_paths() -> dict:
     }
 
 
+def _rating_paths() -> dict:
+    """好差评 to GB/T 39734 (server/api/appeals.py): 办件编号, records, indicators, 申诉复核."""
+    period = [_query("period", "string", ["day", "week", "month", "year"]), _query("date", "string")]
+    verdict = {"name": "verdict", "in": "path", "required": True, "schema": {"type": "string",
+                                                                           "enum": ["uphold", "reject"]}}
+    return {
+        "/windows/{n}/case-number": {"post": {
+            "summary": "Attach the business system's 办件编号 to the service at the window (current, else last)",
+            "security": BEARER, "parameters": [_path("n")], "requestBody": _body(schemas.CaseNumber),
+            "responses": {"200": _ok("{record, case_number, ticket_code}"), **_errors(401, 403, 404, 409, 422)}}},
+        "/rating-records": {"get": {
+            "summary": "Rating records with the GB/T 39734 fields, of services ended in the period",
+            "security": BEARER, "parameters": period, "responses": {"200": _ok("records"), **_errors(401, 403, 422)}}},
+        "/rating-indicators": {"get": {
+            "summary": "好评率, 主动评价率, 未评价率 per window, staff, matter, department or hall, with definitions",
+            "security": BEARER,
+            "parameters": [*period, _query("group", "string", ["window", "staff", "service", "department", "hall"])],
+            "responses": {"200": _ok("indicators"), **_errors(401, 403, 422)}}},
+        "/ratings/{id}/appeal": {"post": {
+            "summary": "申诉复核: a window appeals its own rating with its reason and evidence",
+            "security": BEARER, "parameters": [_path("id")], "requestBody": _body(schemas.AppealFiling),
+            "responses": {"201": _ok("the appeal"), **_errors(401, 403, 404, 409, 422)}}},
+        "/appeals": {"get": {
+            "summary": "Appeals (default: waiting for a reviewer)", "security": BEARER,
+            "parameters": [_query("state", "string", ["filed", "upheld", "rejected", "all"])],
+            "responses": {"200": _ok("appeals"), **_errors(401, 403, 422)}}},
+        "/appeals/{id}": {"get": {"summary": "One appeal", "security": BEARER, "parameters": [_path("id")],
+                                  "responses": {"200": _ok("the appeal"), **_errors(401, 403, 404)}}},
+        "/appeals/{id}/{verdict}": {"post": {
+            "summary": "A reviewer not of the window (not the filer) upholds or rejects; upheld leaves every score",
+            "security": BEARER, "parameters": [_path("id"), verdict], "requestBody": _body(schemas.AppealDecision),
+            "responses": {"200": _ok("the appeal"), **_errors(401, 403, 404, 409, 422)}}},
+    }
+
+
 def _user_paths() -> dict:
     """Web users (server/api/users.py): admin only."""
     name = _path("username", "string")
@@ -357,6 +392,7 @@ def document(config: HallConfig) -> dict:
             "responses": {"200": _ok("the report"), **_errors(401, 403, 422)}}},
     }
     paths.update(_config_paths())
+    paths.update(_rating_paths())
     for action, model in ACTIONS.items():
         op = {
             "summary": ACTION_HELP[action], "security": BEARER,

@@ -17,7 +17,8 @@ Only service records that have ended count (a call in progress shows on the boar
                 (counted in 0.1-minute steps);
 - mean_service  minutes from the start of service (or the call) to its end, finished services;
 - ratings, good_rate (好评率 = grades 3–5 / all), mean_score (10/8/6/3/0), bad (grades 1–2),
-  grouped by the service rated and its time of service;
+  grouped by the service rated and its time of service; ratings an upheld appeal (申诉复核) took out
+  do not count (`scored_ratings`, server/appeals.py), here nor in the 红黑榜;
 - alerts, red_alerts    supervision alerts raised in the period (for the window, staff, service …).
 
 红黑榜 (honour and warning lists) rank windows or staff with at least `min_served` services (20, or 5
@@ -193,7 +194,7 @@ def figures(store: Store, period: Period, dim: str) -> dict[str, dict]:
             row(r["k"])["tickets"] = r["n"]
     for r in store.rows(
         f"SELECT {_group(dim, 'ratings')} AS k, COUNT(*) AS n, SUM(grade >= 3) AS good, AVG({_SCORE_SQL}) AS score "
-        f"FROM ratings WHERE {plain}served_at >= ? AND {plain}served_at < ? GROUP BY k", [lo, hi],
+        f"FROM scored_ratings WHERE {plain}served_at >= ? AND {plain}served_at < ? GROUP BY k", [lo, hi],
     ):
         row(r["k"]).update(ratings=r["n"], good_rate=round(r["good"] / r["n"], 4), mean_score=_round(r["score"], 2),
                            bad=r["n"] - r["good"], _good=r["good"], _score_sum=r["score"] * r["n"])

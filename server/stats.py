@@ -28,7 +28,7 @@ def today(engine: Engine) -> dict:
     store = engine.store
     tickets = store.rows("SELECT state, end_reason FROM tickets WHERE day = ?", [day])
     records = store.rows("SELECT * FROM records WHERE day = ? ORDER BY id", [day])
-    ratings = store.rows("SELECT grade FROM ratings WHERE substr(rated_at, 1, 10) = ?", [day])
+    ratings = store.rows("SELECT grade FROM scored_ratings WHERE substr(rated_at, 1, 10) = ?", [day])
     first_calls: dict[str, dict] = {}
     for r in records:
         first_calls.setdefault(r["ticket_id"], r)

@@ -48,6 +48,7 @@ from .commitments import deadline_date
 from .deadline import holding
 from .errors import Conflict, Invalid, NotFound
 from .hours import day_sessions
+from .rating_record import DefaultRatings
 from .storage_faults import STATE_NAMES, Fault, StorageError
 from .store import Changes, Store
 from .tickets import CALLED, SERVING, WAITING, Ticket, WindowState
@@ -539,6 +540,7 @@ class Checker:
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="supervision", daemon=True)
+        self.default_ratings = DefaultRatings(engine)
 
     def start(self) -> Checker:
         self._thread.start()
@@ -554,6 +556,7 @@ class Checker:
             try:
                 if store.state.ok or store.probe():
                     check_once(self.engine, self.board)
+                    self.default_ratings.run()  # a province profile's default 基本满意
                     if time.monotonic() - audited >= AUDIT_SECONDS:
                         audited = time.monotonic()
                         check_audit(self.engine, self.board)

@@ -19,7 +19,12 @@ PAUSE_REASONS = {"break": "休息", "meeting": "会议", "lunch": "午休", "oth
 GRADES = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 GRADE_SCORES = {5: 10, 4: 8, 3: 6, 2: 3, 1: 0}
 RATING_REASONS = {"attitude": "服务态度", "efficiency": "办事效率", "competence": "业务水平", "environment": "环境设施"}
-RATING_CHANNELS = ("evaluator", "qr", "web", "kiosk")
+RATING_CHANNELS = ("evaluator", "qr", "web", "kiosk", "hotline")
+# The record's channel names (GB/T 39734); "default" is the province profile's default rating
+# (hallq/rating_profiles.py), which nobody posts. On site: the devices in the hall.
+CHANNEL_NAMES = {"evaluator": "评价器", "qr": "二维码", "web": "网站/移动端", "kiosk": "自助终端",
+                 "hotline": "12345 转办", "default": "默认评价"}
+ON_SITE_CHANNELS = ("evaluator", "kiosk")
 
 
 @dataclass

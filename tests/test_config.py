@@ -682,6 +682,8 @@ EVERY_NUMBER = BASE.replace('name = "测试政务服务中心"\n', 'name = "测�
     supplementary_rating_days = 7
     callback_working_days = 1
     fix_working_days = 15
+    follow_up_ratings = 1
+    default_rating_days = 0
     help_queue_length = 10
     service_level_minutes = 15
     unstaffed_grace_minutes = 10
@@ -782,6 +784,7 @@ OUT_OF_RANGE = [
         ("backup_after_minutes", 10, (0, 480)), ("starvation_minutes", 60, (1, 1440)), ("elderly_age", 60, (50, 100)),
         ("rating_prompt_seconds", 30, (5, 600)), ("supplementary_rating_days", 7, (1, 365)),
         ("callback_working_days", 1, (1, 30)), ("fix_working_days", 15, (1, 90)), ("help_queue_length", 10, (1, 1000)),
+        ("follow_up_ratings", 1, (0, 3)), ("default_rating_days", 0, (0, 30)),
         ("service_level_minutes", 15, (1, 240)),
         ("unstaffed_grace_minutes", 10, (0, 240)),
     ]
@@ -808,7 +811,8 @@ MODEL_NUMBERS = {
     **{f"Rules.{key}": f"rules.{key}" for key in (
         "number_width", "recall_limit", "secondary_penalty_minutes", "backup_after_minutes", "starvation_minutes",
         "elderly_age", "rating_prompt_seconds", "supplementary_rating_days", "callback_working_days",
-        "fix_working_days", "help_queue_length", "service_level_minutes", "unstaffed_grace_minutes")},
+        "fix_working_days", "help_queue_length", "service_level_minutes", "unstaffed_grace_minutes",
+        "follow_up_ratings", "default_rating_days")},
 }
 
 

@@ -15,7 +15,9 @@ bp = Blueprint("ratings", __name__)
 # daemon, the kiosk's through a kiosk token, and qr/web (the ticket's page) from the citizen with no
 # token and no staff session. Nobody else: no clerk, supervisor or admin can enter a grade for a
 # citizen (no steering, 一次服务一次评价).
-CHANNEL_ROLES = {"evaluator": ("caller",), "kiosk": ("kiosk",), "qr": None, "web": None}
+# A 12345 转办 rating is the hotline's record of the citizen's grade, posted by the integration with
+# the hotline under an admin bearer token (never from a web session: current_token reads only the header).
+CHANNEL_ROLES = {"evaluator": ("caller",), "kiosk": ("kiosk",), "qr": None, "web": None, "hotline": ("admin",)}
 
 
 @bp.post("/ratings")
@@ -32,7 +34,7 @@ def rate():
     who = token.name if token else "citizen"
     result = current_app.config["ENGINE"].rate(
         data["grade"], channel, window=data.get("window"), ticket=data.get("ticket"),
-        reason=data.get("reason"), comment=data.get("comment"), actor=who,
+        reason=data.get("reason"), comment=data.get("comment"), actor=who, tags=data.get("tags"),
     )
     return jsonify(dict(result)), 201 if result.get("rated") else 200
 

@@ -60,6 +60,27 @@ class RatingRequest(Body):
     ticket: str | None = None
     reason: Literal[tuple(RATING_REASONS)] | None = None  # type: ignore[valid-type]
     comment: str | None = Field(None, max_length=500)
+    tags: list[Literal[tuple(RATING_REASONS)]] | None = Field(  # type: ignore[valid-type]
+        None, max_length=4, description="差评 option tags (GB/T 39734); bad ratings only")
+
+
+class CaseNumber(Body):
+    """The business system's 办件编号 for the service at a window (the current one, else the last)."""
+
+    case_number: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-./:]+$")
+    record: int | None = Field(None, description="the service record; default the window's current or last")
+
+
+class AppealFiling(Body):
+    """申诉复核: a window appeals a rating it believes false or malicious."""
+
+    reason: str = Field(..., min_length=1, max_length=1000)
+    evidence: str | None = Field(None, max_length=2000, description="what shows it (text)")
+    evidence_ref: str | None = Field(None, max_length=300, description="a reference to a file kept elsewhere")
+
+
+class AppealDecision(Body):
+    note: str = Field(..., min_length=1, max_length=1000)
 
 
 class AlertReport(Body):

@@ -7,12 +7,12 @@ from __future__ import annotations
 from flask import Flask
 
 from ..csrf import csrf_token
-from . import admin, board, booking, case_pages, citizen, clerk, report_pages, signin
+from . import admin, appeal_pages, board, booking, case_pages, citizen, clerk, report_pages, signin
 from .access import page_user
 
 
 def register_pages(app: Flask) -> None:
-    for module in (signin, clerk, board, case_pages, report_pages, admin, citizen, booking):
+    for module in (signin, clerk, board, case_pages, appeal_pages, report_pages, admin, citizen, booking):
         app.register_blueprint(module.bp)
 
     @app.context_processor

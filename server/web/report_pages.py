@@ -7,7 +7,7 @@ import io
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from .. import charts, hour_report, reports
+from .. import charts, hour_report, rating_record, reports
 from ..api.reports import report_args
 from .access import login_required
 
@@ -58,7 +58,14 @@ def show():
     honour = reports.honour_board(rows, days) if by in ("window", "staff") else None
     hours, hour_svg = _hours(store, config, period)
     columns = reports.columns_for(by)
+    group = by if by in rating_record.GROUPS else "hall"
+    rated = rating_record.indicators(store, period.start.isoformat(), period.end.isoformat(), group)
+    names = {r["key"]: r["name"] for r in rows}
+    indicator_rows = [{**r, "name": names.get(r["key"], "全厅" if group == "hall" else r["key"])}
+                      for r in sorted(rated.values(), key=lambda r: r["key"])]
     return render_template("reports.html", **data, charts=svg, honour=honour, columns=columns,
+                           indicator_rows=indicator_rows, indicator_group=rating_record.GROUPS[group],
+                           indicators=rating_record.INDICATORS, indicator_legend=rating_record.INDICATOR_LEGEND,
                            honour_min=reports.honour_min_served(days), hours=hours, hour_charts=hour_svg,
                            legend=[(label, reports.LEGEND[key]) for key, label in columns if key in reports.LEGEND],
                            target=config.rules.service_level_minutes,
