@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from server.errors import Forbidden, Invalid, NotFound
 
-from . import catalogue, figures, ingest, registry
+from . import catalogue, figures, ingest, referrals, registry
 
 bp = Blueprint("county", __name__)
 
@@ -111,3 +111,45 @@ def catalogue_drift():
     """Which hall runs which release with which overrides (data for the county's drift page)."""
     _caller("reader", "catalogue")
     return jsonify(catalogue.drift(current_app.config["DB"]))
+
+
+# -- cross-level referral (county/referrals.py) -------------------------------------------------
+
+
+@bp.post("/referrals")
+def refer():
+    """The calling hall passes a matter up; 201 with the routed referral (200: that id was recorded)."""
+    row, created = referrals.create(current_app.config["DB"], _caller("hall").hall, request.get_json(silent=True))
+    return jsonify(row), 201 if created else 200
+
+
+@bp.get("/referrals/incoming")
+def referrals_incoming():
+    """Referrals waiting for the calling hall to book an appointment."""
+    return jsonify({"referrals": referrals.incoming(current_app.config["DB"], _caller("hall").hall)})
+
+
+@bp.post("/referrals/<from_hall>/<rid>/step")
+def referral_step(from_hall: str, rid: str):
+    """The receiving hall reports booked (code, slot), refused, served, no_show or not_done."""
+    hall = _caller("hall").hall
+    return jsonify(referrals.step(current_app.config["DB"], hall, from_hall, rid, request.get_json(silent=True)))
+
+
+@bp.get("/referrals/outgoing")
+def referrals_outgoing():
+    """The calling hall's referrals whose state changed since it last took them in."""
+    return jsonify({"referrals": referrals.outgoing(current_app.config["DB"], _caller("hall").hall)})
+
+
+@bp.post("/referrals/<rid>/seen")
+def referral_seen(rid: str):
+    hall = _caller("hall").hall
+    return jsonify(referrals.seen(current_app.config["DB"], hall, rid, request.get_json(silent=True)))
+
+
+@bp.get("/referrals")
+def referral_list():
+    """Every referral (county staff tools): who referred what to whom, its state and reason."""
+    _caller("reader")
+    return jsonify({"referrals": referrals.listing(current_app.config["DB"])})

@@ -139,7 +139,34 @@ def _v3(conn: psycopg.Connection) -> None:
         )""")
 
 
-MIGRATIONS: list[Callable[[psycopg.Connection], None]] = [_v1, _v2, _v3]
+def _v4(conn: psycopg.Connection) -> None:
+    """Cross-level referrals (帮办代办 / 就近办, county/referrals.py): the county's record of a
+    matter one hall passes up to another, which both halls poll for (the county never calls a hall)."""
+    conn.execute("""
+        CREATE TABLE referrals (
+            from_hall text NOT NULL REFERENCES halls (code),
+            id text NOT NULL,                           -- made by the referring hall: its retries are one referral
+            to_hall text REFERENCES halls (code),       -- routed by the county; NULL: no hall above serves the matter
+            matter text NOT NULL,
+            phone text NOT NULL,
+            id_number text,                             -- only until the receiving hall has booked (then erased)
+            sms boolean NOT NULL DEFAULT false,
+            materials jsonb NOT NULL,                   -- the catalogue's materials, each ticked or not
+            state text NOT NULL CHECK (state IN ('pending', 'booked', 'refused', 'served', 'no_show', 'not_done')),
+            appointment text,                           -- the code, until the referring hall has seen it
+            slot_start text,                            -- the receiving hall's time, as it wrote it
+            reason text,
+            from_seen text,                             -- the last state the referring hall took in
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (from_hall, id)
+        )""")
+    conn.execute("CREATE INDEX referrals_to ON referrals (to_hall, state)")
+    conn.execute("CREATE INDEX referrals_unseen ON referrals (from_hall) WHERE state IS DISTINCT FROM from_seen")
+
+
+# (number, step): numbered, so branches that add steps side by side keep their numbers.
+MIGRATIONS: list[tuple[int, Callable[[psycopg.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
 
 
 def migrate(conn: psycopg.Connection) -> int:
@@ -150,7 +177,9 @@ def migrate(conn: psycopg.Connection) -> int:
                      "applied_at timestamptz NOT NULL DEFAULT now())")
         row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
         version = int(row[0])
-        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        for number, step in MIGRATIONS:
+            if number <= version:
+                continue
             with conn.transaction():
                 step(conn)
                 conn.execute("INSERT INTO schema_version (version) VALUES (%s)", [number])

@@ -439,10 +439,12 @@ class Engine:
         return row, slot
 
     def book(self, service: str, slot_start: datetime, phone: str, actor: str | None = None,
-             id_number: str | None = None, sms: bool = False, days_ahead: int | None = None) -> dict:
+             id_number: str | None = None, sms: bool = False, days_ahead: int | None = None,
+             referral: dict | None = None) -> dict:
         """Record an appointment made elsewhere (the booking platform); returns it with its code.
         One made with an ID number keeps it masked and as its key for the slot's day, so the card
-        checks it in at the kiosk."""
+        checks it in at the kiosk. `referral`: the referral row (server/referrals.py) this booking
+        answers, written with it in one commit, so a restart never books it twice."""
         with deadline.holding(self._lock, "the appointment"):
             now = self._begin()
             if self.config.matter(service) is None:
@@ -470,6 +472,25 @@ class Engine:
             ch.put("appointments", row)
             self._event(ch, now, "appointment.booked", actor, None, code=row["code"], service=service,
                         slot_start=row["slot_start"])
+            if referral is not None:
+                ch.put("referrals", {**referral, "state": "booked", "appointment": row["code"],
+                                     "slot_start": row["slot_start"], "updated_at": now.isoformat()})
+                self._event(ch, now, "referral.booked", actor, None, referral=referral["id"],
+                            from_hall=referral["from_hall"], matter=service, slot_start=row["slot_start"])
+            self._commit(ch)
+            return row
+
+    def record_referral(self, row: dict, event: str | None, actor: str | None = None, **data) -> dict:
+        """Write a referral's row (server/referrals.py) with the event of its step; `event` None:
+        bookkeeping only (what the county confirmed), no event and no request marker."""
+        with deadline.holding(self._lock, "the referral"):
+            now = self._begin()
+            row = {**row, "updated_at": now.isoformat()}
+            ch = Changes(action=event is not None)
+            ch.put("referrals", row)
+            if event is not None:
+                self._event(ch, now, event, actor, None, referral=row["id"], from_hall=row["from_hall"],
+                            to_hall=row["to_hall"], matter=row["matter"], **data)
             self._commit(ch)
             return row
 

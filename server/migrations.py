@@ -258,6 +258,20 @@ def _v13(db: sqlite_utils.Database) -> None:
     audit_chain.link_all(db.conn)
 
 
+def _v14(db: sqlite_utils.Database) -> None:
+    """Cross-level referrals (帮办代办 / 就近办, server/referrals.py): the ones this hall passed up
+    (out) and the ones it took in from below with the appointment it booked (in). `synced`: the
+    state the county has confirmed, so a step is sent again until it has."""
+    db.execute(
+        """CREATE TABLE referrals (
+            direction TEXT NOT NULL, from_hall TEXT NOT NULL, id TEXT NOT NULL, to_hall TEXT,
+            matter TEXT NOT NULL, phone TEXT NOT NULL, id_number TEXT, sms INTEGER NOT NULL,
+            materials TEXT NOT NULL, state TEXT NOT NULL, appointment TEXT, slot_start TEXT, reason TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL, synced TEXT,
+            PRIMARY KEY (direction, from_hall, id))"""
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -271,6 +285,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (11, _v11),
     (12, _v12),
     (13, _v13),
+    (14, _v14),
 ]
 
 

@@ -289,6 +289,16 @@ def document(config: HallConfig) -> dict:
                     "parameters": [_query("phone", "string"), _query("code", "string")],
                     "responses": {"200": _ok("appointments"), **_errors(401, 403, 422, 429)}},
         },
+        "/referrals": {
+            "post": {"summary": "Refer a citizen's matter up the tree (帮办代办 / 就近办): the county routes it to the "
+                                "hall above that serves it, which books an appointment; window, supervisor, admin",
+                     "security": BEARER, "requestBody": _body(schemas.ReferralRequest),
+                     "responses": {"201": _ok("the referral, pending at the county"), **_errors(400, 401, 403, 409, 422)}},
+            "get": {"summary": "Referrals made here (out) and taken in (in), newest first, with state, appointment "
+                               "code and outcome", "security": BEARER,
+                    "parameters": [_query("direction", "string")],
+                    "responses": {"200": _ok("referrals"), **_errors(401, 403, 422)}},
+        },
         "/sms/watch": {"get": {"summary": "Today's live tickets whose citizen agreed to SMS, with the full phone, "
                                           "state, people ahead and window (notifier and admin tokens)",
                                "security": BEARER, "responses": {"200": _ok("tickets"), **_errors(401, 403)}}},

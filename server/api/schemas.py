@@ -53,6 +53,15 @@ class AppointmentRequest(Body):
                                                "and the call)")
 
 
+class ReferralRequest(Body):
+    matter: str = Field(..., min_length=1, max_length=32, description="a matter code of the county catalogue")
+    phone: str = Field(..., description="the citizen's mobile number (11 digits)")
+    materials: list[Annotated[str, Field(max_length=100)]] = Field(
+        [], max_length=50, description="the catalogue's materials the citizen has with them (ticked by the clerk)")
+    sms: bool | None = Field(None, description="the citizen agreed to SMS about the appointment")
+    id_number: str | None = Field(None, description="resident ID: the receiving hall's kiosk checks in by the card")
+
+
 class RatingRequest(Body):
     grade: int = Field(..., ge=0, le=5)
     channel: Literal[RATING_CHANNELS]  # type: ignore[valid-type]

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "e.g. a backup) before it answers 503 storage_busy (default 5)")
     parser.add_argument("--catalogue-poll", type=_seconds_up_to_hour, default=30.0, metavar="SECONDS",
                         help="with [county]: how often to ask the county for a newer catalogue release (default 30)")
+    parser.add_argument("--referral-poll", type=_seconds_up_to_hour, default=5.0, metavar="SECONDS",
+                        help="with [county]: how often to exchange cross-level referrals with the county (default 5)")
 
 
 def _seconds_up_to_hour(text: str) -> float:
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             "the open-file limit is %d: fewer than --max-streams %d plus requests need (%d); raise it "
             "(ulimit -n, LimitNOFILE=) or lower --max-streams", files, args.max_streams, wanted)
     app = create_app(config, args.db, secure_cookies=args.secure_cookies, write_timeout=args.write_timeout)
-    shipper = follower = None
+    shipper = follower = referrer = None
     if config.county is not None:  # the event log up to the county, read-only, in a thread of its own
         from ..catalogue_follower import CatalogueFollower
         from ..shipper import Shipper
@@ -85,10 +87,15 @@ def run(args: argparse.Namespace) -> int:
         shipper = Shipper(args.db, config.county.url, config.county.token).start()
         # and the county's catalogue releases down, applied live (server/catalogue_follower.py)
         follower = CatalogueFollower(app, config.county.url, config.county.token, args.catalogue_poll).start()
+        # and cross-level referrals both ways through the county (server/referral_follower.py)
+        from ..referral_follower import ReferralFollower
+
+        referrer = ReferralFollower(app, config.county.url, config.county.token, args.referral_poll).start()
     # At shutdown (SIGTERM, Ctrl-C): the supervision and session threads end, and the answers kept
     # for retries are written. Here, not after serve(): uvicorn re-raises the signal once it is done.
     front = Front(app, workers=args.threads, queue=args.queue, max_streams=args.max_streams,
-                  on_shutdown=lambda: (shipper and shipper.stop(), follower and follower.stop(), stop_app(app)))
+                  on_shutdown=lambda: (shipper and shipper.stop(), follower and follower.stop(),
+                                       referrer and referrer.stop(), stop_app(app)))
     # What start-up built (config, app, caches) lives as long as the process: keep it out of every
     # later collection, which a thousand streams' small objects make frequent.
     gc.freeze()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, render_template, request
 
+from .. import catalogue
 from ..auth import clerk_window, may_sign_in
 from ..errors import NotFound
 from ..tickets import OUTCOMES, PAUSE_REASONS
@@ -32,7 +33,9 @@ def show():
             raise NotFound(f"没有{window}号窗口", field="window")
         free = sorted(config.windows)
     staff = config.staff.get(user.staff or "")
+    running = catalogue.applied(engine.store)  # what a referral up the tree may name (帮办代办)
     return render_template(
         "clerk.html", window=window, free=free, windows=config.windows, services=config.services,
         outcomes=OUTCOMES, pause_reasons=PAUSE_REASONS, staff=staff,
+        referable=list(running["matters"].values()) if running and config.county is not None else [],
     )

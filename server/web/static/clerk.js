@@ -188,4 +188,46 @@
   refresh();
   hallq.live(refresh, null);
   setInterval(refresh, 30000);
+
+  // 帮办代办: refer the citizen's matter up the tree; the list shows each referral's state, the
+  // appointment code to give the citizen once the hall above has booked, and the outcome.
+  const referBox = $("refer");
+  if (referBox) {
+    const matter = $("refer-matter");
+    const showMaterials = () => {
+      const box = $("refer-materials");
+      box.querySelectorAll("label").forEach((l) => l.remove());
+      JSON.parse(matter.selectedOptions[0].dataset.materials).forEach((name) => {
+        const label = document.createElement("label");
+        const tick = document.createElement("input");
+        tick.type = "checkbox"; tick.value = name;
+        label.append(tick, " " + name);
+        box.append(label);
+      });
+    };
+    matter.addEventListener("change", showMaterials);
+    showMaterials();
+    const listReferrals = async () => {
+      const rows = (await hallq.api("GET", "/api/v1/referrals?direction=out")).referrals;
+      $("referrals").replaceChildren(...rows.slice(0, 10).map((r) => {
+        const li = document.createElement("li");
+        li.textContent = `${r.matter} ${r.phone} ${r.state_name}` + (r.to_hall ? ` → ${r.to_hall}` : "") +
+          (r.appointment ? ` 预约码 ${r.appointment}` : "") + (r.slot_start ? ` ${r.slot_start.slice(0, 16).replace("T", " ")}` : "") +
+          (r.reason ? `（${r.reason}）` : "");
+        return li;
+      }));
+    };
+    $("refer-send").addEventListener("click", async () => {
+      const materials = [...$("refer-materials").querySelectorAll("input:checked")].map((t) => t.value);
+      const body = { matter: matter.value, phone: $("refer-phone").value.trim(), materials, sms: $("refer-sms").checked };
+      if ($("refer-id").value.trim()) body.id_number = $("refer-id").value.trim();
+      try {
+        await hallq.api("POST", "/api/v1/referrals", body);
+        say("已转上级办理，待上级中心预约", true);
+        await listReferrals();
+      } catch (e) { say(e.message, false); }
+    });
+    listReferrals().catch(() => {});
+    setInterval(() => listReferrals().catch(() => {}), 5000);
+  }
 })();
