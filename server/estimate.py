@@ -174,6 +174,7 @@ def estimate_wait(
     rules: Rules | None = None,
     hours: Hours | None = None,
     options: WindowOptions | None = None,
+    frame: datetime | None = None,
 ) -> Estimate:
     """The estimate for a ticket `new` that is, or would be, in `queue`.
 
@@ -182,7 +183,8 @@ def estimate_wait(
     is called when the first of its windows is free after that. `hours` (when given) lets a window
     closed for lunch or before opening count from the next session's start rather than from now.
     """
-    return estimate_waits([new], queue, open_windows, all_windows, busy, times, now, rules, hours, options)[0]
+    return estimate_waits([new], queue, open_windows, all_windows, busy, times, now, rules, hours, options,
+                          frame)[0]
 
 
 def estimate_waits(
@@ -196,11 +198,14 @@ def estimate_waits(
     rules: Rules | None = None,
     hours: Hours | None = None,
     options: WindowOptions | None = None,
+    frame: datetime | None = None,
 ) -> list[Estimate]:
     """`estimate_wait` for each of `news` against the same queue (the kiosk menu: one probe per
     matter; the live queue view: every waiting ticket). Probes whose windows are the same share one
     replay: a probe not in the queue joins it as a ghost that takes no time when called, so it
-    changes nobody else's turn."""
+    changes nobody else's turn. `frame` (at most `now`): replay from then, minutes still counted
+    from `now` — the issue's estimate replays from the start of the second, so that issues within
+    one second can share a kept replay (server/kept_replay.py)."""
     rules = rules or Rules()
     del options  # kept for callers; the replay works out each window's lines itself
     queue = list(queue)
@@ -208,38 +213,63 @@ def estimate_waits(
     reopen = _next_opening(hours, now)
     groups: dict[tuple, tuple[dict[int, Window], list[int]]] = {}
     out: list[Estimate | None] = [None] * len(news)
-    context: list[tuple[int, bool]] = [(1, True)] * len(news)  # (windows for it, someone on duty)
+    context: list[tuple[list[Window], bool]] = [([], True)] * len(news)  # (windows for it, someone on duty)
     for i, new in enumerate(news):
-        windows = {w.number: w for w in open_windows}
-        mine = [w for w in open_windows if new.service in w.services]
-        on_duty = bool(mine) or reopen is not None
-        if reopen is not None or not mine:
-            # Its other windows are closed now: they count from when they (are assumed to) open.
-            for w in all_windows:
-                if new.service in w.services and w.number not in windows:
-                    windows[w.number] = w
-            mine = [w for w in windows.values() if new.service in w.services]
-        if not mine:
+        got = windows_for(new, open_windows, all_windows, reopen)
+        if got is None:
             out[i] = Estimate(0, 0.0, 0.0, 0.0, None, False)
             continue
-        context[i] = (len(mine), on_duty)
+        windows, mine, on_duty = got
+        context[i] = (mine, on_duty)
         groups.setdefault(tuple(windows), (windows, []))[1].append(i)
     sorted_queue = sorted(queue, key=lambda c: (c.rank, c.arrived, c.number))
     opened = {w.number for w in open_windows}
     for windows, members in groups.values():
-        starts = _replay([news[i] for i in members], queue, windows, open_windows, busy, times, now, rules,
-                         reopen)
+        starts = _replay([news[i] for i in members], queue, windows, open_windows, busy, times, frame or now,
+                         rules, reopen)
         for i, start in zip(members, starts, strict=True):
             new = news[i]
-            mine = [w for w in windows.values() if new.service in w.services]
-            n_windows, on_duty = context[i]
-            opens_at = reopen if reopen is not None and not any(w.number in opened for w in mine) else None
-            low, high = wait_range(start, times.mean(new.service) / n_windows)
-            if opens_at is not None:  # nobody is called before the windows open
-                floor = max(0.0, (opens_at - now).total_seconds() / 60.0)
-                low, high = max(low, floor), max(high, floor)
-            out[i] = Estimate(len(ahead_of(new, sorted_queue, mine)), start, low, high, opens_at, on_duty)
+            mine, on_duty = context[i]
+            ahead = len(ahead_of(new, sorted_queue, mine))
+            out[i] = estimate_from(new, from_frame(start, frame, now), mine, on_duty, ahead, reopen, opened,
+                                   times, now)
     return [o if o is not None else Estimate(0, 0.0, 0.0, 0.0, None, False) for o in out]
+
+
+def windows_for(new: Candidate, open_windows: list[Window], all_windows: list[Window],
+                reopen: datetime | None) -> tuple[dict[int, Window], list[Window], bool] | None:
+    """The windows a replay for `new` runs over, those of them that take its matter, and whether
+    anyone is on duty for it; None when no window takes it at all."""
+    windows = {w.number: w for w in open_windows}
+    mine = [w for w in open_windows if new.service in w.services]
+    on_duty = bool(mine) or reopen is not None
+    if reopen is not None or not mine:
+        # Its other windows are closed now: they count from when they (are assumed to) open.
+        for w in all_windows:
+            if new.service in w.services and w.number not in windows:
+                windows[w.number] = w
+        mine = [w for w in windows.values() if new.service in w.services]
+    if not mine:
+        return None
+    return windows, mine, on_duty
+
+
+def from_frame(start: float, frame: datetime | None, now: datetime) -> float:
+    """A replay's minutes from `frame` as minutes from `now` (never below 0)."""
+    if frame is None:
+        return start
+    return max(0.0, start - (now - frame).total_seconds() / 60.0)
+
+
+def estimate_from(new: Candidate, start: float, mine: list[Window], on_duty: bool, ahead: int,
+                  reopen: datetime | None, opened: set[int], times: ServiceTimes, now: datetime) -> Estimate:
+    """The Estimate for `new` called `start` minutes from now: the range and the opening floor."""
+    opens_at = reopen if reopen is not None and not any(w.number in opened for w in mine) else None
+    low, high = wait_range(start, times.mean(new.service) / len(mine))
+    if opens_at is not None:  # nobody is called before the windows open
+        floor = max(0.0, (opens_at - now).total_seconds() / 60.0)
+        low, high = max(low, floor), max(high, floor)
+    return Estimate(ahead, start, low, high, opens_at, on_duty)
 
 
 class _Lines:
