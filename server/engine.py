@@ -27,8 +27,20 @@ from .action_lock import ActionLock
 from .allocation import Candidate
 from .clock import Clock, SystemClock
 from .errors import Conflict, Invalid, NotFound
-from .estimate import Busy, Estimate, ServiceTimes, WindowOptions, estimate_wait, estimate_waits
+from .estimate import (
+    Busy,
+    Estimate,
+    ServiceTimes,
+    WindowOptions,
+    _next_opening,
+    estimate_from,
+    estimate_wait,
+    estimate_waits,
+    from_frame,
+    windows_for,
+)
 from .idkeys import IdKeys
+from .kept_replay import KeptReplay
 from .privacy import mask_text
 from .store import Changes, Store
 from .tickets import (
@@ -85,6 +97,10 @@ class Engine:
         self._queue: dict[str, tuple[Ticket, Candidate | None]] | None = None
         self._fresh_day: str | None = None  # a day no live ticket is older than
         self._options = WindowOptions()  # each matter's windows, for the estimates (config is fixed)
+        # The replay of the queue kept between issues (server/kept_replay.py): any commit but an
+        # issue that placed its ticket in it drops it.
+        self._kept: KeptReplay | None = None
+        self._keeping = False
         self.id_keys = IdKeys.ephemeral()  # the app sets the database's own (server/idkeys.py)
         self._load()
 
@@ -104,6 +120,7 @@ class Engine:
         """Live tickets, windows, counters and the next record id, as the store has them."""
         self.tickets, self.windows, self.counters = {}, {}, {}
         self._candidates, self._queue, self._fresh_day = {}, None, None
+        self._kept = None
         for row in self.store.iter_table("tickets", "state IN (?, ?, ?, ?)", LIVE_STATES):
             t = from_row(Ticket, row)
             self.tickets[t.id] = t
@@ -173,6 +190,8 @@ class Engine:
         self._commit(ch, new_tickets, new_windows)
 
     def _commit(self, ch: Changes, tickets: Iterable[Ticket] = (), windows: Iterable[WindowState] = ()) -> None:
+        if not self._keeping:
+            self._kept = None  # the state the kept replay was made from changes
         if self._grouped:  # durable before the request is answered: ActionLock waits at release
             self._lock.staged(self.store.stage(ch, self._epoch))
         else:
@@ -217,6 +236,7 @@ class Engine:
             self._options = WindowOptions()
             self._candidates.clear()
             self._queue = None
+            self._kept = None
             for number in list(self.windows):
                 if number not in config.windows:
                     del self.windows[number]  # unstaffed (checked above): nothing to keep
@@ -393,10 +413,7 @@ class Engine:
                 phone=phone, id_number=id_number, id_key=id_key, name=name, request_id=request_id, sms=bool(sms),
             )
             c = self._candidate(t, now)
-            est = estimate_wait(
-                c, self._waiting(now) + [c], self.open_windows(), list(self.config.windows.values()),
-                self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours, options=self._options,
-            )
+            est, kept = self._issue_estimate(c, now)
             ahead = est.ahead
             t.waiting_ahead, t.estimated_wait = ahead, round(est.minutes, 1)
             t.issue_estimate = est  # not a column: only for the issuing answer (the printed ticket)
@@ -407,9 +424,49 @@ class Engine:
                 ch.put("appointments", {**appt_row, "state": "checked_in", "ticket_id": t.id})
             self._event(ch, now, "ticket.issued", actor, t, matter=item.code, waiting_ahead=ahead,
                         estimated_wait_minutes=t.estimated_wait, channel=channel)
-            self._commit(ch, [t])
+            self._keeping = kept
+            try:
+                self._commit(ch, [t])
+            except BaseException:
+                self._kept = None  # it holds the ticket that was not issued
+                raise
+            finally:
+                self._keeping = False
             self.counters[(prefix, day)] = number
             return t
+
+    def _issue_estimate(self, c: Candidate, now: datetime) -> tuple[Estimate, bool]:
+        """The estimate printed on a new ticket, and whether the kept replay now holds it. The
+        replay runs from the start of the second (`frame`), so that a burst of issues within it
+        places each ticket in one kept replay (server/kept_replay.py) instead of replaying the
+        whole queue each time; the result is exactly `estimate_wait(..., frame=frame)`'s."""
+        frame = now.replace(microsecond=0)
+        open_windows, all_windows = self.open_windows(), list(self.config.windows.values())
+        rules, hall_hours = self.config.rules, self.config.hours
+        reopen = _next_opening(hall_hours, now)
+        got = windows_for(c, open_windows, all_windows, reopen)
+        if got is not None:
+            windows, mine, on_duty = got
+            kept = self._kept
+            if kept is None or not kept.fits(c, windows, reopen, frame, now):
+                kept = KeptReplay(self._waiting(now), windows, open_windows, self._busy(), self.times, frame,
+                                  rules, reopen, self._next_slot(now))
+                self._kept = kept if kept.fits(c, windows, reopen, frame, now) else None
+            if self._kept is not None:
+                ahead = kept.ahead(mine)
+                start = kept.place(c)
+                if start is not None:
+                    opened = {w.number for w in open_windows}
+                    return estimate_from(c, from_frame(start, frame, now), mine, on_duty, ahead, reopen, opened,
+                                         self.times, now), True
+                self._kept = None
+        return estimate_wait(c, self._waiting(now) + [c], open_windows, all_windows, self._busy(), self.times, now,
+                             rules=rules, hours=hall_hours, options=self._options, frame=frame), False
+
+    def _next_slot(self, now: datetime) -> datetime | None:
+        """The first appointment slot of a waiting ticket still to start: its rank changes then."""
+        return min((t.slot_start for t in self.tickets.values()
+                    if t.state == WAITING and t.slot_start is not None and t.slot_start > now), default=None)
 
     def _check_open(self, matter: str, now: datetime) -> None:
         if not hours.issuing(self.config, matter, now):

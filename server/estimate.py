@@ -174,6 +174,7 @@ def estimate_wait(
     rules: Rules | None = None,
     hours: Hours | None = None,
     options: WindowOptions | None = None,
+    frame: datetime | None = None,
 ) -> Estimate:
     """The estimate for a ticket `new` that is, or would be, in `queue`.
 
@@ -182,7 +183,8 @@ def estimate_wait(
     is called when the first of its windows is free after that. `hours` (when given) lets a window
     closed for lunch or before opening count from the next session's start rather than from now.
     """
-    return estimate_waits([new], queue, open_windows, all_windows, busy, times, now, rules, hours, options)[0]
+    return estimate_waits([new], queue, open_windows, all_windows, busy, times, now, rules, hours, options,
+                          frame)[0]
 
 
 def estimate_waits(
@@ -196,11 +198,14 @@ def estimate_waits(
     rules: Rules | None = None,
     hours: Hours | None = None,
     options: WindowOptions | None = None,
+    frame: datetime | None = None,
 ) -> list[Estimate]:
     """`estimate_wait` for each of `news` against the same queue (the kiosk menu: one probe per
     matter; the live queue view: every waiting ticket). Probes whose windows are the same share one
     replay: a probe not in the queue joins it as a ghost that takes no time when called, so it
-    changes nobody else's turn."""
+    changes nobody else's turn. `frame` (at most `now`): replay from then, minutes still counted
+    from `now` — the issue's estimate replays from the start of the second, so that issues within
+    one second can share a kept replay (server/kept_replay.py)."""
     rules = rules or Rules()
     del options  # kept for callers; the replay works out each window's lines itself
     queue = list(queue)
@@ -208,38 +213,63 @@ def estimate_waits(
     reopen = _next_opening(hours, now)
     groups: dict[tuple, tuple[dict[int, Window], list[int]]] = {}
     out: list[Estimate | None] = [None] * len(news)
-    context: list[tuple[int, bool]] = [(1, True)] * len(news)  # (windows for it, someone on duty)
+    context: list[tuple[list[Window], bool]] = [([], True)] * len(news)  # (windows for it, someone on duty)
     for i, new in enumerate(news):
-        windows = {w.number: w for w in open_windows}
-        mine = [w for w in open_windows if new.service in w.services]
-        on_duty = bool(mine) or reopen is not None
-        if reopen is not None or not mine:
-            # Its other windows are closed now: they count from when they (are assumed to) open.
-            for w in all_windows:
-                if new.service in w.services and w.number not in windows:
-                    windows[w.number] = w
-            mine = [w for w in windows.values() if new.service in w.services]
-        if not mine:
+        got = windows_for(new, open_windows, all_windows, reopen)
+        if got is None:
             out[i] = Estimate(0, 0.0, 0.0, 0.0, None, False)
             continue
-        context[i] = (len(mine), on_duty)
+        windows, mine, on_duty = got
+        context[i] = (mine, on_duty)
         groups.setdefault(tuple(windows), (windows, []))[1].append(i)
     sorted_queue = sorted(queue, key=lambda c: (c.rank, c.arrived, c.number))
     opened = {w.number for w in open_windows}
     for windows, members in groups.values():
-        starts = _replay([news[i] for i in members], queue, windows, open_windows, busy, times, now, rules,
-                         reopen)
+        starts = _replay([news[i] for i in members], queue, windows, open_windows, busy, times, frame or now,
+                         rules, reopen)
         for i, start in zip(members, starts, strict=True):
             new = news[i]
-            mine = [w for w in windows.values() if new.service in w.services]
-            n_windows, on_duty = context[i]
-            opens_at = reopen if reopen is not None and not any(w.number in opened for w in mine) else None
-            low, high = wait_range(start, times.mean(new.service) / n_windows)
-            if opens_at is not None:  # nobody is called before the windows open
-                floor = max(0.0, (opens_at - now).total_seconds() / 60.0)
-                low, high = max(low, floor), max(high, floor)
-            out[i] = Estimate(len(ahead_of(new, sorted_queue, mine)), start, low, high, opens_at, on_duty)
+            mine, on_duty = context[i]
+            ahead = len(ahead_of(new, sorted_queue, mine))
+            out[i] = estimate_from(new, from_frame(start, frame, now), mine, on_duty, ahead, reopen, opened,
+                                   times, now)
     return [o if o is not None else Estimate(0, 0.0, 0.0, 0.0, None, False) for o in out]
+
+
+def windows_for(new: Candidate, open_windows: list[Window], all_windows: list[Window],
+                reopen: datetime | None) -> tuple[dict[int, Window], list[Window], bool] | None:
+    """The windows a replay for `new` runs over, those of them that take its matter, and whether
+    anyone is on duty for it; None when no window takes it at all."""
+    windows = {w.number: w for w in open_windows}
+    mine = [w for w in open_windows if new.service in w.services]
+    on_duty = bool(mine) or reopen is not None
+    if reopen is not None or not mine:
+        # Its other windows are closed now: they count from when they (are assumed to) open.
+        for w in all_windows:
+            if new.service in w.services and w.number not in windows:
+                windows[w.number] = w
+        mine = [w for w in windows.values() if new.service in w.services]
+    if not mine:
+        return None
+    return windows, mine, on_duty
+
+
+def from_frame(start: float, frame: datetime | None, now: datetime) -> float:
+    """A replay's minutes from `frame` as minutes from `now` (never below 0)."""
+    if frame is None:
+        return start
+    return max(0.0, start - (now - frame).total_seconds() / 60.0)
+
+
+def estimate_from(new: Candidate, start: float, mine: list[Window], on_duty: bool, ahead: int,
+                  reopen: datetime | None, opened: set[int], times: ServiceTimes, now: datetime) -> Estimate:
+    """The Estimate for `new` called `start` minutes from now: the range and the opening floor."""
+    opens_at = reopen if reopen is not None and not any(w.number in opened for w in mine) else None
+    low, high = wait_range(start, times.mean(new.service) / len(mine))
+    if opens_at is not None:  # nobody is called before the windows open
+        floor = max(0.0, (opens_at - now).total_seconds() / 60.0)
+        low, high = max(low, floor), max(high, floor)
+    return Estimate(ahead, start, low, high, opens_at, on_duty)
 
 
 class _Lines:
@@ -362,7 +392,9 @@ class _Picker:
         return None
 
     def pick(self, n: int, t: float) -> Candidate | None:
-        """The ticket window `n` takes at `t` minutes from now, or None."""
+        """The ticket window `n` takes at `t` minutes from now, or None. `aged` says afterwards
+        whether it was taken as aged (then no younger ticket could have been taken instead)."""
+        self.aged = False
         if self._green[0] and self._first(self._green) is not None:
             c = self._top(n, 0)
             if c is not None:
@@ -373,8 +405,66 @@ class _Picker:
         if oldest is not None and t - self.minute[id(oldest)] >= self.starve:
             c = self._top(n, 2)
             if c is not None and t - self.minute[id(c)] >= self.starve:
+                self.aged = True
                 return c
         return self._top(n, 1)
+
+
+class _Run:
+    """One replay in progress: the windows' next free times and the lines still waiting. `pop`
+    takes the next step (the window free soonest and the ticket it would take), `settle` applies
+    it. `_replay` runs it to the end; server/kept_replay.py keeps one between issues."""
+
+    def __init__(self, tickets: list[Candidate], windows: dict[int, Window], open_windows: list[Window],
+                 busy: list[Busy], times: ServiceTimes, now: datetime, rules: Rules, reopen: datetime | None,
+                 fast_pick: bool = True) -> None:
+        closed_until = max(0.0, (reopen - now).total_seconds() / 60.0) if reopen is not None else 0.0
+        opened = {w.number for w in open_windows}
+        free = {n: (0.0 if n in opened else closed_until) for n in windows}
+        for b in busy:
+            if b.window in free:
+                elapsed = (now - b.since).total_seconds() / 60.0
+                mean = times.mean(b.service)
+                # A service already past its mean is expected to end soon, not at once.
+                free[b.window] = max(free[b.window], max(mean - elapsed, mean * 0.15))
+        self.free = free
+        self.windows, self.times, self.now, self.rules = windows, times, now, rules
+        self.lines = _Lines(tickets)
+        self.staffed = list(windows.values())
+        self.line_keys = {n: [*w.services, ("to", n)] for n, w in windows.items()}
+        self.fast = _Picker(self.lines, windows, self.staffed, now, rules) if fast_pick else None
+        self.means: dict[str, float] = {}
+        self.heap = [(t, n) for n, t in free.items()]
+        heapq.heapify(self.heap)
+        self.protected = {n for n, w in windows.items() if allocation.protected(w)}
+
+    def mean(self, service: str) -> float:
+        mean = self.means.get(service)
+        if mean is None:
+            mean = self.means[service] = self.times.mean(service)
+        return mean
+
+    def pop(self) -> tuple[float, int, Candidate | None, object]:
+        """The next step: (time, window, the ticket it takes or None, a note: for a fast pick whether
+        it was taken as aged, else the candidates it was picked from)."""
+        t, n = heapq.heappop(self.heap)
+        fast = self.fast
+        if fast is not None and n not in self.protected:
+            c = fast.pick(n, t)
+            return t, n, c, fast.aged
+        at = self.now + timedelta(minutes=t)
+        lines = self.lines
+        cands = [c for line in self.line_keys[n] for c in lines.heads(line)]
+        c = allocation.pick(self.windows[n], cands, at, self.rules, self.staffed) if cands else None
+        return t, n, c, cands
+
+    def settle(self, t: float, n: int, c: Candidate | None, note: object, ghost: bool = False) -> None:
+        if c is None:
+            if note and self.rules.backup_after_minutes > 0 and allocation.protected(self.windows[n]):
+                heapq.heappush(self.heap, (t + 1.0, n))  # may help once someone has waited long enough
+            return
+        self.lines.take(c)
+        heapq.heappush(self.heap, (t if ghost else t + self.mean(c.service), n))
 
 
 def _replay(targets: list[Candidate], queue: list[Candidate], windows: dict[int, Window],
@@ -383,15 +473,6 @@ def _replay(targets: list[Candidate], queue: list[Candidate], windows: dict[int,
     """Minutes from now until each of `targets` is called, replaying the allocation the engine runs
     (`allocation.pick`'s order, over the windows that will be staffed) on expected service times:
     the window free soonest takes its best ticket, and so on until every target is called."""
-    closed_until = max(0.0, (reopen - now).total_seconds() / 60.0) if reopen is not None else 0.0
-    opened = {w.number for w in open_windows}
-    free = {n: (0.0 if n in opened else closed_until) for n in windows}
-    for b in busy:
-        if b.window in free:
-            elapsed = (now - b.since).total_seconds() / 60.0
-            mean = times.mean(b.service)
-            # A service already past its mean is expected to end soon, not at once.
-            free[b.window] = max(free[b.window], max(mean - elapsed, mean * 0.15))
     by_id = {c.id: c for c in queue}
     want: dict[int, list[int]] = defaultdict(list)  # id() of the ticket in the replay -> targets
     extra = []
@@ -402,44 +483,20 @@ def _replay(targets: list[Candidate], queue: list[Candidate], windows: dict[int,
             real = c
         want[id(real)].append(k)
     ghosts = {id(c) for c in extra}
-    lines = _Lines(queue + extra)
-    staffed = list(windows.values())
+    run = _Run(queue + extra, windows, open_windows, busy, times, now, rules, reopen, fast_pick)
     starts: list[float | None] = [None] * len(targets)
     left = len(want)
-    line_keys = {n: [*w.services, ("to", n)] for n, w in windows.items()}
-    fast = _Picker(lines, windows, staffed, now, rules) if fast_pick else None
-    means: dict[str, float] = {}
-    heap = [(t, n) for n, t in free.items()]
-    heapq.heapify(heap)
-    protected = {n for n, w in windows.items() if allocation.protected(w)}
+    heap = run.heap
     while heap and left:
-        t, n = heapq.heappop(heap)
-        w = windows[n]
-        if fast is not None and n not in protected:
-            c = fast.pick(n, t)
-            cands = None
-        else:
-            at = now + timedelta(minutes=t)
-            cands = [c for line in line_keys[n] for c in lines.heads(line)]
-            c = allocation.pick(w, cands, at, rules, staffed) if cands else None
-        if c is None:
-            if allocation.protected(w) and rules.backup_after_minutes > 0 and cands:
-                heapq.heappush(heap, (t + 1.0, n))  # may help once someone has waited long enough
-            continue
-        lines.take(c)
-        ks = want.get(id(c))
-        if ks:
-            for k in ks:
-                starts[k] = t
-            left -= 1
-        if id(c) in ghosts:
-            heapq.heappush(heap, (t, n))
-            continue
-        mean = means.get(c.service)
-        if mean is None:
-            mean = means[c.service] = times.mean(c.service)
-        heapq.heappush(heap, (t + mean, n))
-    return [s if s is not None else max(free.values(), default=0.0) for s in starts]
+        t, n, c, note = run.pop()
+        run.settle(t, n, c, note, c is not None and id(c) in ghosts)
+        if c is not None:
+            ks = want.get(id(c))
+            if ks:
+                for k in ks:
+                    starts[k] = t
+                left -= 1
+    return [s if s is not None else max(run.free.values(), default=0.0) for s in starts]
 
 
 def _next_opening(hours: Hours | None, now: datetime) -> datetime | None:

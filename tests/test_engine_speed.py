@@ -38,7 +38,14 @@ def test_issuing_estimates_the_queue_once_and_answers_with_what_it_printed(live,
         calls.append(args[0].service)
         return real(*args, **kwargs)
 
+    real_place = engine_module.KeptReplay.place
+
+    def counted_place(self, x):
+        calls.append(x.service)
+        return real_place(self, x)
+
     monkeypatch.setattr(engine_module, "estimate_wait", counted)
+    monkeypatch.setattr(engine_module.KeptReplay, "place", counted_place)  # the kept replay (a burst)
     t = kiosk.post("/tickets", {"service": "S101"})
     assert calls == ["S101"]  # not once more for the answer's position
     assert t["waiting_ahead"] == 5 and t["estimated_wait_minutes"] > 0

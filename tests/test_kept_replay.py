@@ -1,0 +1,76 @@
+"""The issue's estimate from the kept replay (server/kept_replay.py) is exactly the full replay's.
+
+Random action sequences in every hall in config/: windows signed in and out, paused, calls,
+finishes, transfers, 绿色通道 tickets and bursts of walk-ins within one second (the kept path) and
+across seconds. After every issue the printed estimate is compared, exactly, with `estimate_wait`
+replaying the whole queue from the same frame.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hallq.config import load_config
+from server.clock import ManualClock
+from server.engine import Engine
+from server.errors import HallqError
+from server.estimate import estimate_wait
+from server.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+HALLS = sorted(p.name for p in (ROOT / "config").glob("*.toml"))
+
+
+def full_estimate(e: Engine, t):
+    """What the whole-queue replay gives the ticket just issued (the queue now holds it)."""
+    now = t.issued_at
+    c = next(c for c in e._waiting(now) if c.id == t.id)
+    return estimate_wait(c, e._waiting(now), e.open_windows(), list(e.config.windows.values()), e._busy(),
+                         e.times, now, rules=e.config.rules, hours=e.config.hours, frame=now.replace(microsecond=0))
+
+
+@pytest.mark.parametrize("hall_file", HALLS)
+def test_the_kept_replay_estimates_exactly_as_the_full_replay(hall_file):
+    cfg = load_config(ROOT / "config" / hall_file)
+    tz = ZoneInfo(cfg.rules.timezone)
+    clock = ManualClock(datetime(2026, 11, 24, 9, 30, 0, 123, tzinfo=tz))
+    e = Engine(cfg, Store(":memory:"), clock)
+    rnd = random.Random(hall_file)
+    numbers = sorted(cfg.windows)
+    staff = sorted(cfg.staff)
+    for n, s in zip(numbers, staff, strict=False):
+        if rnd.random() < 0.7:
+            e.login(n, s)
+    matters = sorted(cfg.services)
+    kept = issued = 0
+    for _ in range(500):
+        r = rnd.random()
+        n = rnd.choice(numbers)
+        try:
+            if r < 0.65:
+                green = rnd.random() < 0.05
+                t = e.issue(rnd.choice(matters), priority="green" if green else None)
+                issued += 1
+                kept += e._kept is not None
+                assert t.issue_estimate == full_estimate(e, t), (hall_file, issued)
+            elif r < 0.75:
+                e.call_next(n)
+            elif r < 0.85:
+                e.finish(n)
+            elif r < 0.88:
+                e.pause(n) if not e.windows[n].paused else e.resume(n)
+            elif r < 0.90:
+                e.logout(n) if e.windows[n].staff else e.login(n, rnd.choice(staff))
+            elif r < 0.92:
+                e.transfer(n, to_service=rnd.choice(matters))
+        except HallqError:
+            pass
+        # Mostly within one second (a burst: the kept path), now and then into the next seconds.
+        clock.advance(seconds=rnd.choice([0.0005] * 8 + [0.3, 1.0, 7.0, 90.0]))
+    assert issued > 200
+    assert kept > issued // 3, (kept, issued)  # the kept path did most of the work
