@@ -13,12 +13,19 @@ import math
 import random
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 
+from drivers.sim.idcard import make_card
 from hallq.client import ApiClient, ApiError, Unreachable
 from hallq.model import HallConfig
 
 log = logging.getLogger("hallq.demo")
+
+# A share of the demo's citizens take their ticket with an ID card (made-up cards, valid check
+# digits): their tickets carry the masked name and number, and those 60 or older get 老年人优先.
+ID_CARD_SHARE = 0.2
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN_NAMES = ("秀英", "建国", "晓明", "桂兰", "志强", "丽华", "海燕", "振华", "玉梅", "文博", "子涵", "浩然")
 
 # Relative arrival intensity by hour of the day: the morning peak real halls see.
 HOURLY_PROFILE = {8: 0.8, 9: 1.6, 10: 1.5, 11: 1.0, 12: 0.3, 13: 0.3, 14: 0.9, 15: 1.2, 16: 0.9, 17: 0.3}
@@ -94,6 +101,11 @@ class Citizens(threading.Thread):
         roll = self.rng.random()
         if roll < 0.08:
             body["priority"], body["priority_reason"] = "green", self.rng.choice(["elderly", "disabled", "pregnant"])
+        if self.rng.random() < ID_CARD_SHARE:  # 身份证取号: the kiosk's reader gives name and ID number
+            born = date(self.rng.randrange(1940, 2006), self.rng.randrange(1, 13), self.rng.randrange(1, 29))
+            card = make_card(self.rng.choice(SURNAMES) + self.rng.choice(GIVEN_NAMES), born, self.rng.randrange(1, 999),
+                             sex=self.rng.choice("12"))
+            body["id_number"], body["name"] = card.id_number, card.name  # the elderly get 老年人优先 from it
         if self.rng.random() < 0.3:
             body["phone"] = "13" + "".join(str(self.rng.randrange(10)) for _ in range(9))
             body["sms"] = self.rng.random() < 0.7  # most who give a number agree to SMS 即将到号

@@ -89,6 +89,13 @@ def test_the_demo_builds_a_queue_with_estimates_in_its_first_minute(tmp_path):
             time.sleep(1)
         else:
             raise AssertionError(f"no queue within the demo's first minute: {seen}")
+        # Some came with their ID card (身份证取号): the number is stored masked, never whole.
+        import sqlite3
+
+        conn = sqlite3.connect(f"file:{tmp_path / 'demo.db'}?mode=ro", uri=True)
+        rows = conn.execute("SELECT id_number, name FROM tickets WHERE id_number IS NOT NULL").fetchall()
+        conn.close()
+        assert rows and all(number.count("*") == 10 and name for number, name in rows), rows
     finally:
         proc.send_signal(signal.SIGINT)
         try:
