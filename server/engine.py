@@ -448,6 +448,13 @@ class Engine:
         if got is not None:
             windows, mine, on_duty = got
             kept = self._kept
+            if (kept is not None and tuple(windows) != kept.key[1]
+                    and kept.fits_aside(c, reopen, frame, now)):
+                # Only windows outside the kept replay take c: replay for it in full, keep the rest.
+                est = estimate_wait(c, self._waiting(now) + [c], open_windows, all_windows, self._busy(), self.times,
+                                    now, rules=rules, hours=hall_hours, options=self._options, frame=frame)
+                kept.set_aside(c)
+                return est, True
             if kept is None or not kept.fits(c, windows, reopen, frame, now):
                 kept = KeptReplay(self._waiting(now), windows, open_windows, self._busy(), self.times, frame,
                                   rules, reopen, self._next_slot(now))

@@ -66,6 +66,20 @@ class KeptReplay:
                 and (self.newest is None or x.arrived > self.newest)
                 and (self.valid_until is None or now < self.valid_until))
 
+    def fits_aside(self, x: Candidate, reopen: datetime | None, frame: datetime, now: datetime) -> bool:
+        """Whether x is a plain walk-in that no window of this replay serves (its own estimate runs
+        over other windows, e.g. closed ones that take a matter no open window does). Such an x
+        changes no step of this replay: no window here has its line, so `set_aside` keeps it."""
+        return (self.usable and x.rank == NORMAL_RANK and x.target_window is None and self.key[0] == frame
+                and self.key[2] == reopen and (self.newest is None or x.arrived > self.newest)
+                and (self.valid_until is None or now < self.valid_until)
+                and not any(x.service in w.services for w in self.windows.values()))
+
+    def set_aside(self, x: Candidate) -> None:
+        """x (see `fits_aside`) now waits in the queue this replay is of, and no window here takes it."""
+        self.waiting[x.service] += 1
+        self.newest = x.arrived
+
     def ahead(self, mine: list[Window]) -> int:
         """Waiting tickets sharing a window with a new walk-in: all of them come before it."""
         numbers = {w.number for w in mine}

@@ -20,6 +20,7 @@ from server.clock import ManualClock
 from server.engine import Engine
 from server.errors import HallqError
 from server.estimate import estimate_wait
+from server.kept_replay import KeptReplay
 from server.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,3 +75,38 @@ def test_the_kept_replay_estimates_exactly_as_the_full_replay(hall_file):
         clock.advance(seconds=rnd.choice([0.0005] * 8 + [0.3, 1.0, 7.0, 90.0]))
     assert issued > 200
     assert kept > issued // 3, (kept, issued)  # the kept path did most of the work
+
+
+def test_a_matter_only_closed_windows_take_keeps_the_kept_replay():
+    # A matter no signed-in window serves is estimated over the closed windows that take it too:
+    # another set of windows, so another replay. The kept replay of the open windows is kept
+    # beside it (no window of it takes that matter), not rebuilt on the next walk-in; a kept
+    # replay over other windows is not (they take the walk-in).
+    cfg = load_config(ROOT / "config" / "demo-hall.toml")
+    tz = ZoneInfo(cfg.rules.timezone)
+    clock = ManualClock(datetime(2026, 11, 24, 9, 30, 0, 123, tzinfo=tz))
+    e = Engine(cfg, Store(":memory:"), clock)
+    numbers = sorted(cfg.windows)
+    for n, s in zip(numbers[:30], sorted(cfg.staff), strict=False):
+        e.login(n, s)
+    served = {s for n in numbers[:30] for s in cfg.windows[n].services}
+    rare = sorted(set(cfg.services) - served)
+    common = sorted(served & set(cfg.services))
+    assert rare and common
+    built = []
+    real_init = KeptReplay.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(1)
+        real_init(self, *args, **kwargs)
+
+    KeptReplay.__init__ = counting_init
+    try:
+        for i in range(120):
+            matter = rare[i % len(rare)] if i % 5 == 0 else common[i % len(common)]
+            t = e.issue(matter)
+            assert t.issue_estimate == full_estimate(e, t), (i, matter)
+            clock.advance(seconds=0.001)
+    finally:
+        KeptReplay.__init__ = real_init
+    assert len(built) == 2 and e._kept is not None  # the first (rare) one's, then the open windows'
