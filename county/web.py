@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 
-from . import cases, live, reports, users
+from . import cases, live, reports, supervision, users
 
 bp = Blueprint("county_web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/county-static")
@@ -218,6 +218,16 @@ def export_xlsx():
     wb.save(out)
     return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f"attachment; filename={_filename(data, 'xlsx')}"})
+
+
+@bp.get("/county/supervision")
+@signed_in(*LIVE_ROLES)
+def supervision_page():
+    """电子监察 across centres: the county's own alerts, then every centre's active ones."""
+    halls = _overview()
+    return _page("county_supervision.html", county_alerts=supervision.county_alerts(halls),
+                 alerts=supervision.centre_alerts(halls), offline_minutes=supervision.OFFLINE_MINUTES,
+                 red_minutes=supervision.RED_UNACKED_MINUTES)
 
 
 @bp.get("/county/cases")

@@ -90,6 +90,8 @@ def test_the_county_walks_a_halls_bad_rating_case_and_the_steps_flow_back(tmp_pa
         assert done["steps"][1]["note"] == "电话回访，群众表示不满意：电话联系群众，对态度不满"
         wait_for(lambda: next((c for c in county.get("/cases")["cases"] if c["synced"] and c["hall_state"] == "closed"),
                               None), "T1's own log, shipped up, shows the case closed")
+        status, _, html = b.get("/county/supervision")  # 电子监察 page renders (its rules: test_county_supervision)
+        assert status == 200 and "县级告警" in html.decode()
         updates = [e for e in hall_events(tmp_path / "T1.db") if e["type"] == "case.updated"]
         assert [(e["actor"], e["data"]["state"]) for e in updates] == [
             ("county:ducha", "called_back"), ("county:ducha", "rectified"), ("county:ducha", "closed")]
