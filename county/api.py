@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from server.errors import Forbidden, Invalid, NotFound
 
-from . import catalogue, figures, ingest, referrals, registry
+from . import cases, catalogue, figures, ingest, referrals, registry
 
 bp = Blueprint("county", __name__)
 
@@ -153,3 +153,26 @@ def referral_list():
     """Every referral (county staff tools): who referred what to whom, its state and reason."""
     _caller("reader")
     return jsonify({"referrals": referrals.listing(current_app.config["DB"])})
+
+
+# -- 差评 cases kept by the county (county/cases.py) ---------------------------------------------
+
+
+@bp.get("/cases/steps")
+def case_steps():
+    """The calling hall's poll: `owner` (its [county] cases) and `after` (the last county step it
+    applied); answers the county's steps on its cases after that one."""
+    hall = _caller("hall").hall
+    try:
+        after = int(request.args.get("after", "0"))
+    except ValueError:
+        raise Invalid("after: an integer", field="after") from None
+    steps = cases.pending(current_app.config["DB"], hall, after, request.args.get("owner", "hall"))
+    return jsonify({"hall": hall, "steps": steps})
+
+
+@bp.get("/cases")
+def case_list():
+    """Every hall's 差评 cases as the county sees them (who owns each, its state)."""
+    _caller("reader")
+    return jsonify({"cases": cases.listing(current_app.config["DB"])})

@@ -44,7 +44,11 @@ def fold(state: dict, ev: dict) -> dict:
         return state
     if kind in ("alert.raised", "alert.reopened"):
         state["alerts"][str(data.get("alert"))] = {"level": data.get("level_name") or data.get("level"),
-                                                 "message": data.get("message", ""), "since": ts}
+                                                 "level_code": data.get("level"),
+                                                 "message": data.get("message", ""), "since": ts, "acked": False}
+        return state
+    if kind == "alert.acked" and str(data.get("alert")) in state["alerts"]:
+        state["alerts"][str(data.get("alert"))]["acked"] = True
         return state
     if kind == "alert.cleared":
         state["alerts"].pop(str(data.get("alert")), None)
@@ -120,7 +124,10 @@ def summary(code, name, high_water, last_ingest, last_contact, last_event_ts, st
         "windows_open": sum(1 for w in windows.values() if w["state"] == "open"),
         "windows_paused": sum(1 for w in windows.values() if w["state"] == "paused"),
         "windows": dict(sorted(windows.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0)),
-        "alerts": len(state["alerts"]), "alert_list": list(state["alerts"].values()),
+        "alerts": len(state["alerts"]),
+        "alert_list": [{**a, "age_minutes": None if hall_now is None else
+                        round(max(0.0, (hall_now - datetime.fromisoformat(a["since"])).total_seconds()) / 60, 1)}
+                       for a in state["alerts"].values()],
         "issued": state["issued"], "served": state["served"], "ratings": state["ratings"],
         "good_rate": round(state["good"] / state["ratings"], 4) if state["ratings"] else None,
         "services": services,

@@ -165,8 +165,32 @@ def _v4(conn: psycopg.Connection) -> None:
     conn.execute("CREATE INDEX referrals_unseen ON referrals (from_hall) WHERE state IS DISTINCT FROM from_seen")
 
 
+def _v5(conn: psycopg.Connection) -> None:
+    """差评 cases kept by the county (county/cases.py): the steps a county supervisor takes on a
+    hall's case, numbered so the hall polls them in order; per hall, who owns its cases (as it last
+    said) and the last step it has applied."""
+    conn.execute("""
+        CREATE TABLE county_case_steps (
+            id bigserial PRIMARY KEY,                   -- the order the hall applies them in
+            hall text NOT NULL REFERENCES halls (code),
+            case_id integer NOT NULL,                   -- the hall's own case number
+            action text NOT NULL,
+            from_state text NOT NULL,
+            to_state text NOT NULL,
+            contact text,
+            answer text,
+            note text NOT NULL,
+            by text NOT NULL,                           -- the county user
+            at timestamptz NOT NULL DEFAULT now()
+        )""")
+    conn.execute("CREATE INDEX county_case_steps_case ON county_case_steps (hall, case_id, id)")
+    conn.execute("ALTER TABLE halls ADD COLUMN cases_owner text NOT NULL DEFAULT 'hall' "
+                 "CHECK (cases_owner IN ('hall', 'county'))")
+    conn.execute("ALTER TABLE halls ADD COLUMN case_mark bigint NOT NULL DEFAULT 0")
+
+
 # (number, step): numbered, so branches that add steps side by side keep their numbers.
-MIGRATIONS: list[tuple[int, Callable[[psycopg.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
+MIGRATIONS: list[tuple[int, Callable[[psycopg.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5)]
 
 
 def migrate(conn: psycopg.Connection) -> int:

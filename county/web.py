@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 
-from . import live, reports, users
+from . import cases, live, reports, supervision, users
 
 bp = Blueprint("county_web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/county-static")
@@ -218,6 +218,55 @@ def export_xlsx():
     wb.save(out)
     return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f"attachment; filename={_filename(data, 'xlsx')}"})
+
+
+@bp.get("/county/supervision")
+@signed_in(*LIVE_ROLES)
+def supervision_page():
+    """电子监察 across centres: the county's own alerts, then every centre's active ones."""
+    halls = _overview()
+    return _page("county_supervision.html", county_alerts=supervision.county_alerts(halls),
+                 alerts=supervision.centre_alerts(halls), offline_minutes=supervision.OFFLINE_MINUTES,
+                 red_minutes=supervision.RED_UNACKED_MINUTES)
+
+
+@bp.get("/county/cases")
+@signed_in(*LIVE_ROLES)
+def case_list():
+    """Every centre's 差评 cases: those the county keeps, to step; those the halls keep, to watch."""
+    rows = cases.listing(_db())
+    if request.args.get("state") != "all":
+        rows = [r for r in rows if r["state"] != "closed"]
+    return _page("county_cases.html", cases=rows, show_all=request.args.get("state") == "all")
+
+
+@bp.route("/county/cases/<hall>/<int:case_id>", methods=["GET", "POST"])
+@signed_in(*LIVE_ROLES)
+def case_page(hall: str, case_id: int):
+    """One case: its steps at the county, and (for a county supervisor) the form for the next."""
+    from server.errors import HallqError
+    from server.web.access import chinese
+
+    error = None
+    if request.method == "POST":
+        _check_csrf(_csrf())
+        if g.user.role != "supervisor":
+            return _page("county_message.html", message="只有县级督办人员可以处置差评件。"), 403
+        action = request.form.get("action", "")
+        callback = action == "call-back"
+        try:
+            cases.act(_db(), hall, case_id, action, g.user.username, request.form.get("note"),
+                      contact=(request.form.get("contact") or None) if callback else None,
+                      answer=(request.form.get("answer") or None) if callback else None)
+            return redirect(url_for("county_web.case_page", hall=hall, case_id=case_id))
+        except HallqError as exc:
+            error = {"hall_owned": "该差评件由中心自行办理，县级只作督办查看。"}.get(exc.code, chinese(exc))
+    found = cases.listing(_db(), hall, case_id)
+    if not found:
+        return _page("county_message.html", message=f"中心 {hall} 没有第 {case_id} 号差评件。"), 404
+    return _page("county_case.html", case=found[0], steps=cases.steps(_db(), hall, case_id), error=error,
+                 actions={a: cases.CASE_ACTIONS[a][2] for a in found[0]["actions"]}, contacts=cases.CONTACTS,
+                 answers=cases.ANSWERS, may_act=g.user.role == "supervisor"), (422 if error else 200)
 
 
 @bp.get("/wait")

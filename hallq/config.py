@@ -907,5 +907,5 @@ def _build(f: HallFile, secrets: list[str], source: str, county_secret: str | No
         tokens=tuple(Token(t.name, t.role, secret, t.window, t.kiosk) for t, secret in zip(f.tokens, secrets, strict=True)),
         source=source,
         sessions=_copy(SignInSessions, f.sessions),
-        county=CountyLink(f.county.url.rstrip("/"), county_secret) if f.county and county_secret else None,
+        county=CountyLink(f.county.url.rstrip("/"), county_secret, f.county.cases) if f.county and county_secret else None,
     )

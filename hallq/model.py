@@ -268,6 +268,7 @@ class CountyLink:
 
     url: str  # "http://10.1.0.2:8090"
     token: str
+    cases: str = "hall"  # who keeps the 差评 cases: "hall" (the county reads) or "county" (the hall reads)
 
 
 DEFAULT_WAITING_AREA = "请在候号区就座，留意叫号屏和语音叫号"

@@ -455,6 +455,8 @@ class CountySection(Section):
         ..., title="县级平台地址（http:// 或 https://）")
     token: Line | None = text(None, "本中心在县级平台的令牌", secret=True)
     token_env: Line | None = text(None, "令牌所在环境变量")
+    cases: Literal["hall", "county"] = Field(
+        "hall", title="差评件由谁办理（hall：本中心办理、县级督办；county：县级办理、本中心只读）")
 
 
 class HallFile(Section):

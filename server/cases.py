@@ -51,6 +51,48 @@ CASE_ACTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
     "assign": (("open", "called_back", "rectified", "explained", "appealed"), None, "指派负责人"),
 }
 NOTE_LIMIT = 1000
+COUNTY_ACTOR = "county:"  # the actor of a step the county took (its supervisor's name follows)
+COUNTY_STEP_MARK = "county_case_step"  # settings key: the last county step applied
+COUNTY_ACTIONS = ("call-back", "call-attempt", "rectify", "explain", "appeal", "close")  # assign is the hall's
+
+
+def check_step(action: str, state: str, answered: bool, note: str | None, contact: str | None,
+               answer: str | None, legacy: bool = False) -> tuple[str | None, str]:
+    """The rules of one step, for the hall and for the county alike: (the state it leads to, None for
+    assign; the note as recorded). Raises for a step the state does not allow, a missing note, a
+    call-back without how the citizen was reached and their answer, a close before the answer."""
+    if action not in CASE_ACTIONS:
+        raise NotFound(f"no case action {action!r}; one of: {', '.join(CASE_ACTIONS)}", field="action")
+    note = (note or "").strip()
+    if not note:
+        raise Invalid("every step needs a note (what was said or done)", field="note")
+    if len(note) > NOTE_LIMIT:
+        raise Invalid(f"a note is limited to {NOTE_LIMIT} characters", field="note")
+    note = mask_text(note)  # a call-back note may repeat the citizen's number; the ticket has it
+    if action != "call-back" and (contact is not None or answer is not None):
+        raise Invalid("contact and answer belong to the call-back (回访核实) only",
+                      field="contact" if contact is not None else "answer")
+    allowed, to_state, name = CASE_ACTIONS[action]
+    if legacy:
+        allowed = (state,)
+    if action == "close" and state in allowed and not answered:
+        raise Conflict("the citizen's answer at the call-back (回访) is not recorded: take the call-back "
+                       "step with how they were reached and whether they were satisfied", field="action",
+                       code="no_callback_answer")
+    if state not in allowed:
+        raise Conflict(f"a case that is {CASE_STATES[state]} cannot take the step {name}",
+                       field="action", code="wrong_state")
+    if action == "call-back":
+        if contact not in CALLBACK_CONTACTS:
+            raise Invalid(f"a call-back says how the citizen was reached: contact one of "
+                          f"{', '.join(CALLBACK_CONTACTS)}", field="contact")
+        if answer not in CALLBACK_ANSWERS:
+            raise Invalid("a call-back records the citizen's answer: answer one of "
+                          f"{', '.join(CALLBACK_ANSWERS)}", field="answer")
+        note = f"{CALLBACK_CONTACTS[contact]}回访，群众表示{CALLBACK_ANSWERS[answer]}：{note}"
+    if to_state is None and action != "assign":  # a step that leaves the state as it is
+        to_state = state
+    return to_state, note
 
 
 class CaseBook:
@@ -179,46 +221,27 @@ class CaseBook:
         return self.store.rows("SELECT * FROM case_steps WHERE case_id = ? ORDER BY id", [case_id])
 
     def act(self, case_id: int, action: str, by: str, note: str | None, owner: str | None = None,
-            contact: str | None = None, answer: str | None = None) -> dict:
+            contact: str | None = None, answer: str | None = None, county_step: int | None = None) -> dict:
         """Take one step; refuses a step the case's state does not allow, and a step without a note.
-        A call-back names how the citizen was reached (`contact`) and their `answer`."""
-        if action not in CASE_ACTIONS:
+        A call-back names how the citizen was reached (`contact`) and their `answer`. When the county
+        keeps the hall's cases only its steps are taken (`by` "county:…", `county_step` its number,
+        written with the step so a step applied twice is impossible: server/case_follower.py)."""
+        if self.county_owned() and not by.startswith(COUNTY_ACTOR):
+            raise Conflict("this hall's 差评 cases are kept by the county ([county] cases = \"county\"): "
+                           "the steps are taken at the county's pages and come back here", field="action",
+                           code="county_owned")
+        if action not in CASE_ACTIONS:  # before the case: an unknown action is 404 whatever the case
             raise NotFound(f"no case action {action!r}; one of: {', '.join(CASE_ACTIONS)}", field="action")
-        note = (note or "").strip()
-        if not note:
-            raise Invalid("every step needs a note (what was said or done)", field="note")
-        if len(note) > NOTE_LIMIT:
-            raise Invalid(f"a note is limited to {NOTE_LIMIT} characters", field="note")
-        note = mask_text(note)  # a call-back note may repeat the citizen's number; the ticket has it
-        if action != "call-back" and (contact is not None or answer is not None):
-            raise Invalid("contact and answer belong to the call-back (回访核实) only",
-                          field="contact" if contact is not None else "answer")
         with holding(self._lock, "the case step"):
             case = dict(self.get(case_id))
-            allowed, to_state, name = CASE_ACTIONS[action]
             legacy = action == "call-back" and case["state"] not in ("open", "closed") and not case.get("callback_answer")
+            to_state, note = check_step(action, case["state"], bool(case.get("callback_answer")), note, contact,
+                                        answer, legacy)
             if legacy:  # called back before answers were recorded (schema < 7): record it now
-                allowed, to_state = (case["state"],), case["state"]
-            if action == "close" and case["state"] in allowed and not case.get("callback_answer"):
-                raise Conflict("the citizen's answer at the call-back (回访) is not recorded: take the call-back "
-                               "step with how they were reached and whether they were satisfied", field="action",
-                               code="no_callback_answer")
-            if case["state"] not in allowed:
-                raise Conflict(f"a case that is {CASE_STATES[case['state']]} cannot take the step {name}",
-                               field="action", code="wrong_state")
-            if action == "call-back":
-                if contact not in CALLBACK_CONTACTS:
-                    raise Invalid(f"a call-back says how the citizen was reached: contact one of "
-                                  f"{', '.join(CALLBACK_CONTACTS)}", field="contact")
-                if answer not in CALLBACK_ANSWERS:
-                    raise Invalid("a call-back records the citizen's answer: answer one of "
-                                  f"{', '.join(CALLBACK_ANSWERS)}", field="answer")
-                note = f"{CALLBACK_CONTACTS[contact]}回访，群众表示{CALLBACK_ANSWERS[answer]}：{note}"
+                to_state = case["state"]
             now = self.now().isoformat()
             from_state = case["state"]
-            if to_state is None and action != "assign":  # a step that leaves the state as it is
-                to_state = from_state
-            elif action == "assign":
+            if action == "assign":
                 if not owner:
                     raise Invalid("name the new owner", field="owner")
                 user = self.store.rows("SELECT role, active FROM users WHERE username = ?", [owner])
@@ -239,11 +262,22 @@ class CaseBook:
             ch.put("cases", case)
             ch.put("case_steps", {"case_id": case_id, "action": action, "from_state": from_state,
                                   "to_state": to_state, "by": by, "at": now, "note": note})
+            if county_step is not None:  # the county's step applied: its number in the same commit
+                ch.put("settings", {"key": COUNTY_STEP_MARK, "value": str(county_step)})
             ch.event(ts=now, type="case.updated", actor=by, window=case["window"], ticket_code=case["ticket_code"],
                      service=case["service"], data={"case": case_id, "action": action, "state": case["state"],
                                                     "state_name": CASE_STATES[case["state"]], "owner": case["owner"]})
             self.store.commit(ch)
             return case
+
+    def county_owned(self) -> bool:
+        """The county keeps this hall's 差评 cases ([county] cases = "county"); the hall reads them."""
+        return self.config.county is not None and self.config.county.cases == "county"
+
+    def county_mark(self) -> int:
+        """The number of the last county step this hall applied."""
+        rows = self.store.rows("SELECT value FROM settings WHERE key = ?", [COUNTY_STEP_MARK])
+        return int(rows[0]["value"]) if rows else 0
 
     # -- the citizen's side ----------------------------------------------------------------
 
@@ -336,6 +370,7 @@ def case_view(config: HallConfig, case: dict, steps: list[dict] | None = None) -
     staff = config.staff.get(case["staff"] or "")
     service = config.services.get(case["service"])
     window = config.windows.get(case["window"])
+    county = config.county is not None and config.county.cases == "county"
     out = {
         "id": case["id"], "ticket_code": case["ticket_code"], "day": case["day"],
         "window": case["window"], "window_name": window.name if window else None,
@@ -354,7 +389,8 @@ def case_view(config: HallConfig, case: dict, steps: list[dict] | None = None) -
         "callback_answer_name": CALLBACK_ANSWERS.get(case.get("callback_answer") or ""),
         "resolved_at": case["resolved_at"], "closed_at": case["closed_at"],
         "fix_grade": case["fix_grade"], "fix_grade_name": GRADES.get(case["fix_grade"] or 0),
-        "actions": [a for a, (allowed, _, _) in CASE_ACTIONS.items()
+        "county_owned": county,  # the county takes the steps (its supervisors'); this hall reads them
+        "actions": [] if county else [a for a, (allowed, _, _) in CASE_ACTIONS.items()
                     if case["state"] in allowed and not (a == "close" and not case.get("callback_answer"))]
                    + (["call-back"] if case["state"] not in ("open", "closed") and not case.get("callback_answer") else []),
     }

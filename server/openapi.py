@@ -376,7 +376,8 @@ def document(config: HallConfig) -> dict:
             "responses": {"200": _ok("{case, phone}"), **_errors(401, 403, 404)}}},
         "/cases/{id}/{action}": {"post": {
             "summary": "Move a case: call-back (with contact and the citizen's answer), call-attempt, rectify, "
-                       "explain, appeal, close (only once the answer is recorded), assign; each with a note",
+                       "explain, appeal, close (only once the answer is recorded), assign; each with a note (409 "
+                       "county_owned when the hall's [county] cases = \"county\": the county takes the steps)",
             "security": BEARER, "parameters": [_path("id"), {"name": "action", "in": "path", "required": True,
                                                              "schema": {"type": "string"}}],
             "requestBody": _body(schemas.CaseAction),

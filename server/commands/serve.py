@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with [county]: how often to ask the county for a newer catalogue release (default 30)")
     parser.add_argument("--referral-poll", type=_seconds_up_to_hour, default=5.0, metavar="SECONDS",
                         help="with [county]: how often to exchange cross-level referrals with the county (default 5)")
+    parser.add_argument("--case-poll", type=_seconds_up_to_hour, default=10.0, metavar="SECONDS",
+                        help="with [county]: how often to take the county's steps on 差评 cases (default 10)")
 
 
 def _seconds_up_to_hour(text: str) -> float:
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             "the open-file limit is %d: fewer than --max-streams %d plus requests need (%d); raise it "
             "(ulimit -n, LimitNOFILE=) or lower --max-streams", files, args.max_streams, wanted)
     app = create_app(config, args.db, secure_cookies=args.secure_cookies, write_timeout=args.write_timeout)
-    shipper = follower = referrer = None
+    shipper = follower = referrer = case_follower = None
     if config.county is not None:  # the event log up to the county, read-only, in a thread of its own
         from ..catalogue_follower import CatalogueFollower
         from ..shipper import Shipper
@@ -91,11 +93,16 @@ def run(args: argparse.Namespace) -> int:
         from ..referral_follower import ReferralFollower
 
         referrer = ReferralFollower(app, config.county.url, config.county.token, args.referral_poll).start()
+        # and the county's steps on the 差评 cases it keeps (server/case_follower.py)
+        from ..case_follower import CaseFollower
+
+        case_follower = CaseFollower(app, config.county.url, config.county.token, args.case_poll).start()
     # At shutdown (SIGTERM, Ctrl-C): the supervision and session threads end, and the answers kept
     # for retries are written. Here, not after serve(): uvicorn re-raises the signal once it is done.
     front = Front(app, workers=args.threads, queue=args.queue, max_streams=args.max_streams,
                   on_shutdown=lambda: (shipper and shipper.stop(), follower and follower.stop(),
-                                       referrer and referrer.stop(), stop_app(app)))
+                                       referrer and referrer.stop(),
+                                       case_follower and case_follower.stop(), stop_app(app)))
     # What start-up built (config, app, caches) lives as long as the process: keep it out of every
     # later collection, which a thousand streams' small objects make frequent.
     gc.freeze()
