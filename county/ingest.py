@@ -138,7 +138,8 @@ def apply(db: Database, partitions: Partitions, hall: str, after: int, events: l
             mark = new[-1].id
             # The figures of the days this batch touches, and the live state, in the same transaction:
             # a batch applied is a batch counted, once.
-            rollup.refresh(conn, hall, {e.day for e in new if e.row[4] in COUNTED})
+            rollup.refresh(conn, hall, {e.day for e in new if e.row[4] in COUNTED}
+                           | rollup.appeal_days([{"type": e.row[4], "data": e.data} for e in new]))
             live.update(conn, hall, [e.as_dict() for e in new])
             conn.execute("UPDATE halls SET high_water = %s, last_ingest_at = now(), last_event_ts = %s "
                          "WHERE code = %s", [mark, new[-1].row[3], hall])

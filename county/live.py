@@ -1,6 +1,6 @@
 """Each hall's live state at the county, folded from its shipped events inside the ingest
 transaction: who waits (per matter), which windows are open or paused, which 电子监察 alerts are
-active, today's ratings, and the hall's own latest wait estimate per matter (the figure its kiosk
+active, today's ratings (less those an upheld 申诉复核 took out), and the hall's own latest wait estimate per matter (the figure its kiosk
 printed on the last ticket of that matter). Everything is on the hall's clock and the hall's local
 day; the county adds only how long ago it last heard from the hall."""
 
@@ -53,8 +53,13 @@ def fold(state: dict, ev: dict) -> dict:
     if kind == "alert.cleared":
         state["alerts"].pop(str(data.get("alert")), None)
         return state
+    if kind == "appeal.decided":  # an upheld 申诉复核 takes today's rating out of today's 好评率
+        if data.get("upheld") and data.get("rating_day") == state["day"] and state["ratings"]:
+            state["ratings"] -= 1
+            state["good"] -= (data.get("grade") or 0) >= 3
+        return state
     if day < state["day"]:
-        return state  # a late close of an earlier day's ticket: not today's queue
+        return state  # a late close of an earlier day's ticket, a rating of an earlier day's service
     ticket, service = ev.get("ticket"), ev.get("service")
     if kind == "ticket.issued" and ticket:
         state["waiting"][ticket] = [ts, service]

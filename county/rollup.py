@@ -5,7 +5,11 @@ then read a few rows per hall-day instead of every event (a 20-hall year in well
 county figure still equals the hall's own replay exactly: it is the same function over the same
 events, recomputed whole, never patched by increments that a resent batch could apply twice.
 
-好评率 counts grades 3–5 of `rating.recorded`, as the hall's reports do (server/reports.py).
+好评率 counts grades 3–5 of `rating.recorded`, as the hall's reports do (server/reports.py): a
+profile's default 基本满意 rating (grade 3) counts as a rating of the service's day (event_day). A
+rating an upheld 申诉复核 took out (`appeal.decided`, upheld, naming the rating's `rating_day`) is
+left out of every figure of that day, as the hall's `scored_ratings` leaves it out; the ingest
+refreshes the rating's day when such a decision arrives (`appeal_days`).
 """
 
 from __future__ import annotations
@@ -53,12 +57,29 @@ def day_rows(events: list[dict]) -> list[tuple]:
     return rows
 
 
+def appeal_days(events: list[dict]) -> set[date]:
+    """The days whose ratings upheld appeals among `events` (dict form: type, data) take out."""
+    out = set()
+    for ev in events:
+        data = ev["data"]
+        if ev["type"] == "appeal.decided" and data.get("upheld") and data.get("rating_day"):
+            try:
+                out.add(date.fromisoformat(data["rating_day"]))
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
 def refresh(conn: psycopg.Connection, hall: str, days: set[date]) -> None:
     """Replace the figures rows of `hall` for `days` (inside the caller's transaction)."""
     for day in sorted(days):
+        upheld = {str(r) for (r,) in conn.execute(
+            "SELECT data->>'record' FROM events WHERE hall = %s AND type = 'appeal.decided' "
+            "AND data->>'upheld' = 'true' AND data->>'rating_day' = %s", [hall, day.isoformat()])}
         cur = conn.execute("SELECT type, ticket, service, data FROM events WHERE hall = %s AND day = %s "
                            "AND type = ANY(%s) ORDER BY event_id", [hall, day, list(COUNTED)])
-        events = [{"type": t, "ticket_id": tk, "service": s, "data": d} for t, tk, s, d in cur]
+        events = [{"type": t, "ticket_id": tk, "service": s, "data": d} for t, tk, s, d in cur
+                  if not (t == "rating.recorded" and str(d.get("record")) in upheld)]
         conn.execute("DELETE FROM day_figures WHERE hall = %s AND day = %s", [hall, day])
         rows = day_rows(events)
         if rows:

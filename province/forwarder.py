@@ -1,8 +1,10 @@
-"""Forward every rating, 差评 case step and outcome to the provincial 好差评 platform.
+"""Forward the whole 好差评 record to the provincial platform: every rating (with its 差评 option
+tags and 办件编号; a profile's default 基本满意 rating marked as such), every 办件编号 attached later,
+every 差评 case step and outcome, and every 申诉复核 filing and decision (an upheld appeal is a
+correction: the rating no longer counts, and the platform must take it out of its scores too).
 
 A hall-side process like server/shipper.py: it reads the hall's event log read-only (never a lock
-the hall waits on), turns each `rating.recorded`, `case.opened`, `case.updated` and `case.fix_rated`
-event into a record, and keeps it in an outbox of its own (SQLite) until the platform has it. A
+the hall waits on), turns each event of KINDS into a record, and keeps it in an outbox of its own (SQLite) until the platform has it. A
 record's id is `<hall code>-<event id>`: the same on every retry, so the platform stores it once.
 Outages, timeouts and 5xx/429 are retried with back-off (doubling from 2 s to 10 min, jittered);
 a 4xx is a rejection, kept in the outbox with the platform's reason (`hallq province rejected`)
@@ -26,8 +28,9 @@ from .mapping import Mapping
 
 log = logging.getLogger(__name__)
 
-KINDS = {"rating.recorded": "rating", "case.opened": "case_step", "case.updated": "case_step",
-         "case.fix_rated": "case_step"}
+KINDS = {"rating.recorded": "rating", "rating.case_number": "case_number", "case.opened": "case_step",
+         "case.updated": "case_step", "case.fix_rated": "case_step", "appeal.filed": "appeal",
+         "appeal.decided": "appeal"}
 FIRST_BACKOFF, MAX_BACKOFF = 2.0, 600.0
 TIMEOUT = 10.0  # seconds for one request: a slow platform is a failed attempt, not a stuck forwarder
 BATCH = 200
@@ -53,22 +56,61 @@ def record_of(hall: str, event: dict, hall_db: sqlite3.Connection, names: dict[s
            "window": event["window"], "ticket": event["ticket_code"], "matter_code": event["service"],
            "matter_name": names.get(event["service"] or "")}
     if kind == "rating":
-        row = _one(hall_db, "SELECT * FROM ratings WHERE record_id = ?", data.get("record"))
+        row = _one(hall_db, "SELECT * FROM ratings WHERE record_id = ? AND rated_at = ? ORDER BY id DESC LIMIT 1",
+                   data.get("record"), event["ts"]) or \
+            _one(hall_db, "SELECT * FROM ratings WHERE record_id = ? ORDER BY id DESC LIMIT 1", data.get("record"))
         if row is None:
             return None
-        rec.update(unit=row["department"], staff=row["staff"], rater=row["phone"], grade=row["grade"],
-                   tags=row["reason"], text=row["comment"], channel=row["channel"],
-                   case_number=row.get("case_number") or row.get("business_number"))
+        number = _one(hall_db, "SELECT case_number FROM case_numbers WHERE record_id = ?", row["record_id"])
+        default = row["channel"] == "default"
+        rec.update(record=row["record_id"], rating=row["id"], unit=row["department"], staff=row["staff"],
+                   rater=row["phone"], grade=row["grade"], tags=_tags(row), text=row["comment"],
+                   channel=row["channel"], case_number=number["case_number"] if number else None,
+                   rating_type="default" if default else "active", scored=True)
+        return rec
+    if kind == "case_number":
+        rec.update(record=data.get("record"), case_number=data.get("case_number"))
+        return rec
+    if kind == "appeal":
+        appeal = _one(hall_db, "SELECT * FROM appeals WHERE id = ?", data.get("appeal"))
+        if appeal is None:
+            return None
+        rating = _one(hall_db, "SELECT * FROM ratings WHERE id = ?", appeal["rating_id"])
+        decided = event["type"] == "appeal.decided"
+        state = data.get("state", appeal["state"]) if decided else "filed"
+        rec.update(record=appeal["record_id"], rating=appeal["rating_id"], staff=appeal["staff"],
+                   unit=rating["department"] if rating else None, grade=data.get("grade"),
+                   action="decided" if decided else "filed", appeal=appeal["id"], appeal_state=state,
+                   reason=appeal["reason"], evidence=appeal["evidence"],
+                   decision=appeal["decision_note"] if decided else None,
+                   scored=state != "upheld", corrects=_rating_record_id(hall, hall_db, rating))
         return rec
     case = _one(hall_db, "SELECT * FROM cases WHERE id = ?", data.get("case"))
     if case is None:
         return None
     step = _one(hall_db, "SELECT * FROM case_steps WHERE case_id = ? AND at = ? ORDER BY id DESC LIMIT 1",
                 case["id"], event["ts"])
-    rec.update(case=case["id"], unit=case["department"], staff=case["staff"], grade=data.get("grade", case["grade"]),
-               action=step["action"] if step else data.get("action", "open"), state=case["state"],
-               note=step["note"] if step else None, outcome=case["resolution"], tags=case["reason"])
+    rec.update(record=case.get("record_id"), case=case["id"], unit=case["department"], staff=case["staff"],
+               grade=data.get("grade", case["grade"]), action=step["action"] if step else data.get("action", "open"),
+               state=case["state"], note=step["note"] if step else None, outcome=case["resolution"],
+               tags=case["reason"])
     return rec
+
+
+def _tags(row: dict) -> str | None:
+    """The 差评 option tags, comma-separated (GB/T 39734 codes as hallq names them, e.g. attitude)."""
+    tags = json.loads(row["tags"]) if row.get("tags") else ([row["reason"]] if row.get("reason") else [])
+    return ",".join(tags) or None
+
+
+def _rating_record_id(hall: str, hall_db: sqlite3.Connection, rating: dict | None) -> str | None:
+    """The forwarded id of the rating an appeal is about (its rating.recorded event, found by time)."""
+    if rating is None:
+        return None
+    row = hall_db.execute("SELECT id FROM events WHERE ts = ? AND type = 'rating.recorded' AND "
+                          "json_extract(data, '$.record') = ? ORDER BY id LIMIT 1",
+                          [rating["rated_at"], rating["record_id"]]).fetchone()
+    return f"{hall}-{row[0]}" if row else None
 
 
 def _one(conn: sqlite3.Connection, sql: str, *params) -> dict | None:

@@ -15,7 +15,8 @@ from pathlib import Path
 # hallq's side of a record (province/forwarder.py `record_of`): what a mapping may name
 SOURCE_FIELDS = ("id", "kind", "hall", "day", "at", "matter_code", "matter_name", "case_number", "unit",
                  "window", "staff", "ticket", "rater", "grade", "tags", "text", "channel", "case", "action",
-                 "state", "note", "outcome")
+                 "state", "note", "outcome", "record", "rating", "rating_type", "scored", "appeal",
+                 "appeal_state", "reason", "evidence", "decision", "corrects")
 
 DEFAULT = {
     "fields": {"evaluateId": "id", "type": "kind", "deptCode": "hall", "evaluateTime": "at",
@@ -23,9 +24,13 @@ DEFAULT = {
                "deptName": "unit", "windowNo": "window", "staffNo": "staff", "ticketNo": "ticket",
                "raterId": "rater", "satisfaction": "grade", "badTags": "tags", "content": "text",
                "channel": "channel", "caseId": "case", "step": "action", "caseState": "state",
-               "stepNote": "note", "outcome": "outcome"},
+               "stepNote": "note", "outcome": "outcome", "serviceNo": "record", "evaluateType": "rating_type",
+               "counted": "scored", "appealId": "appeal", "appealState": "appeal_state",
+               "appealReason": "reason", "appealEvidence": "evidence", "appealResult": "decision",
+               "correctsId": "corrects"},
     "grades": {"5": "5", "4": "4", "3": "3", "2": "2", "1": "1"},
-    "channels": {"evaluator": "1", "qr": "2", "web": "3", "app": "3", "12345": "4"},
+    "channels": {"evaluator": "1", "qr": "2", "web": "3", "app": "3", "12345": "4", "hotline": "4",
+                 "default": "0"},
     "constants": {"source": "hallq"},
 }
 

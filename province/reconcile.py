@@ -10,7 +10,7 @@ import sqlite3
 import urllib.parse
 from pathlib import Path
 
-from .forwarder import record_of
+from .forwarder import KINDS, record_of
 
 
 def hallq_side(hall_db: str | Path, hall: str, day: str) -> dict[str, str]:
@@ -19,8 +19,8 @@ def hallq_side(hall_db: str | Path, hall: str, day: str) -> dict[str, str]:
     conn.row_factory = sqlite3.Row
     try:
         out = {}
-        for ev in conn.execute("SELECT * FROM events WHERE ts >= ? AND ts < ? AND type IN "
-                               "('rating.recorded', 'case.opened', 'case.updated', 'case.fix_rated') ORDER BY id",
+        kinds = ", ".join(f"'{k}'" for k in KINDS)
+        for ev in conn.execute(f"SELECT * FROM events WHERE ts >= ? AND ts < ? AND type IN ({kinds}) ORDER BY id",
                                [day, day + "\uffff"]):
             rec = record_of(hall, dict(ev), conn, {})
             if rec is not None:

@@ -101,9 +101,16 @@ class AppealBook:
             ch.event(ts=now, type="appeal.decided", actor=by, window=rating["window"],
                      ticket_code=rating["ticket_code"], service=rating["service"],
                      data={"appeal": appeal_id, "rating": rating["id"], "record": rating["record_id"],
-                           "upheld": upheld, "state": appeal["state"], "grade": rating["grade"]})
+                           "upheld": upheld, "state": appeal["state"], "grade": rating["grade"],
+                           "rating_day": self._service_day(rating)})
             self.store.commit(ch)
             return appeal
+
+    def _service_day(self, rating: dict) -> str | None:
+        """The day the rating counts for (its service's, server/stats.py event_day): where the county
+        takes an upheld appeal's rating out of its figures."""
+        rows = self.store.rows("SELECT day FROM records WHERE id = ?", [rating["record_id"]])
+        return rows[0]["day"] if rows else None
 
     def _case_step(self, ch: Changes, rating: dict, action: str, by: str, at: str, note: str) -> None:
         """The 差评 case of the rating, if any, shows the appeal among its steps (its state unchanged)."""

@@ -1,4 +1,5 @@
-"""Tamper-evident record (issue #16 point 5): ratings, 差评 case steps and the event log chained with SM3.
+"""Tamper-evident record (issue #16 point 5): every 好差评 record chained with SM3 — ratings, 差评
+case steps, 申诉复核 appeals, the 办件编号 attached to services — and the event log.
 
 Every row written to a chained table gets a link in `audit_chain`, in the same transaction:
     link = SM3(previous link | seq | table | row id | SM3(canonical row))
@@ -27,7 +28,8 @@ from datetime import datetime
 from pathlib import Path
 
 # table -> the column that dates a row (for retention)
-CHAINED = {"events": "ts", "ratings": "rated_at", "case_steps": "at"}
+CHAINED = {"events": "ts", "ratings": "rated_at", "case_steps": "at", "appeals": "filed_at",
+           "case_numbers": "attached_at"}
 GENESIS = "0" * 64
 MIN_RETENTION_MONTHS = 6
 
@@ -100,11 +102,14 @@ def _rows(conn: sqlite3.Connection, table: str):
         yield row.pop("_rowid_"), row
 
 
-def link_all(conn: sqlite3.Connection) -> int:
-    """Chain every existing row, oldest first across the tables (migration 13's genesis), so that
-    retention can later cut the chain at a date; the links written."""
+def link_all(conn: sqlite3.Connection, tables: tuple[str, ...] | None = None) -> int:
+    """Chain every existing row of `tables` (default: all chained ones), oldest first across them
+    (migration 13's genesis; migration 17 for the tables chained since), so that retention can
+    later cut the chain at a date; the links written."""
     items = []
     for table, column in CHAINED.items():
+        if tables is not None and table not in tables:
+            continue
         for rowid, row in _rows(conn, table):
             items.append((_when(row.get(column)), table, rowid, row))
     items.sort(key=lambda x: (x[0], x[1], x[2]))

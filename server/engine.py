@@ -1174,7 +1174,7 @@ class Engine:
             ch.put("ratings", rating)
             self._event(ch, now, "rating.recorded", actor, t, window=record.window, record=record.id,
                         grade=grade, grade_name=GRADES[grade], bad=grade <= 2, channel=channel,
-                        reason=reason, staff=record.staff)
+                        reason=reason, staff=record.staff, served_day=record.day)
             self._commit(ch)
             return Result(result="accepted", record=record.id, rated=True, grade=grade)
 
@@ -1206,7 +1206,7 @@ class Engine:
                 })
                 self._event(ch, now, "rating.recorded", "system", t, window=record.window, record=record.id,
                             grade=grade, grade_name=GRADES[grade], bad=grade <= 2, channel="default",
-                            reason=None, staff=record.staff)
+                            reason=None, staff=record.staff, served_day=record.day)
             self._commit(ch)
             return len(rows)
 

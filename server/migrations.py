@@ -272,6 +272,14 @@ def _v14(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v17(db: sqlite_utils.Database) -> None:
+    """The SM3 chain covers every 好差评 record (issue #16): 申诉复核 appeals and the 办件编号 of
+    services join it; the rows already stored get their links now (server/audit_chain.py)."""
+    from . import audit_chain
+
+    audit_chain.link_all(db.conn, ("appeals", "case_numbers"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -286,6 +294,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (12, _v12),
     (13, _v13),
     (14, _v14),
+    (17, _v17),
 ]
 
 

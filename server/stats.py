@@ -64,12 +64,15 @@ def today(engine: Engine) -> dict:
 def event_day(ev: dict) -> str:
     """The hall's local day an event counts for, as the hall itself decided it: the date of its
     timestamp, written on the hall's clock in the hall's time zone; a ticket closed at midnight
-    (`ticket.expired`) counts for the day it was issued, which the event names. Never the time the
+    (`ticket.expired`) counts for the day it was issued, and a rating for the day of the service it
+rates (a QR rating the day after, a 基本满意 default a week later), which the events name. Never the time the
     event reached anyone else (the county stamps receipt time apart), so a late or skewed arrival
     cannot move a figure to another day."""
     data = ev["data"]
     if ev["type"] == "ticket.expired" and isinstance(data, dict) and data.get("day"):
         return data["day"]
+    if ev["type"] == "rating.recorded" and isinstance(data, dict) and data.get("served_day"):
+        return data["served_day"]  # a rating counts for the day of the service rated (QR later, default after 7 days)
     return ev["ts"][:10]
 
 

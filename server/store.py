@@ -173,7 +173,7 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             out = []
-            chain: audit_chain.Linker | None = None  # ratings, case steps and events are SM3-chained
+            chain: audit_chain.Linker | None = None  # the 好差评 record and events are SM3-chained
             for changes, pending in batch:
                 for table, row in changes.rows:
                     cur = conn.execute(_upsert_sql(table, tuple(row)), [_sql_value(v) for v in row.values()])

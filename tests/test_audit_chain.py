@@ -1,4 +1,4 @@
-"""The SM3 chain over ratings, 差评 case steps and events: intact after real hall work; any edit,
+"""The SM3 chain over ratings, 差评 case steps, 申诉复核 appeals, 办件编号 and events: intact after real hall work; any edit,
 deletion, smuggled row or cut tail named by `hallq audit verify`; raised as an alert; retention
 purges old rows behind an anchor and the rest still verifies."""
 
@@ -11,6 +11,7 @@ from webhall import TZ, make_app, serve_one
 
 from hallq.cli import main
 from server import audit_chain
+from server.rating_record import attach_case_number
 
 
 def test_sm3_is_the_national_hash():
@@ -24,10 +25,14 @@ def hall(tmp_path):
     app = make_app(tmp_path / "hall.db")
     engine = app.config["ENGINE"]
     serve_one(engine, window=1, staff="1001")
+    attach_case_number(engine, engine.store, 1, "BJ-2026-000123", "w1")
     engine.rate(2, "evaluator", window=1, reason="attitude")  # opens a 差评 case
     serve_one(engine, window=1, staff="1001")
     engine.rate(5, "evaluator", window=1)
     app.config["CASES"].act(1, "call-back", "sup", "已回访", contact="phone", answer="satisfied")
+    appeals = app.config["APPEALS"]
+    appeals.file(1, "w1", 1, "群众误按", "监控录像", None)
+    appeals.decide(1, True, "录像核实，属误评", "sup")
     engine.store.close()
     return tmp_path / "hall.db"
 
@@ -47,7 +52,7 @@ def verify(path, capsys):
 def test_hall_work_is_chained_and_intact(hall, capsys):
     conn = sqlite3.connect(hall)
     tables = {t for (t,) in conn.execute("SELECT DISTINCT tbl FROM audit_chain")}
-    assert tables == {"events", "ratings", "case_steps"}
+    assert tables == {"events", "ratings", "case_steps", "appeals", "case_numbers"}
     assert conn.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 2
     code, out = verify(hall, capsys)
     assert code == 0 and "intact" in out
@@ -58,6 +63,12 @@ def test_hall_work_is_chained_and_intact(hall, capsys):
     (["DELETE FROM case_steps WHERE id = 2"], "case_steps row 2", "deleted"),
     (["INSERT INTO ratings (record_id, grade, rated_at) VALUES (99, 5, '2026-11-24T10:00:00+08:00')"],
      "ratings row 3", "not in the chain"),
+    (["UPDATE appeals SET state = 'rejected' WHERE id = 1"], "appeals row 1", "edited"),
+    (["DELETE FROM appeals WHERE id = 1"], "appeals row 1", "deleted"),
+    (["UPDATE case_numbers SET case_number = 'BJ-X' WHERE record_id = 1"], "case_numbers row 1", "edited"),
+    (["DELETE FROM case_numbers"], "case_numbers row 1", "deleted"),
+    (["INSERT INTO case_numbers VALUES (2, 'BJ-2', 'w1', '2026-11-23T10:00:00+08:00')"], "case_numbers row 2",
+     "not in the chain"),
     (["DROP TRIGGER events_no_update", "UPDATE events SET actor = 'x' WHERE id = 3"], "events row 3", "edited"),
     (["DROP TRIGGER audit_chain_no_update", "UPDATE audit_chain SET digest = 'f' WHERE seq = 4"],
      "audit_chain row 4", "chain edited"),
@@ -95,7 +106,7 @@ def test_retention_purges_behind_an_anchor_and_later_work_still_verifies(hall, c
     done = audit_chain.purge(conn, last + timedelta(seconds=1), last + timedelta(days=190))
     left = conn.execute("SELECT type FROM events").fetchall()
     conn.close()
-    assert done["purged"] == {"events": events, "ratings": 2, "case_steps": 2}
+    assert done["purged"] == {"events": events, "ratings": 2, "case_steps": 4, "appeals": 1, "case_numbers": 1}
     assert left == [("audit.purged",)]  # the anchor, chained and shipped like any event
     code, out = verify(hall, capsys)
     assert code == 0, out
@@ -111,3 +122,32 @@ def test_purge_refuses_a_chain_that_does_not_verify(hall):
         audit_chain.purge(conn, datetime(2030, 1, 1, tzinfo=TZ), datetime(2030, 7, 1, tzinfo=TZ))
     assert conn.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 2
     conn.close()
+
+
+def test_migration_17_chains_the_appeals_and_case_numbers_stored_before(tmp_path, capsys):
+    import sqlite_utils
+
+    from server import migrations
+    from server.store import Store
+
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    for number, step in migrations.MIGRATIONS:
+        if number < 17:
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
+    db["case_numbers"].insert({"record_id": 1, "case_number": "BJ-1", "attached_by": "w1",
+                               "attached_at": "2026-11-23T09:10:00+08:00"})
+    db["appeals"].insert({"id": 1, "rating_id": 1, "record_id": 1, "window": 1, "reason": "误按", "filed_by": "w1",
+                          "filed_at": "2026-11-23T09:20:00+08:00", "state": "upheld"})
+    db.conn.commit()
+    db.close()
+    Store(path).close()
+    code, out = verify(path, capsys)
+    assert code == 0, out
+    conn = sqlite3.connect(path)
+    assert {t for (t,) in conn.execute("SELECT tbl FROM audit_chain")} == {"appeals", "case_numbers"}
+    conn.close()
+    tamper(path, "UPDATE appeals SET state = 'filed'")
+    code, out = verify(path, capsys)
+    assert code == 1 and "appeals row 1" in out

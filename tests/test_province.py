@@ -11,6 +11,7 @@ from province.forwarder import Forwarder
 from province.mapping import load
 from province.reconcile import reconcile
 from province.simulator import Platform
+from server.rating_record import attach_case_number
 
 
 @pytest.fixture
@@ -87,6 +88,46 @@ def test_rejected_records_are_kept_with_the_reason_and_reconciliation_lists_them
     assert {r["kind"]: (r["hallq"], r["platform"]) for r in result["rows"]} == {"rating": (2, 0), "case_step": (2, 0)}
     assert {m["outbox"] for m in result["missing_on_platform"]} == {"rejected"}
     f.close()
+
+
+def test_the_whole_record_reaches_the_platform_tags_case_numbers_appeals_and_default_ratings(tmp_path, platform):
+    p, url = platform
+    app = make_app(tmp_path / "hall.db")
+    engine = app.config["ENGINE"]
+    serve_one(engine)
+    attach_case_number(engine, engine.store, 1, "BJ-2026-000123", "w1")  # attached before the rating
+    engine.rate(2, "evaluator", window=1, reason="attitude", tags=["efficiency"], comment="等了很久")
+    serve_one(engine)  # never rated: the profile's default rating later
+    serve_one(engine)
+    engine.rate(5, "evaluator", window=1)
+    attach_case_number(engine, engine.store, 1, "BJ-2026-000456", "w1")  # attached after the rating
+    appeals = app.config["APPEALS"]
+    appeals.file(1, "w1", 1, "群众误按", "监控录像显示群众表示满意", None)
+    appeals.decide(1, True, "录像核实，属误评", "sup")
+    day = engine.now().date().isoformat()
+    engine.clock.advance(minutes=8 * 24 * 60)
+    assert engine.rate_by_default(3, 7) == 1
+    f = Forwarder(tmp_path / "hall.db", tmp_path / "outbox.db", url, engine.config.code, load(None))
+    f.step()
+    f.close()
+    by_type: dict[str, list[dict]] = {}
+    for r in sorted(p.records.values(), key=lambda r: int(r["evaluateId"].rsplit("-", 1)[1])):
+        by_type.setdefault(r["type"], []).append(r)
+    bad, good, default = by_type["rating"]
+    assert (bad["satisfaction"], bad["badTags"], bad["projectNo"], bad["content"], bad["serviceNo"]) == \
+        ("2", "attitude,efficiency", "BJ-2026-000123", "等了很久", 1)
+    assert bad["evaluateType"] == "active" and "badTags" not in good
+    assert (default["evaluateType"], default["satisfaction"], default["channel"], default["serviceNo"]) == \
+        ("default", "3", "0", 2)
+    first, later = by_type["case_number"]  # each attachment is a record of its own too
+    assert (first["projectNo"], later["projectNo"], later["serviceNo"]) == ("BJ-2026-000123", "BJ-2026-000456", 3)
+    filed, decided = by_type["appeal"]
+    assert (filed["appealState"], filed["appealReason"], filed["counted"]) == ("filed", "群众误按", True)
+    # the upheld appeal is a correction of the forwarded rating: it no longer counts
+    assert (decided["appealState"], decided["appealResult"], decided["counted"]) == ("upheld", "录像核实，属误评", False)
+    assert decided["correctsId"] == bad["evaluateId"] and decided["serviceNo"] == 1
+    assert reconcile(tmp_path / "hall.db", engine.config.code, day, url)["matches"]
+    engine.store.close()
 
 
 def test_a_province_mapping_renames_fields_and_codes(tmp_path):
