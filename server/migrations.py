@@ -272,6 +272,12 @@ def _v14(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v15(db: sqlite_utils.Database) -> None:
+    """Tickets keep what they were issued with (issue #14): the matter's name and materials as
+    printed, JSON, so a live config change does not rewrite the page of a ticket already out."""
+    db.execute("ALTER TABLE tickets ADD COLUMN issued_with TEXT")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -286,6 +292,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (12, _v12),
     (13, _v13),
     (14, _v14),
+    (15, _v15),
 ]
 
 
