@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from hallq.config import ConfigError, check_hall
+from hallq.config_zh import chinese
 from hallq.hall_document import diff, document_of
 from hallq.model import HallConfig
 
@@ -39,8 +40,8 @@ class ConfigInvalid(Invalid):
     def __init__(self, error: ConfigError) -> None:
         first = error.problems[0]
         super().__init__(f"{first.key}: {first.message}" if first.key else first.message, field=first.key or "hall")
-        self.problems = [{"field": p.key, "message": p.message, **({"line": p.line} if p.line else {})}
-                         for p in error.problems]
+        self.problems = [{"field": p.key, "message": p.message, "message_zh": chinese(p.message) or p.message,
+                          **({"line": p.line} if p.line else {})} for p in error.problems]
 
     def to_json(self) -> dict:
         return {**super().to_json(), "problems": self.problems}

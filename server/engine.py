@@ -411,6 +411,8 @@ class Engine:
                 priority=priority, priority_reason=priority_reason, issued_at=now, arrived_at=now,
                 queued_at=now, channel=channel, appointment=appointment, slot_start=slot_start,
                 phone=phone, id_number=id_number, id_key=id_key, name=name, request_id=request_id, sms=bool(sms),
+                issued_with=json.dumps({"name": item.name, "materials": list(self.config.materials(item.code))},
+                                       ensure_ascii=False),
             )
             c = self._candidate(t, now)
             est, kept = self._issue_estimate(c, now)

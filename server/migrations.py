@@ -272,6 +272,12 @@ def _v14(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v15(db: sqlite_utils.Database) -> None:
+    """Tickets keep what they were issued with (issue #14): the matter's name and materials as
+    printed, JSON, so a live config change does not rewrite the page of a ticket already out."""
+    db.execute("ALTER TABLE tickets ADD COLUMN issued_with TEXT")
+
+
 def _v17(db: sqlite_utils.Database) -> None:
     """The SM3 chain covers every 好差评 record (issue #16): 申诉复核 appeals and the 办件编号 of
     services join it; the rows already stored get their links now (server/audit_chain.py)."""
@@ -294,6 +300,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (12, _v12),
     (13, _v13),
     (14, _v14),
+    (15, _v15),
     (17, _v17),
 ]
 

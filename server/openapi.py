@@ -254,7 +254,7 @@ def _schemas(config: HallConfig) -> dict:
 def document(config: HallConfig) -> dict:
     paths: dict[str, dict] = {
         "/services": {"get": {"summary": "Menu: services and 一件事 bundles with waiting count and estimated wait",
-                              "responses": {"200": _ok("the menu")}}},
+                              "responses": {"200": _ok("the menu", "Menu")}}},
         "/tickets": {"post": {
             "summary": "Issue a ticket", "security": BEARER,
             "requestBody": _ticket_body(config),
@@ -277,17 +277,17 @@ def document(config: HallConfig) -> dict:
                        "made with the ID (masked); kiosk and admin tokens, counted like appointment look-ups",
             "security": BEARER,
             "requestBody": _body(schemas.CitizenToday),
-            "responses": {"200": _ok("tickets and appointments"), **_errors(400, 401, 403, 422, 429)},
+            "responses": {"200": _ok("tickets and appointments", "CitizenTodayAnswer"), **_errors(400, 401, 403, 422, 429)},
         }},
         "/appointments": {
             "post": {"summary": "Record an appointment (from the booking platform)", "security": BEARER,
                      "requestBody": _body(schemas.AppointmentRequest),
-                     "responses": {"201": _ok("the appointment with its code"), **_errors(400, 401, 403, 404, 409, 422)}},
+                     "responses": {"201": _ok("the appointment with its code", "Appointment"), **_errors(400, 401, 403, 404, 409, 422)}},
             "get": {"summary": "Today's booked appointments by phone number or by code (kiosk check-in); kiosk and "
                                "admin tokens only, 30 look-ups a minute per token and per address (429, Retry-After)",
                     "security": BEARER,
                     "parameters": [_query("phone", "string"), _query("code", "string")],
-                    "responses": {"200": _ok("appointments"), **_errors(401, 403, 422, 429)}},
+                    "responses": {"200": _ok("appointments", "Appointments"), **_errors(401, 403, 422, 429)}},
         },
         "/referrals": {
             "post": {"summary": "Refer a citizen's matter up the tree (帮办代办 / 就近办): the county routes it to the "
@@ -315,10 +315,10 @@ def document(config: HallConfig) -> dict:
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": _ok("switched off"), **_errors(404)}}},
         "/windows": {"get": {"summary": "Every window's state", "security": BEARER,
-                             "responses": {"200": _ok("windows"), **_errors(401)}}},
+                             "responses": {"200": _ok("windows", "Windows"), **_errors(401)}}},
         "/windows/{n}": {"get": {"summary": "One window with its waiting list in call order", "security": BEARER,
                                  "parameters": [_path("n")],
-                                 "responses": {"200": _ok("the window"), **_errors(401, 404)}}},
+                                 "responses": {"200": _ok("the window", "WindowView"), **_errors(401, 404)}}},
         "/ratings": {"post": {
             "summary": "Rate a service (好差评). evaluator: caller-daemon token, names the window; qr/web: "
                        "the ticket's id, no token and no staff session (补充评价); kiosk: kiosk token. No staff "
@@ -338,7 +338,7 @@ def document(config: HallConfig) -> dict:
             "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": EVENT}}},
                           **_errors(400, 401)},
         }},
-        "/health": {"get": {"summary": "Liveness", "responses": {"200": _ok("ok")}}},
+        "/health": {"get": {"summary": "Liveness", "responses": {"200": _ok("ok", "Health")}}},
         "/media/{name}": {"get": {
             "summary": "A picture the hall display shows in turn (hall.media; public, like the display)",
             "parameters": [_path("name", "string")],

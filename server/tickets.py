@@ -63,6 +63,7 @@ class Ticket:
     record_id: int | None = None  # the open service record while called/serving
     request_id: str | None = None  # the issuing kiosk's idempotency key
     sms: bool = False  # the citizen agreed to SMS at `phone` (即将到号, the call); off after opting out
+    issued_with: str | None = None  # JSON {"name", "materials"}: the matter as printed (views.issued_with)
 
 
 @dataclass

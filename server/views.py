@@ -5,6 +5,7 @@ Every response, page and display builds on these, so masking is done once, here.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from hallq.model import Bundle
@@ -39,12 +40,13 @@ def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = 
     config = engine.config
     service = config.services[t.service]
     matter = config.matter(t.matter)
+    kept = issued_with(t)
     out = {
         "code": t.code,
         "state": t.state,
         "state_name": STATE_NAMES[t.state],
         "service": {"code": service.code, "name": service.name, "department": service.department},
-        "matter": {"code": matter.code, "name": matter.name},
+        "matter": {"code": matter.code, "name": kept.get("name", matter.name)},
         "priority": t.priority,
         "issued_at": iso(t.issued_at),
         "waiting_ahead": t.waiting_ahead,
@@ -72,9 +74,16 @@ def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = 
         if pos is not None:
             out["position"] = position_view(pos)
     if public:
-        out["materials"] = list(config.materials(t.matter))  # a bundle's: every step's, 一次告知
+        # a bundle's: every step's, 一次告知; as printed, whatever the hall changed since
+        out["materials"] = kept.get("materials", list(config.materials(t.matter)))
         out["rating"] = rating_view(engine, t)
     return out
+
+
+def issued_with(t: Ticket) -> dict:
+    """What the ticket was issued with (its matter's name and materials), so a live config change
+    leaves tickets already out as printed; {} for tickets issued before migration 15."""
+    return json.loads(t.issued_with) if t.issued_with else {}
 
 
 def position_view(e: Estimate) -> dict:

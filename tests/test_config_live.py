@@ -70,6 +70,32 @@ def test_changed_materials_reach_the_next_ticket_and_the_stream_with_no_restart(
     assert changed[0]["data"]["keys"] == ["services[S101].materials"]
 
 
+def test_tickets_already_issued_keep_the_name_and_materials_they_were_issued_with(tmp_path):
+    """A live change reaches the next ticket only: the earlier ticket's page (API and /t/<id>) keeps
+    what was printed on it, also after a restart (it is on the ticket's row)."""
+    db = tmp_path / "kept.db"
+    app = create_app(small_hall(all_day=True), db, supervise=False)
+    with serve_app(app) as base:
+        admin, kiosk = api(base, ADMIN), api(base, KIOSK)
+        before = kiosk.post("/tickets", {"service": "S101"})
+        current = admin.get("/config")
+        hall = copy.deepcopy(current["hall"])
+        old_name = service(hall, "S101")["name"]
+        service(hall, "S101").update(name="新名称事项", materials=["居民身份证", "户口簿"])
+        admin.post("/config", {"hall": hall, "note": "改名并新增户口簿", "based_on": current["version"]})
+        after = kiosk.post("/tickets", {"service": "S101"})
+        page = api(base).get(f"/tickets/{before['id']}")
+        assert page["materials"] == ["居民身份证"] and page["matter"]["name"] == old_name
+        fresh = api(base).get(f"/tickets/{after['id']}")
+        assert fresh["materials"] == ["居民身份证", "户口簿"] and fresh["matter"]["name"] == "新名称事项"
+        with urllib.request.urlopen(f"{base}/t/{before['id']}", timeout=10) as answer:
+            html = answer.read().decode()
+        assert "户口簿" not in html and old_name in html
+    app = create_app(small_hall(all_day=True), db, supervise=False)
+    with serve_app(app) as base:
+        assert api(base).get(f"/tickets/{before['id']}")["materials"] == ["居民身份证"]
+
+
 def test_a_new_window_with_a_skill_calls_that_matter_at_once(served):
     base, _ = served
     admin, kiosk, caller = api(base, ADMIN), api(base, KIOSK), api(base, CALLER)

@@ -230,14 +230,212 @@ class Position(BaseModel):
     wait_short: str | None = Field(None, examples=["约 5–15 分钟"])
 
 
-class Ticket(BaseModel):
-    id: str | None = None
+class Answer(BaseModel):
+    """An answer body: exactly these fields (the document says additionalProperties: false, so
+    tests/test_api_fuzz.py catches a view that adds a field its model lacks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+DATE_TIME = {"format": "date-time"}
+
+
+class Named(Answer):
     code: str
-    state: str
+    name: str
+
+
+class ServiceRef(Answer):
+    code: str
+    name: str
+    department: str | None = None
+
+
+class WindowRef(Answer):
+    number: int
+    name: str
+
+
+class BundleStep(Answer):
+    index: int = Field(..., description="the step the ticket is at, from 1")
+    of: int
+    steps: list[Named]
+
+
+class RatingState(Answer):
+    """Whether the citizen may still rate (补充评价) and until when."""
+
+    can_rate: bool
+    reason: Literal["not_served", "rated", "closed"] | None = None
+    grade: int | None = None
+    until: str | None = Field(None, json_schema_extra=DATE_TIME)
+    service: str | None = Field(None, description="the service to rate")
+
+
+class Ticket(Answer):
+    """A ticket as server/views.py ticket_view gives it; id and page only to the kiosk that issued it
+    and to the page the id opened; materials and rating only on the citizen's own page."""
+
+    id: str | None = None
+    page: str | None = None
+    code: str
+    state: Literal["waiting", "called", "serving", "parked", "finished", "no_show"]
+    state_name: str
+    service: ServiceRef
+    matter: Named = Field(..., description="what was asked for, named as when it was issued")
+    priority: str
+    issued_at: str = Field(..., json_schema_extra=DATE_TIME)
     waiting_ahead: int | None = None
     estimated_wait_minutes: float | None = None
-    issued_at: str = Field(..., json_schema_extra={"format": "date-time"})
+    window: WindowRef | None = None
+    called_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    finished_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    outcome: str | None = None
+    outcome_name: str | None = None
+    phone: str | None = Field(None, description="masked")
+    name: str | None = Field(None, description="masked")
+    sms: bool
+    step: BundleStep | None = None
     position: Position | None = None
+    materials: list[str] | None = Field(None, description="as printed on the ticket (一次告知)")
+    rating: RatingState | None = None
+
+
+class Hall(Answer):
+    """The hall as kiosks show it (server/views.py hall_view)."""
+
+    code: str
+    name: str
+    hotline: str | None = None
+    public_url: str | None = None
+    waiting_area: str | None = None
+    no_show_rule: str
+    now: str = Field(..., json_schema_extra=DATE_TIME)
+    clock_rate: float
+    notice: str | None = None
+    media: list[str]
+    media_seconds: float
+
+
+class MenuRow(Answer):
+    """One matter (service or 一件事 bundle) of the menu, with its estimate (server/views.py menu_view)."""
+
+    code: str
+    name: str
+    category: str | None = None
+    prefix: str
+    kind: Literal["service", "bundle"]
+    waiting: int
+    estimated_wait_minutes: float | None = None
+    estimate_low: float | None = None
+    estimate_high: float | None = None
+    opens_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    on_duty: bool | None = None
+    wait_text: str | None = None
+    wait_short: str | None = None
+    issuing: bool
+    next_issuing: str | None = Field(None, json_schema_extra=DATE_TIME)
+    steps: list[str] | None = None
+    department: str | None = None
+    case_kind: str | None = None
+    promised_days: int | None = None
+    materials: list[str]
+
+
+class Menu(Answer):
+    hall: Hall
+    services: list[MenuRow]
+
+
+class StaffRef(Answer):
+    number: str
+    name: str
+
+
+class WindowCurrent(Answer):
+    code: str
+    state: str
+    service: str
+    service_name: str
+    called_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    recalls: int
+
+
+class QueuedTicket(Answer):
+    code: str
+    service: str
+    service_name: str
+    priority: str
+    issued_at: str = Field(..., json_schema_extra=DATE_TIME)
+
+
+class ParkedTicket(Answer):
+    code: str
+    service: str
+
+
+class LastService(Answer):
+    code: str
+    rating_state: str | None = None
+    ended_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    invitable: bool
+
+
+class WindowView(Answer):
+    """A window's state (server/views.py window_view); one window's own answer adds its queue."""
+
+    number: int
+    name: str
+    kind: str
+    department: str | None = None
+    idle_text: str
+    state: Literal["unstaffed", "paused", "idle", "waiting", "called", "serving", "parked", "finished", "no_show"]
+    staff: StaffRef | None = None
+    paused: bool
+    pause_reason: str | None = None
+    pause_reason_name: str | None = None
+    since: str | None = Field(None, json_schema_extra=DATE_TIME)
+    current: WindowCurrent | None = None
+    services: dict[str, str] = Field(..., description="service code -> weight")
+    waiting: int | None = None
+    queue: list[QueuedTicket] | None = Field(None, description="GET /windows/{n}: in call order")
+    parked: list[ParkedTicket] | None = None
+    last_service: LastService | None = None
+
+
+class Windows(Answer):
+    windows: list[WindowView]
+
+
+class Appointment(Answer):
+    code: str
+    service: str
+    service_name: str | None = None
+    slot_start: str = Field(..., json_schema_extra=DATE_TIME)
+    state: str
+    phone: str | None = Field(None, description="masked")
+    id_number: str | None = Field(None, description="masked")
+
+
+class Appointments(Answer):
+    appointments: list[Appointment]
+
+
+class CitizenTodayAnswer(Answer):
+    tickets: list[Ticket]
+    appointments: list[Appointment]
+
+
+class Storage(BaseModel):
+    state: str
+
+
+class Health(Answer):
+    ok: bool
+    hall: str
+    time: str = Field(..., json_schema_extra=DATE_TIME)
+    last_event_id: int | None = None
+    storage: Storage
 
 
 class ConfigVersion(BaseModel):
@@ -253,4 +451,5 @@ class CurrentConfig(BaseModel):
     hall: HallFile
 
 
-ANSWERS = (Error, Ticket, Position, ConfigVersion, CurrentConfig)
+ANSWERS = (Error, Ticket, Position, ConfigVersion, CurrentConfig, Menu, Windows, WindowView, Appointment,
+           Appointments, CitizenTodayAnswer, Health)

@@ -240,22 +240,6 @@
     main.append(el("section", {}, el("h2", {}, "网页用户"), table, el("p", { class: "savebar" }, f.username, f.password, f.role, f.staff, add)));
   }
 
-  // The server's words for a problem, in Chinese where it says something common (the key path and
-  // the English original stay in the list above the form).
-  const WORDS = [
-    [/^must be more than (.+)$/, "须大于 $1"], [/^(.+) is outside (.+)\.\.(.+)$/, "$1 超出范围 $2–$3"],
-    [/^must be at least (.+)$/, "不能小于 $1"], [/^required key is missing$/, "必填"], [/^must not be empty$/, "不能为空"],
-    [/^unknown service$/, "没有这个事项"], [/^unknown key.*$/, "不认识的项目"], [/^must be an integer$/, "须为整数"],
-    [/^must be a number$/, "须为数字"], [/^duplicate (.+?) (\S+) \(first at (.+)\)$/, "与 $3 重复：$2"],
-    [/^must be a pair of times.*$/, "时段格式为 08:30-12:00"], [/^no window (.+)$/, "没有 $1 号窗口"],
-    [/^(.+) has no window serving it as primary or secondary$/, "$1 没有主办或兼办窗口"],
-    [/^a closed day has no sessions$/, "闭厅日不设时段"],
-  ];
-  function chinese(message) {
-    for (const [pattern, words] of WORDS) if (pattern.test(message)) return message.replace(pattern, words);
-    return message;
-  }
-
   function clearErrors() {
     document.querySelectorAll(".bad").forEach((n) => n.classList.remove("bad"));
     document.querySelectorAll("small.err").forEach((n) => { n.textContent = ""; });
@@ -277,7 +261,7 @@
       if (card) { card.setAttribute("open", "open"); opened.add(card.getAttribute("data-path")); }
       node.classList.add("bad");
       const holder = node.closest("label.row")?.querySelector("small.err");
-      const words = chinese(p.message);
+      const words = p.message_zh || p.message;  // hallq/config_zh.py
       if (holder) holder.textContent = words; else node.after(el("small", { class: "err" }, words));
     }
   }
@@ -323,7 +307,7 @@
       await load();
     } catch (e) {
       $("message").textContent = `未导入：${e.data?.message || e.message}`;
-      for (const p of e.data?.problems || []) $("problems").append(el("li", {}, `第 ${p.line || "?"} 行 ${p.field}：${p.message}`));
+      for (const p of e.data?.problems || []) $("problems").append(el("li", {}, `第 ${p.line || "?"} 行 ${p.field}：${p.message_zh || p.message}`));
     }
   }
 
