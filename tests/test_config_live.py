@@ -118,11 +118,12 @@ def test_a_bad_change_names_every_key_at_fault_and_changes_nothing(served):
     del hall["windows"][1]["name"]
     err = refused(admin.post, "/config", {"hall": hall})
     assert (err.status, err.code) == (422, "invalid_config")
-    assert err.body["problems"] == [
+    assert [{k: p[k] for k in ("field", "message")} for p in err.body["problems"]] == [
         {"field": "services[0].minutes", "message": "must be more than 0"},
         {"field": "windows[0].services.S777", "message": "unknown service"},
         {"field": "windows[1].name", "message": "required key is missing"},
     ]
+    assert all(p["message_zh"] for p in err.body["problems"])  # the editor shows these at the field
     assert err.body["field"] == "services[0].minutes"
     assert admin.get("/config") == current and len(admin.get("/config/versions")["versions"]) == 1
 
