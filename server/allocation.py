@@ -9,8 +9,11 @@ take (any matter it holds, primary, secondary or backup, and tickets transferred
 3. then appointments inside their slot (rank 1) before walk-ins (rank 2);
 4. then scarce tickets first: those that the fewest staffed windows can take (a ticket two windows
    serve goes before one twenty windows serve, while one of its two is free to take it);
-5. then by wait, where secondary and backup matters get a `secondary_penalty_minutes` head start
-   for the window's primary ones.
+5. then by the generalised cμ index: wait ÷ the matter's configured minutes (a quick matter that
+   has waited as long goes first), where secondary and backup matters get a
+   `secondary_penalty_minutes` head start for the window's primary ones. Within one matter this
+   is plain first come, first served; 绿色通道, aged tickets and tickets bound to one window keep
+   the plain wait order.
 
 Protected windows — the 办不成事反映 window (kind "complaint") and the 帮办代办 desk ("help") — stay
 free for their own citizens: they take their own lines (primary matters, tickets handed to them)
@@ -21,8 +24,10 @@ Why (bench/bench_allocation.py, issue #12): the earlier rule "own lines before b
 only after backup_after_minutes" left helper windows idle while thin lines waited, put 绿色通道
 behind that delay, and took scarce tickets no earlier than common ones; it lost to a plain pooled
 FCFS queue by up to 43% on halls it was not tuned for. Scarcity-first with the protection above
-is at or below every skill-respecting baseline on every hall in config/. Ties go to the earlier
-arrival, then the lower number: the order is total.
+came within 0.1–0.2 min of the best baseline, mostly the generalised cμ rule; ordering by the cμ
+index inside the scarcity classes meets "mean ≤ best" on 11 of 16 hall × seed-window cases against
+5 of 16 with plain wait (docs/benchmarks.md). Ties go to the earlier arrival, then the lower
+number: the order is total.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class Candidate:
     arrived: datetime  # original arrival: kept across transfers and bundle steps
     number: int = 0
     target_window: int | None = None  # bound by a transfer or a 办不成 hand-off
+    minutes: float = 1.0  # the matter's configured minutes (Service.minutes): the cμ index's 1/μ
 
 
 def eligible_weight(window: Window, c: Candidate) -> str | None:
@@ -104,8 +110,10 @@ def sort_key(window: Window, c: Candidate, now: datetime, rules: Rules,
     head_start = rules.secondary_penalty_minutes if weight != "primary" and c.target_window is None else 0.0
     tier = 0 if green else (1 if aged else 2)
     scarce = 0 if c.target_window is not None or counts is None else counts.get(c.service, 0)
-    return (helping, tier, -waited if aged else c.rank, scarce, -(waited - head_start), c.arrived,
-            c.number, c.id)
+    index = waited - head_start
+    if tier == 2 and c.target_window is None:
+        index /= c.minutes
+    return (helping, tier, -waited if aged else c.rank, scarce, -index, c.arrived, c.number, c.id)
 
 
 def own_waiting(window: Window, candidates: list[Candidate]) -> bool:

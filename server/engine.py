@@ -285,6 +285,7 @@ class Engine:
         return Candidate(
             id=t.id, service=t.service, rank=allocation.effective_rank(rank, t.slot_start, now),
             arrived=t.arrived_at, number=t.number, target_window=t.target_window,
+            minutes=self.config.services[t.service].minutes,
         )
 
     def _waiting(self, now: datetime) -> list[Candidate]:
@@ -1310,8 +1311,8 @@ class Engine:
             counts[c.service] = counts.get(c.service, 0) + 1
         items = list(self.config.services.values()) + list(self.config.bundles.values())
         services = list(dict.fromkeys(item.steps[0] if isinstance(item, Bundle) else item.code for item in items))
-        probes = [Candidate(id="_probe", service=s, rank=allocation.NORMAL_RANK, arrived=now, number=10**9)
-                  for s in services]
+        probes = [Candidate(id="_probe", service=s, rank=allocation.NORMAL_RANK, arrived=now, number=10**9,
+                            minutes=self.config.services[s].minutes) for s in services]
         # All probes at once: those with the same windows share the replay of the queue.
         estimates = estimate_waits(probes, waiting, open_windows, list(self.config.windows.values()), busy, times,
                                    now, rules=self.config.rules, hours=self.config.hours, options=self._options)

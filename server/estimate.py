@@ -310,12 +310,14 @@ class _Picker:
     """`allocation.pick` over the heads of a window's lines, for a window that is not protected,
     without looking at every line on every step.
 
-    For such a window a ticket's sort key depends on the time only through its tier (绿色通道,
-    aged past `starvation_minutes`, the rest); within a tier the order is fixed, and within a line
-    the window's scarcity and head start are the same for every ticket. So each window keeps, per
-    order, a heap of its lines keyed by their current head; a line whose head was taken (by any
-    window) is refreshed when it reaches the top, and its key only grows. The answer is the one
-    `allocation.pick` gives over the same heads (tests/test_estimate.py checks it on random halls)."""
+    For such a window a ticket's sort key depends on the time through its tier (绿色通道, aged past
+    `starvation_minutes`, the rest) and, in the rest, through the cμ index (wait ÷ minutes); within
+    a line the window's scarcity, head start and minutes are the same for every ticket, so among
+    lines of equal minutes the order is fixed. So each window keeps, per order (and for the rest per
+    matter minutes), a heap of its lines keyed by their current head; a line whose head was taken
+    (by any window) is refreshed when it reaches the top, and its key only grows; the rest's heaps'
+    tops are compared by their index at the replay time. The answer is the one `allocation.pick`
+    gives over the same heads (tests/test_estimate.py checks it on random halls)."""
 
     def __init__(self, lines: _Lines, windows: dict[int, Window], staffed: list[Window], now: datetime,
                  rules: Rules) -> None:
@@ -331,7 +333,8 @@ class _Picker:
         self.rank = {id(c): i for i, c in enumerate(sorted(tickets, key=lambda c: (c.arrived, c.number, c.id)))}
         # Per line and order: [tickets, position of the first not taken].
         self.cursors = {line: [[lst, 0] for lst in orders] for line, orders in lines.orders.items()}
-        self.heaps: dict[tuple[int, int], list] = {}  # (window, order) -> [(key, id(head), cursor, scarce, hs)]
+        # (window, order) -> {minutes: [(key, id(head), cursor, scarce, hs)]}; minutes 1.0 except in order 1
+        self.heaps: dict[tuple[int, int], dict[float, list]] = {}
         greens = sorted((c for orders in lines.orders.values() for c in orders[0]), key=lambda c: self.minute[id(c)])
         rest = sorted((c for orders in lines.orders.values() for c in orders[2]), key=lambda c: self.minute[id(c)])
         self._green, self._oldest = [greens, 0], [rest, 0]  # whether orders 0 and 2 can matter now
@@ -354,10 +357,10 @@ class _Picker:
         cursor[1] = i
         return lst[i] if i < n else None
 
-    def _heap(self, n: int, k: int) -> list:
-        heap = self.heaps.get((n, k))
-        if heap is None:
-            heap = []
+    def _heap(self, n: int, k: int) -> dict[float, list]:
+        heaps = self.heaps.get((n, k))
+        if heaps is None:
+            heaps = {}
             w = self.windows[n]
             lines = [(line, self.counts.get(line, 0), 0.0 if weight == "primary" else self.penalty)
                      for line, weight in w.services.items()]
@@ -367,16 +370,18 @@ class _Picker:
                 if orders is not None:
                     c = self._first(orders[k])
                     if c is not None:
-                        heap.append((self._key(c, k, scarce, hs), id(c), orders[k], scarce, hs))
-            heapq.heapify(heap)
-            self.heaps[(n, k)] = heap
-        return heap
+                        m = c.minutes if k == 1 and c.target_window is None else 1.0
+                        heaps.setdefault(m, []).append((self._key(c, k, scarce, hs), id(c), orders[k], scarce, hs))
+            for heap in heaps.values():
+                heapq.heapify(heap)
+            self.heaps[(n, k)] = heaps
+        return heaps
 
-    def _top(self, n: int, k: int) -> Candidate | None:
-        heap = self.heaps.get((n, k)) or self._heap(n, k)
+    def _top_of(self, heap: list, k: int) -> tuple | None:
         gone = self.gone
         while heap:
-            _, cid, cursor, scarce, hs = heap[0]
+            top = heap[0]
+            _, cid, cursor, scarce, hs = top
             lst, i = cursor
             end = len(lst)
             while i < end and id(lst[i]) in gone:
@@ -387,9 +392,23 @@ class _Picker:
                 continue
             c = lst[i]
             if id(c) == cid:
-                return c
+                return top
             heapq.heapreplace(heap, (self._key(c, k, scarce, hs), id(c), cursor, scarce, hs))
         return None
+
+    def _top(self, n: int, k: int, t: float = 0.0) -> Candidate | None:
+        heaps = self.heaps.get((n, k)) or self._heap(n, k)
+        best, best_key = None, None
+        for m, heap in heaps.items():
+            top = self._top_of(heap, k)
+            if top is None:
+                continue
+            key, _, cursor, _, _ = top
+            if k == 1:  # allocation.sort_key's cμ index at t: -(waited - hs) / m is (a + hs - t) / m
+                key = (key[0], key[1], (key[2] - t) / m, key[3])
+            if best_key is None or key < best_key:
+                best, best_key = cursor[0][cursor[1]], key
+        return best
 
     def pick(self, n: int, t: float) -> Candidate | None:
         """The ticket window `n` takes at `t` minutes from now, or None. `aged` says afterwards
@@ -400,14 +419,14 @@ class _Picker:
             if c is not None:
                 return c
         if t < self._ages_from:  # nobody can have waited long enough to be aged yet
-            return self._top(n, 1)
+            return self._top(n, 1, t)
         oldest = self._first(self._oldest)
         if oldest is not None and t - self.minute[id(oldest)] >= self.starve:
             c = self._top(n, 2)
             if c is not None and t - self.minute[id(c)] >= self.starve:
                 self.aged = True
                 return c
-        return self._top(n, 1)
+        return self._top(n, 1, t)
 
 
 class _Run:

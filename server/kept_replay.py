@@ -162,17 +162,20 @@ class KeptReplay:
             return True  # nothing else the window may take
         if c.rank <= 0 or note:  # 绿色通道, or taken as aged: x is younger than it
             return False
-        return self._key(x, w) < self._key(c, w)
+        return self._key(x, w, t) < self._key(c, w, t)
 
-    def _key(self, c: Candidate, w: Window) -> tuple:
-        """_Picker._key for the ticket order (not aged) at window w."""
+    def _key(self, c: Candidate, w: Window, t: float) -> tuple:
+        """allocation.sort_key's order (not aged) at window w, t minutes into the replay, as
+        _Picker computes it (the cμ index (a + hs - t) ÷ minutes)."""
         fast = self.run.fast
         if c.target_window is not None:
-            scarce, hs = 0, 0.0
+            scarce, hs, m = 0, 0.0, 1.0
         else:
             scarce = self.counts.get(c.service, 0)
             hs = 0.0 if w.services[c.service] == "primary" else self.penalty
-        return (c.rank, scarce, fast.minute[id(c)] + hs, fast.rank[id(c)])
+            m = c.minutes
+        index = fast.minute[id(c)] + hs - t
+        return (c.rank, scarce, index if c.rank <= 0 else index / m, fast.rank[id(c)])
 
     def _take(self, x: Candidate, t: float, n: int, c: Candidate | None, note: object) -> None:
         """Window n takes x at this step instead of c: x joins the kept replay as taken."""

@@ -134,7 +134,8 @@ def opening_start(config: HallConfig, window: int, now: datetime) -> datetime | 
 def _candidate(config: HallConfig, t: Ticket, now: datetime) -> Candidate:
     rank = config.priorities[t.priority].rank if t.priority in config.priorities else allocation.NORMAL_RANK
     return Candidate(id=t.id, service=t.service, rank=allocation.effective_rank(rank, t.slot_start, now),
-                     arrived=t.arrived_at, number=t.number, target_window=t.target_window)
+                     arrived=t.arrived_at, number=t.number, target_window=t.target_window,
+                     minutes=config.services[t.service].minutes if t.service in config.services else 1.0)
 
 
 def evaluate(config: HallConfig, snap: Snapshot, now: datetime) -> list[Finding]:

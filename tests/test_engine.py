@@ -361,6 +361,19 @@ def test_scarce_tickets_first_then_primary_with_head_start(staffed, clock):
     assert staffed.call_next(2)["ticket"].id == s102.id
 
 
+def test_equally_scarce_matters_by_wait_over_their_minutes(staffed, clock):
+    # Issue #12: within a scarcity class the generalised cμ index (wait ÷ the matter's minutes)
+    # orders: S201 (20 min) and S202 (10 min) both have three staffed windows and both are window
+    # 3's own; S202 waited 6 min (0.6) against S201's 10 min (0.5), so the quick one goes first.
+    s201 = staffed.issue("S201")
+    clock.advance(minutes=4)
+    s202 = staffed.issue("S202")
+    clock.advance(minutes=6)
+    assert staffed.call_next(3)["ticket"].id == s202.id
+    staffed.finish(3)
+    assert staffed.call_next(3)["ticket"].id == s201.id
+
+
 def test_backup_windows_help_at_once_protected_windows_keep_to_their_own(staffed, clock, tmp_path):
     from dataclasses import replace
 

@@ -219,7 +219,7 @@ class HallSim:
     def _waiting_for(self, c: Citizen, step: int, now: float) -> Waiting:
         rank = self.ranks[c.priority]
         cand = Candidate(id=str(c.id), service=c.steps[step], rank=rank, arrived=self.at(c.arrival),
-                         number=c.number)
+                         number=c.number, minutes=self.config.services[c.steps[step]].minutes)
         return Waiting(citizen=c.id, service=c.steps[step], step=step, arrived=c.arrival, queued=now,
                        rank=rank, slot=c.slot, candidate=cand)
 
@@ -273,7 +273,8 @@ class HallSim:
         slot = self.at(t.slot)
         rank = effective_rank(t.rank, slot, at)
         return t.candidate if rank == t.candidate.rank else Candidate(
-            id=t.candidate.id, service=t.service, rank=rank, arrived=t.candidate.arrived, number=t.candidate.number)
+            id=t.candidate.id, service=t.service, rank=rank, arrived=t.candidate.arrived, number=t.candidate.number,
+            minutes=t.candidate.minutes)
 
     def join(self, t: Waiting, now: float) -> None:
         """A ticket joins the pool: bind it (if the policy binds), wake idle windows that could call it."""
