@@ -10,42 +10,23 @@ is not applied; the hall keeps running the one before and says so in its log and
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-import urllib.error
-import urllib.request
 
 from hallq.hall_document import document_of
 
 from . import catalogue
-from .errors import HallqError
+from .county_poller import CountyPoller
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 30.0  # a release is no emergency; 400 village stations polling stay a few requests a second
-REQUEST_TIMEOUT = 15.0
 
 
-class CatalogueFollower:
-    def __init__(self, app, url: str, token: str, poll: float = POLL_SECONDS) -> None:
-        self.app = app
-        self.url = url.rstrip("/") + "/api/v1"
-        self.token = token
-        self.poll = poll
-        self.state = "starting"  # following | offline | refused
-        self.error: str | None = None
-        self._reported: dict | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
-        data = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json",
-            "Request-Timeout-Ms": str(int(REQUEST_TIMEOUT * 1000))})
-        with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT) as resp:
-            return json.load(resp)
+class CatalogueFollower(CountyPoller):
+    name = "catalogue"
+    poll_seconds = POLL_SECONDS
+    refusal = "refused"
+    _reported: dict | None = None  # the last status told to the county
 
     def _apply(self, release: dict, before: dict | None) -> None:
         """Apply `release` (or re-apply the kept one) if the running hall differs from it."""
@@ -69,42 +50,14 @@ class CatalogueFollower:
         running = catalogue.applied(store)
         if running:  # offline-first: the kept release holds whatever the file said at start-up
             self._apply({**running, "matters": list(running["matters"].values())}, running)
-        newest = self._call("GET", "/catalogue/latest")
+        newest = self.call("GET", "/catalogue/latest")
         if newest["release"] > (running["release"] if running else 0):
             self._apply(newest, running)
             running = catalogue.applied(store)
         report = {"release": running["release"] if running else 0,
                   "overrides": catalogue.overrides(document_of(self.app.config["ENGINE"].config), running)}
         if report != self._reported:
-            self._call("POST", "/catalogue/status", report)
+            self.call("POST", "/catalogue/status", report)
             self._reported = report
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.step()
-                if self.error is not None:
-                    log.info("catalogue: following the county again")
-                self.state, self.error = "following", None
-            except (OSError, ValueError, KeyError) as exc:  # urllib's HTTPError is an OSError
-                if str(exc) != self.error:
-                    log.warning("catalogue: the county does not answer (%s); retrying by itself", exc)
-                self.state, self.error = "offline", str(exc)
-            except HallqError as exc:
-                if exc.message != self.error:
-                    log.warning("catalogue: release not applied: %s", exc.message)
-                self.state, self.error = "refused", exc.message
-            self._stop.wait(self.poll)
 
-    def start(self) -> CatalogueFollower:
-        self._thread = threading.Thread(target=self.run, name="county-catalogue", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(REQUEST_TIMEOUT + 5)
-
-    def status(self) -> dict:
-        return {"state": self.state, "error": self.error}
