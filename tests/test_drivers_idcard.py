@@ -89,13 +89,20 @@ def test_stream_with_noise_damage_and_any_chunking_yields_the_good_frames_in_ord
         got += parser.feed(stream[pos:pos + c])
         pos += c
     got += parser.feed(stream[pos:])
-    # A damaged LEN may swallow what follows until the host's timeout resets the parser; every frame
-    # that does come out is one that was sent whole and intact, in order.
-    sent = iter(expected)
-    for f in got:
-        assert f.ok and any(idcard.frame(f.payload) == e for e in sent)
     if all(kind != "bad" for kind, _ in parts):
         assert [idcard.frame(f.payload) for f in got] == expected
+        return
+    # A damaged LEN may swallow what follows until the host's timeout resets the parser, and the
+    # datasheet's one-byte XOR passes a wrongly cut frame once in 256: what comes out is checksum-valid,
+    # and every intact frame before the first damaged one comes out first, whole and in order.
+    before = []
+    for kind, raw in parts:
+        if kind == "bad":
+            break
+        if kind == "ok":
+            before.append(raw)
+    assert all(f.ok for f in got)
+    assert [idcard.frame(f.payload) for f in got[:len(before)]] == before
 
 
 @settings(max_examples=300, deadline=None)
