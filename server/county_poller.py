@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 import urllib.request
+from abc import ABC, abstractmethod
 
 from .errors import HallqError
 
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = 15.0
 
 
-class CountyPoller:
+class CountyPoller(ABC):
     name = "county"  # in log lines and the thread's name
     poll_seconds = 30.0
     refusal = "offline"  # the state when a round raises HallqError (the county's data does not fit)
@@ -41,9 +42,9 @@ class CountyPoller:
         with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT) as resp:
             return json.load(resp)
 
+    @abstractmethod
     def step(self) -> object:
         """One round; safe to run again after it was cut short anywhere."""
-        raise NotImplementedError
 
     def run(self) -> None:
         while not self._stop.is_set():
