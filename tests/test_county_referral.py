@@ -48,8 +48,9 @@ def test_a_referral_goes_up_is_booked_checked_in_and_its_outcome_comes_back(tmp_
     for code, level in (("V1", "village"), ("T1", "township")):
         token = registry.add_hall(db, code, f"{code} 服务中心", level=level)
         plain = all_day_config(REPO / "config" / "township.toml", tmp_path / f"{code}-plain.toml")
-        text = plain.read_text(encoding="utf-8").replace(  # the next hour's slot is open for check-in now
-            "[appointments]\n", "[appointments]\ncheckin_before_minutes = 60\ncheckin_after_minutes = 60\n", 1)
+        text = plain.read_text(encoding="utf-8").replace(  # the next slot is open for check-in now
+            "[appointments]\n", "[appointments]\ncheckin_before_minutes = 60\ncheckin_after_minutes = 60\n", 1).replace(
+            "slot_minutes = 60", "slot_minutes = 5", 1)  # today's next slot is at most 5 min away, even at 22:30
         linked = tmp_path / f"{code}.toml"
         linked.write_text(text + f'\n[county]\nurl = "{county_url}"\ntoken = "{token}"\n', encoding="utf-8")
         halls[code] = {"config": linked, "db": tmp_path / f"{code}.db", "port": free_port()}

@@ -92,7 +92,9 @@ const hallq = (() => {
     const seen = (e) => { if (e.lastEventId) last = e.lastEventId; soon(); };
     function stream() {
       const es = new EventSource("/api/v1/events");
-      es.onopen = () => show("实时", true);
+      // Read the state again once the stream is open: whatever changed between the page's first
+      // read and the stream's start (or during a reconnect without Last-Event-ID) is in that read.
+      es.onopen = () => { show("实时", true); soon(); };
       es.onerror = () => {
         if (es.readyState === EventSource.CLOSED) poll(Date.now() + STREAM_RETRY_MS);
         else show("重新连接中…", false);
