@@ -37,8 +37,9 @@ def wait_text(estimate: Mapping, short: bool = False) -> str:
 
 
 def estimate_fields(low: float, high: float, opens_at: datetime | None, on_duty: bool) -> dict:
-    """The estimate's fields as the API puts them in a ticket's position and a menu row."""
-    out = {"estimate_low": round(low, 1), "estimate_high": round(high, 1),
+    """The estimate's fields as the API puts them in a ticket's position and a menu row (no range
+    when nobody is on duty for the matter: there is none to give)."""
+    out = {"estimate_low": round(low, 1) if on_duty else None, "estimate_high": round(high, 1) if on_duty else None,
            "opens_at": opens_at.isoformat() if opens_at else None, "on_duty": on_duty}
     out["wait_text"] = wait_text(out)
     out["wait_short"] = wait_text(out, short=True)

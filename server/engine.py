@@ -37,6 +37,7 @@ from .estimate import (
     estimate_wait,
     estimate_waits,
     from_frame,
+    off_duty,
     windows_for,
 )
 from .idkeys import IdKeys
@@ -418,7 +419,7 @@ class Engine:
             c = self._candidate(t, now)
             est, kept = self._issue_estimate(c, now)
             ahead = est.ahead
-            t.waiting_ahead, t.estimated_wait = ahead, round(est.minutes, 1)
+            t.waiting_ahead, t.estimated_wait = ahead, est.point
             t.issue_estimate = est  # not a column: only for the issuing answer (the printed ticket)
             ch = Changes()
             ch.put("counters", {"prefix": prefix, "day": day, "last": number})
@@ -451,8 +452,14 @@ class Engine:
         if got is not None:
             windows, mine, on_duty = got
             kept = self._kept
-            if (kept is not None and tuple(windows) != kept.key[1]
-                    and kept.fits_aside(c, reopen, frame, now)):
+            aside = kept is not None and tuple(windows) != kept.key[1] and kept.fits_aside(c, reopen, frame, now)
+            if not on_duty:  # nobody serves its matter now: who waits, no minutes (estimate.off_duty)
+                if aside:
+                    est = Estimate(kept.ahead(mine), 0.0, 0.0, 0.0, None, False)
+                    kept.set_aside(c)
+                    return est, True
+                return off_duty(c, self._waiting(now), mine), False
+            if aside:
                 # Only windows outside the kept replay take c: replay for it in full, keep the rest.
                 est = estimate_wait(c, self._waiting(now) + [c], open_windows, all_windows, self._busy(), self.times,
                                     now, rules=rules, hours=hall_hours, options=self._options, frame=frame)
@@ -968,7 +975,7 @@ class Engine:
                 est = estimate_wait(c, self._waiting(now) + [c], self.open_windows(), list(self.config.windows.values()),
                                     [b for b in self._busy() if b.window != window], self.times, now,
                                     rules=self.config.rules, hours=self.config.hours, options=self._options)
-                t.waiting_ahead, t.estimated_wait = est.ahead, round(est.minutes, 1)
+                t.waiting_ahead, t.estimated_wait = est.ahead, est.point
                 next_event = ("ticket.next_step", {"step": t.step + 1, "steps": len(item.steps),
                                                    "waiting_ahead": est.ahead,
                                                    "estimated_wait_minutes": t.estimated_wait})
@@ -1321,7 +1328,7 @@ class Engine:
         for item in items:
             service = item.steps[0] if isinstance(item, Bundle) else item.code
             out.append({"item": item, "service": service, "waiting": counts.get(service, 0),
-                        "estimated_wait_minutes": round(for_service[service].minutes, 1),
+                        "estimated_wait_minutes": for_service[service].point,
                         "estimate": for_service[service],
                         "issuing": hours.issuing(self.config, item.code, now),
                         "next_issuing": hours.next_issuing(self.config, item.code, now)})

@@ -141,6 +141,18 @@ class Estimate:
     opens_at: datetime | None = None
     on_duty: bool = True
 
+    @property
+    def point(self) -> float | None:
+        """The point estimate as the API, the event log and the ticket row keep it: None when
+        nobody is on duty for the matter (there is no wait to estimate, only people waiting)."""
+        return round(self.minutes, 1) if self.on_duty else None
+
+
+def off_duty(new: Candidate, queue: Iterable[Candidate], mine: list[Window]) -> Estimate:
+    """The estimate for a matter nobody is on duty for now: who waits for its windows, no minutes.
+    No replay: the ticket reads "暂无窗口办理", and a replay would only time windows that are closed."""
+    return Estimate(len(ahead_of(new, queue, mine)), 0.0, 0.0, 0.0, None, False)
+
 
 # The 80% range around the replay's point estimate m (minutes), with tau the minutes between calls
 # at the matter's windows (mean service ÷ windows): the spread of a sum of service times grows with
@@ -220,6 +232,9 @@ def estimate_waits(
             out[i] = Estimate(0, 0.0, 0.0, 0.0, None, False)
             continue
         windows, mine, on_duty = got
+        if not on_duty:
+            out[i] = off_duty(new, queue, mine)
+            continue
         context[i] = (mine, on_duty)
         groups.setdefault(tuple(windows), (windows, []))[1].append(i)
     sorted_queue = sorted(queue, key=lambda c: (c.rank, c.arrived, c.number))

@@ -59,7 +59,7 @@ class Ticket:
     finished_at: datetime | None = None
     end_reason: str | None = None
     waiting_ahead: int = 0
-    estimated_wait: float = 0.0
+    estimated_wait: float | None = 0.0  # None: nobody on duty for the matter at issue
     record_id: int | None = None  # the open service record while called/serving
     request_id: str | None = None  # the issuing kiosk's idempotency key
     sms: bool = False  # the citizen agreed to SMS at `phone` (即将到号, the call); off after opting out

@@ -88,7 +88,7 @@ def issued_with(t: Ticket) -> dict:
 
 def position_view(e: Estimate) -> dict:
     """A waiting ticket's place and estimate: the range and its Chinese wording (hallq/waits.py)."""
-    return {"ahead": e.ahead, "estimated_wait_minutes": round(e.minutes, 1),
+    return {"ahead": e.ahead, "estimated_wait_minutes": e.point,
             **estimate_fields(e.low, e.high, e.opens_at, e.on_duty)}
 
 

@@ -134,9 +134,11 @@ def test_menu_in_a_busy_demo_hall_matches_one_estimate_per_matter(tmp_path):
         service = item.steps[0] if isinstance(item, Bundle) else item.code
         probe = Candidate(id="_probe", service=service, rank=NORMAL_RANK, arrived=now, number=10**9,
                           minutes=config.services[service].minutes)
-        minutes = estimate_wait(probe, waiting, open_windows, list(config.windows.values()), busy, times, now,
-                                rules=config.rules, hours=config.hours).minutes
-        assert entry["estimated_wait_minutes"] == round(minutes, 1), service
+        alone = estimate_wait(probe, waiting, open_windows, list(config.windows.values()), busy, times, now,
+                              rules=config.rules, hours=config.hours)
+        assert entry["estimated_wait_minutes"] == alone.point, service
+        # Nobody on duty (S002, S999, S801: only windows 31-40 serve them): no minutes, not "0".
+        assert (entry["estimated_wait_minutes"] is None) == (not alone.on_duty) == (service in ("S002", "S999", "S801"))
 
 
 def test_kept_window_options_and_means_give_the_same_figures_and_follow_new_times(scene):
