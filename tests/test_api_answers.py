@@ -72,6 +72,7 @@ def test_every_answer_model_is_a_real_answer(tmp_path):
         check(schemas.WindowAction, admin.post("/windows/1/start", {}))
         done = check(schemas.WindowAction, admin.post("/windows/1/finish", {"outcome": "accepted"}))
         assert done.record == 1 and done.ticket is not None
+        day = done.ticket.finished_at[:10]  # the service's day, should midnight pass during the test
         check(schemas.CaseNumberAttached, admin.post("/windows/1/case-number", {"case_number": "BJ-2026-1"}))
         rated = check(schemas.RatingResult, caller.post("/ratings", {"grade": 1, "channel": "evaluator", "window": 1,
                                                                     "reason": "attitude"}))
@@ -107,11 +108,11 @@ def test_every_answer_model_is_a_real_answer(tmp_path):
         commitment = check(schemas.Commitments, sup.get("/commitments")).commitments[0]
         check(schemas.Commitment, sup.post(f"/commitments/{commitment.record_id}/done"))
 
-        report = check(schemas.Report, sup.get("/reports?by=window"))
+        report = check(schemas.Report, sup.get(f"/reports?by=window&date={day}"))
         assert report.hours and report.honour is not None and report.rows
         check(schemas.Report, sup.get("/reports?by=department&period=month"))
-        record = check(schemas.RatingRecords, sup.get("/rating-records")).records[0]
-        check(schemas.RatingIndicators, sup.get("/rating-indicators?group=window"))
+        record = check(schemas.RatingRecords, sup.get(f"/rating-records?date={day}")).records[0]
+        check(schemas.RatingIndicators, sup.get(f"/rating-indicators?group=window&date={day}"))
         appeal = check(schemas.Appeal, admin.post(f"/ratings/{record.id}/appeal", {"reason": "恶意差评"}))
         check(schemas.Appeals, sup.get("/appeals?state=all"))
         check(schemas.Appeal, sup.get(f"/appeals/{appeal.id}"))
