@@ -171,10 +171,10 @@ def _config_paths() -> dict:
         "/config/schema": {"get": {"summary": "The JSON schema of a hall: labels, units, ranges (the admin forms)",
                                    "security": BEARER, "responses": {"200": _ok("JSON schema"), **_errors(401, 403)}}},
         "/config/versions": {"get": {"summary": "Every version, newest first, with who, when, note and diff",
-                                     "security": BEARER, "responses": {"200": _ok("versions"), **_errors(401, 403)}}},
+                                     "security": BEARER, "responses": {"200": _ok("versions", "ConfigVersions"), **_errors(401, 403)}}},
         "/config/versions/{number}": {"get": {
             "summary": "One version with its whole hall", "security": BEARER, "parameters": [_path("number")],
-            "responses": {"200": _ok("the version"), **_errors(401, 403, 404)}}},
+            "responses": {"200": _ok("the version", "ConfigVersionDetail"), **_errors(401, 403, 404)}}},
         "/config/versions/{number}/restore": {"post": {
             "summary": "Make an older version the running one (recorded as a new version)", "security": BEARER,
             "parameters": [_path("number")], "requestBody": _body(schemas.Restore), "responses": dict(writes)}},
@@ -197,43 +197,43 @@ def _rating_paths() -> dict:
         "/windows/{n}/case-number": {"post": {
             "summary": "Attach the business system's 办件编号 to the service at the window (current, else last)",
             "security": BEARER, "parameters": [_path("n")], "requestBody": _body(schemas.CaseNumber),
-            "responses": {"200": _ok("{record, case_number, ticket_code}"), **_errors(401, 403, 404, 409, 422)}}},
+            "responses": {"200": _ok("the record and its 办件编号", "CaseNumberAttached"), **_errors(401, 403, 404, 409, 422)}}},
         "/rating-records": {"get": {
             "summary": "Rating records with the GB/T 39734 fields, of services ended in the period",
-            "security": BEARER, "parameters": period, "responses": {"200": _ok("records"), **_errors(401, 403, 422)}}},
+            "security": BEARER, "parameters": period, "responses": {"200": _ok("records", "RatingRecords"), **_errors(401, 403, 422)}}},
         "/rating-indicators": {"get": {
             "summary": "好评率, 主动评价率, 未评价率 per window, staff, matter, department or hall, with definitions",
             "security": BEARER,
             "parameters": [*period, _query("group", "string", ["window", "staff", "service", "department", "hall"])],
-            "responses": {"200": _ok("indicators"), **_errors(401, 403, 422)}}},
+            "responses": {"200": _ok("indicators", "RatingIndicators"), **_errors(401, 403, 422)}}},
         "/ratings/{id}/appeal": {"post": {
             "summary": "申诉复核: a window appeals its own rating with its reason and evidence",
             "security": BEARER, "parameters": [_path("id")], "requestBody": _body(schemas.AppealFiling),
-            "responses": {"201": _ok("the appeal"), **_errors(401, 403, 404, 409, 422)}}},
+            "responses": {"201": _ok("the appeal", "Appeal"), **_errors(401, 403, 404, 409, 422)}}},
         "/appeals": {"get": {
             "summary": "Appeals (default: waiting for a reviewer)", "security": BEARER,
             "parameters": [_query("state", "string", ["filed", "upheld", "rejected", "all"])],
-            "responses": {"200": _ok("appeals"), **_errors(401, 403, 422)}}},
+            "responses": {"200": _ok("appeals", "Appeals"), **_errors(401, 403, 422)}}},
         "/appeals/{id}": {"get": {"summary": "One appeal", "security": BEARER, "parameters": [_path("id")],
-                                  "responses": {"200": _ok("the appeal"), **_errors(401, 403, 404)}}},
+                                  "responses": {"200": _ok("the appeal", "Appeal"), **_errors(401, 403, 404)}}},
         "/appeals/{id}/{verdict}": {"post": {
             "summary": "A reviewer not of the window (not the filer) upholds or rejects; upheld leaves every score",
             "security": BEARER, "parameters": [_path("id"), verdict], "requestBody": _body(schemas.AppealDecision),
-            "responses": {"200": _ok("the appeal"), **_errors(401, 403, 404, 409, 422)}}},
+            "responses": {"200": _ok("the appeal", "Appeal"), **_errors(401, 403, 404, 409, 422)}}},
     }
 
 
 def _user_paths() -> dict:
     """Web users (server/api/users.py): admin only."""
     name = _path("username", "string")
-    user = {"200": _ok("the user"), **_errors(401, 403, 404, 422)}
+    user = {"200": _ok("the user", "User"), **_errors(401, 403, 404, 422)}
     return {
         "/users": {
             "get": {"summary": "Web users, with minutes still locked after failed sign-ins", "security": BEARER,
-                    "responses": {"200": _ok("users"), **_errors(401, 403)}},
+                    "responses": {"200": _ok("users", "Users"), **_errors(401, 403)}},
             "post": {"summary": "Add a web user (a clerk needs a staff number of the hall)", "security": BEARER,
                      "requestBody": _body(schemas.UserAdd),
-                     "responses": {"201": _ok("the user"), **_errors(401, 403, 409, 422)}}},
+                     "responses": {"201": _ok("the user", "User"), **_errors(401, 403, 409, 422)}}},
         "/users/{username}/password": {"post": {
             "summary": "Reset a password; every session of the user ends", "security": BEARER, "parameters": [name],
             "requestBody": _body(schemas.Password), "responses": dict(user)}},
@@ -293,27 +293,27 @@ def document(config: HallConfig) -> dict:
             "post": {"summary": "Refer a citizen's matter up the tree (帮办代办 / 就近办): the county routes it to the "
                                 "hall above that serves it, which books an appointment; window, supervisor, admin",
                      "security": BEARER, "requestBody": _body(schemas.ReferralRequest),
-                     "responses": {"201": _ok("the referral, pending at the county"), **_errors(400, 401, 403, 409, 422)}},
+                     "responses": {"201": _ok("the referral, pending at the county", "Referral"), **_errors(400, 401, 403, 409, 422)}},
             "get": {"summary": "Referrals made here (out) and taken in (in), newest first, with state, appointment "
                                "code and outcome", "security": BEARER,
                     "parameters": [_query("direction", "string")],
-                    "responses": {"200": _ok("referrals"), **_errors(401, 403, 422)}},
+                    "responses": {"200": _ok("referrals", "Referrals"), **_errors(401, 403, 422)}},
         },
         "/sms/watch": {"get": {"summary": "Today's live tickets whose citizen agreed to SMS, with the full phone, "
                                           "state, people ahead and window (notifier and admin tokens)",
-                               "security": BEARER, "responses": {"200": _ok("tickets"), **_errors(401, 403)}}},
+                               "security": BEARER, "responses": {"200": _ok("tickets", "SmsWatch"), **_errors(401, 403)}}},
         "/sms/reminders": {"get": {"summary": "Booked appointments of a day whose citizen agreed to SMS (the reminder "
                                               "the day before; notifier and admin tokens)", "security": BEARER,
                                    "parameters": [{**_query("day", "string"), "required": True}],
-                                   "responses": {"200": _ok("appointments"), **_errors(401, 403, 422)}}},
+                                   "responses": {"200": _ok("appointments", "SmsReminders"), **_errors(401, 403, 422)}}},
         "/sms/opt-out": {"post": {"summary": "The citizen replied TD: no more SMS to that phone (notifier and admin)",
                                   "security": BEARER, "requestBody": _body(schemas.Phone),
-                                  "responses": {"200": _ok("how many tickets and appointments were switched off"),
+                                  "responses": {"200": _ok("how many tickets and appointments were switched off", "SwitchedOff"),
                                                 **_errors(401, 403, 422)}}},
         "/tickets/{id}/sms-opt-out": {"post": {
             "summary": "The link on the ticket page: no more SMS for this ticket (the id is the key; no token)",
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _ok("switched off"), **_errors(404)}}},
+            "responses": {"200": _ok("switched off", "SwitchedOff"), **_errors(404)}}},
         "/windows": {"get": {"summary": "Every window's state", "security": BEARER,
                              "responses": {"200": _ok("windows", "Windows"), **_errors(401)}}},
         "/windows/{n}": {"get": {"summary": "One window with its waiting list in call order", "security": BEARER,
@@ -324,11 +324,11 @@ def document(config: HallConfig) -> dict:
                        "the ticket's id, no token and no staff session (补充评价); kiosk: kiosk token. No staff "
                        "token or session enters a grade (403). grade 0 = prompt timed out.",
             "requestBody": _body(schemas.RatingRequest),
-            "responses": {"201": _ok("rating recorded"), "200": _ok("timeout recorded as not rated"),
+            "responses": {"201": _ok("rating recorded", "RatingResult"), "200": _ok("timeout recorded as not rated", "RatingResult"),
                           **_errors(400, 403, 404, 409, 422)},
         }},
-        "/queue": {"get": {"summary": "Live tickets, masked", "security": BEARER, "responses": {"200": _ok("queue"), **_errors(401)}}},
-        "/stats/today": {"get": {"summary": "Today's figures", "security": BEARER, "responses": {"200": _ok("figures"), **_errors(401)}}},
+        "/queue": {"get": {"summary": "Live tickets, masked", "security": BEARER, "responses": {"200": _ok("queue", "Queue"), **_errors(401)}}},
+        "/stats/today": {"get": {"summary": "Today's figures", "security": BEARER, "responses": {"200": _ok("figures", "StatsToday"), **_errors(401)}}},
         "/events": {"get": {
             "summary": "Server-sent events: every state change, with ids; resume with Last-Event-ID",
             "security": BEARER,
@@ -347,33 +347,33 @@ def document(config: HallConfig) -> dict:
                 "image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}, **_errors(404)}}},
         "/alerts": {
             "get": {"summary": "Active 电子监察 alerts, worst first (?all=1 adds today's cleared ones)", "security": BEARER,
-                    "parameters": [_query("all", "string", ["1"])], "responses": {"200": _ok("alerts"), **_errors(401)}},
+                    "parameters": [_query("all", "string", ["1"])], "responses": {"200": _ok("alerts", "Alerts"), **_errors(401)}},
             "post": {"summary": "A device or kiosk raises (active: true) or clears (active: false) its own condition",
                      "security": BEARER,
                      "requestBody": _body(schemas.AlertReport),
-                     "responses": {"201": _ok("raised"), "200": _ok("cleared or unchanged"),
+                     "responses": {"201": _ok("raised", "AlertReported"), "200": _ok("cleared or unchanged", "AlertReported"),
                                    **_errors(400, 401, 403, 404, 422)}},
         },
         "/alerts/ack": {"post": {
             "summary": "A supervisor acknowledges many alerts with one note (those cleared or acknowledged "
                        "meanwhile come back in skipped, with the reason)", "security": BEARER,
             "requestBody": _body(schemas.AlertsAck),
-            "responses": {"200": _ok("acked and skipped alerts"), **_errors(401, 403, 404, 422)}}},
+            "responses": {"200": _ok("acked and skipped alerts", "AlertsAcked"), **_errors(401, 403, 404, 422)}}},
         "/alerts/{id}/ack": {"post": {
             "summary": "A supervisor acknowledges an alert with a note", "security": BEARER,
             "parameters": [_path("id")], "requestBody": _body(schemas.Note),
-            "responses": {"200": _ok("the alert"), **_errors(401, 403, 404, 422)}}},
+            "responses": {"200": _ok("the alert", "Alert"), **_errors(401, 403, 404, 422)}}},
         "/cases": {"get": {
             "summary": "好差评 cases (bad ratings)", "security": BEARER,
             "parameters": [_query("state", "string", ["unfinished", "all", "open", "called_back", "rectified",
                                                       "explained", "appealed", "closed"])],
-            "responses": {"200": _ok("cases"), **_errors(401, 403, 422)}}},
+            "responses": {"200": _ok("cases", "Cases"), **_errors(401, 403, 422)}}},
         "/cases/{id}": {"get": {"summary": "One case with its steps", "security": BEARER, "parameters": [_path("id")],
-                                "responses": {"200": _ok("the case"), **_errors(401, 403, 404)}}},
+                                "responses": {"200": _ok("the case", "Case"), **_errors(401, 403, 404)}}},
         "/cases/{id}/phone": {"post": {
             "summary": "The citizen's full phone number for the call-back (回访); every look is logged",
             "security": BEARER, "parameters": [_path("id")],
-            "responses": {"200": _ok("{case, phone}"), **_errors(401, 403, 404)}}},
+            "responses": {"200": _ok("the case and its phone number", "CasePhone"), **_errors(401, 403, 404)}}},
         "/cases/{id}/{action}": {"post": {
             "summary": "Move a case: call-back (with contact and the citizen's answer), call-attempt, rectify, "
                        "explain, appeal, close (only once the answer is recorded), assign; each with a note (409 "
@@ -381,26 +381,26 @@ def document(config: HallConfig) -> dict:
             "security": BEARER, "parameters": [_path("id"), {"name": "action", "in": "path", "required": True,
                                                              "schema": {"type": "string"}}],
             "requestBody": _body(schemas.CaseAction),
-            "responses": {"200": _ok("the case"), **_errors(401, 403, 404, 409, 422)}}},
+            "responses": {"200": _ok("the case", "Case"), **_errors(401, 403, 404, 409, 422)}}},
         "/tickets/{id}/case": {"get": {
             "summary": "The citizen's view of the case their bad rating opened (public: the id is the key)",
-            "parameters": [_path("id", "string")], "responses": {"200": _ok("the case"), **_errors(404)}}},
+            "parameters": [_path("id", "string")], "responses": {"200": _ok("the case", "FixStatus"), **_errors(404)}}},
         "/tickets/{id}/fix-rating": {"post": {
             "summary": "The citizen rates how their case was handled (no token, no staff session)",
             "parameters": [_path("id", "string")],
             "requestBody": _body(schemas.FixRating),
-            "responses": {"201": _ok("the case, with the fix rated"), **_errors(403, 404, 409, 422)}}},
+            "responses": {"201": _ok("the case, with the fix rated", "FixStatus"), **_errors(403, 404, 409, 422)}}},
         "/commitments": {"get": {"summary": "承诺件 and their working-day deadlines", "security": BEARER,
-                                 "responses": {"200": _ok("commitments"), **_errors(401, 403)}}},
+                                 "responses": {"200": _ok("commitments", "Commitments"), **_errors(401, 403)}}},
         "/commitments/{record}/done": {"post": {
             "summary": "The back office delivered a 承诺件", "security": BEARER, "parameters": [_path("record")],
-            "responses": {"200": _ok("the commitment"), **_errors(401, 403, 404, 409)}}},
+            "responses": {"200": _ok("the commitment", "Commitment"), **_errors(401, 403, 404, 409)}}},
         "/reports": {"get": {
             "summary": "Figures per period and grouping, with 好评率 and 红黑榜", "security": BEARER,
             "parameters": [_query("period", "string", ["day", "week", "month", "year"]),
                            _query("date", "string"),
                            _query("by", "string", ["window", "staff", "service", "department", "day", "month"])],
-            "responses": {"200": _ok("the report"), **_errors(401, 403, 422)}}},
+            "responses": {"200": _ok("the report", "Report"), **_errors(401, 403, 422)}}},
     }
     paths.update(_config_paths())
     paths.update(_rating_paths())
@@ -408,7 +408,7 @@ def document(config: HallConfig) -> dict:
         op = {
             "summary": ACTION_HELP[action], "security": BEARER,
             "parameters": [_path("n")],
-            "responses": {"200": _ok("result: accepted or nothing_to_do"), **_errors(400, 401, 403, 404, 409, 422)},
+            "responses": {"200": _ok("accepted or nothing_to_do, the ticket and the window", "WindowAction"), **_errors(400, 401, 403, 404, 409, 422)},
         }
         if model.model_fields:
             op["requestBody"] = _body(model)

@@ -1,4 +1,4 @@
-"""Every JSON body the API takes and the main ones it answers, declared once (pydantic v2).
+"""Every JSON body the API takes and every one it answers, declared once (pydantic v2).
 
 `body.json_body(Model)` checks a request against its model; server/openapi.py draws the document's
 schemas from the same classes. Optional fields may also be sent as null (= not given), as clients
@@ -14,8 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hallq.schema import HallFile
 
-from ..cases import CALLBACK_ANSWERS, CALLBACK_CONTACTS
+from ..appeals import APPEAL_STATES
+from ..cases import CALLBACK_ANSWERS, CALLBACK_CONTACTS, CASE_STATES
+from ..referrals import STATE_NAMES as REFERRAL_STATES
 from ..tickets import OUTCOMES, PAUSE_REASONS, RATING_CHANNELS, RATING_REASONS
+from ..users import USER_ROLES
 
 KEY_PATTERN = "^[A-Za-z0-9_-]{8,64}$"
 
@@ -451,5 +454,438 @@ class CurrentConfig(BaseModel):
     hall: HallFile
 
 
+class ConfigVersionDetail(ConfigVersion):
+    document: HallFile = Field(..., description="the whole hall of that version, in the TOML file's shape")
+
+
+class ConfigVersions(Answer):
+    versions: list[ConfigVersion]
+
+
+RESULT = Literal["accepted", "nothing_to_do"]
+
+
+class WindowAction(Answer):
+    """A window action's answer (server/api/windows.py act): the ticket acted on and the window after."""
+
+    result: RESULT
+    reason: str | None = Field(None, description="why nothing was done")
+    ticket: Ticket | None = Field(None, description="the ticket acted on (null: call-next or call-back found nobody)")
+    record: int | None = Field(None, description="finish: the service record ended")
+    no_show: bool | None = Field(None, description="recall: past the recall limit the ticket became a no-show")
+    window: WindowView
+
+
+class RatingResult(Answer):
+    result: Literal["accepted"]
+    record: int | None = Field(None, description="the service record rated")
+    rated: bool | None = Field(None, description="false: the prompt timed out (grade 0), recorded as not rated")
+    grade: int | None = None
+
+
+class Queue(Answer):
+    tickets: list[Ticket] = Field(..., description="live tickets, oldest first, masked, without ids")
+    waiting_by_service: dict[str, int]
+    waiting: int
+
+
+class StatsToday(Answer):
+    """Today's figures (server/stats.py today); means are null until there is something to average."""
+
+    day: str = Field(..., json_schema_extra={"format": "date"})
+    issued: int
+    waiting: int
+    in_service: int
+    parked: int
+    finished: int
+    no_shows: int
+    services_done: int
+    transfers: int
+    mean_wait_minutes: float | None = None
+    p90_wait_minutes: float | None = None
+    mean_service_minutes: float | None = None
+    ratings: int
+    good_rate: float | None = Field(None, description="0–1")
+    mean_score: float | None = Field(None, description="0–10")
+    bad_ratings: int
+    windows_open: int
+
+
+class SmsTicket(Answer):
+    day: str = Field(..., json_schema_extra={"format": "date"})
+    code: str
+    phone: str = Field(..., description="in full: the notifier sends to it")
+    state: Literal["waiting", "called", "serving", "parked"]
+    service: str = Field(..., description="the service's name")
+    ahead: int | None = Field(None, description="people ahead while waiting")
+    issued_ahead: int | None = Field(None, description="people ahead when the ticket was issued")
+    window: int | None = Field(None, description="the window, while called or serving")
+    window_name: str | None = None
+
+
+class SmsWatch(Answer):
+    now: str = Field(..., json_schema_extra=DATE_TIME)
+    tickets: list[SmsTicket]
+
+
+class SmsReminder(Answer):
+    code: str
+    phone: str
+    service: str
+    service_name: str
+    day: str = Field(..., json_schema_extra={"format": "date"})
+    slot_start: str = Field(..., json_schema_extra=DATE_TIME)
+
+
+class SmsReminders(Answer):
+    day: str = Field(..., json_schema_extra={"format": "date"})
+    appointments: list[SmsReminder]
+
+
+class SwitchedOff(Answer):
+    result: Literal["accepted"]
+    switched_off: int = Field(..., description="tickets and appointments no longer sent SMS")
+
+
+class Alert(Answer):
+    """An 电子监察 alert (server/supervision.py alert_view)."""
+
+    id: int
+    kind: str
+    kind_name: str
+    source: str
+    level: Literal["warning", "yellow", "red"]
+    level_name: str
+    message: str | None = None
+    window: int | None = None
+    service: str | None = None
+    raised_at: str = Field(..., json_schema_extra=DATE_TIME)
+    updated_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    cleared_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    active: bool
+    acked_by: str | None = None
+    acked_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    ack_note: str | None = None
+
+
+class Alerts(Answer):
+    alerts: list[Alert]
+
+
+class AlertReported(Answer):
+    result: RESULT
+    alert: Alert | None = Field(None, description="the alert raised, cleared or unchanged (null: nothing to clear)")
+
+
+class AckSkipped(Answer):
+    alert: int
+    reason: str
+    acked_by: str | None = None
+
+
+class AlertsAcked(Answer):
+    acked: list[Alert]
+    skipped: list[AckSkipped] = Field(..., description="cleared or acknowledged meanwhile, with the reason")
+
+
+class CaseStep(Answer):
+    action: str
+    from_state: str | None = None
+    to_state: str | None = None
+    by: str
+    at: str = Field(..., json_schema_extra=DATE_TIME)
+    note: str | None = None
+
+
+CASE_STATE = Literal[tuple(CASE_STATES)]  # type: ignore[valid-type]
+
+
+class Case(Answer):
+    """A 差评 case for staff (server/cases.py case_view): phone and numbers in text masked."""
+
+    id: int
+    ticket_code: str
+    day: str = Field(..., json_schema_extra={"format": "date"})
+    window: int | None = None
+    window_name: str | None = None
+    staff: str | None = None
+    staff_name: str | None = None
+    service: str
+    service_name: str
+    department: str | None = None
+    grade: int
+    grade_name: str
+    reason: str | None = None
+    reason_name: str | None = None
+    comment: str | None = None
+    phone: str | None = Field(None, description="masked")
+    rated_at: str = Field(..., json_schema_extra=DATE_TIME)
+    state: CASE_STATE
+    state_name: str
+    resolution: str | None = None
+    owner: str | None = None
+    opened_at: str = Field(..., json_schema_extra=DATE_TIME)
+    callback_due: str | None = Field(None, json_schema_extra=DATE_TIME)
+    fix_due: str | None = Field(None, json_schema_extra=DATE_TIME)
+    due_error: str | None = None
+    called_back_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    callback_by: str | None = Field(None, description="the last day for the call-back")
+    fix_by: str | None = Field(None, description="the last day for the fix")
+    callback_contact: Literal[tuple(CALLBACK_CONTACTS)] | None = None  # type: ignore[valid-type]
+    callback_contact_name: str | None = None
+    callback_answer: Literal[tuple(CALLBACK_ANSWERS)] | None = None  # type: ignore[valid-type]
+    callback_answer_name: str | None = None
+    resolved_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    closed_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    fix_grade: int | None = None
+    fix_grade_name: str | None = None
+    county_owned: bool = Field(..., description="the county takes the steps; this hall reads them")
+    actions: list[str] = Field(..., description="the steps the case's state allows now")
+    steps: list[CaseStep] | None = Field(None, description="GET /cases/{id} and a step's answer")
+
+
+class Cases(Answer):
+    cases: list[Case]
+
+
+class CasePhone(Answer):
+    case: int
+    phone: str | None = Field(None, description="in full (null: the citizen gave none); the look is logged")
+
+
+class FixStatus(Answer):
+    """What the ticket page shows of the case its bad rating opened: no names, no notes."""
+
+    case: bool
+    state: CASE_STATE | None = None
+    state_name: str | None = None
+    callback_due: str | None = Field(None, json_schema_extra=DATE_TIME)
+    can_rate_fix: bool
+    fix_grade: int | None = None
+
+
+class Commitment(Answer):
+    """A 承诺件 and its working-day deadline (server/commitments.py)."""
+
+    record_id: int
+    ticket_code: str
+    day: str = Field(..., json_schema_extra={"format": "date"})
+    window: int | None = None
+    staff: str | None = None
+    service: str
+    department: str | None = None
+    accepted_at: str = Field(..., json_schema_extra=DATE_TIME)
+    promised_days: int | None = None
+    deadline: str | None = Field(None, json_schema_extra={"format": "date"})
+    due_error: str | None = None
+    state: Literal["open", "done"]
+    done_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    done_by: str | None = None
+
+
+class Commitments(Answer):
+    commitments: list[Commitment]
+
+
+class ReportPeriod(Answer):
+    kind: Literal["day", "week", "month", "year"]
+    start: str = Field(..., json_schema_extra={"format": "date"})
+    end: str = Field(..., json_schema_extra={"format": "date"}, description="exclusive")
+    label: str
+
+
+class ReportRow(Answer):
+    """One group's figures (server/reports.py; the columns are defined in its LEGEND); the totals row
+    has the hall's, with issued and without name."""
+
+    key: str
+    name: str | None = None
+    received: int
+    tickets: int
+    calls: int
+    served: int
+    no_shows: int
+    transfers: int
+    parked: int
+    open: int
+    mean_wait: float | None = None
+    p90_wait: float | None = None
+    mean_service: float | None = None
+    ratings: int
+    good_rate: float | None = None
+    mean_score: float | None = None
+    bad: int
+    alerts: int
+    red_alerts: int
+    alert_points: int | None = None
+    desk_received: int | None = Field(None, description="by department: at the department's own windows")
+    desk_served: int | None = None
+    issued: int | None = Field(None, description="totals only")
+    score: float | None = Field(None, description="红黑榜 rows only")
+
+
+class AppointmentFigures(Answer):
+    booked: int
+    checked_in: int
+    cancelled: int
+    no_show: int
+
+
+class HourRow(Answer):
+    hour: int = Field(..., ge=0, le=23)
+    label: str
+    arrivals: int
+    mean_wait: float | None = None
+    service_level: float | None = None
+    in_target: int
+    measured: int
+    open_windows: float
+
+
+class HonourBoard(Answer):
+    red: list[ReportRow]
+    black: list[ReportRow]
+
+
+class Report(Answer):
+    period: ReportPeriod
+    by: Literal["window", "staff", "service", "department", "day", "month"]
+    totals: ReportRow
+    rows: list[ReportRow]
+    appointments: AppointmentFigures
+    hours: list[HourRow] | None = Field(None, description="periods of up to a month")
+    honour: HonourBoard | None = Field(None, description="红黑榜, by window or staff")
+
+
+class CaseNumberAttached(Answer):
+    record: int
+    case_number: str
+    ticket_code: str
+
+
+class RatingRecord(Answer):
+    """One rating with the GB/T 39734 fields (server/rating_record.py record_view)."""
+
+    id: int
+    record: int
+    ticket_code: str
+    service_code: str
+    service_name: str
+    case_number: str | None = None
+    department: str | None = None
+    window: int | None = None
+    window_name: str | None = None
+    staff: str | None = None
+    staff_name: str | None = None
+    channel: str
+    channel_name: str
+    grade: int
+    grade_name: str
+    tags: list[str]
+    tag_names: list[str]
+    comment: str | None = None
+    served_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    rated_at: str = Field(..., json_schema_extra=DATE_TIME)
+    appeal: Literal[tuple(APPEAL_STATES)] | None = None  # type: ignore[valid-type]
+    scored: bool
+
+
+class RatingRecords(Answer):
+    records: list[RatingRecord]
+
+
+class IndicatorRow(Answer):
+    key: str
+    services: int
+    ratings: int
+    good_rate: float | None = None
+    active_rate: float | None = None
+    unrated_rate: float | None = None
+
+
+class RatingIndicators(Answer):
+    group: Literal["window", "staff", "service", "department", "hall"]
+    definitions: dict[str, str]
+    rows: list[IndicatorRow]
+
+
+class Appeal(Answer):
+    """An appeal (申诉复核, server/appeals.py appeal_view) with the rating it is about."""
+
+    id: int
+    rating_id: int
+    record_id: int
+    window: int | None = None
+    staff: str | None = None
+    reason: str
+    evidence: str | None = None
+    evidence_ref: str | None = None
+    filed_by: str
+    filed_at: str = Field(..., json_schema_extra=DATE_TIME)
+    state: Literal[tuple(APPEAL_STATES)]  # type: ignore[valid-type]
+    state_name: str
+    decided_by: str | None = None
+    decided_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    decision_note: str | None = None
+    ticket_code: str | None = None
+    service: str | None = None
+    grade: int | None = None
+    grade_name: str | None = None
+    comment: str | None = None
+    rated_at: str | None = Field(None, json_schema_extra=DATE_TIME)
+    channel: str | None = None
+
+
+class Appeals(Answer):
+    appeals: list[Appeal]
+
+
+class ReferralMaterial(Answer):
+    name: str
+    checked: bool
+
+
+class Referral(Answer):
+    """A referral made here (out) or taken in (in), phone masked (server/referrals.py view)."""
+
+    id: str
+    direction: Literal["out", "in"]
+    from_hall: str | None = None
+    to_hall: str | None = None
+    matter: str
+    phone: str = Field(..., description="masked")
+    sms: bool
+    materials: list[ReferralMaterial]
+    state: Literal[tuple(REFERRAL_STATES)]  # type: ignore[valid-type]
+    state_name: str
+    appointment: str | None = None
+    slot_start: str | None = Field(None, json_schema_extra=DATE_TIME)
+    reason: str | None = None
+    created_at: str = Field(..., json_schema_extra=DATE_TIME)
+    updated_at: str = Field(..., json_schema_extra=DATE_TIME)
+    at_county: bool
+
+
+class Referrals(Answer):
+    referrals: list[Referral]
+
+
+class User(Answer):
+    username: str
+    role: Literal[tuple(USER_ROLES)]  # type: ignore[valid-type]
+    staff: str | None = None
+    window: int | None = None
+    active: bool
+    role_name: str
+    locked_minutes: int = Field(..., description="minutes still locked after failed sign-ins")
+
+
+class Users(Answer):
+    users: list[User]
+
+
 ANSWERS = (Error, Ticket, Position, ConfigVersion, CurrentConfig, Menu, Windows, WindowView, Appointment,
-           Appointments, CitizenTodayAnswer, Health)
+           Appointments, CitizenTodayAnswer, Health, ConfigVersionDetail, ConfigVersions, WindowAction, RatingResult,
+           Queue, StatsToday, SmsWatch, SmsReminders, SwitchedOff, Alert, Alerts, AlertReported, AlertsAcked, Case,
+           Cases, CasePhone, FixStatus, Commitment, Commitments, Report, CaseNumberAttached, RatingRecords,
+           RatingIndicators, Appeal, Appeals, Referral, Referrals, User, Users)
