@@ -19,7 +19,7 @@ from datetime import date
 
 import psycopg
 
-from server.stats import replay
+from server.stats import replay, scored
 
 from .figures import COUNTED
 
@@ -78,8 +78,7 @@ def refresh(conn: psycopg.Connection, hall: str, days: set[date]) -> None:
             "AND data->>'upheld' = 'true' AND data->>'rating_day' = %s", [hall, day.isoformat()])}
         cur = conn.execute("SELECT type, ticket, service, data FROM events WHERE hall = %s AND day = %s "
                            "AND type = ANY(%s) ORDER BY event_id", [hall, day, list(COUNTED)])
-        events = [{"type": t, "ticket_id": tk, "service": s, "data": d} for t, tk, s, d in cur
-                  if not (t == "rating.recorded" and str(d.get("record")) in upheld)]
+        events = scored([{"type": t, "ticket_id": tk, "service": s, "data": d} for t, tk, s, d in cur], upheld)
         conn.execute("DELETE FROM day_figures WHERE hall = %s AND day = %s", [hall, day])
         rows = day_rows(events)
         if rows:

@@ -51,6 +51,7 @@ from hallq.model import (
     Kiosk,
     Printer,
     PriorityClass,
+    ProvinceLink,
     Rules,
     Service,
     Session,
@@ -338,7 +339,7 @@ def check_hall(data: dict, source: str = "<string>", locator: _Locator | None = 
         order = _order if locator is not None else _key_order  # no file: in the document's key order
         raise ConfigError(sorted(dict.fromkeys(check.problems), key=order))
     assert checked is not None
-    return _build(checked, check.secrets, source, check.county_secret)
+    return _build(checked, check.secrets, source, check.county_secret, check.province)
 
 
 def media_folder(source: str) -> Path | None:
@@ -516,6 +517,7 @@ class _Checks:
         self.flagged: set[str] = set()
         self.secrets: list[str] = []
         self.county_secret: str | None = None
+        self.province: tuple[str, str] | None = None  # [province]: (token, mapping file or "")
         # Paths of what was declared, faulty or not, so one mistake is not reported again as a
         # missing reference elsewhere.
         self.codes: dict[str, str] = {}  # service and bundle codes (one namespace) -> "services[i].code"
@@ -564,6 +566,27 @@ class _Checks:
         self.sms_and_appointments()
         if isinstance(self.data.get("county"), dict):
             self.county_secret = self.secret("county", self.data["county"])
+        if isinstance(self.data.get("province"), dict):
+            self.province_link(self.data["province"])
+
+    def province_link(self, table: dict) -> None:
+        """[province]: the token (as [county]'s) and the field mapping file, which must load."""
+        from province.mapping import load
+
+        secret = self.secret("province", table)
+        mapping = table.get("mapping", "")
+        if isinstance(mapping, str) and mapping and not self.bad("province.mapping"):
+            path = Path(mapping)
+            if not path.is_absolute() and self.source.endswith(".toml"):
+                path = Path(self.source).parent / path
+            try:
+                load(path)
+                mapping = str(path)
+            except (OSError, ValueError) as exc:  # tomllib's TOMLDecodeError is a ValueError
+                self.add("province.mapping", f"the field mapping does not load: {exc}")
+                return
+        if secret is not None:
+            self.province = (secret, mapping if isinstance(mapping, str) else "")
 
     def sms_and_appointments(self) -> None:
         """The SMS gateway's settings that its kind needs; per-matter booking capacities name matters."""
@@ -879,7 +902,8 @@ def _device(ref: BaseModel | None) -> DeviceRef | None:
     return DeviceRef(ref.bus, ref.address) if ref is not None else None
 
 
-def _build(f: HallFile, secrets: list[str], source: str, county_secret: str | None = None) -> HallConfig:
+def _build(f: HallFile, secrets: list[str], source: str, county_secret: str | None = None,
+           province: tuple[str, str] | None = None) -> HallConfig:
     windows = {}
     for w in f.windows:
         idle = w.idle_text if w.idle_text is not None else f"{w.number}号窗口 {w.department}".strip()
@@ -908,4 +932,6 @@ def _build(f: HallFile, secrets: list[str], source: str, county_secret: str | No
         source=source,
         sessions=_copy(SignInSessions, f.sessions),
         county=CountyLink(f.county.url.rstrip("/"), county_secret, f.county.cases) if f.county and county_secret else None,
+        province=_copy(ProvinceLink, f.province, url=f.province.url.rstrip("/"), token=province[0], mapping=province[1])
+        if f.province and province else None,
     )

@@ -56,6 +56,7 @@ WORDS: list[tuple[str, str]] = [
     (r"duplicate (.+?) (\S+) \(first at (.+)\)", r"\1 \2 重复（第一次在 \3）"),
     (r"the HTTP SMS platform's address .+", "短信网关为 http 时须填写短信平台地址（http:// 或 https://）"),
     (r"the SP code \(企业代码\) is required .+", "短信网关为 cmpp 时须填写企业代码（SP code）"),
+    (r"the field mapping does not load: (.+)", r"字段映射文件无法读取：\1"),
     (r"unknown service or bundle", "没有这个事项或一件事"),
     (r"no file (.+)", r"没有文件 \1"),
     (r"a 承诺 case needs promised_days of at least 1", "承诺件的承诺办结时限至少 1 个工作日"),

@@ -3,7 +3,7 @@ HallConfig, to TOML text, and the differences between two versions.
 
 The live configuration (server/config_versions.py) stores each version as such a document, exports
 it as TOML (the file stays the format for set-up and backups) and shows what a change changed.
-Tokens are not part of it, nor the SMS gateway's secret or the county link (the hall's token there):
+Tokens are not part of it, nor the SMS gateway's secret or the county and province links (the hall's tokens there):
 they stay in the file or the environment, never in the database.
 """
 

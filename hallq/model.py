@@ -271,6 +271,20 @@ class CountyLink:
     cases: str = "hall"  # who keeps the 差评 cases: "hall" (the county reads) or "county" (the hall reads)
 
 
+@dataclass(frozen=True)
+class ProvinceLink:
+    """Where this hall forwards its 好差评 record (`[province]`, province/forwarder.py, run as a thread
+    of `hallq serve`): the provincial platform's base URL, the hall's token there, the field mapping
+    of that province's interface (a TOML file, docs/province.md; "" for the national shape), how often
+    new records are looked for and the longest wait between retries while the platform is away."""
+
+    url: str
+    token: str
+    mapping: str = ""  # path as written in the config (relative to the config file's folder)
+    poll_seconds: int = 2
+    max_backoff_seconds: int = 600
+
+
 DEFAULT_WAITING_AREA = "请在候号区就座，留意叫号屏和语音叫号"
 DEFAULT_NO_SHOW_RULE = "叫号 {calls} 次未到按过号处理，过号后请重新取号"
 
@@ -304,6 +318,7 @@ class HallConfig:
     waiting_area: str = DEFAULT_WAITING_AREA
     no_show_rule: str = DEFAULT_NO_SHOW_RULE
     county: CountyLink | None = None  # [county]: ship the event log there (server/shipper.py)
+    province: ProvinceLink | None = None  # [province]: forward the 好差评 record there (province/forwarder.py)
     sms: Sms = field(default_factory=Sms)
 
     def matter(self, code: str) -> Service | Bundle | None:

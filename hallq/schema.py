@@ -39,6 +39,7 @@ from hallq.model import (
     Hours,
     IdReader,
     Printer,
+    ProvinceLink,
     Rules,
     Service,
     SignInSessions,
@@ -459,6 +460,16 @@ class CountySection(Section):
         "hall", title="差评件由谁办理（hall：本中心办理、县级督办；county：县级办理、本中心只读）")
 
 
+class ProvinceSection(Section):
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")] = Field(
+        ..., title="省好差评平台接口地址（http:// 或 https://）")
+    token: Line | None = text(None, "本中心在省平台的令牌", secret=True)
+    token_env: Line | None = text(None, "令牌所在环境变量")
+    mapping: Line = text(ProvinceLink.mapping, "字段映射文件（TOML，相对本配置文件；空：国家标准字段）")
+    poll_seconds: int = num(ProvinceLink.poll_seconds, 1, 3600, "检查新记录的间隔", "秒")
+    max_backoff_seconds: int = num(ProvinceLink.max_backoff_seconds, 1, 86400, "平台不可用时最长重试间隔", "秒")
+
+
 class HallFile(Section):
     """The whole hall, as written in its TOML file (and as the admin API takes it as JSON)."""
 
@@ -476,6 +487,7 @@ class HallFile(Section):
     staff: list[StaffSection] = []
     tokens: list[TokenSection] = []
     county: CountySection | None = None
+    province: ProvinceSection | None = None
     sms: SmsSection = Field(default_factory=SmsSection)
 
 

@@ -14,10 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f = sub.add_parser("forward", help="forward ratings and 差评 case steps through the outbox until stopped")
     r = sub.add_parser("reconcile", help="counts per day and hall, hallq vs platform, differences listed")
     for p in (f, r):
-        p.add_argument("--config", required=True, help="hall configuration (hall code, matter names)")
-        p.add_argument("--db", required=True, help="the hall's SQLite database (read only)")
-        p.add_argument("--outbox", required=True, help="the forwarder's own SQLite outbox")
+        p.add_argument("--config", required=p is f, help="hall configuration (hall code, matter names)")
+        p.add_argument("--db", required=p is f, help="the hall's SQLite database (read only)")
+        p.add_argument("--outbox", required=p is f, help="the forwarder's own SQLite outbox")
         p.add_argument("--url", required=True, help="the platform's base URL")
+    r.add_argument("--county", metavar="POSTGRES_URL",
+                   help="every hall of the county, from the county server's database (instead of --config/--db)")
     f.add_argument("--mapping", help="field mapping (TOML, docs/province.md); default: the national shape")
     f.add_argument("--once", action="store_true", help="one round, then exit")
     r.add_argument("--day", required=True, help="YYYY-MM-DD")
@@ -37,6 +39,15 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             platform.stop()
         return 0
+    if args.action == "reconcile" and args.county:
+        from .reconcile import reconcile_county
+
+        result = reconcile_county(args.county, args.day, args.url)
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return 0 if result["matches"] else 1
+    if args.action == "reconcile" and not (args.config and args.db):
+        print("hallq province reconcile: give --config and --db (one hall), or --county (every hall)")
+        return 2
     from hallq.config import load_or_exit
 
     config = load_or_exit(args.config)

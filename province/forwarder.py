@@ -120,7 +120,8 @@ def _one(conn: sqlite3.Connection, sql: str, *params) -> dict | None:
 
 class Forwarder:
     def __init__(self, hall_db: str | Path, outbox: str | Path, url: str, hall: str, mapping: Mapping,
-                 names: dict[str, str] | None = None, token: str = "", clock=time.time) -> None:
+                 names: dict[str, str] | None = None, token: str = "", clock=time.time,
+                 max_backoff: float = MAX_BACKOFF) -> None:
         self.hall_db_path, self.hall, self.mapping = str(hall_db), hall, mapping
         self.names = names or {}
         self.base = urllib.parse.urlsplit(url)
@@ -131,8 +132,11 @@ class Forwarder:
         self.out.executescript(SCHEMA)
         self._hall: sqlite3.Connection | None = None
         self._stop = threading.Event()
-        self.state, self.error = "starting", None
-        self._hold_until, self._backoff = 0.0, FIRST_BACKOFF  # the platform as a whole is away
+        self.state, self.error = "starting", None  # starting | forwarding | offline
+        self.max_backoff = max_backoff
+        self.first_backoff = min(FIRST_BACKOFF, max_backoff)
+        self._hold_until, self._backoff = 0.0, self.first_backoff  # the platform as a whole is away
+        self.last_success: str | None = None  # when the platform last took a record (ISO time)
 
     # -- hall's log -> outbox -------------------------------------------------------------------
 
@@ -179,10 +183,11 @@ class Forwarder:
                 counts["retry"] += 1
                 break  # the platform is away: the rest waits too
             if status in (200, 201) or (status == 409 and answer.get("error") == "duplicate"):
+                self.last_success = datetime.now().astimezone().isoformat(timespec="seconds")
                 self.out.execute("UPDATE records SET state = 'sent', sent_at = ?, error = NULL, attempts = attempts + 1 "
-                                 "WHERE id = ?", [datetime.now().astimezone().isoformat(), row["id"]])
+                                 "WHERE id = ?", [self.last_success, row["id"]])
                 counts["sent"] += 1
-                self._backoff = FIRST_BACKOFF
+                self._backoff = self.first_backoff
             elif status >= 500 or status == 429:
                 self._retry(row, f"platform answered {status}")
                 counts["retry"] += 1
@@ -195,11 +200,11 @@ class Forwarder:
         return counts
 
     def _retry(self, row: sqlite3.Row, error: str) -> None:
-        wait = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** row["attempts"]) * random.uniform(0.5, 1.0)
+        wait = min(self.max_backoff, self.first_backoff * 2 ** row["attempts"]) * random.uniform(0.5, 1.0)
         self.out.execute("UPDATE records SET attempts = attempts + 1, next_at = ?, error = ? WHERE id = ?",
                          [self.clock() + wait, error, row["id"]])
         self._hold_until = self.clock() + self._backoff * random.uniform(0.5, 1.0)
-        self._backoff = min(MAX_BACKOFF, self._backoff * 2)
+        self._backoff = min(self.max_backoff, self._backoff * 2)
         self.state, self.error = "offline", error
 
     def _post(self, record_id: str, body: str) -> tuple[int, dict]:
@@ -222,9 +227,19 @@ class Forwarder:
     def step(self) -> dict[str, int]:
         added = self.collect()
         counts = self.send_due()
-        if counts["sent"] and not counts["retry"]:
-            self.state, self.error = "forwarding", None
+        if not counts["retry"] and (counts["sent"] or not self.outbox()["failing"]):
+            self.state, self.error = "forwarding", None  # records went through, or none is waiting on a fault
         return {"collected": added, **counts}
+
+    def outbox(self) -> dict[str, int]:
+        """Records waiting (`pending`; `failing`: of them, those a fault sent back) and rejected."""
+        out = {"pending": 0, "failing": 0, "rejected": 0}
+        for state, failed, n in self.out.execute(  # through idx_records_due: sent records are not read
+                "SELECT state, error IS NOT NULL, COUNT(*) FROM records WHERE state IN ('pending', 'rejected') "
+                "GROUP BY 1, 2"):
+            out[state] += n
+            out["failing"] += n if state == "pending" and failed else 0
+        return out
 
     def run(self, idle: float = 1.0) -> None:
         while not self._stop.is_set():

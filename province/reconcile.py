@@ -1,6 +1,7 @@
 """Daily reconciliation: counts per day, hall and kind in hallq vs on the platform, with the
 records that differ (in hallq only: not yet accepted or rejected — with the outbox's reason;
-on the platform only: not from this hall's log)."""
+on the platform only: not from this hall's log). `reconcile_county` does it for every hall of a
+county from the county server's copy of their logs (`hallq province reconcile --county`)."""
 
 from __future__ import annotations
 
@@ -43,8 +44,34 @@ def platform_side(url: str, day: str) -> dict:
 
 def reconcile(hall_db: str | Path, hall: str, day: str, url: str,
               outbox: str | Path | None = None) -> dict:
-    ours = hallq_side(hall_db, hall, day)
+    return compare(hall, day, hallq_side(hall_db, hall, day), platform_side(url, day), outbox)
+
+
+def county_side(db_url: str, day: str) -> dict[str, dict[str, str]]:
+    """hall -> {id: kind} of every record each hall of the county owes the platform for `day`, from
+    the events the halls shipped (their own ids and timestamps: the forwarder's record ids and days)."""
+    import psycopg
+
+    out: dict[str, dict[str, str]] = {}
+    with psycopg.connect(db_url) as conn:
+        for (code,) in conn.execute("SELECT code FROM halls ORDER BY code"):
+            out[code] = {}
+        for hall, event_id, kind in conn.execute(
+                "SELECT hall, event_id, type FROM events WHERE left(ts, 10) = %s AND day <= %s AND type = ANY(%s) "
+                "ORDER BY hall, event_id", [day, day, list(KINDS)]):
+            out.setdefault(hall, {})[f"{hall}-{event_id}"] = KINDS[kind]
+    return out
+
+
+def reconcile_county(db_url: str, day: str, url: str) -> dict:
+    """`reconcile` for every hall of the county (halls with nothing that day included: the platform
+    may hold records of theirs all the same)."""
     theirs = platform_side(url, day)
+    halls = [compare(hall, day, ours, theirs) for hall, ours in county_side(db_url, day).items()]
+    return {"day": day, "halls": halls, "matches": all(h["matches"] for h in halls)}
+
+
+def compare(hall: str, day: str, ours: dict[str, str], theirs: dict, outbox: str | Path | None = None) -> dict:
     counted: dict[str, int] = {}
     for kind in ours.values():
         counted[kind] = counted.get(kind, 0) + 1
@@ -61,5 +88,5 @@ def reconcile(hall_db: str | Path, hall: str, day: str, url: str,
     missing = [{"id": i, "kind": ours[i], "outbox": reasons.get(i, ("not collected", None))[0],
                 "reason": reasons.get(i, (None, None))[1]} for i in ours if i not in platform_ids]
     extra = sorted(platform_ids - set(ours))
-    return {"rows": rows, "missing_on_platform": missing, "only_on_platform": extra,
+    return {"hall": hall, "rows": rows, "missing_on_platform": missing, "only_on_platform": extra,
             "matches": not missing and not extra and all(r["hallq"] == r["platform"] for r in rows)}

@@ -23,6 +23,7 @@ class Platform:
         self.records: dict[str, dict] = {}
         self.outage, self.slow_seconds, self.require = False, 0.0, []
         self.posts = 0
+        self.duplicates = 0  # posts of an id already stored: a forwarder resending what was taken
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
 
@@ -38,6 +39,7 @@ class Platform:
             if not rid:
                 return 400, {"error": "invalid", "message": f"缺少字段 {self.id_field}"}
             if rid in self.records:
+                self.duplicates += 1
                 return 409, {"error": "duplicate", "message": "记录已存在"}
             self.records[rid] = body
             return 201, {"id": rid}

@@ -112,10 +112,11 @@ class ConfigBook:
                                "the file first", field=f"windows[{t.window}]", code="in_use")
             if t.kiosk is not None and t.kiosk not in config.kiosks:
                 raise Conflict(f"token {t.name} belongs to kiosk {t.kiosk}", field=f"kiosks[{t.kiosk}]", code="in_use")
-        # Secrets are not in the document: the county link and the SMS gateway's secret stay the
+        # Secrets are not in the document: the county and province links and the SMS gateway's secret stay the
         # running hall's (from its file or environment), like the tokens.
         sms = dataclasses.replace(config.sms, cmpp_secret=running.sms.cmpp_secret)
-        return dataclasses.replace(config, tokens=running.tokens, source=running.source, county=running.county, sms=sms)
+        return dataclasses.replace(config, tokens=running.tokens, source=running.source, county=running.county,
+                                   province=running.province, sms=sms)
 
     def change(self, engine, document: dict, actor: str, note: str, based_on: int | None = None,
                then: Callable[[HallConfig], None] | None = None, guard: Callable[[dict], None] | None = None,

@@ -129,7 +129,7 @@ class Front:
         method, path = scope["method"], scope["path"]
         try:
             if path == HEALTH_PATH and method in ("GET", "HEAD"):
-                return await self._json(send, 200, health_view(self.engine))
+                return await self._json(send, 200, health_view(self.engine, self.app.config))
             write = method in WRITE_METHODS
             headers = _headers(scope)
             try:

@@ -127,11 +127,24 @@ def replay(events: list[dict]) -> dict:
     return figures.result()
 
 
+def upheld_records(events: list[dict]) -> set[str]:
+    """Records whose ratings an upheld 申诉复核 took out of every score (`appeal.decided`, upheld):
+    the event log's form of the hall's `scored_ratings` view (server/appeals.py)."""
+    return {str(ev["data"].get("record")) for ev in events
+            if ev["type"] == "appeal.decided" and isinstance(ev["data"], dict) and ev["data"].get("upheld")}
+
+
+def scored(events: list[dict], upheld: set[str]) -> list[dict]:
+    """`events` less the ratings of the `upheld` records (they stay in the log, the record)."""
+    return [ev for ev in events if not (ev["type"] == "rating.recorded" and str(ev["data"].get("record")) in upheld)]
+
+
 def replay_days(events: list[dict]) -> dict[str, dict]:
     """`replay` for each local day of the hall (`event_day`): the figures the hall derives from its
-    own log, and the county from the copy it was shipped (county/figures.py), by this one rule."""
+    own log, and the county from the copy it was shipped (county/figures.py), by this one rule.
+    Ratings an upheld appeal took out are not counted, on whatever later day it was decided."""
     days: dict[str, _Figures] = {}
-    for ev in events:
+    for ev in scored(events, upheld_records(events)):
         day = event_day(ev)
         figures = days.get(day)
         if figures is None:

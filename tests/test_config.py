@@ -705,6 +705,12 @@ EVERY_NUMBER = BASE.replace('name = "测试政务服务中心"\n', 'name = "测�
     reminder_hour = 16
     cmpp_port = 7890
 
+    [province]
+    url = "http://127.0.0.1:9"
+    token = "secret-province"
+    poll_seconds = 2
+    max_backoff_seconds = 600
+
     [sessions]
     admin_idle_minutes = 15
     supervisor_idle_minutes = 30
@@ -763,6 +769,8 @@ OUT_OF_RANGE = [
     ("near_ahead = 3", f"near_ahead = {HUGE}", f"sms.near_ahead: {HUGE} is outside 1..50"),
     ("reminder_hour = 16", f"reminder_hour = {HUGE}", f"sms.reminder_hour: {HUGE} is outside 0..23"),
     ("cmpp_port = 7890", f"cmpp_port = {HUGE}", f"sms.cmpp_port: {HUGE} is outside 1..65535"),
+    ("poll_seconds = 2", "poll_seconds = 0", "province.poll_seconds: 0 is outside 1..3600"),
+    ("max_backoff_seconds = 600", f"max_backoff_seconds = {HUGE}", f"province.max_backoff_seconds: {HUGE} is outside 1..86400"),
     ("wait_minutes = [15, 30, 45]", f"wait_minutes = [15, 30, {HUGE}]", f"rules.alerts.wait_minutes[2]: {HUGE} is outside 0..1440"),
     ("deadline_days = [3, 1, 0]", f"deadline_days = [{HUGE}, 1, 0]", f"rules.alerts.deadline_days[0]: {HUGE} is outside 0..365"),
     ("wait_minutes = [15, 30, 45]", "wait_minutes = [15, 30, nan]",
@@ -804,6 +812,8 @@ MODEL_NUMBERS = {
     "Appointments.checkin_before_minutes": "appointments.checkin_before_minutes",
     "Appointments.checkin_after_minutes": "appointments.checkin_after_minutes",
     "Appointments.days_ahead": "appointments.days_ahead", "Appointments.slot_capacity": "appointments.slot_capacity",
+    "ProvinceLink.poll_seconds": "province.poll_seconds",
+    "ProvinceLink.max_backoff_seconds": "province.max_backoff_seconds",
     "Sms.near_ahead": "sms.near_ahead", "Sms.reminder_hour": "sms.reminder_hour", "Sms.cmpp_port": "sms.cmpp_port",
     "AlertLevels.warning": "rules.alerts.deadline_days[0]", "AlertLevels.yellow": "rules.alerts.wait_minutes[2]",
     "AlertLevels.red": "rules.alerts.wait_minutes[2]", "Token.window": "tokens[0].window",

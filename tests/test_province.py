@@ -140,3 +140,51 @@ def test_a_province_mapping_renames_fields_and_codes(tmp_path):
     path.write_text('[fields]\nx = "colour"\n', encoding="utf-8")
     with pytest.raises(ValueError, match="unknown hallq field"):
         load(path)
+
+
+def test_county_reconciliation_lists_each_halls_differences_from_the_county_copy(hall, platform, tmp_path, pg_url):
+    """Every hall of the county compared with the platform, from the events they shipped (real
+    PostgreSQL): a hall whose records all arrived matches; a record the platform lacks is listed
+    under its hall; a hall that forwarded nothing shows what it owes."""
+    import json
+    import subprocess
+    import sys
+
+    from liveserver import REPO
+
+    from county import registry
+    from county.app import create_app as county_app
+    from county.app import stop_app as stop_county
+    from county.serve import BackgroundCounty
+    from province.reconcile import reconcile_county
+    from server.shipper import Shipper
+
+    db, code, day = hall
+    p, url = platform
+    capp = county_app(pg_url)
+    county = BackgroundCounty(capp).start()
+    try:
+        shipper = Shipper(db, county.url, registry.add_hall(capp.config["DB"], code, "测试中心"), batch=50)
+        while shipper.step():
+            pass
+        shipper.stop()
+        registry.add_hall(capp.config["DB"], "QT", "另一中心")  # ships nothing: owes nothing
+        f = Forwarder(db, tmp_path / "outbox.db", url, code, load(None))
+        f.step()
+        f.close()
+        result = reconcile_county(pg_url, day, url)
+        assert result["matches"] and [h["hall"] for h in result["halls"]] == sorted([code, "QT"])
+        mine = next(h for h in result["halls"] if h["hall"] == code)
+        assert {r["kind"]: r["hallq"] for r in mine["rows"]} == {"rating": 2, "case_step": 2}
+        lost = next(iter(p.records))
+        del p.records[lost]  # the platform lost one
+        out = subprocess.run([sys.executable, "-m", "hallq.cli", "province", "reconcile", "--county", pg_url,
+                              "--day", day, "--url", url], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1, out.stderr
+        result = json.loads(out.stdout)
+        mine = next(h for h in result["halls"] if h["hall"] == code)
+        assert [m["id"] for m in mine["missing_on_platform"]] == [lost] and not mine["matches"]
+        assert next(h for h in result["halls"] if h["hall"] == "QT")["matches"]
+    finally:
+        county.stop()
+        stop_county(capp)

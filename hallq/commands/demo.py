@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     start_people(base, config, clock.now, args.speed, stop, clerk_token=caller, kiosk_token=kiosk,
                  rate_token=caller, per_day=args.per_day, seed=args.seed, devices=devices)
     sms_sim, notifier = start_sms(config, base, args.db)
+    platform, province = start_province(app, config, args.db)
     if not args.no_display:
         display = start_display(args, base)
     print(f"hallq demo: {config.name} at {base}/  (hall clock ×{args.speed:g}, starts {clock.now():%H:%M})")
@@ -133,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
               f"{history['ratings_refused_next_called']} presses refused after the next call (先评价后办事)")
     if sms_sim is not None:
         print(f"  SMS:        simulated CMPP gateway 127.0.0.1:{sms_sim.cmpp_port}; messages it received: {sms_sim.url}/")
+    if platform is not None:
+        print(f"  province:   simulated 好差评 platform {platform_url(platform)}/counts?day={clock.now():%Y-%m-%d}; "
+              f"the link's state in {base}/api/v1/health")
     if devices is not None:
         ports = "  ".join(f"{name} {path}" for name, kind, path in devices.rows if kind != "escpos")
         print(f"  devices:    simulated on ptys ({ports}); caller daemon running; clerks press keypad keys")
@@ -154,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
     if notifier is not None:
         notifier.stop()
         sms_sim.stop()
+    if province is not None:
+        province.stop()
+        platform.stop()
     stop_app(app)
     server.stop()
     print("hallq demo: stopped.")
@@ -197,6 +204,30 @@ def start_sms(config, base: str, db: str):
     for suffix in ("", "-wal", "-shm"):
         Path(str(outbox) + suffix).unlink(missing_ok=True)
     return sim, Notifier(local, base, notifier_token, str(outbox)).start()
+
+
+def start_province(app, config, db: str):
+    """The provincial 好差评 platform simulator on 127.0.0.1 and the hall forwarding its ratings and
+    差评 case steps to it (server/province_link.py): the hall's [province], or the national shape."""
+    import dataclasses
+
+    from hallq.model import ProvinceLink
+    from province.simulator import Platform
+    from server.province_link import ProvinceForwarding, outbox_path
+
+    platform = Platform()
+    url = platform.start()
+    link = config.province or ProvinceLink(url, "demo-province")
+    outbox = outbox_path(db)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(outbox) + suffix).unlink(missing_ok=True)
+    province = ProvinceForwarding(app, db, dataclasses.replace(link, url=url, poll_seconds=1)).start()
+    app.config["PROVINCE"] = province
+    return platform, province
+
+
+def platform_url(platform) -> str:
+    return f"http://127.0.0.1:{platform.server.server_address[1]}"
 
 
 def start_display(args: argparse.Namespace, base: str) -> subprocess.Popen | None:

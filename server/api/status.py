@@ -40,7 +40,7 @@ def today():
 
 @bp.get("/health")
 def health():
-    return jsonify(health_view(engine()))
+    return jsonify(health_view(engine(), current_app.config))
 
 
 @bp.get("/openapi.json")

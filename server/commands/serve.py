@@ -97,12 +97,19 @@ def run(args: argparse.Namespace) -> int:
         from ..case_follower import CaseFollower
 
         case_follower = CaseFollower(app, config.county.url, config.county.token, args.case_poll).start()
+    province = None
+    if config.province is not None:  # the 好差评 record to the provincial platform (server/province_link.py)
+        from ..province_link import ProvinceForwarding
+
+        province = ProvinceForwarding(app, args.db, config.province).start()
+        app.config["PROVINCE"] = province
     # At shutdown (SIGTERM, Ctrl-C): the supervision and session threads end, and the answers kept
     # for retries are written. Here, not after serve(): uvicorn re-raises the signal once it is done.
     front = Front(app, workers=args.threads, queue=args.queue, max_streams=args.max_streams,
                   on_shutdown=lambda: (shipper and shipper.stop(), follower and follower.stop(),
                                        referrer and referrer.stop(),
-                                       case_follower and case_follower.stop(), stop_app(app)))
+                                       case_follower and case_follower.stop(),
+                                       province and province.stop(), stop_app(app)))
     # What start-up built (config, app, caches) lives as long as the process: keep it out of every
     # later collection, which a thousand streams' small objects make frequent.
     gc.freeze()

@@ -1,0 +1,104 @@
+"""`hallq serve` with [province]: the forwarder runs as a thread of the hall process. A rating and
+a 差评 case step posted to the hall reach the platform simulator; with the platform down the hall
+raises the red device alert and its outbox holds the records; once the platform is back they are
+drained, each stored once, the alert clears, and SIGTERM stops the hall cleanly."""
+
+import signal
+import time
+
+from liveserver import REPO, all_day_config, free_port, start_serve
+
+from hallq.client import ApiClient
+from hallq.config import ConfigError, load_config, parse_config
+from province.simulator import Platform
+from server.province_link import ALERT_SOURCE
+
+
+def wait(what, test, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = test()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_serve_forwards_to_the_platform_raises_an_alert_while_it_is_down_and_drains_after(tmp_path):
+    platform = Platform()
+    url = platform.start()
+    port_of_platform = platform.server.server_address[1]
+    conf = all_day_config(REPO / "config" / "township.toml", tmp_path / "hall.toml")
+    conf.write_text(conf.read_text(encoding="utf-8") + f'\n[province]\nurl = "{url}"\ntoken = "prov-token"\n'
+                    "poll_seconds = 1\nmax_backoff_seconds = 1\n", encoding="utf-8")
+    config = load_config(conf)
+    assert config.province.url == url and config.province.token == "prov-token"
+    port = free_port()
+    proc = start_serve(conf, tmp_path / "hall.db", port)
+    base = f"http://127.0.0.1:{port}"
+    tokens = {t.role: t.token for t in config.tokens}
+    kiosk, caller, admin = (ApiClient(base, tokens[r]) for r in ("kiosk", "caller", "admin"))
+    service = next(iter(config.windows[1].services))
+
+    def serve_and_rate(grade):
+        kiosk.post("/tickets", {"service": service})
+        caller.window(1, "call-next")
+        caller.window(1, "finish", outcome="done")
+        caller.post("/ratings", {"grade": grade, "channel": "evaluator", "window": 1,
+                                 **({"reason": "attitude"} if grade <= 2 else {})})
+
+    def kinds():
+        with platform.lock:
+            return sorted(r["type"] for r in platform.records.values())
+
+    def link():
+        return ApiClient(base, "").get("/health")["province"]
+
+    def alerted():
+        return [a for a in admin.get("/alerts")["alerts"] if a["source"] == ALERT_SOURCE]
+
+    try:
+        caller.window(1, "login", staff=next(iter(config.staff)))
+        serve_and_rate(5)
+        wait("the rating at the platform", lambda: kinds() == ["rating"])
+        assert wait("the link forwarding", lambda: link()["state"] == "forwarding" and link())["outbox"] == 0
+        platform.stop()  # the platform away: its port closed
+        serve_and_rate(1)  # a 差评: the rating and its case opened wait in the outbox
+        [alert] = wait("the platform alert", alerted)
+        assert alert["kind"] == "device_offline" and alert["level"] == "red" and "省好差评平台不可用" in alert["message"]
+        held = link()
+        assert held["state"] == "offline" and held["outbox"] >= 2 and held["last_success"], held
+        assert kinds() == ["rating"]
+        platform.start(port_of_platform)  # back, with what it stored before
+        wait("the outbox drained", lambda: kinds() == ["case_step", "rating", "rating"])
+        wait("the alert cleared", lambda: not alerted())
+        assert wait("the link forwarding", lambda: link()["state"] == "forwarding" and link()) == {
+            "state": "forwarding", "state_name": "正常报送", "outbox": 0, "rejected": 0,
+            "last_success": link()["last_success"]}
+        assert platform.duplicates == 0 and platform.posts >= 3
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=30)[0].decode()
+        platform.stop()
+    assert proc.returncode == 0 and "hallq: stopped" in out, out
+
+
+def test_province_config_names_a_mapping_that_does_not_load(tmp_path):
+    base = (REPO / "config" / "township.toml").read_text(encoding="utf-8")
+    (tmp_path / "bad.toml").write_text('[fields]\nevaluateId = "nope"\n', encoding="utf-8")
+    for table, problem in (('mapping = "bad.toml"\ntoken = "t"', "province.mapping: the field mapping does not load"),
+                           ('mapping = "none.toml"\ntoken = "t"', "province.mapping: the field mapping does not load"),
+                           ("", "province: needs exactly one of token or token_env")):
+        (tmp_path / "hall.toml").write_text(base + f'\n[province]\nurl = "http://127.0.0.1:9"\n{table}\n', encoding="utf-8")
+        try:
+            load_config(tmp_path / "hall.toml")
+        except ConfigError as exc:
+            assert any(problem in str(p) for p in exc.problems), exc.problems
+        else:
+            raise AssertionError(f"{table!r} loaded")
+    (tmp_path / "zj.toml").write_text('[fields]\nrecordId = "id"\n', encoding="utf-8")
+    (tmp_path / "hall.toml").write_text(base + '\n[province]\nurl = "http://127.0.0.1:9/"\ntoken = "t"\nmapping = "zj.toml"\n',
+                                        encoding="utf-8")
+    link = load_config(tmp_path / "hall.toml").province
+    assert (link.url, link.mapping, link.poll_seconds) == ("http://127.0.0.1:9", str(tmp_path / "zj.toml"), 2)
+    assert parse_config(base).province is None
