@@ -11,6 +11,7 @@ from liveserver import REPO, all_day_config, free_port, start_serve
 from hallq.client import ApiClient
 from hallq.config import ConfigError, load_config, parse_config
 from province.simulator import Platform
+from server.api.schemas import Health
 from server.province_link import ALERT_SOURCE
 
 
@@ -52,7 +53,9 @@ def test_serve_forwards_to_the_platform_raises_an_alert_while_it_is_down_and_dra
             return sorted(r["type"] for r in platform.records.values())
 
     def link():
-        return ApiClient(base, "").get("/health")["province"]
+        health = ApiClient(base, "").get("/health")
+        Health.model_validate(health)  # the answer is what the document says, province included
+        return health["province"]
 
     def alerted():
         return [a for a in admin.get("/alerts")["alerts"] if a["source"] == ALERT_SOURCE]

@@ -433,12 +433,23 @@ class Storage(BaseModel):
     state: str
 
 
+class ProvinceState(Answer):
+    """The provincial 好差评 platform link (server/province_link.py), with [province] only."""
+
+    state: Literal["starting", "forwarding", "offline"]
+    state_name: str
+    outbox: int = Field(..., description="records waiting to be forwarded")
+    rejected: int = Field(..., description="records the platform refused (kept with the reason)")
+    last_success: str | None = Field(None, json_schema_extra=DATE_TIME)
+
+
 class Health(Answer):
     ok: bool
     hall: str
     time: str = Field(..., json_schema_extra=DATE_TIME)
     last_event_id: int | None = None
     storage: Storage
+    province: ProvinceState | None = None
 
 
 class ConfigVersion(BaseModel):
