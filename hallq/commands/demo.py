@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no simulated keypads, evaluators and strips: clerks act on the HTTP API")
     parser.add_argument("--no-display", action="store_true", help="do not open the hall display")
     parser.add_argument("--mute", action="store_true", help="the hall display does not speak the calls")
+    from server import county_link  # with [county] the demo hall is linked as `hallq serve` links one
+
+    county_link.add_arguments(parser)
 
 
 # Demo web users (username, password, role, staff). Clerks 1038/1039 share windows 38 (帮办代办) and
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hallq.config import load_or_exit
     from hallq.demo_people import start_people
+    from server import county_link
     from server.app import create_app, stop_app
     from server.clock import ScaledClock, SystemClock
     from server.serving import BackgroundServer
@@ -105,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         clock = ScaledClock(opening - timedelta(minutes=DEMO_LEAD_MINUTES), args.speed)
     app = create_app(config, db, clock=clock)
     users = seed_users(app.config["ENGINE"].store, config)
+    unlink = county_link.start(app, config, str(db), args)  # nothing without [county]
     server = BackgroundServer(app, host=args.host, port=args.port)
     base = f"http://{args.host}:{server.port}"
     server.start()
@@ -136,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
     if devices is not None:
         ports = "  ".join(f"{name} {path}" for name, kind, path in devices.rows if kind != "escpos")
         print(f"  devices:    simulated on ptys ({ports}); caller daemon running; clerks press keypad keys")
+    if config.county is not None:
+        print(f"  county:     linked to {config.county.url} (event log shipped{' by `hallq ship`' if args.no_ship else ''}; "
+              "catalogue, referrals, cases and 附近大厅 followed)")
     print("  Ctrl-C stops.", flush=True)
     try:
         deadline = time.monotonic() + args.duration if args.duration else None
@@ -144,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     stop.set()
+    unlink()
     if display is not None:
         display.terminate()
         display.wait(5)
