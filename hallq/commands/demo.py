@@ -104,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
     if args.speed == 1:
         clock = SystemClock(tz)
     else:
-        today = datetime.now(tz).date()
-        opening = datetime.combine(today, config.hours.sessions[0].start, tz)
+        opening = datetime.combine(demo_day(datetime.now(tz).date(), config.hours.weekdays),
+                                   config.hours.sessions[0].start, tz)
         clock = ScaledClock(opening - timedelta(minutes=DEMO_LEAD_MINUTES), args.speed)
     app = create_app(config, db, clock=clock)
     users = seed_users(app.config["ENGINE"].store, config)
@@ -167,6 +167,14 @@ def run(args: argparse.Namespace) -> int:
     server.stop()
     print("hallq demo: stopped.")
     return 0
+
+
+def demo_day(today, weekdays: tuple[int, ...]):
+    """The hall day the fast clock plays: today, or on a rest day the next working day (a demo or its
+    test on a Saturday would otherwise watch a closed hall)."""
+    from hallq.demo_history import working_days_before
+
+    return next(d for n in range(1, 15) for d in working_days_before(today + timedelta(days=n), 1, weekdays))
 
 
 def start_devices(config, base: str, caller_token: str, speed: float):
