@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from server.errors import Forbidden, Invalid, NotFound
 
-from . import cases, catalogue, figures, ingest, referrals, registry
+from . import cases, catalogue, figures, ingest, live, referrals, registry
 
 bp = Blueprint("county", __name__)
 
@@ -49,6 +49,15 @@ def post_events():
 def halls():
     _caller("reader")
     return jsonify({"halls": registry.halls(current_app.config["DB"])})
+
+
+@bp.get("/wait")
+def public_wait():
+    """Every centre's queue per matter now (what the public /wait page shows), for a hall's 附近大厅
+    screen: a hall token or a reader's."""
+    who = _caller("hall", "reader")
+    with current_app.config["DB"].connection() as conn:
+        return jsonify({**live.public_wait(conn), "caller": who.hall})
 
 
 def _day(name: str, default: date | None = None) -> date:

@@ -1,7 +1,9 @@
-"""`hallq county demo`: a county server and four halls on one machine, each hall its own process and
-SQLite with simulated citizens (`hallq demo --no-devices`), each shipping through `hallq ship` over
-its own link — a relay in this process that you can cut and restore by typing `cut CODE` /
-`restore CODE`, to watch a hall keep serving offline and catch up by itself.
+"""`hallq county demo`: a county server, three township halls and a village station on one machine,
+each hall its own process and SQLite with simulated citizens (`hallq demo --no-devices` with
+`[county]`: linked as `hallq serve` links a hall — shipping its event log, following catalogue
+releases, referrals, cases and the 附近大厅 wait figures), each over its own link — a relay in this
+process that you can cut and restore by typing `cut CODE` / `restore CODE`, to watch a hall keep
+serving offline and catch up by itself.
 
 Needs a PostgreSQL this user may create a database on (as root: bin/hallq's set-up starts one).
 """
@@ -18,17 +20,22 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# (code at the county, config). The fourth stands in for a village station until a village config ships.
-HALLS = [("QINGSHI", "township.toml"), ("TAOYUAN", "township-centre.toml"), ("LIUXI", "small-township.toml"),
-         ("STATION", "small-township.toml")]
+# (code at the county, config, level at the county)
+HALLS = [("QINGSHI", "township.toml", "township"), ("TAOYUAN", "township-centre.toml", "township"),
+         ("LIUXI", "small-township.toml", "township"), ("SHIQIAO", "village.toml", "village")]
+# The demo halls ask the county this often (seconds): what happens shows within a few seconds.
+LINK_POLLS = ["--catalogue-poll", "5", "--referral-poll", "2", "--case-poll", "5", "--nearby-poll", "5"]
 DEMO_USER = ("juzhang", "director-demo")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default="postgresql:///hallq_county_demo",
                         help="county database (dropped and made fresh each run)")
-    parser.add_argument("--port", type=int, default=8090, help="the county server's port")
-    parser.add_argument("--hall-port", type=int, default=8101, help="the first hall's port (the others follow)")
+    parser.add_argument("--port", type=int, default=8090, help="the county server's port (0: one the OS gives)")
+    parser.add_argument("--hall-port", type=int, default=8101,
+                        help="the first hall's port (the others follow; 0: each one the OS gives)")
+    parser.add_argument("--dir", default=str(REPO / "var" / "county-demo"),
+                        help="where the halls' configs and SQLite files go (made fresh each run)")
     parser.add_argument("--speed", type=float, default=10.0)
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C / quit)")
 
@@ -85,6 +92,12 @@ class Link:
         self.open = []
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _wait(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -113,8 +126,10 @@ def run(args: argparse.Namespace) -> int:
     db = Database(args.db)
     db.migrate()
     users.add_user(db, DEMO_USER[0], "县政务服务局局长", "director", DEMO_USER[1])
-    work = REPO / "var" / "county-demo"
+    work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
+    if args.port == 0:
+        args.port = _free_port()
     py = [sys.executable, "-m", "hallq.cli"]
     procs: list[subprocess.Popen] = []
     links: dict[str, Link] = {}
@@ -122,23 +137,20 @@ def run(args: argparse.Namespace) -> int:
     procs.append(county)
     try:
         _wait(f"http://127.0.0.1:{args.port}/api/v1/health", county)
-        for i, (code, config_name) in enumerate(HALLS):
+        for i, (code, config_name, level) in enumerate(HALLS):
             text = (REPO / "config" / config_name).read_text(encoding="utf-8")
             link = links[code] = Link(("127.0.0.1", args.port))
-            hall_name = "石桥村便民服务站" if code == "STATION" else text.split('name = "', 1)[1].split('"', 1)[0]
-            if code == "STATION":
-                text = text.replace("柳溪乡便民服务中心", hall_name, 1)
-            token = registry.add_hall(db, code, hall_name)
+            hall_name = text.split('name = "', 1)[1].split('"', 1)[0]
+            token = registry.add_hall(db, code, hall_name, level=level)
             config = work / f"{code}.toml"
             config.write_text(text + f'\n[county]\nurl = "http://127.0.0.1:{link.port}"\ntoken = "{token}"\n',
                               encoding="utf-8")
-            hall_db, port = work / f"{code}.db", args.hall_port + i
+            hall_db, port = work / f"{code}.db", args.hall_port + i if args.hall_port else _free_port()
             hall = subprocess.Popen([*py, "demo", "--config", str(config), "--db", str(hall_db), "--port", str(port),
                                      "--no-devices", "--no-display", "--history-days", "0", "--speed", str(args.speed),
-                                     "--per-day", "300"], cwd=REPO, stdout=subprocess.DEVNULL)
+                                     "--per-day", "300", *LINK_POLLS], cwd=REPO, stdout=subprocess.DEVNULL)
             procs.append(hall)
             _wait(f"http://127.0.0.1:{port}/api/v1/health", hall)
-            procs.append(subprocess.Popen([*py, "ship", "--config", str(config), "--db", str(hall_db)], cwd=REPO))
             print(f"  hall {code:8} {hall_name}: http://127.0.0.1:{port}/   (link via :{link.port})", flush=True)
         base = f"http://127.0.0.1:{args.port}"
         print(f"hallq county demo: county pages {base}/county/  (sign in {DEMO_USER[0]}/{DEMO_USER[1]}); "

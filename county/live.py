@@ -144,3 +144,15 @@ def summary(code, name, high_water, last_ingest, last_contact, last_event_ts, st
 
 
 
+
+
+def public_wait(conn: psycopg.Connection) -> dict:
+    """What a citizen may see of every centre (the /wait page, and each hall's 附近大厅 copy): its
+    queue per matter now and how fresh that is — no staff, no alerts. `as_of`: the county's now."""
+    halls = overview(conn)
+    now = conn.execute("SELECT now()").fetchone()[0]
+    return {"as_of": now.astimezone(UTC).isoformat(), "halls": [
+        {"code": h["code"], "name": h["name"], "link": h["link"], "heard_seconds_ago": h["heard_seconds_ago"],
+         "waiting": h["waiting"], "windows_open": h["windows_open"], "longest_wait_minutes": h["longest_wait_minutes"],
+         "services": [{k: s[k] for k in ("code", "name", "waiting", "estimate_minutes")} for s in h["services"]]}
+        for h in halls]}

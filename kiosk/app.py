@@ -23,8 +23,8 @@ from kiosk.voice import Voice, spoken_code
 
 log = logging.getLogger(__name__)
 
-START, MATTERS, CONFIRM, KEYPAD, APPOINTMENTS, ISSUING, TICKET, MESSAGE = (
-    "start", "matters", "confirm", "keypad", "appointments", "issuing", "ticket", "message")
+START, MATTERS, CONFIRM, KEYPAD, APPOINTMENTS, ISSUING, TICKET, MESSAGE, NEARBY = (
+    "start", "matters", "confirm", "keypad", "appointments", "issuing", "ticket", "message", "nearby")
 
 OFFLINE_TEXT = "暂停取号，请到服务台"
 SETTLE_SECONDS = 0.35  # taps this soon after a screen change belong to the previous screen
@@ -121,6 +121,7 @@ class KioskApp:
         self.card: CardHolder | None = None  # the ID card read for this citizen (kiosk/idcard.py)
         self.cards = CardFlow(self)
         self.keypad: Keypad | None = None
+        self.nearby: dict | None = None  # GET /api/v1/nearby: the county's figures as the hall keeps them
         self.appointments: list[dict] = []
         self.issued: Issued | None = None
         self.message = ""
@@ -153,7 +154,24 @@ class KioskApp:
                                     float(menu.hall.get("clock_rate", 1.0)))
             except (KeyError, TypeError, ValueError):  # an older server: no clock rather than the PC's
                 self._hall_clock = None
+        self.refresh_nearby()
         return True
+
+    def refresh_nearby(self) -> bool:
+        """The hall's copy of every centre's wait (附近大厅); the button shows only for a linked hall."""
+        try:
+            data = self.api.get("/nearby")
+            data["halls"] = list(data["halls"])
+        except Exception as exc:  # an older hall answers 404; offline: keep the last copy
+            log.info("附近大厅 not refreshed: %s", exc)
+            return False
+        with self._lock:
+            self.nearby = data
+        return True
+
+    @property
+    def nearby_linked(self) -> bool:
+        return bool(self.nearby and self.nearby.get("linked"))
 
     def hall_now(self) -> datetime | None:
         """The hall's time (the server's, in the hall's zone): the time its tickets are stamped with,
@@ -234,6 +252,8 @@ class KioskApp:
             self._go(MATTERS)
         elif self.screen == CITIZEN:
             self.home()
+        elif self.screen == NEARBY:
+            self._go(CONFIRM if self.matter is not None else START)
         elif self.screen == KEYPAD and self.keypad and self.keypad.purpose in ("id", "sms") and self.matter:
             self.keypad = None
             self._go(CONFIRM)
@@ -245,6 +265,16 @@ class KioskApp:
 
     def _on_done(self) -> None:
         self.home()
+
+    def _on_nearby(self) -> None:
+        """附近大厅: every centre's wait now (for the matter on the confirm screen, if one), read
+        again as the screen opens; the last copy if the hall does not answer."""
+        self.refresh_nearby()
+        if not self.nearby_linked:
+            return
+        self._go(NEARBY)
+        if self.large:
+            self.voice.say("附近大厅排队情况，请选择去哪里办理")
 
     def _on_card_menu(self) -> None:
         """From the card's own page to the matters, the card kept for the ticket."""

@@ -28,6 +28,7 @@ from kiosk.app import (
     ISSUING,
     KEYPAD,
     MATTERS,
+    NEARBY,
     OFFLINE_TEXT,
     START,
     TICKET,
@@ -232,6 +233,10 @@ class Screens:
             buttons = []
         elif screen == TICKET:
             buttons = self._ticket(surf, app, body)
+        elif screen == NEARBY:
+            from kiosk.nearby_screen import nearby_screen
+
+            buttons = nearby_screen(self, surf, app, body)
         elif screen == CITIZEN:
             from kiosk.idcard_screen import citizen_screen
 
@@ -348,6 +353,8 @@ class Screens:
                                pygame.Rect(body.left, y, body.width, 60)) + int(10 * self.u)
         actions = [("预约签到", ("keypad", "appointment"), "normal"),
                    ("标准字体" if large else "大字模式", ("large",), "green" if not large else "normal")]
+        if app.nearby_linked:
+            actions.insert(1, ("附近大厅", ("nearby",), "normal"))
         if self.staff_button:
             actions.append(("工作人员", ("keypad", "pin"), "quiet"))
         row = self.bottom_row(body, actions)
@@ -455,6 +462,8 @@ class Screens:
         actions: list[tuple[str, tuple | None, str]] = [("返回", ("back",), "normal")]
         if not (app.appointment or app.green or app.id_number or app.card):
             actions.append(("老年人凭身份证优先", ("keypad", "id"), "normal"))
+        if app.nearby_linked and not app.appointment:  # where else this matter is done, and the queue there
+            actions.append(("附近大厅", ("nearby",), "normal"))
         extra = []
         if sms_h:
             phone = app.sms_phone

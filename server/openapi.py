@@ -255,6 +255,9 @@ def document(config: HallConfig) -> dict:
     paths: dict[str, dict] = {
         "/services": {"get": {"summary": "Menu: services and 一件事 bundles with waiting count and estimated wait",
                               "responses": {"200": _ok("the menu", "Menu")}}},
+        "/nearby": {"get": {"summary": "附近大厅: every centre's wait per matter as the county last said, with its age "
+                                       "(public, like the menu; a stale copy when the link is down)",
+                            "responses": {"200": _ok("the kept copy", "Nearby")}}},
         "/tickets": {"post": {
             "summary": "Issue a ticket", "security": BEARER,
             "requestBody": _ticket_body(config),

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no simulated keypads, evaluators and strips: clerks act on the HTTP API")
     parser.add_argument("--no-display", action="store_true", help="do not open the hall display")
     parser.add_argument("--mute", action="store_true", help="the hall display does not speak the calls")
+    from server import county_link  # with [county] the demo hall is linked as `hallq serve` links one
+
+    county_link.add_arguments(parser)
 
 
 # Demo web users (username, password, role, staff). Clerks 1038/1039 share windows 38 (帮办代办) and
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hallq.config import load_or_exit
     from hallq.demo_people import start_people
+    from server import county_link
     from server.app import create_app, stop_app
     from server.clock import ScaledClock, SystemClock
     from server.serving import BackgroundServer
@@ -100,11 +104,12 @@ def run(args: argparse.Namespace) -> int:
     if args.speed == 1:
         clock = SystemClock(tz)
     else:
-        today = datetime.now(tz).date()
-        opening = datetime.combine(today, config.hours.sessions[0].start, tz)
+        opening = datetime.combine(demo_day(datetime.now(tz).date(), config.hours.weekdays),
+                                   config.hours.sessions[0].start, tz)
         clock = ScaledClock(opening - timedelta(minutes=DEMO_LEAD_MINUTES), args.speed)
     app = create_app(config, db, clock=clock)
     users = seed_users(app.config["ENGINE"].store, config)
+    unlink = county_link.start(app, config, str(db), args)  # nothing without [county]
     server = BackgroundServer(app, host=args.host, port=args.port)
     base = f"http://{args.host}:{server.port}"
     server.start()
@@ -140,6 +145,9 @@ def run(args: argparse.Namespace) -> int:
     if devices is not None:
         ports = "  ".join(f"{name} {path}" for name, kind, path in devices.rows if kind != "escpos")
         print(f"  devices:    simulated on ptys ({ports}); caller daemon running; clerks press keypad keys")
+    if config.county is not None:
+        print(f"  county:     linked to {config.county.url} (event log shipped{' by `hallq ship`' if args.no_ship else ''}; "
+              "catalogue, referrals, cases and 附近大厅 followed)")
     print("  Ctrl-C stops.", flush=True)
     try:
         deadline = time.monotonic() + args.duration if args.duration else None
@@ -148,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     stop.set()
+    unlink()
     if display is not None:
         display.terminate()
         display.wait(5)
@@ -165,6 +174,14 @@ def run(args: argparse.Namespace) -> int:
     server.stop()
     print("hallq demo: stopped.")
     return 0
+
+
+def demo_day(today, weekdays: tuple[int, ...]):
+    """The hall day the fast clock plays: today, or on a rest day the next working day (a demo or its
+    test on a Saturday would otherwise watch a closed hall)."""
+    from hallq.demo_history import working_days_before
+
+    return next(d for n in range(1, 15) for d in working_days_before(today + timedelta(days=n), 1, weekdays))
 
 
 def start_devices(config, base: str, caller_token: str, speed: float):

@@ -452,6 +452,37 @@ class Health(Answer):
     province: ProvinceState | None = None
 
 
+class NearbyMatter(Answer):
+    code: str
+    name: str
+    waiting: int
+    estimate_minutes: float | None = Field(None, description="that centre's own estimate on its last ticket")
+
+
+class NearbyHall(Answer):
+    """One centre of the county as the county last told this hall (county/live.py public_wait)."""
+
+    code: str
+    name: str
+    own: bool = Field(..., description="this hall itself")
+    link: Literal["online", "offline", "never"] = Field(..., description="that centre's link to the county")
+    as_of: str | None = Field(None, json_schema_extra=DATE_TIME, description="when the county last heard from it")
+    waiting: int
+    windows_open: int
+    longest_wait_minutes: float | None = None
+    services: list[NearbyMatter]
+
+
+class Nearby(Answer):
+    """附近大厅: the county's wait figures for every centre, kept by this hall (server/nearby.py)."""
+
+    linked: bool = Field(..., description="false: this hall has no [county]; the list is empty")
+    as_of: str | None = Field(None, json_schema_extra=DATE_TIME, description="when the county gave this copy")
+    age_seconds: float | None = Field(None, description="how old the copy is on the hall's clock")
+    stale: bool = Field(..., description="the last round with the county failed, or the copy is old")
+    halls: list[NearbyHall]
+
+
 class ConfigVersion(BaseModel):
     version: int
     at: str = Field(..., json_schema_extra={"format": "date-time"})
@@ -899,4 +930,4 @@ ANSWERS = (Error, Ticket, Position, ConfigVersion, CurrentConfig, Menu, Windows,
            Appointments, CitizenTodayAnswer, Health, ConfigVersionDetail, ConfigVersions, WindowAction, RatingResult,
            Queue, StatsToday, SmsWatch, SmsReminders, SwitchedOff, Alert, Alerts, AlertReported, AlertsAcked, Case,
            Cases, CasePhone, FixStatus, Commitment, Commitments, Report, CaseNumberAttached, RatingRecords,
-           RatingIndicators, Appeal, Appeals, Referral, Referrals, User, Users)
+           RatingIndicators, Appeal, Appeals, Referral, Referrals, User, Users, Nearby)

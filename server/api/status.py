@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, jsonify
 from .. import stats
 from ..auth import READ_ROLES, require
 from ..health import health_view
+from ..nearby import unlinked
 from ..openapi import document
 from ..views import ticket_view
 
@@ -36,6 +37,13 @@ def queue():
 @require(*READ_ROLES)
 def today():
     return jsonify(stats.today(engine()))
+
+
+@bp.get("/nearby")
+def nearby():
+    """附近大厅 (public, like the menu): the county's wait figures as this hall last had them."""
+    follower = current_app.config.get("NEARBY")
+    return jsonify(follower.answer() if follower is not None else unlinked())
 
 
 @bp.get("/health")

@@ -7,6 +7,8 @@ import logging
 
 from hallq.config import load_or_exit
 
+from .. import county_link
+
 # How long a thread may keep the GIL while another waits for it (Python's default: 5 ms). A write
 # holds the engine lock through its fsync, with the GIL released; when the fsync ends it must get the
 # GIL back from whichever thread took it, and every other write waits behind it meanwhile. 0.3 ms
@@ -33,22 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-timeout", type=_seconds, default=5.0, metavar="SECONDS",
                         help="how long a write waits for the database's write lock (held by another process, "
                              "e.g. a backup) before it answers 503 storage_busy (default 5)")
-    parser.add_argument("--catalogue-poll", type=_seconds_up_to_hour, default=30.0, metavar="SECONDS",
-                        help="with [county]: how often to ask the county for a newer catalogue release (default 30)")
-    parser.add_argument("--referral-poll", type=_seconds_up_to_hour, default=5.0, metavar="SECONDS",
-                        help="with [county]: how often to exchange cross-level referrals with the county (default 5)")
-    parser.add_argument("--case-poll", type=_seconds_up_to_hour, default=10.0, metavar="SECONDS",
-                        help="with [county]: how often to take the county's steps on 差评 cases (default 10)")
-
-
-def _seconds_up_to_hour(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0.1 <= value <= 3600:
-        raise argparse.ArgumentTypeError("must be 0.1–3600 seconds")
-    return value
+    county_link.add_arguments(parser)
 
 
 def _seconds(text: str) -> float:
@@ -81,22 +68,8 @@ def run(args: argparse.Namespace) -> int:
             "the open-file limit is %d: fewer than --max-streams %d plus requests need (%d); raise it "
             "(ulimit -n, LimitNOFILE=) or lower --max-streams", files, args.max_streams, wanted)
     app = create_app(config, args.db, secure_cookies=args.secure_cookies, write_timeout=args.write_timeout)
-    shipper = follower = referrer = case_follower = None
-    if config.county is not None:  # the event log up to the county, read-only, in a thread of its own
-        from ..catalogue_follower import CatalogueFollower
-        from ..shipper import Shipper
-
-        shipper = Shipper(args.db, config.county.url, config.county.token).start()
-        # and the county's catalogue releases down, applied live (server/catalogue_follower.py)
-        follower = CatalogueFollower(app, config.county.url, config.county.token, args.catalogue_poll).start()
-        # and cross-level referrals both ways through the county (server/referral_follower.py)
-        from ..referral_follower import ReferralFollower
-
-        referrer = ReferralFollower(app, config.county.url, config.county.token, args.referral_poll).start()
-        # and the county's steps on the 差评 cases it keeps (server/case_follower.py)
-        from ..case_follower import CaseFollower
-
-        case_follower = CaseFollower(app, config.county.url, config.county.token, args.case_poll).start()
+    # The event log up to the county and its followers down, each a thread (server/county_link.py).
+    unlink = county_link.start(app, config, args.db, args)
     province = None
     if config.province is not None:  # the 好差评 record to the provincial platform (server/province_link.py)
         from ..province_link import ProvinceForwarding
@@ -106,10 +79,7 @@ def run(args: argparse.Namespace) -> int:
     # At shutdown (SIGTERM, Ctrl-C): the supervision and session threads end, and the answers kept
     # for retries are written. Here, not after serve(): uvicorn re-raises the signal once it is done.
     front = Front(app, workers=args.threads, queue=args.queue, max_streams=args.max_streams,
-                  on_shutdown=lambda: (shipper and shipper.stop(), follower and follower.stop(),
-                                       referrer and referrer.stop(),
-                                       case_follower and case_follower.stop(),
-                                       province and province.stop(), stop_app(app)))
+                  on_shutdown=lambda: (unlink(), province and province.stop(), stop_app(app)))
     # What start-up built (config, app, caches) lives as long as the process: keep it out of every
     # later collection, which a thousand streams' small objects make frequent.
     gc.freeze()
