@@ -153,6 +153,7 @@ def test_every_answer_model_is_a_real_answer(tmp_path):
         check(schemas.Appointments, kiosk.get("/appointments?phone=13900139000"))
         check(schemas.CitizenTodayAnswer, kiosk.post("/citizens/today", {"id_number": "11010519491231002X"}))
         check(schemas.Health, public.get("/health"))
+        check(schemas.Nearby, kiosk.get("/nearby"))  # no [county]: unlinked, empty (tests/test_nearby.py: linked)
         with pytest.raises(ApiError) as refused:
             public.get("/tickets/nope")
         check(schemas.Error, refused.value.body)

@@ -106,6 +106,8 @@ def test_a_matter_only_closed_windows_take_keeps_the_kept_replay():
             matter = rare[i % len(rare)] if i % 5 == 0 else common[i % len(common)]
             t = e.issue(matter)
             assert t.issue_estimate == full_estimate(e, t), (i, matter)
+            # Nobody is on duty for a rare matter: people ahead, but no minutes (not "约 0 分钟").
+            assert (t.estimated_wait is None) == (matter in rare), (i, matter)
             clock.advance(seconds=0.001)
     finally:
         KeptReplay.__init__ = real_init

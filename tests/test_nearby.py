@@ -19,6 +19,7 @@ from county import registry
 from county.db import Database
 from hallq.client import ApiClient
 from kiosk.app import CONFIRM, NEARBY, START
+from server.api.schemas import Nearby
 
 pytestmark = pytest.mark.slow
 KIOSK = "demo-qingshi-kiosk-1"
@@ -46,7 +47,9 @@ def test_the_hall_keeps_the_countys_wait_figures_for_its_kiosk_and_serves_the_la
     rig = None
 
     def nearby() -> dict:
-        return api.get("/nearby")
+        answer = api.get("/nearby")
+        Nearby.model_validate(answer)  # linked, stale or not: what the document says
+        return answer
 
     try:
         procs.append(start_county(pg_url, county_port))
