@@ -9,6 +9,8 @@ from ..auth import READ_ROLES, require
 from ..health import health_view
 from ..openapi import document
 from ..views import ticket_view
+from . import schemas
+from .spec import spec
 
 bp = Blueprint("status", __name__)
 
@@ -18,6 +20,7 @@ def engine():
 
 
 @bp.get("/queue")
+@spec("Live tickets, masked", answer=schemas.Queue, says="queue", errors=(401,))
 @require(*READ_ROLES)
 def queue():
     """Every live ticket (waiting, called, serving, parked), oldest first, masked, without ids."""
@@ -33,16 +36,19 @@ def queue():
 
 
 @bp.get("/stats/today")
+@spec("Today's figures", answer=schemas.StatsToday, says="figures", errors=(401,))
 @require(*READ_ROLES)
 def today():
     return jsonify(stats.today(engine()))
 
 
 @bp.get("/health")
+@spec("Liveness", answer=schemas.Health, says="ok", public=True)
 def health():
     return jsonify(health_view(engine()))
 
 
 @bp.get("/openapi.json")
+@spec("This document", says="the OpenAPI document", public=True, listed=False)
 def openapi():
     return jsonify(document(engine().config))
