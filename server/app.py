@@ -14,11 +14,8 @@ from werkzeug.exceptions import HTTPException
 
 from hallq.model import HallConfig
 
-from .api import alerts, cases, events, inputs, ratings, reports, requests, sms, status, tickets, windows
-from .api import appeals as appeals_api
-from .api import config as config_api
-from .api import referrals as referrals_api
-from .api import users as users_api
+from .api import inputs, requests, routes
+from .api.routes import API
 from .appeals import AppealBook
 from .cases import CaseBook
 from .clock import Clock
@@ -42,7 +39,6 @@ from .web.access import CHINESE, chinese
 
 log = logging.getLogger(__name__)
 
-API = "/api/v1"
 MAX_BODY_BYTES = 64 * 1024  # also enforced by the front before reading (server/front.py)
 
 
@@ -111,8 +107,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
                       SESSIONS=SessionBook(store, config.sessions,
                                            app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()))
     requests.install(app, RequestLog(store))  # deadlines and idempotency keys for every write
-    for bp in (tickets.bp, windows.bp, ratings.bp, events.bp, status.bp, cases.bp, alerts.bp, reports.bp, config_api.bp,
-               users_api.bp, sms.bp, appeals_api.bp, referrals_api.bp):
+    for bp in routes.blueprints():
         app.register_blueprint(bp, url_prefix=API)
     register_pages(app)
     app.url_value_preprocessor(inputs.check_path)  # before any view, API or page, sees a path value

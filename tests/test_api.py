@@ -223,8 +223,8 @@ def test_event_stream_delivers_live_changes(base):
 def test_openapi_document_covers_every_call(base):
     doc = client(base).get("/openapi.json")
     assert doc["openapi"].startswith("3.")
-    for path in ["/services", "/tickets", "/tickets/{id}", "/ratings", "/windows", "/queue", "/stats/today",
-                 "/events"] + [f"/windows/{{n}}/{a}" for a in
+    for path in ["/services", "/tickets", "/tickets/{ticket_id}", "/ratings", "/windows", "/queue", "/stats/today",
+                 "/events"] + [f"/windows/{{number}}/{a}" for a in
                                ["login", "logout", "call-next", "recall", "no-show", "park", "call-back", "call",
                                 "transfer", "finish", "pause", "resume", "invite-rating"]]:
         assert path in doc["paths"], path
@@ -238,24 +238,48 @@ def test_unknown_api_path_is_json_404(base):
     assert json.loads(err.value.read())["error"] == "not_found"
 
 
-def test_openapi_document_lists_every_api_route(tmp_path):
+def test_every_api_route_declares_its_documentation_and_the_document_lists_it(tmp_path):
+    """Every /api/v1 route the hall's app serves carries its @spec declaration (server/api/spec.py),
+    and the served document lists it under the route's own variable names."""
     import re
+
+    from server.api.spec import declared
 
     app = create_app(small_hall(all_day=True), tmp_path / "o.db", supervise=False)
     doc = app.test_client().get("/api/v1/openapi.json").json
-
-    def shape(path: str) -> str:
-        return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
-
-    documented = {(shape(p), m.upper()) for p, ops in doc["paths"].items() for m in ops}
+    documented = {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops}
+    checked = 0
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/v1/") or rule.rule == "/api/v1/openapi.json":
+        if not rule.rule.startswith("/api/v1/"):
             continue
-        path = shape(rule.rule[len("/api/v1"):])
+        spec = declared(app.view_functions[rule.endpoint])
+        assert spec is not None, f"{rule.rule} ({rule.endpoint}) has no @spec declaration"
+        if not spec.listed:
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule[len("/api/v1"):])
         for method in rule.methods - {"HEAD", "OPTIONS"}:
-            if "<action>" in rule.rule and rule.rule.startswith("/api/v1/windows/"):
-                continue  # one documented path per window action
-            assert (path, method) in documented, f"{method} {rule.rule} is not in openapi.json"
+            wanted = [path.replace("{action}", a) for a in spec.variants[1]] if spec.variants else [path]
+            for where in wanted:
+                assert (where, method) in documented, f"{method} {where} is not in openapi.json"
+                params = {p["name"] for p in doc["paths"][where][method.lower()].get("parameters", [])
+                          if p["in"] == "path"}
+                assert params == set(re.findall(r"\{([^}]+)\}", where)), where
+                checked += 1
+    assert checked >= 60
+
+
+def test_a_route_without_a_declaration_cannot_be_documented():
+    """The document is generated from the routes: one that declares nothing fails it, naming itself."""
+    from flask import Blueprint
+
+    from server.api.routes import blueprints
+    from server.openapi import document
+
+    undeclared = Blueprint("undeclared", __name__)
+    undeclared.add_url_rule("/nothing-said", "quiet", lambda: "")
+    assert "/health" in document(small_hall(all_day=True), (*blueprints(),))["paths"]
+    with pytest.raises(LookupError, match="/api/v1/nothing-said"):
+        document(small_hall(all_day=True), (*blueprints(), undeclared))
 
 
 def _post_raw(base, path, data: bytes, token=KIOSK):

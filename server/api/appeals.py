@@ -10,9 +10,11 @@ from ..auth import actor, clerk_window, require
 from ..errors import Forbidden, Invalid
 from . import schemas
 from .body import json_body
-from .reports import report_args
+from .reports import PERIOD_PARAMS, report_args
+from .spec import query, spec
 
 bp = Blueprint("appeals", __name__)
+VERDICTS = ("uphold", "reject")
 
 
 def book() -> AppealBook:
@@ -24,10 +26,13 @@ def engine():
 
 
 @bp.post("/windows/<int:number>/case-number")
+@spec("Attach the business system's 办件编号 to the service at the window (current, else last)",
+      body=schemas.CaseNumber, answer=schemas.CaseNumberAttached, says="the record and its 办件编号",
+      errors=(401, 403, 404, 409, 422))
 @require("admin", "supervisor", "window")
 def case_number(number: int):
     """The business system (or the clerk) attaches its 办件编号 to the service at the window."""
-    data = json_body(schemas.CaseNumber)
+    data = json_body()
     e = engine()
     e._window(number)
     return jsonify(rating_record.attach_case_number(e, e.store, number, data["case_number"], actor(),
@@ -35,6 +40,8 @@ def case_number(number: int):
 
 
 @bp.get("/rating-records")
+@spec("Rating records with the GB/T 39734 fields, of services ended in the period", answer=schemas.RatingRecords,
+      says="records", errors=(401, 403, 422), params=PERIOD_PARAMS)
 @require("admin", "supervisor")
 def rating_records():
     """?period=&date= (as /reports): every rating of services ended in the period, GB/T 39734 fields."""
@@ -44,6 +51,9 @@ def rating_records():
 
 
 @bp.get("/rating-indicators")
+@spec("好评率, 主动评价率, 未评价率 per window, staff, matter, department or hall, with definitions",
+      answer=schemas.RatingIndicators, says="indicators", errors=(401, 403, 422),
+      params=(*PERIOD_PARAMS, query("group", enum=list(rating_record.GROUPS))))
 @require("admin", "supervisor")
 def rating_indicators():
     """?period=&date=&group=window|staff|service|department|hall: 好评率, 主动评价率, 未评价率."""
@@ -55,10 +65,12 @@ def rating_indicators():
 
 
 @bp.post("/ratings/<int:rating_id>/appeal")
+@spec("申诉复核: a window appeals its own rating with its reason and evidence", body=schemas.AppealFiling,
+      answer=schemas.Appeal, says="the appeal", status=201, errors=(401, 403, 404, 409, 422))
 @require("admin", "supervisor", "window")
 def file_appeal(rating_id: int):
     """A window appeals its own rating (a window token or clerk acts only for its window)."""
-    data = json_body(schemas.AppealFiling)
+    data = json_body()
     token = g.token
     window = token.window if token.role == "window" else None
     if token.role == "window" and window is None:
@@ -68,6 +80,8 @@ def file_appeal(rating_id: int):
 
 
 @bp.get("/appeals")
+@spec("Appeals (default: waiting for a reviewer)", answer=schemas.Appeals, says="appeals", errors=(401, 403, 422),
+      params=(query("state", enum=[*APPEAL_STATES, "all"]),))
 @require(*REVIEW_ROLES)
 def list_appeals():
     """?state=filed|upheld|rejected|all (default filed: waiting for a reviewer)."""
@@ -78,18 +92,22 @@ def list_appeals():
 
 
 @bp.get("/appeals/<int:appeal_id>")
+@spec("One appeal", answer=schemas.Appeal, says="the appeal", errors=(401, 403, 404))
 @require(*REVIEW_ROLES)
 def show_appeal(appeal_id: int):
     return jsonify(_view(book().get(appeal_id)))
 
 
 @bp.post("/appeals/<int:appeal_id>/<verdict>")
+@spec("A reviewer not of the window (not the filer) upholds or rejects; upheld leaves every score",
+      body=schemas.AppealDecision, answer=schemas.Appeal, says="the appeal", errors=(401, 403, 404, 409, 422),
+      path={"verdict": {"type": "string", "enum": list(VERDICTS)}})
 @require(*REVIEW_ROLES)
 def decide(appeal_id: int, verdict: str):
     """verdict uphold (申诉成立: the rating leaves every score) or reject; by a reviewer not of the window."""
-    if verdict not in ("uphold", "reject"):
+    if verdict not in VERDICTS:
         raise Invalid("the verdict is uphold or reject", field="verdict")
-    data = json_body(schemas.AppealDecision)
+    data = json_body()
     user = getattr(g, "user", None)
     appeal = book().decide(appeal_id, verdict == "uphold", data["note"], actor(),
                            staff=user.staff if user else None, pinned_window=user.window if user else None,

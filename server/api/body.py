@@ -9,14 +9,19 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import Invalid
 from .inputs import BadRequest, is_text
+from .spec import current_body_model
 
 __all__ = ["BadRequest", "json_body"]
 
 
-def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """The request's JSON object, checked against `model` (server/api/schemas.py); empty body = {}.
-    Returns the fields that were sent (null counts as not sent). Text that is not Unicode (a lone
+def json_body(model: type[BaseModel] | None = None) -> dict[str, Any]:
+    """The request's JSON object, checked against `model` (server/api/schemas.py), by default the
+    body its route declared with @spec (server/api/spec.py); empty body = {}. Returns the fields that were sent (null counts as not sent). Text that is not Unicode (a lone
     surrogate escape) is refused before anything repeats it or stores it."""
+    if model is None:
+        model = current_body_model()
+        if model is None:
+            raise TypeError(f"{request.endpoint} declares no body model (@spec(body=...))")
     raw = request.get_data(cache=True)
     if not raw.strip():
         data: Any = {}

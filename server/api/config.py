@@ -19,8 +19,11 @@ from ..auth import actor, require
 from ..config_versions import ConfigInvalid
 from . import schemas
 from .body import json_body
+from .spec import spec
 
 bp = Blueprint("config", __name__)
+WRITE_SAYS = "the new version (201), or the latest one when nothing changed (200)"
+WRITE_ERRORS = (401, 403, 404, 409, 422)
 
 
 def book():
@@ -43,6 +46,8 @@ def apply(document: dict, note: str, based_on: int | None) -> tuple[dict, int]:
 
 
 @bp.get("/config")
+@spec("The running hall, in the TOML file's shape (no tokens), and its version", answer=schemas.CurrentConfig,
+      says="the hall", errors=(401, 403))
 @require("admin")
 def show():
     latest = book().latest()
@@ -50,14 +55,19 @@ def show():
 
 
 @bp.post("/config")
+@spec("Change the whole hall live: checked like the file (422 lists every problem), applied between two engine "
+      "actions, recorded as the next version with who, when and the diff; 409 when a matter or window in use would "
+      "go, or `based_on` is not the latest; 403 county_catalogue when it changes what the county's catalogue "
+      "release fixes", body=schemas.ConfigChange, answer=schemas.ConfigVersion, says=WRITE_SAYS, status=201, also={200: WRITE_SAYS}, errors=WRITE_ERRORS)
 @require("admin")
 def change():
-    data = json_body(schemas.ConfigChange)
+    data = json_body()
     body, status = apply(data["hall"], data.get("note", ""), data.get("based_on"))
     return jsonify(body), status
 
 
 @bp.get("/config/schema")
+@spec("The JSON schema of a hall: labels, units, ranges (the admin forms)", says="JSON schema", errors=(401, 403))
 @require("admin")
 def json_schema():
     """The JSON schema of a hall (labels, units, ranges): what the admin forms are drawn from."""
@@ -65,27 +75,35 @@ def json_schema():
 
 
 @bp.get("/config/versions")
+@spec("Every version, newest first, with who, when, note and diff", answer=schemas.ConfigVersions, says="versions",
+      errors=(401, 403))
 @require("admin")
 def versions():
     return jsonify({"versions": book().versions()})
 
 
 @bp.get("/config/versions/<int:number>")
+@spec("One version with its whole hall", answer=schemas.ConfigVersionDetail, says="the version",
+      errors=(401, 403, 404))
 @require("admin")
 def version(number: int):
     return jsonify(book().version(number))
 
 
 @bp.post("/config/versions/<int:number>/restore")
+@spec("Make an older version the running one (recorded as a new version)", body=schemas.Restore,
+      answer=schemas.ConfigVersion, says=WRITE_SAYS, status=201, also={200: WRITE_SAYS}, errors=WRITE_ERRORS)
 @require("admin")
 def restore(number: int):
-    data = json_body(schemas.Restore)
+    data = json_body()
     old = book().version(number)
     body, status = apply(old["document"], data.get("note") or f"restored version {number}", None)
     return jsonify(body), status
 
 
 @bp.get("/config/export")
+@spec("The running hall as a TOML file (tokens are not included)", says="TOML",
+      content={"application/toml": {"schema": {"type": "string"}}}, errors=(401, 403))
 @require("admin")
 def export():
     """The running hall as a TOML file (tokens stay where they are: in the file or the environment)."""
@@ -98,10 +116,12 @@ def export():
 
 
 @bp.post("/config/import")
+@spec("A whole hall as TOML text: checked with the line of every problem, applied like a change",
+      body=schemas.ConfigImport, answer=schemas.ConfigVersion, says=WRITE_SAYS, status=201, also={200: WRITE_SAYS}, errors=WRITE_ERRORS)
 @require("admin")
 def import_toml():
     """A whole hall as TOML text ({"toml": ...}); checked with file, line and key of every problem."""
-    data = json_body(schemas.ConfigImport)
+    data = json_body()
     try:
         parsed = parse_config(data["toml"], "import.toml", environ={})
     except ConfigError as exc:

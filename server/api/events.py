@@ -12,11 +12,21 @@ from flask import Blueprint, Response, current_app, g, request
 from ..auth import READ_ROLES, require
 from ..sse import format_event
 from .inputs import event_id
+from .spec import ROW_ID, query, spec
 
 bp = Blueprint("events", __name__)
 
+# One message of the event stream, as schemathesis and browsers parse it; `data` is a JSON object.
+EVENT = {"type": "object", "required": ["data"], "properties": {
+    "id": {"type": "string", "pattern": "^[0-9]+$"}, "event": {"type": "string"},
+    "data": {"type": "string"}, "retry": {"type": "integer"}}}
+
 
 @bp.get("/events")
+@spec("Server-sent events: every state change, with ids; resume with Last-Event-ID", says="event stream",
+      content={"text/event-stream": {"schema": EVENT}}, errors=(400, 401),
+      params=({"name": "Last-Event-ID", "in": "header", "schema": ROW_ID},
+              {**query("last_event_id"), "schema": ROW_ID}, query("once", enum=["1"])))
 @require(*READ_ROLES)
 def stream():
     field = "Last-Event-ID" if request.headers.get("Last-Event-ID") else "last_event_id"

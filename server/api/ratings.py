@@ -8,6 +8,7 @@ from ..auth import citizen_only, current_token
 from ..errors import Forbidden
 from . import requests, schemas
 from .body import json_body
+from .spec import spec
 
 bp = Blueprint("ratings", __name__)
 
@@ -21,8 +22,12 @@ CHANNEL_ROLES = {"evaluator": ("caller",), "kiosk": ("kiosk",), "qr": None, "web
 
 
 @bp.post("/ratings")
+@spec("Rate a service (好差评). evaluator: caller-daemon token, names the window; qr/web: the ticket's id, no token "
+      "and no staff session (补充评价); kiosk: kiosk token. No staff token or session enters a grade (403). grade 0 "
+      "= prompt timed out.", body=schemas.RatingRequest, answer=schemas.RatingResult, says="rating recorded",
+      status=201, also={200: "timeout recorded as not rated"}, errors=(400, 403, 404, 409, 422), public=True)
 def rate():
-    data = json_body(schemas.RatingRequest)
+    data = json_body()
     channel = data["channel"]
     token = current_token()
     roles = CHANNEL_ROLES.get(channel, ())

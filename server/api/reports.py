@@ -9,9 +9,12 @@ from flask import Blueprint, current_app, jsonify, request
 from .. import hour_report, reports
 from ..auth import require
 from ..errors import Invalid
+from . import schemas
 from .inputs import calendar_date
+from .spec import query, spec
 
 bp = Blueprint("reports", __name__)
+PERIOD_PARAMS = (query("period", enum=list(reports.PERIODS)), query("date"))  # what report_args reads
 
 
 def report_args() -> tuple[reports.Period, str]:
@@ -33,6 +36,8 @@ def report_args() -> tuple[reports.Period, str]:
 
 
 @bp.get("/reports")
+@spec("Figures per period and grouping, with 好评率 and 红黑榜", answer=schemas.Report, says="the report",
+      errors=(401, 403, 422), params=(*PERIOD_PARAMS, query("by", enum=list(reports.DIMENSIONS))))
 @require("admin", "supervisor")
 def show():
     period, by = report_args()

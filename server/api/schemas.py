@@ -1,7 +1,8 @@
 """Every JSON body the API takes and every one it answers, declared once (pydantic v2).
 
-`body.json_body(Model)` checks a request against its model; server/openapi.py draws the document's
-schemas from the same classes. Optional fields may also be sent as null (= not given), as clients
+A route names its models once, in its @spec declaration (server/api/spec.py): `body.json_body()`
+checks the request against the body model, server/openapi.py draws the document's schemas from
+the same classes. Optional fields may also be sent as null (= not given), as clients
 of hallq always could. Domain checks (is S301 a service of this hall, is the window staffed) stay in
 the engine: these models say only what shape a request has.
 """

@@ -14,6 +14,7 @@ from ..views import iso
 from . import schemas
 from .body import json_body
 from .inputs import calendar_date
+from .spec import query, spec
 
 bp = Blueprint("sms", __name__)
 
@@ -23,6 +24,8 @@ def engine():
 
 
 @bp.get("/sms/watch")
+@spec("Today's live tickets whose citizen agreed to SMS, with the full phone, state, people ahead and window "
+      "(notifier and admin tokens)", answer=schemas.SmsWatch, says="tickets", errors=(401, 403))
 @require("notifier", "admin")
 def watch():
     """Today's live tickets whose citizen agreed to SMS: code, phone, state, people ahead, window."""
@@ -30,6 +33,9 @@ def watch():
 
 
 @bp.get("/sms/reminders")
+@spec("Booked appointments of a day whose citizen agreed to SMS (the reminder the day before; notifier and admin "
+      "tokens)", answer=schemas.SmsReminders, says="appointments", errors=(401, 403, 422),
+      params=(query("day", required=True),))
 @require("notifier", "admin")
 def reminders():
     """Booked appointments of ?day=YYYY-MM-DD whose citizen agreed to SMS (reminders the day before)."""
@@ -50,14 +56,18 @@ def reminders():
 
 
 @bp.post("/sms/opt-out")
+@spec("The citizen replied TD: no more SMS to that phone (notifier and admin)", body=schemas.Phone,
+      answer=schemas.SwitchedOff, says="how many tickets and appointments were switched off", errors=(401, 403, 422))
 @require("notifier", "admin")
 def opt_out_phone():
     """The citizen replied TD: no more SMS to that phone for its live tickets and booked appointments."""
-    data = json_body(schemas.Phone)
+    data = json_body()
     return jsonify({"result": "accepted", "switched_off": engine().sms_opt_out(phone=data["phone"], actor=actor())})
 
 
 @bp.post("/tickets/<ticket_id>/sms-opt-out")
+@spec("The link on the ticket page: no more SMS for this ticket (the id is the key; no token)",
+      answer=schemas.SwitchedOff, says="switched off", errors=(404,), public=True)
 def opt_out_ticket(ticket_id: str):
     """The link on the ticket page: no more SMS for this ticket (the id is the key; no token)."""
     return jsonify({"result": "accepted", "switched_off": engine().sms_opt_out(ticket_id=ticket_id, actor="citizen")})

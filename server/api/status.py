@@ -10,6 +10,8 @@ from ..health import health_view
 from ..nearby import unlinked
 from ..openapi import document
 from ..views import ticket_view
+from . import schemas
+from .spec import spec
 
 bp = Blueprint("status", __name__)
 
@@ -19,6 +21,7 @@ def engine():
 
 
 @bp.get("/queue")
+@spec("Live tickets, masked", answer=schemas.Queue, says="queue", errors=(401,))
 @require(*READ_ROLES)
 def queue():
     """Every live ticket (waiting, called, serving, parked), oldest first, masked, without ids."""
@@ -34,12 +37,15 @@ def queue():
 
 
 @bp.get("/stats/today")
+@spec("Today's figures", answer=schemas.StatsToday, says="figures", errors=(401,))
 @require(*READ_ROLES)
 def today():
     return jsonify(stats.today(engine()))
 
 
 @bp.get("/nearby")
+@spec("附近大厅: every centre's wait per matter as the county last said, with its age (public, like the menu; "
+      "a stale copy when the link is down)", answer=schemas.Nearby, says="the kept copy", public=True)
 def nearby():
     """附近大厅 (public, like the menu): the county's wait figures as this hall last had them."""
     follower = current_app.config.get("NEARBY")
@@ -47,10 +53,12 @@ def nearby():
 
 
 @bp.get("/health")
+@spec("Liveness", answer=schemas.Health, says="ok", public=True)
 def health():
     return jsonify(health_view(engine(), current_app.config))
 
 
 @bp.get("/openapi.json")
+@spec("This document", says="the OpenAPI document", public=True, listed=False)
 def openapi():
     return jsonify(document(engine().config))

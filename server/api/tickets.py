@@ -15,6 +15,7 @@ from ..views import hall_view, iso, menu_view, ticket_view
 from . import requests, schemas
 from .body import json_body
 from .inputs import calendar_date
+from .spec import query, spec
 
 bp = Blueprint("tickets", __name__)
 
@@ -24,12 +25,17 @@ def engine():
 
 
 @bp.get("/services")
+@spec("Menu: services and 一件事 bundles with waiting count and estimated wait", answer=schemas.Menu,
+      says="the menu", public=True)
 def services():
     """The kiosk menu: every matter with how many wait and the estimated wait for a new ticket."""
     return jsonify({"hall": hall_view(engine()), "services": menu_view(engine())})
 
 
 @bp.get("/media/<name>")
+@spec("A picture the hall display shows in turn (hall.media; public, like the display)", says="the picture",
+      content={"image/png": {"schema": {"type": "string", "format": "binary"}},
+               "image/jpeg": {"schema": {"type": "string", "format": "binary"}}}, errors=(404,), public=True)
 def media(name: str):
     """A picture the hall display shows (public, like the display itself): only names the hall lists,
     from media/ beside its config file."""
@@ -40,10 +46,17 @@ def media(name: str):
     return send_file(folder / name, mimetype="image/png" if name.endswith(".png") else "image/jpeg", max_age=60)
 
 
+def _hall_priorities(op: dict, config) -> None:
+    """A ticket's priority is one of this hall's classes."""
+    op["requestBody"]["content"]["application/json"]["schema"]["properties"]["priority"]["enum"] = list(config.priorities)
+
+
 @bp.post("/tickets")
+@spec("Issue a ticket", body=schemas.TicketRequest, answer=schemas.Ticket, says="the new ticket, with its secret id",
+      status=201, errors=(400, 401, 403, 404, 409, 422, 429), hook=_hall_priorities)
 @require("kiosk", "admin", "supervisor", "window", "caller")
 def issue():
-    data = json_body(schemas.TicketRequest)
+    data = json_body()
     fields = dict(
         priority=data.get("priority"), appointment=data.get("appointment"), phone=data.get("phone"),
         channel=data.get("channel") or "kiosk", id_number=data.get("id_number"), name=data.get("name"),
@@ -74,19 +87,25 @@ def _issued(row: dict, events: list[dict]) -> dict:
 
 
 @bp.get("/tickets/<ticket_id>")
+@spec("A ticket's public status (the QR code's target; the id is unguessable)", answer=schemas.Ticket,
+      says="the ticket", errors=(404,), public=True)
 def show(ticket_id: str):
     """Public: the id is unguessable and is what the ticket's QR code carries."""
     return jsonify(ticket_view(engine(), engine().ticket(ticket_id), public=True, secret=True))
 
 
 @bp.post("/tickets/find")
+@spec("Reopen a ticket page: today's ticket code and the last 4 digits of its phone give that one ticket with its "
+      "id, or 404 (never a list); no token needed; 30 tries a minute per address and token (429, Retry-After)",
+      body=schemas.FindTicket, answer=schemas.Ticket, says="the ticket, with its id and page",
+      errors=(400, 401, 403, 404, 422, 429), public=True)
 def find_ticket():
     """The citizen reopens their ticket page (the browser was closed): today's ticket code and the
     last 4 digits of the phone it was taken with give back that one ticket, or 404 — never a list,
     and a wrong code and wrong digits answer alike. Every try counts against the look-up limit."""
     _within_lookup_limit()
     current_app.config["LOOKUP_LIMIT"].count(_lookup_keys())
-    data = json_body(schemas.FindTicket)
+    data = json_body()
     if not re.fullmatch(r"[0-9]{4}", data["phone_last4"]):
         raise Invalid("phone_last4 must be the last 4 digits of the phone number", field="phone_last4")
     if not re.fullmatch(r"[A-Za-z]{1,3}[0-9]{1,6}", data["code"].strip()):
@@ -99,13 +118,16 @@ def find_ticket():
 
 
 @bp.post("/citizens/today")
+@spec("What an ID card opens at the kiosk: that citizen's tickets today and today's appointments made with the ID "
+      "(masked); kiosk and admin tokens, counted like appointment look-ups", body=schemas.CitizenToday,
+      answer=schemas.CitizenTodayAnswer, says="tickets and appointments", errors=(400, 401, 403, 422, 429))
 @require("kiosk", "admin")
 def citizen_today():
     """What a citizen's ID card opens at the kiosk: their own tickets today and today's booked
     appointments made with that ID. Kiosk and admin only, counted like appointment look-ups."""
     _within_lookup_limit()
     current_app.config["LOOKUP_LIMIT"].count(_lookup_keys())
-    data = json_body(schemas.CitizenToday)
+    data = json_body()
     tickets, appointments = engine().citizen_today(data["id_number"])
     kiosk = g.token.role == "kiosk"
     return jsonify({"tickets": [ticket_view(engine(), t, secret=kiosk) for t in tickets],
@@ -113,9 +135,12 @@ def citizen_today():
 
 
 @bp.post("/appointments")
+@spec("Record an appointment (from the booking platform)", body=schemas.AppointmentRequest,
+      answer=schemas.Appointment, says="the appointment with its code", status=201,
+      errors=(400, 401, 403, 404, 409, 422))
 @require("admin", "supervisor")
 def book():
-    data = json_body(schemas.AppointmentRequest)
+    data = json_body()
     try:
         slot = datetime.fromisoformat(data["slot_start"])
     except ValueError as exc:
@@ -127,6 +152,9 @@ def book():
 
 
 @bp.get("/appointments")
+@spec("Today's booked appointments by phone number or by code (kiosk check-in); kiosk and admin tokens only, 30 "
+      "look-ups a minute per token and per address (429, Retry-After)", answer=schemas.Appointments,
+      says="appointments", errors=(401, 403, 422, 429), params=(query("phone"), query("code")))
 @require("kiosk", "admin")
 def find():
     """Today's booked appointments by ?phone=, or by ?code= (the kiosk's check-in by code needs the

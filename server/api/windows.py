@@ -12,6 +12,7 @@ from ..errors import Forbidden, NotFound
 from ..views import ticket_view, window_view
 from . import requests, schemas
 from .body import json_body
+from .spec import Variant, spec
 
 bp = Blueprint("windows", __name__)
 
@@ -33,12 +34,25 @@ ACTIONS: dict[str, type[schemas.Body]] = {
     "invite-rating": schemas.NoBody,
 }
 
+ACTION_HELP = {
+    "login": "clerk signs in (staff number)", "logout": "clerk signs out",
+    "call-next": "take the best eligible waiting ticket (pull allocation)",
+    "recall": "announce the called ticket again; past the recall limit it becomes a no-show",
+    "start": "the citizen arrived: service begins", "no-show": "过号: the called citizen did not come",
+    "park": "挂起: citizen fetches papers, comes back without a new ticket",
+    "call-back": "call back a parked ticket (the oldest, or `code`)", "call": "call a specific ticket by code",
+    "transfer": "hand on to a window or a service, keeping the original arrival time",
+    "finish": "end the service with an outcome; prompts the evaluator", "pause": "pause with a reason",
+    "resume": "resume after a pause", "invite-rating": "prompt the evaluator again for the last service",
+}
+
 
 def engine():
     return current_app.config["ENGINE"]
 
 
 @bp.get("/windows")
+@spec("Every window's state", answer=schemas.Windows, says="windows", errors=(401,))
 @require(*READ_ROLES)
 def list_windows():
     e = engine()
@@ -46,6 +60,8 @@ def list_windows():
 
 
 @bp.get("/windows/<int:number>")
+@spec("One window with its waiting list in call order", answer=schemas.WindowView, says="the window",
+      errors=(401, 404))
 @require(*READ_ROLES)
 def show(number: int):
     e = engine()
@@ -75,6 +91,9 @@ def _last_service(e, w) -> dict | None:
 
 
 @bp.post("/windows/<int:number>/<action>")
+@spec("A window action", answer=schemas.WindowAction, says="accepted or nothing_to_do, the ticket and the window",
+      errors=(400, 401, 403, 404, 409, 422),
+      variants=("action", {a: Variant(ACTION_HELP[a], model) for a, model in ACTIONS.items()}))
 @require(*WINDOW_ROLES)
 def act(number: int, action: str):
     if action not in ACTIONS:
