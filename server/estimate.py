@@ -351,7 +351,7 @@ class _Picker:
         # (window, order) -> {minutes: [(key, id(head), cursor, scarce, hs)]}; minutes 1.0 except in order 1
         self.heaps: dict[tuple[int, int], dict[float, list]] = {}
         greens = sorted((c for orders in lines.orders.values() for c in orders[0]), key=lambda c: self.minute[id(c)])
-        rest = sorted((c for orders in lines.orders.values() for c in orders[2]), key=lambda c: self.minute[id(c)])
+        rest = sorted((c for orders in lines.orders.values() for c in orders[2]), key=lambda c: self.rank[id(c)])
         self._green, self._oldest = [greens, 0], [rest, 0]  # whether orders 0 and 2 can matter now
         # The earliest replay time at which any ticket can be aged (the oldest only gets younger).
         self._ages_from = (self.minute[id(rest[0])] + self.starve) if rest else float("inf")

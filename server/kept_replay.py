@@ -20,6 +20,7 @@ appointment's slot starts (its rank changes).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import Counter
 from datetime import datetime, timedelta
@@ -195,7 +196,11 @@ class KeptReplay:
         run = self.run
         dropped = [s[2] for s in self.steps[i:] if s[2] is not None and id(s[2]) in self.injected]
         del self.steps[i:]
-        for x in dropped:  # placed tickets no longer taken: they wait in the lines from now on
+        # Placed tickets no longer taken wait in the lines from now on, in arrival order: steps are
+        # not (a scarcer one placed later can be taken earlier), and the oldest-first list the
+        # aging check reads must stay sorted.
+        dropped.sort(key=lambda x: self.run.fast.rank[id(x)])
+        for x in dropped:
             self.injected.discard(id(x))
             self._add_to_lines(x)
         lines, fast = run.lines, run.fast
@@ -229,14 +234,18 @@ class KeptReplay:
         run.heap = heap
 
     def _add_to_lines(self, x: Candidate) -> None:
-        """x (a plain walk-in newer than every ticket in the lines) waits in the run's lines."""
+        """x (a placed walk-in a cut has dropped) waits in the run's lines again, in its place in
+        each order: a ticket of its line placed after it may have been dropped by an earlier cut
+        and be waiting there already, and the oldest-first list the aging check reads spans every
+        line. (Only `_cut` calls this, and it resets every cursor afterwards.)"""
         run = self.run
         lines, fast = run.lines, run.fast
         orders = lines.orders.get(x.service)
         if orders is None:
             orders = lines.orders[x.service] = [[], [], []]
             fast.cursors[x.service] = [[lst, 0] for lst in orders]
-        orders[1].append(x)
-        orders[2].append(x)
-        fast._oldest[0].append(x)
+        arrival = fast.rank  # (arrived, number) order, as _Lines and _Picker sort them
+        bisect.insort(orders[1], x, key=lambda c: (c.rank, arrival[id(c)]))
+        bisect.insort(orders[2], x, key=lambda c: arrival[id(c)])
+        bisect.insort(fast._oldest[0], x, key=lambda c: arrival[id(c)])
         fast._ages_from = min(fast._ages_from, fast.minute[id(x)] + fast.starve)
