@@ -171,30 +171,11 @@ class HallSim:
         total, done = len(self.scenario.citizens), 0
         while self.events:
             now, kind, _, data = heapq.heappop(self.events)
+            self.handle(now, kind, data)
             if kind == ARRIVE:
-                self.arrive(data, now)
                 done += data.came is None  # a citizen coming back was counted the first time
                 if self.progress and done % 200 == 0:
                     self.progress(done, total)
-            elif kind == FINISH:
-                self.finish(data, now)
-            elif kind == OPEN:
-                data.open, data.closing_at = True, None
-                self._staff(data, now)
-                self.serve_next(data, now)
-            elif kind == CLOSE:
-                data.open, data.closing_at = False, now
-                self.serve_next(data, now)
-            elif kind == BREAK:
-                desk, minutes = data
-                desk.break_owed += minutes
-                self.serve_next(desk, now)
-            elif kind == BACK:
-                data.on_break = False
-                self._staff(data, now)
-                self.serve_next(data, now)
-            elif kind == WAKE:
-                self.wake(data, now)
         if self.progress:
             self.progress(total, total)
         self.run.unserved = len(self.waiting)
@@ -203,6 +184,30 @@ class HallSim:
             self.run.staffed[desk.number] = desk.staffed
         self.run.issued = [self.issued[k] for k in sorted(self.issued)]
         return self.run
+
+    def handle(self, now: float, kind: int, data) -> None:
+        """One event (a fork of the hall, bench/bench_estimate_bound.py, runs the same steps)."""
+        if kind == ARRIVE:
+            self.arrive(data, now)
+        elif kind == FINISH:
+            self.finish(data, now)
+        elif kind == OPEN:
+            data.open, data.closing_at = True, None
+            self._staff(data, now)
+            self.serve_next(data, now)
+        elif kind == CLOSE:
+            data.open, data.closing_at = False, now
+            self.serve_next(data, now)
+        elif kind == BREAK:
+            desk, minutes = data
+            desk.break_owed += minutes
+            self.serve_next(desk, now)
+        elif kind == BACK:
+            data.on_break = False
+            self._staff(data, now)
+            self.serve_next(data, now)
+        elif kind == WAKE:
+            self.wake(data, now)
 
     def _staff(self, desk: Desk, now: float) -> None:
         if desk.staffed_from is None and desk.staffed_now:
