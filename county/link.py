@@ -13,10 +13,14 @@ import re
 import socket
 import threading
 
+WHEN = ("before", "answered", "midway")
+
 
 class _Trap:
-    def __init__(self, request: str, answered: bool) -> None:
-        self.pattern, self.answered = re.compile(request), answered
+    def __init__(self, request: str, when: str) -> None:
+        if when not in WHEN:
+            raise ValueError(f"when: one of {WHEN}")
+        self.pattern, self.when = re.compile(request), when
         self.fired = threading.Event()
 
 
@@ -50,11 +54,12 @@ class Link:
         self.cut()
         self.sock.close()
 
-    def cut_at(self, request: str, answered: bool = False) -> threading.Event:
+    def cut_at(self, request: str, when: str = "before") -> threading.Event:
         """Cut the link by itself at the first request whose "METHOD PATH" fully matches the regex
-        `request`: before the county sees it (answered False), or after the county has answered it,
-        the answer never reaching the hall (answered True). The event is set once it is cut."""
-        trap = _Trap(request, answered)
+        `request`: "before" the county sees it; once the county has "answered" it, the answer never
+        reaching the hall; or "midway" through the answer (its head and half its body reach the
+        hall). The event is set once the link is cut."""
+        trap = _Trap(request, when)
         with self._lock:
             self._trap = trap
         return trap.fired
@@ -94,7 +99,7 @@ class Link:
             trap = self._trap if self._trap is not None and self._trap.pattern.fullmatch(line) else None
             if trap is not None:
                 self._trap = None
-            if not self.up or (trap is not None and not trap.answered):
+            if not self.up or (trap is not None and trap.when == "before"):
                 up = False
             else:
                 up = True
@@ -116,10 +121,14 @@ class Link:
         if trap is None:
             self._pipe(upstream, client)
             return
-        try:  # the county answers in full; the hall hears nothing of it
+        answer = b""
+        try:  # the county answers in full; the hall hears nothing of it, or half
             upstream.settimeout(30)
-            while upstream.recv(65536):
-                pass
+            while chunk := upstream.recv(65536):
+                answer += chunk
+            if trap.when == "midway":
+                head_end = answer.find(b"\r\n\r\n") + 4
+                client.sendall(answer[:head_end + (len(answer) - head_end) // 2])
         except OSError:
             pass
         self._close(client, upstream)
@@ -128,11 +137,12 @@ class Link:
 
     @staticmethod
     def _close(*socks: socket.socket) -> None:
-        for s in socks:
+        for s in socks:  # shut down first: a close alone sends nothing while a pipe still reads the socket
             try:
-                s.close()
+                s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            s.close()
 
     @classmethod
     def _pipe(cls, a: socket.socket, b: socket.socket) -> None:
