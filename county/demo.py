@@ -19,6 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .link import Link
+
 REPO = Path(__file__).resolve().parents[1]
 # (code at the county, config, level at the county)
 HALLS = [("QINGSHI", "township.toml", "township"), ("TAOYUAN", "township-centre.toml", "township"),
@@ -38,58 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the halls' configs and SQLite files go (made fresh each run)")
     parser.add_argument("--speed", type=float, default=10.0)
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C / quit)")
-
-
-class Link:
-    """A TCP relay hall → county that can be cut (connections dropped, new ones refused) and restored."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target, self.up = target, True
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.open: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            if not self.up:
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            self.open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        self.up = False
-        for s in self.open:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.open = []
 
 
 def _free_port() -> int:
@@ -159,8 +109,7 @@ def run(args: argparse.Namespace) -> int:
         _control(links, args.duration)
     finally:
         for link in links.values():
-            link.cut()
-            link.sock.close()
+            link.close()
         for proc in reversed(procs):
             proc.terminate()
         for proc in procs:
@@ -191,7 +140,7 @@ def _control(links: dict[str, Link], duration: float) -> None:
                 print("  " + "  ".join(f"{c}:{'up' if lk.up else 'CUT'}" for c, lk in links.items()), flush=True)
             elif words[0] in ("cut", "restore") and len(words) == 2 and words[1] in links:
                 link = links[words[1]]
-                link.cut() if words[0] == "cut" else setattr(link, "up", True)
+                link.cut() if words[0] == "cut" else link.restore()
                 print(f"  link {words[1]}: {'cut — the hall keeps serving' if words[0] == 'cut' else 'restored — it catches up'}",
                       flush=True)
             else:

@@ -22,11 +22,11 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from server.errors import Conflict, Forbidden, Invalid, NotFound
+from server.referrals import OUTCOME_STATES as OUTCOMES
 
 from .db import Database
 from .registry import LEVELS
 
-OUTCOMES = ("served", "no_show", "not_done")
 STEPS = {"booked": ("pending",), "refused": ("pending",), **{o: ("booked",) for o in OUTCOMES}}
 ID = r"^[A-Za-z0-9_-]{8,40}$"
 

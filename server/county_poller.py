@@ -1,10 +1,11 @@
 """A thread of `hallq serve` that keeps the hall in step with the county by asking it: the county
 never calls a hall. Each follower (catalogue releases, referrals, 差评 case steps) says what one
 round does (`step`); this runs the rounds every `poll` seconds, survives the link being down (the
-next round simply tries again), and keeps the link's state for logs and status."""
+next round simply tries again, also after a round failed in any other way), and keeps the link's state for logs and status."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import threading
@@ -53,15 +54,19 @@ class CountyPoller(ABC):
                 if self.error is not None:
                     log.info("%s: following the county again", self.name)
                 self.state, self.error = "following", None
-            except (OSError, ValueError, KeyError) as exc:  # urllib's HTTPError is an OSError
-                self._failed("offline", str(exc), "the county does not answer")
+            # urllib's HTTPError is an OSError; a link cut in the middle of an answer is an
+            # http.client.IncompleteRead, which is not
+            except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
+                self._failed("offline", str(exc) or type(exc).__name__, "the county does not answer")
             except HallqError as exc:
                 self._failed(self.refusal, exc.message, "not applied")
+            except Exception as exc:  # anything else (a busy database, a bug): the next round still comes
+                self._failed("offline", f"{type(exc).__name__}: {exc}", "the round failed", trace=True)
             self._stop.wait(self.poll)
 
-    def _failed(self, state: str, error: str, what: str) -> None:
+    def _failed(self, state: str, error: str, what: str, trace: bool = False) -> None:
         if error != self.error:  # once per new trouble, not every round
-            log.warning("%s: %s (%s); retrying by itself", self.name, what, error)
+            log.warning("%s: %s (%s); retrying by itself", self.name, what, error, exc_info=trace)
         self.state, self.error = state, error
 
     def start(self) -> CountyPoller:

@@ -46,15 +46,23 @@ class ReferralFollower(CountyPoller):
                 referrals.book(engine, county)
         referrals.close_outcomes(engine)
         for row in referrals.rows(engine, "direction = 'in' AND synced IS NOT state"):
-            body = {"step": row["state"], "reason": row["reason"]}
-            if row["state"] == "booked":
-                body.update(appointment=row["appointment"], slot_start=row["slot_start"])
             path = f"/referrals/{urllib.parse.quote(row['from_hall'])}/{urllib.parse.quote(row['id'])}/step"
-            try:
-                self.call("POST", path, body)
-            except urllib.error.HTTPError as exc:
-                if exc.code != 409:  # 409: the county is past this step already (told in a cut-short round)
-                    raise
+            for step in _untold(row):
+                body = {"step": step, "reason": row["reason"] if step == row["state"] else None}
+                if step == "booked":
+                    body.update(appointment=row["appointment"], slot_start=row["slot_start"])
+                try:
+                    self.call("POST", path, body)
+                except urllib.error.HTTPError as exc:
+                    if exc.code != 409:  # 409: the county is past this step already (told in a cut-short round)
+                        raise
             engine.record_referral({**row, "synced": row["state"]}, None)
 
 
+def _untold(row: dict) -> list[str]:
+    """The steps of a referral taken in that the county has not confirmed, in order: an outcome
+    reached with the link down comes after a `booked` the county may never have heard (the county
+    moves a referral only pending → booked → outcome, and the referring hall needs the code)."""
+    if row["synced"] is None and row["appointment"] and row["state"] != "booked":
+        return ["booked", row["state"]]
+    return [row["state"]]

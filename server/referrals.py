@@ -21,6 +21,7 @@ from .privacy import mask_id_number
 from .tickets import FINISHED, NO_SHOW, OUTCOMES
 
 SERVED = ("done", "accepted")  # 即办 and 承诺件受理 count as served; 办不成 and 一次性告知 as not done
+OUTCOME_STATES = ("served", "no_show", "not_done")  # what a referral booked may end as
 STATE_NAMES = {"pending": "待上级受理", "booked": "已预约", "refused": "未能受理", "served": "已办理",
                "no_show": "未到场", "not_done": "未办成"}
 
@@ -69,13 +70,17 @@ def sent(engine, row: dict, county: dict) -> None:
     engine.record_referral({**row, "to_hall": county.get("to_hall"), "id_number": masked, "synced": "pending"}, None)
 
 
-def took_in(engine, row: dict, county: dict) -> None:
-    """A state the county has for one of ours (booked with its code, refused, an outcome): logged."""
+def took_in(engine, row: dict, county: dict) -> dict:
+    """A state the county has for one of ours (booked with its code, refused, an outcome): logged.
+    An outcome found with the booking unseen (the link was down through both) logs the booking
+    first, so this hall's log has every step."""
+    if county["state"] in OUTCOME_STATES and row["state"] == "pending" and county.get("appointment"):
+        row = took_in(engine, row, {**county, "state": "booked", "reason": None})
     changed = {**row, "state": county["state"], "to_hall": county.get("to_hall"), "reason": county.get("reason"),
                "appointment": county.get("appointment") or row["appointment"],
                "slot_start": county.get("slot_start") or row["slot_start"], "synced": county["state"]}
-    engine.record_referral(changed, f"referral.{county['state']}", "county", slot_start=changed["slot_start"],
-                           reason=changed["reason"])
+    return engine.record_referral(changed, f"referral.{county['state']}", "county",
+                                  slot_start=changed["slot_start"], reason=changed["reason"])
 
 
 def book(engine, county: dict) -> None:
