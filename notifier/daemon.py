@@ -59,7 +59,6 @@ class Notifier:
         self.api = ApiClient(server, token, timeout=5.0)
         self.stream_api = ApiClient(server, token, timeout=20.0)
         self.outbox = Outbox(outbox)
-        self.gateway = gateway or make_gateway(self.sms, self._on_report, self._on_message, self._on_link)
         self.poll_seconds, self.first_retry, self.max_retry = poll_seconds, first_retry, max_retry
         self._retry = first_retry
         self._next_send = 0.0
@@ -74,6 +73,9 @@ class Notifier:
         self._early: dict[str, str] = {}  # delivery reports that beat their submit's bookkeeping
         self._early_lock = threading.Lock()
         self.stats = {"reads": 0, "sent": 0, "dropped": 0, "failed": 0, "retries": 0, "opt_outs": 0}
+        # Last: a CMPP link starts at once, and its thread calls back (_on_link, _on_report) into
+        # everything above — made earlier, the first callback could find half a Notifier.
+        self.gateway = gateway or make_gateway(self.sms, self._on_report, self._on_message, self._on_link)
 
     # ------------------------------------------------------------------ running
 
