@@ -171,3 +171,56 @@ def test_a_special_day_and_an_alert_threshold_with_their_units(hall, admin):
     [special] = config.hours.special_days
     assert (special.kind, special.sessions[-1].end.hour) == ("extended", 19)
     assert config.rules.alerts["wait_minutes"].yellow == 25
+
+
+def test_the_display_pictures_notice_and_per_matter_capacity_from_the_page(tmp_path, browser):
+    """A director sets what a hall from a file shows and takes without TOML: the display's pictures
+    are chosen from the media folder, the notice typed, a matter's online capacity set; every label
+    is in Chinese (an optional field keeps its label, a choice its Chinese name)."""
+    from liveserver import serve_app
+    from PIL import Image
+    from test_display_media import hall_file
+
+    from hallq.config import load_config
+    from server.app import create_app
+    from server.users import add_user
+
+    (tmp_path / "media").mkdir()
+    for name in ("welcome.png", "guide.png"):
+        Image.new("RGB", (40, 20), (0, 200, 0)).save(tmp_path / "media" / name)
+    config = load_config(hall_file(tmp_path, '["welcome.png"]'))
+    app = create_app(config, tmp_path / "hall.db", supervise=False)
+    add_user(app.config["ENGINE"].store, config, "admin", "admin-pass", "admin")
+    with serve_app(app) as base:
+        ctx, page = signed_in(browser, base, "admin", viewport={"width": 1400, "height": 900})
+        try:
+            page.goto("/admin/config")
+            expect(page.locator("#version")).to_contain_text("当前第")
+            pictures = page.locator('[data-path="hall.media"]')
+            expect(pictures.locator('input[value="welcome.png"]')).to_be_checked()
+            pictures.locator('input[value="guide.png"]').check()
+            page.fill('textarea[data-path="hall.notice"]', "今日下午三点后暂停不动产登记")
+            page.click("#tab-more")
+            page.fill('input[data-path="appointments.capacities.S101"]', "0")
+            page.fill('input[data-path="sms.near_ahead"]', "5")
+            page.click("#tab-rules")
+            expect(page.locator('select[data-path="rules.rating_profile"] option[value="own"]')).to_have_text("本中心自定")
+            page.click("#tab-windows")
+            page.locator('details[data-path="windows[0]"] summary').click()
+            expect(page.locator("label.row", has=page.locator('[data-path="windows[0].idle_text"]'))).to_contain_text(
+                "条屏空闲文字")
+            names = page.evaluate("[...document.querySelectorAll('#editor label.row .name')].map(n => n.textContent)")
+            assert names and not [n for n in names if n.isascii()], names  # no bare key names
+            page.fill("#note", "大屏图片、通知与网上预约")
+            page.click("#save")
+            expect(page.locator("#message")).to_contain_text("立即生效")
+            shot(page, "25-admin-config-display")
+            running = app.config["ENGINE"].config
+            assert running.media == ("welcome.png", "guide.png")
+            assert running.appointments.capacities == {"S101": 0} and running.sms.near_ahead == 5
+            with urllib.request.urlopen(f"{base}/api/v1/services", timeout=10) as answer:
+                hall = json.loads(answer.read())["hall"]
+            assert hall["notice"] == "今日下午三点后暂停不动产登记"
+            assert hall["media"] == ["/api/v1/media/welcome.png", "/api/v1/media/guide.png"]
+        finally:
+            ctx.close()

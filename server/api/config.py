@@ -7,12 +7,14 @@ checked like the file, applied between two engine actions and recorded as the ne
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, current_app, jsonify
 
-from hallq.config import ConfigError, parse_config
+from hallq.config import ConfigError, media_folder, parse_config
 from hallq.hall_document import document_of, to_toml
 from hallq.model import HallConfig
-from hallq.schema import HallFile
+from hallq.schema import MEDIA_NAME, HallFile
 
 from .. import catalogue
 from ..auth import actor, require
@@ -72,6 +74,19 @@ def change():
 def json_schema():
     """The JSON schema of a hall (labels, units, ranges): what the admin forms are drawn from."""
     return jsonify(HallFile.model_json_schema())
+
+
+@bp.get("/config/media")
+@spec("The pictures the hall display could show (hall.media is chosen from them)", answer=schemas.MediaFiles,
+      says="the pictures in the media folder", errors=(401, 403))
+@require("admin")
+def media_files():
+    """What is in media/ beside the config file: the editor offers these for hall.media (files are put
+    there by hand or by the hall's file share; the API takes no uploads past its 64 KiB body limit)."""
+    folder = media_folder(engine().config.source)
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and re.match(MEDIA_NAME, p.name)) \
+        if folder is not None and folder.is_dir() else []
+    return jsonify({"files": names, "folder": str(folder) if folder is not None else None})
 
 
 @bp.get("/config/versions")

@@ -505,6 +505,11 @@ class ConfigVersions(Answer):
     versions: list[ConfigVersion]
 
 
+class MediaFiles(Answer):
+    files: list[str] = Field(..., description="the pictures in media/ beside the hall's config file, by name")
+    folder: str | None = Field(..., description="that folder (null: the hall was not loaded from a file)")
+
+
 RESULT = Literal["accepted", "nothing_to_do"]
 
 
