@@ -16,6 +16,7 @@ from webhall import make_app
 
 from hallq.client import ApiClient
 from kiosk.app import KioskApp
+from server.users import authenticate
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +40,14 @@ def browser():
 def admin(hall, browser):
     base, _ = hall
     ctx, page = signed_in(browser, base, "admin", viewport={"width": 1400, "height": 900})
-    page.on("dialog", lambda d: d.accept())
+    page.on("dialog", lambda d: d.accept(PROMPT["answer"]) if d.type == "prompt" else d.accept())
     page.goto("/admin/config")
     expect(page.locator("#version")).to_contain_text("当前第")
     yield page
     ctx.close()
+
+
+PROMPT = {"answer": ""}  # what the admin types into the page's prompt() (a new password)
 
 
 def save(page, note: str) -> None:
@@ -148,8 +152,14 @@ def test_web_users_added_disabled_and_unlocked_from_the_page(hall, admin):
     admin.select_option("#new-staff", "1005")
     admin.click("#add-user")
     expect(admin.locator('#users tr[data-user="c1005"]')).to_contain_text("窗口人员")
+    PROMPT["answer"] = "c1005-new-pass"
+    admin.locator('#users tr[data-user="c1005"] button.reset').click()
+    expect(admin.locator("#message")).to_have_text("已重置 c1005 的密码，其登录已全部退出")
+    store = app.config["ENGINE"].store
+    assert authenticate(store, "c1005", "c1005-new-pass") and not authenticate(store, "c1005", "c1005-pass")
     admin.locator('#users tr[data-user="c1005"] button.toggle').click()
     expect(admin.locator('#users tr[data-user="c1005"]')).to_contain_text("已停用")
+    assert not authenticate(store, "c1005", "c1005-new-pass")
     shot(admin, "23-admin-users")
 
 
@@ -161,6 +171,20 @@ def test_a_special_day_and_an_alert_threshold_with_their_units(hall, admin):
     day.locator('input[data-path="hours.special_days[0].date"]').fill("2026-12-31")
     day.locator('select[data-path="hours.special_days[0].kind"]').select_option("extended")
     day.locator('textarea[data-path="hours.special_days[0].sessions"]').fill("08:30-12:00\n14:30-19:00")
+    admin.click('button[data-add="hours.special_days"]')
+    saturday = admin.locator('details[data-path="hours.special_days[1]"]')
+    saturday.locator('input[data-path="hours.special_days[1].date"]').fill("2027-02-20")
+    saturday.locator('select[data-path="hours.special_days[1].kind"]').select_option(label="调休上班")
+    admin.click("#tab-devices")
+    admin.click('button[data-add="kiosks"]')
+    kiosk = admin.locator(f'details[data-path="kiosks[{len(app.config["ENGINE"].config.kiosks)}]"]')
+    path = kiosk.get_attribute("data-path")
+    kiosk.locator(f'input[data-path="{path}.id"]').fill("K9")
+    kiosk.locator(f'input[data-path="{path}.name"]').fill("二楼取号机")
+    kiosk.locator("fieldset.optional legend input[type=checkbox]").first.check()
+    kiosk = admin.locator(f'details[data-path="{path}"]')
+    kiosk.locator(f'input[data-path="{path}.printer.url"]').fill("/dev/ttyUSB7")
+    kiosk.locator(f'select[data-path="{path}.printer.paper_mm"]').select_option("58")
     admin.click("#tab-rules")
     expect(admin.locator("label.row", has_text="群众等候时长（分钟）")).to_be_visible()
     admin.locator('input[data-path="rules.alerts.wait_minutes[1]"]').fill("25")
@@ -168,8 +192,11 @@ def test_a_special_day_and_an_alert_threshold_with_their_units(hall, admin):
     save(admin, "元旦前延时服务")
     expect(admin.locator("#message")).to_contain_text("立即生效")
     config = app.config["ENGINE"].config
-    [special] = config.hours.special_days
+    special, saturday = config.hours.special_days
     assert (special.kind, special.sessions[-1].end.hour) == ("extended", 19)
+    assert (saturday.kind, str(saturday.date)) == ("open", "2027-02-20")
+    assert (config.kiosks["K9"].name, config.kiosks["K9"].printer.url, config.kiosks["K9"].printer.paper_mm) == \
+        ("二楼取号机", "/dev/ttyUSB7", 58)
     assert config.rules.alerts["wait_minutes"].yellow == 25
 
 

@@ -21,7 +21,7 @@
   const SECTION_NAMES = { hall: "大厅", hours: "开放时间", rules: "规则", appointments: "预约", sessions: "登录超时",
     priorities: "优先级", sms: "短信通知", services: "事项", bundles: "一件事", buses: "总线", windows: "窗口", kiosks: "取号机",
     staff: "工作人员", alerts: "电子监察阈值（预警 / 黄牌 / 红牌）" };
-  let schema = null, doc = null, version = 0, tab = "hall", mediaFiles = [];
+  let schema = null, doc = null, version = 0, tab = "hall", mediaFiles = [], mediaFolder = null;
   const opened = new Set();  // cards (by path) the admin has open: kept open across re-renders
   const $ = (id) => document.getElementById(id);
 
@@ -77,7 +77,7 @@
           const i = chosen.indexOf(name);
           if (e.target.checked && i < 0) chosen.push(name); else if (!e.target.checked && i >= 0) chosen.splice(i, 1);
           set([...chosen]); changed();
-        } }), " ", name, mediaFiles.includes(name) ? "" : "（文件不在 media 文件夹中）", " ")) : "media 文件夹中还没有图片");
+        } }), " ", name, mediaFiles.includes(name) ? "" : "（文件不在 media 文件夹中）", " ")) : mediaFolder ? `media 文件夹中还没有图片（请把 PNG/JPEG 图片放入 ${mediaFolder}）` : "本中心的配置不是从文件读取的，没有 media 文件夹");
     } else if (r.type === "array" && items && items.type === "array") {  // sessions: pairs of times
       field = el("textarea", { rows: 3, placeholder: "每行一个时段，如 08:30-12:00",
         onchange: (e) => { set(e.target.value.split("\n").map((l) => l.trim()).filter(Boolean).map((l) => l.split(/\s*[-–~至]\s*/))); changed(); } },
@@ -299,7 +299,7 @@
   async function load() {
     const [s, current, media] = await Promise.all([api("GET", "/api/v1/config/schema"), api("GET", "/api/v1/config"),
       api("GET", "/api/v1/config/media")]);
-    schema = s; doc = current.hall; version = current.version; mediaFiles = media.files;
+    schema = s; doc = current.hall; version = current.version; mediaFiles = media.files; mediaFolder = media.folder;
     $("version").textContent = `当前第 ${version} 版`;
     $("save-state").textContent = "";
     render();
