@@ -278,7 +278,8 @@ class RatingState(Answer):
 
 class Ticket(Answer):
     """A ticket as server/views.py ticket_view gives it; id and page only to the kiosk that issued it
-    and to the page the id opened; materials and rating only on the citizen's own page."""
+    and to the page the id opened (with the materials it was issued with, which the kiosk prints);
+    rating only on the citizen's own page."""
 
     id: str | None = None
     page: str | None = None
