@@ -162,7 +162,7 @@ def test_restore_an_older_version_and_read_the_audit(served):
     service(hall, "S102")["name"] = "医保关系转移"
     admin.post("/config", {"hall": hall, "note": "改名"})
     restored = admin.post("/config/versions/1/restore", {})
-    assert restored["version"] == 3 and restored["note"] == "restored version 1"
+    assert restored["version"] == 3 and restored["note"] == "恢复第 1 版"
     assert restored["diff"] == ['services[S102].name: "医保关系转移" -> "医保异地就医备案"']
     assert service(admin.get("/config")["hall"], "S102")["name"] == "医保异地就医备案"
     versions = admin.get("/config/versions")["versions"]

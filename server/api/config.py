@@ -112,7 +112,7 @@ def version(number: int):
 def restore(number: int):
     data = json_body()
     old = book().version(number)
-    body, status = apply(old["document"], data.get("note") or f"restored version {number}", None)
+    body, status = apply(old["document"], data.get("note") or f"恢复第 {number} 版", None)
     return jsonify(body), status
 
 
@@ -144,7 +144,7 @@ def import_toml():
         if problems:
             raise ConfigInvalid(ConfigError(problems)) from None
         parsed = parse_config(_without_tokens(data["toml"]), "import.toml")
-    body, status = apply(document_of(parsed), data.get("note") or "imported from TOML", data.get("based_on"))
+    body, status = apply(document_of(parsed), data.get("note") or "从 TOML 文件导入", data.get("based_on"))
     return jsonify(body), status
 
 

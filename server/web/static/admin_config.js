@@ -21,7 +21,7 @@
   const SECTION_NAMES = { hall: "大厅", hours: "开放时间", rules: "规则", appointments: "预约", sessions: "登录超时",
     priorities: "优先级", sms: "短信通知", services: "事项", bundles: "一件事", buses: "总线", windows: "窗口", kiosks: "取号机",
     staff: "工作人员", alerts: "电子监察阈值（预警 / 黄牌 / 红牌）" };
-  let schema = null, doc = null, version = 0, tab = "hall", mediaFiles = [], mediaFolder = null;
+  let schema = null, doc = null, version = 0, tab = "hall", mediaFiles = [], mediaFolder = null, drawn = 0;
   const opened = new Set();  // cards (by path) the admin has open: kept open across re-renders
   const $ = (id) => document.getElementById(id);
 
@@ -214,6 +214,7 @@
   function render() {
     const main = $("editor");
     main.replaceChildren();
+    drawn += 1;  // a list still being fetched for an earlier render must not add itself too
     for (const [id, name] of TABS) {
       $(`tab-${id}`)?.classList.toggle("on", id === tab);
     }
@@ -231,7 +232,8 @@
   }
 
   async function versions(main) {
-    const data = await api("GET", "/api/v1/config/versions");
+    const mine = drawn, data = await api("GET", "/api/v1/config/versions");
+    if (mine !== drawn) return;
     const table = el("table", { class: "list", id: "versions" }, el("tr", {}, ["版本", "时间", "操作人", "说明", "变更", ""].map((h) => el("th", {}, h))));
     for (const v of data.versions) {
       table.append(el("tr", { "data-version": v.version }, el("td", {}, `第${v.version}版`), el("td", {}, v.at.slice(0, 19).replace("T", " ")),
@@ -243,7 +245,8 @@
 
   // Web users (not part of the configuration): add, reset a password, disable or enable, unlock.
   async function users(main) {
-    const data = await api("GET", "/api/v1/users");
+    const mine = drawn, data = await api("GET", "/api/v1/users");
+    if (mine !== drawn) return;
     const act = async (path, body, done) => {
       try { await api("POST", path, body); $("message").textContent = done; render(); }
       catch (e) { $("message").textContent = `未完成：${e.data?.message || e.message}`; }
