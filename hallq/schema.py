@@ -45,7 +45,7 @@ from hallq.model import (
     SignInSessions,
     Sms,
 )
-from hallq.rating_profiles import PROFILE_NAMES
+from hallq.rating_profiles import PROFILE_LABELS, PROFILE_NAMES
 
 # --------------------------------------------------------------------------- building blocks
 
@@ -116,6 +116,9 @@ def text(default: Any, label: str, pattern: str | None = None, means: str = "", 
     return Field(default, title=label, pattern=pattern, json_schema_extra=schema_extra or None)
 
 
+MEDIA_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.(png|jpg|jpeg)$"  # a display picture's file name in media/
+
+
 class Section(BaseModel):
     """A TOML table: unknown keys are refused, nothing is coerced (true is not 1, "5" is not 5)."""
 
@@ -163,8 +166,9 @@ class HallSection(Section):
     name: Text = text(..., "中心名称")
     hotline: Line = text("12345", "服务热线")
     notice: FreeText = text("", "大屏滚动通知", multiline=True)
-    media: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.(png|jpg|jpeg)$")]] = Field(
-        [], title="大屏轮播图片（配置文件旁 media 文件夹中的 PNG/JPEG 文件名）")
+    media: list[Annotated[str, Field(pattern=MEDIA_NAME)]] = Field(
+        [], title="大屏轮播图片（配置文件旁 media 文件夹中的 PNG/JPEG 文件，按轮播次序）",
+        json_schema_extra={"files": "/api/v1/config/media"})  # the editor offers the folder's pictures
     media_seconds: int = num(HallConfig.media_seconds, 3, 600, "每张图片显示", "秒")
     records_retention_months: int = num(HallConfig.records_retention_months, 6, 120, "评价与日志保存期（网络安全法不少于6个月）", "月")
     # What every ticket prints and where its QR code points (a citizen's phone must reach it).
@@ -426,7 +430,7 @@ class RulesSection(Section):
     callback_working_days: int = num(Rules.callback_working_days, 1, 30, "差评回访时限", "工作日")
     fix_working_days: int = num(Rules.fix_working_days, 1, 90, "差评整改时限", "工作日")
     rating_profile: Literal[PROFILE_NAMES] = Field(  # type: ignore[valid-type]
-        Rules.rating_profile, title="好差评省份规则（own 为本中心自定）")
+        Rules.rating_profile, title="好差评省份规则", json_schema_extra={"choices": PROFILE_LABELS})
     follow_up_ratings: int = num(Rules.follow_up_ratings, 0, 3, "追评次数（自定规则）", "次")
     default_rating_days: int = num(Rules.default_rating_days, 0, 30, "未评价视为基本满意（自定规则，0 不启用）", "天")
     help_queue_length: int = num(Rules.help_queue_length, 1, 1000, "跨窗通办阈值（单窗等候人数）", "人")

@@ -431,7 +431,9 @@ class KioskApp:
                 log.warning("ticket refused: %s", exc)
                 self._show(self._refusal(exc))
                 return
-            paper = ticket_print(ticket, self.menu.hall, matter.get("materials", []), self.public_url)
+            # What the server issued it with (a change may have landed since this screen was drawn).
+            materials = ticket.get("materials", matter.get("materials", []))
+            paper = ticket_print(ticket, self.menu.hall, materials, self.public_url)
             with self._lock:  # show the number now; the paper follows
                 self.issued = Issued(ticket, None, "", paper.qr_payload)
                 self.green = False

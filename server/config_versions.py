@@ -69,7 +69,7 @@ class ConfigBook:
         kept = self.store.rows("SELECT value FROM settings WHERE key = ?", [DIGEST_KEY])
         if latest is None or not kept or kept[0]["value"] != digest:
             if latest is None or latest["document"] != document:
-                self._write(document, f"file:{config.source or 'memory'}", "loaded from the file at start-up",
+                self._write(document, f"file:{config.source or 'memory'}", "启动时从配置文件载入",
                             latest, digest=digest)
             else:
                 self._remember_digest(digest)

@@ -60,6 +60,9 @@ def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = 
         "name": mask_name(t.name),
         "sms": bool(t.sms),
     }
+    if secret or public:
+        # a bundle's: every step's, 一次告知; as issued, whatever the hall changed since (the kiosk prints these)
+        out["materials"] = kept.get("materials", list(config.materials(t.matter)))
     if secret:
         out["id"] = t.id
         out["page"] = f"/t/{t.id}"
@@ -74,8 +77,6 @@ def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = 
         if pos is not None:
             out["position"] = position_view(pos)
     if public:
-        # a bundle's: every step's, 一次告知; as printed, whatever the hall changed since
-        out["materials"] = kept.get("materials", list(config.materials(t.matter)))
         out["rating"] = rating_view(engine, t)
     return out
 

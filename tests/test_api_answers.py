@@ -141,6 +141,7 @@ def test_every_answer_model_is_a_real_answer(tmp_path):
                                                   "staff": "1002"}))
         check(schemas.User, admin.post("/users/clerk9/unlock"))
         check(schemas.ConfigVersions, admin.get("/config/versions"))
+        assert check(schemas.MediaFiles, admin.get("/config/media")).files == []  # a hall not from a file
         check(schemas.ConfigVersionDetail, admin.get("/config/versions/1"))
         current = admin.get("/config")
         check(schemas.CurrentConfig, current)

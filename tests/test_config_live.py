@@ -96,6 +96,33 @@ def test_tickets_already_issued_keep_the_name_and_materials_they_were_issued_wit
         assert api(base).get(f"/tickets/{before['id']}")["materials"] == ["居民身份证"]
 
 
+def test_the_paper_lists_the_materials_the_ticket_was_issued_with(tmp_path):
+    """A change that lands while a citizen is on the kiosk's confirm screen: the ticket printed on
+    tap lists what the server issued it with (the ticket's own materials, as /t/<id> shows them),
+    not the kiosk's menu from before the change."""
+    from kioskrig import Rig
+
+    from drivers.sim import wait_for
+
+    app = create_app(small_hall(all_day=True), tmp_path / "paper.db", supervise=False)
+    with serve_app(app) as base:
+        rig = Rig(base)
+        try:
+            rig.tap(("category", "社保医保"))
+            rig.tap(("matter", "S101"))
+            hall = api(base, ADMIN).get("/config")["hall"]
+            service(hall, "S101")["materials"] = ["居民身份证", "社保卡申领表"]
+            api(base, ADMIN).post("/config", {"hall": hall, "note": "申领表"})
+            rig.tap(("confirm",))
+            rig.settle()
+            assert wait_for(lambda: rig.sim.jobs and rig.sim.jobs[-1].cut, timeout=5)
+            assert "2. 社保卡申领表" in rig.sim.jobs[-1].lines
+            ticket = api(base).get(f"/tickets/{rig.app.issued.ticket['id']}")
+            assert ticket["materials"] == ["居民身份证", "社保卡申领表"]
+        finally:
+            rig.close()
+
+
 def test_a_new_window_with_a_skill_calls_that_matter_at_once(served):
     base, _ = served
     admin, kiosk, caller = api(base, ADMIN), api(base, KIOSK), api(base, CALLER)
@@ -135,7 +162,7 @@ def test_restore_an_older_version_and_read_the_audit(served):
     service(hall, "S102")["name"] = "医保关系转移"
     admin.post("/config", {"hall": hall, "note": "改名"})
     restored = admin.post("/config/versions/1/restore", {})
-    assert restored["version"] == 3 and restored["note"] == "restored version 1"
+    assert restored["version"] == 3 and restored["note"] == "恢复第 1 版"
     assert restored["diff"] == ['services[S102].name: "医保关系转移" -> "医保异地就医备案"']
     assert service(admin.get("/config")["hall"], "S102")["name"] == "医保异地就医备案"
     versions = admin.get("/config/versions")["versions"]

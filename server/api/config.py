@@ -7,12 +7,14 @@ checked like the file, applied between two engine actions and recorded as the ne
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, current_app, jsonify
 
-from hallq.config import ConfigError, parse_config
+from hallq.config import ConfigError, media_folder, parse_config
 from hallq.hall_document import document_of, to_toml
 from hallq.model import HallConfig
-from hallq.schema import HallFile
+from hallq.schema import MEDIA_NAME, HallFile
 
 from .. import catalogue
 from ..auth import actor, require
@@ -74,6 +76,19 @@ def json_schema():
     return jsonify(HallFile.model_json_schema())
 
 
+@bp.get("/config/media")
+@spec("The pictures the hall display could show (hall.media is chosen from them)", answer=schemas.MediaFiles,
+      says="the pictures in the media folder", errors=(401, 403))
+@require("admin")
+def media_files():
+    """What is in media/ beside the config file: the editor offers these for hall.media (files are put
+    there by hand or by the hall's file share; the API takes no uploads past its 64 KiB body limit)."""
+    folder = media_folder(engine().config.source)
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and re.match(MEDIA_NAME, p.name)) \
+        if folder is not None and folder.is_dir() else []
+    return jsonify({"files": names, "folder": str(folder) if folder is not None else None})
+
+
 @bp.get("/config/versions")
 @spec("Every version, newest first, with who, when, note and diff", answer=schemas.ConfigVersions, says="versions",
       errors=(401, 403))
@@ -97,7 +112,7 @@ def version(number: int):
 def restore(number: int):
     data = json_body()
     old = book().version(number)
-    body, status = apply(old["document"], data.get("note") or f"restored version {number}", None)
+    body, status = apply(old["document"], data.get("note") or f"恢复第 {number} 版", None)
     return jsonify(body), status
 
 
@@ -129,7 +144,7 @@ def import_toml():
         if problems:
             raise ConfigInvalid(ConfigError(problems)) from None
         parsed = parse_config(_without_tokens(data["toml"]), "import.toml")
-    body, status = apply(document_of(parsed), data.get("note") or "imported from TOML", data.get("based_on"))
+    body, status = apply(document_of(parsed), data.get("note") or "从 TOML 文件导入", data.get("based_on"))
     return jsonify(body), status
 
 

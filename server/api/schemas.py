@@ -278,7 +278,8 @@ class RatingState(Answer):
 
 class Ticket(Answer):
     """A ticket as server/views.py ticket_view gives it; id and page only to the kiosk that issued it
-    and to the page the id opened; materials and rating only on the citizen's own page."""
+    and to the page the id opened (with the materials it was issued with, which the kiosk prints);
+    rating only on the citizen's own page."""
 
     id: str | None = None
     page: str | None = None
@@ -503,6 +504,11 @@ class ConfigVersionDetail(ConfigVersion):
 
 class ConfigVersions(Answer):
     versions: list[ConfigVersion]
+
+
+class MediaFiles(Answer):
+    files: list[str] = Field(..., description="the pictures in media/ beside the hall's config file, by name")
+    folder: str | None = Field(..., description="that folder (null: the hall was not loaded from a file)")
 
 
 RESULT = Literal["accepted", "nothing_to_do"]

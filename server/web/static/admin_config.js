@@ -15,13 +15,13 @@
   const TABS = [
     ["hall", "大厅与开放时间", ["hall", "hours"]], ["services", "事项", ["services"]],
     ["bundles", "一件事", ["bundles"]], ["windows", "窗口与技能", ["windows"]],
-    ["rules", "规则与告警阈值", ["rules"]], ["more", "预约、优先级与登录", ["appointments", "priorities", "sessions"]],
+    ["rules", "规则与告警阈值", ["rules"]], ["more", "预约、短信、优先级与登录", ["appointments", "sms", "priorities", "sessions"]],
     ["devices", "总线与取号机", ["buses", "kiosks"]], ["staff", "工作人员（工号）", ["staff"]],
   ];
   const SECTION_NAMES = { hall: "大厅", hours: "开放时间", rules: "规则", appointments: "预约", sessions: "登录超时",
-    priorities: "优先级", services: "事项", bundles: "一件事", buses: "总线", windows: "窗口", kiosks: "取号机",
+    priorities: "优先级", sms: "短信通知", services: "事项", bundles: "一件事", buses: "总线", windows: "窗口", kiosks: "取号机",
     staff: "工作人员", alerts: "电子监察阈值（预警 / 黄牌 / 红牌）" };
-  let schema = null, doc = null, version = 0, tab = "hall";
+  let schema = null, doc = null, version = 0, tab = "hall", mediaFiles = [], mediaFolder = null, drawn = 0;
   const opened = new Set();  // cards (by path) the admin has open: kept open across re-renders
   const $ = (id) => document.getElementById(id);
 
@@ -30,9 +30,9 @@
       const { $ref, ...own } = node;
       node = { ...schema.$defs[$ref.split("/").pop()], ...own };
     }
-    if (node && node.anyOf) {
-      const inner = node.anyOf.find((n) => n.type !== "null");
-      return { ...resolve(inner), nullable: true, default: node.default };
+    if (node && node.anyOf) {  // an optional value: its type, with what the field says of itself (its label)
+      const { anyOf, ...own } = node;
+      return { ...resolve(anyOf.find((n) => n.type !== "null")), ...own, nullable: true };
     }
     return node || {};
   }
@@ -58,7 +58,7 @@
     let field;
     if (r.enum) {
       field = el("select", { onchange: (e) => { set(r.type === "integer" ? Number(e.target.value) : e.target.value); changed(); } },
-        r.enum.map((v) => el("option", { value: v, selected: v === value ? "selected" : null }, CHOICES[v] || String(v))));
+        r.enum.map((v) => el("option", { value: v, selected: v === value ? "selected" : null }, r.choices?.[v] || CHOICES[v] || String(v))));
     } else if (r.type === "boolean") {
       field = el("input", { type: "checkbox", checked: value ? "checked" : null, onchange: (e) => { set(e.target.checked); changed(); } });
     } else if (r.type === "integer" || r.type === "number") {
@@ -69,6 +69,15 @@
       field = el("span", { class: "levels" }, r.levels.map((name, i) => el("label", {}, name, " ",
         el("input", { type: "number", step: "any", min: r.minimum, max: r.maximum, value: (value || [])[i] ?? "", "data-path": `${path}[${i}]`,
           onchange: (e) => { const v = [...(value || [])]; v[i] = Number(e.target.value); value = v; set(v); changed(); } }))));
+    } else if (r.type === "array" && r.files) {  // display pictures: chosen from the media folder, in turn order
+      const chosen = [...(value || [])];
+      const names = [...chosen, ...mediaFiles.filter((n) => !chosen.includes(n))];
+      field = el("span", { class: "choices" }, names.length ? names.map((name) => el("label", {},
+        el("input", { type: "checkbox", value: name, checked: chosen.includes(name) ? "checked" : null, onchange: (e) => {
+          const i = chosen.indexOf(name);
+          if (e.target.checked && i < 0) chosen.push(name); else if (!e.target.checked && i >= 0) chosen.splice(i, 1);
+          set([...chosen]); changed();
+        } }), " ", name, mediaFiles.includes(name) ? "" : "（文件不在 media 文件夹中）", " ")) : mediaFolder ? `media 文件夹中还没有图片（请把 PNG/JPEG 图片放入 ${mediaFolder}）` : "本中心的配置不是从文件读取的，没有 media 文件夹");
     } else if (r.type === "array" && items && items.type === "array") {  // sessions: pairs of times
       field = el("textarea", { rows: 3, placeholder: "每行一个时段，如 08:30-12:00",
         onchange: (e) => { set(e.target.value.split("\n").map((l) => l.trim()).filter(Boolean).map((l) => l.split(/\s*[-–~至]\s*/))); changed(); } },
@@ -109,6 +118,24 @@
     return table;
   }
 
+  // Per-matter numbers (appointments.capacities): every matter of the hall, empty for "as the default".
+  function perMatter(node, value, path, set) {
+    const r = resolve(node);
+    const each = resolve(r.additionalProperties);
+    const table = el("table", { class: "list capacities", "data-path": path },
+      el("tr", {}, el("th", {}, "事项"), el("th", {}, `${r.unit ? `人数（${r.unit}）` : "数值"}，空：按默认`)));
+    for (const s of doc.services) {
+      const field = el("input", { type: "number", step: "1", min: each.minimum, max: each.maximum, value: value[s.code] ?? "",
+        "data-path": `${path}.${s.code}`, onchange: (e) => {
+          const next = { ...value };
+          if (e.target.value === "") delete next[s.code]; else next[s.code] = Number(e.target.value);
+          value = next; set(next); changed();
+        } });
+      table.append(el("tr", {}, el("td", {}, `${s.code} ${s.name}`), el("td", {}, field)));
+    }
+    return table;
+  }
+
   // A table (object) as labelled rows; nested tables (rules.alerts) as their own fieldset.
   function form(node, obj, path) {
     const r = resolve(node);
@@ -116,6 +143,7 @@
     for (const [key, sub] of Object.entries(r.properties || {})) {
       const sr = resolve(sub);
       const here = path ? `${path}.${key}` : key;
+      if (sr.secret) continue;  // secrets stay in the file or the environment (the server keeps the running ones)
       if (sr.properties) {
         if (obj[key] === undefined) obj[key] = defaults(sr);
         box.append(el("fieldset", {}, el("legend", {}, label(sr, key)), form(sub, obj[key], here)));
@@ -129,6 +157,8 @@
       }
       if (sr.type === "object" && sr.additionalProperties && key === "services") {
         field = skills(obj[key] || {}, here, (v) => { obj[key] = v; });
+      } else if (sr.type === "object" && sr.additionalProperties && ["integer", "number"].includes(resolve(sr.additionalProperties).type)) {
+        field = perMatter(sub, obj[key] || {}, here, (v) => { obj[key] = v; });
       } else if (sr.properties === undefined && sr.type === "object") {  // a device or printer: { bus, address }
         field = el("span", {}, "—");
       } else {
@@ -184,6 +214,7 @@
   function render() {
     const main = $("editor");
     main.replaceChildren();
+    drawn += 1;  // a list still being fetched for an earlier render must not add itself too
     for (const [id, name] of TABS) {
       $(`tab-${id}`)?.classList.toggle("on", id === tab);
     }
@@ -201,7 +232,8 @@
   }
 
   async function versions(main) {
-    const data = await api("GET", "/api/v1/config/versions");
+    const mine = drawn, data = await api("GET", "/api/v1/config/versions");
+    if (mine !== drawn) return;
     const table = el("table", { class: "list", id: "versions" }, el("tr", {}, ["版本", "时间", "操作人", "说明", "变更", ""].map((h) => el("th", {}, h))));
     for (const v of data.versions) {
       table.append(el("tr", { "data-version": v.version }, el("td", {}, `第${v.version}版`), el("td", {}, v.at.slice(0, 19).replace("T", " ")),
@@ -213,7 +245,8 @@
 
   // Web users (not part of the configuration): add, reset a password, disable or enable, unlock.
   async function users(main) {
-    const data = await api("GET", "/api/v1/users");
+    const mine = drawn, data = await api("GET", "/api/v1/users");
+    if (mine !== drawn) return;
     const act = async (path, body, done) => {
       try { await api("POST", path, body); $("message").textContent = done; render(); }
       catch (e) { $("message").textContent = `未完成：${e.data?.message || e.message}`; }
@@ -267,8 +300,9 @@
   }
 
   async function load() {
-    const [s, current] = await Promise.all([api("GET", "/api/v1/config/schema"), api("GET", "/api/v1/config")]);
-    schema = s; doc = current.hall; version = current.version;
+    const [s, current, media] = await Promise.all([api("GET", "/api/v1/config/schema"), api("GET", "/api/v1/config"),
+      api("GET", "/api/v1/config/media")]);
+    schema = s; doc = current.hall; version = current.version; mediaFiles = media.files; mediaFolder = media.folder;
     $("version").textContent = `当前第 ${version} 版`;
     $("save-state").textContent = "";
     render();
