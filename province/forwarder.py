@@ -137,6 +137,7 @@ class Forwarder:
         self.first_backoff = min(FIRST_BACKOFF, max_backoff)
         self._hold_until, self._backoff = 0.0, self.first_backoff  # the platform as a whole is away
         self.last_success: str | None = None  # when the platform last took a record (ISO time)
+        self.behind = False  # the last collect read a full page: the hall's log has more (a backlog)
 
     # -- hall's log -> outbox -------------------------------------------------------------------
 
@@ -149,6 +150,7 @@ class Forwarder:
         last = self.out.execute("SELECT v FROM cursor WHERE k = 'event'").fetchone()
         last = last[0] if last else 0
         events = self._hall.execute("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", [last, BATCH * 5]).fetchall()
+        self.behind = len(events) == BATCH * 5
         added = 0
         self.out.execute("BEGIN IMMEDIATE")
         try:
@@ -241,13 +243,21 @@ class Forwarder:
             out["failing"] += n if state == "pending" and failed else 0
         return out
 
+    def caught_up(self, step: dict[str, int]) -> bool:
+        """Whether the round `step` left nothing to do at once: no page of the hall's log unread and no
+        full batch sent (a backlog — a month of history, a day the platform was away — goes on without
+        waiting; only a caught-up forwarder waits for new records)."""
+        return not self.behind and step["sent"] < BATCH
+
     def run(self, idle: float = 1.0) -> None:
         while not self._stop.is_set():
+            done = True
             try:
-                self.step()
+                done = self.caught_up(self.step())
             except sqlite3.Error as exc:  # the hall's file busy or away: try again shortly
                 log.warning("province forwarder: %s", exc)
-            self._stop.wait(idle)
+            if done:
+                self._stop.wait(idle)
 
     def halt(self) -> None:
         self._stop.set()

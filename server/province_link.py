@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import Flask
 
 from hallq.model import ProvinceLink
-from province.forwarder import BATCH, Forwarder
+from province.forwarder import Forwarder
 from province.mapping import load
 
 log = logging.getLogger(__name__)
@@ -43,19 +43,20 @@ class ProvinceForwarding:
         self._status = {"state": "starting", "state_name": STATE_NAMES["starting"], "outbox": 0, "rejected": 0,
                         "last_success": None}
         self._alert_sent: bool | None = None  # unknown until told once
+        self._rejected_told: int | None = None  # rejected records the board was last told of
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
         try:
             while not self._stop.is_set():
-                sent = 0
+                done = True
                 try:
-                    sent = self.forwarder.step()["sent"]
+                    done = self.forwarder.caught_up(self.forwarder.step())
                 except sqlite3.Error as exc:  # the hall's file busy or away: the next round tries again
                     log.warning("province forwarder: %s", exc)
                 self._observe()
-                if sent < BATCH:  # a backlog goes on at once; otherwise wait for new records
+                if done:  # a backlog goes on at once; otherwise wait for new records
                     self._stop.wait(self.link.poll_seconds)
         finally:
             self.forwarder.close()
@@ -65,6 +66,7 @@ class ProvinceForwarding:
         box = f.outbox()
         self._status = {"state": f.state, "state_name": STATE_NAMES.get(f.state, f.state), "outbox": box["pending"],
                         "rejected": box["rejected"], "last_success": f.last_success}
+        self._tell_rejected(box["rejected"])
         down = f.state == "offline"
         if down == self._alert_sent:
             return
@@ -78,6 +80,24 @@ class ProvinceForwarding:
             self._alert_sent = down
         except Exception as exc:  # noqa: BLE001  the board's store busy: told again next round
             log.warning("province link alert not recorded: %s", exc)
+
+    def _tell_rejected(self, count: int) -> None:
+        """A record the platform refused is kept in the outbox and never resent by itself, so the
+        supervisor must learn of it: a yellow alert on the 电子监察 board naming how many and the
+        latest reason, while any is left rejected."""
+        if count == self._rejected_told:
+            return
+        message = ""
+        if count:
+            [(kind, day, reason)] = self.forwarder.out.execute(
+                "SELECT kind, day, reason FROM records WHERE state = 'rejected' ORDER BY event_id DESC LIMIT 1").fetchall()
+            message = (f"省好差评平台退回 {count} 条记录（最近：{day} {kind}，{(reason or '')[:60]}），"
+                       "未报送；请核对后重报（docs/province.md）")
+        try:
+            self.board.province_rejected(message)
+            self._rejected_told = count
+        except Exception as exc:  # noqa: BLE001  the board's store busy: told again next round
+            log.warning("province rejection alert not recorded: %s", exc)
 
     def status(self) -> dict:
         """The link as /api/v1/health shows it (no addresses or error text: health needs no token)."""

@@ -70,7 +70,10 @@ DEVICE_KINDS = {
 }
 STORAGE_KINDS = {"storage": "存储故障"}  # cleared by the acknowledgement: the condition is over when raised
 AUDIT_KINDS = {"audit": "记录被篡改"}  # the SM3 chain does not verify: raised and cleared by check_audit
-KIND_NAMES = {**CHECKER_KINDS, **DEVICE_KINDS, **STORAGE_KINDS, **AUDIT_KINDS}
+# records the provincial 好差评 platform refused (server/province_link.py): raised while any is kept
+# rejected in the outbox, cleared when none is left (fixed and resent)
+PROVINCE_KINDS = {"province_rejected": "省平台退回记录"}
+KIND_NAMES = {**CHECKER_KINDS, **DEVICE_KINDS, **STORAGE_KINDS, **AUDIT_KINDS, **PROVINCE_KINDS}
 
 
 @dataclass(frozen=True)
@@ -403,6 +406,21 @@ class AlertBoard:
             ch = Changes()
             if message:
                 self._put(ch, Finding("audit", "audit", "red", message), rows[0] if rows else None, now)
+            elif rows:
+                self._clear(ch, rows[0], now, "system")
+            if ch.rows:
+                self.store.commit(ch)
+
+    def province_rejected(self, message: str) -> None:
+        """Raise the yellow alert for records the provincial platform refused (`message` names how many
+        and the latest reason; its text follows the count), or clear it when `message` is empty."""
+        key = "province_rejected:province:platform"
+        with self._lock:
+            now = self.now().isoformat()
+            rows = self.store.rows("SELECT * FROM alerts WHERE [key] = ? AND active = 1", [key])
+            ch = Changes()
+            if message:
+                self._put(ch, Finding(key, "province_rejected", "yellow", message[:200]), rows[0] if rows else None, now)
             elif rows:
                 self._clear(ch, rows[0], now, "system")
             if ch.rows:

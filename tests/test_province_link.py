@@ -105,3 +105,62 @@ def test_province_config_names_a_mapping_that_does_not_load(tmp_path):
     link = load_config(tmp_path / "hall.toml").province
     assert (link.url, link.mapping, link.poll_seconds) == ("http://127.0.0.1:9", str(tmp_path / "zj.toml"), 2)
     assert parse_config(base).province is None
+
+
+def _hall_forwarding(tmp_path, url, ratings, poll_seconds=1):
+    """A hall app with `ratings` services rated 5 on the evaluator, and its forwarding thread."""
+    from webhall import make_app, serve_one
+
+    from hallq.model import ProvinceLink
+    from server.province_link import ProvinceForwarding
+
+    app = make_app(tmp_path / "hall.db")
+    engine = app.config["ENGINE"]
+    for _ in range(ratings):
+        serve_one(engine)
+        engine.rate(5, "evaluator", window=1)
+    link = ProvinceLink(url, "prov-token", poll_seconds=poll_seconds, max_backoff_seconds=1)
+    return app, ProvinceForwarding(app, tmp_path / "hall.db", link)
+
+
+def test_a_record_the_platform_refuses_is_an_alert_on_the_board_until_it_is_resent(tmp_path):
+    platform = Platform()
+    url = platform.start()
+    platform.require = ["raterId"]  # this province wants the rater's phone; the evaluator gives none
+    app, link = _hall_forwarding(tmp_path, url, 1)
+    board = app.config["ALERTS"]
+
+    def refused():
+        return [a for a in board.active() if a["kind"] == "province_rejected"]
+
+    link.start()
+    try:
+        [alert] = wait("the rejection alert", refused, 15)
+        assert alert["level"] == "yellow" and alert["source"] == ALERT_SOURCE
+        assert "退回 1 条记录" in alert["message"] and "缺少字段 raterId" in alert["message"], alert["message"]
+        platform.require = []
+        link.forwarder.out.execute("UPDATE records SET state = 'pending' WHERE state = 'rejected'")  # docs/province.md
+        wait("the alert cleared once the record went through", lambda: not refused(), 15)
+        assert [r["type"] for r in platform.records.values()] == ["rating"]
+    finally:
+        link.stop()
+        platform.stop()
+        app.config["ENGINE"].store.close()
+
+
+def test_a_backlog_in_the_halls_log_goes_on_without_waiting_between_pages(tmp_path, monkeypatch):
+    """A month of demo history (or a hall that forwards for the first time) is a backlog of the
+    hall's log: the forwarder reads it page after page at once, not one page per poll."""
+    from province import forwarder as fw
+
+    monkeypatch.setattr(fw, "BATCH", 2)  # pages of 10 events: 4 rated services are several pages
+    platform = Platform()
+    url = platform.start()
+    app, link = _hall_forwarding(tmp_path, url, 4, poll_seconds=3600)
+    link.start()
+    try:
+        wait("every rating at the platform", lambda: len(platform.records) == 4, 15)
+    finally:
+        link.stop()
+        platform.stop()
+        app.config["ENGINE"].store.close()

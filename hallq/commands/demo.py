@@ -142,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     if platform is not None:
         print(f"  province:   simulated 好差评 platform {platform_url(platform)}/counts?day={clock.now():%Y-%m-%d}; "
               f"the link's state in {base}/api/v1/health")
+        past = f"; the history first, e.g. ?day={history['last']}, in about half a minute" if history and history["days"] else ""
+        print(f"              (today's first ratings arrive a minute or so in, once the first services end{past})")
     if devices is not None:
         ports = "  ".join(f"{name} {path}" for name, kind, path in devices.rows if kind != "escpos")
         print(f"  devices:    simulated on ptys ({ports}); caller daemon running; clerks press keypad keys")
