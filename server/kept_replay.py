@@ -192,36 +192,50 @@ class KeptReplay:
         self._record(t, n, x, note)
 
     def _cut(self, i: int) -> None:
-        """Forget the steps from i on and set the live replay back to just before step i."""
+        """Forget the steps from i on and set the live replay back to just before step i. Only
+        what those steps touched goes back: the lines whose tickets they took (those tickets wait
+        again) and the heaps of the windows that serve those lines; the rest of the replay's state
+        is as it was before step i already."""
         run = self.run
-        dropped = [s[2] for s in self.steps[i:] if s[2] is not None and id(s[2]) in self.injected]
+        lines, fast = run.lines, run.fast
+        dropped = self.steps[i:]
         del self.steps[i:]
+        touched: set[object] = set()
+        placed = []
+        for _, _, c, _ in dropped:
+            if c is None:
+                continue
+            line = line_of(c)
+            touched.add(line)
+            self.left[line] += 1  # waiting again (a placed one joins the run's lines below)
+            if id(c) in self.injected:
+                self.injected.discard(id(c))
+                placed.append(c)
+            else:
+                lines.gone.discard(id(c))
         # Placed tickets no longer taken wait in the lines from now on, in arrival order: steps are
         # not (a scarcer one placed later can be taken earlier), and the oldest-first list the
         # aging check reads must stay sorted.
-        dropped.sort(key=lambda x: self.run.fast.rank[id(x)])
-        for x in dropped:
-            self.injected.discard(id(x))
+        placed.sort(key=lambda x: fast.rank[id(x)])
+        for x in placed:
             self._add_to_lines(x)
-        lines, fast = run.lines, run.fast
-        lines.gone.clear()
-        lines.pos.clear()
-        for orders in fast.cursors.values():
-            for cursor in orders:
+        windows = set()
+        for line in touched:
+            self.done_at.pop(line, None)  # a ticket of it waits again
+            for cursor in fast.cursors.get(line, ()):
                 cursor[1] = 0
-        fast.heaps.clear()
+            if isinstance(line, tuple):
+                windows.add(line[1])
+            else:
+                windows.update(n for n, w in self.windows.items() if line in w.services)
+        for n in windows:  # rebuilt from the cursors when next needed
+            for k in range(3):
+                fast.heaps.pop((n, k), None)
+        lines.pos.clear()
         fast._green[1] = fast._oldest[1] = 0
-        self.left = Counter({line: sum(len(o) for o in orders[:2]) for line, orders in lines.orders.items()})
-        self.done_at = {}
         last: dict[int, tuple] = {}
-        for k, (t, n, c, _) in enumerate(self.steps):
+        for t, n, c, _ in self.steps:
             last[n] = (t, c)
-            if c is not None:
-                if id(c) not in self.injected:
-                    lines.gone.add(id(c))
-                    self.left[line_of(c)] -= 1
-                if self.left[line_of(c)] == 0:
-                    self.done_at[line_of(c)] = k
         heap = []
         for n, f in run.free.items():
             got = last.get(n)
