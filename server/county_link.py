@@ -5,9 +5,13 @@ options — one place for `hallq serve` and `hallq demo`, so a demo hall is link
 from __future__ import annotations
 
 import argparse
+import logging
+import time
 from collections.abc import Callable
 
 from hallq.model import HallConfig
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with [county]: how often to take the county's steps on 差评 cases (default 10)")
     parser.add_argument("--nearby-poll", type=seconds_up_to_hour, default=30.0, metavar="SECONDS",
                         help="with [county]: how often to take every centre's wait figures for 附近大厅 (default 30)")
+    parser.add_argument("--county-alert-after", type=seconds_up_to_hour, default=300.0, metavar="SECONDS",
+                        help="with [county]: a link down this long is an alert on the board (default 300); the hall "
+                             "keeps serving and ships what it missed once the link is back")
     parser.add_argument("--no-ship", action="store_true",
                         help="with [county]: do not ship the event log from this process (a `hallq ship` does)")
 
@@ -44,7 +51,11 @@ def start(app, config: HallConfig, db: str, args: argparse.Namespace) -> Callabl
     from .shipper import Shipper
 
     url, token = config.county.url, config.county.token
-    threads: list = [] if args.no_ship else [Shipper(db, url, token).start()]
+    threads: list = []
+    if not args.no_ship:
+        watch = LinkWatch(app, args.county_alert_after)
+        app.config["COUNTY_LINK"] = watch
+        threads.append(Shipper(db, url, token, on_round=watch.observe).start())
     threads += [CatalogueFollower(app, url, token, args.catalogue_poll).start(),  # releases down, applied live
                 ReferralFollower(app, url, token, args.referral_poll).start(),  # referrals both ways
                 CaseFollower(app, url, token, args.case_poll).start(),  # the county's steps on its cases
@@ -55,3 +66,43 @@ def start(app, config: HallConfig, db: str, args: argparse.Namespace) -> Callabl
             thread.stop()
 
     return stop
+
+
+STATE_NAMES = {"starting": "正在连接", "shipping": "正在上报", "caught_up": "已同步", "offline": "连接中断",
+               "refused": "县级平台拒收"}
+ALERT_SOURCE = "county:link"
+
+
+class LinkWatch:
+    """The county link as the hall itself sees it: its state for /api/v1/health (events not yet at
+    the county, the county's last answer) and an alert on the board once it has been down for
+    `alert_after` seconds — the hall keeps serving offline, but its supervisor should know that
+    nothing reaches the county (refused: a wrong token or a hall the county does not know)."""
+
+    def __init__(self, app, alert_after: float) -> None:
+        self.board, self.store = app.config["ALERTS"], app.config["ENGINE"].store
+        self.alert_after = alert_after
+        self._status: dict = {"state": "starting", "state_name": STATE_NAMES["starting"], "unsent": None,
+                              "last_contact": None}
+        self._alert_sent: bool | None = None  # unknown until told once
+
+    def observe(self, shipper) -> None:
+        """After each round of the shipper (its thread)."""
+        unsent = None if shipper.acked is None else max(0, self.store.last_committed_id - shipper.acked)
+        self._status = {"state": shipper.state, "state_name": STATE_NAMES.get(shipper.state, shipper.state),
+                        "unsent": unsent, "last_contact": shipper.last_contact}
+        down = shipper.down_since is not None and time.monotonic() - shipper.down_since >= self.alert_after
+        if down == self._alert_sent:
+            return
+        since = f"，最后联系 {shipper.last_contact[11:16]}" if shipper.last_contact else ""
+        message = (f"与县级平台的连接{STATE_NAMES.get(shipper.state, '中断')}{since}；本厅照常办理，恢复后自动补报"
+                   if down else "")
+        try:
+            self.board.report("device_offline", ALERT_SOURCE, "red" if shipper.state == "refused" else "yellow",
+                              message[:200], down, "system")
+            self._alert_sent = down
+        except Exception as exc:  # noqa: BLE001  the board's store busy: told again next round
+            log.warning("county link alert not recorded: %s", exc)
+
+    def status(self) -> dict:
+        return dict(self._status)

@@ -27,6 +27,8 @@ import sqlite3
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from .sse import _hidden
@@ -63,12 +65,15 @@ class Refused(Exception):
 
 class Shipper:
     def __init__(self, db_path: str | Path, url: str, token: str, batch: int = BATCH,
-                 idle: float = IDLE_SECONDS, max_backoff: float = MAX_BACKOFF) -> None:
+                 idle: float = IDLE_SECONDS, max_backoff: float = MAX_BACKOFF,
+                 on_round: Callable[[Shipper], None] | None = None) -> None:
+        self.on_round = on_round  # told after every round, shipped or failed (server/county_link.py)
         self.db_path = str(db_path)
         self.base = urllib.parse.urlsplit(url)
         self.token = token
         self.batch, self.idle, self.max_backoff = batch, idle, max_backoff
-        self.high_water: int | None = None  # the county's mark, as last answered
+        self.high_water: int | None = None  # the county's mark, as last answered (None: ask again)
+        self.acked: int | None = None  # the last mark the county answered, kept through an outage
         self.state = "starting"  # shipping | caught_up | offline | refused
         self.error: str | None = None
         self.shipped = 0  # events the county applied from this process
@@ -77,6 +82,8 @@ class Shipper:
         self._conn: http.client.HTTPConnection | None = None
         self._db: sqlite3.Connection | None = None
         self._heard = time.monotonic()  # last answer from the county
+        self.down_since: float | None = None  # monotonic time of the first failed round of this spell
+        self.last_contact: str | None = None  # wall time of the county's last answer (ISO)
 
     # -- the hall's log, read-only -----------------------------------------------------------
 
@@ -166,6 +173,9 @@ class Shipper:
                 if (state, str(exc)) != (self.state, self.error):
                     log.warning("shipping to the county: %s (%s); retrying by itself", state, exc)
                 self.state, self.error = state, str(exc)
+                if self.down_since is None:
+                    self.down_since = time.monotonic()
+                self._tell()
                 self.high_water = None  # ask for the mark again: the county may have moved it
                 self._stop.wait(backoff * random.uniform(0.5, 1.0))
                 backoff = min(self.max_backoff, backoff * 2)
@@ -173,9 +183,20 @@ class Shipper:
             if self.error is not None:
                 log.info("shipping to the county: link restored, county holds up to event %s", self.high_water)
                 self.error = None
+            self.down_since = None
+            self.acked = self.high_water
+            self.last_contact = datetime.now().astimezone().isoformat(timespec="seconds")
+            self._tell()
             backoff = FIRST_BACKOFF
             if not moved and self.state == "caught_up":
                 self._stop.wait(self.idle)
+
+    def _tell(self) -> None:
+        if self.on_round is not None:
+            try:
+                self.on_round(self)
+            except Exception:  # noqa: BLE001  telling must never stop the shipping
+                log.exception("county link: telling the hall the link's state failed")
 
     def start(self) -> Shipper:
         self._thread = threading.Thread(target=self.run, name="county-shipper", daemon=True)

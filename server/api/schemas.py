@@ -445,6 +445,15 @@ class ProvinceState(Answer):
     last_success: str | None = Field(None, json_schema_extra=DATE_TIME)
 
 
+class CountyLinkState(Answer):
+    """The event log's link up to the county (server/county_link.py), with [county] only."""
+
+    state: Literal["starting", "shipping", "caught_up", "offline", "refused"]
+    state_name: str
+    unsent: int | None = Field(None, description="events the county does not hold yet (None: not known now)")
+    last_contact: str | None = Field(None, json_schema_extra=DATE_TIME)
+
+
 class Health(Answer):
     ok: bool
     hall: str
@@ -452,6 +461,7 @@ class Health(Answer):
     last_event_id: int | None = None
     storage: Storage
     province: ProvinceState | None = None
+    county: CountyLinkState | None = None
 
 
 class NearbyMatter(Answer):
