@@ -250,6 +250,7 @@ class Staff:
     number: str  # ASCII digits, 1–8, as typed on the keypad
     name: str
     department: str = ""
+    active: bool = True  # 停用 (left, on leave): no sign-in at a window; kept so history keeps the name
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from hallq.model import (
     Service,
     SignInSessions,
     Sms,
+    Staff,
 )
 from hallq.rating_profiles import PROFILE_LABELS, PROFILE_NAMES
 
@@ -444,6 +445,7 @@ class StaffSection(Section):
     number: Text = text(..., "工号", r"^[0-9]{1,8}$", "1 to 8 ASCII digits (typed on the keypad)")
     name: Text = text(..., "姓名")
     department: Line = text("", "部门")
+    active: bool = Field(Staff.active, title="在岗（停用后不能在窗口签到，报表中的历史记录仍显示其姓名）")
 
 
 class TokenSection(Section):

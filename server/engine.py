@@ -1043,6 +1043,9 @@ class Engine:
             staff = str(staff or "").strip()
             if staff not in self.config.staff:
                 raise Invalid(f"unknown staff number {staff!r}", field="staff")
+            if not self.config.staff[staff].active:
+                raise Conflict(f"staff {staff} ({self._staff_name(staff)}) is deactivated (已停用): an admin can "
+                               "reactivate them in the hall's configuration", field="staff", code="staff_inactive")
             if w.staff == staff:
                 return Result(result="nothing_to_do", window=window, reason="already signed in")
             elsewhere = next((o.number for o in self.windows.values() if o.staff == staff and o.number != window), None)

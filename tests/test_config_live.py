@@ -135,6 +135,30 @@ def test_a_new_window_with_a_skill_calls_that_matter_at_once(served):
     assert called["ticket"]["code"] == ticket["code"] and called["window"]["number"] == 6
 
 
+def test_a_deactivated_staff_member_cannot_sign_in_and_keeps_their_name_in_the_record(served):
+    base, _ = served
+    admin, kiosk, caller = api(base, ADMIN), api(base, KIOSK), api(base, CALLER)
+    caller.window(1, "login", staff="1001")
+    kiosk.post("/tickets", {"service": "S101"})
+    caller.window(1, "call-next")
+    caller.window(1, "finish", outcome="done")
+    caller.window(1, "logout")
+    hall = admin.get("/config")["hall"]
+    [member] = [s for s in hall["staff"] if s["number"] == "1001"]
+    assert member["active"] is True
+    member["active"] = False  # 停用: left the hall
+    version = admin.post("/config", {"hall": hall, "note": "张晓梅调离"})
+    assert "staff[1001].active: true -> false" in version["diff"]
+    err = refused(caller.window, 1, "login", staff="1001")
+    assert (err.status, err.body["error"], err.body["field"]) == (409, "staff_inactive", "staff")
+    assert "已停用" in err.body["message"]
+    served_by = admin.get("/reports?period=day&by=staff")["rows"]
+    assert any(r["name"].startswith("张晓梅") for r in served_by)  # history keeps the name
+    member["active"] = True
+    admin.post("/config", {"hall": hall, "note": "返岗"})
+    assert caller.window(1, "login", staff="1001")["result"] == "accepted"
+
+
 def test_a_bad_change_names_every_key_at_fault_and_changes_nothing(served):
     base, _ = served
     admin = api(base, ADMIN)
