@@ -11,33 +11,28 @@ from collections.abc import Callable
 
 from hallq.model import HallConfig
 
+from .commands.bounded import bounded
+
 log = logging.getLogger(__name__)
 
 
+SECONDS = bounded(0.1, 3600, "seconds")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--catalogue-poll", type=seconds_up_to_hour, default=30.0, metavar="SECONDS",
+    parser.add_argument("--catalogue-poll", type=SECONDS, default=30.0, metavar="SECONDS",
                         help="with [county]: how often to ask the county for a newer catalogue release (default 30)")
-    parser.add_argument("--referral-poll", type=seconds_up_to_hour, default=5.0, metavar="SECONDS",
+    parser.add_argument("--referral-poll", type=SECONDS, default=5.0, metavar="SECONDS",
                         help="with [county]: how often to exchange cross-level referrals with the county (default 5)")
-    parser.add_argument("--case-poll", type=seconds_up_to_hour, default=10.0, metavar="SECONDS",
+    parser.add_argument("--case-poll", type=SECONDS, default=10.0, metavar="SECONDS",
                         help="with [county]: how often to take the county's steps on 差评 cases (default 10)")
-    parser.add_argument("--nearby-poll", type=seconds_up_to_hour, default=30.0, metavar="SECONDS",
+    parser.add_argument("--nearby-poll", type=SECONDS, default=30.0, metavar="SECONDS",
                         help="with [county]: how often to take every centre's wait figures for 附近大厅 (default 30)")
-    parser.add_argument("--county-alert-after", type=seconds_up_to_hour, default=300.0, metavar="SECONDS",
+    parser.add_argument("--county-alert-after", type=SECONDS, default=300.0, metavar="SECONDS",
                         help="with [county]: a link down this long is an alert on the board (default 300); the hall "
                              "keeps serving and ships what it missed once the link is back")
     parser.add_argument("--no-ship", action="store_true",
                         help="with [county]: do not ship the event log from this process (a `hallq ship` does)")
-
-
-def seconds_up_to_hour(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0.1 <= value <= 3600:
-        raise argparse.ArgumentTypeError("must be 0.1–3600 seconds")
-    return value
 
 
 def start(app, config: HallConfig, db: str, args: argparse.Namespace) -> Callable[[], None]:

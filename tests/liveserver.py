@@ -39,6 +39,15 @@ def all_day_config(source: Path, target: Path) -> Path:
     return target
 
 
+def linked_config(source: Path, target: Path, county_url: str, token: str) -> Path:
+    """A shipped hall config open round the clock with a [county] table: a hall linked to the
+    county at `county_url` with its hall token."""
+    plain = all_day_config(source, target.with_name(target.stem + "-plain.toml"))
+    target.write_text(plain.read_text(encoding="utf-8") + f'\n[county]\nurl = "{county_url}"\ntoken = "{token}"\n',
+                      encoding="utf-8")
+    return target
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

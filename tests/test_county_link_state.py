@@ -6,9 +6,8 @@ county serve` on PostgreSQL and the hall."""
 
 from __future__ import annotations
 
-import time
-
-from liveserver import REPO, all_day_config, free_port, start_serve
+from liveserver import REPO, free_port, linked_config, start_serve
+from test_county_catalogue import wait_for
 from test_county_replication import start_county, stop
 
 from county import registry
@@ -20,26 +19,14 @@ from server.county_link import ALERT_SOURCE
 ADMIN, KIOSK = "demo-qingshi-admin", "demo-qingshi-kiosk-1"
 
 
-def wait_for(check, what: str, seconds: float = 30.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for: {what}")
-
-
 def test_the_hall_says_how_its_county_link_stands_and_alerts_when_it_stays_down(tmp_path, pg_url):
     county_port, hall_port = free_port(), free_port()
     db = Database(pg_url)
     db.migrate()
     token = registry.add_hall(db, "QS", "青石镇便民服务中心", level="township")
     db.close()
-    plain = all_day_config(REPO / "config" / "township.toml", tmp_path / "plain.toml")
-    linked = tmp_path / "qs.toml"
-    linked.write_text(plain.read_text(encoding="utf-8")
-                      + f'\n[county]\nurl = "http://127.0.0.1:{county_port}"\ntoken = "{token}"\n', encoding="utf-8")
+    linked = linked_config(REPO / "config" / "township.toml", tmp_path / "qs.toml", f"http://127.0.0.1:{county_port}",
+                           token)
     base = f"http://127.0.0.1:{hall_port}"
     public, admin, kiosk = ApiClient(base, ""), ApiClient(base, ADMIN), ApiClient(base, KIOSK)
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 from kioskrig import Rig
-from liveserver import REPO, all_day_config, free_port, start_serve
+from liveserver import REPO, all_day_config, free_port, linked_config, start_serve
 from test_county_catalogue import wait_for
 from test_county_replication import start_county, stop
 
@@ -37,10 +37,8 @@ def test_the_hall_keeps_the_countys_wait_figures_for_its_kiosk_and_serves_the_la
     token = registry.add_hall(db, "QS", "青石镇便民服务中心")
     registry.add_hall(db, "SQ", "石桥村便民服务站", level="village")  # registered, never shipped
     db.close()
-    config = all_day_config(REPO / "config" / "township.toml", tmp_path / "plain.toml")
-    linked = tmp_path / "qs.toml"
-    linked.write_text(config.read_text(encoding="utf-8")
-                      + f'\n[county]\nurl = "http://127.0.0.1:{county_port}"\ntoken = "{token}"\n', encoding="utf-8")
+    linked = linked_config(REPO / "config" / "township.toml", tmp_path / "qs.toml", f"http://127.0.0.1:{county_port}",
+                           token)
     hall_url = f"http://127.0.0.1:{hall_port}"
     api = ApiClient(hall_url, KIOSK)
     procs: list[subprocess.Popen] = []

@@ -8,6 +8,7 @@ import logging
 from hallq.config import load_or_exit
 
 from .. import county_link
+from .bounded import bounded
 
 # How long a thread may keep the GIL while another waits for it (Python's default: 5 ms). A write
 # holds the engine lock through its fsync, with the GIL released; when the fsync ends it must get the
@@ -32,20 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "its X-Forwarded-For / X-Forwarded-Proto (sign-in limits count real clients)")
     parser.add_argument("--secure-cookies", action="store_true",
                         help="send the sign-in cookie only over HTTPS (when a TLS proxy is in front)")
-    parser.add_argument("--write-timeout", type=_seconds, default=5.0, metavar="SECONDS",
+    parser.add_argument("--write-timeout", type=bounded(0.1, 60, "seconds"), default=5.0, metavar="SECONDS",
                         help="how long a write waits for the database's write lock (held by another process, "
                              "e.g. a backup) before it answers 503 storage_busy (default 5)")
     county_link.add_arguments(parser)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0.1 <= value <= 60:
-        raise argparse.ArgumentTypeError("must be 0.1–60 seconds")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

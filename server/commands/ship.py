@@ -9,21 +9,13 @@ import signal
 
 from hallq.config import load_or_exit
 
+from .bounded import bounded
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="hall configuration (TOML) with a [county] table")
     parser.add_argument("--db", required=True, help="the hall's SQLite database (read only)")
-    parser.add_argument("--batch", type=_batch, default=None, help="events per request (1..5000, default 500)")
-
-
-def _batch(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 5000:
-        raise argparse.ArgumentTypeError("must be 1..5000 events")
-    return value
+    parser.add_argument("--batch", type=bounded(1, 5000, "events", whole=True), default=None, help="events per request (1..5000, default 500)")
 
 
 def run(args: argparse.Namespace) -> int:
