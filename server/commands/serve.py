@@ -21,12 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="hall configuration (TOML)")
     parser.add_argument("--db", required=True, help="SQLite database file (created if missing)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--threads", type=int, default=16,
+    parser.add_argument("--port", type=bounded(0, 65535, "port", whole=True), default=8080)
+    parser.add_argument("--threads", type=bounded(1, 256, "threads", whole=True), default=16,
                         help="worker threads for requests (event streams need none)")
-    parser.add_argument("--queue", type=int, default=256,
+    parser.add_argument("--queue", type=bounded(0, 100_000, "requests", whole=True), default=256,
                         help="requests that may wait for a worker; beyond that a fast 503 with Retry-After")
-    parser.add_argument("--max-streams", type=int, default=2000,
+    parser.add_argument("--max-streams", type=bounded(0, 100_000, "streams", whole=True), default=2000,
                         help="open event streams; beyond that 503 with Retry-After, and pages poll instead")
     parser.add_argument("--trusted-proxy", metavar="ADDRESS",
                         help="address of a reverse proxy (nginx) in front: client address and scheme come from "
