@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import os
 import socket
 
 import pytest
@@ -108,11 +109,14 @@ def test_a_body_that_is_no_picture_or_of_no_sane_size_is_named(hall):
 
 def test_upload_is_offered_at_once_and_deleted_only_when_unused(hall):
     base, folder, app = hall
-    picture = png(1920, 1080)
+    noisy = io.BytesIO()
+    Image.frombytes("RGB", (400, 300), os.urandom(400 * 300 * 3)).save(noisy, "PNG")
+    picture = noisy.getvalue()
+    assert len(picture) > 300 * 1024  # far past the 64 KiB of every other route
     status, answer = call(base, "POST", "/api/v1/config/media/guide.png", picture)
     assert status == 201, answer
     assert (answer["name"], answer["format"], answer["width"], answer["height"], answer["bytes"]) == \
-        ("guide.png", "PNG", 1920, 1080, len(picture))
+        ("guide.png", "PNG", 400, 300, len(picture))
     assert (folder / "guide.png").read_bytes() == picture
     assert call(base, "GET", "/api/v1/config/media")[1]["files"] == ["guide.png", "welcome.png"]
     status, answer = call(base, "POST", "/api/v1/config/media/guide.png", png())
