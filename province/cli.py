@@ -1,4 +1,5 @@
-"""`hallq province forward|reconcile|sim`: the provincial 好差评 platform link (docs/province.md)."""
+"""`hallq province forward|reconcile|rejected|resend|sim`: the provincial 好差评 platform link
+(docs/province.md)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 import logging
 import signal
+import sys
 import time
 
 
@@ -23,6 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--mapping", help="field mapping (TOML, docs/province.md); default: the national shape")
     f.add_argument("--once", action="store_true", help="one round, then exit")
     r.add_argument("--day", required=True, help="YYYY-MM-DD")
+    j = sub.add_parser("rejected", help="list the records the platform refused: id, day, kind, reason, attempts")
+    e = sub.add_parser("resend", help="put refused records back to pending (sent on the forwarder's next round)")
+    e.add_argument("ids", nargs="*", metavar="ID", help="record ids, as `hallq province rejected` lists them")
+    e.add_argument("--all", action="store_true", help="every rejected record")
+    for p in (j, e):
+        where = p.add_mutually_exclusive_group(required=True)
+        where.add_argument("--outbox", help="the forwarder's outbox (`hallq province forward --outbox`)")
+        where.add_argument("--db", help="the hall's database: its outbox beside it (`hallq serve` with [province])")
+        p.add_argument("--json", action="store_true", help="as JSON")
     s = sub.add_parser("sim", help="run the platform simulator (faults via POST /faults)")
     s.add_argument("--port", type=int, default=0)
 
@@ -39,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             platform.stop()
         return 0
+    if args.action in ("rejected", "resend"):
+        return _rejected(args)
     if args.action == "reconcile" and args.county:
         from .reconcile import reconcile_county
 
@@ -75,3 +88,40 @@ def run(args: argparse.Namespace) -> int:
     finally:
         forwarder.close()
     return 0
+
+
+def _rejected(args: argparse.Namespace) -> int:
+    """`rejected` and `resend`: 0 done, 1 refused (no such file or record), 2 a usage error."""
+    from server.province_link import outbox_path
+
+    from .rejected import OutboxError, listing, open_outbox, resend
+
+    command = f"hallq province {args.action}"
+    if args.action == "resend" and bool(args.ids) == bool(args.all):
+        print(f"{command}: give record ids or --all (not both)", file=sys.stderr)
+        return 2
+    try:
+        out = open_outbox(args.outbox or outbox_path(args.db))
+    except OutboxError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.action == "rejected":
+            rows = listing(out)
+            if args.json:
+                print(json.dumps(rows, ensure_ascii=False, indent=1))
+            else:
+                for r in rows:
+                    print(f"{r['id']}  {r['day']}  {r['kind']:<11}  {r['attempts']} attempt(s)  {r['reason'] or ''}")
+                print(f"{len(rows)} rejected record(s)")
+            return 0
+        try:
+            done = resend(out, None if args.all else args.ids)
+        except OutboxError as exc:
+            print(f"{command}: {exc}; nothing changed", file=sys.stderr)
+            return 1
+        print(json.dumps(done) if args.json else
+              f"{len(done)} record(s) back to pending: the forwarder sends them on its next round")
+        return 0
+    finally:
+        out.close()

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .mapping import Mapping
+from .rejected import listing
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ class Forwarder:
         self._stop.set()
 
     def rejected(self) -> list[dict]:
-        return [dict(r) for r in self.out.execute("SELECT id, day, kind, reason FROM records WHERE state = 'rejected' ORDER BY event_id")]
+        return listing(self.out)
 
     def close(self) -> None:
         if self._hall is not None:

@@ -8,12 +8,13 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Request, jsonify, render_template, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from hallq.model import HallConfig
 
+from . import body_limits
 from .api import inputs, requests, routes
 from .api.routes import API
 from .appeals import AppealBook
@@ -39,7 +40,16 @@ from .web.access import CHINESE, chinese
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024  # also enforced by the front before reading (server/front.py)
+MAX_BODY_BYTES = body_limits.MAX_BODY_BYTES  # also enforced by the front before reading (server/front.py)
+
+
+class _Request(Request):
+    """Flask's request, with the body limit of its route (server/body_limits.py): 64 KiB, or a few MB
+    for a display picture's upload."""
+
+    @property
+    def max_content_length(self) -> int:
+        return body_limits.body_limit(self.method, self.path)
 
 
 class _CookieSessions(SecureCookieSessionInterface):
@@ -64,6 +74,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     lock (held by another process) before it answers 503 storage_busy."""
     app = Flask(__name__, static_folder=None)  # pages serve their own assets (server/web/static)
     app.session_interface = _CookieSessions()
+    app.request_class = _Request
     app.json = FastJSONProvider(app)
     if engine is None:
         engine = Engine(config, Store(db_path, write_timeout=write_timeout), clock)

@@ -8,7 +8,9 @@ is a coroutine fed by one shared reader (server/streams.py); threads are only fo
 What the front guarantees before a request reaches Flask:
 - **Bodies are limited before they are read**: a declared Content-Length over the limit is refused
   at once (413, connection closed, nothing read); a chunked body is counted as it arrives and cut
-  off at the limit. Nothing is spooled to disk; a body is fully in memory before a worker sees it,
+  off at the limit. The limit is 64 KiB but for a display picture's upload (server/body_limits.py),
+  whose body is read only after the app said, to the request without it, that this caller may
+  upload (the gate: an admin with the page's CSRF token); any other answer is sent unread. Nothing is spooled to disk; a body is fully in memory before a worker sees it,
   and the answer is fully built before it is sent, so a slow client never holds a worker.
 - **No unbounded queue**: at most `workers` requests run; at most `queue` more wait (writes ahead of
   reads); beyond that, or past a request's deadline while waiting, a fast 503 with Retry-After.
@@ -34,7 +36,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import deadline
+from . import body_limits, deadline
 from .app import API, MAX_BODY_BYTES
 from .errors import HallqError
 from .health import health_view
@@ -137,6 +139,8 @@ class Front:
                                        default=deadline.DEFAULT_WRITE_SECONDS if write else READ_QUEUE_SECONDS)
             except HallqError as exc:
                 raise _Refused(exc.status, exc.to_json()) from None
+            if body_limits.is_upload(method, path):
+                return await self._upload(scope, headers, receive, send, limit)
             body = await self._body(headers, receive)
             environ = _environ(scope, headers, body, limit)
             streaming = method == "GET" and path == EVENTS_PATH
@@ -146,9 +150,7 @@ class Front:
             if streaming and status == 200 and any(k.lower() == STREAM_FROM for k, _ in out_headers):
                 found = {k.lower(): v for k, v in out_headers}
                 return await self._stream(receive, send, int(found[STREAM_FROM]), found.get(STREAM_SESSION) or None)
-            await send({"type": "http.response.start", "status": status,
-                        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out_headers]})
-            await send({"type": "http.response.body", "body": b"".join(chunks)})
+            await _answer(send, status, out_headers, chunks)
         except _Refused as refusal:
             extra = {"retry-after": str(max(1, round(refusal.retry_after)))} if refusal.retry_after else {}
             if refusal.close:
@@ -177,25 +179,45 @@ class Front:
 
     # -- bodies ------------------------------------------------------------------------------
 
-    async def _body(self, headers: dict[str, str], receive: Callable) -> bytes:
-        too_big = _Refused(413, {"error": "request_entity_too_large", "field": "body",
-                                 "message": f"the body is limited to {self.max_body // 1024} KiB"}, close=True)
+    async def _upload(self, scope: dict, headers: dict[str, str], receive: Callable, send: Callable,
+                      limit: float | None) -> None:
+        """A display picture: its declared size checked, then the gate asked with no body (the view
+        answers 204 with GATE_OPEN for an admin); only then is the body (a few MB) read and the
+        request run. A refusal by the gate is sent as it is, the body unread, the connection closed."""
+        self._declared(headers, body_limits.MEDIA_UPLOAD_BYTES)
+        gate = _environ(scope, headers, b"", limit)
+        gate[body_limits.GATE] = True
+        status, out_headers, chunks = await self._run(gate, True, limit)
+        if not (status == 204 and any(k.lower() == body_limits.GATE_OPEN for k, _ in out_headers)):
+            return await _answer(send, status, [*out_headers, ("Connection", "close")], chunks)
+        body = await self._body(headers, receive, body_limits.MEDIA_UPLOAD_BYTES, body_limits.MEDIA_UPLOAD_SECONDS)
+        status, out_headers, chunks = await self._run(_environ(scope, headers, body, limit), True, limit)
+        await _answer(send, status, out_headers, chunks)
+
+    def _declared(self, headers: dict[str, str], most: int) -> None:
+        """Refuse a Content-Length that is not a number, or over `most` bytes, before reading."""
         declared = headers.get("content-length")
         if declared is not None:
             if not (declared.strip().isascii() and declared.strip().isdigit()):
                 raise _Refused(400, {"error": "bad_request", "field": "Content-Length",
                                      "message": "Content-Length must be a number of bytes"}, close=True)
-            if int(declared) > self.max_body:
-                raise too_big
+            if int(declared) > most:
+                raise _too_big(most)
+
+    async def _body(self, headers: dict[str, str], receive: Callable, most: int | None = None,
+                    seconds: float | None = None) -> bytes:
+        most = self.max_body if most is None else most
+        seconds = self.body_seconds if seconds is None else seconds
+        self._declared(headers, most)
         try:
-            async with asyncio.timeout(self.body_seconds):
-                return await self._read_body(receive, too_big)
+            async with asyncio.timeout(seconds):
+                return await self._read_body(receive, most)
         except TimeoutError:
             raise _Refused(408, {"error": "request_timeout", "field": "body",
-                                 "message": f"the body did not arrive within {self.body_seconds:g} s"},
+                                 "message": f"the body did not arrive within {seconds:g} s"},
                            close=True) from None
 
-    async def _read_body(self, receive: Callable, too_big: _Refused) -> bytes:
+    async def _read_body(self, receive: Callable, most: int) -> bytes:
         parts: list[bytes] = []
         size = 0
         while True:
@@ -204,8 +226,8 @@ class Front:
                 raise _Refused(400, {"error": "bad_request", "message": "the client went away"}, close=True)
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
-                raise too_big
+            if size > most:
+                raise _too_big(most)
             parts.append(chunk)
             if not message.get("more_body"):
                 return b"".join(parts)
@@ -400,6 +422,19 @@ def _settle(fut: asyncio.Future, outcome: Any, failed: bool) -> None:
 async def _until_disconnect(receive: Callable) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+def _too_big(most: int) -> _Refused:
+    size = f"{most // (1024 * 1024)} MiB" if most >= 1024 * 1024 else f"{most // 1024} KiB"
+    return _Refused(413, {"error": "request_entity_too_large", "field": "body",
+                          "message": f"the body is limited to {size}"}, close=True)
+
+
+async def _answer(send: Callable, status: int, headers: list, chunks: list[bytes]) -> None:
+    """Send an answer the app built in full."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
+    await send({"type": "http.response.body", "body": b"".join(chunks)})
 
 
 def _headers(scope: dict) -> dict[str, str]:

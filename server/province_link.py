@@ -92,7 +92,7 @@ class ProvinceForwarding:
             [(kind, day, reason)] = self.forwarder.out.execute(
                 "SELECT kind, day, reason FROM records WHERE state = 'rejected' ORDER BY event_id DESC LIMIT 1").fetchall()
             message = (f"省好差评平台退回 {count} 条记录（最近：{day} {kind}，{(reason or '')[:60]}），"
-                       "未报送；请核对后重报（docs/province.md）")
+                       "未报送；请核对后重报（hallq province rejected / resend，docs/province.md）")
         try:
             self.board.province_rejected(message)
             self._rejected_told = count

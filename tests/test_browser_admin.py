@@ -254,3 +254,60 @@ def test_the_display_pictures_notice_and_per_matter_capacity_from_the_page(tmp_p
             assert hall["media"] == ["/api/v1/media/welcome.png", "/api/v1/media/guide.png"]
         finally:
             ctx.close()
+
+
+def test_a_picture_uploaded_from_the_editor_is_offered_chosen_and_shown(tmp_path, browser):
+    """Issue #14 point 2: the director uploads a display picture from the browser (no file share):
+    it is offered at once, chosen and saved it is on the display's list; a picture not shown can be
+    deleted from the page."""
+    import io
+
+    from liveserver import serve_app
+    from PIL import Image
+    from test_display_media import hall_file
+
+    from hallq.config import load_config
+    from server.app import create_app
+    from server.users import add_user
+
+    (tmp_path / "media").mkdir()
+    Image.new("RGB", (40, 20), (0, 200, 0)).save(tmp_path / "media" / "welcome.png")
+    upload = io.BytesIO()
+    Image.new("RGB", (1280, 720), (20, 60, 200)).save(upload, "JPEG")
+    config = load_config(hall_file(tmp_path, '["welcome.png"]'))
+    app = create_app(config, tmp_path / "hall.db", supervise=False)
+    add_user(app.config["ENGINE"].store, config, "admin", "admin-pass", "admin")
+    with serve_app(app) as base:
+        ctx, page = signed_in(browser, base, "admin", viewport={"width": 1400, "height": 900})
+        page.on("dialog", lambda d: d.accept())
+        try:
+            page.goto("/admin/config")
+            pictures = page.locator('[data-path="hall.media"]')
+            expect(pictures.locator('input[value="welcome.png"]')).to_be_checked()
+            expect(pictures.locator('[data-delete="welcome.png"]')).to_have_count(0)  # on the display: kept
+            page.set_input_files("#media-upload", files=[{"name": "大厅指引.jpg", "mimeType": "image/jpeg",
+                                                          "buffer": upload.getvalue()}])
+            expect(page.locator("#message")).to_contain_text("已上传")
+            uploaded = pictures.locator('input[type="checkbox"]:not([value="welcome.png"])')
+            expect(uploaded).to_have_count(1)
+            name = uploaded.get_attribute("value")
+            assert name.startswith("picture-") and name.endswith(".jpg"), name  # a Chinese name made ASCII
+            assert (tmp_path / "media" / name).read_bytes() == upload.getvalue()
+            uploaded.check()
+            page.fill("#note", "上传大屏图片")
+            page.click("#save")
+            expect(page.locator("#message")).to_contain_text("立即生效")
+            with urllib.request.urlopen(f"{base}/api/v1/services", timeout=10) as answer:
+                hall = json.loads(answer.read())["hall"]
+            assert hall["media"] == ["/api/v1/media/welcome.png", f"/api/v1/media/{name}"]
+            with urllib.request.urlopen(f"{base}/api/v1/media/{name}", timeout=10) as answer:
+                assert answer.read() == upload.getvalue()
+            pictures.locator('input[value="welcome.png"]').uncheck()
+            page.click("#save")
+            expect(page.locator("#message")).to_contain_text("立即生效")
+            pictures.locator('[data-delete="welcome.png"]').click()
+            expect(page.locator("#message")).to_contain_text("已删除 welcome.png")
+            assert not (tmp_path / "media" / "welcome.png").exists()
+            shot(page, "26-admin-config-upload")
+        finally:
+            ctx.close()

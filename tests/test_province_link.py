@@ -3,6 +3,7 @@ a 差评 case step posted to the hall reach the platform simulator; with the pla
 raises the red device alert and its outbox holds the records; once the platform is back they are
 drained, each stored once, the alert clears, and SIGTERM stops the hall cleanly."""
 
+import json
 import signal
 import time
 
@@ -160,6 +161,61 @@ def test_a_backlog_in_the_halls_log_goes_on_without_waiting_between_pages(tmp_pa
     link.start()
     try:
         wait("every rating at the platform", lambda: len(platform.records) == 4, 15)
+    finally:
+        link.stop()
+        platform.stop()
+        app.config["ENGINE"].store.close()
+
+
+def test_rejected_records_are_listed_and_resent_from_the_command_line(tmp_path, capsys):
+    """Issue #16 point 4: `hallq province rejected` lists what the platform refused (id, day, kind,
+    reason, attempts) and `hallq province resend ID|--all` sends it again, no SQL on the outbox:
+    the forwarder of the running hall picks them up and its alert follows, then clears."""
+    from hallq.cli import main
+
+    platform = Platform()
+    url = platform.start()
+    platform.require = ["raterId"]
+    app, link = _hall_forwarding(tmp_path, url, 2)
+    board = app.config["ALERTS"]
+
+    def refused():
+        return [a["message"] for a in board.active() if a["kind"] == "province_rejected"]
+
+    def cli(*argv):
+        capsys.readouterr()
+        code = main(["province", *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    db = str(tmp_path / "hall.db")
+    code, _, err = cli("rejected", "--outbox", str(tmp_path / "nowhere.db"))  # a wrong path: said, not created
+    assert code == 1 and f"{tmp_path / 'nowhere.db'}: no such outbox" in err
+    assert not (tmp_path / "nowhere.db").exists()
+    link.start()
+    try:
+        wait("both rejected", lambda: any("退回 2 条记录" in m for m in refused()), 15)
+        code, out, _ = cli("rejected", "--db", db, "--json")
+        rows = json.loads(out)
+        assert code == 0 and [(r["kind"], r["reason"], r["attempts"]) for r in rows] == [
+            ("rating", "缺少字段 raterId", 1)] * 2
+        assert {r["day"] for r in rows} == {app.config["ENGINE"].now().date().isoformat()}
+        first, second = rows[0]["id"], rows[1]["id"]
+        code, out, _ = cli("rejected", "--outbox", str(tmp_path / "hall-province-outbox.db"))
+        assert code == 0 and first in out and "缺少字段 raterId" in out and out.endswith("2 rejected record(s)\n")
+        code, _, err = cli("resend", "--db", db, first, "XX-999")
+        assert code == 1 and err == "hallq province resend: XX-999: no such record in the outbox; nothing changed\n"
+        assert cli("resend", "--db", db)[0] == 2  # neither ids nor --all
+        platform.require = []
+        assert cli("resend", "--db", db, first)[:2] == (0, "1 record(s) back to pending: the forwarder sends them "
+                                                          "on its next round\n")
+        wait("one left rejected", lambda: any("退回 1 条记录" in m for m in refused()), 15)
+        code, _, err = cli("resend", "--db", db, first)
+        assert code == 1 and "not rejected (it is sent)" in err
+        assert cli("resend", "--db", db, "--all", "--json")[:2] == (0, f'["{second}"]\n')
+        wait("the alert cleared once none is left", lambda: not refused(), 15)
+        assert cli("rejected", "--db", db)[1] == "0 rejected record(s)\n"
+        assert len(platform.records) == 2
     finally:
         link.stop()
         platform.stop()

@@ -7,22 +7,26 @@ checked like the file, applied between two engine actions and recorded as the ne
 
 from __future__ import annotations
 
+import logging
 import re
+from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from hallq.config import ConfigError, media_folder, parse_config
 from hallq.hall_document import document_of, to_toml
 from hallq.model import HallConfig
 from hallq.schema import MEDIA_NAME, HallFile
 
-from .. import catalogue
+from .. import body_limits, catalogue, media_upload
 from ..auth import actor, require
 from ..config_versions import ConfigInvalid
+from ..errors import Conflict
 from . import schemas
 from .body import json_body
 from .spec import spec
 
+log = logging.getLogger(__name__)
 bp = Blueprint("config", __name__)
 WRITE_SAYS = "the new version (201), or the latest one when nothing changed (200)"
 WRITE_ERRORS = (401, 403, 404, 409, 422)
@@ -81,12 +85,64 @@ def json_schema():
       says="the pictures in the media folder", errors=(401, 403))
 @require("admin")
 def media_files():
-    """What is in media/ beside the config file: the editor offers these for hall.media (files are put
-    there by hand or by the hall's file share; the API takes no uploads past its 64 KiB body limit)."""
+    """What is in media/ beside the config file: the editor offers these for hall.media (put there by
+    an upload below, by hand or by the hall's file share)."""
+    return jsonify(_media_listing())
+
+
+def _media_listing() -> dict:
     folder = media_folder(engine().config.source)
     names = sorted(p.name for p in folder.iterdir() if p.is_file() and re.match(MEDIA_NAME, p.name)) \
         if folder is not None and folder.is_dir() else []
-    return jsonify({"files": names, "folder": str(folder) if folder is not None else None})
+    return {"files": names, "folder": str(folder) if folder is not None else None}
+
+
+def _media_folder() -> Path:
+    folder = media_folder(engine().config.source)
+    if folder is None:
+        raise Conflict("this hall was not loaded from a config file, so it has no media folder", field="name")
+    return folder
+
+
+def _picture_body(op: dict, config) -> None:
+    """The upload's body is the picture itself, not JSON."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    op["requestBody"] = {"required": True, "content": {"image/png": binary, "image/jpeg": binary}}
+
+
+MEDIA_NAME_PARAM = {"name": {"type": "string", "pattern": MEDIA_NAME, "maxLength": 100}}
+
+
+@bp.post("/config/media/<name>")
+@spec("Upload a picture for the hall display into the media folder (the body is the PNG or JPEG file itself, "
+      f"at most {body_limits.MEDIA_UPLOAD_BYTES // (1024 * 1024)} MiB, read only once the caller is known to be an "
+      f"admin; {media_upload.MIN_SIDE}–{media_upload.MAX_SIDE} pixels a side); then offered for hall.media. 409 "
+      "when the name is taken or the hall has no media folder", answer=schemas.MediaUploaded,
+      says="the picture, and the folder after", status=201, errors=(401, 403, 409, 413, 422),
+      path=MEDIA_NAME_PARAM, hook=_picture_body)
+@require("admin")
+def upload_media(name: str):
+    """The front (server/front.py) first runs this with no body and the gate flag: an admin gets the
+    go-ahead (204) and only then is the body read and this run again with it."""
+    media_upload.check_name(name)
+    folder = _media_folder()
+    if request.environ.get(body_limits.GATE):
+        return "", 204, {body_limits.GATE_OPEN: "1"}
+    picture = media_upload.save(folder, name, request.get_data(cache=False))
+    log.info("%s uploaded media/%s (%s %d×%d, %d bytes)", actor(), name, picture.format, picture.width,
+             picture.height, picture.bytes)
+    return jsonify({**_media_listing(), "name": picture.name, "format": picture.format, "width": picture.width,
+                    "height": picture.height, "bytes": picture.bytes}), 201
+
+
+@bp.post("/config/media/<name>/delete")
+@spec("Delete a picture from the media folder; 409 while the running hall shows it (hall.media)", body=schemas.NoBody,
+      answer=schemas.MediaFiles, says="the folder after", errors=(401, 403, 404, 409, 422), path=MEDIA_NAME_PARAM)
+@require("admin")
+def delete_media(name: str):
+    media_upload.delete(media_folder(engine().config.source), name, engine().config.media)
+    log.info("%s deleted media/%s", actor(), name)
+    return jsonify(_media_listing())
 
 
 @bp.get("/config/versions")

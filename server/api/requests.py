@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, g, request
 
-from .. import deadline, requestlog
+from .. import body_limits, deadline, requestlog
 from ..auth import current_token, session_user
 from ..errors import Invalid
 from ..requestlog import Answer, RequestLog
@@ -75,6 +75,8 @@ def _before() -> Response | None:
     due = given if given is not None else deadline.parse(request.headers.get(deadline.HEADER), time.monotonic())
     g.deadline_token = deadline.set_deadline(due)
     if request.routing_exception is not None:  # no such route or method: its 404/405 comes first
+        return None
+    if request.environ.get(body_limits.GATE):  # only asked whether the body may be read: no action yet
         return None
     key, field = _key()
     if key is None:

@@ -521,6 +521,16 @@ class MediaFiles(Answer):
     folder: str | None = Field(..., description="that folder (null: the hall was not loaded from a file)")
 
 
+class MediaUploaded(MediaFiles):
+    """A display picture written into media/ (then offered for hall.media), and the folder after."""
+
+    name: str = Field(..., description="the picture's file name in media/")
+    format: Literal["PNG", "JPEG"]
+    width: int = Field(..., description="pixels")
+    height: int = Field(..., description="pixels")
+    bytes: int = Field(..., description="the file's size")
+
+
 RESULT = Literal["accepted", "nothing_to_do"]
 
 
@@ -947,4 +957,4 @@ ANSWERS = (Error, Ticket, Position, ConfigVersion, CurrentConfig, Menu, Windows,
            Appointments, CitizenTodayAnswer, Health, ConfigVersionDetail, ConfigVersions, WindowAction, RatingResult,
            Queue, StatsToday, SmsWatch, SmsReminders, SwitchedOff, Alert, Alerts, AlertReported, AlertsAcked, Case,
            Cases, CasePhone, FixStatus, Commitment, Commitments, Report, CaseNumberAttached, RatingRecords,
-           RatingIndicators, Appeal, Appeals, Referral, Referrals, User, Users, Nearby)
+           RatingIndicators, Appeal, Appeals, Referral, Referrals, User, Users, Nearby, MediaFiles, MediaUploaded)

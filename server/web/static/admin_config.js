@@ -21,7 +21,7 @@
   const SECTION_NAMES = { hall: "大厅", hours: "开放时间", rules: "规则", appointments: "预约", sessions: "登录超时",
     priorities: "优先级", sms: "短信通知", services: "事项", bundles: "一件事", buses: "总线", windows: "窗口", kiosks: "取号机",
     staff: "工作人员", alerts: "电子监察阈值（预警 / 黄牌 / 红牌）" };
-  let schema = null, doc = null, version = 0, tab = "hall", mediaFiles = [], mediaFolder = null, drawn = 0;
+  let schema = null, doc = null, version = 0, tab = "hall", mediaFiles = [], mediaFolder = null, savedMedia = [], drawn = 0;
   const opened = new Set();  // cards (by path) the admin has open: kept open across re-renders
   const $ = (id) => document.getElementById(id);
 
@@ -72,12 +72,21 @@
     } else if (r.type === "array" && r.files) {  // display pictures: chosen from the media folder, in turn order
       const chosen = [...(value || [])];
       const names = [...chosen, ...mediaFiles.filter((n) => !chosen.includes(n))];
+      const running = savedMedia;  // what the display shows now: only others may be deleted
       field = el("span", { class: "choices" }, names.length ? names.map((name) => el("label", {},
         el("input", { type: "checkbox", value: name, checked: chosen.includes(name) ? "checked" : null, onchange: (e) => {
           const i = chosen.indexOf(name);
           if (e.target.checked && i < 0) chosen.push(name); else if (!e.target.checked && i >= 0) chosen.splice(i, 1);
           set([...chosen]); changed();
-        } }), " ", name, mediaFiles.includes(name) ? "" : "（文件不在 media 文件夹中）", " ")) : mediaFolder ? `media 文件夹中还没有图片（请把 PNG/JPEG 图片放入 ${mediaFolder}）` : "本中心的配置不是从文件读取的，没有 media 文件夹");
+        } }), " ", name, mediaFiles.includes(name) ? "" : "（文件不在 media 文件夹中）",
+        mediaFiles.includes(name) && !running.includes(name)
+          ? el("button", { type: "button", class: "link", "data-delete": name, title: "从 media 文件夹删除", onclick: (e) => { e.preventDefault(); deletePicture(name); } }, "删除")
+          : null, " ")) : mediaFolder ? "media 文件夹中还没有图片，请上传" : "本中心的配置不是从文件读取的，没有 media 文件夹");
+      if (mediaFolder) {
+        field.append(el("label", { class: "link" }, "上传图片（PNG/JPEG）",
+          el("input", { type: "file", id: "media-upload", accept: "image/png,image/jpeg", hidden: "hidden",
+            onchange: (e) => { if (e.target.files[0]) uploadPicture(e.target.files[0]); } })));
+      }
     } else if (r.type === "array" && items && items.type === "array") {  // sessions: pairs of times
       field = el("textarea", { rows: 3, placeholder: "每行一个时段，如 08:30-12:00",
         onchange: (e) => { set(e.target.value.split("\n").map((l) => l.trim()).filter(Boolean).map((l) => l.split(/\s*[-–~至]\s*/))); changed(); } },
@@ -303,6 +312,7 @@
     const [s, current, media] = await Promise.all([api("GET", "/api/v1/config/schema"), api("GET", "/api/v1/config"),
       api("GET", "/api/v1/config/media")]);
     schema = s; doc = current.hall; version = current.version; mediaFiles = media.files; mediaFolder = media.folder;
+    savedMedia = [...(current.hall.hall?.media || [])];
     $("version").textContent = `当前第 ${version} 版`;
     $("save-state").textContent = "";
     render();
@@ -321,6 +331,42 @@
       if (e.data?.problems) showProblems(e.data.problems);
       else if (e.data?.field) showProblems([{ field: e.data.field, message: e.data.message }]);
     }
+  }
+
+  // A display picture: the file itself is the body (not JSON), up to 8 MiB, so it gets more time.
+  // The server keeps ASCII names only: any other is replaced by one made from the time.
+  async function uploadPicture(file) {
+    const ext = (file.name.match(/\.(png|jpe?g)$/i)?.[1] || (file.type === "image/jpeg" ? "jpg" : "png")).toLowerCase();
+    const name = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.(png|jpg|jpeg)$/.test(file.name) && file.name.length <= 100 ? file.name
+      : `picture-${new Date().toISOString().replace(/\D/g, "").slice(0, 14)}.${ext}`;
+    $("message").textContent = `正在上传 ${name}…`;
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), 65000);
+    try {
+      const res = await fetch(`/api/v1/config/media/${encodeURIComponent(name)}`, { method: "POST", body: file,
+        credentials: "same-origin", signal: ctrl.signal, headers: { "Accept": "application/json",
+          "Content-Type": file.type || "application/octet-stream", "X-CSRF-Token": hallq.csrf,
+          "Idempotency-Key": Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => x.toString(16).padStart(2, "0")).join(""), "Request-Timeout-Ms": "60000" } });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) throw Object.assign(new Error(data.message || `上传失败 ${res.status}`), { data });
+      mediaFiles = data.files;
+      $("message").textContent = `已上传 ${data.name}（${data.width}×${data.height}），勾选后保存即在大屏轮播`;
+      render();
+    } catch (e) {
+      $("message").textContent = `未上传：${e.data?.message || e.message}`;
+    } finally { clearTimeout(timer); }
+  }
+
+  async function deletePicture(name) {
+    if (!confirm(`从 media 文件夹删除 ${name}？`)) return;
+    try {
+      const data = await api("POST", `/api/v1/config/media/${encodeURIComponent(name)}/delete`, {});
+      mediaFiles = data.files;
+      const chosen = doc.hall.media || [];
+      if (chosen.includes(name)) { doc.hall.media = chosen.filter((n) => n !== name); changed(); }
+      $("message").textContent = `已删除 ${name}`;
+      render();
+    } catch (e) { $("message").textContent = `未删除：${e.data?.message || e.message}`; }
   }
 
   async function restore(number) {
