@@ -159,4 +159,5 @@ def test_every_answer_model_is_a_real_answer(tmp_path):
             public.get("/tickets/nope")
         check(schemas.Error, refused.value.body)
     met.add(schemas.Position)  # inside every waiting ticket's page (the test above)
+    met.add(schemas.MediaUploaded)  # a hall with a media folder: tests/test_media_upload.py validates it
     assert set(schemas.ANSWERS) - met == set()

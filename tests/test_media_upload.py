@@ -18,6 +18,7 @@ from PIL import Image
 from test_display_media import hall_file
 
 from hallq.config import load_config
+from server.api import schemas
 from server.app import create_app
 from server.body_limits import MEDIA_UPLOAD_BYTES
 
@@ -115,6 +116,7 @@ def test_upload_is_offered_at_once_and_deleted_only_when_unused(hall):
     assert len(picture) > 300 * 1024  # far past the 64 KiB of every other route
     status, answer = call(base, "POST", "/api/v1/config/media/guide.png", picture)
     assert status == 201, answer
+    schemas.MediaUploaded.model_validate(answer)  # the answer the document declares
     assert (answer["name"], answer["format"], answer["width"], answer["height"], answer["bytes"]) == \
         ("guide.png", "PNG", 400, 300, len(picture))
     assert (folder / "guide.png").read_bytes() == picture
@@ -125,6 +127,7 @@ def test_upload_is_offered_at_once_and_deleted_only_when_unused(hall):
     assert (status, answer["field"]) == (409, "name")  # on the display
     status, answer = call(base, "POST", "/api/v1/config/media/guide.png/delete", b"{}", kind="application/json")
     assert (status, answer["files"]) == (200, ["welcome.png"])
+    schemas.MediaFiles.model_validate(answer)
     status, answer = call(base, "POST", "/api/v1/config/media/guide.png/delete", b"{}", kind="application/json")
     assert (status, answer["field"]) == (404, "name")
     status, _ = call(base, "POST", "/api/v1/config/media/x.png/delete", b"{}", token="t-w1", kind="application/json")
