@@ -146,22 +146,28 @@ def measure(base: str, sid: str, path: str, n: int) -> list[float]:
     return times
 
 
-def bare_select(url: str, n: int) -> tuple[list[float], list[float]]:
-    """The overview's one SELECT alone, and with live.summary over its rows (no HTTP, no template)."""
-    sql, folded = [], []
+def bare_select(url: str, n: int) -> tuple[list[float], list[float], list[float], tuple[int, int]]:
+    """The overview's one SELECT alone (of the digests it reads), live.overview (that SELECT plus the
+    Python summary), and, as the reference, the same SELECT of the whole states the page read before
+    hall_live.summary (no HTTP, no template); and the JSON sizes of both columns."""
+    sql, folded, whole = [], [], []
+    select = ("SELECT h.code, h.name, h.high_water, h.last_ingest_at, h.last_contact_at, h.last_event_ts, l.{}, "
+              "now() FROM halls h LEFT JOIN hall_live l ON l.hall = h.code ORDER BY h.code")
     with psycopg.connect(url) as conn:
         for _ in range(n):
             t0 = time.perf_counter()
-            rows = conn.execute(
-                "SELECT h.code, h.name, h.high_water, h.last_ingest_at, h.last_contact_at, h.last_event_ts, l.state, "
-                "now() FROM halls h LEFT JOIN hall_live l ON l.hall = h.code ORDER BY h.code").fetchall()
+            rows = conn.execute(select.format("summary")).fetchall()
             sql.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             live.overview(conn)
             folded.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            conn.execute(select.format("state")).fetchall()
+            whole.append((time.perf_counter() - t0) * 1000)
             conn.commit()
+        sizes = conn.execute("SELECT sum(length(summary::text)), sum(length(state::text)) FROM hall_live").fetchone()
     assert len(rows) == HALLS
-    return sql, folded
+    return sql, folded, whole, (int(sizes[0]), int(sizes[1]))
 
 
 def main() -> int:
@@ -220,7 +226,7 @@ def main() -> int:
             phase("no ingest (reference)", None)
             phase("realistic ingest (each hall at its day's pace)", 1.0)
             phase(f"peak ingest (each hall {args.peak:g}x its day's pace)", args.peak)
-            sql, folded = bare_select(url, args.requests)
+            sql, folded, whole, sizes = bare_select(url, args.requests)
         finally:
             county.terminate()
             county.wait(10)
@@ -230,9 +236,11 @@ def main() -> int:
         print(f"{name:<48} {percentile(r['page'], 50):>7.1f}ms {percentile(r['page'], 99):>5.1f}ms "
               f"{percentile(r['json'], 50):>7.1f}ms {percentile(r['json'], 99):>5.1f}ms {r['cpu']:>10.0%} "
               f"{r['events_s']:>12.1f}")
-    print(f"{'bare SELECT of the same rows (psycopg, no HTTP)':<48} {percentile(sql, 50):>7.1f}ms "
+    print(f"{'bare SELECT of the digests (psycopg, no HTTP)':<48} {percentile(sql, 50):>7.1f}ms "
           f"{percentile(sql, 99):>5.1f}ms   overview() over them: p50 {percentile(folded, 50):.1f} ms, "
           f"p99 {percentile(folded, 99):.1f} ms")
+    print(f"{'reference: bare SELECT of the whole states':<48} {percentile(whole, 50):>7.1f}ms "
+          f"{percentile(whole, 99):>5.1f}ms   JSON: digests {sizes[0] / 1000:.0f} KB, states {sizes[1] / 1000:.0f} KB")
     print(json.dumps({name: {"page_p50_ms": round(percentile(r["page"], 50), 1),
                              "page_p99_ms": round(percentile(r["page"], 99), 1),
                              "json_p50_ms": round(percentile(r["json"], 50), 1),

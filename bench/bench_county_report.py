@@ -41,7 +41,7 @@ def main() -> None:
                         for dim, key in keys:
                             n = 700 if dim == "hall" else rng.randint(5, 40)
                             copy.write_row((f"H{h:02d}", d, dim, key, key, n, n - 20, 20, n - 20, 0, n, n * 12.5,
-                                            n // 2, n // 2 - 2, 1, 1, 1))
+                                            n // 2, n // 2 - 2, 1, 1, 1, n // 3, n // 2))
             conn.execute("ANALYZE day_figures")
         tickets = 20 * 365 * 700
         for by in ("hall", "service", "department", "staff", "month"):

@@ -189,8 +189,35 @@ def _v5(conn: psycopg.Connection) -> None:
     conn.execute("ALTER TABLE halls ADD COLUMN case_mark bigint NOT NULL DEFAULT 0")
 
 
+def _v6(conn: psycopg.Connection) -> None:
+    """主动评价率 and 未评价率 per hall, day and dimension (county/rollup.py): the services rated on
+    site and those the citizen did not rate; the days already kept are replayed again to fill them."""
+    from .rollup import refresh
+
+    conn.execute("ALTER TABLE day_figures ADD COLUMN rated_on_site integer NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE day_figures ADD COLUMN unrated integer NOT NULL DEFAULT 0")
+    kept: dict[str, set] = {}
+    for hall, day in conn.execute("SELECT hall, day FROM day_figures WHERE dim = 'hall'").fetchall():
+        kept.setdefault(hall, set()).add(day)
+    for hall, days in kept.items():
+        refresh(conn, hall, days)
+
+
+def _v7(conn: psycopg.Connection) -> None:
+    """Each hall's live state digested for the page (county/live.py digest): the page reads this,
+    never the state with its whole waiting list; the states already kept are digested now."""
+    from psycopg.types.json import Jsonb
+
+    from .live import digest
+
+    conn.execute("ALTER TABLE hall_live ADD COLUMN summary jsonb")
+    for hall, state in conn.execute("SELECT hall, state FROM hall_live").fetchall():
+        conn.execute("UPDATE hall_live SET summary = %s WHERE hall = %s", [Jsonb(digest(state)), hall])
+
+
 # (number, step): numbered, so branches that add steps side by side keep their numbers.
-MIGRATIONS: list[tuple[int, Callable[[psycopg.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5)]
+MIGRATIONS: list[tuple[int, Callable[[psycopg.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5),
+                                                                   (6, _v6), (7, _v7)]
 
 
 def migrate(conn: psycopg.Connection) -> int:

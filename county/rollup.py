@@ -10,6 +10,10 @@ profile's default 基本满意 rating (grade 3) counts as a rating of the servic
 rating an upheld 申诉复核 took out (`appeal.decided`, upheld, naming the rating's `rating_day`) is
 left out of every figure of that day, as the hall's `scored_ratings` leaves it out; the ingest
 refreshes the rating's day when such a decision arrives (`appeal_days`).
+
+主动评价率 and 未评价率 (`rated_on_site`, `unrated` ÷ `services_done`) are counted by the hall's own
+rule (server.rating_record.event_counts) over the day's events with the appealed ratings still in:
+an upheld appeal takes a rating out of 好评率, not out of who rated where.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from datetime import date
 
 import psycopg
 
+from server.rating_record import event_counts
 from server.stats import replay, scored
 
 from .figures import COUNTED
 
 DIMS = ("hall", "service", "department", "staff")
 FIGURES = ("issued", "finished", "no_shows", "services_done", "transfers", "waits", "wait_minutes_total",
-           "ratings", "good_ratings", "bad_ratings", "cases_opened", "cases_closed")
+           "ratings", "good_ratings", "bad_ratings", "cases_opened", "cases_closed", "rated_on_site", "unrated")
 
 
 def _keys(ev: dict) -> list[tuple[str, str, str]]:
@@ -41,8 +46,9 @@ def _keys(ev: dict) -> list[tuple[str, str, str]]:
     return out
 
 
-def day_rows(events: list[dict]) -> list[tuple]:
-    """(dim, key, name, *FIGURES) for one hall-day's counted events (in id order)."""
+def day_rows(events: list[dict], upheld: set[str] | frozenset[str] = frozenset()) -> list[tuple]:
+    """(dim, key, name, *FIGURES) for one hall-day's counted events (in id order); the ratings of the
+    `upheld` records count in 主动评价率 / 未评价率 but in no score."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     names: dict[tuple[str, str], str] = {}
     for ev in events:
@@ -51,8 +57,10 @@ def day_rows(events: list[dict]) -> list[tuple]:
             names.setdefault((dim, key), name)
     rows = []
     for (dim, key), group in groups.items():
-        fig = replay(group)
-        fig["good_ratings"] = sum(1 for e in group if e["type"] == "rating.recorded" and e["data"].get("grade", 0) >= 3)
+        kept = scored(group, upheld)
+        fig = replay(kept)
+        fig["good_ratings"] = sum(1 for e in kept if e["type"] == "rating.recorded" and e["data"].get("grade", 0) >= 3)
+        fig.update(event_counts(group))
         rows.append((dim, key, names[(dim, key)], *(fig[f] for f in FIGURES)))
     return rows
 
@@ -78,9 +86,9 @@ def refresh(conn: psycopg.Connection, hall: str, days: set[date]) -> None:
             "AND data->>'upheld' = 'true' AND data->>'rating_day' = %s", [hall, day.isoformat()])}
         cur = conn.execute("SELECT type, ticket, service, data FROM events WHERE hall = %s AND day = %s "
                            "AND type = ANY(%s) ORDER BY event_id", [hall, day, list(COUNTED)])
-        events = scored([{"type": t, "ticket_id": tk, "service": s, "data": d} for t, tk, s, d in cur], upheld)
+        events = [{"type": t, "ticket_id": tk, "service": s, "data": d} for t, tk, s, d in cur]
         conn.execute("DELETE FROM day_figures WHERE hall = %s AND day = %s", [hall, day])
-        rows = day_rows(events)
+        rows = day_rows(events, upheld)
         if rows:
             cols = ", ".join(("hall", "day", "dim", "key", "name", *FIGURES))
             with conn.cursor().copy(f"COPY day_figures ({cols}) FROM STDIN") as copy:

@@ -112,7 +112,7 @@ def _overview() -> list[dict]:
 def centres():
     halls = _overview()
     totals = {k: sum(h[k] for h in halls) for k in ("waiting", "windows_open", "alerts", "issued", "served")}
-    return _page("county_centres.html", halls=halls, totals=totals)
+    return _page("county_centres.html", halls=halls, totals=totals, definitions=reports.DEFINITIONS)
 
 
 @bp.get("/county/live.json")
@@ -133,7 +133,8 @@ def centre(code: str):
         by_service = conn.execute("SELECT key, max(name), sum(issued), sum(services_done), sum(waits), "
                                   "sum(wait_minutes_total) FROM day_figures WHERE hall = %s AND day = %s AND "
                                   "dim = 'service' GROUP BY key ORDER BY key", [code, today]).fetchall()
-    return _page("county_centre.html", hall=hall, by_service=by_service, staff=staff, today=today)
+    return _page("county_centre.html", hall=hall, by_service=by_service, staff=staff, today=today,
+                 definitions=reports.DEFINITIONS)
 
 
 def _period() -> tuple[date, date, str]:
@@ -174,7 +175,8 @@ def _data() -> dict:
 @signed_in(*REPORT_ROLES)
 def report():
     return _page("county_reports.html", data=_data(), by_names=reports.BY, columns=reports.COLUMNS,
-                 cell=reports.cell, query=request.query_string.decode())
+                 cell=reports.cell, rates=reports.RATES, definitions=reports.DEFINITIONS,
+                 query=request.query_string.decode())
 
 
 def _filename(data: dict, ext: str) -> str:
@@ -187,7 +189,7 @@ def export_csv():
     data = _data()
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow([label + ("(%)" if key == "good_rate" else "") for key, label in reports.COLUMNS])
+    writer.writerow([label + ("(%)" if key in reports.RATES else "") for key, label in reports.COLUMNS])
     for r in data["rows"]:
         writer.writerow([reports.cell(key, r.get(key)) for key, _ in reports.COLUMNS])
     return Response("\ufeff" + buf.getvalue(), mimetype="text/csv; charset=utf-8",  # BOM: Excel reads Chinese
@@ -206,7 +208,7 @@ def export_xlsx():
     ws.title = "公示"
     ws.append([f"政务服务评价情况公示 {data['label']} 按{reports.BY[data['by']]}"])
     ws["A1"].font = Font(bold=True, size=13)
-    ws.append([label + ("(%)" if key == "good_rate" else "") for key, label in reports.COLUMNS])
+    ws.append([label + ("(%)" if key in reports.RATES else "") for key, label in reports.COLUMNS])
     for r in data["rows"]:
         ws.append([reports.cell(key, r.get(key)) for key, _ in reports.COLUMNS])
     for title, rows in (("红榜", data["red"]), ("黑榜", data["black"])):

@@ -12,6 +12,9 @@ period; `INDICATOR_LEGEND` is what the reports page shows):
   upheld appeal; a province's default 基本满意 counts here);
 - 主动评价率 = services rated on site (评价器, 自助终端) ÷ services;
 - 未评价率 = services the citizen did not rate (no rating, or only the profile's default one) ÷ services.
+
+The hall counts them from its tables (`indicators`), the county from the shipped events
+(`event_counts`, county/rollup.py and county/live.py); both turn counts into rates with `rates`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from hallq.rating_profiles import DEFAULT_GRADE, profile_of
 
 from .errors import Conflict, Invalid, NotFound
 from .store import Changes, Store
-from .tickets import CHANNEL_NAMES, GRADES, ON_SITE_CHANNELS, RATING_REASONS
+from .tickets import CHANNEL_NAMES, DEFAULT_CHANNEL, GRADES, ON_SITE_CHANNELS, RATING_REASONS
 
 INDICATORS = [("services", "服务数"), ("good_rate", "好评率"), ("active_rate", "主动评价率"),
               ("unrated_rate", "未评价率")]
@@ -129,6 +132,28 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def rates(services: int, on_site: int, unrated: int, scored: int, good: int) -> dict[str, float | None]:
+    """好评率, 主动评价率, 未评价率 from their counts (None where the whole is 0)."""
+    return {"good_rate": _rate(good, scored), "active_rate": _rate(on_site, services),
+            "unrated_rate": _rate(unrated, services)}
+
+
+def event_counts(events: list[dict]) -> dict[str, int]:
+    """The event-log form of the counts `indicators` reads from the tables: services (`ticket.finished`:
+    one per record ended finished), those rated on site, those the citizen did not rate. Every
+    `rating.recorded` rates a finished record (a 办结 service), at most once; an upheld appeal takes a
+    rating out of 好评率 only, so `events` here still hold the ratings appeals took out."""
+    services = on_site = by_citizen = 0
+    for ev in events:
+        if ev["type"] == "ticket.finished":
+            services += 1
+        elif ev["type"] == "rating.recorded":
+            channel = ev["data"].get("channel")
+            on_site += channel in ON_SITE_CHANNELS
+            by_citizen += channel != DEFAULT_CHANNEL
+    return {"services": services, "rated_on_site": on_site, "unrated": services - by_citizen}
+
+
 def indicators(store: Store, lo: str, hi: str, group: str) -> dict[str, dict]:
     """Group key -> services, 好评率, 主动评价率, 未评价率 over services ended in [lo, hi) (dates)."""
     if group not in GROUPS:
@@ -139,7 +164,7 @@ def indicators(store: Store, lo: str, hi: str, group: str) -> dict[str, dict]:
     for r in store.rows(
         f"SELECT {key} AS k, COUNT(*) AS services, "
         f"SUM(ra.channel IN ({on_site})) AS on_site, "
-        "SUM(ra.id IS NULL OR ra.channel = 'default') AS unrated, "
+        f"SUM(ra.id IS NULL OR ra.channel = '{DEFAULT_CHANNEL}') AS unrated, "
         "SUM(sr.id IS NOT NULL) AS scored, SUM(sr.grade >= 3) AS good "
         "FROM records rec LEFT JOIN ratings ra ON ra.record_id = rec.id "
         "LEFT JOIN scored_ratings sr ON sr.record_id = rec.id "
@@ -147,7 +172,5 @@ def indicators(store: Store, lo: str, hi: str, group: str) -> dict[str, dict]:
     ):
         k = "" if r["k"] is None else str(r["k"])
         out[k] = {"key": k, "services": r["services"], "ratings": r["scored"] or 0,
-                  "good_rate": _rate(r["good"] or 0, r["scored"] or 0),
-                  "active_rate": _rate(r["on_site"] or 0, r["services"]),
-                  "unrated_rate": _rate(r["unrated"] or 0, r["services"])}
+                  **rates(r["services"], r["on_site"] or 0, r["unrated"] or 0, r["scored"] or 0, r["good"] or 0)}
     return out

@@ -46,6 +46,7 @@ from datetime import date, datetime, timedelta
 
 from hallq.model import HallConfig
 
+from .rating_record import INDICATOR_LEGEND
 from .storage_faults import StorageError
 from .store import Store
 from .tickets import GRADE_SCORES
@@ -79,7 +80,7 @@ LEGEND = {
     "p90_wait": "九成群众的等候不超过的分钟数",
     "mean_service": "办结的接待从开始办理到办结的平均分钟数",
     "ratings": "本期办理的服务收到的评价数（现场与补充评价）",
-    "good_rate": "（非常满意 + 满意 + 基本满意）÷ 评价数",
+    "good_rate": INDICATOR_LEGEND["good_rate"],  # one 好评率, the indicators' (server/rating_record.py)
     "mean_score": "非常满意10、满意8、基本满意6、不满意3、非常不满意0 的平均",
     "bad": "不满意与非常不满意的评价数",
     "alerts": "本期电子监察告警数（提醒、黄牌、红牌）",

@@ -25,6 +25,7 @@ RATING_CHANNELS = ("evaluator", "qr", "web", "kiosk", "hotline")
 CHANNEL_NAMES = {"evaluator": "评价器", "qr": "二维码", "web": "网站/移动端", "kiosk": "自助终端",
                  "hotline": "12345 转办", "default": "默认评价"}
 ON_SITE_CHANNELS = ("evaluator", "kiosk")
+DEFAULT_CHANNEL = "default"  # counted in 好评率, not as the citizen's rating (未评价率)
 
 
 @dataclass

@@ -133,6 +133,8 @@ def test_reports_page_defines_every_column_charts_hours_and_ranks(hall, browser)
     defined = set(page.locator("#report-legend dt").all_inner_texts())
     assert {"接待", "办结", "过号", "转出", "挂起", "在办"} <= set(headers)
     assert set(headers) - {"名称"} <= defined, set(headers) - defined
+    good = [page.locator(f"{dl} dt:text-is('好评率') + dd").inner_text() for dl in ("#report-legend", "#indicator-legend")]
+    assert good[0] == good[1], good  # one 好评率, defined once (server/rating_record.py)
     expect(page.locator("h2.red-list + table tbody tr td").first).to_have_text("1")  # ranked, not "暂不排名"
     expect(page.locator("svg[aria-label^='各时段']")).to_have_count(4)
     expect(page.locator("#hour-table tbody tr").first).to_be_visible()
