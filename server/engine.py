@@ -329,11 +329,14 @@ class Engine:
         return actor or "system"
 
     def _event(self, ch: Changes, now: datetime, type_: str, actor: str | None, t: Ticket | None = None,
-               window: int | None = None, **data) -> None:
+               window: int | None = None, served: str | None = None, **data) -> None:
+        """One event of the log. `served`: the matter the event is about when the ticket has moved on
+        since (a 一件事 step finished: the ticket already waits for the next step's matter)."""
+        service = served or (t.service if t is not None else None)
         if t is not None:
             data.setdefault("code", t.code)
-            data.setdefault("service_name", self.config.services[t.service].name)
-            data.setdefault("department", self.config.services[t.service].department)  # county reports by 部门
+            data.setdefault("service_name", self.config.services[service].name)
+            data.setdefault("department", self.config.services[service].department)  # county reports by 部门
             data.setdefault("priority", t.priority)
             data.setdefault("state", t.state)
         if window is not None and window in self.config.windows:
@@ -341,8 +344,7 @@ class Engine:
         if data.get("staff"):
             data.setdefault("staff_name", self._staff_name(data["staff"]))  # the county names staff across halls
         ch.event(ts=now.isoformat(), type=type_, actor=self._actor(actor), window=window,
-                 ticket_id=t.id if t else None, ticket_code=t.code if t else None,
-                 service=t.service if t else None, data=data)
+                 ticket_id=t.id if t else None, ticket_code=t.code if t else None, service=service, data=data)
 
     # -- issuing -----------------------------------------------------------------------------
 
@@ -984,11 +986,11 @@ class Engine:
                 next_event = None
             ch.put("tickets", to_row(t))
             w = self._release(ch, w, now, record)
-            self._event(ch, now, "ticket.finished", actor, t, window=window, outcome=outcome,
+            self._event(ch, now, "ticket.finished", actor, t, window=window, served=record.service, outcome=outcome,
                         outcome_name=OUTCOMES[outcome], record=record.id, staff=record.staff)
             if next_event:
                 self._event(ch, now, next_event[0], actor, t, window=window, **next_event[1])
-            self._event(ch, now, "rating.invited", actor, t, window=window, record=record.id,
+            self._event(ch, now, "rating.invited", actor, t, window=window, served=record.service, record=record.id,
                         staff=record.staff, staff_name=self._staff_name(record.staff), auto=True)
             self._commit(ch, [t], [w])
             started = record.started_at or record.called_at

@@ -9,6 +9,7 @@ simulated day re-pinned when `ServiceTimes` stopped trimming (a trimmed mean is 
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -210,6 +211,13 @@ def test_a_bundles_next_step_gets_its_own_estimate(tmp_path):
     assert t.waiting_ahead == 2 and t.estimated_wait > 5
     event = engine._rows("SELECT data FROM events WHERE type = 'ticket.next_step'", [])[-1]["data"]
     assert '"waiting_ahead": 2' in event and '"estimated_wait_minutes"' in event
+    # The step that ended is what its finish and rating invitation name (the county counts and rates
+    # matters from these events); the ticket itself already waits for the next step.
+    for kind in ("ticket.finished", "rating.invited"):
+        ev = engine._rows("SELECT service, data FROM events WHERE type = ? AND ticket_id = ?", [kind, t.id])[-1]
+        assert ev["service"] == "S201" and json.loads(ev["data"])["service_name"] == engine.config.services["S201"].name
+    nxt = engine._rows("SELECT service FROM events WHERE type = 'ticket.next_step' AND ticket_id = ?", [t.id])[-1]
+    assert nxt["service"] == "S202"
 
 
 def test_service_times_are_learnt_without_bias_on_skewed_durations():
