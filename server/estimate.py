@@ -158,11 +158,12 @@ def off_duty(new: Candidate, queue: Iterable[Candidate], mine: list[Window]) -> 
 # at the matter's windows (mean service ÷ windows): the spread of a sum of service times grows with
 # the square root of how many are ahead, and what the replay cannot know (绿色通道, appointments and
 # scarcer matters arriving later and going first, breaks, no-shows) grows with m, mostly upwards.
-# Fitted once over every hall in config/ on seeds 1–6 and checked on held-out seeds 7–20
-# (bench/bench_estimates.py: 77–83% inside in every hall); never per hall. m == 0 (a window takes
+# Fitted once over every hall in config/ on seeds 1–6 by bench/fit_range.py (a central range: a
+# tenth of waits below, a tenth above) and checked on held-out seeds 7–20 (bench/bench_estimates.py:
+# 78–84% inside in every hall); never per hall. m == 0 (a window takes
 # the ticket at once: two thirds of tickets in the simulated halls, 99.8% of them called at once)
 # gets no range.
-RANGE = {"low_share": 0.819, "low_root": 0.608, "high_share": 2.523, "high_root": 1.19, "high_floor": 1.334}
+RANGE = {"low_share": 0.921, "low_root": 0.802, "high_share": 1.763, "high_root": 1.402, "high_floor": 1.550}
 
 
 def wait_range(minutes: float, tau: float) -> tuple[float, float]:
