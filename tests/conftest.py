@@ -47,11 +47,12 @@ def staffed(engine) -> Engine:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A real server (the front on uvicorn, 127.0.0.1) for the small hall open all day: (base URL, app)."""
-    from liveserver import serve_app
+    from liveserver import daytime_clock, serve_app
 
     from server.app import create_app
 
-    app = create_app(small_hall(all_day=True), tmp_path_factory.mktemp("hall") / "hall.db", supervise=False)
+    app = create_app(small_hall(all_day=True), tmp_path_factory.mktemp("hall") / "hall.db", clock=daytime_clock(),
+                     supervise=False)
     with serve_app(app) as url:
         yield url, app
 

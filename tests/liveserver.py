@@ -10,7 +10,11 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from server.clock import ScaledClock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,6 +50,19 @@ def linked_config(source: Path, target: Path, county_url: str, token: str) -> Pa
     target.write_text(plain.read_text(encoding="utf-8") + f'\n[county]\nurl = "{county_url}"\ntoken = "{token}"\n',
                       encoding="utf-8")
     return target
+
+
+def daytime_clock(tz: str = "Asia/Shanghai", hour: int = 10) -> ScaledClock:
+    """Wall-clock speed from 10:00 today in the hall's time zone: a hall open all day that still
+    has today's slots ahead whatever hour CI runs (at 23:30 the next slot is tomorrow's)."""
+    today = datetime.now(ZoneInfo(tz)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return ScaledClock(today, 1.0)
+
+
+def next_slot(now: datetime, slot_minutes: int = 30, ahead_minutes: int = 40) -> datetime:
+    """The start of the slot `ahead_minutes` from `now` (a slot to book that has not begun)."""
+    slot = (now + timedelta(minutes=ahead_minutes)).replace(second=0, microsecond=0)
+    return slot.replace(minute=(slot.minute // slot_minutes) * slot_minutes)
 
 
 def free_port() -> int:

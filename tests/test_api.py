@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 from hallfactory import small_hall
-from liveserver import serve_app
+from liveserver import daytime_clock, next_slot, serve_app
 
 from hallq.client import ApiClient, ApiError
 from server.app import create_app
@@ -147,14 +147,14 @@ def test_menu_queue_stats_and_masking(base):
     assert display.get("/stats/today")["issued"] == 1
 
 
-def test_appointments_book_and_find(base):
-    admin, kiosk = client(base, ADMIN), client(base, KIOSK)
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
+def test_appointments_book_and_find(tmp_path):
+    app = create_app(small_hall(all_day=True), tmp_path / "api.db", clock=daytime_clock(), supervise=False)
+    with serve_app(app) as base:
+        _book_and_find(base, next_slot(app.config["ENGINE"].now()))
 
-    now = datetime.now(ZoneInfo("Asia/Shanghai"))
-    slot = (now + timedelta(minutes=40)).replace(second=0, microsecond=0)
-    slot = slot.replace(minute=(slot.minute // 30) * 30)
+
+def _book_and_find(base, slot):
+    admin, kiosk = client(base, ADMIN), client(base, KIOSK)
     appt = admin.post("/appointments", {"service": "S101", "slot_start": slot.isoformat(), "phone": "13900001111"})
     assert len(appt["code"]) == 8 and appt["phone"] == "139****1111"
     assert refused(kiosk.post, "/appointments", {"service": "S101", "slot_start": slot.isoformat(),

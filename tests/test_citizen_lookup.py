@@ -4,12 +4,11 @@ only the citizen's own tickets, the ID number never stored, limits on guessing."
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import pytest
 from hallfactory import small_hall
-from liveserver import serve_app
+from liveserver import daytime_clock, next_slot, serve_app
 
 from drivers.sim.idcard import id_number
 from hallq.client import ApiClient, ApiError
@@ -23,9 +22,9 @@ YOUNG = id_number("420106", date(1990, 1, 1), 371)
 @pytest.fixture
 def hall(tmp_path):
     db = tmp_path / "hall.db"
-    app = create_app(small_hall(all_day=True), db, supervise=False)
+    app = create_app(small_hall(all_day=True), db, clock=daytime_clock(), supervise=False)
     with serve_app(app) as url:
-        yield url, db
+        yield url, db, app
 
 
 def refused(fn, *args) -> ApiError:
@@ -47,11 +46,9 @@ def every_stored_text(db) -> str:
 
 
 def test_an_id_card_finds_only_its_citizens_tickets_and_appointment_and_is_never_stored(hall):
-    url, db = hall
+    url, db, app = hall
     kiosk, admin = ApiClient(url, KIOSK), ApiClient(url, ADMIN)
-    now = datetime.now(ZoneInfo("Asia/Shanghai"))
-    slot = (now + timedelta(minutes=40)).replace(second=0, microsecond=0)
-    slot = slot.replace(minute=(slot.minute // 30) * 30)
+    slot = next_slot(app.config["ENGINE"].now())
     appt = admin.post("/appointments", {"service": "S102", "slot_start": slot.isoformat(), "phone": "13900001111",
                                         "id_number": OLD})
     assert appt["id_number"] == "4201**********" + OLD[-4:]
@@ -78,7 +75,7 @@ def test_an_id_card_finds_only_its_citizens_tickets_and_appointment_and_is_never
 
 
 def test_a_phone_ticket_is_found_again_by_its_code_and_the_phones_last_4_digits(hall):
-    url, _ = hall
+    url, _, _ = hall
     kiosk, citizen = ApiClient(url, KIOSK), ApiClient(url)
     t = kiosk.post("/tickets", {"service": "S101", "phone": "13812345678"})
     kiosk.post("/tickets", {"service": "S101", "phone": "13800005678"})  # same last 4, another code
@@ -93,7 +90,7 @@ def test_a_phone_ticket_is_found_again_by_its_code_and_the_phones_last_4_digits(
 
 
 def test_guessing_ticket_codes_is_limited_per_address(hall):
-    url, _ = hall
+    url, _, _ = hall
     citizen = ApiClient(url)
     statuses = []
     for n in range(31):

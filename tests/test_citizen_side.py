@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from kioskrig import Rig
-from liveserver import all_day_config, serve_app
+from liveserver import all_day_config, daytime_clock, serve_app
 
 from drivers.sim import wait_for
 from hallq.client import ApiClient
@@ -34,7 +34,7 @@ def demo(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("citizen")
     config = load_config(all_day_config(REPO / "config" / "demo-hall.toml", tmp / "hall.toml"))
-    app = create_app(config, tmp / "hall.db", supervise=False)
+    app = create_app(config, tmp / "hall.db", clock=daytime_clock(config.rules.timezone), supervise=False)
     with serve_app(app) as url:
         yield url, config, app
 

@@ -4,11 +4,11 @@ their appointment; a reader that goes offline raises a device alert."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import pytest
 from kioskrig import Rig
+from liveserver import next_slot
 
 from drivers.sim import wait_for
 from drivers.sim.idcard import IdCardReaderSim, make_card
@@ -85,9 +85,7 @@ def test_a_card_on_the_start_screen_opens_only_the_citizens_own_tickets_and_a_ne
 def test_a_card_checks_in_the_appointment_made_with_that_id(card_rig, server):
     rig, sim, _ = card_rig
     card = make_card("张晓明", date(2001, 6, 15), 614)
-    now = datetime.now(ZoneInfo("Asia/Shanghai"))
-    slot = (now + timedelta(minutes=40)).replace(second=0, microsecond=0)
-    slot = slot.replace(minute=(slot.minute // 30) * 30)
+    slot = next_slot(server[1].config["ENGINE"].now())
     appt = ApiClient(server[0], "t-admin").post("/appointments", {"service": "S102", "slot_start": slot.isoformat(),
                                                                   "phone": "13900002222", "id_number": card.id_number})
     sim.place(card)
