@@ -514,6 +514,17 @@ class Engine:
             )
         return row, slot
 
+    def _slot(self, slot_start: datetime) -> datetime:
+        """A slot's start in the hall's time zone (a naive one is taken as the hall's), on a slot
+        boundary, or Invalid naming `slot_start`."""
+        if slot_start.tzinfo is None:
+            slot_start = slot_start.replace(tzinfo=self.tz)
+        slot_start = slot_start.astimezone(self.tz)
+        step = self.config.appointments.slot_minutes
+        if (slot_start.hour * 60 + slot_start.minute) % step or slot_start.second:
+            raise Invalid(f"slot_start must fall on a {step}-minute slot boundary", field="slot_start")
+        return slot_start
+
     def book(self, service: str, slot_start: datetime, phone: str, actor: str | None = None,
              id_number: str | None = None, sms: bool = False, days_ahead: int | None = None,
              referral: dict | None = None) -> dict:
@@ -525,12 +536,7 @@ class Engine:
             now = self._begin()
             if self.config.matter(service) is None:
                 raise NotFound(f"no service or bundle {service!r}", field="service")
-            if slot_start.tzinfo is None:
-                slot_start = slot_start.replace(tzinfo=self.tz)
-            slot_start = slot_start.astimezone(self.tz)
-            step = self.config.appointments.slot_minutes
-            if (slot_start.hour * 60 + slot_start.minute) % step or slot_start.second:
-                raise Invalid(f"slot_start must fall on a {step}-minute slot boundary", field="slot_start")
+            slot_start = self._slot(slot_start)
             if slot_start < now - timedelta(minutes=self.config.appointments.checkin_after_minutes):
                 raise Invalid("slot_start is in the past", field="slot_start")
             self._check_slot(service, slot_start, now, days_ahead)
@@ -611,12 +617,7 @@ class Engine:
         with deadline.holding(self._lock, "the appointment"):
             now = self._begin()
             row = dict(self.appointment_for(code, phone_last4))
-            if slot_start.tzinfo is None:
-                slot_start = slot_start.replace(tzinfo=self.tz)
-            slot_start = slot_start.astimezone(self.tz)
-            step = self.config.appointments.slot_minutes
-            if (slot_start.hour * 60 + slot_start.minute) % step or slot_start.second:
-                raise Invalid(f"slot_start must fall on a {step}-minute slot boundary", field="slot_start")
+            slot_start = self._slot(slot_start)
             if slot_start < now:
                 raise Invalid("slot_start is in the past", field="slot_start")
             self._check_slot(row["service"], slot_start, now, days_ahead, moving=code)
