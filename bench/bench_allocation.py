@@ -37,9 +37,8 @@ from server.simulate.report import percentile, table  # noqa: E402
 from server.simulate.whatif import cross_trained  # noqa: E402
 
 POLICIES = ("separate", *REFERENCES, "hallq", "pooled")
-CONFIGS = ("config/demo-hall.toml", "config/township.toml", "config/township-centre.toml",
-           "config/county-centre.toml", "config/small-township.toml", "config/reformed-hall.toml",
-           "config/district-centre.toml", "config/city-centre.toml")
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = tuple(str(p.relative_to(ROOT)) for p in sorted((ROOT / "config").glob("*.toml")))  # every hall
 # Citizens a day in the halls written from public reports (issue #12); the others run at --load.
 VOLUMES = {"township-centre.toml": 245.0, "county-centre.toml": 410.0}
 LINE_VISITS = 20
@@ -129,7 +128,7 @@ def targets(res: dict[str, dict], candidate: str = "hallq") -> tuple[str, list[l
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append", help="hall config (repeatable); default every hall in CONFIGS")
+    parser.add_argument("--config", action="append", help="hall config (repeatable); default every hall in config/")
     parser.add_argument("--seeds", default="1-6")
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--load", type=float, default=0.55)
