@@ -5,25 +5,15 @@ drained, each stored once, the alert clears, and SIGTERM stops the hall cleanly.
 
 import json
 import signal
-import time
 
 from liveserver import REPO, all_day_config, free_port, start_serve
+from test_county_catalogue import wait_for
 
 from hallq.client import ApiClient
 from hallq.config import ConfigError, load_config, parse_config
 from province.simulator import Platform
 from server.api.schemas import Health
 from server.province_link import ALERT_SOURCE
-
-
-def wait(what, test, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = test()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_serve_forwards_to_the_platform_raises_an_alert_while_it_is_down_and_drains_after(tmp_path):
@@ -64,19 +54,19 @@ def test_serve_forwards_to_the_platform_raises_an_alert_while_it_is_down_and_dra
     try:
         caller.window(1, "login", staff=next(iter(config.staff)))
         serve_and_rate(5)
-        wait("the rating at the platform", lambda: kinds() == ["rating"])
-        assert wait("the link forwarding", lambda: link()["state"] == "forwarding" and link())["outbox"] == 0
+        wait_for(lambda: kinds() == ["rating"], "the rating at the platform")
+        assert wait_for(lambda: link()["state"] == "forwarding" and link(), "the link forwarding")["outbox"] == 0
         platform.stop()  # the platform away: its port closed
         serve_and_rate(1)  # a 差评: the rating and its case opened wait in the outbox
-        [alert] = wait("the platform alert", alerted)
+        [alert] = wait_for(alerted, "the platform alert")
         assert alert["kind"] == "device_offline" and alert["level"] == "red" and "省好差评平台不可用" in alert["message"]
         held = link()
         assert held["state"] == "offline" and held["outbox"] >= 2 and held["last_success"], held
         assert kinds() == ["rating"]
         platform.start(port_of_platform)  # back, with what it stored before
-        wait("the outbox drained", lambda: kinds() == ["case_step", "rating", "rating"])
-        wait("the alert cleared", lambda: not alerted())
-        assert wait("the link forwarding", lambda: link()["state"] == "forwarding" and link()) == {
+        wait_for(lambda: kinds() == ["case_step", "rating", "rating"], "the outbox drained")
+        wait_for(lambda: not alerted(), "the alert cleared")
+        assert wait_for(lambda: link()["state"] == "forwarding" and link(), "the link forwarding") == {
             "state": "forwarding", "state_name": "正常报送", "outbox": 0, "rejected": 0,
             "last_success": link()["last_success"]}
         assert platform.duplicates == 0 and platform.posts >= 3
@@ -136,12 +126,12 @@ def test_a_record_the_platform_refuses_is_an_alert_on_the_board_until_it_is_rese
 
     link.start()
     try:
-        [alert] = wait("the rejection alert", refused, 15)
+        [alert] = wait_for(refused, "the rejection alert", 15)
         assert alert["level"] == "yellow" and alert["source"] == ALERT_SOURCE
         assert "退回 1 条记录" in alert["message"] and "缺少字段 raterId" in alert["message"], alert["message"]
         platform.require = []
         link.forwarder.out.execute("UPDATE records SET state = 'pending' WHERE state = 'rejected'")  # docs/province.md
-        wait("the alert cleared once the record went through", lambda: not refused(), 15)
+        wait_for(lambda: not refused(), "the alert cleared once the record went through", 15)
         assert [r["type"] for r in platform.records.values()] == ["rating"]
     finally:
         link.stop()
@@ -160,7 +150,7 @@ def test_a_backlog_in_the_halls_log_goes_on_without_waiting_between_pages(tmp_pa
     app, link = _hall_forwarding(tmp_path, url, 4, poll_seconds=3600)
     link.start()
     try:
-        wait("every rating at the platform", lambda: len(platform.records) == 4, 15)
+        wait_for(lambda: len(platform.records) == 4, "every rating at the platform", 15)
     finally:
         link.stop()
         platform.stop()
@@ -194,7 +184,7 @@ def test_rejected_records_are_listed_and_resent_from_the_command_line(tmp_path, 
     assert not (tmp_path / "nowhere.db").exists()
     link.start()
     try:
-        wait("both rejected", lambda: any("退回 2 条记录" in m for m in refused()), 15)
+        wait_for(lambda: any("退回 2 条记录" in m for m in refused()), "both rejected", 15)
         code, out, _ = cli("rejected", "--db", db, "--json")
         rows = json.loads(out)
         assert code == 0 and [(r["kind"], r["reason"], r["attempts"]) for r in rows] == [
@@ -209,11 +199,11 @@ def test_rejected_records_are_listed_and_resent_from_the_command_line(tmp_path, 
         platform.require = []
         assert cli("resend", "--db", db, first)[:2] == (0, "1 record(s) back to pending: the forwarder sends them "
                                                           "on its next round\n")
-        wait("one left rejected", lambda: any("退回 1 条记录" in m for m in refused()), 15)
+        wait_for(lambda: any("退回 1 条记录" in m for m in refused()), "one left rejected", 15)
         code, _, err = cli("resend", "--db", db, first)
         assert code == 1 and "not rejected (it is sent)" in err
         assert cli("resend", "--db", db, "--all", "--json")[:2] == (0, f'["{second}"]\n')
-        wait("the alert cleared once none is left", lambda: not refused(), 15)
+        wait_for(lambda: not refused(), "the alert cleared once none is left", 15)
         assert cli("rejected", "--db", db)[1] == "0 rejected record(s)\n"
         assert len(platform.records) == 2
     finally:
