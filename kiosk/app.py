@@ -23,8 +23,8 @@ from kiosk.voice import Voice, spoken_code
 
 log = logging.getLogger(__name__)
 
-START, MATTERS, CONFIRM, KEYPAD, APPOINTMENTS, ISSUING, TICKET, MESSAGE, NEARBY = (
-    "start", "matters", "confirm", "keypad", "appointments", "issuing", "ticket", "message", "nearby")
+START, MATTERS, CONFIRM, KEYPAD, APPOINTMENTS, ISSUING, TICKET, MESSAGE, NEARBY, MATERIALS = (
+    "start", "matters", "confirm", "keypad", "appointments", "issuing", "ticket", "message", "nearby", "materials")
 
 OFFLINE_TEXT = "暂停取号，请到服务台"
 SETTLE_SECONDS = 0.35  # taps this soon after a screen change belong to the previous screen
@@ -114,6 +114,7 @@ class KioskApp:
         self.screen = START
         self.category = ""
         self.page = 0
+        self.materials_page = 0  # the confirm screen's full 一次告知 list, when it has pages of its own
         self.matter: dict | None = None
         self.appointment: dict | None = None
         self.id_number: str | None = None
@@ -241,8 +242,21 @@ class KioskApp:
             self.voice.say(f"{category}，请选择事项")
 
     def _on_page(self, step: int) -> None:
-        self.page = max(0, self.page + step)
+        if self.screen == MATERIALS:  # its own page: back on the confirm screen, the matters keep theirs
+            self.materials_page = max(0, self.materials_page + step)
+        else:
+            self.page = max(0, self.page + step)
         self.changed_at = self.clock()
+
+    def _on_materials(self) -> None:
+        """The whole 一次告知 list of the matter being confirmed, when the confirm screen (大字模式,
+        landscape) has no room for all of it: the citizen checks every paper before taking a number."""
+        if self.screen != CONFIRM or self.matter is None:
+            return
+        self.materials_page = 0
+        self._go(MATERIALS)
+        if self.large:
+            self.voice.say("请备齐以下材料")
 
     def _on_back(self) -> None:
         if self.screen == MATTERS:
@@ -253,6 +267,8 @@ class KioskApp:
         elif self.screen == CITIZEN:
             self.home()
         elif self.screen == NEARBY:
+            self._go(CONFIRM if self.matter is not None else START)
+        elif self.screen == MATERIALS:
             self._go(CONFIRM if self.matter is not None else START)
         elif self.screen == KEYPAD and self.keypad and self.keypad.purpose in ("id", "sms") and self.matter:
             self.keypad = None

@@ -27,6 +27,7 @@ from kiosk.app import (
     CONFIRM,
     ISSUING,
     KEYPAD,
+    MATERIALS,
     MATTERS,
     NEARBY,
     OFFLINE_TEXT,
@@ -224,6 +225,8 @@ class Screens:
             buttons = self._matters(surf, app, body)
         elif screen == CONFIRM:
             buttons = self._confirm(surf, app, body)
+        elif screen == MATERIALS:
+            buttons = self._materials(surf, app, body)
         elif screen == KEYPAD:
             buttons = self._keypad(surf, app, body)
         elif screen == APPOINTMENTS:
@@ -436,25 +439,8 @@ class Screens:
         # 短信提醒 (optional, with consent): the appointment's phone and consent came with the booking.
         sms_h = 0 if app.appointment else self.s(100)
         box_bottom = body.bottom - action_h - confirm_h - 2 * gap - (sms_h + gap if sms_h else 0)
-        if materials and box_bottom - y > 120 * self.u:
-            msize = 36
-            inner_w = column.width - int(40 * self.u)
-            needed = int(self.px(size) * 1.35) + int(30 * self.u) + sum(
-                len(self.wrap(f"{i}. {m}", msize, inner_w)) for i, m in enumerate(materials, 1)
-            ) * int(self.px(msize) * 1.35) + int(20 * self.u)
-            box = pygame.Rect(column.left, y, column.width, min(box_bottom - y, needed))
-            pygame.draw.rect(surf, WHITE, box, border_radius=int(14 * self.u))
-            pygame.draw.rect(surf, LINE, box, 2, border_radius=int(14 * self.u))
-            inner = box.inflate(-int(40 * self.u), -int(30 * self.u))
-            iy = self.paragraph(surf, "请备齐以下材料（一次告知）：", size, BLUE, inner, center=False)
-            step = int(self.px(msize) * 1.35)
-            for i, item in enumerate(materials, 1):
-                rows = len(self.wrap(f"{i}. {item}", msize, inner.width))
-                if iy + (rows + 1) * step > inner.bottom and i < len(materials):
-                    self.text(surf, f"另有 {len(materials) - i + 1} 项，完整清单见号票", msize, MUTED, (inner.left, iy), "topleft")
-                    break
-                iy = self.paragraph(surf, f"{i}. {item}", msize, INK,
-                                    pygame.Rect(inner.left, iy, inner.width, inner.bottom - iy), center=False)
+        shown = self._materials_box(surf, materials, pygame.Rect(column.left, y, column.width, box_bottom - y), size) \
+            if materials else []
         label = "确认签到取号" if app.appointment else "确认取号"
         style = "green" if (app.green or app.appointment) else "primary"
         confirm = Button(pygame.Rect(column.left, body.bottom - action_h - gap - confirm_h, column.width, confirm_h),
@@ -470,7 +456,79 @@ class Screens:
             label = f"短信提醒：{phone[:3]}****{phone[-4:]}" if phone else "到号短信提醒（可选）"
             extra.append(Button(pygame.Rect(column.left, confirm.rect.top - gap - sms_h, column.width, sms_h), label,
                                 ("keypad", "sms")))
-        return [confirm, *extra, *self.bottom_row(body, actions)]
+        return [confirm, *extra, *shown, *self.bottom_row(body, actions)]
+
+    def _materials_box(self, surf, materials: list[str], area: pygame.Rect, size: float) -> list[Button]:
+        """一次告知 on the confirm screen: every paper in a box when they fit; else as many as fit and
+        a "查看全部 N 项材料" button to the paged list (大字模式 and landscape leave room for few or
+        none), so the citizen sees every paper before taking a number, not only on the ticket."""
+        msize = 36
+        head = "请备齐以下材料（一次告知）："
+        pad_x, pad_y = int(40 * self.u), int(30 * self.u)
+        inner_w = area.width - pad_x
+        step = int(self.px(msize) * 1.35)
+        head_h = int(self.px(size) * 1.35) * len(self.wrap(head, size, inner_w))
+        rows = [len(self.wrap(f"{i}. {m}", msize, inner_w)) for i, m in enumerate(materials, 1)]
+        needed = head_h + sum(rows) * step + pad_y + int(20 * self.u)
+        out: list[Button] = []
+        box_h = needed
+        if needed > area.height:
+            btn_h = self.s(100)
+            out.append(Button(pygame.Rect(area.left, area.bottom - btn_h, area.width, btn_h),
+                              f"查看全部 {len(materials)} 项材料", ("materials",)))
+            box_h = area.height - btn_h - int(20 * self.u)
+            if box_h < head_h + pad_y + step:  # not even one paper: the button alone
+                return out
+        box = pygame.Rect(area.left, area.top, area.width, box_h)
+        pygame.draw.rect(surf, WHITE, box, border_radius=int(14 * self.u))
+        pygame.draw.rect(surf, LINE, box, 2, border_radius=int(14 * self.u))
+        inner = box.inflate(-pad_x, -pad_y)
+        iy = self.paragraph(surf, head, size, BLUE, inner, center=False)
+        for i, (item, n) in enumerate(zip(materials, rows, strict=True), 1):
+            if iy + n * step > inner.bottom:
+                break
+            iy = self.paragraph(surf, f"{i}. {item}", msize, INK,
+                                pygame.Rect(inner.left, iy, inner.width, inner.bottom - iy), center=False)
+        return out
+
+    def _materials(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
+        """The matter's whole 一次告知 list, paged (from the confirm screen's "查看全部 N 项材料");
+        landscape in two columns."""
+        m = app.matter or {}
+        y = self.title(surf, m.get("name", ""), body, BLUE)
+        y = self.paragraph(surf, "请备齐以下材料（一次告知）：", 40, INK,
+                           pygame.Rect(body.left, y, body.width, body.height), center=False) + int(10 * self.u)
+        msize = 40
+        step = int(self.px(msize) * 1.35)
+        gap = int(30 * self.u)
+        cols = 1 if self.portrait else 2
+        col_w = (body.width - gap * (cols - 1)) // cols
+        lines = [self.wrap(f"{i}. {t}", msize, col_w) for i, t in enumerate(m.get("materials") or [], 1)]
+
+        def split(height: int) -> list[list[int]]:
+            """Papers per column, filled top to bottom; a page is `cols` columns."""
+            columns: list[list[int]] = [[]]
+            used = 0
+            for i, rows in enumerate(lines):
+                if columns[-1] and used + len(rows) * step > height:
+                    columns.append([])
+                    used = 0
+                columns[-1].append(i)
+                used += len(rows) * step
+            return columns
+
+        columns = split(body.bottom - self.s(120) - gap - y)
+        if len(columns) > cols:
+            columns = split(body.bottom - self.pager_height() - gap - y)
+        pages = math.ceil(len(columns) / cols)
+        page = min(app.materials_page, pages - 1)
+        for c, column in enumerate(columns[page * cols:(page + 1) * cols]):
+            x, cy = body.left + c * (col_w + gap), y
+            for i in column:
+                for line in lines[i]:
+                    self.text(surf, line, msize, INK, (x, cy), "topleft")
+                    cy += step
+        return self.pager(surf, body, page, pages, lead=[("返回", ("back",), "normal")])
 
     def _keypad(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         pad = app.keypad

@@ -22,7 +22,8 @@ from liveserver import all_day_config, daytime_clock, serve_app
 from drivers.sim import wait_for
 from hallq.client import ApiClient
 from hallq.config import ConfigError, load_config, parse_config
-from kiosk.app import TICKET
+from kiosk.app import CONFIRM, TICKET
+from kiosk.ui import LANDSCAPE, PORTRAIT
 
 REPO = Path(__file__).resolve().parents[1]
 KIOSK = "demo-kiosk-1"
@@ -97,6 +98,33 @@ def test_bundle_ticket_shows_and_prints_the_whole_list_and_says_yijianshi(rig, d
     assert config.waiting_area in lines
     assert any(line.startswith("过号规则：叫号 3 次未到按过号处理") for line in lines)  # recall_limit 2 → 3 calls
     assert len(job.raw) < 2200  # the datasheet: keep a ticket around 2 KB
+
+
+@pytest.mark.parametrize("size", [PORTRAIT, LANDSCAPE])
+def test_the_elderly_mode_shows_every_paper_of_a_bundle_on_the_kiosk_before_the_ticket(demo, size):
+    """一次告知 before the number is taken: in 大字模式 the confirm screen has room for a few papers
+    (landscape: none), so the rest is one tap away on a paged list, each paper on some page."""
+    rig = Rig(demo[0], token=KIOSK, size=size)
+    try:
+        rig.tap(("large",))
+        rig.tap_paged(("category", "一件事"))
+        rig.tap_paged(("matter", "B02"))
+        want = union(demo[1], "B02")
+        seen = {t for t, *_ in rig.ui.screens.drawn}
+        if not set(want) <= {s.split(". ", 1)[-1] for s in seen}:
+            rig.tap(("materials",))
+            for _ in range(len(want)):
+                seen |= {t for t, *_ in rig.ui.screens.drawn}
+                if not any(b.action == ("page", 1) for b in rig.ui.buttons):
+                    break
+                rig.tap(("page", 1))
+            rig.shot(f"citizen-bundle-materials-{size[0]}")
+            rig.tap(("back",))
+            assert rig.app.screen == CONFIRM and rig.app.large
+        listed = {s.split(". ", 1)[-1] for s in seen}
+        assert [m for m in want if m not in listed] == []
+    finally:
+        rig.close()
 
 
 def test_green_and_appointment_tickets_are_marked(rig, demo):

@@ -85,6 +85,12 @@ def every_screen(rig: Rig):
     rig.tap_paged(("category", "一件事"))
     rig.tap_paged(("matter", "B02"))
     yield "confirm-bundle"
+    app._on_materials()  # the whole 一次告知 list ("查看全部 N 项材料" where the confirm screen has no room)
+    rig.ui.draw()
+    yield "materials"
+    app.materials_page = 1
+    yield "materials-page-2"
+    rig.tap(("back",))
     rig.tap(("keypad", "id"))
     yield "keypad-id-empty"
     for key in ID_NUMBER:
