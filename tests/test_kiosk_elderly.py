@@ -20,7 +20,7 @@ from kioskrig import Rig
 from liveserver import all_day_config, serve_app
 
 from hallq.config import load_config
-from kiosk.app import ISSUING, REFUSALS, START
+from kiosk.app import ISSUING, NEARBY, REFUSALS, START
 from kiosk.screens import NO_LINE_START, Screens
 from kiosk.ui import LANDSCAPE, PORTRAIT
 
@@ -141,6 +141,20 @@ def every_screen(rig: Rig):
         {"code": "B003", "matter": {"name": "企业设立登记"}, "state_name": "已叫号", "window": {"name": "3号窗口"}}])
     app._go(CITIZEN)
     yield "citizen-by-id-card"
+    app.home()
+    rig.ui.draw()
+    app.nearby = {"linked": True, "stale": False, "as_of": "2026-12-01T10:05:00+08:00", "halls": [  # 附近大厅
+        {"code": "YX", "name": "云溪县政务服务中心", "own": True, "link": "online", "waiting": 12, "windows_open": 9,
+         "services": [{"code": longest["code"], "waiting": 4, "estimate_minutes": 18.0}]},
+        {"code": "QS", "name": "青石镇便民服务中心", "link": "offline", "as_of": "2026-12-01T09:40:00+08:00",
+         "waiting": 2, "windows_open": 1, "services": []},
+        {"code": "SQ", "name": "石桥村便民服务站", "link": "never", "waiting": 0, "windows_open": 0, "services": []}]}
+    app._go(NEARBY)
+    yield "nearby"
+    app.nearby["stale"] = True
+    app.matter = longest
+    yield "nearby-matter-stale"
+    app.nearby = None
     app.home()
     rig.ui.draw()
     for i, text in enumerate([*REFUSALS.values(), "没有找到您今天的预约，请核对后重试，或直接取号"]):
