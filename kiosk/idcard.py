@@ -3,7 +3,7 @@
 A card placed on the reader is read by the driver (drivers/idcard_reader.py) on its own thread;
 `CardFlow.placed` then acts on the kiosk's current screen:
 
-- on a matter's confirm screen it takes the ticket for that matter with the card's name and ID
+- on a matter's confirm screen (or its whole materials list) it takes the ticket for that matter with the card's name and ID
   number (the server masks both, and gives 老年人优先 by the birth date, rules.elderly_age);
 - anywhere else it opens the citizen's own page: their tickets today and today's appointments made
   with that ID (POST /api/v1/citizens/today), each appointment checked in with one tap, and a
@@ -62,7 +62,7 @@ class CardFlow:
         self.cards_read = 0
 
     def placed(self, text: CardText) -> None:
-        from kiosk.app import CONFIRM, ISSUING
+        from kiosk.app import CONFIRM, ISSUING, MATERIALS
 
         app = self.app
         with app._lock:
@@ -71,7 +71,8 @@ class CardFlow:
             self.cards_read += 1
             app.card = CardHolder(text.id_number, text.name)
             app.touched_at = app.clock()
-            if app.screen == CONFIRM and app.matter is not None and app.appointment is None:
+            # The materials list is the confirm screen's own (查看全部 N 项材料): the same matter.
+            if app.screen in (CONFIRM, MATERIALS) and app.matter is not None and app.appointment is None:
                 app.id_number = text.id_number
                 app._on_confirm()
                 return

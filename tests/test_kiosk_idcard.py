@@ -14,7 +14,7 @@ from drivers.sim import wait_for
 from drivers.sim.idcard import IdCardReaderSim, make_card
 from hallq.client import ApiClient
 from hallq.model import IdReader
-from kiosk.app import CONFIRM, START, TICKET
+from kiosk.app import CONFIRM, MATERIALS, START, TICKET
 from kiosk.idcard import CITIZEN, ReaderLink
 
 
@@ -42,11 +42,15 @@ def until(rig: Rig, predicate, timeout: float = 8.0) -> bool:
     return wait_for(step, timeout)
 
 
-def test_a_card_on_the_confirm_screen_takes_an_elderly_ticket_with_name_and_id_masked(card_rig, server):
+@pytest.mark.parametrize("screen", [CONFIRM, MATERIALS])  # the confirm screen, or its whole materials list
+def test_a_card_on_the_confirm_screen_takes_an_elderly_ticket_with_name_and_id_masked(card_rig, server, screen):
     rig, sim, _ = card_rig
     rig.tap(("category", "社保医保"))
     rig.tap(("matter", "S101"))
     assert rig.app.screen == CONFIRM
+    if screen == MATERIALS:
+        rig.app.handle(("materials",))
+        assert rig.app.screen == MATERIALS
     sim.place(make_card("王秀英", date(1950, 3, 8), 611, sex="2"))
     assert until(rig, lambda: rig.app.screen == TICKET and rig.app.issued.printed is not None)
     rig.shot("idcard-01-elderly-ticket")
