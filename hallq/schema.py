@@ -315,8 +315,8 @@ class AppointmentsSection(Section):
 
 
 _SMS_PLACEHOLDERS = {
-    "near_text": ("code", "ahead", "service"),
-    "call_text": ("code", "window", "window_name", "service"),
+    "near_text": ("code", "ahead", "service", "link"),
+    "call_text": ("code", "window", "window_name", "service", "link"),
     "reminder_text": ("date", "time", "service", "appointment", "hall"),
 }
 

@@ -160,17 +160,23 @@ class Notifier:
         for key, t in self.watch.items():
             if (t["state"] == "waiting" and t["ahead"] is not None and t["ahead"] <= s.near_ahead
                     and (t.get("issued_ahead") or 0) > s.near_ahead):
-                text = s.near_text.format(code=t["code"], ahead=t["ahead"], service=t["service"])
+                text = s.near_text.format(code=t["code"], ahead=t["ahead"], service=t["service"], link=self.link(t))
                 self.outbox.add(f"near:{key}", "near", t["phone"], text)
             if t["state"] == "called" and t["window"] is not None:
                 text = s.call_text.format(code=t["code"], window=t["window"], window_name=t["window_name"] or "",
-                                          service=t["service"])
+                                          service=t["service"], link=self.link(t))
                 self.outbox.add(f"call:{key}", "call", t["phone"], text)
         for code, a in self.reminders.items():
             slot = datetime.fromisoformat(a["slot_start"])
             text = s.reminder_text.format(date=f"{slot.month}月{slot.day}日", time=f"{slot:%H:%M}",
                                           service=a["service_name"], appointment=code, hall=self.config.name)
             self.outbox.add(f"reminder:{a['day']}:{code}", "reminder", a["phone"], text)
+
+    def link(self, t: dict) -> str:
+        """{link} in a template: the ticket's own page (the citizen reopens it from the SMS), or
+        nothing when the hall has no public address a phone could open."""
+        base = self.config.public_url.rstrip("/")
+        return f"{base}/t/{t['id']}" if base else ""
 
     def still_due(self, m: dict) -> str | None:
         """None if the message should go now, else why not (the reason it is dropped)."""

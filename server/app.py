@@ -117,7 +117,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
                       LOOKUP_LIMIT=LookupLimit(),
                       SESSIONS=SessionBook(store, config.sessions,
                                            app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()))
-    requests.install(app, RequestLog(store))  # deadlines and idempotency keys for every write
+    requests.install(app, RequestLog(store, engine.id_keys))  # deadlines and idempotency keys for every write
     for bp in routes.blueprints():
         app.register_blueprint(bp, url_prefix=API)
     register_pages(app)

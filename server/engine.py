@@ -643,7 +643,7 @@ class Engine:
         out = []
         for t in sorted(live, key=lambda t: t.issued_at):
             pos = positions.get(t.id)
-            out.append({"day": t.day, "code": t.code, "phone": t.phone, "state": t.state,
+            out.append({"id": t.id, "day": t.day, "code": t.code, "phone": t.phone, "state": t.state,
                         "service": self.config.services[t.service].name,
                         "ahead": pos.ahead if pos is not None and t.state == WAITING else None,
                         "issued_ahead": t.waiting_ahead,

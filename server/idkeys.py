@@ -32,6 +32,12 @@ class IdKeys:
         msg = f"{day}|{id_number.strip().upper()}".encode()
         return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:32]
 
+    def digest(self, purpose: str, data: bytes) -> str:
+        """A keyed digest of other bytes that may hold an ID number (a request body, for its
+        idempotency fingerprint): a plain hash of them would let a copy of the database try every
+        number the masked form leaves open (about a million) in seconds."""
+        return hmac.new(self._secret, purpose.encode() + b"\n" + data, hashlib.sha256).hexdigest()
+
     @classmethod
     def ephemeral(cls) -> IdKeys:
         """A key for this process only (an engine built without a database path: tests, tools)."""

@@ -14,7 +14,6 @@ This module knows no Flask: server/api/requests.py joins it to HTTP.
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from . import deadline
 from .errors import Conflict, Expired
+from .idkeys import IdKeys
 
 if TYPE_CHECKING:
     from .store import Store
@@ -69,8 +69,11 @@ def unwritten() -> Pending | None:
     return p if p is not None and not p.applied and not p.staged else None
 
 
-def fingerprint(method: str, path: str, body: bytes) -> str:
-    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+def fingerprint(keys: IdKeys, method: str, path: str, body: bytes) -> str:
+    """What tells a retry from another request under the same key. Keyed (the ID-number secret,
+    server/idkeys.py): bodies carry ID numbers, and a plain hash stored in `requests` would give
+    the full number back to a copy of the database (datasheet id-card-reader-sam §6)."""
+    return keys.digest("request", method.encode() + b" " + path.encode() + b"\n" + body)
 
 
 @dataclass
@@ -94,8 +97,10 @@ class Reused(Conflict):
 class RequestLog:
     """Per app: answers in memory, requests in flight, and the `requests` rows of one store."""
 
-    def __init__(self, store: Store, per_scope: int = PER_SCOPE, keep_days: float = KEEP_DAYS) -> None:
+    def __init__(self, store: Store, keys: IdKeys | None = None, per_scope: int = PER_SCOPE,
+                 keep_days: float = KEEP_DAYS) -> None:
         self.store = store
+        self.keys = keys or IdKeys.ephemeral()  # the app passes the database's own
         self.per_scope = per_scope
         self.keep = timedelta(days=keep_days)
         self._lock = threading.Lock()

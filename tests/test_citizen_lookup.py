@@ -3,6 +3,8 @@ only the citizen's own tickets, the ID number never stored, limits on guessing."
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 from datetime import date
 
@@ -45,6 +47,17 @@ def every_stored_text(db) -> str:
         con.close()
 
 
+def digests_without_a_secret(path: str, body: dict) -> set[str]:
+    """What anyone holding a copy of the database could compute for a guessed ID number: plain hashes
+    of the request body as ApiClient sends it (with its method and path) and of the number itself.
+    A masked number leaves ~10^6 guesses: any of these stored gives the full number in seconds."""
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    out = set()
+    for data in (b"POST " + path.encode() + b"\n" + raw, raw, body["id_number"].encode()):
+        out |= {hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest()}
+    return out
+
+
 def test_an_id_card_finds_only_its_citizens_tickets_and_appointment_and_is_never_stored(hall):
     url, db, app = hall
     kiosk, admin = ApiClient(url, KIOSK), ApiClient(url, ADMIN)
@@ -70,6 +83,14 @@ def test_an_id_card_finds_only_its_citizens_tickets_and_appointment_and_is_never
 
     text = every_stored_text(db)
     assert OLD not in text and YOUNG not in text and OLD[:14] not in text  # masked only (datasheet §6)
+    # Nor a digest of it anyone can compute (the idempotency fingerprint of the request is keyed).
+    sent = [("/api/v1/appointments", {"service": "S102", "slot_start": slot.isoformat(), "phone": "13900001111",
+                                      "id_number": OLD}),
+            ("/api/v1/tickets", {"service": "S101", "id_number": OLD, "name": "王秀英"}),
+            ("/api/v1/tickets", {"service": "S102", "appointment": appt["code"], "id_number": OLD}),
+            ("/api/v1/citizens/today", {"id_number": OLD})]
+    guessable = set().union(*(digests_without_a_secret(path, body) for path, body in sent))
+    assert not {d for d in guessable if d in text}
     assert refused(kiosk.post, "/citizens/today", {"id_number": OLD[:17] + "0"}).body["field"] == "id_number"
     assert refused(ApiClient(url, "t-caller").post, "/citizens/today", {"id_number": OLD}).status == 403
 

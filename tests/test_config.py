@@ -833,7 +833,7 @@ def test_sms_templates_take_only_their_own_placeholders_and_a_gateway_needs_its_
         parse_config(text, "hall.toml")
     found = [str(p) for p in caught.value.problems]
     assert f"hall.toml:{line_with(text, 'near_text')}: sms.near_text: unknown placeholder {{people}}; it may use " \
-        "{code}, {ahead}, {service}" in found
+        "{code}, {ahead}, {service}, {link}" in found
     assert any("sms.http_url: the HTTP SMS platform's address" in f for f in found), found
     hall = parse_config(EVERY_NUMBER)
     assert hall.sms.near_text.format(code="A023", ahead=3, service="") == "您的 A023 号前面还有 3 人，请回到大厅等候"

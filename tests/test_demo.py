@@ -96,6 +96,17 @@ def test_the_demo_builds_a_queue_with_estimates_in_its_first_minute(tmp_path):
         rows = conn.execute("SELECT id_number, name FROM tickets WHERE id_number IS NOT NULL").fetchall()
         conn.close()
         assert rows and all(number.count("*") == 10 and name for number, name in rows), rows
+        # SMS traffic: the simulated gateway's page, whose address the demo prints, lists what it received.
+        sms_url = next(line.split("messages it received:")[1].strip().rstrip("/") for line in proc.stdout
+                       if "messages it received:" in line)
+        received = []
+        while not received and time.monotonic() - started < 90:
+            received = [m for m in _get_url(f"{sms_url}/messages.json") if m["via"] == "cmpp" and "号" in m["text"]]
+            time.sleep(0.5)
+        assert received, "the simulated SMS gateway received nothing"
+        with urllib.request.urlopen(f"{sms_url}/", timeout=5) as r:
+            page = r.read().decode()
+        assert received[0]["text"] in page and received[0]["phone"] in page
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -103,6 +114,11 @@ def test_the_demo_builds_a_queue_with_estimates_in_its_first_minute(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _get_url(url: str) -> list | dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.load(r)
 
 
 def _get(port: int, path: str, headers: dict) -> dict:

@@ -194,3 +194,28 @@ def test_outbox_keys_are_taken_once(tmp_path):
     box = Outbox(tmp_path / "o.db")
     assert not box.add("near:2026-12-01:A001", "near", PHONE, "z")
     assert [m["text"] for m in box.due()] == ["x"]
+
+
+def test_the_sms_link_reopens_the_citizens_own_ticket_page(tmp_path, sim, clock):
+    """{link} in a template is hall.public_url + the ticket's page: the citizen who closed the
+    browser opens the page again from the SMS (issue 17 point 4)."""
+    base = hall("cmpp", sim)
+    public = "http://zwfw.example.gov.cn"
+    config = dataclasses.replace(base, public_url=public, sms=dataclasses.replace(
+        base.sms, near_text="您的 {code} 号前面还有 {ahead} 人，请回到大厅等候 {link}", call_text="请 {code} 号到 {window} 号窗口 {link}"))
+    app = create_app(config, tmp_path / "hall.db", clock=clock, supervise=False)
+    with serve_app(app) as url:
+        n = Notifier(config, url, "t-sms", str(tmp_path / "outbox.db"), poll_seconds=0.5).start()
+        try:
+            kiosk, caller = ApiClient(url, "t-kiosk"), ApiClient(url, "t-caller")
+            caller.post("/windows/1/login", {"staff": "1001"})
+            take(kiosk, 3)
+            ours = take(kiosk, phone=PHONE, sms=True)[0]
+            caller.post("/windows/1/call-next")
+            got = sim.wait_for(1)[0].text
+            assert got == f"您的 {ours['code']} 号前面还有 2 人，请回到大厅等候 {public}/t/{ours['id']}"
+            path = got.split(public, 1)[1]
+            with urllib.request.urlopen(url + path, timeout=5) as page:
+                assert page.status == 200 and ours["code"] in page.read().decode()
+        finally:
+            n.stop()

@@ -162,3 +162,36 @@ def test_http_adapter_sends_is_refused_and_sees_an_outage(sim):
     import urllib.request
     page = urllib.request.urlopen(sim.url + "/", timeout=5).read().decode()
     assert NEAR in page and "短信网关" in page
+
+
+def test_reconnects_back_off_doubling_up_to_the_maximum():
+    """A gateway that takes the TCP link and drops it at once (an ISMG restarting) is tried again
+    after 0.05, 0.1, 0.2, 0.4, 0.4 … s, never in a tight loop (lower bounds only: a loaded machine
+    may add to a gap, never take from it)."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    attempts: list[float] = []
+
+    def drop_every_link():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            attempts.append(time.monotonic())
+            conn.close()
+
+    threading.Thread(target=drop_every_link, daemon=True).start()
+    c = CmppClient("127.0.0.1", listener.getsockname()[1], "901234", "s3cret", answer_timeout=0.5,
+                   first_backoff=0.05, max_backoff=0.4).start()
+    try:
+        assert wait(lambda: len(attempts) >= 6)
+        seen = list(attempts)
+        gaps = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+        assert gaps[1] >= 0.09 and gaps[2] >= 0.19 and gaps[3] >= 0.39 and gaps[4] >= 0.39, gaps
+        assert not c.online and c.stats["connects"] == 0
+    finally:
+        c.close()
+        listener.close()

@@ -85,8 +85,8 @@ def _before() -> Response | None:
     if scope is None:  # a token the hall does not know: the view answers 401
         return None
     path = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
-    fp = requestlog.fingerprint(request.method, path, request.get_data(cache=True))
     log: RequestLog = current_app.config["REQUEST_LOG"]
+    fp = requestlog.fingerprint(log.keys, request.method, path, request.get_data(cache=True))
     found = log.claim(scope, key, fp, field)
     if isinstance(found, Answer):
         return _replay(found)

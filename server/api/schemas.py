@@ -581,6 +581,7 @@ class StatsToday(Answer):
 
 
 class SmsTicket(Answer):
+    id: str = Field(..., description="the ticket page's key: the SMS {link} is hall.public_url + /t/<id>")
     day: str = Field(..., json_schema_extra={"format": "date"})
     code: str
     phone: str = Field(..., description="in full: the notifier sends to it")
