@@ -114,7 +114,7 @@ class KioskApp:
         self.screen = START
         self.category = ""
         self.page = 0
-        self.materials_page = 0  # the confirm screen's full 一次告知 list, when it has pages of its own
+        self.list_page = 0  # the page of a list screen's own (the full 一次告知 list, 附近大厅)
         self.matter: dict | None = None
         self.appointment: dict | None = None
         self.id_number: str | None = None
@@ -242,8 +242,8 @@ class KioskApp:
             self.voice.say(f"{category}，请选择事项")
 
     def _on_page(self, step: int) -> None:
-        if self.screen == MATERIALS:  # its own page: back on the confirm screen, the matters keep theirs
-            self.materials_page = max(0, self.materials_page + step)
+        if self.screen in (MATERIALS, NEARBY):  # their own page: back from them, the matters keep theirs
+            self.list_page = max(0, self.list_page + step)
         else:
             self.page = max(0, self.page + step)
         self.changed_at = self.clock()
@@ -253,7 +253,7 @@ class KioskApp:
         landscape) has no room for all of it: the citizen checks every paper before taking a number."""
         if self.screen != CONFIRM or self.matter is None:
             return
-        self.materials_page = 0
+        self.list_page = 0
         self._go(MATERIALS)
         if self.large:
             self.voice.say("请备齐以下材料")
@@ -288,6 +288,7 @@ class KioskApp:
         self.refresh_nearby()
         if not self.nearby_linked:
             return
+        self.list_page = 0
         self._go(NEARBY)
         if self.large:
             self.voice.say("附近大厅排队情况，请选择去哪里办理")

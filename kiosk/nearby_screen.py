@@ -48,17 +48,33 @@ def nearby_screen(s: Screens, surf: pygame.Surface, app, body: pygame.Rect) -> l
         note, color = fresh, MUTED
     y = s.paragraph(surf, note, 36, color, pygame.Rect(body.left, y, body.width, 200)) + s.s(10)
     halls = sorted(data["halls"], key=lambda h: (not h.get("own"), h["code"]))  # this centre first
-    bottom = body.bottom - s.s(120) - s.s(30)
     gap, pad = s.s(16), s.s(20)
     inner_w = body.width - 2 * pad
-    for i, hall in enumerate(halls):
+    cards = []
+    for hall in halls:
         name = hall["name"] + ("（本中心）" if hall.get("own") else "")
         line, ink = centre_line(hall, matter)
         name_rows, line_rows = s.wrap(name, 44, inner_w, True), s.wrap(line, 36, inner_w)
         h = pad * 2 + len(name_rows) * int(s.px(44) * 1.3) + len(line_rows) * int(s.px(36) * 1.35)
-        if y + h > bottom:
-            s.text(surf, f"另有 {len(halls) - i} 个中心，请扫码或到服务台查看", 34, MUTED, (body.centerx, y), "midtop")
-            break
+        cards.append((hall, name_rows, line, ink, h))
+
+    def split(bottom: int) -> list[list[tuple]]:
+        """Cards per page, filled top to bottom (a card taller than the room gets a page alone)."""
+        pages: list[list[tuple]] = [[]]
+        cy = y
+        for card in cards:
+            if pages[-1] and cy + card[4] > bottom:
+                pages.append([])
+                cy = y
+            pages[-1].append(card)
+            cy += card[4] + gap
+        return pages
+
+    pages = split(body.bottom - s.s(120) - s.s(30))
+    if len(pages) > 1:  # 大字模式 and landscape leave room for few centres: page through them all
+        pages = split(body.bottom - s.pager_height() - s.s(30))
+    page = min(app.list_page, len(pages) - 1)
+    for hall, name_rows, line, ink, h in pages[page]:
         card = pygame.Rect(body.left, y, body.width, h)
         pygame.draw.rect(surf, WHITE, card, border_radius=s.s(14))
         pygame.draw.rect(surf, BLUE if hall.get("own") else LINE, card, 2, border_radius=s.s(14))
@@ -69,4 +85,5 @@ def nearby_screen(s: Screens, surf: pygame.Surface, app, body: pygame.Rect) -> l
         y = card.bottom + gap
     if not halls:
         s.paragraph(surf, "暂无附近大厅的数据", 44, MUTED, pygame.Rect(body.left, y, body.width, 200))
-    return s.bottom_row(body, [("返回", ("back",), "normal"), ("返回首页", ("home",), "primary")])
+    return s.pager(surf, body, page, len(pages),
+                   lead=[("返回", ("back",), "normal"), ("返回首页", ("home",), "primary")])

@@ -521,7 +521,7 @@ class Screens:
         if len(columns) > cols:
             columns = split(body.bottom - self.pager_height() - gap - y)
         pages = math.ceil(len(columns) / cols)
-        page = min(app.materials_page, pages - 1)
+        page = min(app.list_page, pages - 1)
         for c, column in enumerate(columns[page * cols:(page + 1) * cols]):
             x, cy = body.left + c * (col_w + gap), y
             for i in column:

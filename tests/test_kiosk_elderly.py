@@ -88,7 +88,7 @@ def every_screen(rig: Rig):
     app._on_materials()  # the whole 一次告知 list ("查看全部 N 项材料" where the confirm screen has no room)
     rig.ui.draw()
     yield "materials"
-    app.materials_page = 1
+    app.list_page = 1
     yield "materials-page-2"
     rig.tap(("back",))
     rig.tap(("keypad", "id"))
@@ -295,3 +295,36 @@ def test_a_font_without_a_bold_face_is_drawn_plain_not_smeared():
         surf.fill((255, 255, 255))
         screens.text(surf, "删除", 46, (0, 0, 0), (0, 0), "topleft", bold=bold)
     assert pygame.image.tobytes(a, "RGB") == pygame.image.tobytes(b, "RGB")
+
+
+@pytest.mark.parametrize(("orientation", "size"), [("portrait", PORTRAIT), ("landscape", LANDSCAPE)])
+def test_every_nearby_centre_is_on_a_page_of_its_own_in_the_elderly_mode(demo, orientation, size):
+    """附近大厅 in 大字模式 has room for few centres (one in landscape): the rest are paged through, never
+    left to a "请扫码" with no code on the screen."""
+    rig = Rig(demo, size=size, token="demo-kiosk-1")
+    names = [f"{town}镇便民服务中心" for town in ("青石", "石桥", "柳溪", "云岭", "白沙", "龙泉", "桃源", "松林", "金竹")]
+    try:
+        app = rig.app
+        app.nearby = {"linked": True, "stale": False, "as_of": "2026-12-01T10:05:00+08:00", "halls": [
+            {"code": f"T{i}", "name": name, "link": "online", "waiting": i, "windows_open": 2, "services": []}
+            for i, name in enumerate(names)]}
+        app.large = True
+        app.list_page = 0
+        app._go(NEARBY)
+        rig.ui.draw()
+        seen, pages = "", 0
+        while True:
+            pages += 1
+            drawn = "".join(t[0] for t in rig.ui.screens.drawn)
+            assert "请扫码" not in drawn
+            seen += drawn
+            if ("page", 1) not in [b.action for b in rig.ui.buttons]:
+                break
+            rig.tap(("page", 1))
+            assert pages < 10
+        assert [n for n in names if n not in seen] == []
+        assert pages > 1  # nine centres do not fit one large-mode screen
+        rig.tap(("back",))
+        assert app.screen == START
+    finally:
+        rig.close()
