@@ -466,6 +466,13 @@ class CallerDaemon:
         self._device("strip", window, online, f"strip:{window if window is not None else addr}")
 
     def _on_port_state(self, bus: str, online: bool) -> None:
+        """A bus adapter lost or back. While it is gone its devices are neither online nor offline
+        (the drivers mark none), so the hall gets this one alert; back, every strip and keypad
+        display is sent again, since what was sent meanwhile never arrived."""
+        with self._lock:
+            was_down = self._alert_want.get(f"bus:{bus}", (False,))[0]
+            if online and was_down:
+                self._need_resync = True
         self._device("bus", None, online, f"bus:{bus}")
 
     def _load_alerts(self) -> None:

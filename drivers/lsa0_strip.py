@@ -38,11 +38,16 @@ class StripState:
     content: Show | ShowIdle | Clear | None = None
     brightness: Brightness | None = None
     next_retry: float = 0.0
+    lost: bool = False  # a command went nowhere (the line was down): resend its memory when it is back
     naks: int = 0
     sent: int = 0
 
 
 _PING = object()
+# What a send to a strip gives when the line itself is down (the port reports that once): the strip
+# can be told neither online nor offline, so it is not marked (one pulled adapter is one fault, not
+# one per strip); it is `lost`, and its memory goes out again when the line is back.
+LINE_DOWN = "line down"
 
 
 class StripClient:
@@ -216,7 +221,7 @@ class StripClient:
         now = time.monotonic()
         with self._strips_lock:
             states = list(self.strips.values())
-        waits = [st.next_retry - now for st in states if st.online is False]
+        waits = [st.next_retry - now for st in states if st.online is False or st.lost]
         return max(0.005, min(waits)) if waits else 0.5
 
     def _handle(self, addr: int, cmd: object) -> bool:
@@ -231,23 +236,25 @@ class StripClient:
         if st.online is False:
             return False  # remembered; goes out when the strip is back
         answer = self._transact(lsa0.to_frame(cmd)[0])  # type: ignore[arg-type]
+        if answer is LINE_DOWN:
+            self._lose(st)
+            return False
         if answer is None:
             self._mark(addr, st, False)
             return False
         self._mark(addr, st, True)
         return answer
 
-    def _transact(self, frame: lsa0.Frame) -> bool | None:
+    def _transact(self, frame: lsa0.Frame) -> bool | None | str:
         """Send and wait for ACK (True) / NAK (False), resending on either failure; None when the
-        strip stayed silent through every send."""
+        strip stayed silent through every send, LINE_DOWN when the port took nothing."""
         raw = frame.encode()
         nak = False
         for _ in range(1 + self.resends):
             self.port.reset_input()
             self.parser.reset()
             if not self.port.write(raw):
-                time.sleep(self.ack_timeout)
-                continue
+                return LINE_DOWN
             answer = self._await_answer(frame)
             if answer:
                 return True
@@ -279,10 +286,13 @@ class StripClient:
             else:
                 probe = content
         answer = self._transact(lsa0.to_frame(probe)[0])
+        if answer is LINE_DOWN:
+            self._lose(st)
+            return False
         if answer is None:
             self._mark(addr, st, False)
             return False
-        was_offline = st.online is False
+        was_offline, st.lost = st.online is False or st.lost, False
         self._mark(addr, st, True)
         if was_offline:
             self._restore(addr, st, skip=probe)
@@ -292,17 +302,25 @@ class StripClient:
         for cmd in (st.idle, st.brightness, st.content):
             if cmd is None or cmd is skip:
                 continue
-            if self._transact(lsa0.to_frame(cmd)[0]) is None:
+            answer = self._transact(lsa0.to_frame(cmd)[0])
+            if answer is LINE_DOWN:
+                self._lose(st)
+                return
+            if answer is None:
                 self._mark(addr, st, False)
                 return
         log.info("%s: strip 0x%02X restored", self.name, addr)
+
+    def _lose(self, st: StripState) -> None:
+        st.lost = True
+        st.next_retry = time.monotonic() + self.retry_interval
 
     def _retry_offline(self) -> None:
         now = time.monotonic()
         with self._strips_lock:
             strips = list(self.strips.items())
         for addr, st in strips:
-            if st.online is False and st.next_retry <= now and not self._stop.is_set():
+            if (st.online is False or st.lost) and st.next_retry <= now and not self._stop.is_set():
                 st.next_retry = now + self.retry_interval
                 self._probe(addr, st)
 

@@ -176,16 +176,18 @@ class BusMaster:
             with self._status_cv:
                 self._statuses.pop(addr, None)
             if not self._send(Poll(addr), hold=True):
-                status = None
-            else:
-                deadline = time.monotonic() + self.poll_timeout
-                with self._status_cv:
-                    while addr not in self._statuses:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            break
-                        self._status_cv.wait(left)
-                    status = self._statuses.pop(addr, None)
+                # The line itself is down (the port reports that, once): nothing can be told of the
+                # devices on it, so no miss is counted and none is marked offline. One pulled
+                # adapter is one fault, not one per keypad and evaluator.
+                return None
+            deadline = time.monotonic() + self.poll_timeout
+            with self._status_cv:
+                while addr not in self._statuses:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._status_cv.wait(left)
+                status = self._statuses.pop(addr, None)
         self._poll_result(addr, status)
         return status
 

@@ -222,6 +222,34 @@ def test_keypad_unplugged_raises_alert(rig):
     assert wait_for(lambda: not any(a["source"] == "keypad:4" for a in rig.admin.get("/alerts")["alerts"]), 5)
 
 
+def test_a_pulled_bus_adapter_is_one_alert_and_the_windows_are_shown_again_when_back(rig):
+    """One condition, one alert: with the keypad/evaluator line and the strip line unplugged the
+    hall gets "RS-485总线离线" for each line, not a red card for each of their 15 devices (the
+    supervisor had 1 + 80 on the demo hall's callers line); what changed meanwhile reaches the
+    strips and keypad displays once the lines are back."""
+    kp, strip = rig.keypads[3], rig.strips[3]
+    signed_in(rig)
+    code = rig.issue("S201")
+    assert kp.call_next() == Result.ACCEPTED
+    assert wait_for(lambda: strip.text == f"{code} 请到3号窗口" and kp.display == code, 3)
+
+    def raised() -> set[str]:  # every device alert ever raised, also those already cleared
+        return {r["source"] for r in rig.app.config["ENGINE"].store.rows(
+            "SELECT source FROM alerts WHERE kind = 'device_offline'")}
+
+    rig.qb.unplug()
+    rig.ls.unplug()
+    assert wait_for(lambda: raised() == {"bus:callers", "bus:strips"}, 5), raised()
+    rig.admin.window(3, "finish")  # from the clerk's page while the lines are down
+    # Three missed polls (0.6 s) or one unanswered strip command made a device offline before.
+    assert not wait_for(lambda: raised() != {"bus:callers", "bus:strips"}, 2), raised()
+    rig.qb.replug()
+    rig.ls.replug()
+    assert wait_for(lambda: not any(a["kind"] == "device_offline" for a in rig.admin.get("/alerts")["alerts"]), 10)
+    assert wait_for(lambda: strip.showing == "idle" and kp.display != code, 5), (strip.showing, kp.display)
+    assert raised() == {"bus:callers", "bus:strips"}
+
+
 def test_server_down_refuses_keys_then_resyncs(rig):
     kp, strip = rig.keypads[3], rig.strips[3]
     signed_in(rig)
