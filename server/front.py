@@ -342,7 +342,9 @@ class Front:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     writing[0], chunk = 0.0, b""
                     continue
-                await hub.changed()
+                # Shielded: every stream waits on the hub's one future, and a stream cancelled
+                # because its client went away would cancel it for all the others.
+                await asyncio.shield(hub.changed())
                 if hub.beats != beats and hub.last_id <= last:  # a heartbeat and nothing new
                     chunk = b": keep-alive\n\n"
             await send({"type": "http.response.body", "body": b""})

@@ -89,3 +89,14 @@ def start_serve(config: Path, db: Path, port: int, *extra: str) -> subprocess.Po
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("hallq serve did not start")
+
+
+def wait_for(test, what: str, timeout: float = 30):
+    """`test()`'s first true value, polled until `timeout`; else fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = test()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not reached within {timeout} s: {what}")

@@ -9,8 +9,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from liveserver import REPO, all_day_config, free_port, start_serve
-from test_county_catalogue import wait_for
+from liveserver import REPO, all_day_config, free_port, start_serve, wait_for
 from test_county_pages import Browser
 from test_county_replication import hall_events, start_county, stop
 

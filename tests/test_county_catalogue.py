@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from liveserver import REPO, all_day_config, free_port, start_serve
+from liveserver import REPO, all_day_config, free_port, start_serve, wait_for
 from test_county_replication import start_county, stop
 
 from county import registry
@@ -55,16 +54,6 @@ def publish(pg_url: str, path: Path, **values) -> None:
 
 def service(admin: ApiClient, code: str) -> dict:
     return next(s for s in admin.get("/config")["hall"]["services"] if s["code"] == code)
-
-
-def wait_for(test, what: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = test()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not reached within {timeout} s: {what}")
 
 
 def change(admin: ApiClient, edit) -> dict:

@@ -13,8 +13,7 @@ import time
 
 import psycopg
 import pytest
-from liveserver import REPO
-from test_county_catalogue import wait_for
+from liveserver import REPO, wait_for
 
 from county import live
 from hallq.client import ApiClient, ApiError

@@ -6,8 +6,7 @@ county serve` on PostgreSQL and the hall."""
 
 from __future__ import annotations
 
-from liveserver import REPO, free_port, linked_config, start_serve
-from test_county_catalogue import wait_for
+from liveserver import REPO, free_port, linked_config, start_serve, wait_for
 from test_county_replication import start_county, stop
 
 from county import registry

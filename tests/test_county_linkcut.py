@@ -22,8 +22,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from liveserver import REPO, all_day_config, free_port, start_serve
-from test_county_catalogue import wait_for
+from liveserver import REPO, all_day_config, free_port, start_serve, wait_for
 from test_county_referral import ADMIN, KIOSK, RELEASE
 from test_county_replication import hall_events, kill, start_county, stop
 

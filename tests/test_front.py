@@ -12,6 +12,7 @@ from datetime import UTC
 
 import pytest
 from hallfactory import small_hall
+from liveserver import wait_for
 
 from server.app import create_app, stop_app
 from server.serving import BackgroundServer
@@ -89,6 +90,30 @@ class Stream:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def test_a_client_that_goes_away_leaves_every_other_stream_open(tmp_path):
+    """Every stream sleeps on the hub's one shared future; the stream cancelled because its client
+    went away must not cancel that future, and with it every other stream (each closed board tab
+    made every keypad in the hall show OFFLINE and every page read again)."""
+    with front(tmp_path) as (server, app):
+        port = server.port
+        stays, leaves = Stream(port), Stream(port)
+        try:
+            assert stays.status() == 200 and leaves.status() == 200
+            request(port, "POST", "/api/v1/tickets", KIOSK, {"service": "S101"})
+            first = app.config["ENGINE"].store.last_event_id()
+            assert stays.ids(until=first)[-1] == first and leaves.ids(until=first)[-1] == first  # both asleep
+            leaves.close()
+            wait_for(lambda: server.front.streams == 1, "the closed stream ended")
+            request(port, "POST", "/api/v1/tickets", KIOSK, {"service": "S102"})
+            got = b""
+            while b"id: %d" % (first + 1) not in got:
+                chunk = stays.sock.recv(65536)
+                assert chunk, "the stream was closed when another client went away"
+                got += chunk
+        finally:
+            stays.close()
 
 
 def test_open_streams_hold_no_worker(tmp_path):

@@ -11,8 +11,7 @@ import subprocess
 
 import pytest
 from kioskrig import Rig
-from liveserver import REPO, all_day_config, free_port, linked_config, start_serve
-from test_county_catalogue import wait_for
+from liveserver import REPO, all_day_config, free_port, linked_config, start_serve, wait_for
 from test_county_replication import start_county, stop
 
 from county import registry

@@ -6,8 +6,7 @@ drained, each stored once, the alert clears, and SIGTERM stops the hall cleanly.
 import json
 import signal
 
-from liveserver import REPO, all_day_config, free_port, start_serve
-from test_county_catalogue import wait_for
+from liveserver import REPO, all_day_config, free_port, start_serve, wait_for
 
 from hallq.client import ApiClient
 from hallq.config import ConfigError, load_config, parse_config
