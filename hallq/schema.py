@@ -436,7 +436,7 @@ class RulesSection(Section):
     default_rating_days: int = num(Rules.default_rating_days, 0, 30, "未评价视为基本满意（自定规则，0 不启用）", "天")
     help_queue_length: int = num(Rules.help_queue_length, 1, 1000, "跨窗通办阈值（单窗等候人数）", "人")
     service_level_minutes: int = num(Rules.service_level_minutes, 1, 240, "服务水平：在此时间内叫号", "分钟")
-    unstaffed_grace_minutes: int = num(Rules.unstaffed_grace_minutes, 0, 240, "服务器启动后签到宽限（之后计空岗）",
+    unstaffed_grace_minutes: int = num(Rules.unstaffed_grace_minutes, 0, 240, "开门或服务器启动后签到宽限（之后计空岗）",
                                        "分钟")
     alerts: AlertsSection = Field(default_factory=AlertsSection, title="电子监察阈值")
 

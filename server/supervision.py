@@ -19,8 +19,8 @@ needs a new acknowledgement (a lesser one only updates the text), a condition th
 is cleared (`alert.cleared`). A finding that comes back while its condition is the one already
 alerted (a paused window whose queue emptied and refilled, the same citizen still waiting) reopens
 that alert with its acknowledgement (`alert.reopened`) instead of raising a new one. 空岗 is
-counted from opening but never from before the server ran (no clerk could sign in then), plus
-`rules.unstaffed_grace_minutes` after the start; 承诺件 alerts begin `rules.alerts.deadline_days`
+counted from `rules.unstaffed_grace_minutes` after opening (clerks sign in then) and never from
+before the server ran (no clerk could sign in then), with the same grace after the start; 承诺件 alerts begin `rules.alerts.deadline_days`
 working days before the deadline (default the day before). Devices report their own conditions (`report`, keyed by
 kind and source). A supervisor acknowledges an alert with a note (`alert.acked`), or many at once with one
 note (`ack_many`); it stays on the board until the condition clears. A spell of failing storage (disk full, write lock held) is told
@@ -198,9 +198,10 @@ def _window(config: HallConfig, w: WindowState, tickets: dict[str, Ticket], cand
         start = opening_start(config, w.number, now)
         if start is None:
             return []
-        counted = [start, w.since or start]
+        grace = timedelta(minutes=config.rules.unstaffed_grace_minutes)
+        counted = [start + grace, w.since or start]  # clerks have the grace to sign in after opening
         if watching_since is not None:  # before that no clerk could sign in: not the window's 空岗
-            counted.append(watching_since + timedelta(minutes=config.rules.unstaffed_grace_minutes))
+            counted.append(watching_since + grace)
         since = max(counted)
         if since >= now:
             return []

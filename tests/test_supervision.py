@@ -7,7 +7,15 @@ from webhall import MONDAY_9AM, TZ, make_app, serve_one
 
 from server.clock import ManualClock
 from server.errors import Conflict, Invalid
-from server.supervision import CHECKER_KINDS, Finding, check_once, evaluate, level_for, snapshot
+from server.supervision import (
+    CHECKER_KINDS,
+    Finding,
+    check_once,
+    evaluate,
+    level_for,
+    opening_start,
+    snapshot,
+)
 
 
 @pytest.fixture
@@ -276,6 +284,22 @@ def test_unstaffed_counts_from_the_server_start_plus_grace_not_from_opening(tmp_
     assert "unstaffed:2" not in found
     clock.advance(minutes=15)
     assert findings(app)["unstaffed:1"].level == "red"
+
+
+def test_unstaffed_counts_from_the_grace_after_each_opening(tmp_path):
+    """A hall server running before opening: at opening + 1 minute no window is 空岗 yet (clerks
+    sign in in the first minutes, no flood of 提醒 every morning); after rules.unstaffed_grace_minutes
+    (10) a window nobody signed in to counts, one that was signed in meanwhile does not."""
+    clock = ManualClock(datetime(2026, 11, 23, 7, 50, tzinfo=TZ))
+    app = make_app(tmp_path / "early.db", clock=clock)
+    opening = opening_start(app.config["ENGINE"].config, 1, datetime(2026, 11, 23, 10, 0, tzinfo=TZ))
+    clock.set(opening + timedelta(minutes=1))
+    assert not [k for k in findings(app) if k.startswith("unstaffed")]
+    app.config["ENGINE"].login(2, "1002")
+    clock.set(opening + timedelta(minutes=11))
+    found = findings(app)
+    assert found["unstaffed:1"].message == "1号窗口营业时间无人在岗 1 分钟"
+    assert "unstaffed:2" not in found
 
 
 def test_a_paused_window_whose_queue_empties_and_refills_keeps_one_alert(app, clock):
