@@ -133,6 +133,7 @@ def window_view(engine: Engine, w: WindowState, waiting: int | None = None) -> d
         "since": iso(w.since),
         "current": None,
         "services": {code: weight for code, weight in conf.services.items()},
+        "evaluator": conf.evaluator is not None,
     }
     if current is not None:
         out["current"] = {

@@ -106,6 +106,14 @@ def test_clerk_page_enables_what_applies_and_asks_first(hall, browser):
     expect(page.locator("#message")).to_have_text(f"已过号 {second.code}")
     expect(page.locator("#current")).to_have_text("—")
 
+    # 办结 at a window with no evaluator prompts nothing: the clerk is told to point at the QR code.
+    third = engine.issue("S101")
+    expect(key("call-next")).to_be_enabled()
+    key("call-next").click()
+    expect(page.locator("#current")).to_have_text(third.code)
+    key("finish").click()
+    expect(page.locator("#message")).to_have_text(f"已办结 {third.code}，请提示群众扫号票二维码评价")
+
     # 签退 asks too.
     expect(key("logout")).to_be_enabled()
     key("logout").click()

@@ -402,6 +402,7 @@ class WindowView(Answer):
     since: str | None = Field(None, json_schema_extra=DATE_TIME)
     current: WindowCurrent | None = None
     services: dict[str, str] = Field(..., description="service code -> weight")
+    evaluator: bool = Field(..., description="an evaluator (评价器) at the window: finish prompts it")
     waiting: int | None = None
     queue: list[QueuedTicket] | None = Field(None, description="GET /windows/{n}: in call order")
     parked: list[ParkedTicket] | None = None

@@ -84,6 +84,8 @@
   function done(action, res) {
     const code = res.ticket ? res.ticket.code : "";
     if (action === "recall" && res.no_show) return `${code} 重呼已达上限，已过号`;
+    // Without an evaluator at this window nothing was prompted: the citizen rates by the ticket's QR code.
+    if (action === "finish" && win && !win.evaluator) return `已办结 ${code}，请提示群众扫号票二维码评价`;
     return DONE[action] + (code ? " " + code : "");
   }
 
