@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 
 import pytest
@@ -212,3 +216,29 @@ def test_ctrl_c_and_sigterm_stop_the_server_cleanly(tmp_path, sig):
     proc.send_signal(sig)
     out = proc.stdout.read().decode()
     assert proc.wait(20) == 0 and "Traceback" not in out and "hallq: stopped" in out, out
+
+
+def test_port_0_prints_the_port_it_serves_on(tmp_path):
+    """`hallq serve --port 0` lets the system choose: the line it prints names that port, not 0."""
+    config_path = all_day_config(TOWNSHIP, tmp_path / "town.toml")
+    proc = subprocess.Popen([sys.executable, "-m", "hallq.cli", "serve", "--config", str(config_path), "--db",
+                             str(tmp_path / "hall.db"), "--port", "0"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        line = ""
+        while "serving" not in line:
+            line = proc.stdout.readline()
+            assert line, "hallq serve ended before saying where it serves"
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1))
+        assert port != 0
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "nothing answers on the printed port"
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(20)

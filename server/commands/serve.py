@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     # only keeps the process inside its file limit.
     server = uvicorn.Server(uvicorn_config(front, args.trusted_proxy, max(files - 64, 256)))
     sock = bind(args.host, args.port)
-    print(f"hallq: serving {config.name} on http://{args.host}:{args.port}/ (database {args.db})", flush=True)
+    port = sock.getsockname()[1]  # the one the system chose for --port 0
+    print(f"hallq: serving {config.name} on http://{args.host}:{port}/ (database {args.db})", flush=True)
     run_until_stopped(server.serve(sockets=[sock]))
     print("hallq: stopped", flush=True)
     return 0
