@@ -6,7 +6,8 @@ thread of its own.
 - Submit: a text is cut into UCS-2 segments (drivers/cmpp.py); each one waits for its SUBMIT_RESP
   (`answer_timeout`); Result 0 is taken, 8 (flow control) is worth a retry, any other is refused for
   good. Not connected, or no answer in time: SendFailed(retry=True) at once — the caller keeps the
-  message, nothing waits here for a link to come back.
+  message, nothing waits here for a link to come back. A long message that fails after some
+  segments were taken is resumed by a retry with the same `key`: the rest, same UDH reference.
 - CMPP_DELIVER: status reports (Registered_Delivery 1) go to `on_report(msg_id, stat, phone)`,
   messages citizens send (e.g. "TD") to `on_message(phone, text)`; each is answered DELIVER_RESP.
 - Active test: after `active_test_seconds` of silence an ACTIVE_TEST; no answer within
@@ -22,6 +23,7 @@ import logging
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -29,6 +31,8 @@ from drivers import cmpp
 from drivers.sms import SendFailed
 
 log = logging.getLogger(__name__)
+
+PARTIAL_KEEP = 256  # long messages whose later segments wait for a retry
 
 
 class CmppClient:
@@ -51,6 +55,7 @@ class CmppClient:
         self._write = threading.Lock()
         self._seq = itertools.count(1)
         self._ref = itertools.count(1)
+        self._partial: OrderedDict[str, tuple[str, str, int, list[str]]] = OrderedDict()  # key -> taken so far
         self._pending: dict[int, list] = {}  # sequence -> [Event, answer body]
         self._pending_lock = threading.Lock()
         self._stop = threading.Event()
@@ -82,21 +87,36 @@ class CmppClient:
 
     # ------------------------------------------------------------------ sending
 
-    def send(self, phone: str, text: str) -> str:
+    def send(self, phone: str, text: str, key: str | None = None) -> str:
         if not self.online:
             raise SendFailed(f"CMPP gateway {self.host}:{self.port} not connected ({self.reason})")
-        parts = cmpp.segments(text, next(self._ref))
-        ids = []
-        for number, (udhi, content) in enumerate(parts, 1):
-            pdu = cmpp.Submit(phone, content, self.src_id, self.service_id, self.sp_id, cmpp.UCS2, udhi,
-                              len(parts), number).encode_body()
-            body = self._ask(cmpp.SUBMIT, pdu)
-            msg_id, result = cmpp.parse_submit_resp(body)
-            if result != 0:
-                why = cmpp.SUBMIT_RESULT.get(result, f"result {result}")
-                raise SendFailed(f"CMPP gateway refused the message: {why} (Result {result})", retry=result == 8)
-            ids.append(str(msg_id))
-            self.stats["submits"] += 1
+        # A retry of a long message goes on where the last try stopped, with the same UDH reference,
+        # so the phone joins the segments into one message instead of showing the first ones twice.
+        earlier = self._partial.pop(key, None) if key is not None else None
+        if earlier is not None and earlier[:2] == (phone, text):
+            ref, ids = earlier[2], earlier[3]
+        else:
+            ref, ids = next(self._ref), []
+        parts = cmpp.segments(text, ref)
+        try:
+            for number, (udhi, content) in enumerate(parts, 1):
+                if number <= len(ids):
+                    continue  # taken by the gateway on an earlier try
+                pdu = cmpp.Submit(phone, content, self.src_id, self.service_id, self.sp_id, cmpp.UCS2, udhi,
+                                  len(parts), number).encode_body()
+                body = self._ask(cmpp.SUBMIT, pdu)
+                msg_id, result = cmpp.parse_submit_resp(body)
+                if result != 0:
+                    why = cmpp.SUBMIT_RESULT.get(result, f"result {result}")
+                    raise SendFailed(f"CMPP gateway refused the message: {why} (Result {result})", retry=result == 8)
+                ids.append(str(msg_id))
+                self.stats["submits"] += 1
+        except SendFailed as exc:
+            if key is not None and ids and exc.retry:
+                self._partial[key] = (phone, text, ref, ids)
+                while len(self._partial) > PARTIAL_KEEP:
+                    self._partial.popitem(last=False)
+            raise
         return ",".join(ids)
 
     def _ask(self, command: int, body: bytes) -> bytes:

@@ -19,9 +19,11 @@ class SendFailed(Exception):
 class Gateway(Protocol):
     online: bool
 
-    def send(self, phone: str, text: str) -> str:
+    def send(self, phone: str, text: str, key: str | None = None) -> str:
         """Hand the text over; returns the gateway's message id (several ids joined by ',' for a
-        long message). Raises SendFailed."""
+        long message). Raises SendFailed. `key`: the caller's name for this message; a retry with
+        the same key sends only what the gateway has not taken yet (a long message whose later
+        segments failed gets those, not a second copy of the first)."""
         ...
 
     def close(self) -> None:

@@ -37,7 +37,8 @@ class HttpSms:
 
         return json.dumps(fill(self.template), ensure_ascii=False).encode("utf-8")
 
-    def send(self, phone: str, text: str) -> str:
+    def send(self, phone: str, text: str, key: str | None = None) -> str:
+        """One POST: the platform takes the whole text or none of it, so `key` needs no memory here."""
         req = urllib.request.Request(self.url, data=self._body(phone, text), method="POST",
                                      headers={"Content-Type": "application/json; charset=utf-8", **self.headers})
         try:

@@ -208,7 +208,7 @@ class Notifier:
                 log.info("dropped %s: %s", m["key"], why)
                 continue
             try:
-                msg_id = self.gateway.send(m["phone"], m["text"])
+                msg_id = self.gateway.send(m["phone"], m["text"], key=m["key"])
             except SendFailed as exc:
                 if not exc.retry:
                     self.outbox.failed(m["key"], exc.reason)

@@ -195,3 +195,25 @@ def test_reconnects_back_off_doubling_up_to_the_maximum():
     finally:
         c.close()
         listener.close()
+
+
+def test_a_long_message_cut_between_segments_is_resumed_not_sent_again(sim):
+    """The gateway takes segment 1 of a long message and throttles segment 2 (Result 8): the retry
+    with the same key sends segment 2 alone, with the same UDH reference, so the phone gets one
+    whole message — not segment 1 twice, one copy of it never completed."""
+    c = client(sim)
+    try:
+        assert c.wait_online(5)
+        long_text = "您预约的事项办理须知：" + "请携带身份证原件及复印件，" * 8  # two segments
+        sim.refuse_next(after=1)
+        with pytest.raises(SendFailed) as e:
+            c.send("13812345678", long_text, key="near:t1")
+        assert e.value.retry and "Result 8" in e.value.reason
+        before = sim.submits
+        c.send("13812345678", long_text, key="near:t1")
+        assert sim.submits - before == 1  # only the segment the gateway had not taken
+        got = sim.wait_for(1)
+        assert [(m.text, m.segments) for m in got] == [(long_text, 2)]
+        assert sim.waiting_segments() == 0
+    finally:
+        c.close()

@@ -9,7 +9,8 @@ sharing one list of the messages they received, and a page listing them (for the
 - GET / is the page of received messages, GET /messages.json the same as JSON.
 - Faults (`fault(...)`): "down" (CMPP links cut and new ones closed at once; HTTP /send 503),
   "slow" (every answer `slow_seconds` late), "reject" (SUBMIT Result 9, HTTP {"code": "1021"}),
-  "silent" (CMPP reads but never answers), "ok".
+  "silent" (CMPP reads but never answers), "ok"; `refuse_next(after=n)` answers one SUBMIT, the
+  one after n more are taken, with Result 8 (flow control: a long message cut between segments).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class SmsGatewaySim:
         self._changed = threading.Condition(self._lock)
         self._ids = itertools.count(1_000_001)
         self._parts: dict[tuple[str, int], dict[int, bytes]] = {}
+        self._refuse_in: int | None = None  # SUBMITs still to take before one is refused (refuse_next)
         self._links: list[_Link] = []
         sim = self
 
@@ -149,6 +151,16 @@ class SmsGatewaySim:
                 links = list(self._links)
             for link in links:
                 link.close()
+
+    def refuse_next(self, after: int = 0) -> None:
+        """Take `after` more SUBMITs, then answer one with Result 8 (flow control), then go on."""
+        with self._lock:
+            self._refuse_in = after
+
+    def waiting_segments(self) -> int:
+        """Segments of long messages whose other segments never came (a phone shows them alone)."""
+        with self._lock:
+            return sum(len(p) for p in self._parts.values())
 
     def received(self) -> list[Received]:
         with self._lock:
@@ -282,6 +294,13 @@ class _Link:
             msg_id = next(sim._ids)
             if sim.state == "reject":
                 self.push(cmpp.submit_resp(pdu.sequence, 0, 9))
+                return True
+            with sim._lock:
+                refuse = sim._refuse_in == 0
+                if sim._refuse_in is not None:
+                    sim._refuse_in = None if refuse else sim._refuse_in - 1
+            if refuse:
+                self.push(cmpp.submit_resp(pdu.sequence, 0, 8))
                 return True
             self.push(cmpp.submit_resp(pdu.sequence, msg_id, 0))
             sim._submit(s, msg_id)
