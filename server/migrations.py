@@ -286,6 +286,16 @@ def _v17(db: sqlite_utils.Database) -> None:
     audit_chain.link_all(db.conn, ("appeals", "case_numbers"))
 
 
+def _v18(db: sqlite_utils.Database) -> None:
+    """Idempotency fingerprints written before they were keyed were a plain SHA-256 of the request
+    (method, path, body), and a body may carry an ID number: from a copy of the database the full
+    number was found in seconds. Erase them, with the freed bytes overwritten; a retry of such a
+    request (within the two days these rows are kept) is taken as the same request."""
+    before = db.execute("PRAGMA secure_delete").fetchone()[0]
+    db.execute("PRAGMA secure_delete = ON")
+    db.execute("UPDATE requests SET fingerprint = '' WHERE fingerprint != ''")
+    db.execute(f"PRAGMA secure_delete = {int(before)}")
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -302,6 +312,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (14, _v14),
     (15, _v15),
     (17, _v17),
+    (18, _v18),
 ]
 
 

@@ -136,7 +136,7 @@ class RequestLog:
             raise
         if not rows:
             return None
-        if rows[0]["fingerprint"] != fp:
+        if rows[0]["fingerprint"] not in ("", fp):  # "": written before fingerprints were keyed (migration 18)
             self.release(scope, key)
             raise _reused(key, field_name)
         return rows[0]

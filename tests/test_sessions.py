@@ -216,3 +216,33 @@ def test_a_storage_fault_never_fails_a_signed_in_read(app, now):
         assert client.get("/api/v1/windows").status_code == 401
     finally:
         store.db.conn.execute("PRAGMA query_only = 0")
+
+
+def test_migration_erases_the_unkeyed_request_fingerprints_and_a_retry_still_gets_its_answer(tmp_path):
+    """Fingerprints stored before they were keyed were a plain SHA-256 of the request, ID number and
+    all: migration 18 erases them from the file, and a retry of such a request is still answered."""
+    import hashlib
+
+    import sqlite_utils
+
+    from server import migrations
+    from server.requestlog import RequestLog
+    from server.store import Store
+
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    for number, step in migrations.MIGRATIONS:
+        if number < 18:
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
+    plain = hashlib.sha256(b'POST /api/v1/tickets\n{"service": "S101", "id_number": "420106197209067294"}').hexdigest()
+    db["requests"].insert({"scope": "kiosk-1", "key": "retry-key-0001", "fingerprint": plain, "endpoint": "tickets.issue",
+                           "created_at": "2026-12-01T08:00:00+00:00", "status": 201, "body": "{}"})
+    db.conn.commit()
+    db.close()
+    store = Store(path)
+    store.checkpoint()
+    assert plain.encode() not in path.read_bytes() + (tmp_path / "old.db-wal").read_bytes()
+    found = RequestLog(store).claim("kiosk-1", "retry-key-0001", "another-fingerprint", "Idempotency-Key")
+    assert isinstance(found, dict) and found["status"] == 201  # the first answer, not a 409
+    store.close()
