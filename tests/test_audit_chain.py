@@ -125,17 +125,12 @@ def test_purge_refuses_a_chain_that_does_not_verify(hall):
 
 
 def test_migration_17_chains_the_appeals_and_case_numbers_stored_before(tmp_path, capsys):
-    import sqlite_utils
+    from olddb import database_before
 
-    from server import migrations
     from server.store import Store
 
     path = tmp_path / "old.db"
-    db = sqlite_utils.Database(path)
-    for number, step in migrations.MIGRATIONS:
-        if number < 17:
-            step(db)
-            db.execute(f"PRAGMA user_version = {number}")
+    db = database_before(path, 17)
     db["case_numbers"].insert({"record_id": 1, "case_number": "BJ-1", "attached_by": "w1",
                                "attached_at": "2026-11-23T09:10:00+08:00"})
     db["appeals"].insert({"id": 1, "rating_id": 1, "record_id": 1, "window": 1, "reason": "误按", "filed_by": "w1",

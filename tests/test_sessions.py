@@ -183,17 +183,13 @@ def test_sessions_config_keys_are_checked_with_file_line_and_key():
 
 
 def test_migration_masks_numbers_in_comments_stored_before(tmp_path):
-    import sqlite_utils
+    from olddb import database_before
 
     from server import migrations
     from server.store import Store
 
     path = tmp_path / "old.db"
-    db = sqlite_utils.Database(path)
-    for number, step in migrations.MIGRATIONS:
-        if number < 6:
-            step(db)
-            db.execute(f"PRAGMA user_version = {number}")
+    db = database_before(path, 6)
     db["ratings"].insert({"id": 1, "record_id": 1, "grade": 1, "comment": "请回电13812345678"})
     db.conn.commit()
     db.close()
@@ -223,18 +219,13 @@ def test_migration_erases_the_unkeyed_request_fingerprints_and_a_retry_still_get
     all: migration 18 erases them from the file, and a retry of such a request is still answered."""
     import hashlib
 
-    import sqlite_utils
+    from olddb import database_before
 
-    from server import migrations
     from server.requestlog import RequestLog
     from server.store import Store
 
     path = tmp_path / "old.db"
-    db = sqlite_utils.Database(path)
-    for number, step in migrations.MIGRATIONS:
-        if number < 18:
-            step(db)
-            db.execute(f"PRAGMA user_version = {number}")
+    db = database_before(path, 18)
     plain = hashlib.sha256(b'POST /api/v1/tickets\n{"service": "S101", "id_number": "420106197209067294"}').hexdigest()
     db["requests"].insert({"scope": "kiosk-1", "key": "retry-key-0001", "fingerprint": plain, "endpoint": "tickets.issue",
                            "created_at": "2026-12-01T08:00:00+00:00", "status": 201, "body": "{}"})
