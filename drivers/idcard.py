@@ -117,6 +117,14 @@ class FrameParser:
         """Forget a half-received frame (an answer that timed out, a replugged line)."""
         self._buf.clear()
 
+    def missing(self) -> int:
+        """Bytes still to come for the frame whose header has arrived (0 when none is under way)."""
+        buf = self._buf
+        if len(buf) < HEADER or not buf.startswith(PREAMBLE):
+            return 0
+        length = int.from_bytes(buf[5:7], "big")
+        return max(0, HEADER + length - len(buf)) if 1 <= length <= self.max_len else 0
+
     def feed(self, data: bytes) -> list[Frame]:
         buf = self._buf
         buf += data

@@ -124,7 +124,11 @@ class IdCardReader:
             if not self.port.write(idcard.command(cmd)):
                 self.stats.no_answer += 1
                 return None
-            deadline = time.monotonic() + timeout
+            # The answer time (§1) is until the reader answers; its bytes then still take their time
+            # on the line: a read answer is 1,295 bytes, 1.35 s at 9600 bps. So the deadline counts
+            # from the end of our command on the wire, and is moved on while an answer is arriving.
+            byte_time = 10 / max(1, self.port.settings.baudrate)  # 8N1: ten bits a byte
+            deadline = time.monotonic() + timeout + byte_time * len(idcard.command(cmd))
             while time.monotonic() < deadline and not self._stop.is_set():
                 data = self.port.read(512)
                 if not data:
@@ -132,6 +136,8 @@ class IdCardReader:
                 frames = self.parser.feed(data)
                 if frames:
                     return frames[0]
+                if missing := self.parser.missing():
+                    deadline = max(deadline, time.monotonic() + 1.5 * byte_time * missing + self.answer_timeout)
             self.stats.no_answer += 1
             self._late_answer_possible = True
             return None
