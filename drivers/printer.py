@@ -2,8 +2,9 @@
 
 The transport is python-escpos's own Serial, Network, File or Usb printer, picked from the
 configured URL. Before each ticket the status is read with `DLE EOT 1/2/4` directly on that
-transport under one hard deadline (500 ms by default): python-escpos's `query_status` can block
-for the whole device timeout, and a citizen must not stare at a frozen screen. Paper end, cover
+transport, each query under a hard deadline (500 ms, datasheet §3; the first unanswered one ends
+the check): python-escpos's `query_status` can block for the whole device timeout, and a citizen
+must not stare at a frozen screen. Paper end, cover
 open or no answer means "do not print": the kiosk shows the ticket on screen instead.
 A port that vanished is reopened on the next call; state changes are logged once and reported
 through `on_status`.
@@ -236,9 +237,8 @@ class TicketPrinter:
     # -------------------------------------------------------------- status
 
     def status(self) -> PrinterStatus:
-        """Paper/cover/offline status within `status_timeout` (500 ms), whatever the transport does."""
+        """Paper/cover/offline status, `status_timeout` (500 ms) at most per query, whatever the transport does."""
         with self._lock:
-            deadline = time.monotonic() + self.status_timeout
             if not self.open(connect_timeout=self.status_timeout):
                 return self.last_status or PrinterStatus(False, detail="not open")
             if self.kind in ("file",):
@@ -249,7 +249,9 @@ class TicketPrinter:
             try:
                 self._discard_input()
                 for n in (1, 2, 4):
-                    b = self._ask(n, deadline)
+                    # 500 ms for each query (datasheet §3): a silent printer costs one wait, since
+                    # the first unanswered query ends the check; a slow one is not taken for off.
+                    b = self._ask(n, time.monotonic() + self.status_timeout)
                     if b is None:
                         break
                     answers.append(b)
