@@ -127,7 +127,7 @@ class IdCardReader:
             # The answer time (§1) is until the reader answers; its bytes then still take their time
             # on the line: a read answer is 1,295 bytes, 1.35 s at 9600 bps. So the deadline counts
             # from the end of our command on the wire, and is moved on while an answer is arriving.
-            byte_time = 10 / max(1, self.port.settings.baudrate)  # 8N1: ten bits a byte
+            byte_time = self.port.wire_time(1)
             deadline = time.monotonic() + timeout + byte_time * len(idcard.command(cmd))
             while time.monotonic() < deadline and not self._stop.is_set():
                 data = self.port.read(512)

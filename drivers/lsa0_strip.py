@@ -265,7 +265,9 @@ class StripClient:
         return False if nak else None
 
     def _await_answer(self, frame: lsa0.Frame) -> bool | None:
-        deadline = time.monotonic() + self.ack_timeout
+        # 100 ms from the end of the frame on the wire (datasheet §4), plus the 5-byte answer's own
+        # time: a 64-byte SHOW takes 76 ms to leave the adapter at 9600 bps.
+        deadline = time.monotonic() + self.ack_timeout + self.port.wire_time(len(frame.encode()) + 5)
         while time.monotonic() < deadline:
             for ans in self.parser.feed(self.port.read(16)):
                 if ans.addr == frame.addr and ans.cmd == frame.cmd:

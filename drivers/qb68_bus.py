@@ -180,7 +180,8 @@ class BusMaster:
                 # devices on it, so no miss is counted and none is marked offline. One pulled
                 # adapter is one fault, not one per keypad and evaluator.
                 return None
-            deadline = time.monotonic() + self.poll_timeout
+            # 100 ms from the end of the POLL on the wire (datasheet §4), plus the STATUS frame's own time.
+            deadline = time.monotonic() + self.poll_timeout + self.port.wire_time(len(Poll(addr).encode()) + 10)
             with self._status_cv:
                 while addr not in self._statuses:
                     left = deadline - time.monotonic()

@@ -78,6 +78,14 @@ class ReconnectingPort:
     def online(self) -> bool:
         return bool(self._online)
 
+    def wire_time(self, nbytes: int) -> float:
+        """Seconds `nbytes` take on the line (start bit, data, parity, stop bits). A write returns
+        before its bytes have left a USB adapter, so answer timeouts add this for the frame sent
+        and for the answer awaited."""
+        s = self.settings
+        bits = 1 + s.bytesize + (s.parity != serial.PARITY_NONE) + s.stopbits
+        return nbytes * bits / max(1, s.baudrate)
+
     def _set_state(self, online: bool, reason: str = "") -> None:
         if self._online == online:
             return

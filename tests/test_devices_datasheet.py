@@ -58,8 +58,8 @@ class PtyDevice:
         chunk = 48
         for i in range(0, len(data), chunk):
             part = data[i:i + chunk]
+            time.sleep(len(part) * 10 / baudrate)  # the bytes are there once they crossed the line
             os.write(self.master, part)
-            time.sleep(len(part) * 10 / baudrate)
 
     def close(self) -> None:
         self.stop.set()
@@ -201,3 +201,97 @@ def test_a_printer_answering_each_status_query_within_500_ms_is_ready(delay):
         dev.close()
     assert dev.queries == [1, 2, 4]
     assert st.answered and st.can_print, st.detail
+
+
+# ---------------------------------------------------------------- line time at 9600 bps: LS-A0, QB-68
+
+class LineTimed(PtyDevice):
+    """A device on a 9600 bps line: a host frame has arrived only once its bytes took their time on
+    the wire (a pty delivers them at once, a USB adapter does not), and the device answers
+    `delay` later (inside the datasheets' 100 ms), its answer paced at 9600 bps too."""
+
+    baudrate = 9600
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.frames: list[bytes] = []
+        super().__init__()
+
+    def reply(self, frame: bytes, answer: bytes) -> None:
+        self.frames.append(frame)  # on arrival: a resend shows at once
+        timer = threading.Timer(len(frame) * 10 / self.baudrate + self.delay, self.send, (answer, self.baudrate))
+        timer.daemon = True
+        timer.start()
+
+
+class Strip(LineTimed):
+    """LS-A0 strip 3 (datasheet §2, §4): ACK `A0 90 ADDR CMD AA` for a frame with a good XOR."""
+
+    def on_bytes(self, buf: bytearray) -> None:
+        while True:
+            i = buf.find(b"\xa0\x90")
+            if i < 0 or len(buf) < i + 6:
+                return
+            n = int.from_bytes(buf[i + 4:i + 6], "big")
+            if len(buf) < i + 7 + n:
+                return
+            frame = bytes(buf[i:i + 7 + n])
+            del buf[:i + 7 + n]
+            ok = _xor(frame[:-1]) == frame[-1]
+            if frame[2] == 3:
+                self.reply(frame, bytes((0xA0, 0x90, 3, frame[3], 0xAA if ok else 0x55)))
+
+
+def test_a_long_strip_frame_answered_in_time_is_not_resent():
+    from drivers.lsa0_strip import StripClient
+
+    dev = Strip(delay=0.06)
+    client = StripClient(dev.path, strips=[3])
+    try:
+        client.start()
+        client.show(3, "A023 请到3号窗口办理社会保障卡申领业务，谢谢您的耐心等候配合")  # cut to 60 GBK bytes
+        assert client.flush(5)
+    finally:
+        client.stop()
+        dev.close()
+    assert not dev.errors
+    assert len(dev.frames) == 1 and len(dev.frames[0]) > 7 + 2 + 56, [f.hex() for f in dev.frames]
+    assert client.strips[3].online and client.strips[3].naks == 0
+
+
+class Keypad(LineTimed):
+    """QB-68 keypad 3 (datasheet §2, §4): answers POLL with STATUS (SEQ 0, no flags)."""
+
+    def on_bytes(self, buf: bytearray) -> None:
+        while True:
+            i = buf.find(b"\xff\x68")
+            if i < 0 or len(buf) < i + 5:
+                return
+            n = buf[i + 2]
+            if len(buf) < i + 7 + n:
+                return
+            frame = bytes(buf[i:i + 7 + n])
+            del buf[:i + 7 + n]
+            addr, cmd = frame[5], frame[6]
+            if addr == 3 and cmd == 0x30 and frame[-2] == (addr + cmd) & 0xFF and frame[-1] == 0x16:
+                data = bytes((3, 0x31, 0, 0))
+                self.reply(frame, bytes((0xFF, 0x68, 4, 4, 0x68)) + data + bytes((sum(data) & 0xFF, 0x16)))
+
+
+def test_a_keypad_answering_a_poll_in_time_is_online():
+    # Framing, CS and a STATUS with SEQ 0 (no event sent yet) from an emulator of our own. The
+    # line time added to the poll deadline is only 20 ms at 9600 bps, too narrow to tell apart
+    # on a loaded machine, so this answers well inside 100 ms; the strip test covers that change.
+    from drivers.qb68_bus import BusMaster
+
+    dev = Keypad(delay=0.05)
+    bus = BusMaster(dev.path, lambda ev: 0, devices=[3], poll_interval=60)
+    try:
+        bus.start()  # the poller's first round polls keypad 3 once
+        status = bus.poll(3)
+    finally:
+        bus.stop()
+        dev.close()
+    assert not dev.errors
+    assert status is not None and status.seq == 0
+    assert bus.online(3) is True
