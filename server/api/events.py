@@ -32,10 +32,15 @@ def stream():
     field = "Last-Event-ID" if request.headers.get("Last-Event-ID") else "last_event_id"
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     store = current_app.config["ENGINE"].store
+    newest = store.last_event_id()
     if raw is None:
-        last = store.last_event_id()  # a new client wants what happens from now on
+        last = newest  # a new client wants what happens from now on
     else:
-        last = event_id(raw, field)  # checked before the stream starts: no 200 cut short
+        # Checked before the stream starts: no 200 cut short. An id past the newest event was
+        # given out by another database (a restored backup, a fresh demo) to a board kept open:
+        # streamed from there, it would get nothing until this hall's ids caught up; it gets what
+        # happens from now on instead (pages read their state again when the stream opens).
+        last = min(event_id(raw, field), newest)
     if request.environ.get("hallq.stream") and request.args.get("once") != "1":
         # The front takes over from here: it streams from `last` on.
         return Response(status=200, headers={"X-Hallq-Stream-From": str(last),
