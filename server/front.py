@@ -40,6 +40,7 @@ from . import body_limits, deadline
 from .app import API, MAX_BODY_BYTES
 from .errors import HallqError
 from .health import health_view
+from .protocol import SEND_SECONDS
 from .storage_faults import StorageError
 from .streams import Feed, Hub, encode
 
@@ -49,7 +50,7 @@ EVENTS_PATH = API + "/events"
 HEALTH_PATH = API + "/health"
 READ_QUEUE_SECONDS = 10.0  # a read waits for a worker no longer than this
 HEARTBEAT_SECONDS = 5.0  # also how often a stream checks that its session still holds
-SEND_TIMEOUT_SECONDS = 30.0  # a stream whose client reads nothing for this long is closed
+SEND_TIMEOUT_SECONDS = SEND_SECONDS  # a stream whose client reads nothing for this long is closed
 BODY_SECONDS = 10.0  # a body (at most 64 KiB) must arrive within this: no trickled uploads
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 STREAM_FROM = "x-hallq-stream-from"  # the Flask view's go-ahead for a stream, with its start id

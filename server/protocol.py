@@ -13,12 +13,17 @@ shared network needs and uvicorn leaves out.
   ends: four anonymous connections trickling one endless header put 200 MB into the hall's memory
   in 8 s (and slowed /health to 1.4 s) before the head timeout.
 - What httptools cannot parse gets the hall's JSON 400, not uvicorn's bare text.
+- A client that takes nothing of what is sent to it for `SEND_SECONDS` (its answers, or its event
+  stream, pile up unread: the transport has paused writing) is cut off: uvicorn keeps no send
+  timeout, and such a connection held its slot and memory for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -26,6 +31,7 @@ HEAD_SECONDS = 10.0
 HEAD_BYTES = 64 * 1024  # request line and headers; a browser's, cookies and all, is a few KiB
 RETRY_AFTER_SECONDS = 2
 LINGER_SECONDS = 2.0
+SEND_SECONDS = 30.0  # a client that reads nothing of what is sent to it for this long is cut off
 
 
 def answer(status: int, reason: str, body: dict, extra: dict[str, str] | None = None) -> bytes:
@@ -86,6 +92,7 @@ class HallProtocol(HttpToolsProtocol):
 
     head_seconds = HEAD_SECONDS
     head_bytes = HEAD_BYTES
+    send_seconds = SEND_SECONDS
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -96,6 +103,7 @@ class HallProtocol(HttpToolsProtocol):
         self._in_head = True  # bytes received belong to a request head not yet complete
         self._head_size = 0
         self._ended_here = False  # a request ended in the data being parsed
+        self._send_timer: asyncio.TimerHandle | None = None  # armed while writing is paused
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         over = self.max_connections is not None and len(self.connections) >= self.max_connections
@@ -135,7 +143,34 @@ class HallProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
+        self._disarm_send_timer()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_timer is None:
+            self._send_timer = self.loop.call_later(self.send_seconds, self._send_stuck)
+
+    def resume_writing(self) -> None:
+        self._disarm_send_timer()
+        super().resume_writing()
+
+    def _disarm_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _send_stuck(self) -> None:
+        """The client has read nothing for `send_seconds`: nothing more will reach it; let go at
+        once, with a reset (a plain close would leave the kernel sending the pile for minutes)."""
+        self._send_timer = None
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.transport.abort()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

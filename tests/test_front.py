@@ -16,6 +16,7 @@ from hallfactory import small_hall
 from liveserver import wait_for
 
 from server.app import create_app, stop_app
+from server.protocol import HallProtocol
 from server.serving import BackgroundServer
 from server.streams import Hub
 
@@ -532,3 +533,23 @@ def test_a_head_over_64_kib_is_refused_431_before_it_is_read_and_bad_http_is_jso
         status_line, _, rest = answer.partition(b"\r\n")
         assert status_line.startswith(b"HTTP/1.1 400") and json.loads(rest.partition(b"\r\n\r\n")[2])["field"] == "head"
         assert request(port, "GET", "/api/v1/health")[0] == 200
+
+
+def test_a_client_that_reads_nothing_of_its_answers_is_cut_off(tmp_path, monkeypatch):
+    """Requests pipelined by a client that never reads: its answers pile up until the transport
+    pauses writing, and uvicorn would hold that connection (a slot, megabytes) for ever. After
+    `send_seconds` with nothing taken the hall lets it go."""
+    monkeypatch.setattr(HallProtocol, "send_seconds", 1.0)
+    with front(tmp_path) as (server, _):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", server.port))
+        try:
+            s.sendall(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 40)
+
+            connections = server.server.server_state.connections  # the hall's side of them
+            wait_for(lambda: len(connections) == 1, "the pipelined requests being answered")
+            wait_for(lambda: not connections, "the connection cut off", timeout=15)
+        finally:
+            s.close()
+        assert request(server.port, "GET", "/api/v1/health")[0] == 200
