@@ -100,7 +100,7 @@ class HallBoard:
         calls = [Call(t["code"], t["window"]["number"], t["window"]["name"], t.get("called_at") or "")
                  for t in live[:MAX_CALLS]]
         with self._lock:
-            self.skip_through = max(self.skip_through, last)
+            self.skip_through = last  # not max(): after a restored backup the ids start lower
             # Calls already finished stay on the board below the live ones, as the hall saw them.
             seen = {c.code for c in calls}
             calls += [c for c in self.state.calls if c.code not in seen][: MAX_CALLS - len(calls)]

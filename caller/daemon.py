@@ -71,6 +71,12 @@ class Timing:
     strip_check: float = 15.0  # resend every strip's content (liveness, power-cycled strips)
 
 
+def _next_citizen(view: WindowView, state: str, code: str | None) -> bool:
+    """Whether the server shows the window with another citizen called or served than the view
+    had: the last one's rating is over (as on ticket.called), so the evaluator's prompt is cancelled."""
+    return state in ("called", "serving") and code is not None and code != view.code
+
+
 class CallerDaemon:
     def __init__(self, config: HallConfig, server: str, token: str, *, ports: dict[str, str] | None = None,
                  timing: Timing | None = None, announce: Announcer | None = None) -> None:
@@ -227,11 +233,14 @@ class CallerDaemon:
                     waiting: int | None = None) -> None:
         with self._lock:
             view = self.views.setdefault(window, WindowView())
+            moved = _next_citizen(view, state, code)
             view.state, view.code = state, code
             if waiting is not None:
                 view.waiting = waiting
             view.gen += 1
             online = self.online
+        if moved:  # learnt from the key's answer or the event, whichever comes first
+            self._cancel_prompt(window)
         if online:
             self.board.show(window, strips.content_for(state, code, window), blink=blink)
             self._display(window)
@@ -302,16 +311,22 @@ class CallerDaemon:
             log.info("resync failed: %s", exc)
             self._went_offline()
             return False
+        moved = []
         with self._lock:
-            self.skip_through = max(self.skip_through, last)
+            self.skip_through = last  # not max(): after a restored backup the ids start lower
             for wv in windows:
                 view = self.views.setdefault(wv["number"], WindowView())
-                view.state, view.code = wv["state"], (wv.get("current") or {}).get("code")
+                code = (wv.get("current") or {}).get("code")
+                if _next_citizen(view, wv["state"], code):
+                    moved.append(wv["number"])
+                view.state, view.code = wv["state"], code
                 view.waiting = wv.get("waiting")
                 view.gen += 1
             self.online = True
             self._need_resync = False
             self.stats["resyncs"] += 1
+        for window in moved:  # their ticket.called is covered by the snapshot, so it is skipped
+            self._cancel_prompt(window)
         for window, view in list(self.views.items()):
             self.board.show(window, strips.content_for(view.state, view.code, window), force=True)
             self._display(window, force=True)
@@ -338,9 +353,14 @@ class CallerDaemon:
                 view = self.views.setdefault(number, WindowView())
                 view.waiting = wv.get("waiting")
                 current = view.gen == gens.get(number)
+                moved = False
                 if current:
-                    view.state, view.code = wv["state"], (wv.get("current") or {}).get("code")
+                    code = (wv.get("current") or {}).get("code")
+                    moved = _next_citizen(view, wv["state"], code)
+                    view.state, view.code = wv["state"], code
                 online = self.online
+            if moved:
+                self._cancel_prompt(number)
             if current and online:
                 self.board.show(number, strips.content_for(view.state, view.code, number))
             self._display(number)
@@ -361,9 +381,8 @@ class CallerDaemon:
         code = data.get("code") or ev.get("ticket_code")
         if window is not None and window in self.views:
             if kind == "ticket.called":
-                self._set_window(window, "called", code, blink=True)
+                self._set_window(window, "called", code, blink=True)  # cancels the last one's prompt
                 self._say(code, window)
-                self._cancel_prompt(window)  # the next citizen is here: the last one's rating is over
             elif kind == "ticket.recalled":
                 self._set_window(window, "called", code)
                 if self.online:

@@ -94,14 +94,33 @@ def test_evaluator_press_after_the_next_citizen_was_called_is_refused(rig):
     assert kp.call_next() == Result.ACCEPTED
     assert kp.finish(Outcome.DONE) == Result.ACCEPTED
     assert wait_for(lambda: ev.prompt is not None, 3)
+    cancels = ev.cancels  # the daemon cancels on every call (the first call's one may be counted)
     assert kp.call_next() == Result.ACCEPTED  # the next citizen, not yet served
-    assert wait_for(lambda: ev.cancels == 1, 3)  # the evaluator's keys go dark
+    assert wait_for(lambda: ev.prompt is None and ev.cancels == cancels + 1, 3)  # the evaluator's keys go dark
     assert ev.rate(Grade.VERY_SATISFIED) == Result.REJECTED
     assert rig.ratings() == []
     assert [json.loads(e["data"])["reason"] for e in rig.events("rating.refused")] == ["next_called"]
     assert kp.invite_rating() == Result.REJECTED  # nor can the clerk prompt again for the first one
     rated = ApiClient(rig.base, timeout=3).post("/ratings", {"grade": 4, "channel": "qr", "ticket": first["id"]})
     assert rated["rated"] is True and rig.ratings()[0]["ticket_code"] == first["code"]
+
+
+def test_a_next_call_the_daemon_learns_from_a_resync_cancels_the_prompt_too(rig):
+    """The daemon may learn of the next call from a snapshot instead of its event (a reconnect or a
+    bus back resyncs, and events the snapshot covers are skipped): the evaluator's prompt for the
+    last citizen must be cancelled then as well, or the next citizen could rate the last service."""
+    kp, ev = rig.keypads[3], rig.evaluators[3]
+    signed_in(rig)
+    rig.issue("S201")
+    rig.issue("S201")
+    assert kp.call_next() == Result.ACCEPTED
+    assert kp.finish(Outcome.DONE) == Result.ACCEPTED
+    assert wait_for(lambda: ev.prompt is not None, 3)
+    cancels = ev.cancels
+    rig.daemon.skip_through = 10**9  # the next ticket.called goes unseen, as if a snapshot covered it
+    assert kp.call_next() == Result.ACCEPTED
+    assert rig.daemon.resync()
+    assert wait_for(lambda: ev.prompt is None and ev.cancels == cancels + 1, 3)
 
 
 def test_keypad_cannot_rate(rig):

@@ -146,3 +146,26 @@ def test_every_waiting_matter_is_paged_through_with_estimates_legible_from_the_s
         assert all(d.size >= 40 and d.height >= 40 and d.color != DIM for d in estimates), size
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pygame.image.save(surface, str(ARTIFACTS / "waiting-pages.png"))
+
+
+def test_a_board_that_followed_another_database_takes_this_ones_events(tmp_path):
+    """A board kept open while the hall's database was replaced (a restored backup: its event ids
+    start lower) takes the new database's events after its reload, instead of skipping every one up
+    to the old database's last id."""
+    from liveserver import serve_app
+
+    from server.app import create_app
+
+    app = create_app(small_hall(all_day=True), tmp_path / "d.db", supervise=False)
+    engine = app.config["ENGINE"]
+    with serve_app(app) as base:
+        board = HallBoard(ApiClient(base, "t-display"))
+        board.skip_through = 10**6  # what it had seen of the database before
+        assert board.load()
+        engine.login(1, "1001")
+        t = engine.issue("S101")
+        engine.call_next(1)
+        called = engine.store.events_after(0, 100)[-1]
+        assert called["type"] == "ticket.called"
+        board.on_event(called)
+        assert [c.code for c in board.snapshot().calls][:1] == [t.code]
