@@ -140,8 +140,9 @@ class Front:
                                        default=deadline.DEFAULT_WRITE_SECONDS if write else READ_QUEUE_SECONDS)
             except HallqError as exc:
                 raise _Refused(exc.status, exc.to_json()) from None
-            if body_limits.is_upload(method, path):
-                return await self._upload(scope, headers, receive, send, limit)
+            larger = body_limits.gated(method, path)
+            if larger is not None:
+                return await self._gated(scope, headers, receive, send, limit, *larger)
             body = await self._body(headers, receive)
             environ = _environ(scope, headers, body, limit)
             streaming = method == "GET" and path == EVENTS_PATH
@@ -180,18 +181,19 @@ class Front:
 
     # -- bodies ------------------------------------------------------------------------------
 
-    async def _upload(self, scope: dict, headers: dict[str, str], receive: Callable, send: Callable,
-                      limit: float | None) -> None:
-        """A display picture: its declared size checked, then the gate asked with no body (the view
-        answers 204 with GATE_OPEN for an admin); only then is the body (a few MB) read and the
-        request run. A refusal by the gate is sent as it is, the body unread, the connection closed."""
-        self._declared(headers, body_limits.MEDIA_UPLOAD_BYTES)
+    async def _gated(self, scope: dict, headers: dict[str, str], receive: Callable, send: Callable,
+                     limit: float | None, most: int, seconds: float) -> None:
+        """A display picture or a whole hall (server/body_limits.py): its declared size checked,
+        then the gate asked with no body (the view answers 204 with GATE_OPEN for an admin); only
+        then is the body (up to `most` bytes) read and the request run. A refusal by the gate is sent
+        as it is, the body unread, the connection closed."""
+        self._declared(headers, most)
         gate = _environ(scope, headers, b"", limit)
         gate[body_limits.GATE] = True
         status, out_headers, chunks = await self._run(gate, True, limit)
         if not (status == 204 and any(k.lower() == body_limits.GATE_OPEN for k, _ in out_headers)):
             return await _answer(send, status, [*out_headers, ("Connection", "close")], chunks)
-        body = await self._body(headers, receive, body_limits.MEDIA_UPLOAD_BYTES, body_limits.MEDIA_UPLOAD_SECONDS)
+        body = await self._body(headers, receive, most, seconds)
         status, out_headers, chunks = await self._run(_environ(scope, headers, body, limit), True, limit)
         await _answer(send, status, out_headers, chunks)
 

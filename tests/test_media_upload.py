@@ -20,7 +20,7 @@ from test_display_media import hall_file
 from hallq.config import load_config
 from server.api import schemas
 from server.app import create_app
-from server.body_limits import MEDIA_UPLOAD_BYTES
+from server.body_limits import CONFIG_BYTES, MEDIA_UPLOAD_BYTES
 
 TOKENS = ('\n[[tokens]]\nname = "admin"\nrole = "admin"\ntoken = "t-admin"\n'
           '\n[[tokens]]\nname = "w1"\nrole = "window"\ntoken = "t-w1"\nwindow = 1\n')
@@ -88,7 +88,7 @@ def test_refusals_come_before_the_body(hall):
 
 def test_64_kib_still_holds_for_every_other_route(hall):
     base, _, _ = hall
-    for path in ("/api/v1/tickets", "/api/v1/config", "/api/v1/config/media/welcome.png/delete",
+    for path in ("/api/v1/tickets", "/api/v1/config/versions/1/restore", "/api/v1/config/media/welcome.png/delete",
                  "/api/v1/config/media/big.png/x"):
         status, body = head_only(base, path, 64 * 1024 + 1, "t-admin")
         assert status == 413 and json.loads(body) == {
@@ -132,3 +132,27 @@ def test_upload_is_offered_at_once_and_deleted_only_when_unused(hall):
     assert (status, answer["field"]) == (404, "name")
     status, _ = call(base, "POST", "/api/v1/config/media/x.png/delete", b"{}", token="t-w1", kind="application/json")
     assert status == 403
+
+
+def test_a_whole_hall_over_64_kib_is_taken_from_an_admin_and_refused_unread_from_others(hall):
+    """A large centre's configuration is more than 64 KiB (the city centre's is ~60 KB as JSON, more
+    with long 一次告知 lists): POST /config and /config/import take up to 1 MiB, read only once the
+    caller is known to be an admin; anyone else is refused before the body."""
+    base, _, _ = hall
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=20)
+    conn.request("GET", "/api/v1/config/export", headers={"Authorization": "Bearer t-admin"})
+    toml = conn.getresponse().read().decode()
+    conn.close()
+    toml += "".join(f"# 一次告知补充说明第 {i} 行：请携带身份证原件及复印件、申请表一式两份\n" for i in range(1500))
+    body = json.dumps({"toml": toml, "note": "大厅配置导入"}, ensure_ascii=False).encode()
+    assert 64 * 1024 < len(body) < CONFIG_BYTES
+    status, answer = call(base, "POST", "/api/v1/config/import", body, kind="application/json")
+    assert status in (200, 201), answer
+    for path in ("/api/v1/config", "/api/v1/config/import"):
+        status, answer = head_only(base, path, len(body), None)
+        assert status == 401 and json.loads(answer)["field"] == "Authorization"
+        status, answer = head_only(base, path, len(body), "t-w1")
+        assert status == 403
+        status, answer = head_only(base, path, CONFIG_BYTES + 1, "t-admin")
+        assert status == 413 and json.loads(answer)["message"] == "the body is limited to 1 MiB"

@@ -7,6 +7,7 @@ checked like the file, applied between two engine actions and recorded as the ne
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from pathlib import Path
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("config", __name__)
 WRITE_SAYS = "the new version (201), or the latest one when nothing changed (200)"
 WRITE_ERRORS = (401, 403, 404, 409, 422)
+GO_AHEAD = ("", 204, {body_limits.GATE_OPEN: "1"})  # the gate's yes: the front reads the body now
 
 
 def book():
@@ -38,6 +40,16 @@ def book():
 
 def engine():
     return current_app.config["ENGINE"]
+
+
+def gate_open(view):
+    """For a gated route (server/body_limits.py): the front first runs the view with no body and the
+    gate flag; past `require` (an admin), the go-ahead, and only then is the body read and the view
+    run again with it."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        return GO_AHEAD if request.environ.get(body_limits.GATE) else view(*args, **kwargs)
+    return wrapper
 
 
 def apply(document: dict, note: str, based_on: int | None) -> tuple[dict, int]:
@@ -64,8 +76,11 @@ def show():
 @spec("Change the whole hall live: checked like the file (422 lists every problem), applied between two engine "
       "actions, recorded as the next version with who, when and the diff; 409 when a matter or window in use would "
       "go, or `based_on` is not the latest; 403 county_catalogue when it changes what the county's catalogue "
-      "release fixes", body=schemas.ConfigChange, answer=schemas.ConfigVersion, says=WRITE_SAYS, status=201, also={200: WRITE_SAYS}, errors=WRITE_ERRORS)
+      f"release fixes; the body up to {body_limits.CONFIG_BYTES // (1024 * 1024)} MiB, read once the caller is known "
+      "to be an admin", body=schemas.ConfigChange, answer=schemas.ConfigVersion, says=WRITE_SAYS, status=201,
+      also={200: WRITE_SAYS}, errors=(*WRITE_ERRORS, 413))
 @require("admin")
+@gate_open
 def change():
     data = json_body()
     body, status = apply(data["hall"], data.get("note", ""), data.get("based_on"))
@@ -123,11 +138,12 @@ MEDIA_NAME_PARAM = {"name": {"type": "string", "pattern": MEDIA_NAME, "maxLength
 @require("admin")
 def upload_media(name: str):
     """The front (server/front.py) first runs this with no body and the gate flag: an admin gets the
-    go-ahead (204) and only then is the body read and this run again with it."""
+    go-ahead (204) once the name and the folder are right, and only then is the body read and this
+    run again with it."""
     media_upload.check_name(name)
     folder = _media_folder()
     if request.environ.get(body_limits.GATE):
-        return "", 204, {body_limits.GATE_OPEN: "1"}
+        return GO_AHEAD
     picture = media_upload.save(folder, name, request.get_data(cache=False))
     log.info("%s uploaded media/%s (%s %d×%d, %d bytes)", actor(), name, picture.format, picture.width,
              picture.height, picture.bytes)
@@ -187,9 +203,12 @@ def export():
 
 
 @bp.post("/config/import")
-@spec("A whole hall as TOML text: checked with the line of every problem, applied like a change",
-      body=schemas.ConfigImport, answer=schemas.ConfigVersion, says=WRITE_SAYS, status=201, also={200: WRITE_SAYS}, errors=WRITE_ERRORS)
+@spec("A whole hall as TOML text: checked with the line of every problem, applied like a change; the body up to "
+      f"{body_limits.CONFIG_BYTES // (1024 * 1024)} MiB, read once the caller is known to be an admin",
+      body=schemas.ConfigImport, answer=schemas.ConfigVersion, says=WRITE_SAYS, status=201, also={200: WRITE_SAYS},
+      errors=(*WRITE_ERRORS, 413))
 @require("admin")
+@gate_open
 def import_toml():
     """A whole hall as TOML text ({"toml": ...}); checked with file, line and key of every problem."""
     data = json_body()

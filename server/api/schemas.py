@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hallq.schema import HallFile
 
 from ..appeals import APPEAL_STATES
+from ..body_limits import CONFIG_BYTES
 from ..cases import CALLBACK_ANSWERS, CALLBACK_CONTACTS, CASE_STATES
 from ..referrals import STATE_NAMES as REFERRAL_STATES
 from ..tickets import OUTCOMES, PAUSE_REASONS, RATING_CHANNELS, RATING_REASONS
@@ -202,7 +203,7 @@ class Active(Body):
 class ConfigImport(Body):
     """A whole hall as the text of a TOML file (its tokens are not imported: they stay in the file)."""
 
-    toml: str = Field(..., max_length=60_000)
+    toml: str = Field(..., max_length=CONFIG_BYTES)  # the gated route's body limit (server/body_limits.py)
     note: str | None = Field(None, max_length=500)
     based_on: int | None = Field(None, ge=1)
 
