@@ -13,6 +13,7 @@ import select
 import threading
 import time
 import tty
+from abc import ABC, abstractmethod
 
 import pytest
 
@@ -21,7 +22,7 @@ from drivers.printer import TicketPrinter
 from hallq.model import Printer
 
 
-class PtyDevice:
+class PtyDevice(ABC):
     """The device end of a pty; the driver opens `path` as it would /dev/ttyUSB0."""
 
     def __init__(self) -> None:
@@ -47,8 +48,9 @@ class PtyDevice:
             except Exception as e:  # noqa: BLE001 - reported by the test
                 self.errors.append(repr(e))
 
+    @abstractmethod
     def on_bytes(self, buf: bytearray) -> None:
-        raise NotImplementedError
+        """Take what the host sent (consume what it answers from `buf`)."""
 
     def send(self, data: bytes, baudrate: int | None = None) -> None:
         """Write an answer; with `baudrate`, at the speed the bytes would take on that line."""
