@@ -281,11 +281,12 @@ def estimate_from(new: Candidate, start: float, mine: list[Window], on_duty: boo
                   reopen: datetime | None, opened: set[int], times: ServiceTimes, now: datetime) -> Estimate:
     """The Estimate for `new` called `start` minutes from now: the range and the opening floor."""
     opens_at = reopen if reopen is not None and not any(w.number in opened for w in mine) else None
-    low, high = wait_range(start, times.mean(new.service) / len(mine))
-    if opens_at is not None:  # nobody is called before the windows open
-        floor = max(0.0, (opens_at - now).total_seconds() / 60.0)
-        low, high = max(low, floor), max(high, floor)
-    return Estimate(ahead, start, low, high, opens_at, on_duty)
+    # Nobody is called before the windows open: the minutes until then are known, not uncertain,
+    # so the range spreads only the wait after opening (spread over the whole, the first citizen
+    # at lunch read "约 150–290 分钟", before opening "约 361–713 分钟").
+    floor = max(0.0, (opens_at - now).total_seconds() / 60.0) if opens_at is not None else 0.0
+    low, high = wait_range(max(0.0, start - floor), times.mean(new.service) / len(mine))
+    return Estimate(ahead, start, low + floor, high + floor, opens_at, on_duty)
 
 
 class _Lines:

@@ -19,7 +19,7 @@ from hallfactory import small_hall
 
 from hallq.config import load_config
 from server.allocation import Candidate
-from server.estimate import Busy, ServiceTimes, WindowOptions, estimate_wait, estimate_waits
+from server.estimate import Busy, ServiceTimes, WindowOptions, estimate_wait, estimate_waits, wait_range
 from server.simulate.arrivals import Assumptions, generate
 from server.simulate.model import simulate
 
@@ -188,8 +188,13 @@ def test_nobody_on_duty_is_said_not_zero_minutes_and_closed_windows_say_when_the
     pos = ticket_view(engine, engine.ticket(t.id))["position"]
     assert pos["on_duty"] and pos["opens_at"] == "2026-03-02T14:30:00+08:00"
     assert pos["estimate_low"] >= 140 and pos["wait_text"].startswith("窗口 14:30 开始办理，预计等候约 ")
+    # The 140 minutes until 14:30 are known: only the wait after opening is spread (five ahead read
+    # "约 140–351 分钟"; the first in line "约 140–290 分钟"). S301: windows 4 and 5 (backup), 15 min.
+    after = [140 + m for m in wait_range(pos["estimated_wait_minutes"] - 140, 15 / 2)]
+    assert [pos["estimate_low"], pos["estimate_high"]] == pytest.approx(after, abs=0.2)
     menu = {row["code"]: row for row in menu_view(engine)}
     assert menu["S301"]["wait_short"].startswith("14:30 开始 · 约 ")
+    assert menu["S102"]["wait_short"] == "14:30 开始 · 约 140 分钟"  # nobody ahead: called at opening
 
 
 def test_a_bundles_next_step_gets_its_own_estimate(tmp_path):
