@@ -50,6 +50,8 @@ class Drawn:
     size: int
     height: int
     color: tuple[int, int, int]
+    left: int = 0  # where on screen, x from .. to (pixels)
+    right: int = 0
 
 
 def render(surface, fonts: FontCache, state: BoardState, hall_name: str, notice: str, now: datetime,
@@ -154,7 +156,7 @@ def _calls(surface, fonts: FontCache, state: BoardState, rect, t: float, title_s
     surface.blit(go, (gx, banner.y + int(banner.height * 0.18)))
     if newest.window_name:
         name = fonts.render(newest.window_name, int(banner.height * 0.17), TEXT if not flashing else RED,
-                            int(banner.width * 0.48))
+                            int(banner.width * 0.48), min_size=int(banner.height * 0.12))
         surface.blit(name, (gx, banner.y + int(banner.height * 0.6)))
 
     # the calls before it, two columns: code  window
@@ -193,16 +195,20 @@ def _waiting(surface, fonts: FontCache, state: BoardState, rect, title_size: int
     for i, item in enumerate(state.waiting[page * rows:(page + 1) * rows]):
         y = top + i * row_h
         count = fonts.render(f"{item.waiting}人", size, GOLD)
-        minutes = fonts.render(item.wait, size, TEXT)
         right = rect.right - 20
+        gap = int(size * 0.5)
+        # The estimate ("8:30 开始 · 约 25–40 分钟" is long) leaves the name two characters at least;
+        # the name takes what is left, cut short with "…" rather than drawn over the estimate.
+        room = right - count.get_width() - gap - (rect.x + 20)
+        minutes = fonts.render(item.wait, size, TEXT, room - gap - 2 * size)
         surface.blit(count, (right - count.get_width(), y + (row_h - count.get_height()) // 2))
-        mx = right - count.get_width() - int(size * 0.5) - minutes.get_width()
+        mx = right - count.get_width() - gap - minutes.get_width()
         surface.blit(minutes, (mx, y + (row_h - minutes.get_height()) // 2))
-        name = fonts.render(item.name, size, TEXT, mx - rect.x - 20 - int(size * 0.5))
+        name = fonts.render(item.name, size, TEXT, mx - rect.x - 20 - gap, min_size=int(size * 0.75))
         surface.blit(name, (rect.x + 20, y + (row_h - name.get_height()) // 2))
-        drawn += [Drawn(item.name, size, name.get_height(), TEXT),
-                  Drawn(item.wait, size, minutes.get_height(), TEXT),
-                  Drawn(f"{item.waiting}人", size, count.get_height(), GOLD)]
+        drawn += [Drawn(item.name, size, name.get_height(), TEXT, rect.x + 20, rect.x + 20 + name.get_width()),
+                  Drawn(item.wait, size, minutes.get_height(), TEXT, mx, mx + minutes.get_width()),
+                  Drawn(f"{item.waiting}人", size, count.get_height(), GOLD, right - count.get_width(), right)]
     return drawn
 
 

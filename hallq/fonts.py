@@ -140,10 +140,17 @@ class FontCache:
             self._cache[(path, size)] = pygame.font.Font(path, size)
         return self._cache[(path, size)]
 
-    def render(self, text: str, size: int, color, max_width: int | None = None):
-        """`text` at `size`, shrunk step by step until it fits `max_width` pixels."""
+    def render(self, text: str, size: int, color, max_width: int | None = None, min_size: int | None = None):
+        """`text` at `size`, shrunk step by step until it fits `max_width` pixels. With `min_size`, it
+        shrinks no further and is cut short with "…" instead: a long matter name stays legible and
+        keeps to its place (at the smallest size it still ran over the estimate beside it)."""
+        floor = max(10, min_size or 10)
         font = self.get(size)
-        while max_width and size > 10 and font.size(text)[0] > max_width:
-            size = int(size * 0.9)
+        while max_width and size > floor and font.size(text)[0] > max_width:
+            size = max(floor, int(size * 0.9))
             font = self.get(size)
+        if min_size and max_width and font.size(text)[0] > max_width:
+            while text and font.size(text + "…")[0] > max_width:
+                text = text[:-1]
+            text += "…"
         return font.render(text, True, color)

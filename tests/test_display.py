@@ -108,6 +108,22 @@ def test_empty_hall_renders(tmp_path):
     pygame.image.save(surface, str(tmp_path / "empty.png"))
 
 
+def test_a_long_matter_name_is_cut_short_not_drawn_over_its_estimate():
+    """An unseen hall's 50-character matter with the lunch estimate beside it: the name shrank to
+    10 px and still ran under the estimate, which itself ran out of the panel to the left."""
+    from caller.board import BoardState, Waiting
+
+    name = "省级行政区划内跨部门跨层级联合审批的建设工程项目规划许可及施工许可证核发与竣工联合验收备案登记一件事集成办理"
+    state = BoardState(waiting=[Waiting("S002", name, 12, "14:30 开始 · 约 86–120 分钟")], connected=True)
+    fonts = FontCache(find_cjk_font())
+    for w, h in ((1920, 1080), (1080, 1920), (1280, 720)):
+        drawn = render(pygame.Surface((w, h)), fonts, state, "测试县政务服务中心", "", datetime(2026, 11, 23, 12, 10), 0)
+        shown, estimate, count = drawn
+        panel_left = 0 if h > w else int(w * 0.6)
+        assert panel_left < shown.left < shown.right <= estimate.left < estimate.right <= count.left < count.right <= w
+        assert shown.height >= 0.7 * shown.size, (w, h)  # legible, not shrunk to nothing
+
+
 def test_board_keeps_the_halls_clock_not_this_pcs(tmp_path):
     from datetime import timedelta
 
