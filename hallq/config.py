@@ -662,7 +662,7 @@ class _Checks:
                 complaint = complaint or where
             idle = w.get("idle_text", f"{number}号窗口 {_str(w, 'department') or ''}".strip())
             if isinstance(idle, str) and not self.bad(f"{where}.idle_text"):
-                self.strip_text(f"{where}.idle_text", idle)
+                self.strip_text(f"{where}.idle_text", idle, made="idle_text" not in w)
             self.weights(where, w, kind)
             for role in DEVICES:
                 if isinstance(w.get(role), dict):
@@ -677,12 +677,18 @@ class _Checks:
                 if code and self.codes.get(code) == f"{where}.code" and not self.bad(where) and code not in self.served:
                     self.add(f"{where}.code", f"{code} has no window serving it as primary or secondary")
 
-    def strip_text(self, where: str, text: str) -> None:
+    def strip_text(self, where: str, text: str, made: bool = False) -> None:
+        """`made`: the text is the default made from the window's department, so the key named is
+        not in the file: the message says so."""
         trouble = schema.gbk_trouble(text)
+        size = len(text.encode("gbk")) if not trouble else 0
         if trouble:
             self.add(where, trouble)
-        elif len(text.encode("gbk")) > _STRIP_TEXT_BYTES:
-            self.add(where, f"{len(text.encode('gbk'))} bytes in GBK; an LED strip takes at most {_STRIP_TEXT_BYTES}")
+        elif size > _STRIP_TEXT_BYTES and made:
+            self.add(where, f"{size} bytes in GBK; an LED strip takes at most {_STRIP_TEXT_BYTES} (the default "
+                            f"idle_text {text!r}, made from department: set a shorter idle_text)")
+        elif size > _STRIP_TEXT_BYTES:
+            self.add(where, f"{size} bytes in GBK; an LED strip takes at most {_STRIP_TEXT_BYTES}")
 
     def weights(self, where: str, w: dict, kind: str | None) -> None:
         table = w.get("services", {})

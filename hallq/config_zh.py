@@ -68,6 +68,8 @@ WORDS: list[tuple[str, str]] = [
     (r"a second complaint window \(the first is (.+)\)", r"只能有一个办不成事反映窗口（已有 \1）"),
     (r"a hall with (.+?) or more windows needs one complaint window .+", r"\1 个及以上窗口的大厅须设一个办不成事反映窗口"),
     (r"(.+) has no window serving it as primary or secondary", r"\1 没有主办或兼办窗口"),
+    (r"(.+?) bytes in GBK; an LED strip takes at most (\d+) \(the default idle_text (.+), made from department: "
+     r"set a shorter idle_text\)", r"GBK 编码 \1 字节，条屏最多 \2 字节（未填条屏空闲文字，按部门生成的 \3 太长：请填写较短的空闲文字）"),
     (r"(.+?) bytes in GBK; an LED strip takes at most (.+)", r"GBK 编码 \1 字节，条屏最多 \2 字节"),
     (r"a window needs at least one service .+", "窗口至少要办理一个事项（只有帮办代办窗口可以不设）"),
     (r"is a bundle; list its step services instead", "这是一件事：请改为列出它的各环节事项"),

@@ -501,6 +501,12 @@ def test_idle_text_must_suit_the_led_strip():
     )
     [message] = problems_of(text)
     assert message.startswith("windows[0].idle_text: character '𠮷' is not in GBK")
+    # Unset, it comes from the department, and the message says so (the key is not in the file).
+    long = "伊犁哈萨克自治州察布查尔锡伯自治县政务服务和公共资源交易中心"
+    [message] = problems_of(BASE + GOOD_WINDOW.replace('kind = "comprehensive"',
+                                                       f'kind = "comprehensive"\ndepartment = "{long}"'))
+    assert message == (f"windows[0].idle_text: 68 bytes in GBK; an LED strip takes at most 64 (the default "
+                       f"idle_text '1号窗口 {long}', made from department: set a shorter idle_text)")
 
 
 def test_staff_numbers_are_ascii_digits():
