@@ -78,8 +78,7 @@ def score(params: dict[str, float], data: dict[str, list]) -> tuple[float, float
     for hall, rows in data.items():
         below = above = 0
         for m, tau, floor, waited in rows:
-            low, high = estimate.wait_range(m, tau)
-            low, high = max(low, floor), max(high, floor)
+            low, high = estimate.printed_range(m, tau, floor)
             lo, hi = round(low), round(high)
             below += waited < lo
             above += waited > max(hi, lo)

@@ -176,6 +176,15 @@ def wait_range(minutes: float, tau: float) -> tuple[float, float]:
     return low, max(high, minutes)
 
 
+def printed_range(start: float, tau: float, floor: float = 0.0) -> tuple[float, float]:
+    """The range printed for a call `start` minutes from now when nobody is called for `floor`
+    minutes (the windows open then). Those minutes are known, not uncertain, so only the wait after
+    opening is spread (spread over the whole, the first citizen at lunch read "约 150–290 分钟",
+    before opening "约 361–713 分钟"). bench/fit_range.py fits `RANGE` through this function."""
+    low, high = wait_range(max(0.0, start - floor), tau)
+    return low + floor, high + floor
+
+
 def estimate_wait(
     new: Candidate,
     queue: Iterable[Candidate],
@@ -281,12 +290,9 @@ def estimate_from(new: Candidate, start: float, mine: list[Window], on_duty: boo
                   reopen: datetime | None, opened: set[int], times: ServiceTimes, now: datetime) -> Estimate:
     """The Estimate for `new` called `start` minutes from now: the range and the opening floor."""
     opens_at = reopen if reopen is not None and not any(w.number in opened for w in mine) else None
-    # Nobody is called before the windows open: the minutes until then are known, not uncertain,
-    # so the range spreads only the wait after opening (spread over the whole, the first citizen
-    # at lunch read "约 150–290 分钟", before opening "约 361–713 分钟").
     floor = max(0.0, (opens_at - now).total_seconds() / 60.0) if opens_at is not None else 0.0
-    low, high = wait_range(max(0.0, start - floor), times.mean(new.service) / len(mine))
-    return Estimate(ahead, start, low + floor, high + floor, opens_at, on_duty)
+    low, high = printed_range(start, times.mean(new.service) / len(mine), floor)
+    return Estimate(ahead, start, low, high, opens_at, on_duty)
 
 
 class _Lines:
