@@ -74,6 +74,59 @@ def test_ingest_applies_each_event_once_in_order_and_answers_the_mark(county):
     assert (halls["T1"]["high_water"], halls["T2"]["high_water"]) == (6, 5)
 
 
+def raw_call(base: str, path: str, token: str, body: bytes, method: str = "POST") -> tuple[int, dict]:
+    req = urllib.request.Request(base + path, data=body, method=method,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def test_what_postgresql_cannot_hold_or_the_county_cannot_read_is_refused_by_name_never_a_500(county):
+    base, db, _ = county
+    town = registry.add_hall(db, "T1", "青石镇便民服务中心", level="village")
+    up = registry.add_hall(db, "T2", "白沙镇便民服务中心")
+    publisher = registry.add_reader(db, "catalogue-office", role="catalogue")
+    head = '{"after": 0, "events": [{"id": 1, "ts": "2026-11-30T09:00:00+08:00", "type": "x", '
+    # NUL, unpaired surrogates, NaN, integers past 64 bits, deep nesting, and the data fields the
+    # figures, live state and case list read, mistyped: 4xx naming the field, nothing ingested.
+    for body, field in ((head + '"ticket": "a\\u0000", "data": {}}]}', "events[0].ticket"),
+                        (head + '"data": {"a": "\\ud800"}}]}', "events[0].data.a"),
+                        (head + '"data": {"\\udc00": 1}}]}', "events[0].data"),
+                        (head.replace('+08:00"', '+08:00\\u0000"') + '"data": {}}]}', "events[0].ts"),
+                        (head + '"data": {"a": NaN}}]}', "events[0].data.a"),
+                        ('{"after": 18446744073709551616, "events": []}', "after"),
+                        (head + '"data": ' + '{"a": ' * 3000 + "1" + "}" * 3000 + "}]}", "body"),
+                        (head.replace('"x"', '"case.opened"') + '"data": {"case": "x"}}]}', "events[0].data.case"),
+                        (head.replace('"x"', '"ticket.called"') + '"data": {}}]}', "events[0].data.waited_minutes"),
+                        (head.replace('"x"', '"rating.recorded"') + '"data": {"grade": "x", "bad": true}}]}',
+                         "events[0].data.grade")):
+        status, answer = raw_call(base, "/api/v1/ingest", town, body.encode())
+        assert 400 <= status < 500 and answer["field"] == field, (body[:90], status, answer)
+    assert call(base, "GET", "/api/v1/ingest", town)[1]["high_water"] == 0
+    # A hall's report of what it runs cannot break the routing of every other hall's referrals.
+    catalogue = {"matters": [{"code": "S1", "name": "社保卡申领", "category": "社保", "case_kind": "即办",
+                              "promised_days": 0, "minutes": 5, "materials": ["身份证"]}]}
+    assert call(base, "POST", "/api/v1/catalogue/releases", publisher, catalogue)[0] == 201
+    for report, field in (({"release": True}, "release"), ({"release": 1, "overrides": {"not_offered": 5}},
+                                                            "overrides.not_offered")):
+        status, answer = call(base, "POST", "/api/v1/catalogue/status", up, report)
+        assert (status, answer["field"]) == (422, field)
+    assert call(base, "POST", "/api/v1/catalogue/status", up, {"release": 1, "overrides": {}})[0] == 200
+    referral = {"id": "ref-000001", "matter": "S1", "phone": "13800000000", "materials": [{"name": "身份证", "checked": True}]}
+    status, answer = call(base, "POST", "/api/v1/referrals", town, referral)
+    assert (status, answer["to_hall"]) == (201, "T2")
+    for path, token, body in (("/api/v1/referrals", town, json.dumps({**referral, "id": "ref-000002", "materials": [
+                                   {"name": "身份\x00证", "checked": True}]})),
+                              ("/api/v1/referrals/T1/ref-000001/step", up, '{"step": "refused", "reason": "\\u0000"}'),
+                              ("/api/v1/referrals/T1%00/ref-000001/step", up, '{"step": "refused"}')):
+        status, answer = raw_call(base, path, token, body.encode())
+        assert status == 400 and answer["error"] == "bad_request", (path, status, answer)
+    assert call(base, "GET", "/api/v1/cases/steps?after=99999999999999999999", town)[0] == 422
+
+
 def test_figures_follow_the_halls_local_day_not_the_receipt_time_and_months_are_partitions(county):
     base, db, url = county
     token = registry.add_hall(db, "V1", "石桥村便民服务站")

@@ -177,6 +177,9 @@ def test_centres_live_sign_in_csrf_roles_reports_exports_and_the_public_page(cou
     assert status == 200 and "窗口" in board.decode() and "工作人员" in board.decode()
     status, _, rep = b.get("/county/reports?by=hall&from=2026-11-01&to=2026-11-30")
     assert status == 200 and "青石镇便民服务中心" in rep.decode()
+    for odd in ("month=9999-12", "from=9999-12-31&to=9999-12-31", "from=2026-12-01&to=2026-11-01", "month=0001-01"):
+        assert b.get(f"/county/reports/export.csv?{odd}")[0] == 422, odd  # not a 500
+    assert b.get("/county/cases/QS%00/1")[0] == 400  # PostgreSQL holds no NUL: not a 500
     status, _, csv_body = b.get("/county/reports/export.csv?by=staff&month=2026-11")
     lines = csv_body.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("名称,所属中心") and len(lines) == 3  # header + two clerks
