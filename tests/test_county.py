@@ -7,9 +7,13 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
+import pgrig
 import psycopg
+import psycopg.conninfo
 import pytest
+from liveserver import wait_for
 
 from county import registry
 from county.app import create_app, stop_app
@@ -125,6 +129,34 @@ def test_what_postgresql_cannot_hold_or_the_county_cannot_read_is_refused_by_nam
         status, answer = raw_call(base, path, token, body.encode())
         assert status == 400 and answer["error"] == "bad_request", (path, status, answer)
     assert call(base, "GET", "/api/v1/cases/steps?after=99999999999999999999", town)[0] == 422
+
+
+def test_postgresql_restarted_under_the_county_answers_503_then_every_request_succeeds_again(county):
+    base, db, url = county
+    town = registry.add_hall(db, "T1", "青石镇便民服务中心")
+    batch = {"after": 0, "events": [ev(1, "2026-11-30T09:00:00+08:00")]}
+    with ThreadPoolExecutor(4) as pool:  # several connections kept in the county's pool
+        assert set(pool.map(lambda _: call(base, "GET", "/api/v1/ingest", town)[0], range(8))) == {200}
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(pgrig.admin_url(), autocommit=True) as admin:
+        # PostgreSQL goes away (no new connections; every session ended, as a restart does) ...
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+            wait_for(lambda: admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                           [name]).fetchone()[0] == 0, "the county's sessions to end")
+            for _ in range(3):
+                req = urllib.request.Request(base + "/api/v1/ingest", json.dumps(batch).encode(), method="POST",
+                                             headers={"Authorization": f"Bearer {town}", "Content-Type": "application/json"})
+                with pytest.raises(urllib.error.HTTPError) as down:
+                    urllib.request.urlopen(req, timeout=20)
+                assert (down.value.code, json.load(down.value)["error"], down.value.headers["Retry-After"]) == \
+                    (503, "database_unavailable", "2")
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    # ... and is back: the very next requests succeed (no kept connection PostgreSQL dropped is reused).
+    assert [call(base, "GET", "/api/v1/ingest", town)[0] for _ in range(6)] == [200] * 6
+    assert call(base, "POST", "/api/v1/ingest", town, batch)[1] == {"hall": "T1", "high_water": 1, "applied": 1, "skipped": 0}
 
 
 def test_figures_follow_the_halls_local_day_not_the_receipt_time_and_months_are_partitions(county):
