@@ -172,10 +172,10 @@ def case_steps():
     """The calling hall's poll: `owner` (its [county] cases) and `after` (the last county step it
     applied); answers the county's steps on its cases after that one."""
     hall = _caller("hall").hall
-    try:
-        after = int(request.args.get("after", "0"))
-    except ValueError:
-        raise Invalid("after: an integer", field="after") from None
+    raw = request.args.get("after", "0")
+    after = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else -1  # a bigint, never more
+    if after < 0:
+        raise Invalid("after: the last county step the hall applied, an integer 0..10^18", field="after")
     steps = cases.pending(current_app.config["DB"], hall, after, request.args.get("owner", "hall"))
     return jsonify({"hall": hall, "steps": steps})
 

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from server.errors import HallqError
 from server.json_provider import FastJSONProvider
 
-from . import api, web
+from . import api, inputs, web
 from .db import Database
 from .partitions import Partitions
 
@@ -32,6 +32,7 @@ def create_app(db_url: str, migrate: bool = True) -> Flask:
     # CSRF_SECRET only keys the per-session CSRF HMAC: a restart asks open pages to reload, no more.
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, DB=db, PARTITIONS=Partitions(db_url),
                       CSRF_SECRET=secrets.token_bytes(32))
+    app.before_request(inputs.check_request)
     app.register_blueprint(api.bp, url_prefix=API)
     app.register_blueprint(web.bp)
 

@@ -105,11 +105,18 @@ def for_hall(db: Database, hall: str) -> dict:
 
 def report(db: Database, hall: str, data: object) -> dict:
     """The hall says which release it runs and its overrides (what it sets itself)."""
-    if not isinstance(data, dict) or not isinstance(data.get("release"), int) or data["release"] < 0:
+    release = data.get("release") if isinstance(data, dict) else None
+    if not isinstance(release, int) or isinstance(release, bool) or not 0 <= release < 2**31:
         raise Invalid("release: the number of the release the hall runs (0: none)", field="release")
     overrides = data.get("overrides", {})
     if not isinstance(overrides, dict):
         raise Invalid("overrides: an object", field="overrides")
+    # Routing reads these two of every hall (county/referrals.py _offers): one hall's malformed report
+    # must not break every other hall's referrals (it made POST /referrals answer 500).
+    for key in ("local_matters", "not_offered"):
+        codes = overrides.get(key, [])
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise Invalid(f"overrides.{key}: a list of matter codes", field=f"overrides.{key}")
     with db.connection() as conn:
         if data["release"] and conn.execute("SELECT 1 FROM catalogue_releases WHERE number = %s",
                                             [data["release"]]).fetchone() is None:

@@ -6,6 +6,7 @@ connection that failed is dropped, so a restarted PostgreSQL is simply reconnect
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,16 @@ import psycopg
 from . import migrations
 
 CONNECT_TIMEOUT = 5  # seconds: a county that cannot reach its database answers 503 soon
+
+
+def _has_spoken(conn: psycopg.Connection) -> bool:
+    """Whether an idle pooled connection has something to read: PostgreSQL said goodbye (a restart
+    or pg_terminate_backend sends FATAL 57P01, then closes). Such a connection is not reused: every
+    kept one used to fail its next request, eight 503s after PostgreSQL was back. No round trip."""
+    try:
+        return bool(select.select([conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError, psycopg.Error):
+        return True
 
 
 class Database:
@@ -32,6 +43,8 @@ class Database:
         """A connection inside one transaction: committed when the block ends, rolled back on error."""
         with self._lock:
             conn = self._idle.pop() if self._idle else None
+        if conn is not None and not conn.closed and _has_spoken(conn):
+            conn.close()
         if conn is None or conn.closed:
             conn = self._connect()
         try:

@@ -28,6 +28,47 @@ COLUMNS = ("hall", "event_id", "day", "ts", "type", "actor", "window_number", "t
            "service", "data")
 
 
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _grade(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 5
+
+
+def _case(v: object) -> bool:  # the county's SQL reads it as (data->>'case')::int
+    return isinstance(v, int) and not isinstance(v, bool) and 1 <= v < 2**31
+
+
+def _text_or_none(v: object) -> bool:
+    return v is None or isinstance(v, str)
+
+
+# The data fields the county's figures, live state and case pages read (rollup.py, live.py, cases.py,
+# server/stats.py), typed as the hall writes them: (check, what, required). An event that breaks one
+# is refused here, naming it, instead of a 500 in the middle of the figures or the case list (a
+# case.opened whose "case" was not a number made /county/cases answer 500 for every user).
+NAMES = {k: (_text_or_none, "text", False) for k in ("department", "service_name", "staff_name")}
+READ_FIELDS: dict[str, dict] = {
+    "ticket.called": {"waited_minutes": (_number, "a number of minutes", True)},
+    "ticket.finished": {"state": (lambda v: isinstance(v, str), "the end state", True)},
+    "rating.recorded": {"bad": (lambda v: isinstance(v, bool), "true or false", True),
+                        "grade": (_grade, "a grade 1..5", False), "channel": (_text_or_none, "text", False)},
+    "appeal.decided": {"upheld": (lambda v: isinstance(v, bool), "true or false", False),
+                       "grade": (_grade, "a grade 1..5", False)},
+    "case.opened": {"case": (_case, "the hall's case number", True)},
+    "case.updated": {"case": (_case, "the hall's case number", True), "action": (_text_or_none, "text", False)},
+}
+
+
+def _check_read_fields(kind: str, data: dict, where: str) -> None:
+    for key, (ok, what, required) in {**NAMES, **READ_FIELDS.get(kind, {})}.items():
+        if key in data and data[key] is None and not required:
+            continue
+        if (key in data or required) and not ok(data.get(key)):
+            raise Invalid(f"{kind}: {key} must be {what}", field=f"{where}.data.{key}")
+
+
 class Gap(Conflict):
     code = "gap"
 
@@ -97,6 +138,7 @@ def parse(hall: str, body: object) -> tuple[int, list[Event]]:
         data = ev.get("data")
         if not isinstance(data, dict):
             raise Invalid("an object", field=f"{where}.data")
+        _check_read_fields(kind, data, where)
         data_text = json.dumps(data, ensure_ascii=False)
         if "\\u0000" in data_text or len(data_text) > 16_000:
             raise Invalid("at most 16,000 characters of JSON without NUL", field=f"{where}.data")

@@ -142,6 +142,8 @@ def _period() -> tuple[date, date, str]:
     try:
         if request.args.get("month"):
             first = date.fromisoformat(request.args["month"] + "-01")
+            if not 2000 <= first.year <= 2099:  # before the month's end is reckoned: 9999-12 overflowed (500)
+                raise ValueError("year")
             last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
         else:
             today = date.today()

@@ -7,9 +7,13 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
+import pgrig
 import psycopg
+import psycopg.conninfo
 import pytest
+from liveserver import wait_for
 
 from county import registry
 from county.app import create_app, stop_app
@@ -72,6 +76,87 @@ def test_ingest_applies_each_event_once_in_order_and_answers_the_mark(county):
         assert conn.execute("SELECT count(*) FROM tokens WHERE token_hash = %s", [town.encode()]).fetchone()[0] == 0
     halls = {h["code"]: h for h in call(base, "GET", "/api/v1/halls", reader)[1]["halls"]}
     assert (halls["T1"]["high_water"], halls["T2"]["high_water"]) == (6, 5)
+
+
+def raw_call(base: str, path: str, token: str, body: bytes, method: str = "POST") -> tuple[int, dict]:
+    req = urllib.request.Request(base + path, data=body, method=method,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def test_what_postgresql_cannot_hold_or_the_county_cannot_read_is_refused_by_name_never_a_500(county):
+    base, db, _ = county
+    town = registry.add_hall(db, "T1", "青石镇便民服务中心", level="village")
+    up = registry.add_hall(db, "T2", "白沙镇便民服务中心")
+    publisher = registry.add_reader(db, "catalogue-office", role="catalogue")
+    head = '{"after": 0, "events": [{"id": 1, "ts": "2026-11-30T09:00:00+08:00", "type": "x", '
+    # NUL, unpaired surrogates, NaN, integers past 64 bits, deep nesting, and the data fields the
+    # figures, live state and case list read, mistyped: 4xx naming the field, nothing ingested.
+    for body, field in ((head + '"ticket": "a\\u0000", "data": {}}]}', "events[0].ticket"),
+                        (head + '"data": {"a": "\\ud800"}}]}', "events[0].data.a"),
+                        (head + '"data": {"\\udc00": 1}}]}', "events[0].data"),
+                        (head.replace('+08:00"', '+08:00\\u0000"') + '"data": {}}]}', "events[0].ts"),
+                        (head + '"data": {"a": NaN}}]}', "events[0].data.a"),
+                        ('{"after": 18446744073709551616, "events": []}', "after"),
+                        (head + '"data": ' + '{"a": ' * 3000 + "1" + "}" * 3000 + "}]}", "body"),
+                        (head.replace('"x"', '"case.opened"') + '"data": {"case": "x"}}]}', "events[0].data.case"),
+                        (head.replace('"x"', '"ticket.called"') + '"data": {}}]}', "events[0].data.waited_minutes"),
+                        (head.replace('"x"', '"rating.recorded"') + '"data": {"grade": "x", "bad": true}}]}',
+                         "events[0].data.grade")):
+        status, answer = raw_call(base, "/api/v1/ingest", town, body.encode())
+        assert 400 <= status < 500 and answer["field"] == field, (body[:90], status, answer)
+    assert call(base, "GET", "/api/v1/ingest", town)[1]["high_water"] == 0
+    # A hall's report of what it runs cannot break the routing of every other hall's referrals.
+    catalogue = {"matters": [{"code": "S1", "name": "社保卡申领", "category": "社保", "case_kind": "即办",
+                              "promised_days": 0, "minutes": 5, "materials": ["身份证"]}]}
+    assert call(base, "POST", "/api/v1/catalogue/releases", publisher, catalogue)[0] == 201
+    for report, field in (({"release": True}, "release"), ({"release": 1, "overrides": {"not_offered": 5}},
+                                                            "overrides.not_offered")):
+        status, answer = call(base, "POST", "/api/v1/catalogue/status", up, report)
+        assert (status, answer["field"]) == (422, field)
+    assert call(base, "POST", "/api/v1/catalogue/status", up, {"release": 1, "overrides": {}})[0] == 200
+    referral = {"id": "ref-000001", "matter": "S1", "phone": "13800000000", "materials": [{"name": "身份证", "checked": True}]}
+    status, answer = call(base, "POST", "/api/v1/referrals", town, referral)
+    assert (status, answer["to_hall"]) == (201, "T2")
+    for path, token, body in (("/api/v1/referrals", town, json.dumps({**referral, "id": "ref-000002", "materials": [
+                                   {"name": "身份\x00证", "checked": True}]})),
+                              ("/api/v1/referrals/T1/ref-000001/step", up, '{"step": "refused", "reason": "\\u0000"}'),
+                              ("/api/v1/referrals/T1%00/ref-000001/step", up, '{"step": "refused"}')):
+        status, answer = raw_call(base, path, token, body.encode())
+        assert status == 400 and answer["error"] == "bad_request", (path, status, answer)
+    assert call(base, "GET", "/api/v1/cases/steps?after=99999999999999999999", town)[0] == 422
+
+
+def test_postgresql_restarted_under_the_county_answers_503_then_every_request_succeeds_again(county):
+    base, db, url = county
+    town = registry.add_hall(db, "T1", "青石镇便民服务中心")
+    batch = {"after": 0, "events": [ev(1, "2026-11-30T09:00:00+08:00")]}
+    with ThreadPoolExecutor(4) as pool:  # several connections kept in the county's pool
+        assert set(pool.map(lambda _: call(base, "GET", "/api/v1/ingest", town)[0], range(8))) == {200}
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(pgrig.admin_url(), autocommit=True) as admin:
+        # PostgreSQL goes away (no new connections; every session ended, as a restart does) ...
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+            wait_for(lambda: admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                           [name]).fetchone()[0] == 0, "the county's sessions to end")
+            for _ in range(3):
+                req = urllib.request.Request(base + "/api/v1/ingest", json.dumps(batch).encode(), method="POST",
+                                             headers={"Authorization": f"Bearer {town}", "Content-Type": "application/json"})
+                with pytest.raises(urllib.error.HTTPError) as down:
+                    urllib.request.urlopen(req, timeout=20)
+                assert (down.value.code, json.load(down.value)["error"], down.value.headers["Retry-After"]) == \
+                    (503, "database_unavailable", "2")
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    # ... and is back: the very next requests succeed (no kept connection PostgreSQL dropped is reused).
+    assert [call(base, "GET", "/api/v1/ingest", town)[0] for _ in range(6)] == [200] * 6
+    assert call(base, "POST", "/api/v1/ingest", town, batch)[1] == {"hall": "T1", "high_water": 1, "applied": 1, "skipped": 0}
 
 
 def test_figures_follow_the_halls_local_day_not_the_receipt_time_and_months_are_partitions(county):

@@ -29,6 +29,7 @@ from server import stats
 from server.app import create_app, stop_app
 from server.clock import ManualClock
 from server.shipper import Shipper, county_form
+from server.store import Changes
 
 TZ = ZoneInfo("Asia/Shanghai")
 GRADES = [5, 4, 5, 1, 5, 3, 2, 5]
@@ -59,6 +60,11 @@ def seed_hall(config_path: Path, db: Path, per_day: int = 12) -> ManualClock:
             e.finish(w)
             n += 1
             e.rate(GRADES[n % len(GRADES)], "evaluator", window=w)
+    # The hall takes NUL in free text (an alert's ack note), which PostgreSQL cannot hold.
+    ch = Changes()
+    ch.event(ts=clock.now().isoformat(), type="alert.acked", actor="admin", window=1, service=None,
+             data={"alert": 1, "kind": "wait", "level": 1, "note": "已处理\x00"})
+    e.store.commit(ch)
     stop_app(app)
     e.store.close()
     return clock
@@ -100,6 +106,9 @@ def test_day_figures_equal_the_halls_replay_and_a_resent_batch_counts_once(count
     base, db, hall_db, token = county
     ship_all(base, hall_db, token)
     events = hall_events(hall_db)
+    # Every event arrived, the one with a NUL too (as U+FFFD): it did not stop the log shipping.
+    assert [h["high_water"] for h in registry.halls(db) if h["code"] == "QS"] == [events[-1]["id"]]
+    assert events[-1]["data"]["note"] == "已处理\ufffd"
     # The hall's lost answer: the whole log sent again from 0 is skipped, and figures do not move.
     req = urllib.request.Request(base + "/api/v1/ingest", json.dumps({"after": 0, "events": events[:50]}).encode(),
                                  {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
@@ -177,6 +186,9 @@ def test_centres_live_sign_in_csrf_roles_reports_exports_and_the_public_page(cou
     assert status == 200 and "窗口" in board.decode() and "工作人员" in board.decode()
     status, _, rep = b.get("/county/reports?by=hall&from=2026-11-01&to=2026-11-30")
     assert status == 200 and "青石镇便民服务中心" in rep.decode()
+    for odd in ("month=9999-12", "from=9999-12-31&to=9999-12-31", "from=2026-12-01&to=2026-11-01", "month=0001-01"):
+        assert b.get(f"/county/reports/export.csv?{odd}")[0] == 422, odd  # not a 500
+    assert b.get("/county/cases/QS%00/1")[0] == 400  # PostgreSQL holds no NUL: not a 500
     status, _, csv_body = b.get("/county/reports/export.csv?by=staff&month=2026-11")
     lines = csv_body.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("名称,所属中心") and len(lines) == 3  # header + two clerks
