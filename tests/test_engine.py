@@ -324,10 +324,10 @@ def test_green_before_appointment_before_walk_in(staffed, clock):
 
 
 def test_appointment_check_in_window_and_single_use(staffed, clock):
-    slot = MONDAY_9AM + timedelta(hours=3)
+    slot = MONDAY_9AM + timedelta(hours=2, minutes=30)  # 11:30, the last slot of the morning session
     appt = staffed.book("S101", slot, "13900001111")
     with pytest.raises(Conflict) as err:
-        staffed.issue("S101", appointment=appt["code"])  # 3 h early
+        staffed.issue("S101", appointment=appt["code"])  # 2.5 h early
     assert err.value.code == "outside_checkin"
     clock.set(slot - timedelta(minutes=30))
     with pytest.raises(Conflict):
