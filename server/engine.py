@@ -168,6 +168,13 @@ class Engine:
             self._fresh_day = day
         return now
 
+    def turn_day(self) -> None:
+        """Close yesterday's leftovers now if the day has turned, for reads that go to the store
+        rather than through an engine view (today's figures, reports): just after midnight they
+        would count yesterday's waiting tickets and staffed windows as still there."""
+        with self._lock:
+            self._begin()
+
     def _close_day(self, stale: list[Ticket], now: datetime) -> None:
         """Tickets left from an earlier day end as no-shows; windows start the day signed out."""
         ch = Changes(action=False)  # not the action of the request that happened to notice
