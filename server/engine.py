@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from hallq.model import Bundle, HallConfig, Service, Window
 
-from . import allocation, deadline, hours
+from . import allocation, booking, deadline, hours
 from .action_lock import ActionLock
 from .allocation import Candidate
 from .clock import Clock, SystemClock
@@ -167,6 +167,13 @@ class Engine:
                 self._close_day(stale, now)
             self._fresh_day = day
         return now
+
+    def turn_day(self) -> None:
+        """Close yesterday's leftovers now if the day has turned, for reads that go to the store
+        rather than through an engine view (today's figures, reports): just after midnight they
+        would count yesterday's waiting tickets and staffed windows as still there."""
+        with self._lock:
+            self._begin()
 
     def _close_day(self, stale: list[Ticket], now: datetime) -> None:
         """Tickets left from an earlier day end as no-shows; windows start the day signed out."""
@@ -582,6 +589,9 @@ class Engine:
         `days_ahead`: the booking page's limit (the booking platform's API has none)."""
         if days_ahead is not None and slot_start.date() > now.date() + timedelta(days=days_ahead):
             raise Invalid(f"appointments can be booked at most {days_ahead} days ahead", field="slot_start")
+        if slot_start not in booking.starts(self.config, slot_start.date(), self.tz):
+            raise Invalid(f"{slot_start:%Y-%m-%d %H:%M} is not an appointment slot: the hall is closed then or the "
+                          "slot runs past a session's end (该时段不在大厅办公时间内，请选择其他时段)", field="slot_start")
         capacity = self.config.appointments.capacity(service)
         taken = self._rows(
             "SELECT COUNT(*) AS n FROM appointments WHERE service = ? AND slot_start = ? AND state IN "

@@ -24,6 +24,7 @@ def _p90(values: list[float]) -> float | None:
 
 
 def today(engine: Engine) -> dict:
+    engine.turn_day()  # not yesterday's windows and waiting as today's, in the first seconds after midnight
     day = engine.today()
     store = engine.store
     tickets = store.rows("SELECT state, end_reason FROM tickets WHERE day = ?", [day])

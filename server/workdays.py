@@ -70,18 +70,23 @@ def due_at(start: datetime, days: int) -> datetime:
 
 def working_days_left(today: date, deadline: date, limit: int | None = None) -> int:
     """Working days after `today` up to and including `deadline`; 0 on the deadline day itself
-    (or on a day off just before it), negative (working days overdue) once it has passed. With
-    `limit`, counting a future deadline stops past it (the answer is then limit + 1): a caller that
+    (or on a day off just before it), negative once it has passed: minus the working days since
+    it, at least 1. With `limit`, counting a future deadline stops past it (the answer is then limit + 1): a caller that
     only asks "is it near?" does not walk the calendar to a deadline months away."""
     if today == deadline:
         return 0
-    step = 1 if deadline > today else -1
-    count = 0
-    day = today
-    while day != deadline:
-        day += timedelta(days=step)
+    if today < deadline:  # the working days of (today, deadline]
+        count, day = 0, today
+        while day != deadline:
+            day += timedelta(days=1)
+            if is_working_day(day):
+                count += 1
+                if limit is not None and count > limit:
+                    return count
+        return count
+    count, day = 0, today  # overdue: the working days of (deadline, today], so not 1 more on a day off,
+    while day != deadline:  # and at least 1: a deadline passed over a weekend is not due today
         if is_working_day(day):
             count += 1
-            if limit is not None and step == 1 and count > limit:
-                return count
-    return count * step
+        day -= timedelta(days=1)
+    return -max(1, count)

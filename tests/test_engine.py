@@ -324,10 +324,10 @@ def test_green_before_appointment_before_walk_in(staffed, clock):
 
 
 def test_appointment_check_in_window_and_single_use(staffed, clock):
-    slot = MONDAY_9AM + timedelta(hours=3)
+    slot = MONDAY_9AM + timedelta(hours=2, minutes=30)  # 11:30, the last slot of the morning session
     appt = staffed.book("S101", slot, "13900001111")
     with pytest.raises(Conflict) as err:
-        staffed.issue("S101", appointment=appt["code"])  # 3 h early
+        staffed.issue("S101", appointment=appt["code"])  # 2.5 h early
     assert err.value.code == "outside_checkin"
     clock.set(slot - timedelta(minutes=30))
     with pytest.raises(Conflict):
@@ -581,6 +581,26 @@ def test_after_midnight_reads_show_no_leftovers_before_any_write(staffed, clock)
     assert staffed.live_tickets() == [] and staffed.waiting_for(1) == []
     assert all(w.staff is None and w.current is None for w in staffed.window_states())
     assert staffed.ticket(waiting.id).state == "no_show"
+
+
+def test_after_midnight_figures_and_reports_are_not_yesterdays_before_any_write(tmp_path, hall, clock):
+    """/stats/today and /reports read the store: just after midnight, before anything closed the day,
+    today's figures counted yesterday's staffed windows as open now and yesterday's report missed
+    the call cut off at midnight (its wait too), until the first action of the day."""
+    from server.app import create_app
+
+    app = create_app(hall, tmp_path / "web.db", clock=clock, supervise=False)
+    engine, web = app.config["ENGINE"], app.test_client()
+    engine.login(1, "1001")
+    engine.issue("S101")
+    clock.advance(minutes=10)
+    engine.call_next(1)  # at the window at midnight, after a 10-minute wait
+    clock.set(datetime(2026, 11, 24, 0, 1, tzinfo=TZ))
+    admin = {"Authorization": "Bearer t-admin"}
+    report = web.get("/api/v1/reports?period=day&date=2026-11-23&by=day", headers=admin).get_json()["totals"]
+    assert (report["received"], report["calls"], report["open"], report["mean_wait"]) == (1, 1, 1, 10.0)
+    today = web.get("/api/v1/stats/today", headers=admin).get_json()
+    assert (today["day"], today["windows_open"], today["issued"]) == ("2026-11-24", 0, 0)
 
 
 def test_refused_action_changes_nothing(staffed):

@@ -90,3 +90,29 @@ def test_official_holidays_and_make_up_days_from_chinese_calendar():
     make_up = [d for d in saturdays if chinese_calendar.is_workday(d)]
     assert make_up, "chinese-calendar lists no 2026 make-up working day among these weekends"
     assert all(day_sessions(hours, d) == hall.hours.sessions for d in make_up)
+
+
+def test_appointments_follow_the_days_own_sessions(tmp_path):
+    """The booking page offered 法定节假日 and 闭厅 days (it read only `weekdays`) and the hall's usual
+    sessions on a day with its own; and any time was booked, by the page and the API alike (03:00,
+    lunch, a holiday): a citizen sent to a closed hall."""
+    from server import booking
+    from server.errors import Invalid
+
+    special = (SpecialDay(date(2026, 9, 29), "closed", note="停电检修"),
+               SpecialDay(date(2026, 9, 30), "extended", (Session(time(8, 30), time(12, 0)), Session(time(14, 30), time(19, 0)))))
+    engine = engine_at(tmp_path, datetime(2026, 9, 28, 9, 0, tzinfo=TZ), official_holidays=True, special_days=special)
+    config, now = engine.config, engine.now()
+    offered = booking.days(config, now)  # days_ahead 7: to 10-05; 10-01…10-05 are 国庆节, 10-03/04 a weekend
+    assert offered == [date(2026, 9, 28), date(2026, 9, 30)]
+    evening = [s["start"] for s in booking.slots(config, engine.store, "S101", date(2026, 9, 30), now)][-2:]
+    assert [f"{s:%H:%M}" for s in evening] == ["18:00", "18:30"]  # 延时服务 until 19:00
+    assert engine.book("S101", datetime(2026, 9, 30, 18, 30, tzinfo=TZ), "13800000001")["day"] == "2026-09-30"
+    for slot in [datetime(2026, 10, 1, 9, 0), datetime(2026, 9, 29, 9, 0), datetime(2026, 9, 30, 3, 0),
+                 datetime(2026, 9, 28, 12, 0), datetime(2026, 9, 28, 17, 30), datetime(2026, 10, 3, 9, 0)]:
+        with pytest.raises(Invalid) as refused:
+            engine.book("S101", slot.replace(tzinfo=TZ), "13800000002")
+        assert refused.value.field == "slot_start" and "办公时间" in refused.value.message, slot
+    a = engine.book("S101", datetime(2026, 9, 28, 9, 30, tzinfo=TZ), "13800000003")
+    with pytest.raises(Invalid):
+        engine.move_appointment(a["code"], datetime(2026, 10, 2, 9, 30, tzinfo=TZ), "0003")

@@ -45,6 +45,10 @@ def test_working_days_left_and_overdue():
     assert working_days_left(date(2026, 10, 9), date(2026, 10, 9)) == 0
     # Past the deadline of Thursday 8 Oct: 9 (Fri), 10 (make-up Sat), 12 (Mon) are overdue days.
     assert working_days_left(date(2026, 10, 12), date(2026, 10, 8)) == -3
+    # A day off after the deadline adds no overdue day: Sunday 11 Oct is still 2 (9 and 10) overdue,
+    # (it said 3, counting the deadline day itself); a Friday deadline is 1 overdue on Saturday and Monday.
+    assert [working_days_left(date(2026, 10, d), date(2026, 10, 8)) for d in (9, 10, 11)] == [-1, -2, -2]
+    assert [working_days_left(date(2026, 11, d), date(2026, 11, 27)) for d in (28, 30)] == [-1, -1]
 
 
 def test_a_year_without_data_counts_weekdays_and_says_so():

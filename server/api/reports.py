@@ -20,6 +20,7 @@ PERIOD_PARAMS = (query("period", enum=list(reports.PERIODS)), query("date"))  # 
 def report_args() -> tuple[reports.Period, str]:
     """?period=day|week|month|year&date=YYYY-MM-DD&by=window|staff|service|department|day|month."""
     engine = current_app.config["ENGINE"]
+    engine.turn_day()  # yesterday's services cut off at midnight count as such, before any action today
     kind = request.args.get("period", "day")
     by = request.args.get("by", "window")
     if kind not in reports.PERIODS:
