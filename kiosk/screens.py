@@ -80,6 +80,7 @@ KEYPAD_TITLES = {
 
 LABEL_SIZE, SUB_SIZE = 46, 30  # a button's label and its second line, standard mode
 PAGE_SIZE = 36  # "第 1/2 页"
+QR_LEAST = 190  # px at 1080: the smallest on-screen QR code a phone still reads at arm's length
 
 
 def masked_entry(purpose: str, entry: str) -> str:
@@ -193,6 +194,35 @@ class Screens:
                 self.text(surf, line, size, color, (rect.left, y), "topleft")
             y += step
         return y
+
+    def fitted(self, surf, s: str, size: float, color, rect: pygame.Rect, floor: float = 0.6) -> int:
+        """Wrapped text that keeps inside `rect`: smaller (down to `floor` of its size) when it would
+        run past the bottom, then cut short with "…" — an unseen hall's 50-character matter name must
+        not push what follows under the buttons, off the screen or over the QR code; returns the y
+        below the last line."""
+        scale = 1.0
+        while True:
+            lines = self.wrap(s, size * scale, rect.width)
+            step = int(self.px(size * scale) * 1.35)
+            if len(lines) * step <= rect.height or scale <= floor:
+                break
+            scale *= 0.9
+        room = max(1, rect.height // step)
+        if len(lines) > room:
+            font = self.font(size * scale)
+            last = lines[room - 1]
+            while last and font.size(last + "…")[0] > rect.width:
+                last = last[:-1]
+            lines = [*lines[:room - 1], last + "…"]
+        y = rect.top
+        for line in lines:
+            self.text(surf, line, size * scale, color, (rect.centerx, y), "midtop")
+            y += step
+        return y
+
+    def lines_height(self, s: str, size: float, width: int) -> int:
+        """The height `paragraph` takes for `s`."""
+        return len(self.wrap(s, size, width)) * int(self.px(size) * 1.35)
 
     # ------------------------------------------------------------------ frame
 
@@ -407,7 +437,6 @@ class Screens:
         m = app.matter or {}
         # Landscape: what the matter is on the left, its materials (一次告知) on the right.
         left = body if self.portrait else pygame.Rect(body.left, body.top, body.width // 2, body.height)
-        y = self.title(surf, m.get("name", ""), left, BLUE)
         size = 40
         lines = [f"当前{wait_text(m)}"]
         if m.get("kind") == "bundle":
@@ -423,6 +452,20 @@ class Screens:
             lines.append("绿色通道：优先办理")
         elif app.id_number:
             lines.append("已输入身份证号，符合条件的老年人优先办理")
+        action_h = self.s(120)
+        confirm_h = self.s(150) if self.portrait else self.s(110)
+        gap = int(24 * self.u)
+        materials = m.get("materials") or []
+        # 短信提醒 (optional, with consent): the appointment's phone and consent came with the booking.
+        sms_h = 0 if app.appointment else self.s(100)
+        box_bottom = body.bottom - action_h - confirm_h - 2 * gap - (sms_h + gap if sms_h else 0)
+        # The matter's name gets the height its facts below it leave above the buttons (in portrait
+        # also room for the "查看全部 N 项材料" button).
+        below = box_bottom - (self.s(100) + int(20 * self.u) if materials else 0) if self.portrait \
+            else body.bottom - action_h - gap
+        facts = sum(self.lines_height(line, size, left.width) for line in lines) + int(20 * self.u)
+        y = self.fitted(surf, m.get("name", ""), 54, BLUE,
+                        pygame.Rect(left.left, left.top, left.width, below - facts - left.top)) + int(20 * self.u)
         text_rect = pygame.Rect(left.left, y, left.width, body.height)
         for line in lines:
             y = self.paragraph(surf, line, size, INK, text_rect.move(0, y - text_rect.top))
@@ -432,13 +475,6 @@ class Screens:
             column = pygame.Rect(left.right + int(30 * self.u), body.top, body.right - left.right - int(30 * self.u),
                                  body.height)
             y = body.top
-        action_h = self.s(120)
-        confirm_h = self.s(150) if self.portrait else self.s(110)
-        gap = int(24 * self.u)
-        materials = m.get("materials") or []
-        # 短信提醒 (optional, with consent): the appointment's phone and consent came with the booking.
-        sms_h = 0 if app.appointment else self.s(100)
-        box_bottom = body.bottom - action_h - confirm_h - 2 * gap - (sms_h + gap if sms_h else 0)
         shown = self._materials_box(surf, materials, pygame.Rect(column.left, y, column.width, box_bottom - y), size) \
             if materials else []
         label = "确认签到取号" if app.appointment else "确认取号"
@@ -587,27 +623,38 @@ class Screens:
             side = pygame.Rect(info.right + gap, body.top, body.right - info.right - gap, body.height - done_h - gap)
             done = pygame.Rect(side.left, body.bottom - done_h, side.width, done_h)
         y = self.text(surf, "您的号码", 48, INK, (info.centerx, info.top), "midtop").bottom
-        r = self.text(surf, t["code"], 240 if self.portrait else 160, RED if t.get("priority") == "green" else BLUE,
+        code_size = 240 if self.portrait else 160
+        while self.font(code_size, True).size(t["code"])[0] > info.width:  # "A0012" (number_width 4) in 大字
+            code_size *= 0.95
+        r = self.text(surf, t["code"], code_size, RED if t.get("priority") == "green" else BLUE,
                       (info.centerx, y), "midtop", bold=True)
-        y = self.paragraph(surf, t["matter"]["name"], 50, INK, pygame.Rect(info.left, r.bottom + int(10 * u), info.width, 200))
         line = f"前面还有 {t.get('waiting_ahead', 0)} 人等候"
         wait = worded_wait(t["position"]) if t.get("position") else ""
         if wait:
             line += f"，{wait}"
+        if issued.printed is None:
+            status, status_size, status_colour = "正在打印号票…", 50, INK
+        elif issued.printed:
+            status, status_size, status_colour = "请取走下方号票，留意叫号", 54, GREEN
+        else:
+            status, status_size, status_colour = issued.note, 52, RED
+        limit, caption = (int(300 * u), 34) if issued.printed is not False else (int(560 * u), 38)
+        cap_h = int(self.px(caption) * 1.4)
+        # The matter's name gets what the waiting line (and, in portrait, the status and a QR code
+        # big enough to scan: the only copy when nothing printed) leave it.
+        below = self.lines_height(line, 44, info.width) + int(20 * u)
+        if side is None:
+            below += self.lines_height(status, status_size, info.width)
+            below += int(QR_LEAST * u) + cap_h + int(20 * u) if issued.printed is False else 0
+        top = r.bottom + int(10 * u)
+        y = self.fitted(surf, t["matter"]["name"], 50, INK, pygame.Rect(info.left, top, info.width, info.bottom - below - top))
         y = self.paragraph(surf, line, 44, INK, pygame.Rect(info.left, y, info.width, 200)) + int(20 * u)
         if side is not None:
             y = side.top
         column = side or info
+        y = self.paragraph(surf, status, status_size, status_colour, pygame.Rect(column.left, y, column.width, 300))
         if issued.printed is None:
-            self.text(surf, "正在打印号票…", 50, INK, (column.centerx, y), "midtop")
             return []
-        if issued.printed:
-            y = self.paragraph(surf, "请取走下方号票，留意叫号", 54, GREEN, pygame.Rect(column.left, y, column.width, 200))
-            limit, caption = int(300 * u), 34
-        else:
-            y = self.paragraph(surf, issued.note, 52, RED, pygame.Rect(column.left, y, column.width, 300))
-            limit, caption = int(560 * u), 38
-        cap_h = int(self.px(caption) * 1.4)
         bottom = column.bottom
         size = min(column.width, bottom - y - cap_h - int(20 * u), limit)
         if size > 100 * u:

@@ -84,6 +84,28 @@ def test_chinese_ticket_with_qr_decodes_to_same_text(sim, native, tmp_path):
     assert (tmp_path / "ticket.png").stat().st_size > 1000 and png.endswith(".png")
 
 
+@pytest.mark.parametrize(("mm", "qr"), [(80, "https://zwfw.example.gov.cn/t/0123456789abcdef"), (58, "")])
+def test_a_long_list_of_materials_keeps_the_ticket_within_2_kb_and_points_to_the_rest(mm, qr):
+    """Datasheet §4: keep a ticket under about 2 KB. An unseen hall's 30 papers of 50 characters
+    made a 5 KB ticket; the papers that do not fit are counted and sent to the QR page."""
+    from dataclasses import replace
+
+    from drivers.escpos_decode import decode
+
+    paper = "申请人身份证明材料原件及复印件（需加盖单位公章并由法定代表人签字确认）一式两份"
+    ticket = replace(TICKET, qr_payload=qr, materials=tuple(f"{paper}{i}" for i in range(30)))
+    layout = PaperLayout(paper_mm=mm, native_qr=True, cutter=mm == 80)
+    data = ticket_bytes(ticket, layout)
+    assert len(data) <= 2048
+    lines = decode(data)[-1].lines
+    text = "".join(lines)
+    printed = [i for i in range(30) if any(line.startswith(f"{i + 1}. ") for line in lines)]
+    assert printed == list(range(len(printed))) and len(printed) >= 5  # the first papers, in order
+    where = "请扫码查看" if qr else "请到服务台咨询"
+    assert f"另有 {30 - len(printed)} 项材料，{where}" in text
+    assert ticket_bytes(TICKET, layout) == ticket_bytes(TICKET, layout, budget=False)  # a short list is untouched
+
+
 def test_profile_without_qr_support_falls_back_to_raster_and_58mm_without_cutter(sim):
     pr = TicketPrinter(Printer(url=sim.path, profile="ZJ-5870", paper_mm=58, native_qr=True, cutter=True))
     try:

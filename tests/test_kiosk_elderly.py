@@ -328,3 +328,52 @@ def test_every_nearby_centre_is_on_a_page_of_its_own_in_the_elderly_mode(demo, o
         assert app.screen == START
     finally:
         rig.close()
+
+
+LONG_MATTER = "省级行政区划内跨部门跨层级联合审批的建设工程项目规划许可及施工许可证核发与竣工联合验收备案登记一件事集成办理"
+
+
+@pytest.mark.parametrize(("orientation", "size"), [("portrait", PORTRAIT), ("landscape", LANDSCAPE)])
+def test_a_50_character_matter_name_pushes_nothing_under_the_buttons_or_off_the_screen(orientation, size):
+    """An unseen hall's 50-character matter, 大字模式: on the confirm screen its name pushed the
+    承诺件 line under 返回 (landscape); on the ticket it pushed the waiting line off the screen
+    (landscape) or the QR code off the screen of a kiosk that printed nothing (portrait), which still
+    said 扫码保存; a ticket code of width 4 ("A0012") ran off a portrait screen. Drawn without a
+    server: the screens are the app's state."""
+    from hallq.client import ApiClient
+    from hallq.fonts import find_cjk_font
+    from kiosk.app import CONFIRM, TICKET, Issued, KioskApp, Menu
+    from kiosk.printing import TicketOutput
+
+    pygame.display.init()
+    pygame.font.init()
+    app = KioskApp(ApiClient("http://127.0.0.1:9", "t"), TicketOutput(None), public_url="http://hall.example/")
+    matter = {"code": "S1", "name": LONG_MATTER[:50], "category": LONG_MATTER[:50], "waiting": 12, "on_duty": False,
+              "case_kind": "承诺", "promised_days": 20, "materials": [LONG_MATTER[:50]] * 12}
+    app.menu = Menu(hall={"name": "测试县政务服务中心", "hotline": "12345"}, services=[matter])
+    app.matter = matter
+    ticket = {"id": "x", "code": "A0012", "matter": {"name": matter["name"]}, "waiting_ahead": 11, "priority": "normal",
+              "position": {"on_duty": False}}
+    screens = Screens(size, find_cjk_font(), "大厅1号取号机")
+    surf = pygame.Surface(size)
+    problems = []
+    for screen, printed in ((CONFIRM, None), (TICKET, True), (TICKET, False)):
+        app.screen = screen
+        app.issued = Issued(ticket, printed, "" if printed else "本机不打印号票，请拍照或扫码保存您的号码", "http://hall.example/t/x")
+        for large in (False, True):
+            app.large = large
+            buttons = screens.draw(surf, app)
+            where = f"{screen} printed={printed} large={large}"
+            texts = list(screens.drawn)
+            problems += check_labels(where, texts, buttons, surf.get_rect())
+            foot = max(r.top for t, _, _, r in texts if "大厅1号取号机" in t)
+            for text, _, _, rect in texts:
+                ink = rect.inflate(0, -rect.height // 3)
+                if not any(b.rect.collidepoint(rect.center) for b in buttons) and \
+                        any(b.rect.colliderect(ink) for b in buttons):
+                    problems.append(f"{where}: {text!r} is under a button")
+                if "大厅1号取号机" not in text and ink.bottom > foot:
+                    problems.append(f"{where}: {text!r} runs into the footer")
+            if printed is False and "扫码查看排队进度" not in [t for t, *_ in texts]:
+                problems.append(f"{where}: no QR code on screen although nothing printed")
+    assert problems == [], "\n".join(problems)
