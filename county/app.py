@@ -9,12 +9,14 @@ import psycopg
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from server.clock import Clock, SystemClock
 from server.errors import HallqError
 from server.json_provider import FastJSONProvider
 
 from . import api, inputs, web
 from .db import Database
 from .partitions import Partitions
+from .settings import CountySettings
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +24,12 @@ API = "/api/v1"
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a batch of 5,000 events
 
 
-def create_app(db_url: str, migrate: bool = True) -> Flask:
-    """Build the county app over the PostgreSQL at `db_url` (migrated first unless told not to)."""
+def create_app(db_url: str, migrate: bool = True, settings: CountySettings | None = None,
+               clock: Clock | None = None) -> Flask:
+    """Build the county app over the PostgreSQL at `db_url` (migrated first unless told not to), with
+    its settings (county.toml; default: the defaults) and the clock its "today" comes from (default:
+    the wall clock; a test pins it)."""
+    settings = settings or CountySettings()
     app = Flask(__name__, static_folder=None)
     app.json = FastJSONProvider(app)
     db = Database(db_url)
@@ -31,7 +37,8 @@ def create_app(db_url: str, migrate: bool = True) -> Flask:
         db.migrate()
     # CSRF_SECRET only keys the per-session CSRF HMAC: a restart asks open pages to reload, no more.
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, DB=db, PARTITIONS=Partitions(db_url),
-                      CSRF_SECRET=secrets.token_bytes(32))
+                      CSRF_SECRET=secrets.token_bytes(32), SETTINGS=settings,
+                      CLOCK=clock or SystemClock(settings.tz))
     app.before_request(inputs.check_request)
     app.register_blueprint(api.bp, url_prefix=API)
     app.register_blueprint(web.bp)

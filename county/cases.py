@@ -15,6 +15,8 @@ itself (before it handed its cases to the county) stays the hall's: the county r
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 from server.cases import (
     CALLBACK_ANSWERS,
     CALLBACK_CONTACTS,
@@ -31,9 +33,9 @@ from .db import Database
 STEP_COLUMNS = ("id", "hall", "case_id", "action", "from_state", "to_state", "contact", "answer", "note", "by", "at")
 
 
-def _step(values: tuple) -> dict:
+def _step(values: tuple, tz: tzinfo | None = None) -> dict:
     row = dict(zip(STEP_COLUMNS, values, strict=True))
-    row["at"] = row["at"].isoformat()
+    row["at"] = (row["at"].astimezone(tz) if tz else row["at"]).isoformat()
     row["action_name"] = CASE_ACTIONS[row["action"]][2]
     return row
 
@@ -89,11 +91,13 @@ def _fold(conn, hall: str, case_id: int) -> tuple[str, bool]:
     return state, answered
 
 
-def steps(db: Database, hall: str, case_id: int) -> list[dict]:
+def steps(db: Database, hall: str, case_id: int, tz: tzinfo | None = None) -> list[dict]:
+    """A case's county steps; `at` in `tz` (the county's zone: the page shows it as written), else
+    in the database session's zone."""
     with db.connection() as conn:
         rows = conn.execute(f"SELECT {', '.join(STEP_COLUMNS)} FROM county_case_steps WHERE hall = %s AND "
                             "case_id = %s ORDER BY id", [hall, case_id]).fetchall()
-    return [_step(r) for r in rows]
+    return [_step(r, tz) for r in rows]
 
 
 def act(db: Database, hall: str, case_id: int, action: str, by: str, note: str | None,

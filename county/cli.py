@@ -1,6 +1,6 @@
 """`hallq county`: the county server and its registry.
 
-    hallq county serve --db postgresql:///county [--host H --port P]
+    hallq county serve --db postgresql:///county [--host H --port P] [--config county.toml]
     hallq county hall add --db URL CODE NAME [--token T]      prints the hall's shipping token
     hallq county token add --db URL NAME [--token T]          a reader token (every hall's figures)
     hallq county halls --db URL                               halls, high-water marks, last ingest
@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8090)
     serve.add_argument("--threads", type=int, default=8, help="worker threads for requests")
+    serve.add_argument("--config", help="the county's settings (TOML: timezone; county/settings.py)")
     hall = sub.add_parser("hall", help="register a hall")
     hall_sub = hall.add_subparsers(dest="action", required=True)
     add = hall_sub.add_parser("add", help="register a hall and print its token")
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.what == "serve":
         from .serve import serve
 
-        return serve(args.db, args.host, args.port, args.threads)
+        return serve(args.db, args.host, args.port, args.threads, args.config)
     if args.what == "demo":
         from .demo import run as demo
 

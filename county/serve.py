@@ -24,11 +24,13 @@ def _config(app: Flask, threads: int) -> uvicorn.Config:
                           timeout_keep_alive=30, timeout_graceful_shutdown=2)
 
 
-def serve(db_url: str, host: str, port: int, threads: int = 8) -> int:
+def serve(db_url: str, host: str, port: int, threads: int = 8, config: str | None = None) -> int:
     from .app import create_app, stop_app
+    from .settings import load_or_exit
 
+    settings = load_or_exit(config)  # before anything listens: a bad county.toml starts nothing
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = create_app(db_url)
+    app = create_app(db_url, settings=settings)
     sock = bind(host, port)
     print(f"hallq county: serving on http://{host}:{sock.getsockname()[1]}/", flush=True)
     try:

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 
-from . import cases, live, reports, supervision, users
+from . import cases, live, reports, settings, supervision, users
 
 bp = Blueprint("county_web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/county-static")
@@ -30,6 +30,11 @@ REPORT_ROLES = ("director", "supervisor", "auditor")
 
 def _db():
     return current_app.config["DB"]
+
+
+def _today() -> date:
+    """The county's today, in its own zone (county.toml timezone), not the machine's."""
+    return settings.today(current_app.config["SETTINGS"], current_app.config["CLOCK"])
 
 
 def _csrf() -> str:
@@ -127,7 +132,7 @@ def centre(code: str):
     hall = next((h for h in _overview() if h["code"] == code), None)
     if hall is None:
         return _page("county_message.html", message=f"没有编号为 {code} 的中心。"), 404
-    today = date.fromisoformat(hall["day"]) if hall["day"] else date.today()
+    today = date.fromisoformat(hall["day"]) if hall["day"] else _today()
     with _db().connection() as conn:
         staff = [r for r in reports.rows(conn, "staff", today, today) if r["hall_name"] == hall["name"]]
         by_service = conn.execute("SELECT key, max(name), sum(issued), sum(services_done), sum(waits), "
@@ -146,7 +151,7 @@ def _period() -> tuple[date, date, str]:
                 raise ValueError("year")
             last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
         else:
-            today = date.today()
+            today = _today()
             first = date.fromisoformat(request.args.get("from") or today.replace(day=1).isoformat())
             last = date.fromisoformat(request.args.get("to") or today.isoformat())
     except ValueError:
@@ -268,7 +273,7 @@ def case_page(hall: str, case_id: int):
     found = cases.listing(_db(), hall, case_id)
     if not found:
         return _page("county_message.html", message=f"中心 {hall} 没有第 {case_id} 号差评件。"), 404
-    return _page("county_case.html", case=found[0], steps=cases.steps(_db(), hall, case_id), error=error,
+    return _page("county_case.html", case=found[0], steps=cases.steps(_db(), hall, case_id, current_app.config["SETTINGS"].tz), error=error,
                  actions={a: cases.CASE_ACTIONS[a][2] for a in found[0]["actions"]}, contacts=cases.CONTACTS,
                  answers=cases.ANSWERS, may_act=g.user.role == "supervisor"), (422 if error else 200)
 

@@ -6,7 +6,10 @@ T1's case (read-only there) exactly once, and T1's own log, shipped up, shows th
 
 from __future__ import annotations
 
+import re
 import subprocess
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from liveserver import REPO, all_day_config, free_port, start_serve, wait_for
@@ -18,6 +21,7 @@ from county.db import Database
 from hallq.client import ApiClient, ApiError
 
 pytestmark = pytest.mark.slow
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def test_the_county_walks_a_halls_bad_rating_case_and_the_steps_flow_back(tmp_path, pg_url):
@@ -37,7 +41,10 @@ def test_the_county_walks_a_halls_bad_rating_case_and_the_steps_flow_back(tmp_pa
     procs: list[subprocess.Popen] = []
     hall = ApiClient(f"http://127.0.0.1:{hall_port}", "demo-qingshi-admin")
     try:
-        procs.append(start_county(pg_url, county_port))
+        # The county machine on UTC, its database sessions too: the steps' times are still Beijing's.
+        (tmp_path / "county.toml").write_text('timezone = "Asia/Shanghai"\n', encoding="utf-8")
+        procs.append(start_county(pg_url, county_port, "--config", str(tmp_path / "county.toml"),
+                                  env={"TZ": "UTC", "PGTZ": "UTC"}))
         procs.append(start_serve(config, tmp_path / "T1.db", hall_port, "--case-poll", "0.2"))
         ApiClient(f"http://127.0.0.1:{hall_port}", "demo-qingshi-kiosk-1").post("/tickets", {"service": "S101"})
         hall.post("/windows/7/login", {"staff": "2007"})
@@ -77,6 +84,9 @@ def test_the_county_walks_a_halls_bad_rating_case_and_the_steps_flow_back(tmp_pa
             status, url, html = b.post(page, {"action": action, "note": note, "csrf_token": b.csrf(html), **extra})
             assert status == 200 and url.endswith(page), html.decode()
         assert b.post(page, {"action": "close", "note": "again", "csrf_token": b.csrf(html)})[0] == 422  # closed
+        shown = [datetime.strptime(t, "%Y-%m-%d %H:%M").replace(tzinfo=BEIJING)
+                 for t in re.findall(r"· (\d{4}-\d\d-\d\d \d\d:\d\d)<br>", html.decode())]
+        assert len(shown) == 3 and all(abs(datetime.now(BEIJING) - t) < timedelta(minutes=5) for t in shown), shown
 
         def back() -> dict | None:
             one = hall.get(f"/cases/{case['id']}")

@@ -241,3 +241,63 @@ def test_the_centres_page_in_chromium_on_a_phone_and_a_desk(county):
             browser.close()
 
 
+
+
+def test_the_countys_today_is_in_its_own_zone_not_the_machines(pg_url, monkeypatch, tmp_path):
+    """A county server in a container on UTC at 2031-03-31 17:30 UTC: in Beijing it is already
+    1 April 01:30, so the reports' default period is April so far (not March, the machine's month);
+    with timezone = "UTC" in its county.toml it is March. The clock is pinned: no dependence on when
+    the test runs."""
+    import time
+
+    from county.settings import load_settings
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        clock = ManualClock(datetime(2031, 3, 31, 17, 30, tzinfo=ZoneInfo("UTC")))
+        app = county_app(pg_url, clock=clock)
+        db = app.config["DB"]
+        users.add_user(db, "shenji", "李审计", "auditor", "auditor-pw-1")
+        utc = tmp_path / "county.toml"
+        utc.write_text('# the county office\ntimezone = "UTC"\n', encoding="utf-8")
+        other = county_app(pg_url, migrate=False, settings=load_settings(utc), clock=clock)
+        try:
+            for flask_app, period in ((app, "2031-04-01 至 2031-04-01"), (other, "2031-03-01 至 2031-03-31")):
+                client = flask_app.test_client()
+                page = client.get("/county/login").get_data(as_text=True)
+                csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+                client.post("/county/login", data={"username": "shenji", "password": "auditor-pw-1", "csrf_token": csrf})
+                html = client.get("/county/reports").get_data(as_text=True)
+                assert period in html, html
+        finally:
+            stop_county(other)
+            stop_county(app)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_a_bad_county_toml_names_file_line_and_key_and_starts_nothing(tmp_path, capsys):
+    from county.settings import CountySettings, load_or_exit, load_settings
+
+    assert load_settings(None) == CountySettings() and CountySettings().timezone == "Asia/Shanghai"
+    bad = tmp_path / "county.toml"
+    bad.write_text('\n# zone\ntimezone = "Asia/Shangai"\ntimzone = "UTC"\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as stopped:
+        load_or_exit(bad)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:3: timezone: unknown time zone 'Asia/Shangai' (e.g. Asia/Shanghai)" in err
+    assert f'{bad}:4: timzone: unknown key (did you mean "timezone"?)' in err
+    bad.write_text("timezone = 8\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        load_or_exit(bad)
+    assert f"{bad}:1: timezone: must be a string" in capsys.readouterr().err
+    bad.write_text('timezone = "UTC\n', encoding="utf-8")
+    with pytest.raises(SystemExit):
+        load_or_exit(bad)
+    assert f"{bad}:1: TOML syntax error" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        load_or_exit(tmp_path / "missing.toml")
+    assert "missing.toml: no such file" in capsys.readouterr().err

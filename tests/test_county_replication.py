@@ -89,9 +89,10 @@ def traffic(base: str, config, tickets: int) -> None:
             assert exc.status in (404, 409), exc.body
 
 
-def start_county(url: str, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "hallq.cli", "county", "serve", "--db", url, "--port", str(port)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def start_county(url: str, port: int, *args: str, env: dict | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "hallq.cli", "county", "serve", "--db", url, "--port", str(port),
+                             *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=None if env is None else {**os.environ, **env})
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read().decode()
