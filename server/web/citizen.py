@@ -19,7 +19,10 @@ bp = Blueprint("citizen", __name__)
 def find():
     """找回我的号: a closed ticket page is reopened by the ticket's code and the phone's last 4 digits
     (POST /api/v1/tickets/find, limited like appointment look-ups); an SMS link is /t/<id> itself."""
-    return render_template("ticket_find.html", hotline=current_app.config["ENGINE"].config.hotline)
+    engine = current_app.config["ENGINE"]
+    # The hall's date, for the ticket saved on this phone: the phone's own date is in its own zone
+    # (an Asia/Urumqi phone is still on yesterday until 02:00 Beijing) and clock.
+    return render_template("ticket_find.html", hotline=engine.config.hotline, hall_day=engine.now().date().isoformat())
 
 
 def missing_ticket():

@@ -2,9 +2,11 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  try {  // the ticket page remembers the last ticket opened on this phone (this device only)
+  // the ticket page remembers the last ticket opened on this phone (this device only); it is offered
+  // on the hall's day it was issued (the page says the hall's date: the phone's is in its own zone)
+  try {
     const saved = JSON.parse(localStorage.getItem("hallq-ticket") || "null");
-    if (saved && saved.day === new Date().toLocaleDateString("sv-SE") && /^[A-Za-z0-9_-]+$/.test(saved.id)) {
+    if (saved && saved.day === $("f-saved").dataset.hallDay && /^[A-Za-z0-9_-]+$/.test(saved.id)) {
       $("f-saved-link").textContent = saved.code;
       $("f-saved-link").href = `/t/${saved.id}`;
       $("f-saved").hidden = false;
