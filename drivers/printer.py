@@ -108,6 +108,21 @@ class PrintResult:
     status: PrinterStatus
     bytes_sent: int = 0
     reason: str = ""
+    done_in: float = 0.0  # seconds until the paper should be out of the printer (see `paper_seconds`)
+
+
+PAPER_MM_PER_SECOND = 200.0  # datasheet §2: about 200 mm/s
+LINE_MM = 4.0  # a line of font A: 24 dots + spacing at 8 dots/mm
+QR_MM = 30.0  # a native QR code of a ticket page's link, with its margin
+
+
+def paper_seconds(data: bytes, baudrate: int | None) -> float:
+    """How long after the write a ticket's paper has gone through the head: its bytes on a serial
+    line (10 bits a byte) and the paper at the datasheet's speed. Real-time status is answered at
+    once even mid-job (§3), so "printing stopped by paper end" can only be asked after this."""
+    wire = len(data) * 10 / baudrate if baudrate else 0.0
+    qr = QR_MM if b"\x1d(k" in data or b"\x1dv0" in data else 0.0
+    return wire + (data.count(b"\n") * LINE_MM + qr) / PAPER_MM_PER_SECOND
 
 
 _SERIAL_PATH = re.compile(r"^(COM\d+|/dev/(tty|pts/|serial/|cu\.).*)$", re.IGNORECASE)
@@ -360,7 +375,17 @@ class TicketPrinter:
                 lost = PrinterStatus(False, detail=f"write failed: {e}")
                 self._report(lost)
                 return PrintResult(False, lost, reason=lost.detail)
-            return PrintResult(True, st, bytes_sent=len(data))
+            baud = self.cfg.baudrate if self.kind == "serial" else None
+            return PrintResult(True, st, bytes_sent=len(data), done_in=paper_seconds(data, baud))
+
+    def printed_whole(self, result: PrintResult, sleep: Callable[[float], None] = time.sleep) -> PrinterStatus:
+        """The status once a ticket printed by `print_ticket` should be out of the printer: paper
+        that ran out mid-ticket shows as paper end ("printing stopped by paper end", §3), a printer
+        pulled meanwhile as no answer. The caller tells the citizen and the staff (§4: never hand
+        out a number that could not be printed without saying so)."""
+        if result.done_in > 0:
+            sleep(result.done_in)
+        return self.status()
 
     def render(self, ticket: TicketPrint) -> bytes:
         """The exact bytes for a ticket on this printer (layout chosen by profile and config)."""

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from hallq.client import ApiClient, ApiError, Unreachable, new_key
 from kiosk.idcard import CITIZEN, CardFlow, CardHolder
-from kiosk.printing import TicketOutput, ticket_print
+from kiosk.printing import Printed, TicketOutput, ticket_print
 from kiosk.voice import Voice, spoken_code
 
 log = logging.getLogger(__name__)
@@ -460,6 +460,9 @@ class KioskApp:
                 self.issued = Issued(ticket, result.printed, result.note, paper.qr_payload, result.bytes_sent)
             said = f"您的号码是 {spoken_code(ticket['code'])}，前面还有{ticket['waiting_ahead']}人"
             self.voice.say(said + ("，请取走号票" if result.printed else "，" + result.note))
+            if result.printed:
+                threading.Thread(target=self._paper_check, args=(ticket, result, paper.qr_payload), daemon=True,
+                                 name="kiosk-paper-check").start()
         except Exception:  # a kiosk must never hang on 请稍候
             log.exception("issuing failed")
             with self._lock:
@@ -473,6 +476,22 @@ class KioskApp:
             with self._lock:
                 self.busy = False
                 self.changed_at = self.clock()
+
+    def _paper_check(self, ticket: dict, printed: Printed, link: str) -> None:
+        """After the paper should be out: if it ran out (or the printer went) mid-ticket, the number
+        goes back on the screen with its QR code, however the citizen left the ticket screen — unless
+        the next citizen has begun."""
+        late = self.output.whole(printed)
+        if late is None:
+            return
+        with self._lock:
+            on_screen = self.screen == TICKET and self.issued is not None and self.issued.ticket is ticket
+            left = self.screen == START and self.issued is None and self.matter is None and not self.busy
+            if not (on_screen or left):
+                return  # the next citizen is at the kiosk: the staff alert covers it
+            self.issued = Issued(ticket, False, late.note, link, late.bytes_sent)
+            self._go(TICKET)
+        self.voice.say(late.note)
 
     def _refusal(self, exc: ApiError) -> str:
         if exc.status in (401, 403):

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from drivers.printer import Paper, PrinterStatus, TicketPrinter
+from drivers.printer import Paper, PrinterStatus, PrintResult, TicketPrinter
 from drivers.ticket_layout import TicketPrint
 from hallq.client import ApiClient
 from hallq.waits import wait_text
@@ -170,6 +170,7 @@ class Printed:
     printed: bool
     note: str  # "" when printed; else what the screen tells the citizen
     bytes_sent: int = 0
+    job: PrintResult | None = None  # the printer's answer, for `TicketOutput.whole`
 
 
 class TicketOutput:
@@ -193,9 +194,25 @@ class TicketOutput:
         if self.printer is not None and status is not None and status.can_print:
             result = self.printer.print_ticket(ticket, check_status=False)
             if result.printed:
-                return Printed(True, "", result.bytes_sent)
+                return Printed(True, "", result.bytes_sent, result)
             status = result.status
         return Printed(False, f"{problem_text(status)}，请拍照或扫码保存您的号码")
+
+    def whole(self, printed: Printed) -> Printed | None:
+        """Once the paper should be out: None if the ticket printed whole, else what to tell the
+        citizen (paper that ran out mid-ticket, a printer pulled or opened meanwhile). Waits for the
+        paper, so the kiosk calls it off its UI thread."""
+        if self.printer is None or printed.job is None:
+            return None
+        try:
+            status = self.printer.printed_whole(printed.job)
+        except Exception as exc:
+            log.exception("printer status after printing failed")
+            status = PrinterStatus(False, detail=f"status failed: {exc}")
+        if status.can_print:
+            return None
+        return Printed(False, f"号票未打印完整（{problem_text(status)}），请拍照或扫码保存您的号码",
+                       printed.bytes_sent)
 
     def close(self) -> None:
         if self.printer is not None:

@@ -144,10 +144,11 @@ def test_hallq_sim_injects_faults_from_the_command_line_stdin_and_a_control_fifo
         status = _probe(out)
         assert status[("K1", "printer")] == "online (paper near end)"
         assert status[("2", "keypad")].startswith("offline") and status[("1", "keypad")].startswith("online")
-        proc.stdin.write("cover-open K1\nnoisy evaluator:1 2\nsilent warp-drive\n")
+        proc.stdin.write("cover-open K1\nnoisy evaluator:1 2\npaper-ends K1 200\nsilent warp-drive\n")
         proc.stdin.flush()
         lines = _read_until(proc, "# error")
         assert "# fault: cover-open K1\n" in lines and "# fault: noisy evaluator:1 2\n" in lines
+        assert "# fault: paper-ends K1 after 200 bytes\n" in lines
         assert "warp-drive" in lines[-1]
         fifo.write_text("answer keypad:2\nunplug bus:callers\n")
         _read_until(proc, "unplug bus:callers")

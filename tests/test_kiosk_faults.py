@@ -73,6 +73,22 @@ def test_printer_that_cannot_print_gives_the_number_on_screen_and_alerts(rig, se
     assert wait_for(lambda: rig.alerts.idle() and kind not in active_alerts(server), timeout=5)
 
 
+def test_paper_that_runs_out_mid_ticket_puts_the_number_back_on_screen_and_alerts(rig, server):
+    rig.sim.paper_for = 300  # the roll ends a few lines into the ticket (datasheet §3: stopped by paper end)
+    ticket = issue(rig)
+    assert rig.app.issued.printed is True  # the bytes went out; the paper has not yet
+    rig.tap(("done",))  # the citizen takes what came out and turns away
+    assert wait_for(lambda: rig.app.issued is not None and rig.app.issued.printed is False, timeout=5)
+    assert rig.app.screen == TICKET  # the number is back, with its QR code
+    assert rig.app.issued.ticket["id"] == ticket["id"]
+    assert rig.app.issued.note == "号票未打印完整（打印机缺纸），请拍照或扫码保存您的号码"
+    assert rig.app.issued.link == f"{server[0]}/t/{ticket['id']}"
+    rig.ui.step()
+    rig.shot("21-ticket-paper-ran-out")
+    assert wait_for(lambda: rig.alerts.idle(), timeout=5)
+    assert active_alerts(server)["printer_paper_out"]["level"] == "red"
+
+
 def test_paper_near_end_prints_and_alerts_once(rig, server):
     rig.sim.paper = "near_end"
     for _ in range(3):

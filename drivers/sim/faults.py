@@ -4,6 +4,8 @@ The simulators have their faults as attributes (a silent device, lost ACKs, corr
 paper and cover state, an unplugged line); this names them for a person at a terminal or a script:
 
     paper-out K1 | paper-near-end K1 | paper-ok K1       the kiosk's printer paper
+    paper-ends K1 [N]                                    the roll ends N bytes (default 300) into what
+                                                         prints next: a ticket cut short mid-print
     cover-open K1 | cover-closed K1                      the printer cover
     silent TARGET | answer TARGET                        stops answering / answers again
     noisy TARGET [N]                                     the next N frames (default 5) arrive garbled:
@@ -67,9 +69,16 @@ class Faults:
             printer = self._printer(self._one(cmd, args))
             if cmd.startswith("paper-"):
                 printer.paper = {"paper-out": "out", "paper-near-end": "near_end", "paper-ok": "ok"}[cmd]
+                printer.paper_for = None  # a new roll (or none at all)
             else:
                 printer.cover_open = cmd == "cover-open"
             return f"{cmd} {args[0]}"
+        if cmd == "paper-ends":
+            if not 1 <= len(args) <= 2 or (len(args) == 2 and not args[1].isdigit()):
+                raise FaultError("paper-ends K1 [N]: the roll ends N bytes (default 300) into the next print")
+            printer = self._printer(args[0])
+            printer.paper_for = int(args[1]) if len(args) == 2 else 300
+            return f"paper-ends {args[0]} after {printer.paper_for} bytes"
         if cmd == "rate":
             if len(args) != 2 or not args[1].isdigit() or not 0 <= int(args[1]) <= 5:
                 raise FaultError("rate evaluator:N GRADE (0-5)")

@@ -26,6 +26,10 @@ class PrinterSim(SimLine):
         self.paper = "ok"
         self.cover_open = False
         self.silent = False  # no status answers: switched off, or a cable that only half works
+        # Bytes of print data the roll still takes (None: endless): past them the paper ends
+        # mid-job, the rest of the job is not printed and the status says "printing stopped by
+        # paper end" (§3) until a test puts paper back (`paper = "ok"`, `paper_for = None`).
+        self.paper_for: int | None = None
         self.status_queries = 0
         self._data = bytearray()
         self._tail = b""  # last bytes of the previous read, to spot DLE EOT split across reads
@@ -44,7 +48,7 @@ class PrinterSim(SimLine):
 
     def _on_bytes(self, chunk: bytes) -> None:
         with self._lock:
-            self._data += chunk
+            self._data += self._onto_paper(chunk)
         window = self._tail + chunk
         start = 0
         answers = bytearray()
@@ -56,6 +60,19 @@ class PrinterSim(SimLine):
         self._tail = window[-2:]
         if answers and not self.silent:
             self.endpoint.write(bytes(answers))
+
+    def _onto_paper(self, chunk: bytes) -> bytes:
+        """What of `chunk` reaches the paper (status queries count as none of it)."""
+        if self.paper == "out":
+            return chunk if self.paper_for is None else b""
+        if self.paper_for is None:
+            return chunk
+        data = len(chunk) - 3 * chunk.count(b"\x10\x04")
+        if data <= self.paper_for:
+            self.paper_for -= data
+            return chunk
+        room, self.paper_for, self.paper = self.paper_for, 0, "out"
+        return chunk[:room]
 
     @property
     def received(self) -> bytes:
