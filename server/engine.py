@@ -33,11 +33,13 @@ from .estimate import (
     ServiceTimes,
     WindowOptions,
     _next_opening,
+    configured_minutes,
     estimate_from,
     estimate_wait,
     estimate_waits,
     from_frame,
     off_duty,
+    pause_key,
     windows_for,
 )
 from .idkeys import IdKeys
@@ -87,7 +89,7 @@ class Engine:
         self.tickets: dict[str, Ticket] = {}  # live tickets only
         self.windows: dict[int, WindowState] = {}
         self.counters: dict[tuple[str, str], int] = {}
-        self.times = ServiceTimes({code: s.minutes for code, s in config.services.items()})
+        self.times = ServiceTimes(configured_minutes(config.services))
         self._next_record = 1
         # Per-request work kept between requests (issue #11), each valid only while its input is:
         self._candidates: dict[str, tuple[Ticket, Candidate]] = {}  # per waiting ticket object
@@ -239,7 +241,7 @@ class Engine:
             self._still_serves(config)
             events = self.store.commit(ch() if callable(ch) else ch)
             self.config = config
-            self.times.configured = {code: s.minutes for code, s in config.services.items()}
+            self.times.configured = configured_minutes(config.services)
             self.times._means.clear()
             self._options = WindowOptions()
             self._candidates.clear()
@@ -318,17 +320,26 @@ class Engine:
         """Windows staffed and not paused: the capacity the queue has now."""
         return [self.config.windows[n] for n, w in sorted(self.windows.items()) if w.staff and not w.paused]
 
+    def staffed_windows(self) -> list[Window]:
+        """Windows with a clerk signed in, paused or not: what the estimates replay over (a paused
+        window counts from when its clerk is expected back, see `_busy`)."""
+        return [self.config.windows[n] for n, w in sorted(self.windows.items()) if w.staff]
+
     def _busy(self) -> list[Busy]:
         out = []
         for w in self.windows.values():
             t = self.tickets.get(w.current) if w.current else None
             if t is not None and t.called_at is not None:
                 out.append(Busy(window=w.number, service=t.service, since=t.called_at))
+            elif w.staff and w.paused:
+                since = w.paused_at or w.since
+                if since is not None:
+                    out.append(Busy(window=w.number, service=pause_key(w.pause_reason), since=since, pause=True))
         return out
 
     def _estimate(self, c: Candidate, now: datetime) -> Estimate:
         return estimate_wait(
-            c, self._waiting(now), self.open_windows(), list(self.config.windows.values()),
+            c, self._waiting(now), self.staffed_windows(), list(self.config.windows.values()),
             self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours, options=self._options,
         )
 
@@ -454,7 +465,7 @@ class Engine:
         places each ticket in one kept replay (server/kept_replay.py) instead of replaying the
         whole queue each time; the result is exactly `estimate_wait(..., frame=frame)`'s."""
         frame = now.replace(microsecond=0)
-        open_windows, all_windows = self.open_windows(), list(self.config.windows.values())
+        open_windows, all_windows = self.staffed_windows(), list(self.config.windows.values())
         rules, hall_hours = self.config.rules, self.config.hours
         reopen = _next_opening(hall_hours, now)
         got = windows_for(c, open_windows, all_windows, reopen)
@@ -985,7 +996,7 @@ class Engine:
                 # The next step gets its own estimate now (the one printed was for the first step);
                 # this window is about to be free, so it does not count as busy.
                 c = self._candidate(t, now)
-                est = estimate_wait(c, self._waiting(now) + [c], self.open_windows(), list(self.config.windows.values()),
+                est = estimate_wait(c, self._waiting(now) + [c], self.staffed_windows(), list(self.config.windows.values()),
                                     [b for b in self._busy() if b.window != window], self.times, now,
                                     rules=self.config.rules, hours=self.config.hours, options=self._options)
                 t.waiting_ahead, t.estimated_wait = est.ahead, est.point
@@ -1037,11 +1048,13 @@ class Engine:
                 return Result(result="nothing_to_do", window=w.number, reason="not paused")
             w = copy(w)
             paused_for = (now - w.paused_at).total_seconds() / 60 if w.paused_at else 0
+            reason = w.pause_reason
             w.paused, w.pause_reason, w.paused_at, w.since = False, None, None, now
             ch = Changes()
             ch.put("windows", to_row(w))
             self._event(ch, now, "window.resumed", actor, window=window, paused_minutes=round(paused_for, 1))
             self._commit(ch, windows=[w])
+            self.times.add(pause_key(reason), paused_for)  # how long this hall's pauses last, for the estimates
             return Result(result="accepted", window=w.number)
 
     def login(self, window: int, staff: str, actor: str | None = None, move: bool = True,
@@ -1324,7 +1337,7 @@ class Engine:
         ms with hundreds waiting) run after it is released, so they never hold up a window's call."""
         with self._lock:
             now = self._begin()
-            return now, self._waiting(now), self.open_windows(), self._busy(), self.times.snapshot()
+            return now, self._waiting(now), self.staffed_windows(), self._busy(), self.times.snapshot()
 
     def menu(self) -> list[dict]:
         """Every service and bundle with the number waiting and the estimated wait for a new ticket."""

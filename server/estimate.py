@@ -101,11 +101,29 @@ class WindowOptions:
 
 @dataclass(frozen=True)
 class Busy:
-    """A window serving someone: which service, since when."""
+    """A window serving someone: which service, since when. Or, with `pause`, a window whose clerk
+    has stepped away (暂停: a break, a meeting): `service` is then `pause_key(reason)`, whose
+    learnt mean is how long such pauses last, and the window counts from when it is expected back."""
 
     window: int
     service: str
     since: datetime
+    pause: bool = False
+
+
+PAUSE_MINUTES = {"break": 10.0, "meeting": 30.0, "lunch": 60.0, "other": 10.0}  # until the hall's own are learnt
+
+
+def pause_key(reason: str | None) -> str:
+    """The `ServiceTimes` key under which pauses for `reason` (server/tickets.py PAUSE_REASONS) are learnt."""
+    return "pause:" + (reason or "other")
+
+
+def configured_minutes(services: Mapping) -> dict[str, float]:
+    """What `ServiceTimes` starts from: each matter's configured minutes, and each kind of pause's."""
+    out = {pause_key(reason): minutes for reason, minutes in PAUSE_MINUTES.items()}
+    out.update({code: s.minutes for code, s in services.items()})
+    return out
 
 
 def ahead_of(new: Candidate, queue: Iterable[Candidate], windows: list[Window]) -> list[Candidate]:
@@ -163,7 +181,7 @@ def off_duty(new: Candidate, queue: Iterable[Candidate], mine: list[Window]) -> 
 # 78–84% inside in every hall); never per hall. m == 0 (a window takes
 # the ticket at once: two thirds of tickets in the simulated halls, 99.8% of them called at once)
 # gets no range.
-RANGE = {"low_share": 0.921, "low_root": 0.802, "high_share": 1.763, "high_root": 1.402, "high_floor": 1.550}
+RANGE = {"low_share": 0.518, "low_root": 0.211, "high_share": 1.376, "high_root": 1.792, "high_floor": 2.015}
 
 
 def wait_range(minutes: float, tau: float) -> tuple[float, float]:
@@ -467,8 +485,10 @@ class _Run:
             if b.window in free:
                 elapsed = (now - b.since).total_seconds() / 60.0
                 mean = times.mean(b.service)
-                # A service already past its mean is expected to end soon, not at once.
-                free[b.window] = max(free[b.window], max(mean - elapsed, mean * 0.15))
+                # A service (or a pause) already past its mean is expected to end soon, not at once.
+                rest = max(mean - elapsed, mean * 0.15)
+                # A paused clerk is back at the earliest when the hall reopens, too.
+                free[b.window] = max(free[b.window], rest, closed_until if b.pause else 0.0)
         self.free = free
         self.windows, self.times, self.now, self.rules = windows, times, now, rules
         self.lines = _Lines(tickets)

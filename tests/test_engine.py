@@ -720,3 +720,22 @@ def test_kept_waiting_queue_is_every_waiting_ticket_in_order_after_every_kind_of
     for step in steps:
         step()
         check()
+
+
+def test_a_clerk_on_a_break_counts_in_the_estimate_from_when_expected_back(engine, clock):
+    """The only window for S301 is paused (休息) 3 minutes ago: the next citizen waits for the rest of
+    the break (10 minutes until the hall's own breaks are learnt), not "即将叫号" nor 暂无窗口办理; the
+    length of each break taken is learnt on resume."""
+    engine.login(4, "1004")
+    engine.pause(4, "break")
+    clock.advance(minutes=3)
+    t = engine.issue("S301")
+    assert t.issue_estimate.on_duty and t.estimated_wait == pytest.approx(7.0)
+    assert engine.position(t).point == pytest.approx(7.0)
+    clock.advance(minutes=13)  # a 16-minute break
+    engine.resume(4)
+    engine.call_next(4)
+    engine.finish(4)
+    engine.pause(4, "break")
+    t = engine.issue("S301")
+    assert t.estimated_wait == pytest.approx((2 * 10 + 16) / 3)  # one break seen: blended towards 10

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from hallq.model import HallConfig, Window
 from server.allocation import Candidate, effective_rank, protected
-from server.estimate import Busy, ServiceTimes, estimate_wait, naive_estimate
+from server.estimate import Busy, ServiceTimes, configured_minutes, estimate_wait, naive_estimate, pause_key
 from server.hours import issuing, next_issuing
 
 from .arrivals import DAY, Citizen, Scenario, _m
@@ -81,6 +81,7 @@ class Desk:
     open: bool = False
     closing_at: float | None = None  # session ended: serve tickets issued before this, then leave
     on_break: bool = False
+    break_since: float = 0.0
     break_owed: float = 0.0
     current: Waiting | None = None
     since: float = 0.0
@@ -125,7 +126,7 @@ class HallSim:
         self.citizens = {c.id: c for c in scenario.citizens}
         self.desks = {n: Desk(w) for n, w in sorted(config.windows.items())}
         self.all_windows = list(config.windows.values())
-        self.times = ServiceTimes({code: s.minutes for code, s in config.services.items()})
+        self.times = ServiceTimes(configured_minutes(config.services))
         self.waiting: list[Waiting] = []
         self.events: list[tuple] = []
         self._seq = 0
@@ -204,6 +205,7 @@ class HallSim:
             self.serve_next(desk, now)
         elif kind == BACK:
             data.on_break = False
+            self.times.add(pause_key("break"), now - data.break_since)  # as the engine learns on resume
             self._staff(data, now)
             self.serve_next(data, now)
         elif kind == WAKE:
@@ -259,8 +261,12 @@ class HallSim:
         at = self.at(now)
         queue = [self._candidate_now(w, now, at) for w in self.waiting]
         new = self._candidate_now(t, now, at)
-        open_windows = [d.conf for d in self.desks.values() if d.staffed_now]
+        # As the engine: a clerk on a break is a paused window, counted from when expected back.
+        away = [d for d in self.desks.values() if d.on_break and d.open]
+        gone = {d.number for d in away}
+        open_windows = [d.conf for d in self.desks.values() if d.staffed_now or d.number in gone]
         busy = [Busy(d.number, d.current.service, self.at(d.since)) for d in self.desks.values() if d.current]
+        busy += [Busy(d.number, pause_key("break"), self.at(d.break_since), pause=True) for d in away]
         est = estimate_wait(new, queue + [new], open_windows, self.all_windows, busy, self.times, at,
                             rules=self.config.rules, hours=self.config.hours)
         # The naive estimate counts the ticket's own line: same matter, called before it.
@@ -335,7 +341,7 @@ class HallSim:
             desk.break_owed = 0.0  # the session is over: leaving (or lunch) is the break
         if desk.break_owed:
             self._unstaff(desk, now)
-            desk.on_break = True
+            desk.on_break, desk.break_since = True, now
             self.push(now + desk.break_owed, BACK, desk)
             desk.break_owed = 0.0
             return
