@@ -296,11 +296,12 @@ class Screens:
         bold = b.style != "quiet"
         room = b.rect.width - int(30 * self.u)
         sub_h = int(self.px(sub_size) * 1.3) if b.sub else 0
-        # Shrink only when even three lines cannot hold the label: nothing is ever cut off.
+        # The layouts give a button the height its label needs (label_height); shrinking is the last
+        # resort of a label that still cannot fit, so nothing is ever cut off.
         while True:
             lines = self.wrap(b.label, size, room, bold)
             line_h = int(self.px(size) * 1.2)
-            if size <= 20 or (len(lines) <= 3 and line_h * len(lines) + sub_h <= b.rect.height - int(12 * self.u)):
+            if size <= 20 or line_h * len(lines) + sub_h <= b.rect.height - int(12 * self.u):
                 break
             size *= 0.9
         block = line_h * len(lines) + sub_h
@@ -312,6 +313,30 @@ class Screens:
             self.text(surf, b.sub, sub_size, sub_ink, (b.rect.centerx, y + int(4 * self.u)), "midtop")
 
     # ------------------------------------------------------------------ layout helpers
+
+    def label_height(self, label: str, width: int, sub: bool = True, bold: bool = True) -> int:
+        """The height a button `width` wide needs to draw `label` (and a second line) at full size."""
+        lines = self.wrap(label, LABEL_SIZE, width - int(30 * self.u), bold)
+        return int(self.px(LABEL_SIZE) * 1.2) * len(lines) + (int(self.px(SUB_SIZE) * 1.3) if sub else 0) \
+            + int(12 * self.u) + 1
+
+    def fit(self, area: pygame.Rect, labels: list[str], columns: tuple[int, ...], height: int,
+            sub: bool = True) -> tuple[int, int]:
+        """(columns, button height) for a paged grid of `labels` in `area`: every label at its full
+        size (in 大字模式 1.5× the standard one — issue #13), so a long name gets a taller button, or
+        fewer columns when the taller ones leave fewer per page (or as many, with fewer lines each);
+        `columns` in order of preference, `height` the least. The hall's usual names keep the first choice and `height`."""
+        gap = int(24 * self.u)
+        best: tuple[int, int, int] | None = None  # (per page, columns, height)
+        for cols in columns:
+            width = (area.width - gap * (cols - 1)) // cols
+            h = max([height, *(self.label_height(label, width, sub) for label in labels)])
+            rows = (area.height + gap) // (h + gap)
+            if rows and (best is None or rows * cols > best[0] or (rows * cols == best[0] and h < best[2])):
+                best = (rows * cols, cols, h)
+        if best is None:  # not even one button of one column fits: the least shrinking
+            return columns[-1], max(1, area.height)
+        return best[1], best[2]
 
     def grid(self, area: pygame.Rect, n: int, cols: int, height: int, page: int) -> tuple[list[pygame.Rect], int, int]:
         """Rects for the items of one page, the page actually shown, and the page count."""
@@ -392,14 +417,16 @@ class Screens:
             actions.append(("工作人员", ("keypad", "pin"), "quiet"))
         row = self.bottom_row(body, actions)
         cats = app.menu.categories
-        cols = 2 if self.portrait else 3
-        height = self.s(190) if self.portrait or not large else self.s(140)
+        choices = (2, 1) if self.portrait else (3, 2, 1)
+        least = self.s(190) if self.portrait or not large else self.s(140)
         area = pygame.Rect(body.left, y, body.width, row[0].rect.top - y - int(30 * self.u))
+        cols, height = self.fit(area, cats, choices, least)
         rects, page, pages = self.grid(area, len(cats), cols, height, app.page)
         if pages > 1:
             # Portrait: 上一页/下一页 in a row of their own; landscape has no height for one, so
             # they join the action row.
             area.height -= self.pager_height() - (0 if self.portrait else self.s(120)) + int(24 * self.u)
+            cols, height = self.fit(area, cats, choices, least)
             rects, page, pages = self.grid(area, len(cats), cols, height, app.page)
         out = []
         for rect, cat in zip(rects, cats[page * self._per_page(area, cols, height):], strict=False):
@@ -421,12 +448,14 @@ class Screens:
     def _matters(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         y = self.title(surf, app.category, body, BLUE)
         items = app.menu.in_category(app.category)
-        cols = 1 if self.portrait else 2
-        height = self.s(170)
+        choices = (1,) if self.portrait else (2, 1)
+        names = [m["name"] for m in items]
         probe = pygame.Rect(body.left, y, body.width, body.bottom - y - self.s(120) - int(30 * self.u))
+        cols, height = self.fit(probe, names, choices, self.s(170))
         rects, page, pages = self.grid(probe, len(items), cols, height, app.page)
         if pages > 1:
             probe.height = body.bottom - y - self.pager_height() - int(30 * self.u)
+            cols, height = self.fit(probe, names, choices, self.s(170))
             rects, page, pages = self.grid(probe, len(items), cols, height, app.page)
         per = self._per_page(probe, cols, height)
         out = [Button(rect, m["name"], ("matter", m["code"]), sub=wait_text(m))
