@@ -80,6 +80,7 @@ KEYPAD_TITLES = {
 
 LABEL_SIZE, SUB_SIZE = 46, 30  # a button's label and its second line, standard mode
 PAGE_SIZE = 36  # "第 1/2 页"
+PAGER_ITEMS = [("上一页", None, "normal"), ("下一页", None, "normal")]  # for measuring only
 QR_LEAST = 190  # px at 1080: the smallest on-screen QR code a phone still reads at arm's length
 
 
@@ -199,7 +200,8 @@ class Screens:
         """Wrapped text that keeps inside `rect`: smaller (down to `floor` of its size) when it would
         run past the bottom, then cut short with "…" — an unseen hall's 50-character matter name must
         not push what follows under the buttons, off the screen or over the QR code; returns the y
-        below the last line."""
+        below the last line. `floor` 1.0: cut short at the full size (in 大字模式 the 1.5× size is
+        the rule, issue #13)."""
         scale = 1.0
         while True:
             lines = self.wrap(s, size * scale, rect.width)
@@ -377,17 +379,40 @@ class Screens:
         them: a status, not a button, so it never has to squeeze between buttons."""
         items = list(lead or [])
         if pages > 1:
-            items += [("上一页", ("page", -1) if page > 0 else None, "normal"),
-                      ("下一页", ("page", 1) if page < pages - 1 else None, "normal")]
+            turn = [("上一页", ("page", -1) if page > 0 else None, "normal"),
+                    ("下一页", ("page", 1) if page < pages - 1 else None, "normal")]
+            above = row.bottom
+            if self._one_row(items + turn):
+                items += turn
+                turn = []
+            else:  # 大字模式 in portrait: a row of their own above the lead, as pager_height reserves
+                above = row.bottom - self.s(120) - int(24 * self.u)
             self.text(surf, f"第 {page + 1}/{pages} 页", PAGE_SIZE, INK,
-                      (row.centerx, row.bottom - self.s(120) - int(8 * self.u)), "midbottom")
+                      (row.centerx, above - self.s(120) - int(8 * self.u)), "midbottom")
+            if turn:
+                upper = pygame.Rect(row.left, row.top, row.width, above - row.top)
+                return (self.bottom_row(row, items) if items else []) + self.bottom_row(upper, turn)
         return self.bottom_row(row, items) if items else []
 
-    def pager_height(self) -> int:
-        return self.s(120) + int(self.px(PAGE_SIZE) * 1.3) + int(16 * self.u)
+    def pager_height(self, lead: list | None = None) -> int:
+        """The height `pager` takes with `lead` before 上一页/下一页: two rows of buttons when one
+        cannot hold them all at full size (大字模式, portrait)."""
+        rows = 1 if self._one_row([*(lead or []), *PAGER_ITEMS]) else 2
+        return rows * self.s(120) + (rows - 1) * int(24 * self.u) + int(self.px(PAGE_SIZE) * 1.3) + int(16 * self.u)
 
-    def title(self, surf, s: str, body: pygame.Rect, color=INK) -> int:
-        return self.paragraph(surf, s, 54, color, body) + int(20 * self.u)
+    def _one_row(self, items: list) -> bool:
+        free = self.size[0] - int(80 * self.u) - int(24 * self.u) * (len(items) - 1)  # the body's width
+        return sum(self.font(LABEL_SIZE, style != "quiet").size(label)[0] + int(40 * self.u)
+                   for label, _, style in items) <= free
+
+    def title(self, surf, s: str, body: pygame.Rect, color=INK, room: int | None = None) -> int:
+        """The screen's title from the top of `body`; with `room`, it leaves that much of `body`
+        below it (a 50-character name is cut short with "…", at its full size, rather than
+        leaving no room for the list it heads)."""
+        if room is None:
+            return self.paragraph(surf, s, 54, color, body) + int(20 * self.u)
+        rect = pygame.Rect(body.left, body.top, body.width, max(1, body.height - room - int(20 * self.u)))
+        return self.fitted(surf, s, 54, color, rect, floor=1.0) + int(20 * self.u)
 
     # ------------------------------------------------------------------ screens
 
@@ -425,7 +450,8 @@ class Screens:
         if pages > 1:
             # Portrait: 上一页/下一页 in a row of their own; landscape has no height for one, so
             # they join the action row.
-            area.height -= self.pager_height() - (0 if self.portrait else self.s(120)) + int(24 * self.u)
+            area.height -= self.pager_height(None if self.portrait else actions) \
+                - (0 if self.portrait else self.s(120)) + int(24 * self.u)
             cols, height = self.fit(area, cats, choices, least)
             rects, page, pages = self.grid(area, len(cats), cols, height, app.page)
         out = []
@@ -446,21 +472,24 @@ class Screens:
         return max(1, (area.height + gap) // (height + gap)) * cols
 
     def _matters(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
-        y = self.title(surf, app.category, body, BLUE)
         items = app.menu.in_category(app.category)
         choices = (1,) if self.portrait else (2, 1)
         names = [m["name"] for m in items]
+        lead = [("返回", ("back",), "normal")]
+        # The title leaves room for one row of the widest buttons and the pager.
+        one = max([self.s(170), *(self.label_height(n, body.width) for n in names)])
+        y = self.title(surf, app.category, body, BLUE, room=one + self.pager_height(lead) + int(30 * self.u))
         probe = pygame.Rect(body.left, y, body.width, body.bottom - y - self.s(120) - int(30 * self.u))
         cols, height = self.fit(probe, names, choices, self.s(170))
         rects, page, pages = self.grid(probe, len(items), cols, height, app.page)
         if pages > 1:
-            probe.height = body.bottom - y - self.pager_height() - int(30 * self.u)
+            probe.height = body.bottom - y - self.pager_height(lead) - int(30 * self.u)
             cols, height = self.fit(probe, names, choices, self.s(170))
             rects, page, pages = self.grid(probe, len(items), cols, height, app.page)
         per = self._per_page(probe, cols, height)
         out = [Button(rect, m["name"], ("matter", m["code"]), sub=wait_text(m))
                for rect, m in zip(rects, items[page * per:], strict=False)]
-        return out + self.pager(surf, body, page, pages, lead=[("返回", ("back",), "normal")])
+        return out + self.pager(surf, body, page, pages, lead=lead)
 
     def _confirm(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         m = app.matter or {}
@@ -560,15 +589,20 @@ class Screens:
         """The matter's whole 一次告知 list, paged (from the confirm screen's "查看全部 N 项材料");
         landscape in two columns."""
         m = app.matter or {}
-        y = self.title(surf, m.get("name", ""), body, BLUE)
-        y = self.paragraph(surf, "请备齐以下材料（一次告知）：", 40, INK,
-                           pygame.Rect(body.left, y, body.width, body.height), center=False) + int(10 * self.u)
         msize = 40
         step = int(self.px(msize) * 1.35)
         gap = int(30 * self.u)
         cols = 1 if self.portrait else 2
         col_w = (body.width - gap * (cols - 1)) // cols
         lines = [self.wrap(f"{i}. {t}", msize, col_w) for i, t in enumerate(m.get("materials") or [], 1)]
+        head = "请备齐以下材料（一次告知）："
+        lead = [("返回", ("back",), "normal")]
+        # The title (a 50-character name) leaves room for the heading, the longest paper and the pager.
+        room = self.lines_height(head, 40, body.width) + int(10 * self.u) + max([0, *map(len, lines)]) * step \
+            + self.pager_height(lead) + gap
+        y = self.title(surf, m.get("name", ""), body, BLUE, room=room)
+        y = self.paragraph(surf, head, 40, INK,
+                           pygame.Rect(body.left, y, body.width, body.height), center=False) + int(10 * self.u)
 
         def split(height: int) -> list[list[int]]:
             """Papers per column, filled top to bottom; a page is `cols` columns."""
@@ -584,7 +618,7 @@ class Screens:
 
         columns = split(body.bottom - self.s(120) - gap - y)
         if len(columns) > cols:
-            columns = split(body.bottom - self.pager_height() - gap - y)
+            columns = split(body.bottom - self.pager_height(lead) - gap - y)
         pages = math.ceil(len(columns) / cols)
         page = min(app.list_page, pages - 1)
         for c, column in enumerate(columns[page * cols:(page + 1) * cols]):
@@ -593,7 +627,7 @@ class Screens:
                 for line in lines[i]:
                     self.text(surf, line, msize, INK, (x, cy), "topleft")
                     cy += step
-        return self.pager(surf, body, page, pages, lead=[("返回", ("back",), "normal")])
+        return self.pager(surf, body, page, pages, lead=lead)
 
     def _keypad(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         pad = app.keypad
@@ -628,13 +662,22 @@ class Screens:
                                             ("确定", ("enter",) if ready else None, "primary")])
 
     def _appointments(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
+        """The citizen's appointments today to check in, paged (app.list_page) when they do not all fit."""
         y = self.title(surf, "请选择要签到的预约", body)
+        found = app.appointments
+        names = [a.get("service_name") or a["service"] for a in found]
+        lead = [("返回首页", ("home",), "normal")]
         area = pygame.Rect(body.left, y, body.width, body.bottom - y - self.s(120) - int(40 * self.u))
-        rects, _, _ = self.grid(area, len(app.appointments), 1, self.s(170), 0)
-        out = [Button(r, a.get("service_name") or a["service"], ("appointment", a["code"]),
-                      sub=f"预约时段 {a.get('slot_start', '')[11:16]}")
-               for r, a in zip(rects, app.appointments, strict=False)]
-        return out + self.bottom_row(body, [("返回首页", ("home",), "normal")])
+        _, height = self.fit(area, names, (1,), self.s(170))
+        rects, page, pages = self.grid(area, len(found), 1, height, app.list_page)
+        if pages > 1:
+            area.height = body.bottom - y - self.pager_height(lead) - int(40 * self.u)
+            _, height = self.fit(area, names, (1,), self.s(170))
+            rects, page, pages = self.grid(area, len(found), 1, height, app.list_page)
+        first = page * self._per_page(area, 1, height)
+        out = [Button(r, name, ("appointment", a["code"]), sub=f"预约时段 {a.get('slot_start', '')[11:16]}")
+               for r, a, name in zip(rects, found[first:], names[first:], strict=False)]
+        return out + self.pager(surf, body, page, pages, lead=lead)
 
     def _ticket(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         issued = app.issued
@@ -676,7 +719,9 @@ class Screens:
             below += self.lines_height(status, status_size, info.width)
             below += int(QR_LEAST * u) + cap_h + int(20 * u) if issued.printed is False else 0
         top = r.bottom + int(10 * u)
-        y = self.fitted(surf, t["matter"]["name"], 50, INK, pygame.Rect(info.left, top, info.width, info.bottom - below - top))
+        # 大字模式: the name at 1.5×, cut short if need be (it was on the confirm screen; the number matters here).
+        y = self.fitted(surf, t["matter"]["name"], 50, INK, pygame.Rect(info.left, top, info.width, info.bottom - below - top),
+                        floor=1.0 if self.k > 1 else 0.6)
         y = self.paragraph(surf, line, 44, INK, pygame.Rect(info.left, y, info.width, 200)) + int(20 * u)
         if side is not None:
             y = side.top
