@@ -128,6 +128,7 @@ class Screens:
         self.staff_button = staff_button
         self.texts: set[str] = set()  # characters drawn (bounded by the font, not by uptime)
         self._fonts = FontCache(font_path, bold_face(font_path))
+        self._wraps: dict[tuple, tuple[str, ...]] = {}
         self.u = min(size) / 1080
         self.k = 1.0  # text and control scale: LARGE while the elderly mode is on
         self.drawn: list[tuple[str, int, tuple, pygame.Rect]] = []  # this frame's texts: (text, px, colour, rect)
@@ -152,8 +153,20 @@ class Screens:
     def wrap(self, text: str, size: float, width: int, bold: bool = False) -> list[str]:
         """Break Chinese text by character (ASCII words stay whole) to fit `width` pixels; a closing
         mark (）。，…) never starts a line and an opening one never ends one: the character before
-        goes down with it."""
-        font = self.font(size, bold)
+        goes down with it. Remembered (a few thousand at most): the layouts measure every label of a
+        list each frame, 30 a second."""
+        key = (text, self.px(size), width, bold)
+        known = self._wraps.get(key)
+        if known is not None:
+            return list(known)
+        if len(self._wraps) > 4000:
+            self._wraps.clear()
+        lines = self._wrap(text, self.font(size, bold), width)
+        self._wraps[key] = tuple(lines)
+        return lines
+
+    @staticmethod
+    def _wrap(text: str, font: pygame.font.Font, width: int) -> list[str]:
         lines, line = [], ""
         for ch in text:
             if ch == "\n":
@@ -354,24 +367,57 @@ class Screens:
             rects.append(pygame.Rect(area.left + c * (width + gap), area.top + r * (height + gap), width, height))
         return rects, page, pages
 
+    def _needs(self, items: list, pad: int) -> list[int]:
+        return [self.font(LABEL_SIZE, style != "quiet").size(label)[0] + pad for label, _, style in items]
+
+    def action_rows(self, items: list, width: int | None = None) -> list[tuple[list, int]]:
+        """`items` split into rows of buttons `width` wide (the body's by default), top row first, each
+        with the padding its labels get: one row when it holds every label on one line at full size
+        (narrower padding before a second row), else as few rows as do — 大字模式 in portrait
+        holds two of 预约签到 · 附近大厅 · 标准字体 · 工作人员 a row, never 预约/签到."""
+        width = self.size[0] - int(80 * self.u) if width is None else width
+        gap = int(24 * self.u)
+
+        def fits(row: list, pad: int) -> bool:
+            return sum(self._needs(row, pad)) <= width - gap * (len(row) - 1)
+
+        for pad in (int(40 * self.u), int(32 * self.u)):
+            if fits(items, pad):
+                return [(items, pad)]
+        pad = int(40 * self.u)
+        for n in range(2, len(items) + 1):  # as few rows as hold them, as even as can be
+            per = math.ceil(len(items) / n)
+            rows = [items[i:i + per] for i in range(0, len(items), per)]
+            if all(fits(row, pad) for row in rows):
+                return [(row, pad) for row in rows]
+        return [([item], pad) for item in items]
+
+    def rows_height(self, items: list, width: int | None = None) -> int:
+        """The height `bottom_row` takes for `items`."""
+        n = len(self.action_rows(items, width)) if items else 0
+        return n * self.s(120) + max(0, n - 1) * int(24 * self.u)
+
     def bottom_row(self, body: pygame.Rect, items: list[tuple[str, tuple | None, str]]) -> list[Button]:
-        """A row of buttons along the bottom of `body`: (label, action, style). Each gets at least the
-        width its label needs on one line (a short label never wraps), the rest is shared equally."""
+        """Rows of buttons along the bottom of `body`: (label, action, style). Each gets at least the
+        width its label needs on one line (a short label never wraps), the rest of its row is shared
+        equally; a row that cannot hold them all becomes two (action_rows)."""
         h = self.s(120)
         gap = int(24 * self.u)
-        n = len(items)
-        free = body.width - gap * (n - 1)
-        need = [self.font(LABEL_SIZE, style != "quiet").size(label)[0] + int(40 * self.u)
-                for label, _, style in items]
-        if sum(need) <= free:
-            extra = (free - sum(need)) // n
-            widths = [w + extra for w in need]
-        else:  # cannot happen with the kiosk's labels (the tests check); share by need
-            widths = [free * w // sum(need) for w in need]
-        out, x = [], body.left
-        for (label, action, style), width in zip(items, widths, strict=True):
-            out.append(Button(pygame.Rect(x, body.bottom - h, width, h), label, action, style=style))
-            x += width + gap
+        rows = self.action_rows(items, body.width)
+        out = []
+        for r, (row, pad) in enumerate(rows):
+            top = body.bottom - h - (len(rows) - 1 - r) * (h + gap)
+            free = body.width - gap * (len(row) - 1)
+            need = self._needs(row, pad)
+            if sum(need) <= free:
+                extra = (free - sum(need)) // len(row)
+                widths = [w + extra for w in need]
+            else:  # one label wider than the screen: share by need
+                widths = [free * w // sum(need) for w in need]
+            x = body.left
+            for (label, action, style), width in zip(row, widths, strict=True):
+                out.append(Button(pygame.Rect(x, top, width, h), label, action, style=style))
+                x += width + gap
         return out
 
     def pager(self, surf, row: pygame.Rect, page: int, pages: int, lead: list | None = None) -> list[Button]:
@@ -382,28 +428,27 @@ class Screens:
             turn = [("上一页", ("page", -1) if page > 0 else None, "normal"),
                     ("下一页", ("page", 1) if page < pages - 1 else None, "normal")]
             above = row.bottom
-            if self._one_row(items + turn):
+            if len(self.action_rows(items + turn, row.width)) == 1:
                 items += turn
                 turn = []
-            else:  # 大字模式 in portrait: a row of their own above the lead, as pager_height reserves
-                above = row.bottom - self.s(120) - int(24 * self.u)
+            elif items:  # 大字模式 in portrait: a row of their own above the lead, as pager_height reserves
+                above = row.bottom - self.rows_height(items, row.width) - int(24 * self.u)
             self.text(surf, f"第 {page + 1}/{pages} 页", PAGE_SIZE, INK,
-                      (row.centerx, above - self.s(120) - int(8 * self.u)), "midbottom")
+                      (row.centerx, above - self.rows_height(turn or items, row.width) - int(8 * self.u)), "midbottom")
             if turn:
                 upper = pygame.Rect(row.left, row.top, row.width, above - row.top)
                 return (self.bottom_row(row, items) if items else []) + self.bottom_row(upper, turn)
         return self.bottom_row(row, items) if items else []
 
     def pager_height(self, lead: list | None = None) -> int:
-        """The height `pager` takes with `lead` before 上一页/下一页: two rows of buttons when one
-        cannot hold them all at full size (大字模式, portrait)."""
-        rows = 1 if self._one_row([*(lead or []), *PAGER_ITEMS]) else 2
-        return rows * self.s(120) + (rows - 1) * int(24 * self.u) + int(self.px(PAGE_SIZE) * 1.3) + int(16 * self.u)
-
-    def _one_row(self, items: list) -> bool:
-        free = self.size[0] - int(80 * self.u) - int(24 * self.u) * (len(items) - 1)  # the body's width
-        return sum(self.font(LABEL_SIZE, style != "quiet").size(label)[0] + int(40 * self.u)
-                   for label, _, style in items) <= free
+        """The height `pager` takes with `lead` before 上一页/下一页: their own row above the lead's
+        when one row cannot hold them all at full size (大字模式, portrait)."""
+        lead = list(lead or [])
+        if len(self.action_rows([*lead, *PAGER_ITEMS])) == 1:
+            buttons = self.s(120)
+        else:
+            buttons = self.rows_height(lead) + int(24 * self.u) + self.rows_height(PAGER_ITEMS)
+        return buttons + int(self.px(PAGE_SIZE) * 1.3) + int(16 * self.u)
 
     def title(self, surf, s: str, body: pygame.Rect, color=INK, room: int | None = None) -> int:
         """The screen's title from the top of `body`; with `room`, it leaves that much of `body`
@@ -441,17 +486,18 @@ class Screens:
         if self.staff_button:
             actions.append(("工作人员", ("keypad", "pin"), "quiet"))
         row = self.bottom_row(body, actions)
+        row_top = min(b.rect.top for b in row)
         cats = app.menu.categories
         choices = (2, 1) if self.portrait else (3, 2, 1)
         least = self.s(190) if self.portrait or not large else self.s(140)
-        area = pygame.Rect(body.left, y, body.width, row[0].rect.top - y - int(30 * self.u))
+        area = pygame.Rect(body.left, y, body.width, row_top - y - int(30 * self.u))
         cols, height = self.fit(area, cats, choices, least)
         rects, page, pages = self.grid(area, len(cats), cols, height, app.page)
         if pages > 1:
             # Portrait: 上一页/下一页 in a row of their own; landscape has no height for one, so
             # they join the action row.
             area.height -= self.pager_height(None if self.portrait else actions) \
-                - (0 if self.portrait else self.s(120)) + int(24 * self.u)
+                - (0 if self.portrait else self.rows_height(actions)) + int(24 * self.u)
             cols, height = self.fit(area, cats, choices, least)
             rects, page, pages = self.grid(area, len(cats), cols, height, app.page)
         out = []
@@ -510,7 +556,12 @@ class Screens:
             lines.append("绿色通道：优先办理")
         elif app.id_number:
             lines.append("已输入身份证号，符合条件的老年人优先办理")
-        action_h = self.s(120)
+        actions: list[tuple[str, tuple | None, str]] = [("返回", ("back",), "normal")]
+        if not (app.appointment or app.green or app.id_number or app.card):
+            actions.append(("老年人凭身份证优先", ("keypad", "id"), "normal"))
+        if app.nearby_linked and not app.appointment:  # where else this matter is done, and the queue there
+            actions.append(("附近大厅", ("nearby",), "normal"))
+        action_h = self.rows_height(actions)  # two rows in 大字模式, portrait, beside 附近大厅
         confirm_h = self.s(150) if self.portrait else self.s(110)
         gap = int(24 * self.u)
         materials = m.get("materials") or []
@@ -539,11 +590,6 @@ class Screens:
         style = "green" if (app.green or app.appointment) else "primary"
         confirm = Button(pygame.Rect(column.left, body.bottom - action_h - gap - confirm_h, column.width, confirm_h),
                          label, ("confirm",), style=style)
-        actions: list[tuple[str, tuple | None, str]] = [("返回", ("back",), "normal")]
-        if not (app.appointment or app.green or app.id_number or app.card):
-            actions.append(("老年人凭身份证优先", ("keypad", "id"), "normal"))
-        if app.nearby_linked and not app.appointment:  # where else this matter is done, and the queue there
-            actions.append(("附近大厅", ("nearby",), "normal"))
         extra = []
         if sms_h:
             phone = app.sms_phone

@@ -355,6 +355,7 @@ def long_named_app():
                   "steps": [{"code": "S1"}] * 3, "waiting": 2} for i in range(3)]
     app.menu = Menu(hall={"name": "测试县政务服务中心", "hotline": "12345"}, services=services)
     app.matter = matter
+    app.nearby = {"linked": True, "halls": []}  # 附近大厅 beside 预约签到 on the start screen: its fullest row
     return app
 
 
@@ -453,7 +454,7 @@ def test_a_50_character_matter_name_pushes_nothing_under_the_buttons_or_off_the_
     pygame.display.init()
     pygame.font.init()
     app = long_named_app()
-    screens = Screens(size, find_cjk_font(), "大厅1号取号机")
+    screens = Screens(size, find_cjk_font(), "大厅1号取号机", staff_button=True)
     surf = pygame.Surface(size)
     problems = []
     for name, names in long_name_screens(app):
