@@ -114,7 +114,7 @@ class KioskApp:
         self.screen = START
         self.category = ""
         self.page = 0
-        self.list_page = 0  # the page of a list screen's own (the full 一次告知 list, 附近大厅)
+        self.list_page = 0  # the page of a list screen's own (一次告知, 附近大厅, appointments, the card's page)
         self.matter: dict | None = None
         self.appointment: dict | None = None
         self.id_number: str | None = None
@@ -190,6 +190,8 @@ class KioskApp:
     # ------------------------------------------------------------------ navigation
 
     def _go(self, screen: str) -> None:
+        if screen != self.screen:
+            self.list_page = 0  # a list screen opens on its first page
         self.screen = screen
         self.changed_at = self.clock()
 
@@ -242,7 +244,7 @@ class KioskApp:
             self.voice.say(f"{category}，请选择事项")
 
     def _on_page(self, step: int) -> None:
-        if self.screen in (MATERIALS, NEARBY):  # their own page: back from them, the matters keep theirs
+        if self.screen in (MATERIALS, NEARBY, APPOINTMENTS, CITIZEN):  # their own page: the matters keep theirs
             self.list_page = max(0, self.list_page + step)
         else:
             self.page = max(0, self.page + step)

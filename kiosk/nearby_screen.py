@@ -40,13 +40,11 @@ def centre_line(hall: dict, matter: dict | None) -> tuple[str, tuple]:
 def nearby_screen(s: Screens, surf: pygame.Surface, app, body: pygame.Rect) -> list[Button]:
     data = app.nearby or {"halls": [], "stale": True}
     matter = app.matter
-    y = s.title(surf, f"附近大厅 · {matter['name']}" if matter else "附近大厅 · 现在去哪里办", body, BLUE)
     fresh = f"数据更新于 {_hhmm(data.get('as_of'))}"
     if data.get("stale"):
         note, color = f"与县网络连接中断，{fresh}，仅供参考", RED
     else:
         note, color = fresh, MUTED
-    y = s.paragraph(surf, note, 36, color, pygame.Rect(body.left, y, body.width, 200)) + s.s(10)
     halls = sorted(data["halls"], key=lambda h: (not h.get("own"), h["code"]))  # this centre first
     gap, pad = s.s(16), s.s(20)
     inner_w = body.width - 2 * pad
@@ -57,6 +55,12 @@ def nearby_screen(s: Screens, surf: pygame.Surface, app, body: pygame.Rect) -> l
         name_rows, line_rows = s.wrap(name, 44, inner_w, True), s.wrap(line, 36, inner_w)
         h = pad * 2 + len(name_rows) * int(s.px(44) * 1.3) + len(line_rows) * int(s.px(36) * 1.35)
         cards.append((hall, name_rows, line, ink, h))
+    lead = [("返回", ("back",), "normal"), ("返回首页", ("home",), "primary")]
+    # A 50-character matter in the title leaves room for the note, the tallest card and the pager.
+    room = s.lines_height(note, 36, body.width) + s.s(10) + max([0, *(c[4] for c in cards)]) \
+        + s.pager_height(lead) + s.s(30)
+    y = s.title(surf, f"附近大厅 · {matter['name']}" if matter else "附近大厅 · 现在去哪里办", body, BLUE, room=room)
+    y = s.paragraph(surf, note, 36, color, pygame.Rect(body.left, y, body.width, 200)) + s.s(10)
 
     def split(bottom: int) -> list[list[tuple]]:
         """Cards per page, filled top to bottom (a card taller than the room gets a page alone)."""
@@ -72,7 +76,7 @@ def nearby_screen(s: Screens, surf: pygame.Surface, app, body: pygame.Rect) -> l
 
     pages = split(body.bottom - s.s(120) - s.s(30))
     if len(pages) > 1:  # 大字模式 and landscape leave room for few centres: page through them all
-        pages = split(body.bottom - s.pager_height() - s.s(30))
+        pages = split(body.bottom - s.pager_height(lead) - s.s(30))
     page = min(app.list_page, len(pages) - 1)
     for hall, name_rows, line, ink, h in pages[page]:
         card = pygame.Rect(body.left, y, body.width, h)
@@ -85,5 +89,4 @@ def nearby_screen(s: Screens, surf: pygame.Surface, app, body: pygame.Rect) -> l
         y = card.bottom + gap
     if not halls:
         s.paragraph(surf, "暂无附近大厅的数据", 44, MUTED, pygame.Rect(body.left, y, body.width, 200))
-    return s.pager(surf, body, page, len(pages),
-                   lead=[("返回", ("back",), "normal"), ("返回首页", ("home",), "primary")])
+    return s.pager(surf, body, page, len(pages), lead=lead)

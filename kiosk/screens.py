@@ -80,6 +80,7 @@ KEYPAD_TITLES = {
 
 LABEL_SIZE, SUB_SIZE = 46, 30  # a button's label and its second line, standard mode
 PAGE_SIZE = 36  # "第 1/2 页"
+PAGER_ITEMS = [("上一页", None, "normal"), ("下一页", None, "normal")]  # for measuring only
 QR_LEAST = 190  # px at 1080: the smallest on-screen QR code a phone still reads at arm's length
 
 
@@ -127,6 +128,7 @@ class Screens:
         self.staff_button = staff_button
         self.texts: set[str] = set()  # characters drawn (bounded by the font, not by uptime)
         self._fonts = FontCache(font_path, bold_face(font_path))
+        self._wraps: dict[tuple, tuple[str, ...]] = {}
         self.u = min(size) / 1080
         self.k = 1.0  # text and control scale: LARGE while the elderly mode is on
         self.drawn: list[tuple[str, int, tuple, pygame.Rect]] = []  # this frame's texts: (text, px, colour, rect)
@@ -151,8 +153,20 @@ class Screens:
     def wrap(self, text: str, size: float, width: int, bold: bool = False) -> list[str]:
         """Break Chinese text by character (ASCII words stay whole) to fit `width` pixels; a closing
         mark (）。，…) never starts a line and an opening one never ends one: the character before
-        goes down with it."""
-        font = self.font(size, bold)
+        goes down with it. Remembered (a few thousand at most): the layouts measure every label of a
+        list each frame, 30 a second."""
+        key = (text, self.px(size), width, bold)
+        known = self._wraps.get(key)
+        if known is not None:
+            return list(known)
+        if len(self._wraps) > 4000:
+            self._wraps.clear()
+        lines = self._wrap(text, self.font(size, bold), width)
+        self._wraps[key] = tuple(lines)
+        return lines
+
+    @staticmethod
+    def _wrap(text: str, font: pygame.font.Font, width: int) -> list[str]:
         lines, line = [], ""
         for ch in text:
             if ch == "\n":
@@ -199,7 +213,8 @@ class Screens:
         """Wrapped text that keeps inside `rect`: smaller (down to `floor` of its size) when it would
         run past the bottom, then cut short with "…" — an unseen hall's 50-character matter name must
         not push what follows under the buttons, off the screen or over the QR code; returns the y
-        below the last line."""
+        below the last line. `floor` 1.0: cut short at the full size (in 大字模式 the 1.5× size is
+        the rule, issue #13)."""
         scale = 1.0
         while True:
             lines = self.wrap(s, size * scale, rect.width)
@@ -296,11 +311,12 @@ class Screens:
         bold = b.style != "quiet"
         room = b.rect.width - int(30 * self.u)
         sub_h = int(self.px(sub_size) * 1.3) if b.sub else 0
-        # Shrink only when even three lines cannot hold the label: nothing is ever cut off.
+        # The layouts give a button the height its label needs (label_height); shrinking is the last
+        # resort of a label that still cannot fit, so nothing is ever cut off.
         while True:
             lines = self.wrap(b.label, size, room, bold)
             line_h = int(self.px(size) * 1.2)
-            if size <= 20 or (len(lines) <= 3 and line_h * len(lines) + sub_h <= b.rect.height - int(12 * self.u)):
+            if size <= 20 or line_h * len(lines) + sub_h <= b.rect.height - int(12 * self.u):
                 break
             size *= 0.9
         block = line_h * len(lines) + sub_h
@@ -312,6 +328,30 @@ class Screens:
             self.text(surf, b.sub, sub_size, sub_ink, (b.rect.centerx, y + int(4 * self.u)), "midtop")
 
     # ------------------------------------------------------------------ layout helpers
+
+    def label_height(self, label: str, width: int, sub: bool = True, bold: bool = True) -> int:
+        """The height a button `width` wide needs to draw `label` (and a second line) at full size."""
+        lines = self.wrap(label, LABEL_SIZE, width - int(30 * self.u), bold)
+        return int(self.px(LABEL_SIZE) * 1.2) * len(lines) + (int(self.px(SUB_SIZE) * 1.3) if sub else 0) \
+            + int(12 * self.u) + 1
+
+    def fit(self, area: pygame.Rect, labels: list[str], columns: tuple[int, ...], height: int,
+            sub: bool = True) -> tuple[int, int]:
+        """(columns, button height) for a paged grid of `labels` in `area`: every label at its full
+        size (in 大字模式 1.5× the standard one — issue #13), so a long name gets a taller button, or
+        fewer columns when the taller ones leave fewer per page (or as many, with fewer lines each);
+        `columns` in order of preference, `height` the least. The hall's usual names keep the first choice and `height`."""
+        gap = int(24 * self.u)
+        best: tuple[int, int, int] | None = None  # (per page, columns, height)
+        for cols in columns:
+            width = (area.width - gap * (cols - 1)) // cols
+            h = max([height, *(self.label_height(label, width, sub) for label in labels)])
+            rows = (area.height + gap) // (h + gap)
+            if rows and (best is None or rows * cols > best[0] or (rows * cols == best[0] and h < best[2])):
+                best = (rows * cols, cols, h)
+        if best is None:  # not even one button of one column fits: the least shrinking
+            return columns[-1], max(1, area.height)
+        return best[1], best[2]
 
     def grid(self, area: pygame.Rect, n: int, cols: int, height: int, page: int) -> tuple[list[pygame.Rect], int, int]:
         """Rects for the items of one page, the page actually shown, and the page count."""
@@ -327,24 +367,57 @@ class Screens:
             rects.append(pygame.Rect(area.left + c * (width + gap), area.top + r * (height + gap), width, height))
         return rects, page, pages
 
+    def _needs(self, items: list, pad: int) -> list[int]:
+        return [self.font(LABEL_SIZE, style != "quiet").size(label)[0] + pad for label, _, style in items]
+
+    def action_rows(self, items: list, width: int | None = None) -> list[tuple[list, int]]:
+        """`items` split into rows of buttons `width` wide (the body's by default), top row first, each
+        with the padding its labels get: one row when it holds every label on one line at full size
+        (narrower padding before a second row), else as few rows as do — 大字模式 in portrait
+        holds two of 预约签到 · 附近大厅 · 标准字体 · 工作人员 a row, never 预约/签到."""
+        width = self.size[0] - int(80 * self.u) if width is None else width
+        gap = int(24 * self.u)
+
+        def fits(row: list, pad: int) -> bool:
+            return sum(self._needs(row, pad)) <= width - gap * (len(row) - 1)
+
+        for pad in (int(40 * self.u), int(32 * self.u)):
+            if fits(items, pad):
+                return [(items, pad)]
+        pad = int(40 * self.u)
+        for n in range(2, len(items) + 1):  # as few rows as hold them, as even as can be
+            per = math.ceil(len(items) / n)
+            rows = [items[i:i + per] for i in range(0, len(items), per)]
+            if all(fits(row, pad) for row in rows):
+                return [(row, pad) for row in rows]
+        return [([item], pad) for item in items]
+
+    def rows_height(self, items: list, width: int | None = None) -> int:
+        """The height `bottom_row` takes for `items`."""
+        n = len(self.action_rows(items, width)) if items else 0
+        return n * self.s(120) + max(0, n - 1) * int(24 * self.u)
+
     def bottom_row(self, body: pygame.Rect, items: list[tuple[str, tuple | None, str]]) -> list[Button]:
-        """A row of buttons along the bottom of `body`: (label, action, style). Each gets at least the
-        width its label needs on one line (a short label never wraps), the rest is shared equally."""
+        """Rows of buttons along the bottom of `body`: (label, action, style). Each gets at least the
+        width its label needs on one line (a short label never wraps), the rest of its row is shared
+        equally; a row that cannot hold them all becomes two (action_rows)."""
         h = self.s(120)
         gap = int(24 * self.u)
-        n = len(items)
-        free = body.width - gap * (n - 1)
-        need = [self.font(LABEL_SIZE, style != "quiet").size(label)[0] + int(40 * self.u)
-                for label, _, style in items]
-        if sum(need) <= free:
-            extra = (free - sum(need)) // n
-            widths = [w + extra for w in need]
-        else:  # cannot happen with the kiosk's labels (the tests check); share by need
-            widths = [free * w // sum(need) for w in need]
-        out, x = [], body.left
-        for (label, action, style), width in zip(items, widths, strict=True):
-            out.append(Button(pygame.Rect(x, body.bottom - h, width, h), label, action, style=style))
-            x += width + gap
+        rows = self.action_rows(items, body.width)
+        out = []
+        for r, (row, pad) in enumerate(rows):
+            top = body.bottom - h - (len(rows) - 1 - r) * (h + gap)
+            free = body.width - gap * (len(row) - 1)
+            need = self._needs(row, pad)
+            if sum(need) <= free:
+                extra = (free - sum(need)) // len(row)
+                widths = [w + extra for w in need]
+            else:  # one label wider than the screen: share by need
+                widths = [free * w // sum(need) for w in need]
+            x = body.left
+            for (label, action, style), width in zip(row, widths, strict=True):
+                out.append(Button(pygame.Rect(x, top, width, h), label, action, style=style))
+                x += width + gap
         return out
 
     def pager(self, surf, row: pygame.Rect, page: int, pages: int, lead: list | None = None) -> list[Button]:
@@ -352,17 +425,39 @@ class Screens:
         them: a status, not a button, so it never has to squeeze between buttons."""
         items = list(lead or [])
         if pages > 1:
-            items += [("上一页", ("page", -1) if page > 0 else None, "normal"),
-                      ("下一页", ("page", 1) if page < pages - 1 else None, "normal")]
+            turn = [("上一页", ("page", -1) if page > 0 else None, "normal"),
+                    ("下一页", ("page", 1) if page < pages - 1 else None, "normal")]
+            above = row.bottom
+            if len(self.action_rows(items + turn, row.width)) == 1:
+                items += turn
+                turn = []
+            elif items:  # 大字模式 in portrait: a row of their own above the lead, as pager_height reserves
+                above = row.bottom - self.rows_height(items, row.width) - int(24 * self.u)
             self.text(surf, f"第 {page + 1}/{pages} 页", PAGE_SIZE, INK,
-                      (row.centerx, row.bottom - self.s(120) - int(8 * self.u)), "midbottom")
+                      (row.centerx, above - self.rows_height(turn or items, row.width) - int(8 * self.u)), "midbottom")
+            if turn:
+                upper = pygame.Rect(row.left, row.top, row.width, above - row.top)
+                return (self.bottom_row(row, items) if items else []) + self.bottom_row(upper, turn)
         return self.bottom_row(row, items) if items else []
 
-    def pager_height(self) -> int:
-        return self.s(120) + int(self.px(PAGE_SIZE) * 1.3) + int(16 * self.u)
+    def pager_height(self, lead: list | None = None) -> int:
+        """The height `pager` takes with `lead` before 上一页/下一页: their own row above the lead's
+        when one row cannot hold them all at full size (大字模式, portrait)."""
+        lead = list(lead or [])
+        if len(self.action_rows([*lead, *PAGER_ITEMS])) == 1:
+            buttons = self.s(120)
+        else:
+            buttons = self.rows_height(lead) + int(24 * self.u) + self.rows_height(PAGER_ITEMS)
+        return buttons + int(self.px(PAGE_SIZE) * 1.3) + int(16 * self.u)
 
-    def title(self, surf, s: str, body: pygame.Rect, color=INK) -> int:
-        return self.paragraph(surf, s, 54, color, body) + int(20 * self.u)
+    def title(self, surf, s: str, body: pygame.Rect, color=INK, room: int | None = None) -> int:
+        """The screen's title from the top of `body`; with `room`, it leaves that much of `body`
+        below it (a 50-character name is cut short with "…", at its full size, rather than
+        leaving no room for the list it heads)."""
+        if room is None:
+            return self.paragraph(surf, s, 54, color, body) + int(20 * self.u)
+        rect = pygame.Rect(body.left, body.top, body.width, max(1, body.height - room - int(20 * self.u)))
+        return self.fitted(surf, s, 54, color, rect, floor=1.0) + int(20 * self.u)
 
     # ------------------------------------------------------------------ screens
 
@@ -391,15 +486,19 @@ class Screens:
         if self.staff_button:
             actions.append(("工作人员", ("keypad", "pin"), "quiet"))
         row = self.bottom_row(body, actions)
+        row_top = min(b.rect.top for b in row)
         cats = app.menu.categories
-        cols = 2 if self.portrait else 3
-        height = self.s(190) if self.portrait or not large else self.s(140)
-        area = pygame.Rect(body.left, y, body.width, row[0].rect.top - y - int(30 * self.u))
+        choices = (2, 1) if self.portrait else (3, 2, 1)
+        least = self.s(190) if self.portrait or not large else self.s(140)
+        area = pygame.Rect(body.left, y, body.width, row_top - y - int(30 * self.u))
+        cols, height = self.fit(area, cats, choices, least)
         rects, page, pages = self.grid(area, len(cats), cols, height, app.page)
         if pages > 1:
             # Portrait: 上一页/下一页 in a row of their own; landscape has no height for one, so
             # they join the action row.
-            area.height -= self.pager_height() - (0 if self.portrait else self.s(120)) + int(24 * self.u)
+            area.height -= self.pager_height(None if self.portrait else actions) \
+                - (0 if self.portrait else self.rows_height(actions)) + int(24 * self.u)
+            cols, height = self.fit(area, cats, choices, least)
             rects, page, pages = self.grid(area, len(cats), cols, height, app.page)
         out = []
         for rect, cat in zip(rects, cats[page * self._per_page(area, cols, height):], strict=False):
@@ -419,19 +518,24 @@ class Screens:
         return max(1, (area.height + gap) // (height + gap)) * cols
 
     def _matters(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
-        y = self.title(surf, app.category, body, BLUE)
         items = app.menu.in_category(app.category)
-        cols = 1 if self.portrait else 2
-        height = self.s(170)
+        choices = (1,) if self.portrait else (2, 1)
+        names = [m["name"] for m in items]
+        lead = [("返回", ("back",), "normal")]
+        # The title leaves room for one row of the widest buttons and the pager.
+        one = max([self.s(170), *(self.label_height(n, body.width) for n in names)])
+        y = self.title(surf, app.category, body, BLUE, room=one + self.pager_height(lead) + int(30 * self.u))
         probe = pygame.Rect(body.left, y, body.width, body.bottom - y - self.s(120) - int(30 * self.u))
+        cols, height = self.fit(probe, names, choices, self.s(170))
         rects, page, pages = self.grid(probe, len(items), cols, height, app.page)
         if pages > 1:
-            probe.height = body.bottom - y - self.pager_height() - int(30 * self.u)
+            probe.height = body.bottom - y - self.pager_height(lead) - int(30 * self.u)
+            cols, height = self.fit(probe, names, choices, self.s(170))
             rects, page, pages = self.grid(probe, len(items), cols, height, app.page)
         per = self._per_page(probe, cols, height)
         out = [Button(rect, m["name"], ("matter", m["code"]), sub=wait_text(m))
                for rect, m in zip(rects, items[page * per:], strict=False)]
-        return out + self.pager(surf, body, page, pages, lead=[("返回", ("back",), "normal")])
+        return out + self.pager(surf, body, page, pages, lead=lead)
 
     def _confirm(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         m = app.matter or {}
@@ -452,7 +556,12 @@ class Screens:
             lines.append("绿色通道：优先办理")
         elif app.id_number:
             lines.append("已输入身份证号，符合条件的老年人优先办理")
-        action_h = self.s(120)
+        actions: list[tuple[str, tuple | None, str]] = [("返回", ("back",), "normal")]
+        if not (app.appointment or app.green or app.id_number or app.card):
+            actions.append(("老年人凭身份证优先", ("keypad", "id"), "normal"))
+        if app.nearby_linked and not app.appointment:  # where else this matter is done, and the queue there
+            actions.append(("附近大厅", ("nearby",), "normal"))
+        action_h = self.rows_height(actions)  # two rows in 大字模式, portrait, beside 附近大厅
         confirm_h = self.s(150) if self.portrait else self.s(110)
         gap = int(24 * self.u)
         materials = m.get("materials") or []
@@ -481,11 +590,6 @@ class Screens:
         style = "green" if (app.green or app.appointment) else "primary"
         confirm = Button(pygame.Rect(column.left, body.bottom - action_h - gap - confirm_h, column.width, confirm_h),
                          label, ("confirm",), style=style)
-        actions: list[tuple[str, tuple | None, str]] = [("返回", ("back",), "normal")]
-        if not (app.appointment or app.green or app.id_number or app.card):
-            actions.append(("老年人凭身份证优先", ("keypad", "id"), "normal"))
-        if app.nearby_linked and not app.appointment:  # where else this matter is done, and the queue there
-            actions.append(("附近大厅", ("nearby",), "normal"))
         extra = []
         if sms_h:
             phone = app.sms_phone
@@ -531,15 +635,20 @@ class Screens:
         """The matter's whole 一次告知 list, paged (from the confirm screen's "查看全部 N 项材料");
         landscape in two columns."""
         m = app.matter or {}
-        y = self.title(surf, m.get("name", ""), body, BLUE)
-        y = self.paragraph(surf, "请备齐以下材料（一次告知）：", 40, INK,
-                           pygame.Rect(body.left, y, body.width, body.height), center=False) + int(10 * self.u)
         msize = 40
         step = int(self.px(msize) * 1.35)
         gap = int(30 * self.u)
         cols = 1 if self.portrait else 2
         col_w = (body.width - gap * (cols - 1)) // cols
         lines = [self.wrap(f"{i}. {t}", msize, col_w) for i, t in enumerate(m.get("materials") or [], 1)]
+        head = "请备齐以下材料（一次告知）："
+        lead = [("返回", ("back",), "normal")]
+        # The title (a 50-character name) leaves room for the heading, the longest paper and the pager.
+        room = self.lines_height(head, 40, body.width) + int(10 * self.u) + max([0, *map(len, lines)]) * step \
+            + self.pager_height(lead) + gap
+        y = self.title(surf, m.get("name", ""), body, BLUE, room=room)
+        y = self.paragraph(surf, head, 40, INK,
+                           pygame.Rect(body.left, y, body.width, body.height), center=False) + int(10 * self.u)
 
         def split(height: int) -> list[list[int]]:
             """Papers per column, filled top to bottom; a page is `cols` columns."""
@@ -555,7 +664,7 @@ class Screens:
 
         columns = split(body.bottom - self.s(120) - gap - y)
         if len(columns) > cols:
-            columns = split(body.bottom - self.pager_height() - gap - y)
+            columns = split(body.bottom - self.pager_height(lead) - gap - y)
         pages = math.ceil(len(columns) / cols)
         page = min(app.list_page, pages - 1)
         for c, column in enumerate(columns[page * cols:(page + 1) * cols]):
@@ -564,7 +673,7 @@ class Screens:
                 for line in lines[i]:
                     self.text(surf, line, msize, INK, (x, cy), "topleft")
                     cy += step
-        return self.pager(surf, body, page, pages, lead=[("返回", ("back",), "normal")])
+        return self.pager(surf, body, page, pages, lead=lead)
 
     def _keypad(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         pad = app.keypad
@@ -599,13 +708,22 @@ class Screens:
                                             ("确定", ("enter",) if ready else None, "primary")])
 
     def _appointments(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
+        """The citizen's appointments today to check in, paged (app.list_page) when they do not all fit."""
         y = self.title(surf, "请选择要签到的预约", body)
+        found = app.appointments
+        names = [a.get("service_name") or a["service"] for a in found]
+        lead = [("返回首页", ("home",), "normal")]
         area = pygame.Rect(body.left, y, body.width, body.bottom - y - self.s(120) - int(40 * self.u))
-        rects, _, _ = self.grid(area, len(app.appointments), 1, self.s(170), 0)
-        out = [Button(r, a.get("service_name") or a["service"], ("appointment", a["code"]),
-                      sub=f"预约时段 {a.get('slot_start', '')[11:16]}")
-               for r, a in zip(rects, app.appointments, strict=False)]
-        return out + self.bottom_row(body, [("返回首页", ("home",), "normal")])
+        _, height = self.fit(area, names, (1,), self.s(170))
+        rects, page, pages = self.grid(area, len(found), 1, height, app.list_page)
+        if pages > 1:
+            area.height = body.bottom - y - self.pager_height(lead) - int(40 * self.u)
+            _, height = self.fit(area, names, (1,), self.s(170))
+            rects, page, pages = self.grid(area, len(found), 1, height, app.list_page)
+        first = page * self._per_page(area, 1, height)
+        out = [Button(r, name, ("appointment", a["code"]), sub=f"预约时段 {a.get('slot_start', '')[11:16]}")
+               for r, a, name in zip(rects, found[first:], names[first:], strict=False)]
+        return out + self.pager(surf, body, page, pages, lead=lead)
 
     def _ticket(self, surf, app: KioskApp, body: pygame.Rect) -> list[Button]:
         issued = app.issued
@@ -647,7 +765,9 @@ class Screens:
             below += self.lines_height(status, status_size, info.width)
             below += int(QR_LEAST * u) + cap_h + int(20 * u) if issued.printed is False else 0
         top = r.bottom + int(10 * u)
-        y = self.fitted(surf, t["matter"]["name"], 50, INK, pygame.Rect(info.left, top, info.width, info.bottom - below - top))
+        # 大字模式: the name at 1.5×, cut short if need be (it was on the confirm screen; the number matters here).
+        y = self.fitted(surf, t["matter"]["name"], 50, INK, pygame.Rect(info.left, top, info.width, info.bottom - below - top),
+                        floor=1.0 if self.k > 1 else 0.6)
         y = self.paragraph(surf, line, 44, INK, pygame.Rect(info.left, y, info.width, 200)) + int(20 * u)
         if side is not None:
             y = side.top

@@ -333,47 +333,154 @@ def test_every_nearby_centre_is_on_a_page_of_its_own_in_the_elderly_mode(demo, o
 LONG_MATTER = "省级行政区划内跨部门跨层级联合审批的建设工程项目规划许可及施工许可证核发与竣工联合验收备案登记一件事集成办理"
 
 
+def long_named_app():
+    """A hall (unseen, no server) with 50-character names everywhere a list shows them: 21 departments
+    (a 50-character one among the demo-like short ones), matters and 一件事 bundles, appointments,
+    centres nearby, the materials, the citizen's own tickets."""
+    from hallq.client import ApiClient
+    from kiosk.app import KioskApp, Menu
+    from kiosk.printing import TicketOutput
+
+    app = KioskApp(ApiClient("http://127.0.0.1:9", "t"), TicketOutput(None), public_url="http://hall.example/")
+    app.online = True
+    long = LONG_MATTER[:50]
+    matter = {"code": "S1", "name": long, "category": long, "waiting": 12, "on_duty": False,
+              "case_kind": "承诺", "promised_days": 20, "materials": [f"{i}号{long}"[:50] for i in range(12)]}
+    services = [matter]
+    services += [{"code": f"S{i:02d}", "name": f"{i:02d}{long}"[:50], "category": long, "waiting": i}
+                 for i in range(2, 8)]
+    services += [{"code": f"D{i:02d}", "name": f"部门{i}事项", "category": f"{i:02d}{long}"[:50], "waiting": 1}
+                 for i in range(2, 21)]
+    services += [{"code": f"B{i}", "name": f"{i}{long}"[:50], "category": "一件事", "kind": "bundle",
+                  "steps": [{"code": "S1"}] * 3, "waiting": 2} for i in range(3)]
+    app.menu = Menu(hall={"name": "测试县政务服务中心", "hotline": "12345"}, services=services)
+    app.matter = matter
+    app.nearby = {"linked": True, "halls": []}  # 附近大厅 beside 预约签到 on the start screen: its fullest row
+    return app
+
+
+LONG_MATTER = "省级行政区划内跨部门跨层级联合审批的建设工程项目规划许可及施工许可证核发与竣工联合验收备案登记一件事集成办理"
+
+
+def long_name_screens(app):
+    """Put the long-named app on each of its screens; yields (name, the names it must show in full)."""
+    from kiosk.app import APPOINTMENTS, CONFIRM, MATERIALS, MATTERS, TICKET, Issued
+    from kiosk.idcard import CITIZEN, CardHolder
+
+    menu, matter, long = app.menu, app.matter, LONG_MATTER[:50]
+    app.screen = START
+    yield "start", menu.categories
+    app.screen, app.category, app.page = MATTERS, long, 0
+    yield "matters", [m["name"] for m in menu.in_category(long)]
+    app.category, app.page = "一件事", 0
+    yield "bundles", [m["name"] for m in menu.in_category("一件事")]
+    app.screen, app.page = CONFIRM, 0
+    yield "confirm", []
+    app.screen, app.list_page = MATERIALS, 0
+    yield "materials", [f"{i}. " for i in range(1, 13)]
+    app.appointments = [{"code": f"1234567{i}", "service": "S1", "service_name": f"{i}{long}"[:50],
+                         "slot_start": f"2026-12-01T{9 + i:02d}:00:00+08:00"} for i in range(6)]
+    app.screen, app.list_page = APPOINTMENTS, 0
+    yield "appointments", [a["service_name"] for a in app.appointments]
+    app.card = CardHolder(ID_NUMBER, "欧阳建国", appointments=app.appointments[:3], tickets=[
+        {"code": f"A01{i}", "matter": {"name": f"{i}{long}"[:50]}, "state_name": "等候中", "position": {"ahead": 5}}
+        for i in range(3)])
+    app.screen, app.list_page = CITIZEN, 0
+    yield "citizen", [f"预约签到：{a['service_name']}" for a in app.card.appointments] + \
+        [t["code"] for t in app.card.tickets]
+    app.card = None
+    app.nearby = {"linked": True, "stale": False, "as_of": "2026-12-01T10:05:00+08:00", "halls": [
+        {"code": f"T{i}", "name": f"{i}{long}"[:50], "link": "online", "waiting": i, "windows_open": 2,
+         "services": [{"code": "S1", "waiting": i, "estimate_minutes": 5.0 * i}]} for i in range(4)]}
+    app.screen, app.list_page = NEARBY, 0
+    yield "nearby", [h["name"] for h in app.nearby["halls"]]
+    ticket = {"id": "x", "code": "A0012", "matter": {"name": matter["name"]}, "waiting_ahead": 11,
+              "priority": "normal", "position": {"on_duty": False}}
+    for printed in (True, False):
+        app.screen = TICKET
+        app.issued = Issued(ticket, printed, "" if printed else "本机不打印号票，请拍照或扫码保存您的号码",
+                            "http://hall.example/t/x")
+        yield f"ticket-printed-{printed}", []
+
+
+def pages_of(screens: Screens, surf: pygame.Surface, app):
+    """Every page of the current screen: (texts drawn, buttons) per page, from the first."""
+    app.page = app.list_page = 0
+    out = []
+    while True:
+        buttons = screens.draw(surf, app)
+        out.append((list(screens.drawn), buttons))
+        if ("page", 1) not in [b.action for b in buttons] or len(out) > 40:
+            return out
+        app.handle(("page", 1))
+
+
+def check_full_size(where: str, texts: list, buttons: list, large: bool, u: float) -> list[str]:
+    """A button's label is drawn at its full size, never shrunk to fit: 46 px at 1080 standard, 1.5×
+    that in 大字模式 (issue #13) — a long name gets a taller button, fewer columns, more pages."""
+    want = int(46 * u * (1.5 if large else 1.0))
+    out = []
+    for b in buttons:
+        for text, px, _, rect in texts:
+            if b.rect.collidepoint(rect.center) and text != b.sub and px < want - 1:
+                out.append(f"{where}: {text!r} of button {b.label[:12]!r}… is {px} px, not {want}")
+    return out
+
+
+def check_scaled(name: str, standard: list, large: list) -> list[str]:
+    """check_sizes for texts that wrap differently in the two modes: a large-mode line is compared
+    with the standard-mode lines that share four characters with it (the same name, wrapped)."""
+    out = []
+    for text, px, *_ in large:
+        grams = {text[i:i + 4] for i in range(len(text) - 3)} or {text}  # a short tail: itself only
+        sizes = [spx for s, spx, *_ in standard if (s == text if len(text) < 4 else any(g in s for g in grams))]
+        if sizes and min(sizes) < 150 and px < 1.5 * min(sizes) - 1:  # not the ticket number: as wide as the screen
+            out.append(f"{name}: {text!r} is {px} px in the elderly mode, {min(sizes)} px standard")
+    return out
+
+
 @pytest.mark.parametrize(("orientation", "size"), [("portrait", PORTRAIT), ("landscape", LANDSCAPE)])
 def test_a_50_character_matter_name_pushes_nothing_under_the_buttons_or_off_the_screen(orientation, size):
     """An unseen hall's 50-character matter, 大字模式: on the confirm screen its name pushed the
     承诺件 line under 返回 (landscape); on the ticket it pushed the waiting line off the screen
     (landscape) or the QR code off the screen of a kiosk that printed nothing (portrait), which still
-    said 扫码保存; a ticket code of width 4 ("A0012") ran off a portrait screen. Drawn without a
-    server: the screens are the app's state."""
-    from hallq.client import ApiClient
+    said 扫码保存; a ticket code of width 4 ("A0012") ran off a portrait screen. 50-character
+    departments shrank below the standard size in 大字模式 (landscape, 3 a page): every list screen
+    (departments, matters, bundles, appointments, the citizen's page, centres nearby, materials) keeps
+    its labels 1.5× the standard size on every page, shows every item and puts nothing under a
+    button or off the screen. Drawn without a server: the screens are the app's state."""
     from hallq.fonts import find_cjk_font
-    from kiosk.app import CONFIRM, TICKET, Issued, KioskApp, Menu
-    from kiosk.printing import TicketOutput
 
     pygame.display.init()
     pygame.font.init()
-    app = KioskApp(ApiClient("http://127.0.0.1:9", "t"), TicketOutput(None), public_url="http://hall.example/")
-    matter = {"code": "S1", "name": LONG_MATTER[:50], "category": LONG_MATTER[:50], "waiting": 12, "on_duty": False,
-              "case_kind": "承诺", "promised_days": 20, "materials": [LONG_MATTER[:50]] * 12}
-    app.menu = Menu(hall={"name": "测试县政务服务中心", "hotline": "12345"}, services=[matter])
-    app.matter = matter
-    ticket = {"id": "x", "code": "A0012", "matter": {"name": matter["name"]}, "waiting_ahead": 11, "priority": "normal",
-              "position": {"on_duty": False}}
-    screens = Screens(size, find_cjk_font(), "大厅1号取号机")
+    app = long_named_app()
+    screens = Screens(size, find_cjk_font(), "大厅1号取号机", staff_button=True)
     surf = pygame.Surface(size)
     problems = []
-    for screen, printed in ((CONFIRM, None), (TICKET, True), (TICKET, False)):
-        app.screen = screen
-        app.issued = Issued(ticket, printed, "" if printed else "本机不打印号票，请拍照或扫码保存您的号码", "http://hall.example/t/x")
+    for name, names in long_name_screens(app):
+        modes = {}
         for large in (False, True):
             app.large = large
-            buttons = screens.draw(surf, app)
-            where = f"{screen} printed={printed} large={large}"
-            texts = list(screens.drawn)
-            problems += check_labels(where, texts, buttons, surf.get_rect())
-            foot = max(r.top for t, _, _, r in texts if "大厅1号取号机" in t)
-            for text, _, _, rect in texts:
-                ink = rect.inflate(0, -rect.height // 3)
-                if not any(b.rect.collidepoint(rect.center) for b in buttons) and \
-                        any(b.rect.colliderect(ink) for b in buttons):
-                    problems.append(f"{where}: {text!r} is under a button")
-                if "大厅1号取号机" not in text and ink.bottom > foot:
-                    problems.append(f"{where}: {text!r} runs into the footer")
-            if printed is False and "扫码查看排队进度" not in [t for t, *_ in texts]:
-                problems.append(f"{where}: no QR code on screen although nothing printed")
+            pages = pages_of(screens, surf, app)
+            modes[large] = pages
+            for n, (texts, buttons) in enumerate(pages):
+                where = f"{name} page {n + 1} large={large}"
+                problems += check_labels(where, texts, buttons, surf.get_rect())
+                problems += check_full_size(where, texts, buttons, large, screens.u)
+                problems += check_targets(where, buttons)
+                foot = max(r.top for t, _, _, r in texts if "大厅1号取号机" in t)
+                for text, _, _, rect in texts:
+                    ink = rect.inflate(0, -rect.height // 3)
+                    if not any(b.rect.collidepoint(rect.center) for b in buttons) and \
+                            any(b.rect.colliderect(ink) for b in buttons):
+                        problems.append(f"{where}: {text!r} is under a button")
+                    if "大厅1号取号机" not in text and ink.bottom > foot:
+                        problems.append(f"{where}: {text!r} runs into the footer")
+                if name == "ticket-printed-False" and "扫码查看排队进度" not in [t for t, *_ in texts]:
+                    problems.append(f"{where}: no QR code on screen although nothing printed")
+            shown = "".join(t for texts, _ in pages for t, *_ in texts) + \
+                "".join(b.label for _, buttons in pages for b in buttons)
+            problems += [f"{name} large={large}: {item!r} is on no page" for item in names if item not in shown]
+        problems += check_scaled(name, [t for texts, _ in modes[False] for t in texts],
+                                 [t for texts, _ in modes[True] for t in texts])
     assert problems == [], "\n".join(problems)
