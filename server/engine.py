@@ -40,6 +40,7 @@ from .estimate import (
     from_frame,
     off_duty,
     pause_key,
+    serving_now,
     windows_for,
 )
 from .idkeys import IdKeys
@@ -321,9 +322,11 @@ class Engine:
         return [self.config.windows[n] for n, w in sorted(self.windows.items()) if w.staff and not w.paused]
 
     def staffed_windows(self) -> list[Window]:
-        """Windows with a clerk signed in, paused or not: what the estimates replay over (a paused
-        window counts from when its clerk is expected back, see `_busy`)."""
-        return [self.config.windows[n] for n, w in sorted(self.windows.items()) if w.staff]
+        """Windows with a clerk signed in, paused or not, that take new tickets now: what the
+        estimates replay over (a paused window counts from when its clerk is expected back, see
+        `_busy`; at lunch only the lunch windows, `estimate.serving_now`)."""
+        staffed = [self.config.windows[n] for n, w in sorted(self.windows.items()) if w.staff]
+        return serving_now(staffed, self.config.hours, self.now())
 
     def _busy(self) -> list[Busy]:
         out = []

@@ -572,6 +572,22 @@ def _next_opening(hours: Hours | None, now: datetime) -> datetime | None:
     return datetime.combine(now.date(), upcoming[0], now.tzinfo) if upcoming else None
 
 
+def serving_now(staffed: list[Window], hours: Hours | None, now: datetime) -> list[Window]:
+    """The staffed windows that take a new ticket now. At lunch (between two of the day's sessions)
+    that is the lunch windows (午间服务) only: the others finish the citizens who had their tickets
+    before the break (延时服务) and go to lunch, so for the replay they open with the next session,
+    like a window nobody is signed in at."""
+    if hours is None or not hours.sessions:
+        return staffed
+    t = now.time()
+    if any(s.start <= t < s.end for s in hours.sessions):
+        return staffed
+    if not (any(s.end <= t for s in hours.sessions) and any(s.start > t for s in hours.sessions)):
+        return staffed  # before opening or after closing: not a lunch break
+    lunch = set(hours.lunch_windows)
+    return [w for w in staffed if w.number in lunch]
+
+
 def naive_estimate(ahead: int, mean_minutes: float, open_windows: int) -> float:
     """The textbook estimate (people ahead × mean service time ÷ open windows), for comparison."""
     return ahead * mean_minutes / max(open_windows, 1)
