@@ -751,9 +751,14 @@ def test_at_lunch_only_the_lunch_windows_count_for_a_new_tickets_estimate(tmp_pa
     engine = Engine(hall, Store(tmp_path / "hall.db"), clock)
     engine.login(1, "1001")
     engine.login(2, "1002")
+    clock.set(MONDAY_9AM.replace(hour=11, minute=58))
+    before = engine.issue("S202")  # window 2's own matter, issued before the break: 延时服务 serves it
     clock.set(MONDAY_9AM.replace(hour=12, minute=25))
     engine.issue("S101")
     engine.call_next(1)
     clock.advance(minutes=5)
     t = engine.issue("S101")
     assert t.estimated_wait == pytest.approx(3.0)
+    est = engine.position(before)
+    assert est.on_duty and est.point == 0.0 and est.opens_at is None  # not "窗口 14:30 开始办理"
+    assert engine.positions()[before.id] == est and engine.positions()[t.id].point == pytest.approx(3.0)
