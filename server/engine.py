@@ -40,6 +40,7 @@ from .estimate import (
     from_frame,
     off_duty,
     pause_key,
+    serving_now,
     windows_for,
 )
 from .idkeys import IdKeys
@@ -322,8 +323,12 @@ class Engine:
 
     def staffed_windows(self) -> list[Window]:
         """Windows with a clerk signed in, paused or not: what the estimates replay over (a paused
-        window counts from when its clerk is expected back, see `_busy`)."""
+        window counts from when its clerk is expected back, see `_busy`); `estimate.serving_now`
+        then keeps the lunch windows for a ticket issued at lunch."""
         return [self.config.windows[n] for n, w in sorted(self.windows.items()) if w.staff]
+
+    def _serving(self, now: datetime, arrived: datetime | None = None) -> list[Window]:
+        return serving_now(self.staffed_windows(), self.config.hours, now, arrived)
 
     def _busy(self) -> list[Busy]:
         out = []
@@ -339,7 +344,7 @@ class Engine:
 
     def _estimate(self, c: Candidate, now: datetime) -> Estimate:
         return estimate_wait(
-            c, self._waiting(now), self.staffed_windows(), list(self.config.windows.values()),
+            c, self._waiting(now), self._serving(now, c.arrived), list(self.config.windows.values()),
             self._busy(), self.times, now, rules=self.config.rules, hours=self.config.hours, options=self._options,
         )
 
@@ -465,7 +470,7 @@ class Engine:
         places each ticket in one kept replay (server/kept_replay.py) instead of replaying the
         whole queue each time; the result is exactly `estimate_wait(..., frame=frame)`'s."""
         frame = now.replace(microsecond=0)
-        open_windows, all_windows = self.staffed_windows(), list(self.config.windows.values())
+        open_windows, all_windows = self._serving(now), list(self.config.windows.values())
         rules, hall_hours = self.config.rules, self.config.hours
         reopen = _next_opening(hall_hours, now)
         got = windows_for(c, open_windows, all_windows, reopen)
@@ -996,7 +1001,8 @@ class Engine:
                 # The next step gets its own estimate now (the one printed was for the first step);
                 # this window is about to be free, so it does not count as busy.
                 c = self._candidate(t, now)
-                est = estimate_wait(c, self._waiting(now) + [c], self.staffed_windows(), list(self.config.windows.values()),
+                est = estimate_wait(c, self._waiting(now) + [c], self._serving(now, c.arrived),
+                                    list(self.config.windows.values()),
                                     [b for b in self._busy() if b.window != window], self.times, now,
                                     rules=self.config.rules, hours=self.config.hours, options=self._options)
                 t.waiting_ahead, t.estimated_wait = est.ahead, est.point
@@ -1324,10 +1330,17 @@ class Engine:
     def positions(self) -> dict[str, Estimate]:
         """The estimate for every waiting ticket, from one snapshot: the live
         queue view takes the lock once, not once per waiting ticket, and estimates after releasing it."""
-        now, waiting, open_windows, busy, times = self.estimate_snapshot()
-        estimates = estimate_waits(waiting, waiting, open_windows, list(self.config.windows.values()), busy, times,
-                                   now, rules=self.config.rules, hours=self.config.hours, options=self._options)
-        return {c.id: e for c, e in zip(waiting, estimates, strict=True)}
+        now, waiting, staffed, busy, times = self.estimate_snapshot()
+        out: dict[str, Estimate] = {}
+        by_windows: dict[tuple[int, ...], tuple[list[Window], list[Candidate]]] = {}
+        for c in waiting:  # at lunch, tickets from before the break keep every staffed window
+            windows = serving_now(staffed, self.config.hours, now, c.arrived)
+            by_windows.setdefault(tuple(w.number for w in windows), (windows, []))[1].append(c)
+        for windows, group in by_windows.values():
+            estimates = estimate_waits(group, waiting, windows, list(self.config.windows.values()), busy, times,
+                                       now, rules=self.config.rules, hours=self.config.hours, options=self._options)
+            out.update((c.id, e) for c, e in zip(group, estimates, strict=True))
+        return out
 
     def records_for(self, ticket_id: str) -> list[Record]:
         return [from_row(Record, r) for r in self._rows("SELECT * FROM records WHERE ticket_id = ? ORDER BY id", [ticket_id])]
@@ -1341,7 +1354,8 @@ class Engine:
 
     def menu(self) -> list[dict]:
         """Every service and bundle with the number waiting and the estimated wait for a new ticket."""
-        now, waiting, open_windows, busy, times = self.estimate_snapshot()
+        now, waiting, staffed, busy, times = self.estimate_snapshot()
+        open_windows = serving_now(staffed, self.config.hours, now)  # for a ticket issued now
         counts: dict[str, int] = {}
         for c in waiting:
             counts[c.service] = counts.get(c.service, 0) + 1

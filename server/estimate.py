@@ -572,6 +572,27 @@ def _next_opening(hours: Hours | None, now: datetime) -> datetime | None:
     return datetime.combine(now.date(), upcoming[0], now.tzinfo) if upcoming else None
 
 
+def serving_now(staffed: list[Window], hours: Hours | None, now: datetime,
+                arrived: datetime | None = None) -> list[Window]:
+    """The staffed windows that take a ticket that arrived at `arrived` (default: now). At lunch
+    (between two of the day's sessions) a ticket issued since the morning session ended is taken by
+    the lunch windows (午间服务) only: the others finish the citizens who had their tickets before
+    the break (延时服务) and go to lunch, so for its replay they open with the next session, like a
+    window nobody is signed in at. A ticket from before the break keeps every staffed window."""
+    if hours is None or not hours.sessions:
+        return staffed
+    t = now.time()
+    if any(s.start <= t < s.end for s in hours.sessions):
+        return staffed
+    ended = [s.end for s in hours.sessions if s.end <= t]
+    if not ended or not any(s.start > t for s in hours.sessions):
+        return staffed  # before opening or after closing: not a lunch break
+    if arrived is not None and arrived < datetime.combine(now.date(), max(ended), now.tzinfo):
+        return staffed
+    lunch = set(hours.lunch_windows)
+    return [w for w in staffed if w.number in lunch]
+
+
 def naive_estimate(ahead: int, mean_minutes: float, open_windows: int) -> float:
     """The textbook estimate (people ahead × mean service time ÷ open windows), for comparison."""
     return ahead * mean_minutes / max(open_windows, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
@@ -739,3 +740,25 @@ def test_a_clerk_on_a_break_counts_in_the_estimate_from_when_expected_back(engin
     engine.pause(4, "break")
     t = engine.issue("S301")
     assert t.estimated_wait == pytest.approx((2 * 10 + 16) / 3)  # one break seen: blended towards 10
+
+
+def test_at_lunch_only_the_lunch_windows_count_for_a_new_tickets_estimate(tmp_path, clock):
+    """Window 1 serves through lunch (午间服务), window 2 goes to lunch with the session's end though
+    its clerk is still signed in: a citizen given an S101 ticket at 12:30 waits for window 1 to
+    finish its current citizen (8-minute matter, 5 minutes in), not "即将叫号" at window 2."""
+    hall = small_hall()
+    hall = dataclasses.replace(hall, hours=dataclasses.replace(hall.hours, lunch_windows=(1,)))
+    engine = Engine(hall, Store(tmp_path / "hall.db"), clock)
+    engine.login(1, "1001")
+    engine.login(2, "1002")
+    clock.set(MONDAY_9AM.replace(hour=11, minute=58))
+    before = engine.issue("S202")  # window 2's own matter, issued before the break: 延时服务 serves it
+    clock.set(MONDAY_9AM.replace(hour=12, minute=25))
+    engine.issue("S101")
+    engine.call_next(1)
+    clock.advance(minutes=5)
+    t = engine.issue("S101")
+    assert t.estimated_wait == pytest.approx(3.0)
+    est = engine.position(before)
+    assert est.on_duty and est.point == 0.0 and est.opens_at is None  # not "窗口 14:30 开始办理"
+    assert engine.positions()[before.id] == est and engine.positions()[t.id].point == pytest.approx(3.0)

@@ -32,7 +32,7 @@ def full_estimate(e: Engine, t):
     """What the whole-queue replay gives the ticket just issued (the queue now holds it)."""
     now = t.issued_at
     c = next(c for c in e._waiting(now) if c.id == t.id)
-    return estimate_wait(c, e._waiting(now), e.staffed_windows(), list(e.config.windows.values()), e._busy(),
+    return estimate_wait(c, e._waiting(now), e._serving(now), list(e.config.windows.values()), e._busy(),
                          e.times, now, rules=e.config.rules, hours=e.config.hours, frame=now.replace(microsecond=0))
 
 

@@ -29,7 +29,15 @@ from zoneinfo import ZoneInfo
 
 from hallq.model import HallConfig, Window
 from server.allocation import Candidate, effective_rank, protected
-from server.estimate import Busy, ServiceTimes, configured_minutes, estimate_wait, naive_estimate, pause_key
+from server.estimate import (
+    Busy,
+    ServiceTimes,
+    configured_minutes,
+    estimate_wait,
+    naive_estimate,
+    pause_key,
+    serving_now,
+)
 from server.hours import issuing, next_issuing
 
 from .arrivals import DAY, Citizen, Scenario, _m
@@ -264,7 +272,8 @@ class HallSim:
         # As the engine: a clerk on a break is a paused window, counted from when expected back.
         away = [d for d in self.desks.values() if d.on_break and d.open]
         gone = {d.number for d in away}
-        open_windows = [d.conf for d in self.desks.values() if d.staffed_now or d.number in gone]
+        open_windows = serving_now([d.conf for d in self.desks.values() if d.staffed_now or d.number in gone],
+                                   self.config.hours, at)
         busy = [Busy(d.number, d.current.service, self.at(d.since)) for d in self.desks.values() if d.current]
         busy += [Busy(d.number, pause_key("break"), self.at(d.break_since), pause=True) for d in away]
         est = estimate_wait(new, queue + [new], open_windows, self.all_windows, busy, self.times, at,
