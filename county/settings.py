@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, ValidationError
 
-from hallq.config import ConfigError, Problem, _Locator, _syntax_problem
+from hallq.config import ConfigError, Problem, _Locator, _syntax_problem, read_config_text
 from hallq.model import Rules
 from hallq.schema import Section, _known_zone, text
 from server.clock import Clock
@@ -70,16 +70,7 @@ def load_settings(path: str | Path | None) -> CountySettings:
     """county.toml read and checked (None: the defaults); raises ConfigError naming file, line, key."""
     if path is None:
         return CountySettings()
-    source = str(path)
-    try:
-        raw = Path(path).read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError([Problem(source, None, "", "no such file")]) from None
-    except OSError as exc:
-        raise ConfigError([Problem(source, None, "", f"cannot read: {exc.strerror or exc}")]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(source, None, "", f"not UTF-8 text (byte {exc.start})")]) from None
-    return parse_settings(raw, source)
+    return parse_settings(read_config_text(path), str(path))
 
 
 def load_or_exit(path: str | Path | None) -> CountySettings:

@@ -89,19 +89,23 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> HallConfig:
-    """Read and check a hall config file; raises ConfigError (also for an unreadable file)."""
+def read_config_text(path: str | Path) -> str:
+    """A config file's text; raises ConfigError naming the file when it cannot be read as UTF-8."""
     source = str(path)
     try:
         # utf-8-sig: editors on Windows office PCs still save UTF-8 with a BOM, which TOML rejects.
-        text = Path(path).read_bytes().decode("utf-8-sig")
+        return Path(path).read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise ConfigError([Problem(source, None, "", "no such file")]) from None
     except OSError as exc:
         raise ConfigError([Problem(source, None, "", f"cannot read: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(source, None, "", f"not UTF-8 text (byte {exc.start})")]) from None
-    return parse_config(text, source, environ)
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> HallConfig:
+    """Read and check a hall config file; raises ConfigError (also for an unreadable file)."""
+    return parse_config(read_config_text(path), str(path), environ)
 
 
 def load_or_exit(path: str | Path) -> HallConfig:

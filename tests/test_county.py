@@ -31,14 +31,7 @@ def county(pg_url):
 
 
 def call(base: str, method: str, path: str, token: str, body: dict | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method,
-                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.load(resp)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
+    return raw_call(base, path, token, json.dumps(body).encode() if body is not None else None, method)
 
 
 def ev(i: int, ts: str, kind: str = "ticket.issued", ticket: str | None = None, **data) -> dict:
@@ -78,7 +71,8 @@ def test_ingest_applies_each_event_once_in_order_and_answers_the_mark(county):
     assert (halls["T1"]["high_water"], halls["T2"]["high_water"]) == (6, 5)
 
 
-def raw_call(base: str, path: str, token: str, body: bytes, method: str = "POST") -> tuple[int, dict]:
+def raw_call(base: str, path: str, token: str, body: bytes | None, method: str = "POST") -> tuple[int, dict]:
+    """A request with the exact body bytes given (None: no body)."""
     req = urllib.request.Request(base + path, data=body, method=method,
                                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     try:
