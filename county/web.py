@@ -116,8 +116,16 @@ def _overview() -> list[dict]:
 @signed_in(*LIVE_ROLES)
 def centres():
     halls = _overview()
-    totals = {k: sum(h[k] for h in halls) for k in ("waiting", "windows_open", "alerts", "issued", "served")}
+    today = _today().isoformat()
+    totals = {k: sum(h[k] for h in halls) for k in ("waiting", "windows_open", "alerts")}
+    # 今日: a centre that has shipped nothing since midnight still holds yesterday's counts.
+    totals.update({k: sum(h[k] for h in halls if h["day"] == today) for k in ("issued", "served")})
     return _page("county_centres.html", halls=halls, totals=totals, definitions=reports.DEFINITIONS)
+
+
+def day_label(day: date, today: date) -> str:
+    """今日 for the county's today, else the day the figures are of (e.g. 11月30日)."""
+    return "今日" if day == today else f"{day.month}月{day.day}日"
 
 
 @bp.get("/county/live.json")
@@ -139,7 +147,7 @@ def centre(code: str):
                                   "sum(wait_minutes_total) FROM day_figures WHERE hall = %s AND day = %s AND "
                                   "dim = 'service' GROUP BY key ORDER BY key", [code, today]).fetchall()
     return _page("county_centre.html", hall=hall, by_service=by_service, staff=staff, today=today,
-                 definitions=reports.DEFINITIONS)
+                 day_label=day_label(today, _today()), definitions=reports.DEFINITIONS)
 
 
 def _period() -> tuple[date, date, str]:

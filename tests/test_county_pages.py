@@ -184,6 +184,9 @@ def test_centres_live_sign_in_csrf_roles_reports_exports_and_the_public_page(cou
     assert sum(s["waiting"] for s in qs["services"]) == 4
     status, _, board = b.get("/county/halls/QS")
     assert status == 200 and "窗口" in board.decode() and "工作人员" in board.decode()
+    # The figures are the 27th's, not today's (nothing shipped since): said so, not counted as 今日.
+    assert "11月27日取号 12" in board.decode() and "今日取号" not in board.decode()
+    assert "今日取号 <b>0</b>" in text
     status, _, rep = b.get("/county/reports?by=hall&from=2026-11-01&to=2026-11-30")
     assert status == 200 and "青石镇便民服务中心" in rep.decode()
     for odd in ("month=9999-12", "from=9999-12-31&to=9999-12-31", "from=2026-12-01&to=2026-11-01", "month=0001-01"):
