@@ -6,6 +6,7 @@ next round simply tries again, also after a round failed in any other way), and 
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import logging
 import random
@@ -54,12 +55,25 @@ class CountyPoller(ABC):
         finally:
             conn.close()
         if not 200 <= status < 300:
-            raise urllib.error.HTTPError(self.url + path, status, f"county answered {status}", None, None)
+            raise urllib.error.HTTPError(self.url + path, status, f"county answered {status}", None, io.BytesIO(raw))
         return json.loads(raw)
 
     @abstractmethod
     def step(self) -> object:
         """One round; safe to run again after it was cut short anywhere."""
+
+    @staticmethod
+    def refused(exc: urllib.error.HTTPError) -> str | None:
+        """The county's message when it refused the one item a call was about for good (400/422
+        naming a field: it will not take it as it is, however often it is sent), else None."""
+        if exc.code not in (400, 422):
+            return None
+        try:
+            answer = json.loads(exc.read() or b"{}")
+        except ValueError:
+            answer = {}
+        answer = answer if isinstance(answer, dict) else {}
+        return str(answer.get("message") or answer.get("error") or f"HTTP {exc.code}")[:150]
 
     def run(self) -> None:
         failures = 0

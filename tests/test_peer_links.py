@@ -17,9 +17,10 @@ from webhall import make_app, serve_one
 from province import forwarder as fw
 from province.forwarder import Forwarder
 from province.mapping import load
-from server import county_poller, shipper
+from server import county_poller, referrals, shipper
 from server.case_follower import CaseFollower
 from server.county_poller import CountyPoller
+from server.referral_follower import ReferralFollower
 from server.shipper import Shipper
 
 
@@ -134,7 +135,7 @@ def hall(tmp_path_factory):
     serve_one(engine)
     engine.rate(5, "evaluator", window=1)
     app.config["CASES"].act(1, "call-back", "sup", "已回访", contact="phone", answer="satisfied")
-    yield path, engine.config.code
+    yield path, engine.config.code, app
     engine.store.close()
 
 
@@ -151,7 +152,7 @@ def test_a_peer_trickling_its_answer_is_a_failed_attempt_on_every_link(hall, tmp
     monkeypatch.setattr(fw, "TIMEOUT", 0.5)
     monkeypatch.setattr(shipper, "REQUEST_TIMEOUT", 0.5)
     monkeypatch.setattr(county_poller, "REQUEST_TIMEOUT", 0.5)
-    db, code = hall
+    db, code, _ = hall
     peer = Peer(lambda r: "trickle")
     f = Forwarder(db, tmp_path / "outbox.db", peer.url, code, load(None), clock=Clock())
     try:
@@ -171,7 +172,7 @@ def test_the_forwarder_retries_what_is_about_the_link_and_only_rejects_what_name
     """A redirect (a portal), a refused token, a proxy's page under 200, a garbled answer are not the
     platform refusing a record: retried, not rejected for good nor counted as sent; 202 is taken. One
     failed attempt is not an outage; three in a row are."""
-    db, code = hall
+    db, code, _ = hall
     answers = [http(302, headers="Location: http://127.0.0.1:9/login\r\n"), http(401, {"error": "token"}),
                http(200, b"<html>\xe8\xaf\xb7\xe7\x99\xbb\xe5\xbd\x95</html>"),
                b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"]  # a garbled chunk size
@@ -209,7 +210,7 @@ def test_the_forwarder_retries_what_is_about_the_link_and_only_rejects_what_name
 
 def test_the_shipper_outlives_an_answer_of_the_wrong_shape_and_ships_once_the_county_is_back(hall, monkeypatch):
     monkeypatch.setattr(shipper, "FIRST_BACKOFF", 0.05)
-    db, _ = hall
+    db, _, _ = hall
     got: dict[int, dict] = {}
     bad = [2]
 
@@ -257,3 +258,32 @@ def test_a_follower_follows_no_redirect_and_backs_off_while_the_county_is_down()
         follower.stop()
         for p in (elsewhere, portal, county):
             p.close()
+
+
+def test_a_referral_the_county_refuses_for_good_does_not_hold_up_the_others_and_the_clerk_sees_why(hall):
+    _, _, app = hall
+    engine = app.config["ENGINE"]
+    for rid in ("refused-1", "taken-2"):
+        engine.record_referral({"direction": "out", "from_hall": "", "id": rid, "to_hall": None, "matter": "S101",
+                                "phone": "13800000000", "id_number": "110101199001011234", "sms": 0, "materials": [],
+                                "state": "pending", "appointment": None, "slot_start": None, "reason": None,
+                                "created_at": engine.now().isoformat(), "synced": None}, "referral.sent", "clerk")
+
+    def county(r):
+        if r["line"].startswith("GET"):
+            return http(200, {"referrals": []})
+        if json.loads(r["body"])["id"] == "refused-1":
+            return http(422, {"error": "invalid", "message": "materials[0].name: too long", "field": "materials"})
+        return http(201, {"id": "taken-2", "to_hall": "T1", "state": "pending"})
+
+    peer = Peer(county)
+    try:
+        bounded(ReferralFollower(app, peer.url, "tok").step, 5)
+        got = {r["id"]: r for r in referrals.rows(engine, "direction = 'out'")}
+        assert got["taken-2"]["synced"] == "pending" and got["taken-2"]["to_hall"] == "T1"
+        refused = got["refused-1"]
+        assert refused["state"] == "refused" and refused["reason"] == "县级平台拒收：materials[0].name: too long"
+        assert refused["id_number"] != "110101199001011234"  # kept masked only, as a sent one
+        assert [r["line"] for r in peer.requests].count("GET /api/v1/referrals/incoming HTTP/1.1") == 1
+    finally:
+        peer.close()
