@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import threading
+import time
 import urllib.error
 import urllib.parse
 from abc import ABC, abstractmethod
@@ -38,7 +39,9 @@ class CountyPoller(ABC):
         self.poll = self.poll_seconds if poll is None else poll
         self.state = "starting"  # following | offline | refused
         self.error: str | None = None
+        self.down_since: float | None = None  # monotonic time of the first failed round of this spell
         self._stop = threading.Event()
+        self._nudge = threading.Event()  # set: the next round at once (stopping, or the link seen back)
         self._thread: threading.Thread | None = None
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
@@ -82,7 +85,7 @@ class CountyPoller(ABC):
                 self.step()
                 if self.error is not None:
                     log.info("%s: following the county again", self.name)
-                self.state, self.error = "following", None
+                self.state, self.error, self.down_since = "following", None, None
                 failures = -1
             # urllib's HTTPError is an OSError; a link cut in the middle of an answer is an
             # http.client.IncompleteRead, which is not
@@ -93,7 +96,13 @@ class CountyPoller(ABC):
             except Exception as exc:  # anything else (a busy database, a bug): the next round still comes
                 self._failed("offline", f"{type(exc).__name__}: {exc}", "the round failed", trace=True)
             failures += 1
-            self._stop.wait(self._wait(failures))
+            self._nudge.wait(self._wait(failures))
+            self._nudge.clear()
+
+    def nudge(self) -> None:
+        """Run the next round now: the shipper has just reached the county again, so a follower
+        backing off from the same outage need not wait out its back-off."""
+        self._nudge.set()
 
     def _wait(self, failures: int) -> float:
         """The pause before the next round: the poll, or after `failures` failed rounds in a row a
@@ -108,6 +117,8 @@ class CountyPoller(ABC):
         if error != self.error:  # once per new trouble, not every round
             log.warning("%s: %s (%s); retrying by itself", self.name, what, error, exc_info=trace)
         self.state, self.error = state, error
+        if self.down_since is None:
+            self.down_since = time.monotonic()
 
     def start(self) -> CountyPoller:
         self._thread = threading.Thread(target=self.run, name=f"county-{self.name}", daemon=True)
@@ -116,6 +127,7 @@ class CountyPoller(ABC):
 
     def stop(self) -> None:
         self._stop.set()
+        self._nudge.set()
         if self._thread is not None:
             self._thread.join(REQUEST_TIMEOUT + 5)
 

@@ -19,6 +19,8 @@ from province.forwarder import Forwarder
 from province.mapping import load
 from server import county_poller, referrals, shipper
 from server.case_follower import CaseFollower
+from server.county_link import ALERT_SOURCE as LINK_ALERT
+from server.county_link import LinkWatch
 from server.county_poller import CountyPoller
 from server.referral_follower import ReferralFollower
 from server.shipper import Shipper
@@ -286,4 +288,38 @@ def test_a_referral_the_county_refuses_for_good_does_not_hold_up_the_others_and_
         assert refused["id_number"] != "110101199001011234"  # kept masked only, as a sent one
         assert [r["line"] for r in peer.requests].count("GET /api/v1/referrals/incoming HTTP/1.1") == 1
     finally:
+        peer.close()
+
+
+def test_a_follower_down_while_shipping_goes_on_is_one_alert_cleared_once_it_follows_again(hall):
+    db, _, app = hall
+    board = app.config["ALERTS"]
+    got: set[int] = set()
+    down = [True]
+
+    def county(r):
+        if "/ping" in r["line"]:
+            return http(503, {"error": "unavailable"}) if down[0] else http(200, {})
+        if r["line"].startswith("GET"):
+            return http(200, {"high_water": max(got, default=0)})
+        events = json.loads(r["body"])["events"]
+        got.update(e["id"] for e in events)
+        return http(200, {"high_water": max(got), "applied": len(events)})
+
+    def alerts():
+        return [a for a in board.active() if a["source"] == LINK_ALERT]
+
+    peer = Peer(county)
+    follower = Ping(app, peer.url, "tok", poll=0.05).start()
+    watch = LinkWatch(app, 0.3, followers=[follower])
+    s = Shipper(db, peer.url, "tok", idle=0.05, on_round=watch.observe).start()
+    try:
+        [alert] = wait_for(alerts, "the alert of a follower down while the log ships", 5)
+        assert "ping同步中断" in alert["message"] and "503" in alert["message"], alert["message"]
+        assert s.state == "caught_up"
+        down[0] = False
+        wait_for(lambda: not alerts(), "the alert cleared", 5)
+    finally:
+        s.stop()
+        follower.stop()
         peer.close()
