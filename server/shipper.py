@@ -179,8 +179,10 @@ class Shipper:
 
     def _refusal(self, status: int, answer: dict) -> Exception:
         message = f"county answered {status}: {answer.get('error')} {answer.get('message', '')}".strip()
-        if status >= 500 or status == 429:
-            return OSError(message)  # the county is there but cannot take it now: like a link fault
+        if status >= 500 or status in (408, 429) or 300 <= status < 400:
+            # the county cannot take it now, or something between answered (a redirect: not followed):
+            # a link fault, not the county refusing the hall
+            return OSError(message)
         return Refused(message)
 
     # -- the loop ----------------------------------------------------------------------------

@@ -249,6 +249,8 @@ def test_a_follower_follows_no_redirect_and_backs_off_while_the_county_is_down()
     try:
         err = bounded(lambda: CaseFollower(None, portal.url, "tok").call("GET", "/cases/steps?after=0"), 5)
         assert isinstance(err, OSError) and "302" in str(err), err
+        err = bounded(Shipper("unused.db", portal.url, "tok").step, 5)  # the shipper's state: offline, not refused
+        assert type(err) is OSError and "302" in str(err), err
         assert elsewhere.requests == []
         follower.start()
         time.sleep(1.5)
