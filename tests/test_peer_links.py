@@ -15,6 +15,7 @@ from liveserver import wait_for
 from webhall import make_app, serve_one
 
 from province import forwarder as fw
+from province import reconcile
 from province.forwarder import Forwarder
 from province.mapping import load
 from server import county_poller, referrals, shipper
@@ -154,6 +155,7 @@ def test_a_peer_trickling_its_answer_is_a_failed_attempt_on_every_link(hall, tmp
     monkeypatch.setattr(fw, "TIMEOUT", 0.5)
     monkeypatch.setattr(shipper, "REQUEST_TIMEOUT", 0.5)
     monkeypatch.setattr(county_poller, "REQUEST_TIMEOUT", 0.5)
+    monkeypatch.setattr(reconcile, "TIMEOUT", 0.5)
     db, code, _ = hall
     peer = Peer(lambda r: "trickle")
     f = Forwarder(db, tmp_path / "outbox.db", peer.url, code, load(None), clock=Clock())
@@ -163,6 +165,8 @@ def test_a_peer_trickling_its_answer_is_a_failed_attempt_on_every_link(hall, tmp
         assert "within 0.5 s" in f.error
         assert isinstance(bounded(Shipper(db, peer.url, "tok").step, 5), TimeoutError)
         assert isinstance(bounded(lambda: Ping(None, peer.url, "tok").call("GET", "/ping"), 5), TimeoutError)
+        err = bounded(lambda: reconcile.platform_side(peer.url, "2026-12-01"), 5)
+        assert isinstance(err, reconcile.PlatformAnswer) and "within 0.5 s" in str(err), err
     finally:
         peer.close()
         while STUCK:
@@ -251,6 +255,8 @@ def test_a_follower_follows_no_redirect_and_backs_off_while_the_county_is_down()
         assert isinstance(err, OSError) and "302" in str(err), err
         err = bounded(Shipper("unused.db", portal.url, "tok").step, 5)  # the shipper's state: offline, not refused
         assert type(err) is OSError and "302" in str(err), err
+        err = bounded(lambda: reconcile.platform_side(portal.url, "2026-12-01", "tok"), 5)  # a reconciliation too
+        assert isinstance(err, reconcile.PlatformAnswer) and "302" in str(err), err
         assert elsewhere.requests == []
         follower.start()
         time.sleep(1.5)
