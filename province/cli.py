@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .reconcile import PlatformAnswer
     from .simulator import Platform
 
     if args.action == "sim":
@@ -55,7 +56,11 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "reconcile" and args.county:
         from .reconcile import reconcile_county
 
-        result = reconcile_county(args.county, args.day, args.url)
+        try:
+            result = reconcile_county(args.county, args.day, args.url)
+        except PlatformAnswer as exc:
+            print(f"hallq province reconcile: {exc}", file=sys.stderr)
+            return 2
         print(json.dumps(result, ensure_ascii=False, indent=1))
         return 0 if result["matches"] else 1
     if args.action == "reconcile" and not (args.config and args.db):
@@ -67,7 +72,12 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "reconcile":
         from .reconcile import reconcile
 
-        result = reconcile(args.db, config.code, args.day, args.url, args.outbox)
+        try:
+            result = reconcile(args.db, config.code, args.day, args.url, args.outbox,
+                               config.province.token if config.province else "")
+        except PlatformAnswer as exc:
+            print(f"hallq province reconcile: {exc}", file=sys.stderr)
+            return 2
         print(json.dumps(result, ensure_ascii=False, indent=1))
         return 0 if result["matches"] else 1
     from .forwarder import Forwarder

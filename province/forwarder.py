@@ -6,9 +6,11 @@ correction: the rating no longer counts, and the platform must take it out of it
 A hall-side process like server/shipper.py: it reads the hall's event log read-only (never a lock
 the hall waits on), turns each event of KINDS into a record, and keeps it in an outbox of its own (SQLite) until the platform has it. A
 record's id is `<hall code>-<event id>`: the same on every retry, so the platform stores it once.
-Outages, timeouts and 5xx/429 are retried with back-off (doubling from 2 s to 10 min, jittered);
-a 4xx is a rejection, kept in the outbox with the platform's reason (`hallq province rejected`)
-and never resent by itself.
+Outages, timeouts (of the whole request: a platform trickling its answer too), 5xx, answers about
+the link rather than the record (LINK_STATUSES, redirects) and a 2xx page that is not JSON (a
+network portal's) are retried with back-off (doubling from 2 s to 10 min, jittered); OFFLINE_AFTER
+of them in a row is an outage. Any other 4xx is a rejection, kept in the outbox with the platform's
+reason (`hallq province rejected`) and never resent by itself; the records after it go on.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import urllib.parse
 from datetime import datetime
 from pathlib import Path
 
+from hallq.peer_http import exchange
+
 from .mapping import Mapping
 from .rejected import listing
 
@@ -33,8 +37,13 @@ KINDS = {"rating.recorded": "rating", "rating.case_number": "case_number", "case
          "case.updated": "case_step", "case.fix_rated": "case_step", "appeal.filed": "appeal",
          "appeal.decided": "appeal"}
 FIRST_BACKOFF, MAX_BACKOFF = 2.0, 600.0
-TIMEOUT = 10.0  # seconds for one request: a slow platform is a failed attempt, not a stuck forwarder
+TIMEOUT = 10.0  # seconds for one whole request: a slow platform is a failed attempt, not a stuck forwarder
 BATCH = 200
+OFFLINE_AFTER = 3  # failed attempts in a row before the link is offline (and the supervisor alerted)
+# Answers about the link, not the record: a redirect (a portal; not followed), a wrong token or
+# path, a proxy asking for its login, a timeout, too many requests. Retried with back-off like an
+# outage; only another 4xx is the platform refusing this record.
+LINK_STATUSES = {401, 403, 404, 405, 407, 408, 421, 425, 429}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -138,6 +147,7 @@ class Forwarder:
         self.first_backoff = min(FIRST_BACKOFF, max_backoff)
         self._hold_until, self._backoff = 0.0, self.first_backoff  # the platform as a whole is away
         self.last_success: str | None = None  # when the platform last took a record (ISO time)
+        self.failures = 0  # failed attempts in a row (link down, 5xx, a proxy's page): OFFLINE_AFTER is an outage
         self.behind = False  # the last collect read a full page: the hall's log has more (a backlog)
 
     # -- hall's log -> outbox -------------------------------------------------------------------
@@ -182,20 +192,25 @@ class Forwarder:
             try:
                 status, answer = self._post(row["id"], row["body"])
             except (OSError, http.client.HTTPException) as exc:
-                self._retry(row, f"link: {exc}")
+                self._retry(row, f"link: {exc or type(exc).__name__}")
                 counts["retry"] += 1
                 break  # the platform is away: the rest waits too
-            if status in (200, 201) or (status == 409 and answer.get("error") == "duplicate"):
+            if answer is None:  # a 2xx page that is not JSON: a portal or proxy of the network, not the platform
+                self._retry(row, f"answer {status} is not the platform's (not JSON)")
+                counts["retry"] += 1
+                break
+            if 200 <= status < 300 or (status == 409 and answer.get("error") == "duplicate"):
                 self.last_success = datetime.now().astimezone().isoformat(timespec="seconds")
                 self.out.execute("UPDATE records SET state = 'sent', sent_at = ?, error = NULL, attempts = attempts + 1 "
                                  "WHERE id = ?", [self.last_success, row["id"]])
                 counts["sent"] += 1
-                self._backoff = self.first_backoff
-            elif status >= 500 or status == 429:
+                self._backoff, self.failures = self.first_backoff, 0
+            elif not 400 <= status < 500 or status in LINK_STATUSES:
                 self._retry(row, f"platform answered {status}")
                 counts["retry"] += 1
                 break
             else:
+                self.failures = 0  # the platform is there and answered about this record
                 reason = answer.get("message") or answer.get("error") or f"HTTP {status}"
                 self.out.execute("UPDATE records SET state = 'rejected', reason = ?, attempts = attempts + 1 WHERE id = ?",
                                  [str(reason)[:500], row["id"]])
@@ -208,24 +223,25 @@ class Forwarder:
                          [self.clock() + wait, error, row["id"]])
         self._hold_until = self.clock() + self._backoff * random.uniform(0.5, 1.0)
         self._backoff = min(self.max_backoff, self._backoff * 2)
-        self.state, self.error = "offline", error
+        self.failures += 1
+        self.error = error
+        if self.failures >= OFFLINE_AFTER:  # one lost answer on a flaky network is no outage (nor an alert)
+            self.state = "offline"
 
-    def _post(self, record_id: str, body: str) -> tuple[int, dict]:
+    def _post(self, record_id: str, body: str) -> tuple[int, dict | None]:
         cls = http.client.HTTPSConnection if self.base.scheme == "https" else http.client.HTTPConnection
         conn = cls(self.base.netloc, timeout=TIMEOUT)
-        try:
-            conn.request("POST", self.base.path.rstrip("/") + "/records", body.encode("utf-8"),
-                         {"Content-Type": "application/json", "Idempotency-Key": record_id,
-                          "Authorization": f"Bearer {self.token}"})
-            resp = conn.getresponse()
-            raw = resp.read()
+        try:  # the whole request within TIMEOUT, however slowly the platform trickles its answer
+            status, raw = exchange(conn, "POST", self.base.path.rstrip("/") + "/records", body.encode("utf-8"),
+                                   {"Content-Type": "application/json", "Idempotency-Key": record_id,
+                                    "Authorization": f"Bearer {self.token}"}, TIMEOUT)
         finally:
             conn.close()
         try:
             answer = json.loads(raw or b"{}")
-        except ValueError:
-            answer = {}
-        return resp.status, answer if isinstance(answer, dict) else {}
+        except ValueError:  # a 2xx the platform did not write; any other status says enough by itself
+            return status, None if 200 <= status < 300 else {}
+        return status, answer if isinstance(answer, dict) else {}
 
     def step(self) -> dict[str, int]:
         added = self.collect()

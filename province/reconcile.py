@@ -11,6 +11,8 @@ import sqlite3
 import urllib.parse
 from pathlib import Path
 
+from hallq.peer_http import exchange
+
 from .forwarder import KINDS, record_of
 
 
@@ -31,20 +33,40 @@ def hallq_side(hall_db: str | Path, hall: str, day: str) -> dict[str, str]:
         conn.close()
 
 
-def platform_side(url: str, day: str) -> dict:
+TIMEOUT = 30.0  # seconds for the whole request (a platform trickling its answer fails, not hangs)
+
+
+class PlatformAnswer(Exception):
+    """The platform's counts could not be had (down, slow, an error, not its answer's shape)."""
+
+
+def platform_side(url: str, day: str, token: str = "") -> dict:
+    """The platform's counts and ids for `day` (GET /counts, with the hall's token, https as the
+    forwarder speaks it); raises PlatformAnswer naming what went wrong."""
     base = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(base.netloc, timeout=30)
+    cls = http.client.HTTPSConnection if base.scheme == "https" else http.client.HTTPConnection
+    conn = cls(base.netloc, timeout=TIMEOUT)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        conn.request("GET", base.path.rstrip("/") + "/counts?" + urllib.parse.urlencode({"day": day}))
-        resp = conn.getresponse()
-        return json.loads(resp.read())
+        status, raw = exchange(conn, "GET", base.path.rstrip("/") + "/counts?" + urllib.parse.urlencode({"day": day}),
+                               None, headers, TIMEOUT)
+    except (OSError, http.client.HTTPException) as exc:
+        raise PlatformAnswer(f"the platform at {url} did not answer: {exc or type(exc).__name__}") from None
     finally:
         conn.close()
+    try:
+        answer = json.loads(raw) if status == 200 else None
+    except ValueError:
+        answer = None
+    if not (isinstance(answer, dict) and isinstance(answer.get("counts", {}), dict)
+            and isinstance(answer.get("ids", {}), dict)):
+        raise PlatformAnswer(f"the platform at {url} answered {status} without its counts")
+    return answer
 
 
 def reconcile(hall_db: str | Path, hall: str, day: str, url: str,
-              outbox: str | Path | None = None) -> dict:
-    return compare(hall, day, hallq_side(hall_db, hall, day), platform_side(url, day), outbox)
+              outbox: str | Path | None = None, token: str = "") -> dict:
+    return compare(hall, day, hallq_side(hall_db, hall, day), platform_side(url, day, token), outbox)
 
 
 def county_side(db_url: str, day: str) -> dict[str, dict[str, str]]:

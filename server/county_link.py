@@ -46,15 +46,14 @@ def start(app, config: HallConfig, db: str, args: argparse.Namespace) -> Callabl
     from .shipper import Shipper
 
     url, token = config.county.url, config.county.token
-    threads: list = []
+    threads: list = [CatalogueFollower(app, url, token, args.catalogue_poll).start(),  # releases down, applied live
+                     ReferralFollower(app, url, token, args.referral_poll).start(),  # referrals both ways
+                     CaseFollower(app, url, token, args.case_poll).start(),  # the county's steps on its cases
+                     NearbyFollower(app, url, token, args.nearby_poll).start()]  # every centre's wait, for kiosks
     if not args.no_ship:
-        watch = LinkWatch(app, args.county_alert_after)
+        watch = LinkWatch(app, args.county_alert_after, followers=list(threads))
         app.config["COUNTY_LINK"] = watch
         threads.append(Shipper(db, url, token, on_round=watch.observe).start())
-    threads += [CatalogueFollower(app, url, token, args.catalogue_poll).start(),  # releases down, applied live
-                ReferralFollower(app, url, token, args.referral_poll).start(),  # referrals both ways
-                CaseFollower(app, url, token, args.case_poll).start(),  # the county's steps on its cases
-                NearbyFollower(app, url, token, args.nearby_poll).start()]  # every centre's wait, for kiosks
 
     def stop() -> None:
         for thread in threads:
@@ -66,32 +65,47 @@ def start(app, config: HallConfig, db: str, args: argparse.Namespace) -> Callabl
 STATE_NAMES = {"starting": "正在连接", "shipping": "正在上报", "caught_up": "已同步", "offline": "连接中断",
                "refused": "县级平台拒收"}
 ALERT_SOURCE = "county:link"
+FOLLOWER_NAMES = {"catalogue": "事项目录", "referrals": "转办", "cases": "差评工单", "nearby": "附近大厅"}
 
 
 class LinkWatch:
     """The county link as the hall itself sees it: its state for /api/v1/health (events not yet at
     the county, the county's last answer) and an alert on the board once it has been down for
     `alert_after` seconds — the hall keeps serving offline, but its supervisor should know that
-    nothing reaches the county (refused: a wrong token or a hall the county does not know)."""
+    nothing reaches the county (refused: a wrong token or a hall the county does not know) — or
+    that one of the followers has failed that long while shipping goes on (one alert, the same
+    source, cleared when all are back)."""
 
-    def __init__(self, app, alert_after: float) -> None:
+    def __init__(self, app, alert_after: float, followers: list | None = None) -> None:
         self.board, self.store = app.config["ALERTS"], app.config["ENGINE"].store
         self.alert_after = alert_after
+        self.followers = followers or []  # server/county_poller.py threads: one of them down is the link's alert too
         self._status: dict = {"state": "starting", "state_name": STATE_NAMES["starting"], "unsent": None,
                               "last_contact": None}
         self._alert_sent: bool | None = None  # unknown until told once
+        self._shipper_down = False
 
     def observe(self, shipper) -> None:
         """After each round of the shipper (its thread)."""
         unsent = None if shipper.acked is None else max(0, self.store.last_committed_id - shipper.acked)
         self._status = {"state": shipper.state, "state_name": STATE_NAMES.get(shipper.state, shipper.state),
                         "unsent": unsent, "last_contact": shipper.last_contact}
-        down = shipper.down_since is not None and time.monotonic() - shipper.down_since >= self.alert_after
+        now = time.monotonic()
+        shipping_down = shipper.down_since is not None and now - shipper.down_since >= self.alert_after
+        lagging = [f for f in self.followers if f.down_since is not None and now - f.down_since >= self.alert_after]
+        down = shipping_down or bool(lagging)
+        if shipper.down_since is None and self._shipper_down:  # the county is back: the followers try now
+            for f in self.followers:
+                if f.down_since is not None:
+                    f.nudge()
+        self._shipper_down = shipper.down_since is not None
         if down == self._alert_sent:
             return
         since = f"，最后联系 {shipper.last_contact[11:16]}" if shipper.last_contact else ""
         message = (f"与县级平台的连接{STATE_NAMES.get(shipper.state, '中断')}{since}；本厅照常办理，恢复后自动补报"
-                   if down else "")
+                   if shipping_down else
+                   f"县级平台{'、'.join(FOLLOWER_NAMES.get(f.name, f.name) for f in lagging)}同步中断"
+                   f"（{(lagging[0].error or '')[:60]}）；本厅照常办理，恢复后自动补齐" if down else "")
         try:
             self.board.report("device_offline", ALERT_SOURCE, "red" if shipper.state == "refused" else "yellow",
                               message[:200], down, "system")

@@ -6,6 +6,8 @@ One round: send the referrals this hall made that the county has not confirmed; 
 became of ours (booked with the appointment code, refused, an outcome); book the citizens referred
 to us; log the outcome of those appointments; report every step the county has not confirmed.
 Every county call is idempotent (county/referrals.py), so a round cut short is simply run again.
+A referral or step the county refuses for good (400/422 naming a field) does not hold up the ones
+after it: a referral of ours becomes 未能受理 with the county's reason, a step is logged.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import urllib.parse
 
 from . import referrals
 from .county_poller import CountyPoller
+from .privacy import mask_id_number
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,16 @@ class ReferralFollower(CountyPoller):
         for row in referrals.rows(engine, "direction = 'out' AND synced IS NULL"):
             body = {"id": row["id"], "matter": row["matter"], "phone": row["phone"], "sms": bool(row["sms"]),
                     "materials": row["materials"], "id_number": row["id_number"]}
-            referrals.sent(engine, row, self.call("POST", "/referrals", body))
+            try:
+                referrals.sent(engine, row, self.call("POST", "/referrals", body))
+            except urllib.error.HTTPError as exc:
+                if (message := self.refused(exc)) is None:
+                    raise
+                # refused for good: 未能受理 with the county's reason, for the clerk, not resent — and
+                # not in the way of the referrals after it
+                log.warning("referrals: the county refused referral %s: %s", row["id"], message)
+                masked = mask_id_number(row["id_number"]) if row["id_number"] else None
+                referrals.took_in(engine, {**row, "id_number": masked}, {"state": "refused", "reason": f"县级平台拒收：{message}"})
         ours = {r["id"]: r for r in referrals.rows(engine, "direction = 'out'")}
         for county in self.call("GET", "/referrals/outgoing")["referrals"]:
             row = ours.get(county["id"])
@@ -54,8 +66,12 @@ class ReferralFollower(CountyPoller):
                 try:
                     self.call("POST", path, body)
                 except urllib.error.HTTPError as exc:
-                    if exc.code != 409:  # 409: the county is past this step already (told in a cut-short round)
+                    # 409: the county is past this step already (told in a cut-short round)
+                    if exc.code != 409 and (message := self.refused(exc)) is None:
                         raise
+                    if exc.code != 409:  # refused for good: logged, not in the way of the steps after it
+                        log.warning("referrals: the county refused step %s of %s/%s: %s", step, row["from_hall"],
+                                    row["id"], message)
             engine.record_referral({**row, "synced": row["state"]}, None)
 
 

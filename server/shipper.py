@@ -31,6 +31,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from hallq.peer_http import exchange
+
 from .sse import _hidden
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ IDLE_SECONDS = 0.5  # how often a caught-up shipper looks for new events
 HEARTBEAT_SECONDS = 15.0  # a caught-up shipper asks the county's mark this often: the county sees the link up
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
-REQUEST_TIMEOUT = 15.0  # seconds for one request to the county
+REQUEST_TIMEOUT = 15.0  # seconds for one whole request to the county
 
 
 def pseudonym(ticket_id: str | None) -> str | None:
@@ -129,19 +131,17 @@ class Shipper:
         if body is not None:
             payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        try:
-            self._conn.request(method, self.base.path.rstrip("/") + "/api/v1/ingest", payload, headers)
-            resp = self._conn.getresponse()
-            raw = resp.read()
+        try:  # the whole request within REQUEST_TIMEOUT, however slowly the county trickles its answer
+            status, raw = exchange(self._conn, method, self.base.path.rstrip("/") + "/api/v1/ingest", payload,
+                                   headers, REQUEST_TIMEOUT)
         except (OSError, http.client.HTTPException):
-            self._conn.close()
             self._conn = None
             raise
         try:
             answer = json.loads(raw or b"{}")
         except ValueError:
             answer = {}
-        return resp.status, answer if isinstance(answer, dict) else {}
+        return status, answer if isinstance(answer, dict) else {}
 
     def step(self) -> int:
         """One round: learn the mark if unknown, send the next batch; the events the county applied.
@@ -179,8 +179,10 @@ class Shipper:
 
     def _refusal(self, status: int, answer: dict) -> Exception:
         message = f"county answered {status}: {answer.get('error')} {answer.get('message', '')}".strip()
-        if status >= 500 or status == 429:
-            return OSError(message)  # the county is there but cannot take it now: like a link fault
+        if status >= 500 or status in (408, 429) or 300 <= status < 400:
+            # the county cannot take it now, or something between answered (a redirect: not followed):
+            # a link fault, not the county refusing the hall
+            return OSError(message)
         return Refused(message)
 
     # -- the loop ----------------------------------------------------------------------------
@@ -191,7 +193,8 @@ class Shipper:
         while not self._stop.is_set():
             try:
                 moved = self.step()
-            except (OSError, http.client.HTTPException, Refused, sqlite3.Error, ValueError, KeyError) as exc:
+            # TypeError: an answer of the wrong shape ({"high_water": null}) — the thread must not die of it
+            except (OSError, http.client.HTTPException, Refused, sqlite3.Error, ValueError, KeyError, TypeError) as exc:
                 state = "refused" if isinstance(exc, Refused) else "offline"
                 if (state, str(exc)) != (self.state, self.error):
                     log.warning("shipping to the county: %s (%s); retrying by itself", state, exc)
