@@ -110,6 +110,7 @@ class BusMaster:
         self.malformed = 0
         self._applied: dict[int, _Applied] = {}
         self._last_tx: dict[int, float] = {}
+        self._line_free_at = 0.0  # when the last host frame has left the adapter (monotonic)
         self._turn = threading.Lock()  # who may talk on the line
         # Events received and not yet ACKed: polls wait for them, because a device resends after
         # 300 ms without an ACK and the lock is not fair (the poller could take it again and again).
@@ -202,18 +203,31 @@ class BusMaster:
     # -------------------------------------------------------------- internals
 
     def _send(self, cmd: qb68.Command, hold: bool = False) -> bool:
-        """Write one host frame; `hold` means the caller already owns the line."""
+        """Write one host frame; `hold` means the caller already owns the line.
+
+        A write returns before a USB adapter has sent the bytes, so a burst of displays (a resync,
+        every keypad's waiting count) would pile seconds of frames up in its buffer at 9600 bit/s:
+        an ACK or POLL written behind them goes out after the device's 300 ms resend or the
+        STATUS deadline. So the next frame is written only once the last one has left the wire,
+        and frames that answer no event (displays, prompts) let pending ACKs go first.
+        """
         raw = cmd.encode()
         if not hold:
+            if not isinstance(cmd, Ack):
+                self._let_acks_pass()
             self._turn.acquire()
         try:
+            wait = self._line_free_at - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
             last = self._last_tx.get(cmd.addr)
             if last is not None:
                 wait = last + self.spacing - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
             ok = self.port.write(raw)
-            self._last_tx[cmd.addr] = time.monotonic()
+            self._last_tx[cmd.addr] = now = time.monotonic()
+            self._line_free_at = now + self.port.wire_time(len(raw))
             return ok
         finally:
             if not hold:

@@ -265,7 +265,9 @@ class StripRef(Section):
 
 
 class WindowSection(Section):
-    number: int = num(..., 1, 0x7E, "窗口号")
+    # Not tied to the keypad's address (normally equal, not necessarily): a hall of 200 windows puts
+    # its keypads on two QB-68 lines. 999 is the largest number the voice reads as a number.
+    number: int = num(..., 1, 999, "窗口号")
     name: Printed = text(..., "窗口名称")
     kind: Literal["comprehensive", "domain", "complaint", "help"] = Field(
         ..., title="窗口类型（综合/分领域/办不成事反映/帮办代办）")

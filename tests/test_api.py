@@ -144,6 +144,9 @@ def test_menu_queue_stats_and_masking(base):
     assert queue["waiting"] == 1 and queue["waiting_by_service"] == {"S101": 1}
     row = queue["tickets"][0]
     assert row["phone"] == "138****5678" and row["name"] == "张*丰" and "id" not in row
+    assert queue["oldest_waiting_by_service"] == {"S101": row["issued_at"]}
+    # The supervisor board's read on every event: the counts without the list (~1 MB in a big hall).
+    assert display.get("/queue?tickets=0") == {**queue, "tickets": []}
     assert display.get("/stats/today")["issued"] == 1
 
 

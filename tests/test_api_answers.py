@@ -85,6 +85,7 @@ def test_every_answer_model_is_a_real_answer(tmp_path):
         kiosk.post("/tickets", {"service": "S101"})
         check(schemas.WindowAction, admin.post("/windows/1/call-next", {}))
         check(schemas.Queue, admin.get("/queue"))
+        check(schemas.Queue, admin.get("/queue?tickets=0"))
         check(schemas.StatsToday, admin.get("/stats/today"))
 
         raised = check(schemas.AlertReported, kiosk.post("/alerts", {"kind": "device_offline", "source": "strip:3",

@@ -7,6 +7,7 @@ Screenshots of each page go to test-artifacts/ (gitignored) for a person to look
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -86,6 +87,8 @@ def test_call_next_reaches_the_board_and_the_citizen_live(hall, browser):
     assert board.url.endswith("/board")
     expect(board.locator("#live")).to_have_text("实时", timeout=10000)
     expect(board.locator("#win-1")).to_contain_text("无人在岗")
+    # The waiting table (from /queue?tickets=0): the matter, 1 waiting, the longest wait in minutes.
+    expect(board.locator("#waiting tbody tr td")).to_have_text(["社会保障卡申领", "1", re.compile(r"^\d+$")])
     board.evaluate("window.__noReload = true")
 
     phone_ctx = browser.new_context(base_url=base, locale="zh-CN", timezone_id="Asia/Shanghai", viewport=PHONE, is_mobile=True)

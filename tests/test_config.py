@@ -391,8 +391,10 @@ def test_unknown_bus():
     assert problems_of(text) == ['windows[1].keypad.bus: unknown bus "caller"']
 
 
-def test_window_number_must_fit_a_keypad_address():
-    assert problems_of(BASE + GOOD_WINDOW + window(127)) == ["windows[1].number: 127 is outside 1..126"]
+def test_window_number_is_not_a_keypad_address():
+    """A large hall numbers its windows past 126 and puts their keypads on a second line."""
+    assert 200 in parse_config(BASE + GOOD_WINDOW + window(200)).windows
+    assert problems_of(BASE + GOOD_WINDOW + window(1000)) == ["windows[1].number: 1000 is outside 1..999"]
 
 
 def test_complaint_window_required_from_ten_windows():
@@ -754,7 +756,7 @@ OUT_OF_RANGE = [
     ("minutes = 12", "minutes = 0", "services[0].minutes: must be more than 0"),
     ("minutes = 12", "minutes = nan", "services[0].minutes: must be more than 0"),
     ("baudrate = 9600", f"baudrate = {HUGE}", f"buses[0].baudrate: {HUGE} is outside 300..921600"),
-    ("number = 1", f"number = {HUGE}", f"windows[0].number: {HUGE} is outside 1..126"),
+    ("number = 1", f"number = {HUGE}", f"windows[0].number: {HUGE} is outside 1..999"),
     ("keypad = { bus = \"callers\", address = 1 }", f"keypad = {{ bus = \"callers\", address = {HUGE} }}",
      f"windows[0].keypad.address: {HUGE} (0x{int(HUGE):02X}) is outside the keypad range 0x01..0x7E"),
     ("evaluator = { bus = \"callers\", address = 0x81 }", f"evaluator = {{ bus = \"callers\", address = {HUGE} }}",

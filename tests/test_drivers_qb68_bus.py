@@ -294,3 +294,33 @@ def test_acks_go_before_polls_on_a_busy_line(line):
             between.append(sum(1 for f in frames[:ack] if f.cmd == qb68.Cmd.POLL))
     # At most the poll already on the wire when the key was pressed goes first.
     assert max(between) <= 1, between
+
+
+def test_a_key_is_acked_in_time_behind_a_burst_of_displays_at_9600_bit_s():
+    """On a line that takes its wire time, 40 keypad displays are 0.7 s of bytes. A call changes
+    every keypad's waiting count: written at once into the adapter while the server answers, the
+    displays put the call's ACK behind them, past the keypad's 300 ms resend (datasheet §3), and a
+    big hall lost key presses.
+    """
+    from drivers.sim.pty import WirePtyEndpoint
+
+    sim = Qb68LineSim(WirePtyEndpoint("wire", baudrate=9600))
+    try:
+        kp = sim.add_keypad(1)
+        others = [sim.add_keypad(a) for a in range(2, 42)]
+        master: list[BusMaster] = []
+
+        def handler(event: qb68.Event) -> Result:
+            threading.Thread(target=lambda: [master[0].display(d.addr, "W  12") for d in others], daemon=True).start()
+            time.sleep(0.03)  # the server's answer
+            return Result.ACCEPTED
+
+        with start(sim, handler, devices=[1], poll_interval=10.0) as bus:
+            master.append(bus)
+            assert wait_for(lambda: kp.polls >= 1, 3.0)
+            press = kp.call_next(wait=False)
+            assert press.wait(3.0) == Result.ACCEPTED
+            assert press.sends == 1, "the keypad had to resend: its ACK came after 300 ms"
+            assert wait_for(lambda: all(d.display == "W  12" for d in others), 3.0)
+    finally:
+        sim.close()

@@ -14,6 +14,7 @@ import select
 import socket
 import tempfile
 import threading
+import time
 import tty
 from abc import ABC, abstractmethod
 
@@ -218,3 +219,47 @@ class TcpEndpoint(Endpoint):
 
     def close(self) -> None:
         self.unplug()
+
+
+class WirePtyEndpoint(PtyEndpoint):
+    """A pty that takes the wire time of a real line: every byte, either way, holds one shared
+    half-duplex medium for 10 bits at `baudrate` (8N1), in order.
+
+    A pty moves bytes at once, so a host that writes faster than the line carries them (a write
+    returns before a USB adapter has sent the bytes) looks fine on a plain pty and not on a bus:
+    here the host's bytes reach the devices only once they would have crossed the line, and a
+    device's answer starts after whatever the host queued ahead of it.
+    """
+
+    def __init__(self, name: str = "line", directory: str | None = None, baudrate: int = 9600) -> None:
+        super().__init__(name, directory)
+        self.byte_time = 10 / baudrate
+        self._busy_until = 0.0
+        self._due: list[tuple[float, int]] = []  # host bytes on their way: (arrival, byte)
+        self._wire = threading.Lock()
+
+    def read(self, timeout: float = 0.05) -> bytes:
+        end = time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            with self._wire:
+                n = next((i for i, (t, _) in enumerate(self._due) if t > now), len(self._due))
+                ready, self._due = bytes(b for _, b in self._due[:n]), self._due[n:]
+                pending = bool(self._due)
+            if ready:
+                return ready
+            if now >= end and not pending:
+                return b""
+            data = super().read(0.002 if pending else max(0.0, end - now))
+            if data:
+                with self._wire:
+                    start = max(time.monotonic(), self._busy_until)
+                    self._due += [(start + (i + 1) * self.byte_time, b) for i, b in enumerate(data)]
+                    self._busy_until = start + len(data) * self.byte_time
+
+    def write(self, data: bytes) -> None:
+        with self._wire:
+            start = max(time.monotonic(), self._busy_until)
+            self._busy_until = done = start + len(data) * self.byte_time
+        time.sleep(max(0.0, done - time.monotonic()))
+        super().write(data)

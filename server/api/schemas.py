@@ -555,8 +555,9 @@ class RatingResult(Answer):
 
 
 class Queue(Answer):
-    tickets: list[Ticket] = Field(..., description="live tickets, oldest first, masked, without ids")
+    tickets: list[Ticket] = Field(..., description="live tickets, oldest first, masked, without ids (none with tickets=0)")
     waiting_by_service: dict[str, int]
+    oldest_waiting_by_service: dict[str, str] = Field(..., description="issued_at of each service's oldest waiting ticket")
     waiting: int
 
 

@@ -32,13 +32,9 @@
 
   function waiting(queue, menu) {
     const names = Object.fromEntries(menu.map((m) => [m.code, m.name]));
-    const longest = {};
     const now = hallq.hallNow();
-    for (const t of queue.tickets) {
-      if (t.state !== "waiting") continue;
-      const m = hallq.minutesSince(t.issued_at, now);
-      longest[t.service.code] = Math.max(longest[t.service.code] || 0, m);
-    }
+    const longest = Object.fromEntries(Object.entries(queue.oldest_waiting_by_service)
+      .map(([code, at]) => [code, hallq.minutesSince(at, now)]));
     const rows = Object.entries(queue.waiting_by_service).sort((a, b) => b[1] - a[1]);
     $("waiting").tBodies[0].replaceChildren(...(rows.length ? rows.map(([code, n]) =>
       el("tr", {}, el("td", {}, names[code] || code), el("td", {}, n), el("td", {}, longest[code] ?? "—")))
@@ -119,7 +115,7 @@
     try {
       const [health, ws, queue, stats, al, cs, menu] = await Promise.all([
         hallq.api("GET", "/api/v1/health"),
-        hallq.api("GET", "/api/v1/windows"), hallq.api("GET", "/api/v1/queue"),
+        hallq.api("GET", "/api/v1/windows"), hallq.api("GET", "/api/v1/queue?tickets=0"),
         hallq.api("GET", "/api/v1/stats/today"), hallq.api("GET", "/api/v1/alerts"),
         hallq.api("GET", "/api/v1/cases"), hallq.api("GET", "/api/v1/services")]);
       hallq.syncClock(health.time);
