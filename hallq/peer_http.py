@@ -18,10 +18,14 @@ import threading
 
 
 def exchange(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None,
-             headers: dict[str, str], seconds: float) -> tuple[int, bytes]:
+             headers: dict[str, str], seconds: float, keep_alive: bool = False) -> tuple[int, bytes]:
     """Send one request on `conn` and read the whole answer within `seconds`: (status, body).
     Raises OSError (TimeoutError past the deadline) or http.client.HTTPException; `conn` is closed
-    then (a cut exchange leaves nothing reusable on it)."""
+    then (a cut exchange leaves nothing reusable on it). Unless `keep_alive` (a caller that sends
+    its next request on the same connection), the request says `Connection: close`, as urllib's
+    did: a connection made for one exchange is not left idle at the peer, nor at a relay between."""
+    if not keep_alive:
+        headers = {**headers, "Connection": "close"}
     fired = threading.Event()
 
     def cut() -> None:

@@ -133,7 +133,7 @@ class Shipper:
             headers["Content-Type"] = "application/json"
         try:  # the whole request within REQUEST_TIMEOUT, however slowly the county trickles its answer
             status, raw = exchange(self._conn, method, self.base.path.rstrip("/") + "/api/v1/ingest", payload,
-                                   headers, REQUEST_TIMEOUT)
+                                   headers, REQUEST_TIMEOUT, keep_alive=True)
         except (OSError, http.client.HTTPException):
             self._conn = None
             raise

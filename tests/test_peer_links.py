@@ -253,6 +253,9 @@ def test_a_follower_follows_no_redirect_and_backs_off_while_the_county_is_down()
     try:
         err = bounded(lambda: CaseFollower(None, portal.url, "tok").call("GET", "/cases/steps?after=0"), 5)
         assert isinstance(err, OSError) and "302" in str(err), err
+        # A connection made for one call says so: neither the county nor a relay keeps it idle (a
+        # relay waiting for the county to close it held every follower's call 15 s, the deadline).
+        assert portal.requests[-1]["headers"].get("connection") == "close"
         err = bounded(Shipper("unused.db", portal.url, "tok").step, 5)  # the shipper's state: offline, not refused
         assert type(err) is OSError and "302" in str(err), err
         err = bounded(lambda: reconcile.platform_side(portal.url, "2026-12-01", "tok"), 5)  # a reconciliation too
