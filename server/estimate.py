@@ -25,6 +25,7 @@ from hallq.model import Hours, Rules, Window
 
 from . import allocation
 from .allocation import Candidate
+from .hours import day_sessions
 
 # How much of a window's time a matter can count on, by the window's weight for it: backup windows
 # only help once a line is long, secondary ones after their primary work.
@@ -579,14 +580,12 @@ def serving_now(staffed: list[Window], hours: Hours | None, now: datetime,
     the lunch windows (午间服务) only: the others finish the citizens who had their tickets before
     the break (延时服务) and go to lunch, so for its replay they open with the next session, like a
     window nobody is signed in at. A ticket from before the break keeps every staffed window."""
-    if hours is None or not hours.sessions:
+    if hours is None:
         return staffed
-    t = now.time()
-    if any(s.start <= t < s.end for s in hours.sessions):
-        return staffed
-    ended = [s.end for s in hours.sessions if s.end <= t]
-    if not ended or not any(s.start > t for s in hours.sessions):
-        return staffed  # before opening or after closing: not a lunch break
+    sessions, t = day_sessions(hours, now.date()), now.time()  # the day's own (a 延时服务 day has its own)
+    ended = [s.end for s in sessions if s.end <= t]
+    if not ended or any(s.start <= t < s.end for s in sessions) or not any(s.start > t for s in sessions):
+        return staffed  # in a session, before opening or after closing: not a lunch break
     if arrived is not None and arrived < datetime.combine(now.date(), max(ended), now.tzinfo):
         return staffed
     lunch = set(hours.lunch_windows)
