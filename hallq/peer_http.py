@@ -15,6 +15,13 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+import urllib.parse
+
+
+def connection(base: urllib.parse.SplitResult, timeout: float) -> http.client.HTTPConnection:
+    """A connection to the peer at `base` (http or https), each socket operation within `timeout`."""
+    cls = http.client.HTTPSConnection if base.scheme == "https" else http.client.HTTPConnection
+    return cls(base.netloc, timeout=timeout)
 
 
 def exchange(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None,

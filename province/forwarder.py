@@ -26,7 +26,7 @@ import urllib.parse
 from datetime import datetime
 from pathlib import Path
 
-from hallq.peer_http import exchange
+from hallq.peer_http import connection, exchange
 
 from .mapping import Mapping
 from .rejected import listing
@@ -229,8 +229,7 @@ class Forwarder:
             self.state = "offline"
 
     def _post(self, record_id: str, body: str) -> tuple[int, dict | None]:
-        cls = http.client.HTTPSConnection if self.base.scheme == "https" else http.client.HTTPConnection
-        conn = cls(self.base.netloc, timeout=TIMEOUT)
+        conn = connection(self.base, TIMEOUT)
         try:  # the whole request within TIMEOUT, however slowly the platform trickles its answer
             status, raw = exchange(conn, "POST", self.base.path.rstrip("/") + "/records", body.encode("utf-8"),
                                    {"Content-Type": "application/json", "Idempotency-Key": record_id,

@@ -11,7 +11,7 @@ import sqlite3
 import urllib.parse
 from pathlib import Path
 
-from hallq.peer_http import exchange
+from hallq.peer_http import connection, exchange
 
 from .forwarder import KINDS, record_of
 
@@ -44,8 +44,7 @@ def platform_side(url: str, day: str, token: str = "") -> dict:
     """The platform's counts and ids for `day` (GET /counts, with the hall's token, https as the
     forwarder speaks it); raises PlatformAnswer naming what went wrong."""
     base = urllib.parse.urlsplit(url)
-    cls = http.client.HTTPSConnection if base.scheme == "https" else http.client.HTTPConnection
-    conn = cls(base.netloc, timeout=TIMEOUT)
+    conn = connection(base, TIMEOUT)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         status, raw = exchange(conn, "GET", base.path.rstrip("/") + "/counts?" + urllib.parse.urlencode({"day": day}),

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.parse
 from abc import ABC, abstractmethod
 
-from hallq.peer_http import exchange
+from hallq.peer_http import connection, exchange
 
 from .errors import HallqError
 
@@ -49,8 +49,7 @@ class CountyPoller(ABC):
         raises OSError when the link is down or slow, urllib.error.HTTPError (an OSError) for an
         answer that is not 2xx — a redirect too: it is not followed, the token stays with the county."""
         data = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
-        cls = http.client.HTTPSConnection if self._base.scheme == "https" else http.client.HTTPConnection
-        conn = cls(self._base.netloc, timeout=REQUEST_TIMEOUT)
+        conn = connection(self._base, REQUEST_TIMEOUT)
         try:
             status, raw = exchange(conn, method, self._base.path + path, data, {
                 "Authorization": f"Bearer {self.token}", "Content-Type": "application/json",

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from hallq.peer_http import exchange
+from hallq.peer_http import connection, exchange
 
 from .sse import _hidden
 
@@ -124,8 +124,7 @@ class Shipper:
 
     def _request(self, method: str, body: dict | None = None) -> tuple[int, dict]:
         if self._conn is None:
-            cls = http.client.HTTPSConnection if self.base.scheme == "https" else http.client.HTTPConnection
-            self._conn = cls(self.base.netloc, timeout=REQUEST_TIMEOUT)
+            self._conn = connection(self.base, REQUEST_TIMEOUT)
         headers = {"Authorization": f"Bearer {self.token}", "Request-Timeout-Ms": str(int(REQUEST_TIMEOUT * 1000))}
         payload = None
         if body is not None:
