@@ -63,8 +63,10 @@ from .tickets import (
     Record,
     Ticket,
     WindowState,
+    bundle_steps,
     copy,
     from_row,
+    service_label,
     to_row,
 )
 
@@ -262,9 +264,13 @@ class Engine:
             raise Conflict("the time zone changes only with a restart (every day and counter depends on it)",
                            field="rules.timezone", code="needs_restart")
         for t in self.tickets.values():
-            if config.matter(t.matter) is None or t.service not in config.services:
+            item = self.config.matter(t.matter)
+            ahead = bundle_steps(t, item)[t.step:] if isinstance(item, Bundle) else (t.service,)
+            gone = [s for s in (t.service, *ahead) if s not in config.services]
+            if config.matter(t.matter) is None or gone:
                 raise Conflict(f"{t.code} still holds a ticket for {t.matter}: remove the matter once nobody waits "
-                               "for it (now ends no ticket)", field=f"services[{t.service}]", code="in_use")
+                               "for it (now ends no ticket)", field=f"services[{(gone or [t.service])[0]}]",
+                               code="in_use")
             for number in (t.parked_window, t.target_window):
                 if number is not None and number not in config.windows:
                     raise Conflict(f"{t.code} waits for window {number}: keep the window until it is served",
@@ -358,8 +364,9 @@ class Engine:
         service = served or (t.service if t is not None else None)
         if t is not None:
             data.setdefault("code", t.code)
-            data.setdefault("service_name", self.config.services[service].name)
-            data.setdefault("department", self.config.services[service].department)  # county reports by 部门
+            name, department = service_label(self.config, service, t)  # also a matter removed since it was served
+            data.setdefault("service_name", name)
+            data.setdefault("department", department)  # county reports by 部门
             data.setdefault("priority", t.priority)
             data.setdefault("state", t.state)
         if window is not None and window in self.config.windows:
@@ -438,7 +445,8 @@ class Engine:
                 priority=priority, priority_reason=priority_reason, issued_at=now, arrived_at=now,
                 queued_at=now, channel=channel, appointment=appointment, slot_start=slot_start,
                 phone=phone, id_number=id_number, id_key=id_key, name=name, request_id=request_id, sms=bool(sms),
-                issued_with=json.dumps({"name": item.name, "materials": list(self.config.materials(item.code))},
+                issued_with=json.dumps({"name": item.name, "materials": list(self.config.materials(item.code)),
+                                        **({"steps": list(item.steps)} if isinstance(item, Bundle) else {})},
                                        ensure_ascii=False),
             )
             c = self._candidate(t, now)
@@ -995,9 +1003,9 @@ class Engine:
             if outcome == "cannot" and complaint is not None and complaint.number != window:
                 t.state, t.queued_at, t.target_window, t.window = WAITING, now, complaint.number, None
                 next_event = ("ticket.to_complaint", {"to_window": complaint.number})
-            elif isinstance(item, Bundle) and outcome in ("done", "accepted") and t.step + 1 < len(item.steps):
+            elif isinstance(item, Bundle) and outcome in ("done", "accepted") and t.step + 1 < len(steps := bundle_steps(t, item)):
                 t.step += 1
-                t.service, t.state, t.queued_at, t.window, t.target_window = item.steps[t.step], WAITING, now, None, None
+                t.service, t.state, t.queued_at, t.window, t.target_window = steps[t.step], WAITING, now, None, None
                 # The next step gets its own estimate now (the one printed was for the first step);
                 # this window is about to be free, so it does not count as busy.
                 c = self._candidate(t, now)
@@ -1006,7 +1014,7 @@ class Engine:
                                     [b for b in self._busy() if b.window != window], self.times, now,
                                     rules=self.config.rules, hours=self.config.hours, options=self._options)
                 t.waiting_ahead, t.estimated_wait = est.ahead, est.point
-                next_event = ("ticket.next_step", {"step": t.step + 1, "steps": len(item.steps),
+                next_event = ("ticket.next_step", {"step": t.step + 1, "steps": len(steps),
                                                    "waiting_ahead": est.ahead,
                                                    "estimated_wait_minutes": t.estimated_wait})
             else:

@@ -7,8 +7,13 @@ then swaps it in, so a refused or failed action leaves memory exactly as the sto
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hallq.model import Bundle, HallConfig
 
 WAITING, CALLED, SERVING, PARKED, FINISHED, NO_SHOW = "waiting", "called", "serving", "parked", "finished", "no_show"
 LIVE_STATES = (WAITING, CALLED, SERVING, PARKED)
@@ -131,3 +136,29 @@ def from_row(cls, row: dict):
 
 def copy(obj):
     return dataclasses.replace(obj)
+
+
+def issued_with(t: Ticket) -> dict:
+    """What the ticket was issued with (its matter's name and materials, a 一件事's steps), so a live
+    config change leaves tickets already out as printed; {} for tickets issued before migration 15."""
+    return json.loads(t.issued_with) if t.issued_with else {}
+
+
+def bundle_steps(t: Ticket, bundle: Bundle) -> tuple[str, ...]:
+    """The 一件事 steps this ticket goes through, which `t.step` indexes: those it was issued with
+    (its paper counts them). Steps the hall adds, removes or reorders later are for the next
+    tickets: indexing the new list would send a citizen half-way through to a step done already or
+    skip one. The bundle's own steps for tickets issued before they were kept."""
+    kept = issued_with(t).get("steps")
+    return tuple(kept) if kept else bundle.steps
+
+
+def service_label(config: HallConfig, code: str, t: Ticket | None = None) -> tuple[str, str | None]:
+    """A service's name and department, also once the hall has removed it (allowed when nobody
+    waits for it): a served ticket's page, 补充评价 and the evaluator's rating outlive the matter.
+    Then the name the ticket was issued with (a plain service's ticket), else the code."""
+    service = config.services.get(code)
+    if service is not None:
+        return service.name, service.department
+    kept = issued_with(t) if t is not None and t.matter == code else {}
+    return kept.get("name", code), None

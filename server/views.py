@@ -5,7 +5,6 @@ Every response, page and display builds on these, so masking is done once, here.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 from hallq.model import Bundle
@@ -14,7 +13,16 @@ from hallq.waits import estimate_fields
 from .engine import Engine
 from .estimate import Estimate
 from .privacy import mask_name, mask_phone
-from .tickets import OUTCOMES, PAUSE_REASONS, WAITING, Ticket, WindowState
+from .tickets import (
+    OUTCOMES,
+    PAUSE_REASONS,
+    WAITING,
+    Ticket,
+    WindowState,
+    bundle_steps,
+    issued_with,
+    service_label,
+)
 
 STATE_NAMES = {
     "waiting": "等候中", "called": "请到窗口", "serving": "办理中", "parked": "挂起",
@@ -38,15 +46,15 @@ def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = 
     never carry it, so no clerk can rate on a citizen's behalf.
     """
     config = engine.config
-    service = config.services[t.service]
-    matter = config.matter(t.matter)
+    service_name, department = service_label(config, t.service, t)
+    matter = config.matter(t.matter)  # None: removed since (the ticket has ended; its page stays)
     kept = issued_with(t)
     out = {
         "code": t.code,
         "state": t.state,
         "state_name": STATE_NAMES[t.state],
-        "service": {"code": service.code, "name": service.name, "department": service.department},
-        "matter": {"code": matter.code, "name": kept.get("name", matter.name)},
+        "service": {"code": t.service, "name": service_name, "department": department},
+        "matter": {"code": t.matter, "name": kept.get("name") or (matter.name if matter else t.matter)},
         "priority": t.priority,
         "issued_at": iso(t.issued_at),
         "waiting_ahead": t.waiting_ahead,
@@ -67,8 +75,9 @@ def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = 
         out["id"] = t.id
         out["page"] = f"/t/{t.id}"
     if isinstance(matter, Bundle):
-        out["step"] = {"index": t.step + 1, "of": len(matter.steps), "steps": [
-            {"code": s, "name": config.services[s].name} for s in matter.steps]}
+        steps = bundle_steps(t, matter)
+        out["step"] = {"index": t.step + 1, "of": len(steps), "steps": [
+            {"code": s, "name": service_label(config, s)[0]} for s in steps]}
     if t.window is not None and t.state in ("called", "serving"):
         w = config.windows[t.window]
         out["window"] = {"number": w.number, "name": w.name}
@@ -79,12 +88,6 @@ def ticket_view(engine: Engine, t: Ticket, public: bool = False, secret: bool = 
     if public:
         out["rating"] = rating_view(engine, t)
     return out
-
-
-def issued_with(t: Ticket) -> dict:
-    """What the ticket was issued with (its matter's name and materials), so a live config change
-    leaves tickets already out as printed; {} for tickets issued before migration 15."""
-    return json.loads(t.issued_with) if t.issued_with else {}
 
 
 def position_view(e: Estimate) -> dict:
@@ -104,7 +107,7 @@ def rating_view(engine: Engine, t: Ticket) -> dict:
     deadline = unrated[-1].ended_at + timedelta(days=engine.config.rules.supplementary_rating_days)
     if engine.now() > deadline:
         return {"can_rate": False, "reason": "closed"}
-    return {"can_rate": True, "until": iso(deadline), "service": engine.config.services[unrated[-1].service].name}
+    return {"can_rate": True, "until": iso(deadline), "service": service_label(engine.config, unrated[-1].service, t)[0]}
 
 
 def window_view(engine: Engine, w: WindowState, waiting: int | None = None) -> dict:

@@ -221,6 +221,58 @@ def test_what_is_in_use_stays_and_a_stale_change_is_refused(served):
     assert (err.status, err.code) == (409, "stale")
 
 
+def test_a_one_thing_ticket_half_way_goes_through_the_steps_it_was_issued_with(served):
+    """一件事 steps changed live while a citizen is at its first step: the ticket goes on through the
+    steps its paper counted (the new list is for the next tickets: indexed by `step`, it sent Y001
+    back to 企业设立登记 and never to 税务登记), and a step still ahead of it cannot be removed."""
+    base, _ = served
+    admin, kiosk, caller = api(base, ADMIN), api(base, KIOSK), api(base, CALLER)
+    ticket = kiosk.post("/tickets", {"service": "B01"})
+    caller.window(3, "login", staff="1003")
+    assert caller.window(3, "call-next")["ticket"]["code"] == ticket["code"]
+    hall = admin.get("/config")["hall"]
+    without = copy.deepcopy(hall)
+    without["services"] = [s for s in without["services"] if s["code"] != "S202"]
+    without["bundles"][0]["steps"] = ["S201", "S101"]
+    for w in without["windows"]:
+        w["services"].pop("S202", None)
+    err = refused(admin.post, "/config", {"hall": without})
+    assert (err.status, err.code, err.body["field"]) == (409, "in_use", "services[S202]")
+    hall["bundles"][0]["steps"] = ["S202", "S201"]
+    admin.post("/config", {"hall": hall, "note": "先税务后设立"})
+    moved = caller.window(3, "finish", outcome="done")["ticket"]
+    assert (moved["state"], moved["service"]["code"]) == ("waiting", "S202")
+    assert [s["code"] for s in moved["step"]["steps"]] == ["S201", "S202"] and moved["step"]["index"] == 2
+    caller.window(3, "call-next")
+    assert caller.window(3, "finish", outcome="done")["ticket"]["state"] == "finished"
+    assert kiosk.post("/tickets", {"service": "B01"})["step"]["steps"][0]["code"] == "S202"  # the next ticket's
+
+
+def test_a_served_ticket_outlives_its_matter(served):
+    """Once nobody waits for it a matter may be removed; the tickets served for it keep their page
+    (the QR code on the paper) and 补充评价 — they answered 500 (KeyError) when it had gone."""
+    base, _ = served
+    admin, kiosk, caller = api(base, ADMIN), api(base, KIOSK), api(base, CALLER)
+    ticket = kiosk.post("/tickets", {"service": "S301"})
+    caller.window(4, "login", staff="1004")
+    caller.window(4, "call-next")
+    caller.window(4, "finish", outcome="done")
+    caller.window(4, "logout")
+    hall = admin.get("/config")["hall"]
+    hall["services"] = [s for s in hall["services"] if s["code"] != "S301"]
+    hall["windows"] = [w for w in hall["windows"] if w["number"] != 4]
+    for w in hall["windows"]:
+        w["services"].pop("S301", None)
+    admin.post("/config", {"hall": hall, "note": "不动产登记迁出"})
+    page = api(base).get(f"/tickets/{ticket['id']}")
+    assert (page["state"], page["service"]["name"], page["matter"]["name"]) == ("finished", "不动产登记", "不动产登记")
+    assert page["rating"]["can_rate"] is True
+    with urllib.request.urlopen(f"{base}/t/{ticket['id']}", timeout=10) as answer:
+        assert "不动产登记" in answer.read().decode()
+    rated = api(base).post("/ratings", {"ticket": ticket["id"], "grade": 5, "channel": "web"})
+    assert rated["rated"] is True
+
+
 def test_toml_export_and_import_of_the_whole_hall(served):
     base, _ = served
     admin = api(base, ADMIN)
