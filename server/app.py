@@ -166,7 +166,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
 
 def _running(versions: ConfigBook, config: HallConfig, engine: Engine) -> HallConfig:
     """The file's hall if it changed since the last start, else the latest saved version."""
-    running = versions.start(config)
+    running = versions.start(config, fits=engine.still_serves)
     if running is not config:
         try:
             engine.reconfigure(running, Changes(action=False))

@@ -60,14 +60,25 @@ class ConfigBook:
 
     # -- start-up ----------------------------------------------------------------------------
 
-    def start(self, config: HallConfig) -> HallConfig:
+    def start(self, config: HallConfig, fits: Callable[[HallConfig], None] | None = None) -> HallConfig:
         """The configuration to run: `config` (from the file) if it is new or changed since the last
-        start, recorded as a version; else the latest version, built with the file's tokens."""
+        start, recorded as a version; else the latest version, built with the file's tokens.
+        `fits` refuses (Conflict) a file that would strand what is live — a ticket waiting for a
+        matter or window the edited file removed, as a live change is refused: then the latest
+        version runs and the file is tried again at the next start."""
         document = document_of(config)
         digest = _digest(document)
         latest = self.latest()
         kept = self.store.rows("SELECT value FROM settings WHERE key = ?", [DIGEST_KEY])
-        if latest is None or not kept or kept[0]["value"] != digest:
+        changed = latest is None or not kept or kept[0]["value"] != digest
+        if changed and latest is not None and fits is not None and latest["document"] != document:
+            try:
+                fits(config)
+            except Conflict as exc:
+                log.warning("%s changed, but %s (%s); running configuration version %s until then",
+                            config.source, exc.message, exc.field, latest["version"])
+                changed = False
+        if changed:
             if latest is None or latest["document"] != document:
                 self._write(document, f"file:{config.source or 'memory'}", "启动时从配置文件载入",
                             latest, digest=digest)

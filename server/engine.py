@@ -259,6 +259,11 @@ class Engine:
                 then()
             return events
 
+    def still_serves(self, config: HallConfig) -> None:
+        """Conflict (409 naming the key) if `config` would strand a live ticket or window."""
+        with self._lock:
+            self._still_serves(config)
+
     def _still_serves(self, config: HallConfig) -> None:
         if config.rules.timezone != self.config.rules.timezone:
             raise Conflict("the time zone changes only with a restart (every day and counter depends on it)",

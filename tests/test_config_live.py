@@ -312,6 +312,35 @@ def test_changes_survive_a_restart_and_a_changed_file_wins(tmp_path):
         assert admin.get("/config/versions")["versions"][0]["diff"][0].startswith("hall.name:")
 
 
+def test_a_file_edited_while_down_waits_for_the_tickets_it_would_strand(tmp_path):
+    """The file changed before a restart (the director edited it, then the power went) and removes a
+    matter and a window a citizen is at: as a live change would be, it is not applied while they
+    are live (it ran, and issuing, /services, /stats answered 500 on a KeyError); the hall runs its
+    saved version, and the file runs at the first start once they are done."""
+    import dataclasses
+
+    db = tmp_path / "edited.db"
+    hall = small_hall(all_day=True)
+    app = create_app(hall, db, supervise=False)
+    engine = app.config["ENGINE"]
+    engine.login(4, "1004")
+    engine.issue("S301")
+    engine.call_next(4)
+    services = {code: s for code, s in hall.services.items() if code != "S301"}
+    windows = {n: dataclasses.replace(w, services={c: x for c, x in w.services.items() if c != "S301"})
+               for n, w in hall.windows.items() if n != 4}
+    edited = dataclasses.replace(hall, services=services, windows=windows)
+    app = create_app(edited, db, supervise=False)
+    web = app.test_client()
+    assert web.post("/api/v1/tickets", json={"service": "S101"}, headers={"Authorization": "Bearer t-kiosk"}).status_code == 201
+    assert web.get("/api/v1/stats/today", headers={"Authorization": "Bearer t-display"}).status_code == 200
+    assert 4 in app.config["ENGINE"].config.windows
+    app.config["ENGINE"].finish(4)
+    app.config["ENGINE"].logout(4)
+    app = create_app(edited, db, supervise=False)
+    assert 4 not in app.config["ENGINE"].config.windows and "S301" not in app.config["ENGINE"].config.services
+
+
 def test_the_document_round_trips_through_toml():
     from hallq.config import load_config
     from hallq.hall_document import document_of, to_toml
