@@ -563,13 +563,15 @@ def _replay(targets: list[Candidate], queue: list[Candidate], windows: dict[int,
 
 
 def _next_opening(hours: Hours | None, now: datetime) -> datetime | None:
-    """The start of the next session today when `now` is before opening or between sessions."""
-    if hours is None or not hours.sessions:
+    """The start of the next session today when `now` is before opening or between sessions: the
+    day's own sessions (a 延时服务 or 错时服务 day has its own), as `serving_now` reads them."""
+    sessions = day_sessions(hours, now.date()) if hours is not None else ()
+    if not sessions:
         return None
     t = now.time()
-    if any(s.start <= t < s.end for s in hours.sessions):
+    if any(s.start <= t < s.end for s in sessions):
         return None
-    upcoming = [s.start for s in hours.sessions if s.start > t]
+    upcoming = [s.start for s in sessions if s.start > t]
     return datetime.combine(now.date(), upcoming[0], now.tzinfo) if upcoming else None
 
 
