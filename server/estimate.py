@@ -581,10 +581,14 @@ def serving_now(staffed: list[Window], hours: Hours | None, now: datetime,
     (between two of the day's sessions) a ticket issued since the morning session ended is taken by
     the lunch windows (午间服务) only: the others finish the citizens who had their tickets before
     the break (延时服务) and go to lunch, so for its replay they open with the next session, like a
-    window nobody is signed in at. A ticket from before the break keeps every staffed window."""
+    window nobody is signed in at. A ticket from before the break keeps every staffed window.
+    Before the day's opening a clerk already signed in serves nobody yet: that window, too, opens
+    with the first session (a free one read "即将叫号" at 8:15)."""
     if hours is None:
         return staffed
     sessions, t = day_sessions(hours, now.date()), now.time()  # the day's own (a 延时服务 day has its own)
+    if sessions and t < sessions[0].start:
+        return []
     ended = [s.end for s in sessions if s.end <= t]
     if not ended or any(s.start <= t < s.end for s in sessions) or not any(s.start > t for s in sessions):
         return staffed  # in a session, before opening or after closing: not a lunch break

@@ -283,7 +283,8 @@ def test_the_fast_replay_picks_exactly_as_allocation_pick_does(hall_file):
 
 
 def test_a_special_days_own_hours_say_when_the_windows_open():
-    """A 错时服务 Saturday open 09:00–12:30 and 13:00–16:00: at 12:15 a free window takes the ticket,
+    """A 错时服务 Saturday open 09:00–12:30 and 13:00–16:00: at 8:45 the clerk already signed in opens
+    with the day at 9:00 (it read "即将叫号"), at 12:15 a free window takes the ticket,
     and at 12:45 the windows open at 13:00, not at the usual week's 14:30 (the next opening was read
     from the usual sessions: a 延时服务 day open from 04:00 printed "窗口 8:30 开始办理，预计等候约 223
     分钟" on a ticket, nobody signed in at its windows)."""
@@ -302,9 +303,9 @@ def test_a_special_days_own_hours_say_when_the_windows_open():
     staffed, every = [hall.windows[4]], list(hall.windows.values())
     new = Candidate(id="n", service="S301", rank=2, arrived=datetime(2026, 3, 7, 12, 15, tzinfo=TZ), number=1)
     texts = []
-    for hh, mm in ((12, 15), (12, 45)):
+    for hh, mm in ((8, 45), (12, 15), (12, 45)):  # 8:45: its clerk signed in, the day opens at 9:00
         now = datetime(2026, 3, 7, hh, mm, tzinfo=TZ)
         e = estimate_wait(replace(new, arrived=now), [], serving_now(staffed, hours, now), every, [], times, now,
                           hours=hours)
         texts.append(wait_text(position_view(e)))
-    assert texts == ["即将叫号，请留意叫号屏", "窗口 13:00 开始办理，预计等候约 15 分钟"]
+    assert texts == ["窗口 9:00 开始办理，预计等候约 15 分钟", "即将叫号，请留意叫号屏", "窗口 13:00 开始办理，预计等候约 15 分钟"]
