@@ -201,7 +201,7 @@ def test_cli_json_on_township(capsys):
 
 
 def test_cli_plot_writes_png(tmp_path, capsys):
-    out = tmp_path / "day.png"
+    out = tmp_path / "var" / "day.png"  # a folder not made yet, as var/ in a fresh checkout
     assert main(["simulate", "--config", TOWNSHIP, "--policy", "hallq", "--policy", "separate",
                  "--plot", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -248,3 +248,24 @@ def test_cli_service_distribution_and_a_closed_pipe(tmp_path):
                           cwd=ROOT)
     assert done.stdout.startswith("{") and "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 0
+
+
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--green-share", "2"], "argument --green-share: 2: must be 0..1"),
+    (["--service-cv", "-1"], "argument --service-cv: -1: must be more than 0"),
+    (["--break-minutes", "-3"], "argument --break-minutes: -3: must be at least 0"),
+    (["--keep-own", "S101"], "--keep-own goes with --cross-train"),
+    (["--plot", "{tmp}/a-file/var/day.png"], "--plot: cannot write {tmp}/a-file/var/day.png: Not a directory"),
+])
+def test_bad_flags_get_one_clear_line_and_nothing_runs(flags, says, capsys, tmp_path):
+    """A share of 200%, a negative CV or break, --keep-own without --cross-train ran silently; a
+    plot that cannot be written ended in a traceback after the whole run (the README's `--plot
+    var/day.png` did in a fresh checkout, which has no var/: that folder is made now)."""
+    (tmp_path / "a-file").write_text("")
+    flags, says = [f.replace("{tmp}", str(tmp_path)) for f in flags], says.replace("{tmp}", str(tmp_path))
+    try:
+        code = main(["simulate", "--config", TOWNSHIP, "--policy", "hallq", *flags])
+    except SystemExit as exc:  # argparse's usage error
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and "Traceback" not in err
