@@ -309,3 +309,20 @@ def test_a_special_days_own_hours_say_when_the_windows_open():
                           hours=hours)
         texts.append(wait_text(position_view(e)))
     assert texts == ["窗口 9:00 开始办理，预计等候约 15 分钟", "即将叫号，请留意叫号屏", "窗口 13:00 开始办理，预计等候约 15 分钟"]
+
+
+def test_at_lunch_a_line_still_served_reads_its_own_wait_on_the_display(tmp_path):
+    """At lunch the 不动产 window finishes the citizens who had their tickets before the break (延时服务)
+    and their tickets say so; the line's row (the hall display's, /services) read "14:30 开始 · 约 …",
+    as if the line stood still until the afternoon."""
+    from server.views import menu_view, ticket_view
+
+    engine, clock = _engine(tmp_path, datetime(2026, 3, 2, 11, 50, tzinfo=TZ))
+    engine.login(4, "1004")
+    tickets = [engine.issue("S301") for _ in range(3)]
+    clock.advance(minutes=20)  # 12:10: lunch; S301 is not issued now
+    last = ticket_view(engine, engine.ticket(tickets[-1].id))["position"]
+    row = {r["code"]: r for r in menu_view(engine)}["S301"]
+    assert last["opens_at"] is None and not row["issuing"]
+    assert row["opens_at"] is None and row["wait_short"].startswith("约 ")
+    assert last["estimated_wait_minutes"] < row["estimated_wait_minutes"] < 60
