@@ -1374,12 +1374,25 @@ class Engine:
             counts[c.service] = counts.get(c.service, 0) + 1
         items = list(self.config.services.values()) + list(self.config.bundles.values())
         services = list(dict.fromkeys(item.steps[0] if isinstance(item, Bundle) else item.code for item in items))
-        probes = [Candidate(id="_probe", service=s, rank=allocation.NORMAL_RANK, arrived=now, number=10**9,
+        # At lunch a matter not issued now has no new ticket to estimate: its row (the hall display's)
+        # gives the wait of its line, whose tickets from before the break the windows still serve (a
+        # probe from then), not "14:30 开始" over a line the citizens' own tickets say moves now.
+        lunch = hours.at_lunch(self.config, now)
+        since = max((datetime.combine(now.date(), s.end, now.tzinfo)
+                     for s in hours.day_sessions(self.config.hours, now.date()) if s.end <= now.time()),
+                    default=now) - timedelta(microseconds=1)
+        probes = [Candidate(id="_probe", service=s, rank=allocation.NORMAL_RANK, number=10**9,
+                            arrived=since if lunch and not hours.issuing(self.config, s, now) else now,
                             minutes=self.config.services[s].minutes) for s in services]
-        # All probes at once: those with the same windows share the replay of the queue.
-        estimates = estimate_waits(probes, waiting, open_windows, list(self.config.windows.values()), busy, times,
-                                   now, rules=self.config.rules, hours=self.config.hours, options=self._options)
-        for_service = dict(zip(services, estimates, strict=True))
+        every = list(self.config.windows.values())
+        for_service = {}
+        for arrived in dict.fromkeys(p.arrived for p in probes):  # one group at most each side of the break
+            group = [p for p in probes if p.arrived == arrived]
+            windows = open_windows if arrived == now else serving_now(staffed, self.config.hours, now, arrived)
+            # All probes at once: those with the same windows share the replay of the queue.
+            estimates = estimate_waits(group, waiting, windows, every, busy, times, now, rules=self.config.rules,
+                                       hours=self.config.hours, options=self._options)
+            for_service.update((p.service, e) for p, e in zip(group, estimates, strict=True))
         out = []
         for item in items:
             service = item.steps[0] if isinstance(item, Bundle) else item.code

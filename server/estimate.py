@@ -563,13 +563,15 @@ def _replay(targets: list[Candidate], queue: list[Candidate], windows: dict[int,
 
 
 def _next_opening(hours: Hours | None, now: datetime) -> datetime | None:
-    """The start of the next session today when `now` is before opening or between sessions."""
-    if hours is None or not hours.sessions:
+    """The start of the next session today when `now` is before opening or between sessions: the
+    day's own sessions (a 延时服务 or 错时服务 day has its own), as `serving_now` reads them."""
+    sessions = day_sessions(hours, now.date()) if hours is not None else ()
+    if not sessions:
         return None
     t = now.time()
-    if any(s.start <= t < s.end for s in hours.sessions):
+    if any(s.start <= t < s.end for s in sessions):
         return None
-    upcoming = [s.start for s in hours.sessions if s.start > t]
+    upcoming = [s.start for s in sessions if s.start > t]
     return datetime.combine(now.date(), upcoming[0], now.tzinfo) if upcoming else None
 
 
@@ -579,10 +581,14 @@ def serving_now(staffed: list[Window], hours: Hours | None, now: datetime,
     (between two of the day's sessions) a ticket issued since the morning session ended is taken by
     the lunch windows (午间服务) only: the others finish the citizens who had their tickets before
     the break (延时服务) and go to lunch, so for its replay they open with the next session, like a
-    window nobody is signed in at. A ticket from before the break keeps every staffed window."""
+    window nobody is signed in at. A ticket from before the break keeps every staffed window.
+    Before the day's opening a clerk already signed in serves nobody yet: that window, too, opens
+    with the first session (a free one read "即将叫号" at 8:15)."""
     if hours is None:
         return staffed
     sessions, t = day_sessions(hours, now.date()), now.time()  # the day's own (a 延时服务 day has its own)
+    if sessions and t < sessions[0].start:
+        return []
     ended = [s.end for s in sessions if s.end <= t]
     if not ended or any(s.start <= t < s.end for s in sessions) or not any(s.start > t for s in sessions):
         return staffed  # in a session, before opening or after closing: not a lunch break

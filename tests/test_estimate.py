@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -280,3 +280,49 @@ def test_the_fast_replay_picks_exactly_as_allocation_pick_does(hall_file):
         reopen = now + timedelta(minutes=30) if trial % 3 == 0 else None
         args = (targets, queue, windows, open_windows, busy, times, now, rules, reopen)
         assert _replay(*args, fast_pick=True) == _replay(*args, fast_pick=False), (hall_file, trial)
+
+
+def test_a_special_days_own_hours_say_when_the_windows_open():
+    """A 错时服务 Saturday open 09:00–12:30 and 13:00–16:00: at 8:45 the clerk already signed in opens
+    with the day at 9:00 (it read "即将叫号"), at 12:15 a free window takes the ticket,
+    and at 12:45 the windows open at 13:00, not at the usual week's 14:30 (the next opening was read
+    from the usual sessions: a 延时服务 day open from 04:00 printed "窗口 8:30 开始办理，预计等候约 223
+    分钟" on a ticket, nobody signed in at its windows)."""
+    from dataclasses import replace
+
+    from hallq.model import Session, SpecialDay
+    from hallq.waits import wait_text
+    from server.estimate import serving_now
+    from server.views import position_view
+
+    hall = small_hall()
+    day = SpecialDay(date=datetime(2026, 3, 7).date(), kind="staggered",
+                     sessions=(Session(time(9, 0), time(12, 30)), Session(time(13, 0), time(16, 0))))
+    hours = replace(hall.hours, special_days=(day,))
+    times = ServiceTimes({code: s.minutes for code, s in hall.services.items()})
+    staffed, every = [hall.windows[4]], list(hall.windows.values())
+    new = Candidate(id="n", service="S301", rank=2, arrived=datetime(2026, 3, 7, 12, 15, tzinfo=TZ), number=1)
+    texts = []
+    for hh, mm in ((8, 45), (12, 15), (12, 45)):  # 8:45: its clerk signed in, the day opens at 9:00
+        now = datetime(2026, 3, 7, hh, mm, tzinfo=TZ)
+        e = estimate_wait(replace(new, arrived=now), [], serving_now(staffed, hours, now), every, [], times, now,
+                          hours=hours)
+        texts.append(wait_text(position_view(e)))
+    assert texts == ["窗口 9:00 开始办理，预计等候约 15 分钟", "即将叫号，请留意叫号屏", "窗口 13:00 开始办理，预计等候约 15 分钟"]
+
+
+def test_at_lunch_a_line_still_served_reads_its_own_wait_on_the_display(tmp_path):
+    """At lunch the 不动产 window finishes the citizens who had their tickets before the break (延时服务)
+    and their tickets say so; the line's row (the hall display's, /services) read "14:30 开始 · 约 …",
+    as if the line stood still until the afternoon."""
+    from server.views import menu_view, ticket_view
+
+    engine, clock = _engine(tmp_path, datetime(2026, 3, 2, 11, 50, tzinfo=TZ))
+    engine.login(4, "1004")
+    tickets = [engine.issue("S301") for _ in range(3)]
+    clock.advance(minutes=20)  # 12:10: lunch; S301 is not issued now
+    last = ticket_view(engine, engine.ticket(tickets[-1].id))["position"]
+    row = {r["code"]: r for r in menu_view(engine)}["S301"]
+    assert last["opens_at"] is None and not row["issuing"]
+    assert row["opens_at"] is None and row["wait_short"].startswith("约 ")
+    assert last["estimated_wait_minutes"] < row["estimated_wait_minutes"] < 60

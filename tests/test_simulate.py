@@ -201,7 +201,7 @@ def test_cli_json_on_township(capsys):
 
 
 def test_cli_plot_writes_png(tmp_path, capsys):
-    out = tmp_path / "day.png"
+    out = tmp_path / "var" / "day.png"  # a folder not made yet, as var/ in a fresh checkout
     assert main(["simulate", "--config", TOWNSHIP, "--policy", "hallq", "--policy", "separate",
                  "--plot", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -212,12 +212,25 @@ def test_cli_plot_writes_png(tmp_path, capsys):
 
 def test_days_are_working_days():
     """`--days 7` is seven days the hall opens: day 6 and 7 were a weekend in which every citizen
-    was turned away (issue #12)."""
+    was turned away (issue #12) — and so, by the hall's own calendar, are a closed special day
+    (闭厅, or a 法定节假日 with `official_holidays`) and a weekend; a 延时服务 day keeps its own hours."""
+    from dataclasses import replace
+
+    from hallq.model import SpecialDay
+    from server.simulate.arrivals import hall_days
+
     config = load_config(TOWNSHIP)
+    closed = SpecialDay(date=datetime(2026, 3, 4).date(), kind="closed")  # Wednesday of day 0's week
+    late = SpecialDay(date=datetime(2026, 3, 5).date(), kind="extended",
+                      sessions=(Session(time(8, 30), time(12, 0)), Session(time(14, 30), time(19, 30))))
+    config = replace(config, hours=replace(config.hours, special_days=(closed, late)))
+    assert [d.day for d in hall_days(config.hours, 7)] == [2, 3, 5, 6, 9, 10, 11]
     run = simulate(config, generate(config, 3, 7), "hallq", estimates=False)
     per_day = Counter(v.day for v in run.visits)
     assert sorted(per_day) == list(range(7)) and min(per_day.values()) > 0.6 * max(per_day.values())
     assert len(run.balked) < 0.05 * len(run.scenario.citizens)
+    evening = [c for c in run.scenario.citizens if c.day == 2 and c.arrival - 2 * 24 * 60 > 17.5 * 60]
+    assert evening and all(c.arrival - 2 * 24 * 60 < 19.5 * 60 for c in evening)  # the 延时服务 evening
 
 
 def test_cli_service_distribution_and_a_closed_pipe(tmp_path):
@@ -235,3 +248,24 @@ def test_cli_service_distribution_and_a_closed_pipe(tmp_path):
                           cwd=ROOT)
     assert done.stdout.startswith("{") and "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 0
+
+
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--green-share", "2"], "argument --green-share: 2: must be 0..1"),
+    (["--service-cv", "-1"], "argument --service-cv: -1: must be more than 0"),
+    (["--break-minutes", "-3"], "argument --break-minutes: -3: must be at least 0"),
+    (["--keep-own", "S101"], "--keep-own goes with --cross-train"),
+    (["--plot", "{tmp}/a-file/var/day.png"], "--plot: cannot write {tmp}/a-file/var/day.png: Not a directory"),
+])
+def test_bad_flags_get_one_clear_line_and_nothing_runs(flags, says, capsys, tmp_path):
+    """A share of 200%, a negative CV or break, --keep-own without --cross-train ran silently; a
+    plot that cannot be written ended in a traceback after the whole run (the README's `--plot
+    var/day.png` did in a fresh checkout, which has no var/: that folder is made now)."""
+    (tmp_path / "a-file").write_text("")
+    flags, says = [f.replace("{tmp}", str(tmp_path)) for f in flags], says.replace("{tmp}", str(tmp_path))
+    try:
+        code = main(["simulate", "--config", TOWNSHIP, "--policy", "hallq", *flags])
+    except SystemExit as exc:  # argparse's usage error
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and "Traceback" not in err

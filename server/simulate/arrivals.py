@@ -14,11 +14,14 @@ import random
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from pathlib import Path
 
-from hallq.model import Bundle, HallConfig, Hours
+from hallq.model import Bundle, HallConfig, Hours, Session
+from server.hours import day_sessions
 
 DAY = 24 * 60  # minutes
+FIRST_DAY = date(2026, 3, 2)  # a Monday: simulated day 0 is the hall's first opening day from here
 
 # Relative arrival intensity by hour of day. `county` is the morning peak the demo's simulated
 # citizens follow (hallq.demo_people), written out here so the simulator's assumption is visible.
@@ -86,14 +89,30 @@ class Scenario:
     assumptions: Assumptions
 
 
-def issuing_intervals(hours: Hours) -> list[tuple[float, float]]:
-    """Minutes of the day when citizens come to the kiosk: inside sessions, through lunch when some
-    windows serve then (the doors are open), until `stop_issuing_minutes` before the last closing.
-    Whether their matter is issued at that moment is the engine's rule (`server.hours.issuing`),
-    applied by the simulator on arrival."""
-    if not hours.sessions:
+def hall_days(hours: Hours, n: int) -> list[date]:
+    """The first `n` days from FIRST_DAY on that the hall opens by its own calendar
+    (`server.hours.day_sessions`: its weekdays, 法定节假日 and 调休 with `official_holidays`, its
+    special days): `--days 7` is seven days with citizens, never a weekend or holiday in which the
+    kiosk turned every one of them away."""
+    out, d = [], FIRST_DAY
+    while len(out) < n:
+        if day_sessions(hours, d):
+            out.append(d)
+        elif (d - FIRST_DAY).days > 366 * 10 + n * 7:  # a calendar without an opening day
+            raise ValueError("the hall opens on no day")
+        d += timedelta(days=1)
+    return out
+
+
+def issuing_intervals(hours: Hours, sessions: tuple[Session, ...] | None = None) -> list[tuple[float, float]]:
+    """Minutes of the day when citizens come to the kiosk: inside sessions (the day's own, default
+    the usual ones), through lunch when some windows serve then (the doors are open), until
+    `stop_issuing_minutes` before the last closing. Whether their matter is issued at that moment is
+    the engine's rule (`server.hours.issuing`), applied by the simulator on arrival."""
+    sessions = hours.sessions if sessions is None else sessions
+    if not sessions:
         return []
-    spans = [(_m(s.start), _m(s.end)) for s in hours.sessions]
+    spans = [(_m(s.start), _m(s.end)) for s in sessions]
     if hours.lunch_windows:
         spans = [(spans[0][0], spans[-1][1])]
     stop = spans[-1][1] - hours.stop_issuing_minutes
@@ -177,20 +196,23 @@ def _service_minutes(rng: random.Random, mean: float, a: Assumptions) -> float:
     return rng.lognormvariate(math.log(mean) - sigma2 / 2, math.sqrt(sigma2))
 
 
-def generate(config: HallConfig, seed: int, days: int = 1, a: Assumptions | None = None) -> Scenario:
-    """Draw `days` days of citizens and breaks for `config` from `seed`."""
-    a = a or Assumptions()
-    rng = random.Random(seed)
-    spans = issuing_intervals(config.hours)
-    # Piecewise-constant rate: hour weight × minutes open in that hour, scaled to per_day.
+def _pieces(spans: list[tuple[float, float]], profile: Mapping[int, float]) -> list[tuple[float, float, float]]:
+    """Piecewise-constant arrival rate: hour weight × minutes open in that hour (scaled to per_day)."""
     pieces = []
     for start, end in spans:
         t = start
         while t < end:
             cut = min(end, (math.floor(t / 60) + 1) * 60)
-            pieces.append((t, cut, a.profile.get(int(t // 60), 0.0)))
+            pieces.append((t, cut, profile.get(int(t // 60), 0.0)))
             t = cut
-    mass = sum((b - s) * w for s, b, w in pieces)
+    return pieces
+
+
+def generate(config: HallConfig, seed: int, days: int = 1, a: Assumptions | None = None) -> Scenario:
+    """Draw `days` days of citizens and breaks for `config` from `seed`."""
+    a = a or Assumptions()
+    rng = random.Random(seed)
+    sessions = [day_sessions(config.hours, d) for d in hall_days(config.hours, days)]
     per_day = tickets_per_day(config, a)
     codes, weights = zip(*matter_mix(config), strict=True)
     ranks = sorted(config.priorities.values(), key=lambda p: p.rank)
@@ -202,6 +224,8 @@ def generate(config: HallConfig, seed: int, days: int = 1, a: Assumptions | None
     for day in range(days):
         base = day * DAY
         numbers: dict[str, int] = {}
+        pieces = _pieces(issuing_intervals(config.hours, sessions[day]), a.profile)
+        mass = sum((b - s) * w for s, b, w in pieces)
         for start, end, weight in pieces:
             rate = per_day * weight / mass if mass else 0.0  # per minute
             t = start
@@ -237,7 +261,7 @@ def generate(config: HallConfig, seed: int, days: int = 1, a: Assumptions | None
         brng = random.Random(f"{seed}/breaks")
         for day in range(days):
             for number in sorted(config.windows):
-                for s in config.hours.sessions:
+                for s in sessions[day]:
                     s0, s1 = _m(s.start), _m(s.end)
                     if s1 - s0 >= 2 * a.break_minutes + 60:
                         at = brng.uniform(s0 + 30, s1 - 30 - a.break_minutes)

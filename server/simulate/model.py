@@ -24,7 +24,7 @@ import heapq
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hallq.model import HallConfig, Window
@@ -38,9 +38,9 @@ from server.estimate import (
     pause_key,
     serving_now,
 )
-from server.hours import issuing, next_issuing
+from server.hours import day_sessions, issuing, next_issuing
 
-from .arrivals import DAY, Citizen, Scenario, _m
+from .arrivals import DAY, Citizen, Scenario, _m, hall_days
 from .policies import POLICIES, Hallq, Policy, Waiting
 
 WEIGHT_ORDER = {"primary": 0, "secondary": 1, "backup": 2}
@@ -139,9 +139,8 @@ class HallSim:
         self.events: list[tuple] = []
         self._seq = 0
         self.tz = ZoneInfo(config.rules.timezone)
-        # Simulated day d is the hall's d-th working day from Monday 2026-03-02 (hours.weekdays):
-        # `--days 7` is seven working days, not a week whose weekend turns every citizen away.
-        self.dates = working_days(date(2026, 3, 2), config.hours.weekdays, scenario.days + 1)
+        # Simulated day d is the hall's d-th opening day (arrivals.hall_days), with that day's hours.
+        self.dates = hall_days(config.hours, scenario.days + 1)
         self.issued: dict[int, Issued] = {}
         self.run = Run(policy=self.policy.name, scenario=scenario)
         self.ranks = {code: p.rank for code, p in config.priorities.items()}
@@ -164,8 +163,8 @@ class HallSim:
 
     def simulate(self) -> Run:
         hours = self.config.hours
-        spans = [(_m(s.start), _m(s.end)) for s in hours.sessions]
         for day in range(self.scenario.days):
+            spans = [(_m(s.start), _m(s.end)) for s in day_sessions(hours, self.dates[day])]
             base = day * DAY
             self.run.closing.append(base + spans[-1][1])
             for desk in self.desks.values():
@@ -396,16 +395,6 @@ class HallSim:
             if t.step + 1 < len(c.steps):
                 self.join(self._waiting_for(c, t.step + 1, now), now)
         self.serve_next(desk, now)
-
-
-def working_days(first: date, weekdays: tuple[int, ...], n: int) -> list[date]:
-    """The first `n` days from `first` on that the hall opens (ISO weekdays in `weekdays`)."""
-    out, d = [], first
-    while len(out) < n:
-        if d.isoweekday() in (weekdays or (1, 2, 3, 4, 5)):
-            out.append(d)
-        d += timedelta(days=1)
-    return out
 
 
 def simulate(config: HallConfig, scenario: Scenario, policy: str | Policy,
