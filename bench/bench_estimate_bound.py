@@ -1,6 +1,6 @@
 """The best any wait estimate made at issue can do, beside hallq's and the naive one, same tickets.
 
-    .venv/bin/python bench/bench_estimate_bound.py [--seeds 7-20] [--forks 40] [--per-group 40] [--config F ...]
+    .venv/bin/python bench/bench_estimate_bound.py [--knowable] [--seeds 7-20] [--forks 40] [--per-group 40] [--config F ...]
 
 The halls and loads of bench_estimates.py, held-out seeds 7–20, hallq's own allocation. For a
 sample of tickets in each hall and group, at the moment the ticket is printed the simulator's
@@ -10,6 +10,14 @@ served and for how long so far, the breaks as scheduled, the policy) and the res
 distributions. The median of those waits minimises the expected absolute error given everything
 knowable at issue: its MAE (the "oracle") is what no estimate printed at issue can beat, up to
 sampling noise. A ticket a free window takes at once has oracle 0 (it is called in its own issue).
+
+That oracle knows more than a hall server can at issue: every matter's true mean service time, the
+clerks' breaks in advance. `--knowable` forks with only what the server knows (fork.py `learnt`,
+`breaks`): service times drawn around the means hallq has learnt by then (`HallSim.times`, what
+its own estimate reads), a break under way kept with the clerk back when hallq's estimate expects,
+breaks not yet started drawn afresh from the scenario's break model (each fork's from the same
+fresh day as its arrivals). Arrivals stay drawn from the scenario's exact rates: a hall has 30
+days of history (hallq/demo_history.py) to learn its rates by hour and matter from.
 
 Groups: tickets shown a range (estimate > 0), tickets that waited ≥ 10 min, issued at lunch, for
 one-window lines (as in bench_estimates.py). Each group is a uniform sample of at most
@@ -46,9 +54,9 @@ GROUPS = ("with a range", "≥ 10 min", "lunch", "one-window")
 class Oracle(HallSim):
     """hallq's run of a scenario that forks at the issue of each sampled ticket."""
 
-    def __init__(self, config, scenario, sample: set[int], fresh: list, forks: int) -> None:
+    def __init__(self, config, scenario, sample: set[int], fresh: list, forks: int, knowable: bool) -> None:
         super().__init__(config, scenario, "hallq")
-        self.sample, self.fresh, self.forks = sample, fresh, forks
+        self.sample, self.fresh, self.forks, self.knowable = sample, fresh, forks, knowable
         self.oracle: dict[int, float] = {}
 
     def arrive(self, c, now):
@@ -60,8 +68,9 @@ class Oracle(HallSim):
             self.oracle[c.id] = 0.0
             return
         rng = random.Random(f"{self.scenario.seed}/{c.id}")
-        waits = [fork(self, now, rng, citizens, times).wait_for(c.id, now)
-                 for citizens, times in self.fresh[:self.forks]]
+        k = self.knowable
+        waits = [fork(self, now, rng, citizens, times, breaks if k else None, learnt=k).wait_for(c.id, now)
+                 for citizens, times, breaks in self.fresh[:self.forks]]
         self.oracle[c.id] = statistics.median(waits)
 
 
@@ -75,7 +84,8 @@ def _mean(got: list[tuple[float, Issued]], f) -> float:
     return sum(f(o, i) for o, i in got) / len(got)
 
 
-def bound(path: str, seeds: list[int], forks: int, per_group: int, load: float) -> tuple[list[list], float]:
+def bound(path: str, seeds: list[int], forks: int, per_group: int, load: float,
+          knowable: bool = False) -> tuple[list[list], float]:
     """Rows of the table for one hall, and the CPU seconds it took."""
     started = time.process_time()
     config = load_config(ROOT / path if not Path(path).is_absolute() else path)
@@ -89,16 +99,17 @@ def bound(path: str, seeds: list[int], forks: int, per_group: int, load: float) 
     for name in GROUPS:
         members = [(seed, i) for seed, i in pool if in_group(config, one_window, name, i)]
         chosen[name] = pick.sample(members, min(per_group, len(members)))
-    # Fresh days for the forks' later arrivals: one per fork, from seeds no bench uses.
+    # Fresh days for the forks' later arrivals (and, knowable, breaks): one per fork, from seeds no bench uses.
     fresh = []
     for r in range(forks):
-        cs = sorted(generate(config, 100_000 + r, 1, a).citizens, key=lambda c: c.arrival)
-        fresh.append((cs, [c.arrival for c in cs]))
+        day = generate(config, 100_000 + r, 1, a)
+        cs = sorted(day.citizens, key=lambda c: c.arrival)
+        fresh.append((cs, [c.arrival for c in cs], day.breaks))
     oracle: dict[tuple[int, int], float] = {}
     for seed in seeds:
         sample = {i.citizen for g in chosen.values() for s, i in g if s == seed}
         if sample:
-            sim = Oracle(config, generate(config, seed, 1, a), sample, fresh, forks)
+            sim = Oracle(config, generate(config, seed, 1, a), sample, fresh, forks, knowable)
             sim.simulate()
             oracle.update({(seed, k): v for k, v in sim.oracle.items()})
     rows = []
@@ -125,6 +136,8 @@ def main() -> int:
     parser.add_argument("--per-group", type=int, default=40, help="tickets sampled per hall and group")
     parser.add_argument("--load", type=float, default=0.55)
     parser.add_argument("--jobs", type=int, default=2, help="halls measured in parallel")
+    parser.add_argument("--knowable", action="store_true",
+                        help="forks know only what the hall server knows at issue (learnt means, breaks once started)")
     args = parser.parse_args()
     lo, _, hi = args.seeds.partition("-")
     seeds = list(range(int(lo), int(hi or lo) + 1))
@@ -132,12 +145,14 @@ def main() -> int:
     started = time.monotonic()
     with ProcessPoolExecutor(max_workers=args.jobs) as ex:
         results = list(ex.map(bound, paths, [seeds] * len(paths), [args.forks] * len(paths),
-                              [args.per_group] * len(paths), [args.load] * len(paths)))
+                              [args.per_group] * len(paths), [args.load] * len(paths),
+                              [args.knowable] * len(paths)))
     rows = [r for rs, _ in results for r in rs]
     cpu = sum(c for _, c in results)
     print(table(["hall", "group", "n", "oracle MAE", "hallq MAE", "naive MAE", "oracle bias", "hallq bias",
                  "|hallq − oracle|"], rows,
-                f"Best estimate at issue (median of {args.forks} forks) vs hallq vs naive, seeds {args.seeds}, "
+                f"Best estimate at issue (median of {args.forks} forks{', knowable' if args.knowable else ''}) "
+                f"vs hallq vs naive, seeds {args.seeds}, "
                 f"load {args.load}, ≤ {args.per_group} tickets per group (minutes)"))
     print()
     beyond = [f"{r[0]} {r[1]} ({r[3]})" for r in rows if r[3] != "nan" and float(r[3]) > TARGET_MAE]

@@ -81,6 +81,12 @@ class ServiceTimes:
         return sum(min(m, cap) for m in recent) / len(recent)
 
 
+def expected_rest(mean: float, elapsed: float) -> float:
+    """Minutes until a service (or a pause) of learnt `mean` that has lasted `elapsed` is expected
+    to end: one already past its mean is expected to end soon, not at once."""
+    return max(mean - elapsed, mean * 0.15)
+
+
 class WindowOptions:
     """Which of a set of windows take a matter, and whether as backup, as the replay asks for each
     ticket ahead: worked out once per (windows, matter) rather than on every estimate. Valid for one
@@ -485,9 +491,7 @@ class _Run:
         for b in busy:
             if b.window in free:
                 elapsed = (now - b.since).total_seconds() / 60.0
-                mean = times.mean(b.service)
-                # A service (or a pause) already past its mean is expected to end soon, not at once.
-                rest = max(mean - elapsed, mean * 0.15)
+                rest = expected_rest(times.mean(b.service), elapsed)
                 # A paused clerk is back at the earliest when the hall reopens, too.
                 free[b.window] = max(free[b.window], rest, closed_until if b.pause else 0.0)
         self.free = free

@@ -8,6 +8,12 @@ scenario was drawn from: the service times of everyone not yet finished (a servi
 time given that it has lasted so far), who will not show up, and the citizens who have not come
 yet. The median wait over many such forks is the error-optimal estimate given everything knowable.
 
+That oracle knows more than a hall server can: the matters' true mean service times, the breaks
+in advance. What the server knows at issue instead (`learnt`, `breaks`): the means it has learnt
+by then (`HallSim.times`, the `ServiceTimes` its own estimate reads), a break only once it has
+started (the clerk expected back as its estimate expects), and breaks to come only as the
+scenario's break model, drawn afresh like the arrivals.
+
 The fork runs the simulator's own event handling (`HallSim.handle`); nothing here simulates.
 With `rng=None` nothing is redrawn and the fork replays the original day exactly
 (tests/test_simulate_fork.py checks that it does, which is what shows the copied state complete).
@@ -23,8 +29,10 @@ import random
 from dataclasses import replace
 from statistics import NormalDist
 
-from .arrivals import Assumptions, Citizen, _service_minutes
-from .model import ARRIVE, BREAK, FINISH, Desk, HallSim, Run
+from server.estimate import expected_rest, pause_key
+
+from .arrivals import Assumptions, Break, Citizen, _service_minutes
+from .model import ARRIVE, BACK, BREAK, FINISH, Desk, HallSim, Run
 
 _NORMAL = NormalDist()
 FRESH_ID = 10_000_000  # ids (and ticket numbers) of the fresh citizens start here: no clash
@@ -64,12 +72,16 @@ class Forked(HallSim):
 
 
 def fork(sim: HallSim, now: float, rng: random.Random | None = None,
-         arrivals: list[Citizen] | None = None, arrival_times: list[float] | None = None) -> Forked:
+         arrivals: list[Citizen] | None = None, arrival_times: list[float] | None = None,
+         breaks: tuple[Break, ...] | None = None, learnt: bool = False) -> Forked:
     """`sim` as it stands at `now` (inside an event's handling), as an independent `Forked`.
 
     `rng`: redraw what is unknown at `now` (service times not yet over, no-shows not yet seen);
     `arrivals` (sorted by arrival, `arrival_times` their arrival minutes): replace the citizens who
-    have not come yet by those of them arriving after `now`. With neither, the fork is exact."""
+    have not come yet by those of them arriving after `now`. With neither, the fork is exact.
+    `learnt` (with `rng`): draw service times around the means learnt by `now` (`sim.times`), not the
+    scenario's true ones. `breaks` (a fresh draw of the scenario's): replace the breaks not yet
+    started by those of them starting after `now`; a clerk away now is back when hallq expects."""
     a = sim.scenario.assumptions
     f = Forked.__new__(Forked)
     f.__dict__.update(sim.__dict__)
@@ -83,11 +95,12 @@ def fork(sim: HallSim, now: float, rng: random.Random | None = None,
     f.waiting = list(sim.waiting)
     f.citizens = dict(sim.citizens)
     config = sim.config
+    mean_of = sim.times.mean if learnt else (lambda s: config.services[s].minutes)
 
     def redraw(c: Citizen, first: int, seen: bool) -> Citizen:
         """`c` with the service times of steps from `first` on drawn anew (and no-show, unless seen)."""
         minutes = c.minutes[:first] + tuple(
-            _service_minutes(rng, config.services[s].minutes, a) for s in c.steps[first:])
+            _service_minutes(rng, mean_of(s), a) for s in c.steps[first:])
         no_show = c.no_show if seen else rng.random() < a.no_show_share
         return replace(c, minutes=minutes, no_show=no_show)
 
@@ -103,15 +116,21 @@ def fork(sim: HallSim, now: float, rng: random.Random | None = None,
             if c.no_show and t.step == 0:
                 continue  # the window is calling someone who is not there: seen, and its end known
             f.citizens[t.citizen] = c = redraw(c, t.step + 1, True)
-            mean = config.services[t.service].minutes
-            finish_at[id(d)] = d.since + remaining_service(rng, mean, now - d.since, a)
+            finish_at[id(d)] = d.since + remaining_service(rng, mean_of(t.service), now - d.since, a)
+    if breaks is not None:
+        for key, d in desks.items():
+            d.break_owed = 0.0  # not started: the clerk is still serving, nobody knows of it yet
+            if d.on_break:
+                finish_at[key] = now + expected_rest(sim.times.mean(pause_key("break")), now - d.break_since)
     events = []
     for when, kind, seq, data in sim.events:
         if isinstance(data, Desk):
-            if kind == FINISH and id(data) in finish_at:
+            if kind in (FINISH, BACK) and id(data) in finish_at:
                 when = finish_at[id(data)]
             data = desks[id(data)]
         elif kind == BREAK:
+            if breaks is not None:
+                continue  # not started: replaced by the fresh draw
             data = (desks[id(data[0])], data[1])
         elif kind == ARRIVE and rng is not None:
             if data.came is None and arrivals is not None:
@@ -123,6 +142,11 @@ def fork(sim: HallSim, now: float, rng: random.Random | None = None,
     if arrivals is not None:
         for c in arrivals[bisect.bisect_right(arrival_times, now):]:
             c = replace(c, id=FRESH_ID + c.id, number=FRESH_ID + c.number)
+            if learnt:
+                c = redraw(c, 0, True)
             f.citizens[c.id] = c
             f.push(c.arrival, ARRIVE, c)
+    for b in breaks or ():
+        if b.start > now:
+            f.push(b.start, BREAK, (f.desks[b.window], b.minutes))
     return f
