@@ -95,6 +95,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     case_book.recompute_provisional()
     commitments.recompute_provisional()
     board = AlertBoard(store, engine.now)
+    board.config_held(versions.held)  # a file edit held back at start-up, or the one that was has applied
 
     def storage_recovered(fault: Fault) -> None:
         """Writes work again: the supervisor learns what happened (the alert could not be written

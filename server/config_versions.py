@@ -19,6 +19,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from hallq.config import ConfigError, check_hall
 from hallq.config_zh import chinese
@@ -57,6 +58,7 @@ class ConfigBook:
     def __init__(self, store: Store, now: Callable[[], datetime]) -> None:
         self.store = store
         self.now = now
+        self.held = ""  # why the file's edit waits (set by `start`), "" when it applied or was unchanged
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -77,6 +79,8 @@ class ConfigBook:
             except Conflict as exc:
                 log.warning("%s changed, but %s (%s); running configuration version %s until then",
                             config.source, exc.message, exc.field, latest["version"])
+                self.held = (f"配置文件 {Path(config.source or 'memory').name} 已修改，但仍有群众持号等候其删除的"
+                             f"事项或窗口（{exc.field}）：仍按第 {latest['version']} 版运行，这些号办完后重启即生效")
                 changed = False
         if changed:
             if latest is None or latest["document"] != document:

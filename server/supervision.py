@@ -73,7 +73,10 @@ AUDIT_KINDS = {"audit": "记录被篡改"}  # the SM3 chain does not verify: rai
 # records the provincial 好差评 platform refused (server/province_link.py): raised while any is kept
 # rejected in the outbox, cleared when none is left (fixed and resent)
 PROVINCE_KINDS = {"province_rejected": "省平台退回记录"}
-KIND_NAMES = {**CHECKER_KINDS, **DEVICE_KINDS, **STORAGE_KINDS, **AUDIT_KINDS, **PROVINCE_KINDS}
+# the hall's TOML file was edited while it was down and would strand live tickets: the last saved
+# version runs (server/config_versions.py); raised at start-up, cleared once the file applies
+CONFIG_KINDS = {"config_held": "配置文件未生效"}
+KIND_NAMES = {**CHECKER_KINDS, **DEVICE_KINDS, **STORAGE_KINDS, **AUDIT_KINDS, **PROVINCE_KINDS, **CONFIG_KINDS}
 
 
 @dataclass(frozen=True)
@@ -401,27 +404,27 @@ class AlertBoard:
 
     def audit(self, message: str) -> None:
         """Raise the broken-chain alert with `message`, or clear it when `message` is empty."""
-        with self._lock:
-            now = self.now().isoformat()
-            rows = self.store.rows("SELECT * FROM alerts WHERE [key] = 'audit' AND active = 1")
-            ch = Changes()
-            if message:
-                self._put(ch, Finding("audit", "audit", "red", message), rows[0] if rows else None, now)
-            elif rows:
-                self._clear(ch, rows[0], now, "system")
-            if ch.rows:
-                self.store.commit(ch)
+        self._standing("audit", "audit", "red", message)
 
     def province_rejected(self, message: str) -> None:
         """Raise the yellow alert for records the provincial platform refused (`message` names how many
         and the latest reason; its text follows the count), or clear it when `message` is empty."""
-        key = "province_rejected:province:platform"
+        self._standing("province_rejected:province:platform", "province_rejected", "yellow", message)
+
+    def config_held(self, message: str) -> None:
+        """Raise the yellow alert for a configuration file edited while the hall was down that waits for
+        the tickets it would strand (the director would otherwise believe it applied), or clear it."""
+        self._standing("config_held:file", "config_held", "yellow", message)
+
+    def _standing(self, key: str, kind: str, level: str, message: str) -> None:
+        """One alert that stands while a condition holds: raised (or its text brought up to date) with
+        `message`, cleared by the system when `message` is empty."""
         with self._lock:
             now = self.now().isoformat()
             rows = self.store.rows("SELECT * FROM alerts WHERE [key] = ? AND active = 1", [key])
             ch = Changes()
             if message:
-                self._put(ch, Finding(key, "province_rejected", "yellow", message[:200]), rows[0] if rows else None, now)
+                self._put(ch, Finding(key, kind, level, message[:200]), rows[0] if rows else None, now)
             elif rows:
                 self._clear(ch, rows[0], now, "system")
             if ch.rows:

@@ -335,10 +335,13 @@ def test_a_file_edited_while_down_waits_for_the_tickets_it_would_strand(tmp_path
     assert web.post("/api/v1/tickets", json={"service": "S101"}, headers={"Authorization": "Bearer t-kiosk"}).status_code == 201
     assert web.get("/api/v1/stats/today", headers={"Authorization": "Bearer t-display"}).status_code == 200
     assert 4 in app.config["ENGINE"].config.windows
+    held = [a for a in app.config["ALERTS"].active() if a["kind"] == "config_held"]  # the director is told
+    assert len(held) == 1 and "配置文件未生效" not in held[0]["message"] and "services[S301]" in held[0]["message"]
     app.config["ENGINE"].finish(4)
     app.config["ENGINE"].logout(4)
     app = create_app(edited, db, supervise=False)
     assert 4 not in app.config["ENGINE"].config.windows and "S301" not in app.config["ENGINE"].config.services
+    assert not [a for a in app.config["ALERTS"].active() if a["kind"] == "config_held"]  # applied: cleared
 
 
 def test_the_document_round_trips_through_toml():
