@@ -299,6 +299,13 @@ def windows_for(new: Candidate, open_windows: list[Window], all_windows: list[Wi
             if new.service in w.services and w.number not in windows:
                 windows[w.number] = w
         mine = [w for w in windows.values() if new.service in w.services]
+        if reopen is not None:
+            # So do the windows that share a matter with them: at 14:30 they take their share of
+            # the tickets ahead (without them, everything ahead fell to the new ticket's windows).
+            served = {s for w in mine for s in w.services}
+            for w in all_windows:
+                if w.number not in windows and not served.isdisjoint(w.services):
+                    windows[w.number] = w
     if not mine:
         return None
     return windows, mine, on_duty
@@ -497,8 +504,14 @@ class _Run:
         self.free = free
         self.windows, self.times, self.now, self.rules = windows, times, now, rules
         self.lines = _Lines(tickets)
-        self.staffed = list(windows.values())
+        # Scarcity as the allocation counts it: over the windows open now until the closed ones
+        # open (at lunch a matter only the lunch windows take is scarce; the windows that reopen
+        # at 14:30 do not make it common before then), over all of them from then on.
+        open_now = [w for n, w in windows.items() if n in opened]
+        self.switch_at = closed_until if 0 < len(open_now) < len(windows) and closed_until > 0 else None
+        self.staffed = open_now if self.switch_at is not None else list(windows.values())
         self.line_keys = {n: [*w.services, ("to", n)] for n, w in windows.items()}
+        self.fast_pick = fast_pick
         self.fast = _Picker(self.lines, windows, self.staffed, now, rules) if fast_pick else None
         self.means: dict[str, float] = {}
         self.heap = [(t, n) for n, t in free.items()]
@@ -515,6 +528,11 @@ class _Run:
         """The next step: (time, window, the ticket it takes or None, a note: for a fast pick whether
         it was taken as aged, else the candidates it was picked from)."""
         t, n = heapq.heappop(self.heap)
+        if self.switch_at is not None and t >= self.switch_at:
+            self.switch_at = None  # the closed windows are open now: every window counts
+            self.staffed = list(self.windows.values())
+            if self.fast_pick:
+                self.fast = _Picker(self.lines, self.windows, self.staffed, self.now, self.rules)
         fast = self.fast
         if fast is not None and n not in self.protected:
             c = fast.pick(n, t)

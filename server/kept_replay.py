@@ -14,7 +14,8 @@ The result is exactly the full replay's (tests/test_kept_replay.py compares them
 sequences in every hall). The engine drops the kept replay on anything else that changes its state
 (any other commit, a configuration, the second turning: the replay runs from the start of the
 second), and falls back to the full replay whenever a ticket is not such a walk-in, when protected
-windows may wait to help (`backup_after_minutes` > 0: their retries are not recorded), or when an
+windows may wait to help (`backup_after_minutes` > 0: their retries are not recorded), when the
+replay's scarcity changes as closed windows open (at lunch, `_Run.switch_at`), or when an
 appointment's slot starts (its rank changes).
 """
 
@@ -53,7 +54,7 @@ class KeptReplay:
         self.injected: set[int] = set()  # id() of the placed tickets, which are not in the run's lines
         self.newest = max((c.arrived for c in queue), default=None)
         self.usable = all(c.rank <= NORMAL_RANK for c in queue) and not (
-            rules.backup_after_minutes > 0 and self.run.protected)
+            rules.backup_after_minutes > 0 and self.run.protected) and self.run.switch_at is None
         fast = self.run.fast
         self.counts = fast.counts
         self.starve, self.penalty = rules.starvation_minutes, rules.secondary_penalty_minutes

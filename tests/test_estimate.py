@@ -88,7 +88,49 @@ def test_simulated_day_estimates_are_pinned():
     assert len(estimates) == 334
     assert estimates[50] == (8, 10.22084055) and estimates[150] == (20, 0.8460556931248483)
     assert hashlib.sha256(repr(estimates).encode()).hexdigest() == \
-        "80f4202df8e17351835c02c64995b36f41451de2bc9b418f0f103f4bf0dfd102"  # re-pinned: lunch windows
+        "484c616d503a5b72d9328c4608014cc644567b6840aa8631a79f1e1b5adc148c"  # re-pinned: lunch scarcity, reopening windows
+
+
+def test_at_lunch_the_replay_counts_scarcity_and_reopening_windows_as_the_allocation_will():
+    """At lunch the lunch window picks with scarcity over the windows open now (the engine's
+    `open_windows()`), not over the windows that open at 14:30; and at 14:30 every window that
+    shares a matter with the new ticket's opens with them and takes its share of the queue ahead.
+    Before: A, which only the lunch window takes, read as scarcer than B, which windows 2 and 3
+    also take from 14:30, and went first (the lunch window calls B first); and with window 3 left out
+    of the replay, the C tickets ahead all fell to window 2 (D at 14:30 + 4 services)."""
+    from dataclasses import replace
+
+    from hallq.model import Hours, Rules, Session, Window
+    from server import allocation
+
+    hours = Hours((Session(time(8, 30), time(12, 0)), Session(time(14, 30), time(17, 30))), lunch_windows=(1,))
+    w = {1: Window(1, "午间窗口", "comprehensive", {"A": "primary", "B": "primary"}),
+         2: Window(2, "综合窗口", "comprehensive", {"B": "primary", "D": "primary", "C": "primary"}),
+         3: Window(3, "综合窗口", "comprehensive", {"B": "primary", "C": "primary"}),
+         4: Window(4, "专窗", "domain", {"C": "primary"})}
+    rules, times = Rules(), ServiceTimes({"A": 30.0, "B": 5.0, "C": 10.0, "D": 10.0})
+    at = NOW.replace(hour=12, minute=10)
+
+    def ticket(i, service, minute, minutes=10.0):
+        return Candidate(id=f"{service}{i}", service=service, rank=2, arrived=at.replace(minute=minute),
+                         number=i, minutes=minutes)
+
+    a = ticket(1, "A", 5, 30.0)
+    new = ticket(2, "B", 10, 5.0)
+    busy = [Busy(1, "C", at - timedelta(minutes=5))]  # the lunch window is free at 12:15
+    got = estimate_wait(new, [a, new], [w[1]], list(w.values()), busy, times, at, rules=rules, hours=hours)
+    # What the lunch window really calls at 12:15, only itself open: B (the shorter matter, cμ).
+    assert allocation.pick(w[1], [a, new], at + timedelta(minutes=5), rules, [w[1]]) is new
+    assert got.minutes == 5.0  # was 35.0: A, taken by 1 window of the 3 counted, read as scarcer
+
+    lunch = NOW.replace(hour=14, minute=0)
+    cs = [ticket(10 + i, "C", 20 + i) for i in range(4)]  # C tickets ahead (一件事 steps), 13:50–13:53
+    cs = [replace(c, arrived=c.arrived.replace(hour=13, minute=30 + c.arrived.minute)) for c in cs]
+    d = Candidate(id="d", service="D", rank=2, arrived=lunch, number=20, minutes=10.0)
+    got = estimate_wait(d, cs + [d], [w[1]], list(w.values()), [], times, lunch, rules=rules, hours=hours)
+    # At 14:30 windows 2, 3 and 4 open: 3 and 4 take C, so 2 takes D at once (scarcer: 1 window).
+    assert allocation.pick(w[2], cs + [d], lunch.replace(hour=14, minute=30), rules, list(w.values())) is d
+    assert got.minutes == 30.0 and got.opens_at == lunch.replace(hour=14, minute=30)
 
 
 @pytest.mark.parametrize("at", [NOW, NOW.replace(hour=12, minute=30)])  # open, and closed for lunch
