@@ -9,6 +9,7 @@ and idle timeouts are exact and the tests never sleep for them.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -98,6 +99,17 @@ class Rig:
             time.sleep(0.005)
         self.ui.step()
         assert not self.app.busy, "ticket request still in flight"
+
+    def paper_checked(self, timeout: float = 10.0) -> None:
+        """Wait for the kiosk's check that the last printed ticket came out whole (a thread that
+        reads the printer once the paper should be out): a test that then breaks the printer breaks
+        it for the next ticket, not for that one's check, which would put it back on screen."""
+        deadline = time.monotonic() + timeout
+        for t in threading.enumerate():
+            if t.name == "kiosk-paper-check":
+                t.join(max(0.0, deadline - time.monotonic()))
+        assert not any(t.name == "kiosk-paper-check" and t.is_alive() for t in threading.enumerate()), \
+            "the paper check of the last ticket still running"
 
     def shot(self, name: str) -> Path:
         return self.ui.screenshot(ARTIFACTS / f"{name}.png")

@@ -107,6 +107,7 @@ def every_screen(rig: Rig):
     rig.tap(("confirm",))
     rig.settle()
     yield "ticket-printed"
+    rig.paper_checked()  # that ticket is whole: the paper runs out for the next one
     rig.sim.paper = "out"
     rig.tap(("done",))
     rig.tap_paged(("category", big))
