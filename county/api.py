@@ -31,18 +31,29 @@ def health():
 
 @bp.get("/ingest")
 def mark():
-    """The county's high-water mark for the calling hall: where its shipper resumes."""
+    """The county's high-water mark for the calling hall: where its shipper resumes; `diverged`: the
+    hall's log and the county's differ (county/ingest.py), nothing is taken until a rebase."""
     hall = _caller("hall").hall
-    return jsonify({"hall": hall, "high_water": ingest.high_water(current_app.config["DB"], hall)})
+    high_water, diverged = ingest.mark(current_app.config["DB"], hall)
+    return jsonify({"hall": hall, "high_water": high_water, **({"diverged": diverged} if diverged else {})})
 
 
 @bp.post("/ingest")
 def post_events():
-    """A batch of the calling hall's events; answers the high-water mark after it."""
+    """A batch of the calling hall's events; answers the high-water mark after it (409 `gap`: send
+    from the county's mark; 409 `diverged`: the logs differ, see county/ingest.py)."""
     hall = _caller("hall").hall
-    after, events = ingest.parse(hall, request.get_json(silent=True))
-    done = ingest.apply(current_app.config["DB"], current_app.config["PARTITIONS"], hall, after, events)
+    batch = ingest.parse_batch(hall, request.get_json(silent=True))
+    done = ingest.apply(current_app.config["DB"], current_app.config["PARTITIONS"], hall, batch.after, batch.events,
+                        batch.after_link)
     return jsonify({"hall": hall, "high_water": done.high_water, "applied": done.applied, "skipped": done.skipped})
+
+
+@bp.post("/ingest/compare")
+def compare_events():
+    """A diverged hall's search for the last event it shares with the county (county/ingest.py compare)."""
+    hall = _caller("hall").hall
+    return jsonify(ingest.compare(current_app.config["DB"], hall, request.get_json(silent=True)))
 
 
 @bp.get("/halls")

@@ -3,7 +3,8 @@
     hallq county serve --db postgresql:///county [--host H --port P] [--config county.toml]
     hallq county hall add --db URL CODE NAME [--token T]      prints the hall's shipping token
     hallq county token add --db URL NAME [--token T]          a reader token (every hall's figures)
-    hallq county halls --db URL                               halls, high-water marks, last ingest
+    hallq county halls --db URL                               halls, high-water marks, last ingest, divergence
+    hallq county rebase --db URL HALL [--to ID] [--by NAME]   resolve a hall restored from a backup (county/rebase.py)
     hallq county catalogue publish --db URL FILE [--by NAME]  a catalogue (TOML/JSON) as the next release
     hallq county catalogue drift --db URL                     which hall runs which release, its overrides
     hallq county user add --db URL USERNAME ROLE [--name N]   a county web user (password from stdin)
@@ -52,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dr.add_argument("--db", required=True)
     halls = sub.add_parser("halls", help="list the halls and their replication state")
     halls.add_argument("--db", required=True)
+    reb = sub.add_parser("rebase", help="a hall restored from a backup: archive the county's events after the "
+                                        "last common one, so that the hall's new history ships")
+    reb.add_argument("--db", required=True)
+    reb.add_argument("hall")
+    reb.add_argument("--to", type=int, help="the last common event id (default: the one the hall's shipper found)")
+    reb.add_argument("--by", help="who rebases (kept in the rebases table; default: the login name)")
     user = sub.add_parser("user", help="county web users (director 局长, supervisor, auditor)")
     user_sub = user.add_subparsers(dest="action", required=True)
     uadd = user_sub.add_parser("add", help="add a web user; the password is read from stdin")
@@ -89,6 +96,12 @@ def run(args: argparse.Namespace) -> int:
             password = sys.stdin.readline().rstrip("\n")
             add_user(db, args.username, args.name, args.role, password)
             print(f"county user {args.username} ({args.role}) added")
+        elif args.what == "rebase":
+            import getpass
+
+            from .rebase import rebase
+
+            print(json.dumps(rebase(db, args.hall, args.by or getpass.getuser(), args.to), ensure_ascii=False))
         elif args.what == "token":
             print(registry.add_reader(db, args.name, args.token, args.role))
         elif args.what == "catalogue" and args.action == "publish":

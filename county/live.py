@@ -117,12 +117,12 @@ def _ago(moment: datetime | None, now: datetime) -> float | None:
 def overview(conn: psycopg.Connection) -> list[dict]:
     """Every hall: live figures, link state and lag, as the county knows them now."""
     rows = conn.execute(
-        "SELECT h.code, h.name, h.high_water, h.last_ingest_at, h.last_contact_at, h.last_event_ts, l.summary, now() "
-        "FROM halls h LEFT JOIN hall_live l ON l.hall = h.code ORDER BY h.code").fetchall()
+        "SELECT h.code, h.name, h.high_water, h.last_ingest_at, h.last_contact_at, h.last_event_ts, l.summary, now(), "
+        "h.diverged FROM halls h LEFT JOIN hall_live l ON l.hall = h.code ORDER BY h.code").fetchall()
     return [summary(*r) for r in rows]
 
 
-def summary(code, name, high_water, last_ingest, last_contact, last_event_ts, state, now) -> dict:
+def summary(code, name, high_water, last_ingest, last_contact, last_event_ts, state, now, diverged=None) -> dict:
     """One hall's row of the page from its digested state (`digest`; a whole state is digested here)."""
     state = state or empty()
     if isinstance(state["waiting"], dict):
@@ -159,6 +159,9 @@ def summary(code, name, high_water, last_ingest, last_contact, last_event_ts, st
         "services": services,
         "link": "online" if heard_ago is not None and heard_ago <= ONLINE_SECONDS else ("never" if heard is None else "offline"),
         "heard_seconds_ago": None if heard_ago is None else round(heard_ago, 1),
+        # the hall's log and the county's differ (a hall restored from a backup, county/ingest.py):
+        # nothing of it is taken until `hallq county rebase`
+        "diverged": diverged,
         "last_event_ts": last_event_ts,
         "last_ingest_at": last_ingest.astimezone(UTC).isoformat() if last_ingest else None,
     }

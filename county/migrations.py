@@ -215,9 +215,48 @@ def _v7(conn: psycopg.Connection) -> None:
         conn.execute("UPDATE hall_live SET summary = %s WHERE hall = %s", [Jsonb(digest(state)), hall])
 
 
+def _v8(conn: psycopg.Connection) -> None:
+    """A hall restored from a backup (county/ingest.py, county/rebase.py): each event's SM3 link as the
+    hall's chain sealed it (NULL for the events shipped before: not compared); a hall whose log no
+    longer matches the county's (`diverged`, NULL while they agree); the county's events of a hall
+    that a rebase took out of its history (kept, never counted); and who rebased which hall when."""
+    conn.execute("ALTER TABLE events ADD COLUMN link text")
+    conn.execute("ALTER TABLE halls ADD COLUMN diverged jsonb")  # {at, after, high_water, reason, common}
+    conn.execute("""
+        CREATE TABLE rebases (
+            id bigserial PRIMARY KEY,
+            hall text NOT NULL REFERENCES halls (code),
+            common bigint NOT NULL,                     -- the last event id the hall and the county share
+            old_high_water bigint NOT NULL,
+            archived integer NOT NULL,                  -- events moved to archived_events
+            diverged jsonb,                             -- the divergence it resolved, as recorded
+            by text NOT NULL,
+            at timestamptz NOT NULL DEFAULT now()
+        )""")
+    conn.execute("""
+        CREATE TABLE archived_events (
+            rebase bigint NOT NULL REFERENCES rebases (id),
+            hall text NOT NULL REFERENCES halls (code),
+            event_id bigint NOT NULL,
+            day date NOT NULL,
+            ts text NOT NULL,
+            received_at timestamptz NOT NULL,
+            type text NOT NULL,
+            actor text,
+            window_number integer,
+            ticket text,
+            ticket_code text,
+            service text,
+            data jsonb NOT NULL,
+            link text,
+            PRIMARY KEY (rebase, event_id)
+        )""")
+    conn.execute("CREATE INDEX archived_events_hall ON archived_events (hall, event_id)")
+
+
 # (number, step): numbered, so branches that add steps side by side keep their numbers.
 MIGRATIONS: list[tuple[int, Callable[[psycopg.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5),
-                                                                   (6, _v6), (7, _v7)]
+                                                                   (6, _v6), (7, _v7), (8, _v8)]
 
 
 def migrate(conn: psycopg.Connection) -> int:

@@ -83,8 +83,8 @@ def caller(db: Database, authorization: str | None) -> Caller:
 
 def halls(db: Database) -> list[dict]:
     with db.connection() as conn:
-        cur = conn.execute("SELECT code, name, level, high_water, registered_at, last_ingest_at, last_event_ts "
-                           "FROM halls ORDER BY code")
+        cur = conn.execute("SELECT code, name, level, high_water, registered_at, last_ingest_at, last_event_ts, "
+                           "diverged FROM halls ORDER BY code")
         cols = [c.name for c in cur.description]
         rows = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
     for row in rows:  # ISO 8601 on the county's clock, not HTTP dates

@@ -63,7 +63,9 @@ def start(app, config: HallConfig, db: str, args: argparse.Namespace) -> Callabl
 
 
 STATE_NAMES = {"starting": "正在连接", "shipping": "正在上报", "caught_up": "已同步", "offline": "连接中断",
-               "refused": "县级平台拒收"}
+               "refused": "县级平台拒收", "diverged": "记录不一致，已暂停上报"}
+DIVERGED_MESSAGE = ("本厅记录与县级平台不一致（第 {after} 号事件起；数据库是否已从备份恢复？），已暂停上报，"
+                    "本厅照常办理；请联系县级平台管理员核实处理，处理后自动恢复上报")
 ALERT_SOURCE = "county:link"
 FOLLOWER_NAMES = {"catalogue": "事项目录", "referrals": "转办", "cases": "差评工单", "nearby": "附近大厅"}
 
@@ -83,13 +85,18 @@ class LinkWatch:
         self._status: dict = {"state": "starting", "state_name": STATE_NAMES["starting"], "unsent": None,
                               "last_contact": None}
         self._alert_sent: bool | None = None  # unknown until told once
+        self._diverged_sent: str | None = None  # the divergence alert's text as raised ("": cleared)
         self._shipper_down = False
 
     def observe(self, shipper) -> None:
         """After each round of the shipper (its thread)."""
         unsent = None if shipper.acked is None else max(0, self.store.last_committed_id - shipper.acked)
+        diverged = shipper.diverged if shipper.state == "diverged" else None
         self._status = {"state": shipper.state, "state_name": STATE_NAMES.get(shipper.state, shipper.state),
-                        "unsent": unsent, "last_contact": shipper.last_contact}
+                        "unsent": unsent, "last_contact": shipper.last_contact,
+                        "diverged_after": None if diverged is None else diverged.get("after"),
+                        "common": None if diverged is None else diverged.get("common")}
+        self._tell_diverged(diverged)
         now = time.monotonic()
         shipping_down = shipper.down_since is not None and now - shipper.down_since >= self.alert_after
         lagging = [f for f in self.followers if f.down_since is not None and now - f.down_since >= self.alert_after]
@@ -112,6 +119,16 @@ class LinkWatch:
             self._alert_sent = down
         except Exception as exc:  # noqa: BLE001  the board's store busy: told again next round
             log.warning("county link alert not recorded: %s", exc)
+
+    def _tell_diverged(self, diverged: dict | None) -> None:
+        message = "" if diverged is None else DIVERGED_MESSAGE.format(after=diverged.get("after", "?"))
+        if message == self._diverged_sent:
+            return
+        try:
+            self.board.county_diverged(message)
+            self._diverged_sent = message
+        except Exception as exc:  # noqa: BLE001  the board's store busy: told again next round
+            log.warning("county divergence alert not recorded: %s", exc)
 
     def status(self) -> dict:
         return dict(self._status)

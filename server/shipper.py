@@ -13,6 +13,15 @@ which the county takes the hall's local day), minus the citizens' secrets the st
 out too (server/sse.py): ticket ids become a one-way pseudonym (a SHA-256 of a 96-bit random id
 cannot be reversed), appointment codes are dropped.
 
+A hall restored from a backup numbers its new events from the backup's last id, ids the county
+already holds for the events lost with the disk. So every event goes with its SM3 link
+(server/audit_chain.py) and every batch with the link of its `after` event, and while the hall's log
+ends below the county's mark the shipper says where it ends (an empty batch): the county answers 409
+`diverged` when the histories differ. The shipper then stops shipping, finds the last event both
+share (`find_common`, a few bisecting requests to /ingest/compare) for the county's `hallq county
+rebase`, and asks again slowly (`diverged_retry`) until the county has rebased; the hall serves on,
+with a red alert on its board (server/county_link.py).
+
 Why HTTP and not a message system: see docs/county.md ("Transport").
 """
 
@@ -43,6 +52,8 @@ HEARTBEAT_SECONDS = 15.0  # a caught-up shipper asks the county's mark this ofte
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
 REQUEST_TIMEOUT = 15.0  # seconds for one whole request to the county
+DIVERGED_RETRY = 60.0  # a diverged hall asks the county this often whether it has rebased
+PROBES = 64  # event ids per bisecting request while looking for the last common event
 
 
 def pseudonym(ticket_id: str | None) -> str | None:
@@ -88,10 +99,18 @@ class Refused(Exception):
     """The county answered and said no (bad token, a batch it would not take): not a link fault."""
 
 
+class Diverged(Exception):
+    """The county holds a different history of this hall's log (a hall restored from a backup)."""
+
+    def __init__(self, message: str, answer: dict) -> None:
+        super().__init__(message)
+        self.answer = answer
+
+
 class Shipper:
     def __init__(self, db_path: str | Path, url: str, token: str, batch: int = BATCH,
                  idle: float = IDLE_SECONDS, max_backoff: float = MAX_BACKOFF,
-                 on_round: Callable[[Shipper], None] | None = None) -> None:
+                 on_round: Callable[[Shipper], None] | None = None, diverged_retry: float = DIVERGED_RETRY) -> None:
         self.on_round = on_round  # told after every round, shipped or failed (server/county_link.py)
         self.db_path = str(db_path)
         self.base = urllib.parse.urlsplit(url)
@@ -99,8 +118,12 @@ class Shipper:
         self.batch, self.idle, self.max_backoff = batch, idle, max_backoff
         self.high_water: int | None = None  # the county's mark, as last answered (None: ask again)
         self.acked: int | None = None  # the last mark the county answered, kept through an outage
-        self.state = "starting"  # shipping | caught_up | offline | refused
+        self.state = "starting"  # shipping | caught_up | offline | refused | diverged
         self.error: str | None = None
+        self.diverged: dict | None = None  # the county's record of the divergence, while it stands
+        self.diverged_retry = diverged_retry
+        self._checked: tuple[int, str | None] | None = None  # the log's end the county last agreed with
+        self._chained: bool | None = None  # the hall's database has audit_chain (migration 13 on)
         self.shipped = 0  # events the county applied from this process
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,17 +135,46 @@ class Shipper:
 
     # -- the hall's log, read-only -----------------------------------------------------------
 
-    def _events_after(self, last: int) -> list[dict]:
+    def _read(self) -> sqlite3.Connection:
         if self._db is None:
             uri = Path(self.db_path).resolve().as_uri() + "?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
-        rows = self._db.execute("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", [last, self.batch]).fetchall()
+        if self._chained is None:
+            self._chained = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_chain'").fetchone() is not None
+        return self._db
+
+    def _link_sql(self, alias: str) -> str:
+        if not self._chained:
+            return "NULL"
+        return (f"(SELECT link FROM audit_chain WHERE tbl = 'events' AND row_id = {alias}.id "
+                "ORDER BY seq DESC LIMIT 1)")
+
+    def _events_after(self, last: int) -> list[dict]:
+        db = self._read()
+        rows = db.execute(f"SELECT e.*, {self._link_sql('e')} AS _link FROM events e WHERE e.id > ? ORDER BY e.id "
+                          "LIMIT ?", [last, self.batch]).fetchall()
         return [dict(r) for r in rows]
+
+    def link_of(self, event_id: int) -> str | None:
+        """The SM3 link the hall's chain holds for its event `event_id` (None: 0, or purged)."""
+        if event_id <= 0:
+            return None
+        row = self._read().execute(f"SELECT {self._link_sql('e')} FROM events e WHERE e.id = ?", [event_id]).fetchone()
+        return row[0] if row else None
+
+    def _last(self) -> int:
+        return int(self._read().execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+    def _probe(self, event_id: int) -> dict | None:
+        """The first of the hall's events at or after `event_id`, as /ingest/compare takes it."""
+        row = self._read().execute(f"SELECT e.id, e.ts, e.type, {self._link_sql('e')} AS link FROM events e "
+                                   "WHERE e.id >= ? ORDER BY e.id LIMIT 1", [event_id]).fetchone()
+        return None if row is None else {"id": row[0], "ts": row[1], "type": row[2], "link": row[3]}
 
     # -- the county --------------------------------------------------------------------------
 
-    def _request(self, method: str, body: dict | None = None) -> tuple[int, dict]:
+    def _request(self, method: str, body: dict | None = None, path: str = "/api/v1/ingest") -> tuple[int, dict]:
         if self._conn is None:
             self._conn = connection(self.base, REQUEST_TIMEOUT)
         headers = {"Authorization": f"Bearer {self.token}", "Request-Timeout-Ms": str(int(REQUEST_TIMEOUT * 1000))}
@@ -131,7 +183,7 @@ class Shipper:
             payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
         try:  # the whole request within REQUEST_TIMEOUT, however slowly the county trickles its answer
-            status, raw = exchange(self._conn, method, self.base.path.rstrip("/") + "/api/v1/ingest", payload,
+            status, raw = exchange(self._conn, method, self.base.path.rstrip("/") + path, payload,
                                    headers, REQUEST_TIMEOUT, keep_alive=True)
         except (OSError, http.client.HTTPException):
             self._conn = None
@@ -144,30 +196,39 @@ class Shipper:
 
     def step(self) -> int:
         """One round: learn the mark if unknown, send the next batch; the events the county applied.
-        Raises OSError (link down), Refused (the county said no)."""
+        Raises OSError (link down), Refused (the county said no), Diverged (the histories differ)."""
         if self.high_water is None:
-            status, answer = self._request("GET")
-            if status != 200:
-                raise self._refusal(status, answer)
-            self.high_water = int(answer["high_water"])
-            self._heard = time.monotonic()
+            self._ask_mark()
         rows = self._events_after(self.high_water)
         if not rows:
-            if time.monotonic() - self._heard >= HEARTBEAT_SECONDS:  # nothing to send: say the link is up
-                status, answer = self._request("GET")
+            last = self._last()
+            if last < self.high_water and self._checked != (last, link := self.link_of(last)):
+                # the hall's log ends below the county's mark (restored from a backup?): say where
+                status, answer = self._request("POST", {"after": last, "after_link": link, "events": []})
+                self._diverged(status, answer)
                 if status != 200:
                     raise self._refusal(status, answer)
+                self._checked = (last, link)
                 self._heard = time.monotonic()
-                if int(answer["high_water"]) != self.high_water:
-                    self.high_water = int(answer["high_water"])
+            if time.monotonic() - self._heard >= HEARTBEAT_SECONDS:  # nothing to send: say the link is up
+                mark = self.high_water
+                self._ask_mark()
+                if self.high_water != mark:
                     return 0
             self.state = "caught_up"
             return 0
-        status, answer = self._request("POST", {"after": self.high_water, "events": [county_form(r) for r in rows]})
+        forms = []
+        for r in rows:
+            form = county_form(r)
+            form["link"] = r["_link"]
+            forms.append(form)
+        status, answer = self._request("POST", {"after": self.high_water, "after_link": self.link_of(self.high_water),
+                                                "events": forms})
         if status == 409 and answer.get("error") == "gap":
             log.warning("county holds events up to %s only; resending from there", answer["high_water"])
             self.high_water = int(answer["high_water"])
             return 0
+        self._diverged(status, answer)
         if status != 200:
             raise self._refusal(status, answer)
         self.high_water = int(answer["high_water"])
@@ -176,13 +237,52 @@ class Shipper:
         self.state = "shipping"
         return int(answer["applied"])
 
-    def _refusal(self, status: int, answer: dict) -> Exception:
-        message = f"county answered {status}: {answer.get('error')} {answer.get('message', '')}".strip()
-        if status >= 500 or status in (408, 429) or 300 <= status < 400:
-            # the county cannot take it now, or something between answered (a redirect: not followed):
-            # a link fault, not the county refusing the hall
-            return OSError(message)
-        return Refused(message)
+    def _ask_mark(self) -> None:
+        status, answer = self._request("GET")
+        if status != 200:
+            raise self._refusal(status, answer)
+        self._heard = time.monotonic()
+        if answer.get("diverged"):
+            raise Diverged(f"the county holds a different history of this hall: {answer['diverged'].get('reason')}",
+                           answer["diverged"])
+        self.high_water = int(answer["high_water"])
+
+    @staticmethod
+    def _diverged(status: int, answer: dict) -> None:
+        if status == 409 and answer.get("error") == "diverged":
+            raise Diverged(answer.get("message", "diverged"), answer)
+
+    def find_common(self, county_mark: int) -> int:
+        """Bisect (PROBES ids a request) for the last event of the hall's log the county holds the
+        same, and tell the county (it records it for `hallq county rebase`); returns it."""
+        lo, hi = 0, min(self._last(), county_mark) + 1  # lo: shared (0: none yet); hi: differs, or beyond
+        while hi - lo > 1:
+            span = hi - lo - 1
+            exhaustive = span <= PROBES
+            starts = range(lo + 1, hi) if exhaustive else sorted({lo + 1 + span * k // PROBES for k in range(PROBES)})
+            probes: list[dict] = []
+            for x in starts:
+                p = self._probe(x)
+                if p is not None and p["id"] < hi and (not probes or p["id"] > probes[-1]["id"]):
+                    probes.append(p)
+            if not probes:
+                break
+            same = set(self._compare({"events": probes})["same"])
+            first_off = next((p["id"] for p in probes if p["id"] not in same), hi)
+            lo = max((p["id"] for p in probes if p["id"] in same and p["id"] < first_off), default=lo)
+            hi = first_off
+            if exhaustive:
+                break
+        report = [p for p in (self._probe(lo) if lo else None, self._probe(lo + 1)) if p is not None]
+        self._compare({"events": report, "common": lo})
+        log.warning("the last event this hall shares with the county is %s; told the county", lo)
+        return lo
+
+    def _compare(self, body: dict) -> dict:
+        status, answer = self._request("POST", body, "/api/v1/ingest/compare")
+        if status != 200:
+            raise self._refusal(status, answer)
+        return answer
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -192,6 +292,9 @@ class Shipper:
         while not self._stop.is_set():
             try:
                 moved = self.step()
+            except Diverged as exc:
+                self._on_diverged(exc)
+                continue
             # TypeError: an answer of the wrong shape ({"high_water": null}) — the thread must not die of it
             except (OSError, http.client.HTTPException, Refused, sqlite3.Error, ValueError, KeyError, TypeError) as exc:
                 state = "refused" if isinstance(exc, Refused) else "offline"
@@ -208,6 +311,7 @@ class Shipper:
             if self.error is not None:
                 log.info("shipping to the county: link restored, county holds up to event %s", self.high_water)
                 self.error = None
+            self.diverged = None
             self.down_since = None
             self.acked = self.high_water
             self.last_contact = datetime.now().astimezone().isoformat(timespec="seconds")
@@ -215,6 +319,26 @@ class Shipper:
             backoff = FIRST_BACKOFF
             if not moved and self.state == "caught_up":
                 self._stop.wait(self.idle)
+
+    def _on_diverged(self, exc: Diverged) -> None:
+        """Shipping stops (nothing is sent that the county would file under another history); the
+        last common event is found for the county's rebase; the county is asked again slowly."""
+        if self.state != "diverged":
+            log.error("shipping to the county stopped: %s; the hall serves on. The county's admin runs "
+                      "`hallq county rebase` once the restore is confirmed; shipping then resumes by itself", exc)
+        self.state, self.error = "diverged", str(exc)
+        self.diverged = dict(exc.answer)
+        self.down_since = None  # the link is up: this is not an outage
+        self.last_contact = datetime.now().astimezone().isoformat(timespec="seconds")
+        try:  # a 409's answer, or the county's record of the divergence (from its mark's answer)
+            if exc.answer.get("common") is None:
+                self.diverged["common"] = self.find_common(int(exc.answer["high_water"]))
+        except (OSError, http.client.HTTPException, Refused, sqlite3.Error, ValueError, KeyError, TypeError) as why:
+            log.warning("looking for the last event shared with the county: %s; trying again later", why)
+        self._tell()
+        self.high_water = None
+        self._checked = None
+        self._stop.wait(self.diverged_retry)
 
     def _tell(self) -> None:
         if self.on_round is not None:
@@ -242,4 +366,5 @@ class Shipper:
             self._db.close()
 
     def status(self) -> dict:
-        return {"state": self.state, "county_high_water": self.high_water, "error": self.error}
+        return {"state": self.state, "county_high_water": self.high_water, "error": self.error,
+                "diverged": self.diverged}

@@ -76,7 +76,11 @@ PROVINCE_KINDS = {"province_rejected": "省平台退回记录"}
 # the hall's TOML file was edited while it was down and would strand live tickets: the last saved
 # version runs (server/config_versions.py); raised at start-up, cleared once the file applies
 CONFIG_KINDS = {"config_held": "配置文件未生效"}
-KIND_NAMES = {**CHECKER_KINDS, **DEVICE_KINDS, **STORAGE_KINDS, **AUDIT_KINDS, **PROVINCE_KINDS, **CONFIG_KINDS}
+# the county holds a different history of this hall's event log (a database restored from a backup,
+# server/shipper.py): shipping paused; raised by server/county_link.py, cleared once the county rebased
+COUNTY_KINDS = {"county_diverged": "与县级平台记录不一致"}
+KIND_NAMES = {**CHECKER_KINDS, **DEVICE_KINDS, **STORAGE_KINDS, **AUDIT_KINDS, **PROVINCE_KINDS, **CONFIG_KINDS,
+              **COUNTY_KINDS}
 
 
 @dataclass(frozen=True)
@@ -415,6 +419,11 @@ class AlertBoard:
         """Raise the yellow alert for a configuration file edited while the hall was down that waits for
         the tickets it would strand (the director would otherwise believe it applied), or clear it."""
         self._standing("config_held:file", "config_held", "yellow", message)
+
+    def county_diverged(self, message: str) -> None:
+        """Raise the red alert for a hall whose event log the county holds differently (shipping has
+        stopped: nothing of the hall's new history reaches the county), or clear it."""
+        self._standing("county_diverged:county:link", "county_diverged", "red", message)
 
     def _standing(self, key: str, kind: str, level: str, message: str) -> None:
         """One alert that stands while a condition holds: raised (or its text brought up to date) with

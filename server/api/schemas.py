@@ -450,10 +450,14 @@ class ProvinceState(Answer):
 class CountyLinkState(Answer):
     """The event log's link up to the county (server/county_link.py), with [county] only."""
 
-    state: Literal["starting", "shipping", "caught_up", "offline", "refused"]
+    state: Literal["starting", "shipping", "caught_up", "offline", "refused", "diverged"]
     state_name: str
     unsent: int | None = Field(None, description="events the county does not hold yet (None: not known now)")
     last_contact: str | None = Field(None, json_schema_extra=DATE_TIME)
+    diverged_after: int | None = Field(None, description="diverged: the county holds a different history of this "
+                                       "hall's log from this event on (a database restored from a backup?); "
+                                       "shipping is paused until the county rebases")
+    common: int | None = Field(None, description="diverged: the last event the hall and the county share")
 
 
 class Health(Answer):
