@@ -71,6 +71,67 @@ def test_ingest_applies_each_event_once_in_order_and_answers_the_mark(county):
     assert (halls["T1"]["high_water"], halls["T2"]["high_water"]) == (6, 5)
 
 
+def test_links_tell_a_diverged_hall_from_a_resend_and_old_shippers_and_old_rows_still_work(county):
+    """county/ingest.py: a hall restored from a backup reuses ids for other events. A different SM3
+    link (or, for rows shipped before links, a different event) at an id the county holds is 409
+    diverged, the hall marked and refused until `rebase`; a shipper without links, and rows the
+    county holds without links, go on as before."""
+    from county.rebase import rebase
+
+    base, db, url = county
+    link = {i: f"{i:064x}" for i in range(1, 10)}
+    other = {i: f"{i + 100:064x}" for i in range(1, 10)}
+
+    def linked(i: int, links: dict = link) -> dict:
+        return {**ev(i, f"2026-11-30T09:{i:02d}:00+08:00"), "link": links[i]}
+
+    old = [ev(i, f"2026-11-30T09:{i:02d}:00+08:00") for i in (1, 2, 3)]  # an old shipper: no links at all
+    t1, t2, t3, t4 = (registry.add_hall(db, f"T{n}", f"中心{n}") for n in (1, 2, 3, 4))
+    assert call(base, "POST", "/api/v1/ingest", t1, {"after": 0, "events": old})[1]["applied"] == 3
+    assert call(base, "POST", "/api/v1/ingest", t1, {"after": 0, "events": old})[1]["skipped"] == 3  # its resend
+    # A new shipper after old rows: the link of `after` is not compared with the nothing the county holds.
+    status, answer = call(base, "POST", "/api/v1/ingest", t1, {"after": 3, "after_link": link[3],
+                                                               "events": [linked(4), linked(5)]})
+    assert (status, answer["applied"]) == (200, 2)
+    assert call(base, "POST", "/api/v1/ingest", t1, {"after": 5, "after_link": link[5], "events": [linked(6)]})[0] == 200
+    assert call(base, "POST", "/api/v1/ingest", t1, {"after": 3, "after_link": link[3],
+                                                     "events": [linked(4), linked(5)]})[1]["skipped"] == 2
+    # Old rows, an event re-sent that is not the one the county holds: diverged, and refused until rebased.
+    call(base, "POST", "/api/v1/ingest", t2, {"after": 0, "events": old})
+    status, answer = call(base, "POST", "/api/v1/ingest", t2, {"after": 0, "events": [
+        old[0], ev(2, "2026-11-30T11:11:00+08:00")]})
+    assert (status, answer["error"], answer["high_water"]) == (409, "diverged", 3)
+    assert call(base, "GET", "/api/v1/ingest", t2)[1]["diverged"]["reason"].startswith("re-sent event 2")
+    assert call(base, "POST", "/api/v1/ingest", t2, {"after": 3, "events": [ev(4, "2026-11-30T11:12:00+08:00")]})[1][
+        "error"] == "diverged"
+    # A log ending below the county's mark: at an event the county holds the same, not yet diverged
+    # (a restored copy that has written nothing new); at one it cannot match, diverged.
+    call(base, "POST", "/api/v1/ingest", t3, {"after": 0, "events": [linked(1), linked(2), linked(3)]})
+    assert call(base, "POST", "/api/v1/ingest", t3, {"after": 2, "after_link": link[2], "events": []})[0] == 200
+    status, answer = call(base, "POST", "/api/v1/ingest", t3, {"after": 3, "after_link": other[3], "events": []})
+    assert (status, answer["error"]) == (409, "diverged")  # not below the mark, but a different event 3
+    # The link of `after` differs: diverged, nothing applied.
+    call(base, "POST", "/api/v1/ingest", t4, {"after": 0, "events": [linked(1), linked(2)]})
+    status, answer = call(base, "POST", "/api/v1/ingest", t4, {"after": 2, "after_link": other[2],
+                                                               "events": [linked(3, other)]})
+    assert (status, answer["error"], answer["after"], answer["high_water"]) == (409, "diverged", 2, 2)
+    # The hall finds the last shared event, reports it; the rebase archives the rest and it ships on.
+    probes = [{"id": i, "ts": f"2026-11-30T09:{i:02d}:00+08:00", "type": "ticket.issued",
+               "link": (link if i < 3 else other)[i]} for i in (1, 2, 3)]
+    assert call(base, "POST", "/api/v1/ingest/compare", t3, {"events": probes})[1]["same"] == [1, 2]
+    assert call(base, "POST", "/api/v1/ingest/compare", t3, {"events": probes[1:], "common": 3})[0] == 422
+    assert call(base, "POST", "/api/v1/ingest/compare", t3, {"events": probes[1:], "common": 2})[0] == 200
+    assert rebase(db, "T3", "tester")["archived"] == 1
+    status, answer = call(base, "POST", "/api/v1/ingest", t3, {"after": 2, "after_link": link[2],
+                                                               "events": [linked(3, other)]})
+    assert (status, answer["applied"]) == (200, 1)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT link FROM events WHERE hall = 'T3' AND event_id = 3").fetchone()[0] == other[3]
+        assert conn.execute("SELECT link FROM archived_events WHERE hall = 'T3'").fetchall() == [(link[3],)]
+        marked = dict(conn.execute("SELECT code, diverged IS NOT NULL FROM halls").fetchall())
+    assert marked == {"T1": False, "T2": True, "T3": False, "T4": True}
+
+
 def raw_call(base: str, path: str, token: str, body: bytes | None, method: str = "POST") -> tuple[int, dict]:
     """A request with the exact body bytes given (None: no body)."""
     req = urllib.request.Request(base + path, data=body, method=method,

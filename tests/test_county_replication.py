@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from liveserver import REPO, all_day_config, free_port, start_serve
+from liveserver import REPO, all_day_config, free_port, start_serve, wait_for
 
 from county import registry
 from county.db import Database
@@ -244,3 +244,106 @@ def test_county_figures_equal_each_halls_own_after_cuts_kills_and_restarts(tmp_p
         assert set(county_days) >= {"2025-06-30", "2025-07-01"}  # BS: the days its clock said
     finally:
         stop(county)
+
+
+def test_a_hall_restored_from_its_backup_is_seen_diverged_and_a_rebase_ships_its_new_history(tmp_path, pg_url):
+    """The hall backs up with sqlite3's backup API, writes and ships more, loses its disk and is
+    restored; its new events reuse the ids the county holds. The county refuses to mix them (409
+    diverged, the hall marked), the hall serves on with a red alert and nothing of its new events
+    lost; `hallq county rebase` archives the lost events (kept, no longer counted) and the shipper
+    ships the new history by itself."""
+    from county.app import create_app as county_app
+    from county.app import stop_app as stop_county
+    from county.live import overview
+    from county.serve import BackgroundCounty
+    from county.supervision import county_alerts
+    from server.api.schemas import CountyLinkState
+    from server.county_link import LinkWatch
+    from server.shipper import Shipper
+
+    capp = county_app(pg_url)
+    server = BackgroundCounty(capp).start()
+    cdb = capp.config["DB"]
+    hall_db, backup = tmp_path / "qs.db", tmp_path / "qs-backup.db"
+    app = None
+    try:
+        token = registry.add_hall(cdb, "QS", "青石镇便民服务中心")
+        plain = all_day_config(REPO / "config" / "township.toml", tmp_path / "qs.toml")
+
+        def ship_all() -> None:
+            shipper = Shipper(hall_db, server.url, token, batch=40)
+            while shipper.step():
+                pass
+            shipper.stop()
+
+        seed(plain, hall_db, [date(2026, 11, 20)], per_day=8)
+        ship_all()
+        with sqlite3.connect(hall_db) as src, sqlite3.connect(backup) as dst:  # the operator's .backup
+            src.backup(dst)
+        kept = max(e["id"] for e in hall_events(hall_db))
+        seed(plain, hall_db, [date(2026, 11, 21)], per_day=8)  # written after the backup, shipped, then lost
+        ship_all()
+        lost = [e["id"] for e in hall_events(hall_db) if e["id"] > kept]
+        assert marks(pg_url)["QS"] == lost[-1]
+        for suffix in ("", "-wal", "-shm"):  # the disk dies; the backup is restored
+            Path(f"{hall_db}{suffix}").unlink(missing_ok=True)
+        with sqlite3.connect(backup) as src, sqlite3.connect(hall_db) as dst:
+            src.backup(dst)
+
+        app = create_app(load_config(plain), hall_db, supervise=False)
+        e = app.config["ENGINE"]
+        services = [next(iter(app.config["HALL"].windows[w].services)) for w in (1, 2)]
+        e.login(1, list(app.config["HALL"].staff)[0])
+        while e.store.last_committed_id <= lost[-1] + 5:  # a new history past the county's mark
+            e.issue(services[0])
+            if e.call_next(1)["result"] == "accepted":
+                e.finish(1)
+        watch = LinkWatch(app, 300)
+        shipper = Shipper(hall_db, server.url, token, idle=0.05, diverged_retry=0.2, on_round=watch.observe).start()
+        try:
+            wait_for(lambda: shipper.state == "diverged" and shipper.diverged.get("common") is not None, "diverged")
+            assert shipper.diverged["common"] == kept  # found by SM3 link: the backup's last event
+            status = CountyLinkState.model_validate(watch.status())
+            assert status.state == "diverged" and status.diverged_after == lost[-1] and status.common == kept
+            [alert] = [a for a in app.config["ALERTS"].active() if a["kind"] == "county_diverged"]
+            assert alert["level"] == "red" and "备份恢复" in alert["message"] and "暂停上报" in alert["message"]
+            assert marks(pg_url)["QS"] == lost[-1]  # nothing mixed in
+            with cdb.connection() as conn:
+                [centre] = overview(conn)
+            assert centre["diverged"]["after"] == lost[-1] and centre["diverged"]["common"] == kept
+            assert [a["kind"] for a in county_alerts([centre])] == ["diverged"]
+            assert e.issue(services[1])  # the hall serves on; its new events wait at the hall
+
+            done = subprocess.run([sys.executable, "-m", "hallq.cli", "county", "rebase", "--db", pg_url, "QS",
+                                   "--by", "县局管理员"], cwd=REPO, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["archived"] == len(lost)
+            last = e.store.last_committed_id
+            wait_mark(pg_url, "QS", lambda m: m >= last)
+            wait_for(lambda: shipper.state == "caught_up", "caught up")
+            wait_for(lambda: not [a for a in app.config["ALERTS"].active() if a["kind"] == "county_diverged"],
+                     "the alert cleared")
+        finally:
+            shipper.stop()
+        own = hall_events(hall_db)
+        with psycopg.connect(pg_url) as conn:
+            ids = [r[0] for r in conn.execute("SELECT event_id FROM events WHERE hall = 'QS' ORDER BY event_id")]
+            archived = [r[0] for r in conn.execute("SELECT event_id FROM archived_events ORDER BY event_id")]
+            [(by, common)] = conn.execute("SELECT by, common FROM rebases").fetchall()
+            diverged = conn.execute("SELECT diverged FROM halls WHERE code = 'QS'").fetchone()[0]
+        top = max(ids)
+        assert ids == [x["id"] for x in own if x["id"] <= top] and top >= last  # every new event, once
+        assert archived == lost and (by, common) == ("县局管理员", kept) and diverged is None
+        reader = registry.add_reader(cdb, "test")
+        days = ApiClient(server.url, reader).get("/halls/QS/figures")["days"]
+        assert days == stats.replay_days([x for x in own if x["id"] <= top])  # the lost day no longer counted
+        assert "2026-11-21" not in days
+        with cdb.connection() as conn:
+            [centre] = overview(conn)
+        assert centre["diverged"] is None and centre["issued"] == days[centre["day"]]["issued"]  # live state replayed
+    finally:
+        if app is not None:
+            stop_app(app)
+            app.config["ENGINE"].store.close()
+        server.stop()
+        stop_county(capp)
