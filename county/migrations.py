@@ -219,11 +219,12 @@ def _v8(conn: psycopg.Connection) -> None:
     """A hall restored from a backup (county/ingest.py, county/rebase.py): each event's SM3 link as the
     hall's chain sealed it (NULL for the events shipped before: not compared); a hall whose log no
     longer matches the county's (`diverged`, NULL while they agree); the county's events of a hall
-    that a rebase took out of its history (kept, never counted); and who rebased which hall when."""
-    conn.execute("ALTER TABLE events ADD COLUMN link text")
-    conn.execute("ALTER TABLE halls ADD COLUMN diverged jsonb")  # {at, after, high_water, reason, common}
+    that a rebase took out of its history (kept, never counted); and who rebased which hall when.
+    IF NOT EXISTS: a county whose earlier steps are replayed (tests/test_county_indicators.py) keeps them."""
+    conn.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS link text")
+    conn.execute("ALTER TABLE halls ADD COLUMN IF NOT EXISTS diverged jsonb")  # {at, after, high_water, reason, common}
     conn.execute("""
-        CREATE TABLE rebases (
+        CREATE TABLE IF NOT EXISTS rebases (
             id bigserial PRIMARY KEY,
             hall text NOT NULL REFERENCES halls (code),
             common bigint NOT NULL,                     -- the last event id the hall and the county share
@@ -234,7 +235,7 @@ def _v8(conn: psycopg.Connection) -> None:
             at timestamptz NOT NULL DEFAULT now()
         )""")
     conn.execute("""
-        CREATE TABLE archived_events (
+        CREATE TABLE IF NOT EXISTS archived_events (
             rebase bigint NOT NULL REFERENCES rebases (id),
             hall text NOT NULL REFERENCES halls (code),
             event_id bigint NOT NULL,
@@ -251,7 +252,7 @@ def _v8(conn: psycopg.Connection) -> None:
             link text,
             PRIMARY KEY (rebase, event_id)
         )""")
-    conn.execute("CREATE INDEX archived_events_hall ON archived_events (hall, event_id)")
+    conn.execute("CREATE INDEX IF NOT EXISTS archived_events_hall ON archived_events (hall, event_id)")
 
 
 # (number, step): numbered, so branches that add steps side by side keep their numbers.
