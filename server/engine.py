@@ -37,6 +37,7 @@ from .estimate import (
     estimate_from,
     estimate_wait,
     estimate_waits,
+    first_call,
     from_frame,
     off_duty,
     pause_key,
@@ -512,8 +513,9 @@ class Engine:
                 start = kept.place(c)
                 if start is not None:
                     opened = {w.number for w in open_windows}
-                    return estimate_from(c, from_frame(start, frame, now), mine, on_duty, ahead, reopen, opened,
-                                         self.times, now), True
+                    start = first_call(from_frame(start, frame, now), ahead, mine, self._busy(), self.times, now,
+                                       opened, reopen)
+                    return estimate_from(c, start, mine, on_duty, ahead, reopen, opened, self.times, now), True
                 self._kept = None
         return estimate_wait(c, self._waiting(now) + [c], open_windows, all_windows, self._busy(), self.times, now,
                              rules=rules, hours=hall_hours, options=self._options, frame=frame), False

@@ -725,27 +725,33 @@ def test_kept_waiting_queue_is_every_waiting_ticket_in_order_after_every_kind_of
 
 def test_a_clerk_on_a_break_counts_in_the_estimate_from_when_expected_back(engine, clock):
     """The only window for S301 is paused (休息) 3 minutes ago: the next citizen waits for the rest of
-    the break (10 minutes until the hall's own breaks are learnt), not "即将叫号" nor 暂无窗口办理; the
-    length of each break taken is learnt on resume."""
+    the break (10 minutes until the hall's own breaks are learnt: its median time left, as a service's
+    is, `expected_rest`), not "即将叫号" nor 暂无窗口办理; the length of each break taken is learnt on resume."""
+    from server.estimate import expected_rest, pause_key
+
     engine.login(4, "1004")
     engine.pause(4, "break")
     clock.advance(minutes=3)
     t = engine.issue("S301")
-    assert t.issue_estimate.on_duty and t.estimated_wait == pytest.approx(7.0)
-    assert engine.position(t).point == pytest.approx(7.0)
+    rest = expected_rest(engine.times, pause_key("break"), 3.0)
+    assert 6.5 < rest <= 7.0  # a 10-minute break, 3 minutes in
+    assert t.issue_estimate.on_duty and t.estimated_wait == pytest.approx(rest, abs=0.05)
+    assert engine.position(t).point == pytest.approx(rest, abs=0.05)
     clock.advance(minutes=13)  # a 16-minute break
     engine.resume(4)
     engine.call_next(4)
     engine.finish(4)
     engine.pause(4, "break")
     t = engine.issue("S301")
-    assert t.estimated_wait == pytest.approx((2 * 10 + 16) / 3)  # one break seen: blended towards 10
+    assert engine.times.mean(pause_key("break")) == pytest.approx((2 * 10 + 16) / 3)  # one break seen: blended towards 10
+    assert t.estimated_wait == pytest.approx(expected_rest(engine.times, pause_key("break"), 0.0), abs=0.05)
 
 
 def test_at_lunch_only_the_lunch_windows_count_for_a_new_tickets_estimate(tmp_path, clock):
     """Window 1 serves through lunch (午间服务), window 2 goes to lunch with the session's end though
     its clerk is still signed in: a citizen given an S101 ticket at 12:30 waits for window 1 to
     finish its current citizen (8-minute matter, 5 minutes in), not "即将叫号" at window 2."""
+    from server.estimate import expected_rest
     hall = small_hall()
     hall = dataclasses.replace(hall, hours=dataclasses.replace(hall.hours, lunch_windows=(1,)))
     engine = Engine(hall, Store(tmp_path / "hall.db"), clock)
@@ -758,7 +764,8 @@ def test_at_lunch_only_the_lunch_windows_count_for_a_new_tickets_estimate(tmp_pa
     engine.call_next(1)
     clock.advance(minutes=5)
     t = engine.issue("S101")
-    assert t.estimated_wait == pytest.approx(3.0)
+    rest = expected_rest(engine.times, "S101", 5.0)  # the median time left of an 8-minute matter, 5 in
+    assert 3.0 <= rest < 5.0 and t.estimated_wait == pytest.approx(rest, abs=0.05)
     est = engine.position(before)
     assert est.on_duty and est.point == 0.0 and est.opens_at is None  # not "窗口 14:30 开始办理"
-    assert engine.positions()[before.id] == est and engine.positions()[t.id].point == pytest.approx(3.0)
+    assert engine.positions()[before.id] == est and engine.positions()[t.id].point == pytest.approx(rest, abs=0.05)

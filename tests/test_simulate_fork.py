@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 
 from hallq.config import load_config
-from server.estimate import expected_rest, pause_key
+from server.estimate import ServiceTimes, expected_rest, pause_key
 from server.simulate.arrivals import Assumptions, Break, generate
 from server.simulate.fork import FRESH_ID, fork, remaining_service
 from server.simulate.model import BACK, BREAK, HallSim
@@ -102,7 +102,10 @@ def test_a_knowable_fork_draws_around_learnt_means_and_knows_only_breaks_under_w
     # The clerk away is back when hallq's estimate expects (30 min learnt), not as scheduled (10).
     desk = f.desks[sim.away]
     back = [when for when, kind, _, d in f.events if kind == BACK and d is desk]
-    assert back == [now + expected_rest(30.0, now - sim.since)]
+    learnt = ServiceTimes({})
+    for _ in range(30):
+        learnt.add(pause_key("break"), 30.0)
+    assert back == [now + expected_rest(learnt, pause_key("break"), now - sim.since)]
     # Breaks not yet started: only the fresh draw's after now, none of the schedule's.
     assert [(when, d[0].number) for when, kind, _, d in f.events if kind == BREAK] == [(now + 5, desk.number)]
     assert not any(d.break_owed for d in f.desks.values())

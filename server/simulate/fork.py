@@ -121,7 +121,7 @@ def fork(sim: HallSim, now: float, rng: random.Random | None = None,
         for key, d in desks.items():
             d.break_owed = 0.0  # not started: the clerk is still serving, nobody knows of it yet
             if d.on_break:
-                finish_at[key] = now + expected_rest(sim.times.mean(pause_key("break")), now - d.break_since)
+                finish_at[key] = now + expected_rest(sim.times, pause_key("break"), now - d.break_since)
     events = []
     for when, kind, seq, data in sim.events:
         if isinstance(data, Desk):
