@@ -107,6 +107,10 @@ class Diverged(Exception):
         self.answer = answer
 
 
+# what a round can meet from the link, the county's answers or the hall's own database
+EXPECTED = (OSError, http.client.HTTPException, Refused, sqlite3.Error, ValueError, KeyError, TypeError)
+
+
 class Shipper:
     def __init__(self, db_path: str | Path, url: str, token: str, batch: int = BATCH,
                  idle: float = IDLE_SECONDS, max_backoff: float = MAX_BACKOFF,
@@ -193,6 +197,14 @@ class Shipper:
         except ValueError:
             answer = {}
         return status, answer if isinstance(answer, dict) else {}
+
+    def _refusal(self, status: int, answer: dict) -> Exception:
+        message = f"county answered {status}: {answer.get('error')} {answer.get('message', '')}".strip()
+        if status >= 500 or status in (408, 429) or 300 <= status < 400:
+            # the county cannot take it now, or something between answered (a redirect: not followed):
+            # a link fault, not the county refusing the hall
+            return OSError(message)
+        return Refused(message)
 
     def step(self) -> int:
         """One round: learn the mark if unknown, send the next batch; the events the county applied.
@@ -295,10 +307,13 @@ class Shipper:
             except Diverged as exc:
                 self._on_diverged(exc)
                 continue
-            # TypeError: an answer of the wrong shape ({"high_water": null}) — the thread must not die of it
-            except (OSError, http.client.HTTPException, Refused, sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+            # TypeError: an answer of the wrong shape ({"high_water": null}); anything else is a bug,
+            # logged with its trace: either way the thread must not die of it (shipping would end for good)
+            except Exception as exc:
                 state = "refused" if isinstance(exc, Refused) else "offline"
-                if (state, str(exc)) != (self.state, self.error):
+                if not isinstance(exc, EXPECTED):
+                    log.exception("shipping to the county: unexpected %s; retrying by itself", type(exc).__name__)
+                elif (state, str(exc)) != (self.state, self.error):
                     log.warning("shipping to the county: %s (%s); retrying by itself", state, exc)
                 self.state, self.error = state, str(exc)
                 if self.down_since is None:
@@ -333,7 +348,7 @@ class Shipper:
         try:  # a 409's answer, or the county's record of the divergence (from its mark's answer)
             if exc.answer.get("common") is None:
                 self.diverged["common"] = self.find_common(int(exc.answer["high_water"]))
-        except (OSError, http.client.HTTPException, Refused, sqlite3.Error, ValueError, KeyError, TypeError) as why:
+        except EXPECTED as why:
             log.warning("looking for the last event shared with the county: %s; trying again later", why)
         self._tell()
         self.high_water = None
