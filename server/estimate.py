@@ -137,17 +137,24 @@ def expected_rest(times: ServiceTimes, service: str, elapsed: float) -> float:
         mid = i + above // 2
         median = recent[mid] if above % 2 else (recent[mid - 1] + recent[mid]) / 2
         return min(median - elapsed, mean)
+    mu, sigma, tail = _lognormal(times, service, mean, elapsed)
+    if tail <= 1e-300:
+        return mean
+    # the conditional median is the quantile with half of P(X > elapsed) above it
+    return min(math.exp(mu - sigma * _NORMAL.inv_cdf(tail / 2)) - elapsed, mean)
+
+
+def _lognormal(times: ServiceTimes, service: str, mean: float, elapsed: float) -> tuple[float, float, float]:
+    """(mu, sigma, P(X > elapsed)) of the log-normal `expected_rest` falls back to: the learnt mean
+    (> 0) and spread, `SERVICE_CV` / `PAUSE_CV` until the spread is learnt."""
     cv = times.cv(service)
     if cv is None:
         cv = PAUSE_CV if service.startswith(PAUSE_PREFIX) else SERVICE_CV
     cv = min(max(cv, CV_BOUNDS[0]), CV_BOUNDS[1])
     sigma = math.sqrt(math.log(1.0 + cv * cv))
     mu = math.log(mean) - sigma * sigma / 2
-    # P(X > elapsed) = Φ(-z); the conditional median is the quantile with half of that above it.
-    tail = _NORMAL.cdf(-(math.log(elapsed) - mu) / sigma) if elapsed > 0 else 1.0
-    if tail <= 1e-300:
-        return mean
-    return min(math.exp(mu - sigma * _NORMAL.inv_cdf(tail / 2)) - elapsed, mean)
+    tail = _NORMAL.cdf(-(math.log(elapsed) - mu) / sigma) if elapsed > 0 else 1.0  # Φ(-z)
+    return mu, sigma, tail
 
 
 def _left(times: ServiceTimes, service: str, elapsed: float, t: float) -> float:
@@ -159,13 +166,9 @@ def _left(times: ServiceTimes, service: str, elapsed: float, t: float) -> float:
     if above >= REST_SAMPLE:
         return (len(recent) - bisect_right(recent, elapsed + t)) / above
     mean = times.mean(service)
-    cv = times.cv(service)
-    if cv is None:
-        cv = PAUSE_CV if service.startswith(PAUSE_PREFIX) else SERVICE_CV
-    cv = min(max(cv, CV_BOUNDS[0]), CV_BOUNDS[1])
-    sigma = math.sqrt(math.log(1.0 + cv * cv))
-    mu = math.log(mean) - sigma * sigma / 2
-    tail = _NORMAL.cdf(-(math.log(elapsed) - mu) / sigma) if elapsed > 0 else 1.0
+    if mean <= 0:
+        return 0.0  # `expected_rest` says it is over
+    mu, sigma, tail = _lognormal(times, service, mean, elapsed)
     if tail <= 1e-300 or t >= mean:  # `expected_rest` never says more than the mean
         return 0.0 if t >= mean else 1.0
     return _NORMAL.cdf(-(math.log(elapsed + t) - mu) / sigma) / tail
