@@ -193,8 +193,10 @@ def test_frames_to_one_address_are_spaced(line):
         for i in range(5):
             bus.display(3, f"T{i}")
         assert wait_for(lambda: len(stamps) == 5)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    assert min(gaps) >= 0.015  # ≥ 20 ms on the host side; allow pty scheduling jitter
+    # ≥ 20 ms between frames on the host side. The keypad's stamps are taken when its thread reads,
+    # so one gap can shrink by however long that thread was late (two frames read at once under a
+    # loaded machine); the span of four gaps is late only at its two ends.
+    assert stamps[-1] - stamps[0] >= 4 * 0.020 - 0.015
 
 
 def test_poll_tracks_online_offline_with_callbacks(line):
