@@ -81,7 +81,7 @@ def create_app(config: HallConfig, db_path: str | Path, clock: Clock | None = No
     if str(db_path) != ":memory:":
         engine.id_keys = IdKeys.for_database(db_path)  # ID numbers are matched, never stored
     store = engine.store
-    store.state.now = engine.now  # fault times on the hall's clock
+    store.state.use_clock(engine.now)  # fault times, and /health's since, on the hall's clock
     app.secret_key = _secret_key(store)
     versions = ConfigBook(store, engine.now)
     config = _running(versions, config, engine)

@@ -103,6 +103,13 @@ class StorageState:
         self._fault: Fault | None = None
         self._since = self.now()
 
+    def use_clock(self, now: Callable[[], datetime]) -> None:
+        """Stamp on the hall's clock from now on (its zone, not the machine's), the start included."""
+        with self._lock:
+            self.now = now
+            if self._fault is None:
+                self._since = now()
+
     @property
     def ok(self) -> bool:
         return self._fault is None

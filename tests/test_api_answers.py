@@ -5,6 +5,8 @@ requests rarely reach a ticket page)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from hallfactory import small_hall
 from liveserver import serve_app
@@ -20,7 +22,10 @@ def test_real_answers_match_their_models(tmp_path):
         kiosk, w3, caller, public = (ApiClient(base, t) for t in ("t-kiosk", "t-w3", "t-caller", None))
         menu = schemas.Menu.model_validate(public.get("/services"))
         assert {row.kind for row in menu.services} == {"service", "bundle"}
-        schemas.Health.model_validate(public.get("/health"))
+        health = public.get("/health")
+        schemas.Health.model_validate(health)
+        stamps = datetime.fromisoformat(health["storage"]["since"]), datetime.fromisoformat(health["time"])
+        assert stamps[0].utcoffset() == stamps[1].utcoffset()  # the hall's zone, not the machine's
         bundle = schemas.Ticket.model_validate(kiosk.post("/tickets", {"service": "B01"}))
         page = schemas.Ticket.model_validate(public.get(f"/tickets/{bundle.id}"))
         assert page.step is not None and page.step.of == 2 and page.position is not None and page.rating is not None
